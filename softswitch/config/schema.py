@@ -1,0 +1,178 @@
+"""The configuration schema (pydantic v2): strict shapes, ranges, unknown keys rejected.
+
+Rules that relate several entries (one number length per account, unique
+numbers and domains, one default account) live in ``rules.py`` so that they
+are reported together with field errors in one pass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NUMBER_RE = re.compile(r"[1-9][0-9]*\Z")
+ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
+DOMAIN_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_extension_number(value: str) -> str:
+    if not value.isascii() or not value.isdigit():
+        raise ValueError(f"extension number {value!r} must be digits only")
+    if not NUMBER_RE.match(value):
+        raise ValueError(f"extension number {value!r} must not be 0 or start with 0")
+    return value
+
+
+class Listen(Strict):
+    transport: Literal["udp", "tcp", "tls"] = Field(description="SIP transport")
+    address: str = Field(description="IP address to bind (IPv4 or IPv6)")
+    port: int = Field(5060, ge=1, le=65535, description="port to bind")
+
+    @field_validator("address")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
+        return value
+
+
+class Tls(Strict):
+    certificate: Path = Field(description="PEM certificate chain")
+    private_key: Path = Field(description="PEM private key")
+
+
+class Timers(Strict):
+    t1: float = Field(0.5, gt=0, le=10, description="RFC 3261 T1, seconds")
+    t2: float = Field(4.0, gt=0, le=60, description="RFC 3261 T2, seconds")
+    t4: float = Field(5.0, gt=0, le=60, description="RFC 3261 T4, seconds")
+
+
+class Registration(Strict):
+    default_expires: int = Field(3600, ge=60, le=86400)
+    min_expires: int = Field(60, ge=1, le=3600)
+    max_expires: int = Field(3600, ge=60, le=86400)
+    max_contacts: int = Field(5, ge=1, le=100, description="bindings per extension; the oldest is replaced when full")
+
+    @model_validator(mode="after")
+    def _order(self) -> Registration:
+        if not self.min_expires <= self.default_expires <= self.max_expires:
+            raise ValueError("need min_expires <= default_expires <= max_expires")
+        return self
+
+
+class Keepalive(Strict):
+    mode: Literal["nat", "all", "off"] = Field("nat", description="which UDP contacts get OPTIONS pings")
+    interval: float = Field(25.0, ge=5, le=600, description="seconds between pings (25-30 keeps NAT bindings open)")
+    failures: int = Field(2, ge=1, le=10, description="unanswered pings before the flow's contacts are dropped")
+
+
+class Security(Strict):
+    auth_algorithms: list[Literal["MD5", "SHA-256"]] = Field(default_factory=lambda: ["MD5", "SHA-256"], min_length=1)
+    nonce_lifetime: float = Field(300, ge=10, le=3600)
+    ban_threshold: int = Field(20, ge=1, le=100000, description="failed authentications from one source ...")
+    ban_window: float = Field(60, ge=1, le=86400, description="... within this many seconds ...")
+    ban_time: float = Field(300, ge=1, le=86400, description="... ban the source for this long")
+
+
+class Transport(Strict):
+    tcp_idle_timeout: float = Field(900, ge=10, le=86400, description="close idle TCP/TLS connections after this")
+    max_message_size: int = Field(65535, ge=1500, le=1048576)
+
+
+class Store(Strict):
+    url: str = Field("sqlite+aiosqlite:///softswitch.db", description="SQLAlchemy async URL")
+    flush_interval: float = Field(0.2, gt=0, le=10, description="seconds between batched writes")
+
+
+class Site(Strict):
+    name: str
+
+
+class Extension(Strict):
+    number: str
+    password: str = Field(min_length=6, max_length=128)
+    alias: str | None = None
+    display_name: str | None = Field(None, max_length=100)
+    department: str | None = None
+    site: str | None = None
+    description: str | None = None
+    employee: str | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        return check_extension_number(value)
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str | None) -> str | None:
+        if value is not None and not ALIAS_RE.match(value):
+            raise ValueError(f"alias {value!r} may hold only ASCII letters, digits, '_' and '-'")
+        return value
+
+
+class Account(Strict):
+    name: str
+    domain: str
+    default: bool = False
+    sites: list[Site] = Field(default_factory=list)
+    extensions: list[Extension] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"account name {value!r}: use lower-case letters, digits, '_' and '-'")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not DOMAIN_RE.match(value):
+            raise ValueError(f"{value!r} is not a domain name")
+        return value.lower()
+
+    def extension(self, number: str) -> Extension | None:
+        for ext in self.extensions:
+            if ext.number == number:
+                return ext
+        return None
+
+
+class Server(Strict):
+    listen: Annotated[list[Listen], Field(min_length=1)]
+    tls: Tls | None = None
+    advertised_address: str | None = Field(None, description="address written in Via/Contact, if not the bound one")
+
+
+class Config(Strict):
+    server: Server
+    store: Store = Field(default_factory=Store)
+    timers: Timers = Field(default_factory=Timers)
+    registration: Registration = Field(default_factory=Registration)
+    keepalive: Keepalive = Field(default_factory=Keepalive)
+    security: Security = Field(default_factory=Security)
+    transport: Transport = Field(default_factory=Transport)
+    accounts: Annotated[list[Account], Field(min_length=1)]
+
+    def account(self, name: str) -> Account | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+    def account_by_domain(self, domain: str) -> Account | None:
+        domain = domain.lower()
+        return next((a for a in self.accounts if a.domain == domain), None)
+
+    @property
+    def default_account(self) -> Account:
+        return next((a for a in self.accounts if a.default), self.accounts[0])

@@ -1,0 +1,1 @@
+"""The registrar: bindings rules (pure) and the service that applies them."""

@@ -1,0 +1,175 @@
+"""The transaction layer: matching and timers (RFC 3261 §17.1.3, §17.2.3).
+
+Theory of operation
+-------------------
+Requests are matched to server transactions by the top Via's branch (when it
+carries the RFC 3261 magic cookie and something after it), sent-by and method,
+with ACK matching its INVITE; otherwise by the RFC 2543 rules (Request-URI,
+From tag, Call-ID, CSeq number, top Via).  Responses are matched to client
+transactions by branch and CSeq method.  The layer keeps one heap of
+deadlines over all transactions; ``get_timer`` gives the earliest,
+``handle_timer(now)`` fires what is due.  The layer decides nothing about
+what a request means: new requests, stray responses and ACKs for 2xx are
+returned for the transaction user.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .message import Request, Response
+from .transaction import (
+    ClientTransaction, InviteClientTransaction, InviteServerTransaction, Output,
+    ServerTransaction, State, Target, TimerConfig, Transaction, TransactionTerminated,
+)
+
+MAGIC_COOKIE = "z9hG4bK"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReceived:
+    """A new request for the TU; answer it through ``transaction``."""
+
+    transaction: ServerTransaction
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReceived:
+    """A CANCEL matching a pending INVITE server transaction (``invite`` may be None)."""
+
+    transaction: ServerTransaction
+    request: Request
+    invite: InviteServerTransaction | None
+
+
+@dataclass(frozen=True, slots=True)
+class AckReceived:
+    """An ACK that belongs to no transaction: the ACK for a 2xx (dialog business)."""
+
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class StrayResponse:
+    response: Response
+
+
+LayerOutput = Union[Output, RequestReceived, CancelReceived, AckReceived, StrayResponse]
+
+
+def has_cookie(branch: str | None) -> bool:
+    return branch is not None and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE)
+
+
+def server_key(request: Request, method: str | None = None) -> tuple[Any, ...]:
+    via = request.vias[0]
+    method = method or ("INVITE" if request.method == "ACK" else request.method)
+    if has_cookie(via.branch):
+        return (via.branch, via.sent_by, method)
+    return (
+        "2543", str(request.uri), request.from_.tag, request.call_id, request.cseq.number,
+        str(via).lower(), method,
+    )
+
+
+class TransactionLayer:
+    def __init__(self, timers: TimerConfig | None = None, branch_factory: Callable[[], str] | None = None) -> None:
+        self.timers = timers or TimerConfig()
+        self._branch_factory = branch_factory or _counter_branches()
+        self.server: dict[tuple[Any, ...], ServerTransaction] = {}
+        self.client: dict[tuple[Any, ...], ClientTransaction] = {}
+        self._heap: list[tuple[float, int, Transaction]] = []
+        self._seq = itertools.count()
+
+    # --- timers -----------------------------------------------------------
+    def get_timer(self) -> float | None:
+        while self._heap:
+            deadline, _, tx = self._heap[0]
+            if tx.scheduled == deadline and tx.state is not State.TERMINATED:
+                return deadline
+            heapq.heappop(self._heap)
+        return None
+
+    def handle_timer(self, now: float) -> list[LayerOutput]:
+        out: list[LayerOutput] = []
+        while self._heap and self._heap[0][0] <= now:
+            deadline, _, tx = heapq.heappop(self._heap)
+            if tx.scheduled != deadline or tx.state is State.TERMINATED:
+                continue
+            tx.scheduled = None
+            out += self._track(tx, tx.handle_timer(now))
+        return out
+
+    def _track(self, tx: Transaction, outputs: list[Output]) -> list[LayerOutput]:
+        """Reschedule ``tx`` and forget it once terminated."""
+        for item in outputs:
+            if isinstance(item, TransactionTerminated):
+                if isinstance(tx, ServerTransaction):
+                    self.server.pop(tx.key, None)
+                else:
+                    self.client.pop(tx.key, None)
+        deadline = tx.next_deadline()
+        if deadline is not None and deadline != tx.scheduled:
+            tx.scheduled = deadline
+            heapq.heappush(self._heap, (deadline, next(self._seq), tx))
+        return list(outputs)
+
+    # --- server side ------------------------------------------------------
+    def receive_request(self, request: Request, target: Target, now: float) -> list[LayerOutput]:
+        if request.method == "ACK":
+            tx = self.server.get(server_key(request))
+            if isinstance(tx, InviteServerTransaction) and tx.state in (State.COMPLETED, State.CONFIRMED):
+                return self._track(tx, tx.receive_ack(now))
+            return [AckReceived(request)]
+        key = server_key(request)
+        existing = self.server.get(key)
+        if existing is not None:
+            return self._track(existing, existing.receive_request(now))
+        new: ServerTransaction
+        if request.method == "INVITE":
+            new = InviteServerTransaction(key, request, target, self.timers)
+        else:
+            new = ServerTransaction(key, request, target, self.timers)
+        self.server[key] = new
+        if request.method == "CANCEL":
+            invite = self.server.get(server_key(request, "INVITE"))
+            return [CancelReceived(new, request, invite if isinstance(invite, InviteServerTransaction) else None)]
+        return [RequestReceived(new, request)]
+
+    def respond(self, tx: ServerTransaction, response: Response, now: float) -> list[LayerOutput]:
+        return self._track(tx, tx.respond(response, now))
+
+    # --- client side ------------------------------------------------------
+    def new_branch(self) -> str:
+        return MAGIC_COOKIE + self._branch_factory()
+
+    def send_request(self, request: Request, target: Target, now: float, user_data: Any = None) -> tuple[ClientTransaction, list[LayerOutput]]:
+        """Start a client transaction; the request's top Via must carry a fresh branch."""
+        branch = request.vias[0].branch
+        method = request.method
+        key = (branch, method)
+        tx: ClientTransaction
+        if method == "INVITE":
+            tx = InviteClientTransaction(key, request, target, self.timers)
+        else:
+            tx = ClientTransaction(key, request, target, self.timers)
+        tx.user_data = user_data
+        self.client[key] = tx
+        return tx, self._track(tx, tx.start(now))
+
+    def receive_response(self, response: Response, now: float) -> list[LayerOutput]:
+        key = (response.vias[0].branch, response.cseq.method)
+        tx = self.client.get(key)
+        if tx is None:
+            return [StrayResponse(response)]
+        return self._track(tx, tx.receive_response(response, now))
+
+
+def _counter_branches() -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: f"{next(counter):x}"

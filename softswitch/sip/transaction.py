@@ -1,0 +1,430 @@
+"""RFC 3261 §17 transaction state machines, with RFC 6026's Accepted state.
+
+Theory of operation
+-------------------
+Four machines: INVITE/non-INVITE × client/server.  Each is a table
+``(state, input) -> handler``; an input missing from the table is a protocol
+error (ours when it comes from the TU: ``LocalProtocolError``; a peer's
+retransmission that no longer matters is absorbed by an explicit entry).
+Machines never touch a socket or a clock: every call takes ``now`` and returns
+``Output`` values; timers are deadlines the layer reads with ``next_deadline``
+and fires with ``handle_timer(now)``.  Timer letters follow RFC 3261 Table 4:
+A/B/D (INVITE client), E/F/K (non-INVITE client), G/H/I (INVITE server),
+J (non-INVITE server), L/M from RFC 6026.  Over reliable transports the
+retransmission timers are not started and the wait timers are zero.
+
+What this module does not own: matching messages to transactions (``layer``),
+where bytes go (the transaction's ``target``, resolved by the transport), and
+2xx retransmission/ACK for INVITE, which belong to the dialog's TU (§13.3.1.4).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+from .errors import LocalProtocolError
+from .message import Header, Request, Response
+
+
+@dataclass(frozen=True, slots=True)
+class TimerConfig:
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a message goes: transport, address and (for streams) the connection to use."""
+
+    transport: str
+    host: str
+    port: int
+    conn_id: int | None = None
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "UDP"
+
+
+class State(enum.Enum):
+    TRYING = "trying"
+    CALLING = "calling"
+    PROCEEDING = "proceeding"
+    COMPLETED = "completed"
+    CONFIRMED = "confirmed"
+    ACCEPTED = "accepted"
+    TERMINATED = "terminated"
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    target: Target
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseReceived:
+    transaction: ClientTransaction
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionTimedOut:
+    transaction: Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionTerminated:
+    transaction: Transaction
+
+
+Output = Union[Transmit, ResponseReceived, TransactionTimedOut, TransactionTerminated]
+Handler = Callable[..., list[Output]]
+
+
+class Transaction:
+    """Common parts: state, deadlines by timer letter, the table walk."""
+
+    TABLE: dict[tuple[State, str], str] = {}
+
+    def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
+        self.key = key
+        self.request = request
+        self.target = target
+        self.config = timers
+        self.state = State.TRYING
+        self.deadlines: dict[str, float] = {}
+        self.user_data: Any = None
+        self.scheduled: float | None = None  # the deadline the layer has queued (layer-owned)
+
+    @property
+    def reliable(self) -> bool:
+        return self.target.reliable
+
+    def next_deadline(self) -> float | None:
+        return min(self.deadlines.values()) if self.deadlines else None
+
+    def _dispatch(self, event: str, *args: Any) -> list[Output]:
+        name = self.TABLE.get((self.state, event))
+        if name is None:
+            raise LocalProtocolError(
+                f"{type(self).__name__}: input {event!r} is not allowed in state {self.state.value}"
+            )
+        handler: Handler = getattr(self, name)
+        return handler(*args)
+
+    def handle_timer(self, now: float) -> list[Output]:
+        out: list[Output] = []
+        for letter in sorted(self.deadlines, key=self.deadlines.__getitem__):
+            due = self.deadlines.get(letter)
+            if due is not None and due <= now and self.state is not State.TERMINATED:
+                del self.deadlines[letter]
+                out += self._dispatch("timer_" + letter, now)
+        return out
+
+    def _terminate(self) -> list[Output]:
+        self.state = State.TERMINATED
+        self.deadlines.clear()
+        return [TransactionTerminated(self)]
+
+    def _absorb(self, *_: Any) -> list[Output]:
+        return []
+
+
+# --------------------------------------------------------------------------- server
+
+
+class ServerTransaction(Transaction):
+    """Non-INVITE server transaction (RFC 3261 §17.2.2, Figure 8)."""
+
+    TABLE = {
+        (State.TRYING, "request"): "_absorb",
+        (State.TRYING, "provisional"): "_send_provisional",
+        (State.TRYING, "final"): "_send_final",
+        (State.PROCEEDING, "request"): "_resend_last",
+        (State.PROCEEDING, "provisional"): "_send_provisional",
+        (State.PROCEEDING, "final"): "_send_final",
+        (State.COMPLETED, "request"): "_resend_last",
+        (State.COMPLETED, "timer_J"): "_timer_terminate",
+        (State.TERMINATED, "request"): "_absorb",
+    }
+
+    def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
+        super().__init__(key, request, target, timers)
+        self.last_response: bytes | None = None
+        self.final: Response | None = None
+
+    def receive_request(self, now: float) -> list[Output]:
+        """A retransmission of the request arrived."""
+        return self._dispatch("request", now)
+
+    def respond(self, response: Response, now: float) -> list[Output]:
+        return self._dispatch("provisional" if response.status < 200 else "final", response, now)
+
+    def _send_provisional(self, response: Response, now: float) -> list[Output]:
+        self.state = State.PROCEEDING
+        self.last_response = bytes(response)
+        return [Transmit(self.target, self.last_response)]
+
+    def _send_final(self, response: Response, now: float) -> list[Output]:
+        self.state = State.COMPLETED
+        self.final = response
+        self.last_response = bytes(response)
+        out: list[Output] = [Transmit(self.target, self.last_response)]
+        if self.reliable:
+            return out + self._terminate()
+        self.deadlines["J"] = now + 64 * self.config.t1
+        return out
+
+    def _resend_last(self, now: float) -> list[Output]:
+        return [Transmit(self.target, self.last_response)] if self.last_response else []
+
+    def _timer_terminate(self, now: float) -> list[Output]:
+        return self._terminate()
+
+
+class InviteServerTransaction(ServerTransaction):
+    """INVITE server transaction (RFC 3261 §17.2.1, Figure 7; RFC 6026 §7.1)."""
+
+    TABLE = {
+        (State.PROCEEDING, "request"): "_resend_last",
+        (State.PROCEEDING, "provisional"): "_send_provisional",
+        (State.PROCEEDING, "success"): "_send_success",
+        (State.PROCEEDING, "final"): "_send_final",
+        (State.COMPLETED, "request"): "_resend_last",
+        (State.COMPLETED, "ack"): "_ack",
+        (State.COMPLETED, "timer_G"): "_timer_g",
+        (State.COMPLETED, "timer_H"): "_timer_h",
+        (State.CONFIRMED, "request"): "_absorb",
+        (State.CONFIRMED, "ack"): "_absorb",
+        (State.CONFIRMED, "timer_I"): "_timer_terminate",
+        (State.ACCEPTED, "request"): "_absorb",
+        (State.ACCEPTED, "success"): "_resend_success",
+        (State.ACCEPTED, "timer_L"): "_timer_terminate",
+        (State.TERMINATED, "request"): "_absorb",
+        (State.TERMINATED, "ack"): "_absorb",
+    }
+
+    def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
+        super().__init__(key, request, target, timers)
+        self.state = State.PROCEEDING
+        self._g_interval = timers.t1
+
+    def respond(self, response: Response, now: float) -> list[Output]:
+        if response.status < 200:
+            event = "provisional"
+        elif response.status < 300:
+            event = "success"
+        else:
+            event = "final"
+        return self._dispatch(event, response, now)
+
+    def receive_ack(self, now: float) -> list[Output]:
+        return self._dispatch("ack", now)
+
+    def _send_provisional(self, response: Response, now: float) -> list[Output]:
+        self.last_response = bytes(response)
+        return [Transmit(self.target, self.last_response)]
+
+    def _send_success(self, response: Response, now: float) -> list[Output]:
+        self.state = State.ACCEPTED
+        self.final = response
+        self.last_response = bytes(response)
+        self.deadlines["L"] = now + 64 * self.config.t1
+        return [Transmit(self.target, self.last_response)]
+
+    def _resend_success(self, response: Response, now: float) -> list[Output]:
+        return [Transmit(self.target, bytes(response))]
+
+    def _send_final(self, response: Response, now: float) -> list[Output]:
+        self.state = State.COMPLETED
+        self.final = response
+        self.last_response = bytes(response)
+        if not self.reliable:
+            self.deadlines["G"] = now + self._g_interval
+        self.deadlines["H"] = now + 64 * self.config.t1
+        return [Transmit(self.target, self.last_response)]
+
+    def _timer_g(self, now: float) -> list[Output]:
+        self._g_interval = min(2 * self._g_interval, self.config.t2)
+        self.deadlines["G"] = now + self._g_interval
+        return self._resend_last(now)
+
+    def _timer_h(self, now: float) -> list[Output]:
+        return [TransactionTimedOut(self), *self._terminate()]
+
+    def _ack(self, now: float) -> list[Output]:
+        self.state = State.CONFIRMED
+        self.deadlines.pop("G", None)
+        self.deadlines.pop("H", None)
+        if self.reliable:
+            return self._terminate()
+        self.deadlines["I"] = now + self.config.t4
+        return []
+
+
+# --------------------------------------------------------------------------- client
+
+
+class ClientTransaction(Transaction):
+    """Non-INVITE client transaction (RFC 3261 §17.1.2, Figure 6)."""
+
+    TABLE = {
+        (State.TRYING, "timer_E"): "_timer_e",
+        (State.TRYING, "timer_F"): "_timer_f",
+        (State.TRYING, "provisional"): "_provisional",
+        (State.TRYING, "final"): "_final",
+        (State.PROCEEDING, "timer_E"): "_timer_e",
+        (State.PROCEEDING, "timer_F"): "_timer_f",
+        (State.PROCEEDING, "provisional"): "_provisional",
+        (State.PROCEEDING, "final"): "_final",
+        (State.COMPLETED, "provisional"): "_absorb",
+        (State.COMPLETED, "final"): "_absorb",
+        (State.COMPLETED, "timer_K"): "_timer_terminate",
+        (State.TERMINATED, "provisional"): "_absorb",
+        (State.TERMINATED, "final"): "_absorb",
+    }
+
+    def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
+        super().__init__(key, request, target, timers)
+        self._e_interval = timers.t1
+        self.wire = bytes(request)
+
+    def start(self, now: float) -> list[Output]:
+        if not self.reliable:
+            self.deadlines["E"] = now + self._e_interval
+        self.deadlines["F"] = now + 64 * self.config.t1
+        return [Transmit(self.target, self.wire)]
+
+    def receive_response(self, response: Response, now: float) -> list[Output]:
+        return self._dispatch("provisional" if response.status < 200 else "final", response, now)
+
+    def _timer_e(self, now: float) -> list[Output]:
+        if self.state is State.PROCEEDING:
+            self._e_interval = self.config.t2
+        else:
+            self._e_interval = min(2 * self._e_interval, self.config.t2)
+        self.deadlines["E"] = now + self._e_interval
+        return [Transmit(self.target, self.wire)]
+
+    def _timer_f(self, now: float) -> list[Output]:
+        return [TransactionTimedOut(self), *self._terminate()]
+
+    def _provisional(self, response: Response, now: float) -> list[Output]:
+        self.state = State.PROCEEDING
+        return [ResponseReceived(self, response)]
+
+    def _final(self, response: Response, now: float) -> list[Output]:
+        self.state = State.COMPLETED
+        self.deadlines.clear()
+        out: list[Output] = [ResponseReceived(self, response)]
+        if self.reliable:
+            return out + self._terminate()
+        self.deadlines["K"] = now + self.config.t4
+        return out
+
+    def _timer_terminate(self, now: float) -> list[Output]:
+        return self._terminate()
+
+
+class InviteClientTransaction(ClientTransaction):
+    """INVITE client transaction (RFC 3261 §17.1.1, Figure 5; RFC 6026 §7.2)."""
+
+    TABLE = {
+        (State.CALLING, "timer_A"): "_timer_a",
+        (State.CALLING, "timer_B"): "_timer_b",
+        (State.CALLING, "provisional"): "_provisional",
+        (State.CALLING, "success"): "_success",
+        (State.CALLING, "final"): "_final",
+        (State.PROCEEDING, "provisional"): "_provisional",
+        (State.PROCEEDING, "success"): "_success",
+        (State.PROCEEDING, "final"): "_final",
+        (State.COMPLETED, "final"): "_resend_ack",
+        (State.COMPLETED, "provisional"): "_absorb",
+        (State.COMPLETED, "timer_D"): "_timer_terminate",
+        (State.ACCEPTED, "success"): "_deliver",
+        (State.ACCEPTED, "provisional"): "_absorb",
+        (State.ACCEPTED, "final"): "_absorb",
+        (State.ACCEPTED, "timer_M"): "_timer_terminate",
+        (State.TERMINATED, "provisional"): "_absorb",
+        (State.TERMINATED, "success"): "_absorb",
+        (State.TERMINATED, "final"): "_absorb",
+    }
+
+    def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
+        super().__init__(key, request, target, timers)
+        self.state = State.CALLING
+        self._a_interval = timers.t1
+        self.ack: bytes | None = None
+
+    def start(self, now: float) -> list[Output]:
+        if not self.reliable:
+            self.deadlines["A"] = now + self._a_interval
+        self.deadlines["B"] = now + 64 * self.config.t1
+        return [Transmit(self.target, self.wire)]
+
+    def receive_response(self, response: Response, now: float) -> list[Output]:
+        if response.status < 200:
+            event = "provisional"
+        elif response.status < 300:
+            event = "success"
+        else:
+            event = "final"
+        return self._dispatch(event, response, now)
+
+    def _timer_a(self, now: float) -> list[Output]:
+        self._a_interval *= 2
+        self.deadlines["A"] = now + self._a_interval
+        return [Transmit(self.target, self.wire)]
+
+    def _timer_b(self, now: float) -> list[Output]:
+        return [TransactionTimedOut(self), *self._terminate()]
+
+    def _provisional(self, response: Response, now: float) -> list[Output]:
+        self.state = State.PROCEEDING
+        self.deadlines.pop("A", None)
+        return [ResponseReceived(self, response)]
+
+    def _success(self, response: Response, now: float) -> list[Output]:
+        self.state = State.ACCEPTED
+        self.deadlines.clear()
+        self.deadlines["M"] = now + 64 * self.config.t1
+        return [ResponseReceived(self, response)]
+
+    def _deliver(self, response: Response, now: float) -> list[Output]:
+        return [ResponseReceived(self, response)]
+
+    def _final(self, response: Response, now: float) -> list[Output]:
+        self.state = State.COMPLETED
+        self.deadlines.clear()
+        self.ack = bytes(build_ack_for_failure(self.request, response))
+        out: list[Output] = [Transmit(self.target, self.ack), ResponseReceived(self, response)]
+        if self.reliable:
+            return out + self._terminate()
+        self.deadlines["D"] = now + 32.0
+        return out
+
+    def _resend_ack(self, response: Response, now: float) -> list[Output]:
+        return [Transmit(self.target, self.ack)] if self.ack else []
+
+
+def build_ack_for_failure(invite: Request, response: Response) -> Request:
+    """The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): same Request-URI,
+    top Via, From, Call-ID and Route as the INVITE, To from the response."""
+    headers: list[Header] = []
+    via = next(h for h in invite.headers if h.name.lower() in ("via", "v"))
+    headers.append(Header("Via", str(invite.vias[0]) if "," in via.value else via.value))
+    headers.append(Header("Max-Forwards", "70"))
+    for name in ("From", "Call-ID"):
+        value = invite.get(name)
+        if value is not None:
+            headers.append(Header(name, value))
+    headers.append(Header("To", response.get("To") or invite.get("To") or ""))
+    headers.append(Header("CSeq", f"{invite.cseq.number} ACK"))
+    for route in invite.get_all("Route"):
+        headers.append(Header("Route", route))
+    headers.append(Header("Content-Length", "0"))
+    return Request("ACK", invite.uri, headers)

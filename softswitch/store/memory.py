@@ -1,0 +1,43 @@
+"""In-memory repositories, for unit tests and ``memory://``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..registrar.core import Binding, Change, Saved
+
+
+def binding_id(b: Binding) -> str:
+    return f"{b.account}/{b.extension}/{b.key}"
+
+
+def sort_key(b: Binding) -> tuple[str, int, str, float]:
+    return (b.account, len(b.extension), b.extension, -b.registered_at)
+
+
+class MemoryBindingStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, Binding] = {}
+
+    async def load_bindings(self, now: float) -> list[Binding]:
+        return await self.list_bindings(now)
+
+    async def list_bindings(self, now: float, account: str | None = None) -> list[Binding]:
+        rows = [b for b in self._rows.values() if b.expires_at > now and (account is None or b.account == account)]
+        return sorted(rows, key=sort_key)
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            if isinstance(change, Saved):
+                self._rows[binding_id(change.binding)] = change.binding
+            else:
+                self._rows.pop(binding_id(change.binding), None)
+
+    async def purge_expired(self, now: float) -> int:
+        dead = [k for k, b in self._rows.items() if b.expires_at <= now]
+        for k in dead:
+            del self._rows[k]
+        return len(dead)
+
+    async def close(self) -> None:
+        return None

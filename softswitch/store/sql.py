@@ -1,0 +1,99 @@
+"""SQLAlchemy 2 (async) repositories: SQLite via aiosqlite by default, PostgreSQL via asyncpg."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, delete, event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ..registrar.core import Binding, Change, Saved
+from ..sip.transaction import Target
+from .memory import binding_id, sort_key
+from .tables import registrations
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _row(b: Binding) -> dict[str, Any]:
+    return {
+        "id": binding_id(b), "account": b.account, "extension": b.extension, "binding_key": b.key,
+        "contact": b.contact, "uri": b.uri, "expires_at": b.expires_at, "registered_at": b.registered_at,
+        "call_id": b.call_id, "cseq": b.cseq, "transport": b.source.transport,
+        "source_host": b.source.host, "source_port": b.source.port, "nat": b.nat,
+        "instance": b.instance, "reg_id": b.reg_id, "q": b.q, "user_agent": b.user_agent[:256],
+    }
+
+
+def _binding(row: Any) -> Binding:
+    # Connections do not survive the process: a restored stream binding has no connection id.
+    return Binding(
+        row.account, row.extension, row.binding_key, row.contact, row.uri, row.expires_at,
+        row.registered_at, row.call_id, row.cseq, Target(row.transport, row.source_host, row.source_port),
+        bool(row.nat), row.instance, row.reg_id, row.q, row.user_agent,
+    )
+
+
+def upgrade(connection: Connection) -> None:
+    """Run Alembic migrations to head on ``connection``."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+class SqlBindingStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url)
+        if url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def migrate(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(upgrade)
+
+    async def load_bindings(self, now: float) -> list[Binding]:
+        return await self.list_bindings(now)
+
+    async def list_bindings(self, now: float, account: str | None = None) -> list[Binding]:
+        query = select(registrations).where(registrations.c.expires_at > now)
+        if account is not None:
+            query = query.where(registrations.c.account == account)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return sorted((_binding(r) for r in rows), key=sort_key)
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        latest: dict[str, Change] = {}
+        for change in changes:
+            latest[binding_id(change.binding)] = change
+        saved = [_row(c.binding) for c in latest.values() if isinstance(c, Saved)]
+        async with self.engine.begin() as conn:
+            # Delete-then-insert is an upsert that works the same on SQLite and PostgreSQL.
+            await conn.execute(delete(registrations).where(registrations.c.id.in_(list(latest))))
+            if saved:
+                await conn.execute(registrations.insert(), saved)
+
+    async def purge_expired(self, now: float) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(registrations).where(registrations.c.expires_at <= now))
+        return int(result.rowcount or 0)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

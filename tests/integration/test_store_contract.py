@@ -1,0 +1,54 @@
+"""The same repository cases on the in-memory store and on SQLite (through Alembic)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from softswitch.registrar.core import Binding, Removed, Saved
+from softswitch.sip.transaction import Target
+from softswitch.store import BindingStore, MemoryBindingStore, open_store
+
+
+def binding(ext: str = "101", key: str = "uri:a", expires_at: float = 100.0, account: str = "acme") -> Binding:
+    return Binding(account, ext, key, "<sip:101@10.0.0.1>", "sip:101@10.0.0.1", expires_at, 1.0, "cid", 1,
+                   Target("TCP", "127.0.0.1", 5062, conn_id=3), True, "<urn:uuid:1>", 1, "0.5", "ua")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BindingStore]:
+    s: BindingStore = MemoryBindingStore() if request.param == "memory" else await open_store(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    yield s
+    await s.close()
+
+
+async def test_save_list_and_remove(store: BindingStore) -> None:
+    await store.apply([Saved(binding("101")), Saved(binding("102")), Saved(binding("101", account="globex"))])
+    listed = await store.list_bindings(0.0, account="acme")
+    assert [b.extension for b in listed] == ["101", "102"]
+    got = listed[0]
+    assert (got.contact, got.source.transport, got.source.host, got.source.port) == ("<sip:101@10.0.0.1>", "TCP", "127.0.0.1", 5062)
+    assert (got.nat, got.instance, got.reg_id, got.q, got.user_agent) == (True, "<urn:uuid:1>", 1, "0.5", "ua")
+    await store.apply([Removed(binding("101"), "unregistered")])
+    assert [b.extension for b in await store.list_bindings(0.0, account="acme")] == ["102"]
+
+
+async def test_last_change_wins_and_expired_hidden(store: BindingStore) -> None:
+    await store.apply([Saved(binding(expires_at=50.0)), Saved(binding(expires_at=150.0))])
+    (b,) = await store.load_bindings(120.0)
+    assert b.expires_at == 150.0
+    assert await store.list_bindings(150.0) == []
+    assert await store.purge_expired(150.0) == 1
+
+
+async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/r.db"
+    first = await open_store(url)
+    await first.apply([Saved(binding())])
+    await first.close()
+    second = await open_store(url)  # migrations are idempotent
+    (b,) = await second.load_bindings(0.0)
+    assert b.source.conn_id is None  # connections do not survive a restart
+    await second.close()
