@@ -78,7 +78,11 @@ class Keepalive(Strict):
 
 
 class Security(Strict):
-    auth_algorithms: list[Literal["MD5", "SHA-256"]] = Field(default_factory=lambda: ["MD5", "SHA-256"], min_length=1)
+    auth_algorithms: list[Literal["MD5", "SHA-256"]] = Field(
+        default_factory=lambda: ["MD5"], min_length=1,
+        description="digest algorithms offered, most preferred first. SHA-256 (RFC 8760) is opt-in: "
+        "some clients (baresip/libre 1.x) fail outright when any challenge names an algorithm they lack",
+    )
     nonce_lifetime: float = Field(300, ge=10, le=3600)
     ban_threshold: int = Field(20, ge=1, le=100000, description="failed authentications from one source ...")
     ban_window: float = Field(60, ge=1, le=86400, description="... within this many seconds ...")

@@ -52,6 +52,7 @@ class AckReceived:
     """An ACK that belongs to no transaction: the ACK for a 2xx (dialog business)."""
 
     request: Request
+    source: Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,7 @@ class TransactionLayer:
             tx = self.server.get(server_key(request))
             if isinstance(tx, InviteServerTransaction) and tx.state in (State.COMPLETED, State.CONFIRMED):
                 return self._track(tx, tx.receive_ack(now))
-            return [AckReceived(request)]
+            return [AckReceived(request, target)]
         key = server_key(request)
         existing = self.server.get(key)
         if existing is not None:

@@ -110,7 +110,7 @@ def test_invite_server_2xx_accepted_state_rfc6026() -> None:
     assert layer.receive_request(inv, UDP, 0.3) == []  # retransmitted INVITE absorbed
     assert sends(layer.respond(tx, ok, 0.5)) == [bytes(ok)]  # TU retransmits the 2xx
     ack = request("ACK", branch="z9hG4bKother", to_tag="t1")
-    assert layer.receive_request(ack, UDP, 0.6) == [AckReceived(ack)]
+    assert layer.receive_request(ack, UDP, 0.6) == [AckReceived(ack, UDP)]
     layer.handle_timer(64 * T.t1)
     assert tx.state is State.TERMINATED
 

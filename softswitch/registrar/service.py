@@ -1,0 +1,287 @@
+"""The registrar service: REGISTER handling, NAT keep-alives and persistence.
+
+It is the transaction user for REGISTER.  Everything a REGISTER needs is in
+memory (accounts and passwords from the config, bindings in the pure
+``BindingTable``), so a REGISTER is answered without waiting on the store;
+changes are queued and written in batches (``ChangeWriter``).  Keep-alives
+go once per flow (transport + source address), not once per binding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..config import Account, Config
+from ..security import FailureThrottle
+from ..sip.auth import DigestAuthenticator, Verdict
+from ..sip.errors import RemoteProtocolError
+from ..sip.headers import NameAddr
+from ..sip.message import Header, Request, Response, make_response
+from ..sip.transaction import ServerTransaction, Target
+from ..sip.uri import SipUri
+from ..store import BindingStore
+from .core import Binding, BindingTable, Change, ContactRequest, Removed, Rules
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Directory:
+    """Accounts by domain, passwords by account: what the registrar reads per request."""
+
+    config: Config
+    by_domain: dict[str, Account] = field(init=False)
+    passwords: dict[str, dict[str, str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_domain = {a.domain: a for a in self.config.accounts}
+        self.passwords = {a.name: {e.number: e.password for e in a.extensions} for a in self.config.accounts}
+
+    def account_for_host(self, host: str) -> Account | None:
+        """The account a request for ``host`` belongs to: by domain, or the default
+        account when the request names an IP address (ours) instead of a domain."""
+        bare = host.strip("[]").lower()
+        try:
+            ipaddress.ip_address(bare)
+        except ValueError:
+            return self.by_domain.get(bare)
+        return self.config.default_account
+
+
+class ChangeWriter:
+    """Write-behind queue: changes are applied to the store in batches."""
+
+    def __init__(self, store: BindingStore, interval: float) -> None:
+        self.store = store
+        self.interval = interval
+        self._pending: list[Change] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def enqueue(self, changes: list[Change] | tuple[Change, ...]) -> None:
+        if changes:
+            self._pending.extend(changes)
+            self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.interval)
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            await self.store.apply(batch)
+            self.written += len(batch)
+        except Exception:
+            log.exception("store write of %d changes failed; will retry", len(batch))
+            self._pending = batch + self._pending
+            self._wake.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.flush()
+
+
+def contact_key(uri: str, instance: str | None, reg_id: int | None) -> str:
+    if instance:
+        return f"instance:{instance}:{'' if reg_id is None else reg_id}"[:500]
+    return "uri:" + hashlib.sha1(uri.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _contact_request(c: NameAddr, source: Target) -> ContactRequest:
+    expires_text = c.param("expires")
+    expires: int | None = None
+    if expires_text is not None:
+        if not expires_text.isdigit() or not expires_text.isascii():
+            raise RemoteProtocolError(f"Contact: bad expires parameter {expires_text!r}")
+        expires = min(int(expires_text[:12]), 2**32 - 1)
+    instance = c.param("+sip.instance") or None
+    reg_text = c.param("reg-id")
+    reg_id = int(reg_text) if reg_text and reg_text.isdigit() and len(reg_text) < 10 else None
+    uri_text = str(c.uri)
+    kept = tuple((n, v) for n, v in c.params if n.lower() != "expires")
+    shown = str(NameAddr(c.uri, c.display_name, kept))
+    nat = False
+    if isinstance(c.uri, SipUri):
+        port = c.uri.port or (5061 if c.uri.scheme.lower() == "sips" or source.transport == "TLS" else 5060)
+        nat = (c.uri.host.strip("[]").lower(), port) != (source.host.lower(), source.port)
+    key = contact_key(uri_text if not isinstance(c.uri, SipUri) else repr(c.uri.key()), instance, reg_id)
+    return ContactRequest(key, shown, uri_text, expires, nat, instance, reg_id, c.param("q"))
+
+
+class RegistrarService:
+    def __init__(
+        self, config: Config, store: BindingStore, *, secret: bytes,
+        respond: Callable[[ServerTransaction, Response], None], tag_factory: Callable[[], str],
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.respond = respond
+        self.tag_factory = tag_factory
+        self.clock = wall_clock
+        self.secret = secret
+        self.table = BindingTable()
+        self.writer = ChangeWriter(store, config.store.flush_interval)
+        self.throttle = FailureThrottle()
+        self.counters = {"registered": 0, "challenged": 0, "auth_failed": 0, "banned": 0}
+        self._expiry: asyncio.TimerHandle | None = None
+        self.apply_config(config)
+
+    def apply_config(self, config: Config) -> list[Change]:
+        """Take a new (validated) config; bindings of extensions that are gone are dropped."""
+        self.config = config
+        self.directory = Directory(config)
+        reg = config.registration
+        self.table.rules = Rules(reg.default_expires, reg.min_expires, reg.max_expires, reg.max_contacts)
+        sec = config.security
+        self.auth = DigestAuthenticator(
+            self.secret, nonce_lifetime=sec.nonce_lifetime, algorithms=tuple(sec.auth_algorithms)
+        )
+        self.throttle.threshold, self.throttle.window, self.throttle.ban_time = sec.ban_threshold, sec.ban_window, sec.ban_time
+        gone: list[Change] = []
+        for b in self.table.all(self.clock()):
+            passwords = self.directory.passwords.get(b.account)
+            if passwords is None or b.extension not in passwords:
+                gone += self.table.remove_aor(b.account, b.extension, "extension removed from config")
+        self.writer.enqueue(gone)
+        return gone
+
+    async def start(self) -> None:
+        now = self.clock()
+        self.table.load(await self.store.load_bindings(now), now)
+        self.apply_config(self.config)
+        await self.store.purge_expired(now)
+        self.writer.start()
+        self._arm_expiry()
+        log.info("registrar: %d bindings restored", len(self.table))
+
+    async def close(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        await self.writer.close()
+
+    def is_banned(self, host: str) -> bool:
+        return self.throttle.is_banned(host, self.clock())
+
+    # --- REGISTER ---------------------------------------------------------
+    def on_register(self, tx: ServerTransaction, request: Request, source: Target) -> None:
+        now = self.clock()
+        to_uri = request.to.uri
+        if not isinstance(to_uri, SipUri):
+            raise RemoteProtocolError(f"To {to_uri} is not a sip: or sips: address of record")
+        account = self.directory.account_for_host(to_uri.host)
+        if account is None:
+            self.respond(tx, make_response(request, 404, "Domain Not Served Here", to_tag=self.tag_factory()))
+            return
+        result = self.auth.verify(
+            "REGISTER", request.get_all("Authorization"), account.domain,
+            self.directory.passwords[account.name], now,
+        )
+        if result.verdict is Verdict.MISSING or result.verdict is Verdict.STALE:
+            self.counters["challenged"] += 1
+            resp = make_response(request, 401, to_tag=self.tag_factory())
+            for value in self.auth.challenges(account.domain, now, stale=result.verdict is Verdict.STALE):
+                resp.add("WWW-Authenticate", value)
+            self.respond(tx, resp)
+            return
+        extension = to_uri.user_unescaped or ""
+        if result.verdict is Verdict.OK and result.username != extension:
+            result = type(result)(Verdict.FAILED, result.username, f"user {result.username} may not register {extension}")
+        if result.verdict is not Verdict.OK:
+            self._auth_failed(tx, request, source, account, result.username, result.reason)
+            return
+        self.throttle.record_success(source.host)
+        contacts = [_contact_request(c, source) for c in request.contacts]
+        outcome = self.table.register(
+            account.name, extension, contacts, star=request.is_star_contact, expires_header=request.expires,
+            call_id=request.call_id, cseq=request.cseq.number, source=source,
+            user_agent=request.get("User-Agent") or "", now=now,
+        )
+        resp = make_response(request, outcome.status, outcome.reason, to_tag=self.tag_factory())
+        if outcome.status == 423 and outcome.min_expires is not None:
+            resp.add("Min-Expires", str(outcome.min_expires))
+        elif outcome.status == 200:
+            for b in outcome.bindings:
+                resp.headers.append(Header("Contact", f"{b.contact};expires={b.expires_in(now)}"))
+            if any(c.reg_id is not None for c in contacts) and "outbound" in [s.lower() for s in request.values("Supported")]:
+                resp.add("Require", "outbound")
+            self.counters["registered"] += 1
+        self.respond(tx, resp)
+        if outcome.changes:
+            self.writer.enqueue(outcome.changes)
+            for change in outcome.changes:
+                verb = "removed" if isinstance(change, Removed) else "saved"
+                b = change.binding
+                log.info("%s@%s %s %s via %s %s:%s", b.extension, account.name, verb, b.uri, b.source.transport, b.source.host, b.source.port)
+            self._arm_expiry()
+
+    def _auth_failed(self, tx: ServerTransaction, request: Request, source: Target, account: Account, user: str | None, why: str) -> None:
+        """Unknown user, wrong password, replay: one answer for all (no enumeration)."""
+        self.counters["auth_failed"] += 1
+        log.warning("authentication failed from %s:%s for %r@%s: %s", source.host, source.port, user, account.name, why)
+        if self.throttle.record_failure(source.host, self.clock()):
+            self.counters["banned"] += 1
+            log.warning("banning %s for %.0f s after %d failed authentications", source.host, self.throttle.ban_time, self.throttle.threshold)
+        self.respond(tx, make_response(request, 403, to_tag=self.tag_factory()))
+
+    # --- expiry and flows -------------------------------------------------
+    def _arm_expiry(self) -> None:
+        when = self.table.get_timer()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if when is not None:
+            delay = max(0.0, when - self.clock()) + 0.01
+            self._expiry = asyncio.get_running_loop().call_later(delay, self._on_expiry)
+
+    def _on_expiry(self) -> None:
+        self._expiry = None
+        gone = self.table.expire(self.clock())
+        for change in gone:
+            log.info("%s@%s expired %s", change.binding.extension, change.binding.account, change.binding.uri)
+        self.writer.enqueue(gone)
+        self._arm_expiry()
+
+    def flow_closed(self, source: Target) -> None:
+        gone = self.table.remove_flow(source, self.clock(), "connection closed")
+        self.writer.enqueue(gone)
+
+    def flow_dead(self, source: Target) -> None:
+        gone = self.table.remove_flow(source, self.clock(), "keep-alive unanswered")
+        for change in gone:
+            log.info("%s@%s dropped %s: keep-alives unanswered", change.binding.extension, change.binding.account, change.binding.uri)
+        self.writer.enqueue(gone)
+
+    def keepalive_flows(self) -> dict[Target, Binding]:
+        """One binding per flow that wants keep-alives under the configured mode."""
+        mode = self.config.keepalive.mode
+        flows: dict[Target, Binding] = {}
+        if mode == "off":
+            return flows
+        for b in self.table.all(self.clock()):
+            if mode == "all" or b.nat:
+                flows.setdefault(b.source, b)
+        return flows
+
+    def lookup(self, account: str, extension: str) -> list[Binding]:
+        return self.table.lookup(account, extension, self.clock())

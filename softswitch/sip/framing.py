@@ -1,0 +1,85 @@
+"""Message framing on stream transports (RFC 3261 §18.3, RFC 5626 §3.5.1).
+
+Pure: bytes in, frames out.  A message is its header section plus exactly
+Content-Length octets (required on streams).  A double CRLF between messages
+is a keep-alive ping and is reported so the connection can answer with a
+single CRLF pong; a lone CRLF is a pong and is skipped.  A missing, negative,
+non-numeric, conflicting or oversized Content-Length, or a header section
+longer than the size cap, is unrecoverable: the connection must be closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .errors import RemoteProtocolError
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """A CRLFCRLF keep-alive; answer with one CRLF."""
+
+
+StreamEvent = Union[Frame, Ping]
+
+
+def _content_length(head: bytes) -> int:
+    values = set()
+    for line in head.split(b"\r\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() in (b"content-length", b"l") and not line[:1].isspace():
+            values.add(value.strip())
+    if not values:
+        raise RemoteProtocolError("Content-Length is required on a stream transport")
+    if len(values) > 1:
+        raise RemoteProtocolError("conflicting Content-Length values")
+    text = values.pop()
+    if not text.isdigit() or len(text) > 9:
+        raise RemoteProtocolError(f"bad Content-Length {text[:20]!r}")
+    return int(text)
+
+
+class StreamFramer:
+    def __init__(self, max_size: int = 65535) -> None:
+        self.max_size = max_size
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> bool:
+        """True while part of a message has arrived and the rest has not."""
+        return bool(self._buf)
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        self._buf += data
+        out: list[StreamEvent] = []
+        buf = self._buf
+        while buf:
+            if buf.startswith(b"\r\n\r\n"):
+                del buf[:4]
+                out.append(Ping())
+                continue
+            if buf.startswith(b"\r\n"):
+                if len(buf) < 4 and b"\r\n\r\n".startswith(bytes(buf)):
+                    break  # maybe the start of a ping
+                del buf[:2]
+                continue
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > self.max_size:
+                    raise RemoteProtocolError(f"header section longer than {self.max_size} octets")
+                break
+            length = _content_length(bytes(buf[:end]))
+            total = end + 4 + length
+            if total > self.max_size:
+                raise RemoteProtocolError(f"message of {total} octets exceeds the {self.max_size}-octet limit")
+            if len(buf) < total:
+                break
+            out.append(Frame(bytes(buf[:total])))
+            del buf[:total]
+        return out

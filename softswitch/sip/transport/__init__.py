@@ -1,0 +1,1 @@
+"""The only asyncio in ``sip/``: sockets in, bytes to the pure stack, bytes out."""

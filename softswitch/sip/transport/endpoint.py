@@ -1,0 +1,298 @@
+"""The SIP endpoint: transports, the pure transaction layer, and the TU callbacks.
+
+Bytes arrive from a transport; the endpoint parses them, stamps the top Via
+with where they really came from (RFC 3581: responses go back to the source
+address and port, which is what keeps NAT'd phones reachable), feeds the
+transaction layer and hands new requests to the transaction user.  A message
+that does not parse gets a stateless error response when it is a request
+whose Via could be read, and is otherwise dropped and counted; an exception
+in the TU is logged and answered with 500, never allowed to stop the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..errors import RemoteProtocolError
+from ..layer import (
+    AckReceived, CancelReceived, LayerOutput, RequestReceived, StrayResponse, TransactionLayer,
+)
+from ..message import MessageError, Request, Response, make_error_response, make_response, parse_message
+from ..transaction import (
+    ClientTransaction, ResponseReceived, ServerTransaction, Target, TimerConfig, TransactionTimedOut, Transmit,
+)
+from ..uas import stamp_via
+from .stream import ConnectionPool, StreamConnection
+from .udp import UdpListener
+
+log = logging.getLogger(__name__)
+trace = logging.getLogger("softswitch.sip.trace")
+
+
+class TransactionUser(Protocol):
+    def on_request(self, tx: ServerTransaction, request: Request, source: Target) -> None: ...
+    def on_cancel(self, tx: ServerTransaction, request: Request, invite: ServerTransaction | None) -> None: ...
+    def on_ack(self, request: Request, source: Target) -> None: ...
+    def on_flow_closed(self, source: Target) -> None: ...
+
+
+ClientCallback = Callable[[Response | None], None]
+
+
+@dataclass(frozen=True)
+class ListenSpec:
+    transport: str  # "udp" | "tcp" | "tls"
+    address: str
+    port: int
+
+
+class SipEndpoint:
+    def __init__(
+        self, tu: TransactionUser, *, timers: TimerConfig, max_message_size: int = 65535,
+        tcp_idle_timeout: float = 900.0, is_banned: Callable[[str], bool] = lambda _: False,
+        branch_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self.tu = tu
+        self.layer = TransactionLayer(timers, branch_factory)
+        self.max_message_size = max_message_size
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self.is_banned = is_banned
+        self.loop = asyncio.get_running_loop()
+        self.udp: dict[int, UdpListener] = {}
+        self.servers: list[asyncio.Server] = []
+        self.pool = ConnectionPool(
+            self.loop, self._on_stream_message, self._on_stream_closed,
+            idle_timeout=tcp_idle_timeout, max_message_size=max_message_size,
+        )
+        self.local: dict[str, tuple[str, int]] = {}  # transport -> an address we listen on
+        self.counters: Counter[str] = Counter()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    # --- lifecycle --------------------------------------------------------
+    async def listen(self, specs: list[ListenSpec], tls: ssl.SSLContext | None = None) -> None:
+        for i, spec in enumerate(specs):
+            if spec.transport == "udp":
+                _, proto = await self.loop.create_datagram_endpoint(
+                    lambda i=i: UdpListener(i, self._on_datagram), local_addr=(spec.address, spec.port)  # type: ignore[misc]
+                )
+                self.udp[i] = proto
+                self.local.setdefault("UDP", proto.local)
+            else:
+                name = spec.transport.upper()
+                if name == "TLS" and tls is None:
+                    raise ValueError("a TLS listener needs server.tls (certificate and private_key)")
+                server = await self.loop.create_server(
+                    lambda name=name: StreamConnection(name, self.pool),  # type: ignore[misc]
+                    spec.address, spec.port, ssl=tls if name == "TLS" else None, reuse_address=True,
+                )
+                self.servers.append(server)
+                sock = server.sockets[0].getsockname()
+                self.local.setdefault(name, (sock[0], sock[1]))
+        self._sweeper = self.loop.call_later(5.0, self._sweep)
+
+    def _sweep(self) -> None:
+        self.pool.sweep()
+        self._sweeper = self.loop.call_later(5.0, self._sweep)
+
+    async def close(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+        if self._timer:
+            self._timer.cancel()
+        for server in self.servers:
+            server.close()
+        self.pool.close_all()
+        for server in self.servers:
+            await server.wait_closed()
+        for proto in self.udp.values():
+            if proto.transport:
+                proto.transport.close()
+
+    # --- receiving --------------------------------------------------------
+    def _on_datagram(self, data: bytes, addr: tuple[str, int], listener_id: int) -> None:
+        if not data.strip(b"\r\n\x00 "):
+            self.counters["keepalives"] += 1  # CRLF keep-alive from a phone: nothing to answer on UDP
+            return
+        self.receive(data, Target("UDP", addr[0], addr[1], listener_id), stream=False)
+
+    def _on_stream_message(self, data: bytes, conn: StreamConnection) -> None:
+        self.receive(data, Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id), stream=True)
+
+    def _on_stream_closed(self, conn: StreamConnection) -> None:
+        self.tu.on_flow_closed(Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id))
+
+    def receive(self, data: bytes, source: Target, *, stream: bool) -> None:
+        if self.is_banned(source.host):
+            self.counters["dropped_banned"] += 1
+            return
+        self.counters["received"] += 1
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug("< %s %s:%s\n%s", source.transport, source.host, source.port, data.decode("utf-8", "replace"))
+        try:
+            msg = parse_message(data, stream=stream, max_size=self.max_message_size)
+        except MessageError as exc:
+            self._reject(exc, source)
+            return
+        try:
+            if isinstance(msg, Request):
+                stamp_via(msg, source.host, source.port)
+                self._process(self.layer.receive_request(msg, source, self.loop.time()))
+            else:
+                self._process(self.layer.receive_response(msg, self.loop.time()))
+        except RemoteProtocolError as exc:  # a header the TU read lazily was malformed
+            if isinstance(msg, Request) and msg.method != "ACK":
+                self._send(source, bytes(make_error_response(msg.headers, exc.status_hint, _reason(exc))))
+            self.counters["rejected"] += 1
+            log.info("x %s:%s %s", source.host, source.port, exc.reason)
+        except Exception:
+            self.counters["internal_errors"] += 1
+            log.exception("internal error handling a message from %s:%s", source.host, source.port)
+            if isinstance(msg, Request) and msg.method != "ACK":
+                self._send(source, bytes(make_error_response(msg.headers, 500, "Server Internal Error")))
+
+    def _reject(self, exc: MessageError, source: Target) -> None:
+        has_via = any(h.name.lower() in ("via", "v") for h in exc.headers)
+        if exc.is_request and has_via:
+            self.counters["rejected"] += 1
+            resp = make_error_response(exc.headers, exc.status_hint, _reason(exc))
+            self._send(source, bytes(resp))
+            log.info("x %s:%s %d %s", source.host, source.port, exc.status_hint, exc.reason)
+        else:
+            self.counters["dropped_malformed"] += 1
+            log.info("x %s:%s dropped: %s", source.host, source.port, exc.reason)
+
+    # --- the layer's outputs ----------------------------------------------
+    def _process(self, outputs: list[LayerOutput]) -> None:
+        for out in outputs:
+            if isinstance(out, Transmit):
+                self._send(out.target, out.data)
+            elif isinstance(out, RequestReceived):
+                self._dispatch(out.transaction, out.request)
+            elif isinstance(out, ResponseReceived):
+                self._notify(out.transaction, out.response)
+            elif isinstance(out, TransactionTimedOut):
+                if isinstance(out.transaction, ClientTransaction):
+                    self._notify(out.transaction, None)
+            elif isinstance(out, CancelReceived):
+                self.tu.on_cancel(out.transaction, out.request, out.invite)
+            elif isinstance(out, AckReceived):
+                self.tu.on_ack(out.request, out.source)
+            elif isinstance(out, StrayResponse):
+                self.counters["stray_responses"] += 1
+        self._rearm()
+
+    def _dispatch(self, tx: ServerTransaction, request: Request) -> None:
+        try:
+            self.tu.on_request(tx, request, tx.target)
+        except RemoteProtocolError as exc:
+            self.counters["rejected"] += 1
+            log.info("x %s %s: %s", request.method, request.call_id, exc.reason)
+            self.respond(tx, make_response(request, exc.status_hint, _reason(exc)))
+        except Exception:
+            self.counters["internal_errors"] += 1
+            log.exception("internal error in %s %s", request.method, request.call_id)
+            self.respond(tx, make_response(request, 500))
+
+    def _notify(self, tx: ClientTransaction, response: Response | None) -> None:
+        callback: ClientCallback | None = tx.user_data
+        if callback is not None:
+            try:
+                callback(response)
+            except Exception:
+                log.exception("internal error in a response handler")
+
+    def _rearm(self) -> None:
+        when = self.layer.get_timer()
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = when
+        if when is not None:
+            self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._process(self.layer.handle_timer(self.loop.time()))
+
+    # --- sending ----------------------------------------------------------
+    def respond(self, tx: ServerTransaction, response: Response) -> None:
+        if response.get("Content-Length") is None:
+            response.set("Content-Length", str(len(response.body)))
+        self._process(self.layer.respond(tx, response, self.loop.time()))
+
+    def send_request(self, request: Request, target: Target, on_response: ClientCallback) -> ClientTransaction:
+        tx, outputs = self.layer.send_request(request, target, self.loop.time(), on_response)
+        self._process(outputs)
+        return tx
+
+    def send_raw(self, target: Target, data: bytes) -> None:
+        self._send(target, data)
+
+    def _send(self, target: Target, data: bytes) -> None:
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug("> %s %s:%s\n%s", target.transport, target.host, target.port, data.decode("utf-8", "replace"))
+        if target.transport == "UDP":
+            listener = self.udp.get(target.conn_id or 0) or next(iter(self.udp.values()), None)
+            if listener is None:
+                self.counters["send_failed"] += 1
+                return
+            listener.send(data, target.host, target.port)
+            return
+        conn = self.pool.get(target.conn_id)
+        if conn is None:
+            conn = self._find_connection(target)
+        if conn is not None:
+            conn.write(data)
+        elif target.transport == "TCP":
+            self.loop.create_task(self._connect_and_send(target, data))
+        else:
+            self.counters["send_failed"] += 1
+            log.info("x no %s connection to %s:%s", target.transport, target.host, target.port)
+
+    def _find_connection(self, target: Target) -> StreamConnection | None:
+        for conn in self.pool.connections.values():
+            if conn.name == target.transport and conn.peer == (target.host, target.port):
+                return conn
+        return None
+
+    async def _connect_and_send(self, target: Target, data: bytes) -> None:
+        try:
+            _, conn = await self.loop.create_connection(
+                lambda: StreamConnection("TCP", self.pool), target.host, target.port
+            )
+            conn.write(data)
+        except OSError as exc:
+            self.counters["send_failed"] += 1
+            log.info("x connect to %s:%s failed: %s", target.host, target.port, exc)
+
+    def via_address(self, transport: str) -> tuple[str, int]:
+        return self.local.get(transport) or next(iter(self.local.values()))
+
+
+def _reason(exc: RemoteProtocolError) -> str:
+    from ..message import REASONS
+
+    base = REASONS.get(exc.status_hint, "Bad Request")
+    detail = exc.reason.replace("\r", " ").replace("\n", " ")
+    text = f"{base} ({detail})" if exc.status_hint == 400 else base
+    return text[:200]
+
+
+def make_tls_context(certificate: str, private_key: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(certificate, private_key)
+    return ctx
+
+
+__all__ = ["ListenSpec", "SipEndpoint", "TransactionUser", "make_tls_context"]

@@ -1,0 +1,78 @@
+"""Stream framing and the generic UAS checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.framing import Frame, Ping, StreamFramer
+from softswitch.sip.message import Request, parse_message
+from softswitch.sip.uas import check_request, stamp_via
+
+from .sipmsg import request
+
+ALLOWED = frozenset({"REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE", "INVITE"})
+
+
+def test_framer_splits_by_content_length_across_chunks() -> None:
+    one = bytes(request("OPTIONS"))
+    body_msg = one.replace(b"Content-Length: 0", b"Content-Length: 5") + b"hello"
+    data = one + body_msg
+    framer = StreamFramer()
+    frames = []
+    for i in range(0, len(data), 7):
+        frames += framer.feed(data[i : i + 7])
+    assert frames == [Frame(one), Frame(body_msg)]
+    assert not framer.pending
+
+
+def test_framer_ping_and_pong() -> None:
+    framer = StreamFramer()
+    assert framer.feed(b"\r\n\r\n") == [Ping()]
+    one = bytes(request())
+    assert framer.feed(b"\r\n") == []  # a pong, or the start of a ping: wait
+    assert framer.feed(one) == [Frame(one)]  # it was a pong
+    assert framer.feed(b"\r\n\r\n" + one) == [Ping(), Frame(one)]
+
+
+@pytest.mark.parametrize("cl", [b"Content-Length: -999", b"Content-Length: five", b"Content-Length: 13\r\nContent-Length: 5"])
+def test_framer_rejects_bad_lengths(cl: bytes) -> None:
+    data = bytes(request()).replace(b"Content-Length: 0", cl)
+    with pytest.raises(RemoteProtocolError):
+        StreamFramer().feed(data)
+
+
+def test_framer_requires_content_length_and_caps_size() -> None:
+    data = bytes(request()).replace(b"Content-Length: 0\r\n", b"")
+    with pytest.raises(RemoteProtocolError):
+        StreamFramer().feed(data)
+    with pytest.raises(RemoteProtocolError):
+        StreamFramer(max_size=2000).feed(b"X" * 3000)
+
+
+def test_framer_waits_for_the_rest_of_the_body() -> None:
+    data = bytes(request()).replace(b"Content-Length: 0", b"Content-Length: 9999")
+    framer = StreamFramer()
+    assert framer.feed(data) == [] and framer.pending
+
+
+def test_checks() -> None:
+    assert check_request(request(), ALLOWED, frozenset()) is None
+    unknown = parse_message(bytes(request("FOO")).replace(b"FOO sip", b"FOO sip"))
+    assert isinstance(unknown, Request)
+    resp = check_request(unknown, ALLOWED, frozenset())
+    assert resp is not None and resp.status == 501 and resp.get("Allow")
+    req = request(extra="Require: foo, 100rel\r\n")
+    resp = check_request(req, ALLOWED, frozenset({"100rel"}))
+    assert resp is not None and resp.status == 420 and resp.get("Unsupported") == "foo"
+    sub = request("SUBSCRIBE")
+    resp = check_request(sub, ALLOWED, frozenset())
+    assert resp is not None and resp.status == 405
+
+
+def test_stamp_via_rport() -> None:
+    req = request()
+    stamp_via(req, "192.0.2.9", 40000)
+    top = req.vias[0]
+    assert top.param("received") == "192.0.2.9" and top.param("rport") == "40000"
+    assert parse_message(bytes(req)).vias[0].param("rport") == "40000"
