@@ -9,6 +9,7 @@ whole and the running one stays).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import signal
@@ -65,7 +66,7 @@ class App:
         )
         await self.registrar.start()
         tls = make_tls_context(str(cfg.server.tls.certificate), str(cfg.server.tls.private_key)) if cfg.server.tls else None
-        await self.endpoint.listen([ListenSpec(l.transport, l.address, l.port) for l in cfg.server.listen], tls)
+        await self.endpoint.listen([ListenSpec(spec.transport, spec.address, spec.port) for spec in cfg.server.listen], tls)
         self._keepalive = asyncio.get_running_loop().create_task(self._keepalive_loop())
         for spec in cfg.server.listen:
             log.info("listening on %s %s:%d", spec.transport, spec.address, spec.port)
@@ -176,7 +177,7 @@ class App:
             if flow in self._pings_in_flight:
                 continue
             self._pings_in_flight.add(flow)
-            self.endpoint.send_request(self._ping(flow, binding.uri), flow, lambda resp, flow=flow: self._pinged(flow, resp))
+            self.endpoint.send_request(self._ping(flow, binding.uri), flow, functools.partial(self._pinged, flow))
             sent += 1
         return sent
 

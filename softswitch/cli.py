@@ -10,6 +10,7 @@ import sys
 import time
 
 from .config import Config, ConfigError, load_config
+from .registrar.core import Binding
 
 DEFAULT_CONFIG = os.environ.get("SOFTSWITCH_CONFIG", "config/example.yaml")
 
@@ -53,7 +54,7 @@ def cmd_registrations(args: argparse.Namespace) -> int:
         print(f"no account named {args.account!r}", file=sys.stderr)
         return 1
 
-    async def fetch():  # type: ignore[no-untyped-def]
+    async def fetch() -> list[Binding]:
         from .store import open_store
 
         store = await open_store(config.store.url)
@@ -72,7 +73,7 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     print(f"{len(rows)} registration{'s' if len(rows) != 1 else ''}")
     return 0
 
@@ -98,7 +99,7 @@ def cmd_login_info(args: argparse.Namespace) -> int:
         ("Server (proxy)", server),
         ("Port", str(listen.port)),
         ("Transport", listen.transport.upper()),
-        ("Other transports", ", ".join(f"{l.transport.upper()} {l.port}" for l in config.server.listen[1:]) or "-"),
+        ("Other transports", ", ".join(f"{x.transport.upper()} {x.port}" for x in config.server.listen[1:]) or "-"),
         ("Username", ext.number),
         ("Auth username", ext.number),
         ("Password", ext.password),

@@ -20,6 +20,9 @@ DOMAIN_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 
 
+DigestAlgorithm = Literal["MD5", "SHA-256"]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,8 +81,8 @@ class Keepalive(Strict):
 
 
 class Security(Strict):
-    auth_algorithms: list[Literal["MD5", "SHA-256"]] = Field(
-        default_factory=lambda: ["MD5"], min_length=1,
+    auth_algorithms: list[DigestAlgorithm] = Field(
+        default_factory=lambda: list[DigestAlgorithm](["MD5"]), min_length=1,
         description="digest algorithms offered, most preferred first. SHA-256 (RFC 8760) is opt-in: "
         "some clients (baresip/libre 1.x) fail outright when any challenge names an algorithm they lack",
     )

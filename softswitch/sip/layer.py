@@ -23,8 +23,16 @@ from typing import Any, Union
 
 from .message import Request, Response
 from .transaction import (
-    ClientTransaction, InviteClientTransaction, InviteServerTransaction, Output,
-    ServerTransaction, State, Target, TimerConfig, Transaction, TransactionTerminated,
+    ClientTransaction,
+    InviteClientTransaction,
+    InviteServerTransaction,
+    Output,
+    ServerTransaction,
+    State,
+    Target,
+    TimerConfig,
+    Transaction,
+    TransactionTerminated,
 )
 
 MAGIC_COOKIE = "z9hG4bK"

@@ -22,8 +22,17 @@ from typing import Any, Union
 
 from .errors import RemoteProtocolError
 from .headers import (
-    CSeq, NameAddr, Via, canonical, key_of, parse_cseq, parse_int, parse_name_addr,
-    parse_name_addr_list, parse_via_list, split_list,
+    CSeq,
+    NameAddr,
+    Via,
+    canonical,
+    key_of,
+    parse_cseq,
+    parse_int,
+    parse_name_addr,
+    parse_name_addr_list,
+    parse_via_list,
+    split_list,
 )
 from .scanner import is_token
 from .uri import SipUri, Uri, parse_uri
@@ -267,7 +276,7 @@ def _split_headers(head: str, head_bytes: bytes, is_request: bool) -> list[Heade
     lines = head.split("\r\n")
     raw_lines = head_bytes.split(b"\r\n")
     headers: list[Header] = []
-    for text, raw in zip(lines, raw_lines):
+    for text, raw in zip(lines, raw_lines, strict=True):
         if text[:1] in (" ", "\t"):
             if not headers:
                 raise MessageError("continuation line before the first header", is_request=is_request)
@@ -311,11 +320,7 @@ def parse_message(data: bytes, *, stream: bool = False, max_size: int = MAX_MESS
     if body_start < 0:
         raise MessageError("the header section does not end with an empty line", is_request=is_request, headers=headers)
 
-    msg: SipMessage
-    if is_request:
-        msg = _parse_request_line(start, headers)
-    else:
-        msg = _parse_status_line(start, headers)
+    msg: SipMessage = _parse_request_line(start, headers) if is_request else _parse_status_line(start, headers)
     msg._start_raw = start_raw
 
     try:

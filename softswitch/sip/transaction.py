@@ -21,8 +21,9 @@ where bytes go (the transaction's ``target``, resolved by the transport), and
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 from .errors import LocalProtocolError
 from .message import Header, Request, Response

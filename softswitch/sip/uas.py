@@ -3,7 +3,6 @@ and the server transport's Via stamping (RFC 3261 §18.2.1, RFC 3581 §4)."""
 
 from __future__ import annotations
 
-from .headers import split_list
 from .message import Header, Request, Response, make_response
 from .uri import SipUri, TelUri
 

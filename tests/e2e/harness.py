@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -90,11 +89,11 @@ class Switch:
     def start(self) -> Switch:
         if not self.config_path.exists():
             self.write_config()
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "softswitch", "serve", "--config", str(self.config_path)],
-            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "softswitch", "serve", "--config", str(self.config_path)],
+                cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -142,7 +141,7 @@ class Switch:
         rows = []
         for line in lines[1:-1]:
             cells = line.split(None, len(head) - 1)
-            rows.append(dict(zip(head, cells)))
+            rows.append(dict(zip(head, cells, strict=False)))
         return rows
 
     def wait_for(self, predicate: Any, timeout: float = 10.0, what: str = "condition") -> Any:
@@ -180,7 +179,7 @@ def udp_exchange(port: int, data: bytes, *, wait: float = 1.0, source: str = "12
         try:
             while len(replies) < expect:
                 replies.append(s.recv(65535))
-        except socket.timeout:
+        except TimeoutError:
             pass
         return replies
 

@@ -8,7 +8,13 @@ from softswitch.sip.errors import LocalProtocolError
 from softswitch.sip.layer import AckReceived, CancelReceived, RequestReceived, StrayResponse, TransactionLayer
 from softswitch.sip.message import Request, parse_message
 from softswitch.sip.transaction import (
-    ResponseReceived, State, Target, TimerConfig, TransactionTerminated, TransactionTimedOut, Transmit,
+    ResponseReceived,
+    State,
+    Target,
+    TimerConfig,
+    TransactionTerminated,
+    TransactionTimedOut,
+    Transmit,
 )
 
 from .sipmsg import request, response_to

@@ -20,12 +20,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import RemoteProtocolError
-from ..layer import (
-    AckReceived, CancelReceived, LayerOutput, RequestReceived, StrayResponse, TransactionLayer,
-)
+from ..layer import AckReceived, CancelReceived, LayerOutput, RequestReceived, StrayResponse, TransactionLayer
 from ..message import MessageError, Request, Response, make_error_response, make_response, parse_message
 from ..transaction import (
-    ClientTransaction, ResponseReceived, ServerTransaction, Target, TimerConfig, TransactionTimedOut, Transmit,
+    ClientTransaction,
+    ResponseReceived,
+    ServerTransaction,
+    Target,
+    TimerConfig,
+    TransactionTimedOut,
+    Transmit,
 )
 from ..uas import stamp_via
 from .stream import ConnectionPool, StreamConnection
@@ -90,7 +94,7 @@ class SipEndpoint:
                 if name == "TLS" and tls is None:
                     raise ValueError("a TLS listener needs server.tls (certificate and private_key)")
                 server = await self.loop.create_server(
-                    lambda name=name: StreamConnection(name, self.pool),  # type: ignore[misc]
+                    lambda name=name: StreamConnection(name, self.pool),
                     spec.address, spec.port, ssl=tls if name == "TLS" else None, reuse_address=True,
                 )
                 self.servers.append(server)
