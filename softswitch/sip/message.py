@@ -276,10 +276,12 @@ def _split_headers(head: str, head_bytes: bytes, is_request: bool) -> list[Heade
     lines = head.split("\r\n")
     raw_lines = head_bytes.split(b"\r\n")
     headers: list[Header] = []
+    problem: str | None = None  # the first one; reading goes on so that a 400 can copy Via & co.
     for text, raw in zip(lines, raw_lines, strict=True):
         if text[:1] in (" ", "\t"):
             if not headers:
-                raise MessageError("continuation line before the first header", is_request=is_request)
+                problem = problem or "continuation line before the first header"
+                continue
             last = headers[-1]
             last.value = (last.value + " " + text.strip()).strip()
             last.raw = (last.raw or b"") + b"\r\n" + raw
@@ -287,10 +289,13 @@ def _split_headers(head: str, head_bytes: bytes, is_request: bool) -> list[Heade
         name, colon, value = text.partition(":")
         name = name.rstrip(" \t")
         if not colon or not is_token(name):
-            raise MessageError(f"malformed header line {text[:60]!r}", is_request=is_request, headers=headers)
+            problem = problem or f"malformed header line {text[:60]!r}"
+            continue
         headers.append(Header(name, value.strip(" \t"), raw))
         if len(headers) > MAX_HEADERS:
             raise MessageError(f"more than {MAX_HEADERS} header fields", is_request=is_request, headers=headers)
+    if problem is not None:
+        raise MessageError(problem, is_request=is_request, headers=headers)
     return headers
 
 
