@@ -1,0 +1,92 @@
+"""The config loader: every problem in one pass, as file:line: path: message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from softswitch.config import ConfigError, load_config, load_config_text
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "example.yaml"
+
+BAD = """\
+server:
+  listen:
+    - {transport: udp, address: 127.0.0.1, port: 70000}
+  colour: blue
+accounts:
+  - name: acme
+    domain: acme.example
+    extensions:
+      - number: 0123
+        password: secret-0123
+      - number: 101
+        password: secret-101
+      - number: "1022"
+        password: secret-1022
+      - number: "0"
+        password: secret-000
+      - number: 1o3
+        password: secret-1o3
+        alias: "sale 01"
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text, "bad.yaml")
+    return [str(p) for p in err.value.problems]
+
+
+def test_example_config_is_valid() -> None:
+    cfg = load_config(EXAMPLE)
+    assert [a.name for a in cfg.accounts] == ["acme", "globex"]
+    assert cfg.default_account.name == "acme"
+    acme = cfg.account("acme")
+    assert acme is not None and [e.number for e in acme.extensions] == ["101", "102", "103", "104", "105"]
+    assert cfg.registration.min_expires == 60 and cfg.keepalive.interval == 25
+
+
+def test_every_problem_with_its_line() -> None:
+    found = problems(BAD)
+    expected = [
+        "bad.yaml:3: server.listen[0].port: Input should be less than or equal to 65535",
+        "bad.yaml:4: server.colour: unknown key",
+        "bad.yaml:9: accounts[0].extensions[0].number: extension number '0123' must not be 0 or start with 0",
+        "bad.yaml:13: accounts[0].extensions[2].number: extension '1022' has 4 digits; this account's extensions have 3",
+        "bad.yaml:15: accounts[0].extensions[3].number: extension number '0' must not be 0 or start with 0",
+        "bad.yaml:17: accounts[0].extensions[4].number: extension number '1o3' must be digits only",
+        "bad.yaml:19: accounts[0].extensions[4].alias: alias 'sale 01' may hold only ASCII letters, digits, '_' and '-'",
+    ]
+    for line in expected:
+        assert line in found, f"missing: {line}\nin: {found}"
+
+
+def test_duplicates_and_defaults() -> None:
+    text = """\
+server: {listen: [{transport: udp, address: 127.0.0.1}]}
+accounts:
+  - {name: a, domain: a.example, default: true, extensions: [{number: "101", password: secret-1}, {number: "101", password: secret-2}]}
+  - {name: a, domain: A.example, default: true}
+"""
+    found = problems(text)
+    assert any("extension '101' is already defined" in p for p in found)
+    assert any("account name 'a' is already used" in p for p in found)
+    assert any("domain 'A.example' is already used" in p for p in found)
+    assert any("only one account may be the default" in p for p in found)
+
+
+def test_yaml_syntax_error_has_a_line() -> None:
+    (found,) = problems("server:\n  listen: [\n")
+    assert found.startswith("bad.yaml:") and "(yaml)" in found
+
+
+def test_duplicate_keys_are_errors() -> None:
+    found = problems("server: {listen: [{transport: udp, address: 127.0.0.1}]}\nserver: {}\naccounts: []\n")
+    assert "bad.yaml:2: server: duplicate key" in found
+
+
+def test_registration_order_rule() -> None:
+    text = EXAMPLE.read_text().replace("min_expires: 60", "min_expires: 3000").replace("default_expires: 3600", "default_expires: 120")
+    assert any("min_expires <= default_expires <= max_expires" in p for p in problems(text))
