@@ -75,6 +75,7 @@ class ContactRequest:
 @dataclass(frozen=True, slots=True)
 class Saved:
     binding: Binding
+    refreshed: bool = False  # the same binding re-registered (only its expiry moved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +178,7 @@ class BindingTable:
             )
             self._put(binding)
             current[c.key] = binding
-            changes.append(Saved(binding))
+            changes.append(Saved(binding, refreshed=old is not None and old.uri == binding.uri and old.source == source))
         # Over the limit: the binding refreshed longest ago makes room (never refuse).
         while len(current) > rules.max_contacts:
             oldest = min(current.values(), key=lambda b: (b.registered_at, b.expires_at))

@@ -10,6 +10,7 @@ go once per flow (transport + source address), not once per binding.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -26,7 +27,7 @@ from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
 from ..sip.uri import SipUri
 from ..store import BindingStore
-from .core import Binding, BindingTable, Change, ContactRequest, Removed, Rules
+from .core import Binding, BindingTable, Change, ContactRequest, Removed, Rules, Saved
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,19 @@ class Directory:
         """The account a request for ``host`` belongs to: by domain, or the default
         account when the request names an IP address (ours) instead of a domain."""
         bare = host.strip("[]").lower()
-        try:
-            ipaddress.ip_address(bare)
-        except ValueError:
-            return self.by_domain.get(bare)
-        return self.config.default_account
+        account = self.by_domain.get(bare)
+        if account is None and _is_ip(bare):
+            return self.config.default_account
+        return account
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class ChangeWriter:
@@ -230,9 +239,10 @@ class RegistrarService:
         if outcome.changes:
             self.writer.enqueue(outcome.changes)
             for change in outcome.changes:
-                verb = "removed" if isinstance(change, Removed) else "saved"
                 b = change.binding
-                log.info("%s@%s %s %s via %s %s:%s", b.extension, account.name, verb, b.uri, b.source.transport, b.source.host, b.source.port)
+                level = logging.DEBUG if isinstance(change, Saved) and change.refreshed else logging.INFO
+                verb = change.why if isinstance(change, Removed) else "refreshed" if level == logging.DEBUG else "registered"
+                log.log(level, "%s@%s %s %s via %s %s:%s", b.extension, account.name, verb, b.uri, b.source.transport, b.source.host, b.source.port)
             self._arm_expiry()
 
     def _auth_failed(self, tx: ServerTransaction, request: Request, source: Target, account: Account, user: str | None, why: str) -> None:

@@ -19,11 +19,13 @@ import base64
 import enum
 import hashlib
 import hmac
+import re
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .scanner import Scanner, is_token
+from .errors import RemoteProtocolError
+from .scanner import is_token
 
 ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
@@ -42,22 +44,30 @@ class AuthResult:
     reason: str = ""
 
 
+_SCHEME = re.compile(r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)(?:[ \t]+|\Z)")
+_AUTH_PARAM = re.compile(
+    r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*(?:\"((?:[^\"\\]|\\.)*)\"|([^\s,\"]*))[ \t]*(,|\Z)"
+)
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
 def parse_credentials(value: str) -> tuple[str, dict[str, str]]:
-    """``Digest username="x", realm="y", ...`` → (scheme, {lower-case name: value})."""
-    sc = Scanner(value, "Authorization")
-    sc.skip_ws()
-    scheme = sc.token()
-    params: dict[str, str] = {}
-    sc.skip_ws()
-    while not sc.at_end():
-        name = sc.token().lower()
-        sc.expect("=")
-        params[name] = sc.quoted_string() if sc.peek() == '"' else sc.token("/:@?[]")
-        sc.skip_ws()
-        if sc.at_end():
+    """``Digest username="x", realm="y", ...`` → (scheme, {lower-case name: value})
+    (RFC 3261 §25.1 credentials; RFC 7616 §3.4)."""
+    m = _SCHEME.match(value)
+    if m is None:
+        raise RemoteProtocolError(f"Authorization: no scheme in {value[:40]!r}")
+    pos, params = m.end(), {}
+    while pos < len(value):
+        pm = _AUTH_PARAM.match(value, pos)
+        if pm is None:
+            raise RemoteProtocolError(f"Authorization: malformed parameter at column {pos + 1}")
+        name, quoted, token, sep = pm.groups()
+        params[name.lower()] = token if quoted is None else _QUOTED_PAIR.sub(r"\1", quoted)
+        pos = pm.end()
+        if not sep:
             break
-        sc.expect(",")
-    return scheme, params
+    return m.group(1), params
 
 
 def _h(algorithm: str, text: str) -> str:
@@ -132,8 +142,8 @@ class DigestAuthenticator:
         for value in header_values:
             try:
                 scheme, candidate = parse_credentials(value)
-            except Exception:  # noqa: BLE001 - a malformed credential is a failed one
-                return AuthResult(Verdict.FAILED, None, "malformed credentials")
+            except RemoteProtocolError as exc:  # a malformed credential is a failed one
+                return AuthResult(Verdict.FAILED, None, exc.reason)
             if scheme.lower() == "digest" and candidate.get("realm") == realm:
                 params = candidate
                 break

@@ -17,7 +17,6 @@ a ``400`` that copies Via/From/To/Call-ID/CSeq.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Union
 
 from .errors import RemoteProtocolError
@@ -62,6 +61,9 @@ _VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.IGNORECASE)
 _SINGLE = ("call-id", "cseq", "from", "to", "max-forwards", "content-type")
 
 
+_MISSING = object()
+
+
 class MessageError(RemoteProtocolError):
     """A message we cannot accept, with what could be read of it."""
 
@@ -74,16 +76,30 @@ class MessageError(RemoteProtocolError):
         self.headers = headers or []
 
 
-@dataclass(slots=True)
 class Header:
-    name: str
-    value: str
-    raw: bytes | None = None
+    """One header field. ``raw`` is the field exactly as received (folding included; text
+    decoded with surrogate escapes, so every octet survives), or None for ours.  ``key`` is
+    the lower-case full name used for look-ups.  (A plain class: built a dozen times per
+    message, so its constructor is kept to the bare assignments.)"""
 
-    def __bytes__(self) -> bytes:
-        if self.raw is not None:
-            return self.raw
-        return f"{self.name}: {self.value}".encode("utf-8", "surrogateescape")
+    __slots__ = ("name", "value", "raw", "key")
+
+    def __init__(self, name: str, value: str, raw: str | None = None) -> None:
+        self.name = name
+        self.value = value
+        self.raw = raw
+        self.key = key_of(name)
+
+    def __repr__(self) -> str:
+        return f"Header({self.name!r}, {self.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Header) and (self.name, self.value, self.raw) == (other.name, other.value, other.raw)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def text(self) -> str:
+        return self.raw if self.raw is not None else f"{self.name}: {self.value}"
 
 
 class Message:
@@ -95,19 +111,19 @@ class Message:
         self.headers: list[Header] = headers if headers is not None else []
         self.body = body
         self._cache: dict[str, Any] = {}
-        self._start_raw: bytes | None = None
+        self._start_raw: str | None = None
 
     # --- raw access -------------------------------------------------------
     def get(self, name: str) -> str | None:
         key = key_of(name)
         for h in self.headers:
-            if key_of(h.name) == key:
+            if h.key == key:
                 return h.value
         return None
 
     def get_all(self, name: str) -> list[str]:
         key = key_of(name)
-        return [h.value for h in self.headers if key_of(h.name) == key]
+        return [h.value for h in self.headers if h.key == key]
 
     def values(self, name: str) -> list[str]:
         """Every comma-separated entry of a list header, across all its fields."""
@@ -132,17 +148,17 @@ class Message:
 
     def remove(self, name: str) -> None:
         key = key_of(name)
-        self.headers = [h for h in self.headers if key_of(h.name) != key]
+        self.headers = [h for h in self.headers if h.key != key]
         self._changed(key)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of ``name`` by one, kept at the first one's place."""
         key = key_of(name)
         for i, h in enumerate(self.headers):
-            if key_of(h.name) == key:
+            if h.key == key:
                 self.headers[i] = Header(canonical(name), value)
                 self.headers = self.headers[: i + 1] + [
-                    x for x in self.headers[i + 1 :] if key_of(x.name) != key
+                    x for x in self.headers[i + 1 :] if x.key != key
                 ]
                 break
         else:
@@ -159,11 +175,10 @@ class Message:
 
     # --- parsed views (cached) -------------------------------------------
     def _parsed(self, key: str, parse: Any) -> Any:
-        try:
-            return self._cache[key]
-        except KeyError:
+        value = self._cache.get(key, _MISSING)
+        if value is _MISSING:
             value = self._cache[key] = parse()
-            return value
+        return value
 
     @property
     def vias(self) -> list[Via]:
@@ -228,10 +243,9 @@ class Message:
         raise NotImplementedError
 
     def __bytes__(self) -> bytes:
-        start = self._start_raw if self._start_raw is not None else self.start_line().encode("utf-8", "surrogateescape")
-        parts = [start]
-        parts.extend(bytes(h) for h in self.headers)
-        return b"\r\n".join(parts) + b"\r\n\r\n" + self.body
+        start = self._start_raw if self._start_raw is not None else self.start_line()
+        head = "\r\n".join([start, *(h.text() for h in self.headers)])
+        return head.encode("utf-8", "surrogateescape") + b"\r\n\r\n" + self.body
 
 
 class Request(Message):
@@ -271,27 +285,24 @@ class Response(Message):
 SipMessage = Union[Request, Response]
 
 
-def _split_headers(head: str, head_bytes: bytes, is_request: bool) -> list[Header]:
-    """Unfold and split header lines; keep each field's raw bytes."""
-    lines = head.split("\r\n")
-    raw_lines = head_bytes.split(b"\r\n")
+def _split_headers(head: str, is_request: bool) -> list[Header]:
+    """Unfold and split header lines; keep each field's exact text."""
     headers: list[Header] = []
     problem: str | None = None  # the first one; reading goes on so that a 400 can copy Via & co.
-    for text, raw in zip(lines, raw_lines, strict=True):
-        if text[:1] in (" ", "\t"):
+    for line in head.split("\r\n"):
+        if line[:1] in (" ", "\t"):
             if not headers:
                 problem = problem or "continuation line before the first header"
                 continue
             last = headers[-1]
-            last.value = (last.value + " " + text.strip()).strip()
-            last.raw = (last.raw or b"") + b"\r\n" + raw
+            last.value = (last.value + " " + line.strip()).strip()
+            last.raw = f"{last.raw}\r\n{line}"
             continue
-        name, colon, value = text.partition(":")
-        name = name.rstrip(" \t")
-        if not colon or not is_token(name):
-            problem = problem or f"malformed header line {text[:60]!r}"
+        name, colon, value = line.partition(":")
+        if not colon or not is_token(name := name.rstrip(" \t")):
+            problem = problem or f"malformed header line {line[:60]!r}"
             continue
-        headers.append(Header(name, value.strip(" \t"), raw))
+        headers.append(Header(name, value.strip(" \t"), line))
         if len(headers) > MAX_HEADERS:
             raise MessageError(f"more than {MAX_HEADERS} header fields", is_request=is_request, headers=headers)
     if problem is not None:
@@ -316,20 +327,16 @@ def parse_message(data: bytes, *, stream: bool = False, max_size: int = MAX_MESS
         head_bytes = data[offset:end]
         body_start = end + 4
     head = head_bytes.decode("utf-8", "surrogateescape")
-    first_nl = head.find("\r\n")
-    start = head if first_nl < 0 else head[:first_nl]
-    start_raw = head_bytes if first_nl < 0 else head_bytes[: head_bytes.find(b"\r\n")]
-    rest = "" if first_nl < 0 else head[first_nl + 2 :]
-    rest_raw = b"" if first_nl < 0 else head_bytes[head_bytes.find(b"\r\n") + 2 :]
-    headers = _split_headers(rest, rest_raw, is_request) if rest else []
+    start, _, rest = head.partition("\r\n")
+    headers = _split_headers(rest, is_request) if rest else []
     if body_start < 0:
         raise MessageError("the header section does not end with an empty line", is_request=is_request, headers=headers)
 
     msg: SipMessage = _parse_request_line(start, headers) if is_request else _parse_status_line(start, headers)
-    msg._start_raw = start_raw
+    msg._start_raw = start
 
     try:
-        lengths = {h.value.strip() for h in headers if key_of(h.name) == "content-length"}
+        lengths = {h.value.strip() for h in headers if h.key == "content-length"}
         if len(lengths) > 1:
             raise RemoteProtocolError(f"conflicting Content-Length values {sorted(lengths)}")
         if lengths:
@@ -386,8 +393,7 @@ def _validate(msg: SipMessage) -> None:
     """The checks every message must pass before anyone acts on it (RFC 3261 §8.2, §16.3)."""
     counts: dict[str, int] = {}
     for h in msg.headers:
-        key = key_of(h.name)
-        counts[key] = counts.get(key, 0) + 1
+        counts[h.key] = counts.get(h.key, 0) + 1
     for key in _SINGLE:
         if counts.get(key, 0) > 1:
             raise RemoteProtocolError(f"{canonical(key)} appears {counts[key]} times; it must appear once")
@@ -419,27 +425,29 @@ KNOWN_METHODS = frozenset({
 
 
 def make_response(request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None) -> Response:
-    """A response to ``request`` per RFC 3261 §8.2.6: Via, From, To, Call-ID, CSeq copied."""
-    headers = [Header(h.name, h.value, h.raw) for h in request.headers if key_of(h.name) == "via"]
+    """A response to ``request`` per RFC 3261 §8.2.6: Via, From, To, Call-ID, CSeq copied,
+    and a To tag added (except to 100) when the request had none."""
+    headers = [h for h in request.headers if h.key == "via"]
+    add_tag = to_tag is not None and status != 100 and request.to.tag is None
     for key in ("from", "to", "call-id", "cseq"):
         for h in request.headers:
-            if key_of(h.name) == key:
-                headers.append(Header(h.name, h.value, h.raw))
+            if h.key == key:
+                if key == "to" and add_tag:
+                    # Appending is right for both forms: after an addr-spec or a '>' come header params.
+                    h = Header("To", f"{h.value};tag={to_tag}")
+                headers.append(h)
                 break
     if status == 100:
         ts = request.get("timestamp")
         if ts is not None:
             headers.append(Header("Timestamp", ts))
-    resp = Response(status, reason, headers)
-    if to_tag is not None and status != 100 and request.to.tag is None:
-        resp.set("To", str(request.to.with_param("tag", to_tag)))
-    return resp
+    return Response(status, reason, headers)
 
 
 def make_error_response(data_headers: list[Header], status: int, reason: str) -> Response:
     """A stateless error response to a request we could not parse: copy whatever of
     Via/From/To/Call-ID/CSeq was readable (RFC 4475 §2 expects this)."""
-    headers = [Header(h.name, h.value, h.raw) for h in data_headers if key_of(h.name) in ("via", "from", "to", "call-id", "cseq")]
+    headers = [h for h in data_headers if h.key in ("via", "from", "to", "call-id", "cseq")]
     resp = Response(status, reason, headers)
     resp.set("Content-Length", "0")
     return resp

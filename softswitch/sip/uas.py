@@ -54,7 +54,8 @@ def stamp_via(request: Request, host: str, port: int) -> None:
         stamped = stamped.with_param("rport", str(port))
     for i, h in enumerate(request.headers):
         if h.name.lower() in ("via", "v"):
-            rest = request.vias[1 : len(split_vias(h.value))]
+            in_first_field = 1 if "," not in h.value else len(split_vias(h.value))
+            rest = request.vias[1:in_first_field]
             request.headers[i] = Header("Via", str(stamped))
             if rest:
                 request.headers.insert(i + 1, Header("Via", ", ".join(str(v) for v in rest)))

@@ -11,6 +11,7 @@ once, never recursively (RFC 4475 §3.1.1.3).
 from __future__ import annotations
 
 import ipaddress
+import re
 import string
 from dataclasses import dataclass, field, replace
 from typing import Union
@@ -23,7 +24,6 @@ _USER_CHARS = frozenset(_UNRESERVED + "&=+$,;?/%")
 _PASSWORD_CHARS = frozenset(_UNRESERVED + "&=+$,%")
 _PARAM_CHARS = frozenset(_UNRESERVED + "[]/:&+$%")
 _HEADER_CHARS = frozenset(_UNRESERVED + "[]/?:+$%")
-_HOST_CHARS = frozenset(_ALNUM + "-.")
 _SCHEME_CHARS = frozenset(_ALNUM + "+-.")
 _OPAQUE_FORBIDDEN = frozenset(" \t\r\n<>\"")
 _HEX = frozenset(string.hexdigits)
@@ -46,14 +46,27 @@ def unescape(text: str) -> str:
     return out.decode("utf-8", "surrogateescape")
 
 
+_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
+
+
 def _check_escapes(text: str, allowed: frozenset[str], what: str, uri: str) -> None:
-    for i, ch in enumerate(text):
+    pattern = _PATTERNS.get(allowed)
+    if pattern is None:
+        chars = re.escape("".join(sorted(allowed - {"%"})))
+        pattern = _PATTERNS[allowed] = re.compile(f"(?:[{chars}]|%[0-9A-Fa-f]{{2}})*")
+    if pattern.fullmatch(text) is not None:
+        return
+    for i, ch in enumerate(text):  # say exactly what is wrong
         if ch not in allowed:
             raise RemoteProtocolError(f"URI {uri!r}: character {ch!r} not allowed in {what}")
         if ch == "%":
             pair = text[i + 1 : i + 3]
             if len(pair) != 2 or pair[0] not in _HEX or pair[1] not in _HEX:
                 raise RemoteProtocolError(f"URI {uri!r}: '%' not followed by two hex digits in {what}")
+    raise RemoteProtocolError(f"URI {uri!r}: bad {what}")
+
+
+_HOST_RE = re.compile(r"[A-Za-z0-9.-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +215,7 @@ def _parse_host_port(text: str, uri: str) -> tuple[str, int | None]:
     else:
         host, _, port_text = text.partition(":")
         rest = ":" + port_text if _ else ""
-        if not host or any(ch not in _HOST_CHARS for ch in host):
+        if _HOST_RE.fullmatch(host) is None:
             raise RemoteProtocolError(f"URI {uri!r}: bad host {host!r}")
     if not rest:
         return host, None
@@ -214,7 +227,23 @@ def _parse_host_port(text: str, uri: str) -> tuple[str, int | None]:
     return host, port
 
 
+_CACHE: dict[str, Uri] = {}
+_CACHE_SIZE = 8192
+
+
 def parse_uri(text: str) -> Uri:
+    """Parse an absolute URI.  Results are immutable, and phones send the same URIs over and
+    over (their AoR, Contact, the registrar's URI), so recent ones are remembered."""
+    uri = _CACHE.get(text)
+    if uri is None:
+        uri = _parse_uri(text)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[text] = uri
+    return uri
+
+
+def _parse_uri(text: str) -> Uri:
     scheme, colon, rest = text.partition(":")
     if not colon or not scheme or not scheme[0].isalpha() or any(c not in _SCHEME_CHARS for c in scheme):
         raise RemoteProtocolError(f"URI {text!r}: not an absolute URI")

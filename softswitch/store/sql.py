@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, event, select
+from sqlalchemy import Connection, bindparam, delete, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..registrar.core import Binding, Change, Saved
@@ -53,6 +53,15 @@ class SqlBindingStore:
         self.engine: AsyncEngine = create_async_engine(url)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        stmt = insert(registrations)
+        # INSERT ... ON CONFLICT (id) DO UPDATE: one statement, run as executemany.
+        self._upsert = stmt.on_conflict_do_update(
+            index_elements=[registrations.c.id],
+            set_={c.name: stmt.excluded[c.name] for c in registrations.columns if c.name != "id"},
+        )
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:
@@ -76,11 +85,12 @@ class SqlBindingStore:
         for change in changes:
             latest[binding_id(change.binding)] = change
         saved = [_row(c.binding) for c in latest.values() if isinstance(c, Saved)]
+        removed = [{"rid": key} for key, c in latest.items() if not isinstance(c, Saved)]
         async with self.engine.begin() as conn:
-            # Delete-then-insert is an upsert that works the same on SQLite and PostgreSQL.
-            await conn.execute(delete(registrations).where(registrations.c.id.in_(list(latest))))
             if saved:
-                await conn.execute(registrations.insert(), saved)
+                await conn.execute(self._upsert, saved)
+            if removed:
+                await conn.execute(delete(registrations).where(registrations.c.id == bindparam("rid")), removed)
 
     async def purge_expired(self, now: float) -> int:
         async with self.engine.begin() as conn:

@@ -103,3 +103,15 @@ def test_opaque_must_match_and_digest_uri_is_covered(auth: DigestAuthenticator) 
 def test_parse_credentials_with_commas_in_quotes() -> None:
     scheme, params = parse_credentials('Digest username="a,b", realm="r", nc=00000001, qop=auth')
     assert scheme == "Digest" and params["username"] == "a,b" and params["nc"] == "00000001"
+
+
+def test_parse_credentials_quoted_pairs_and_lws() -> None:
+    scheme, params = parse_credentials('Digest  USERNAME = "x\\"y" ,realm="r"')
+    assert scheme == "Digest" and params == {"username": 'x"y', "realm": "r"}
+
+
+@pytest.mark.parametrize("value", ['Digest username="open', "Digest =x", 'Digest a="b" c="d"', ""])
+def test_malformed_credentials_fail(auth: DigestAuthenticator, value: str) -> None:
+    result = auth.verify("REGISTER", [value], REALM, USERS, 0.0)
+    assert result.verdict in (Verdict.FAILED, Verdict.MISSING)
+    assert result.verdict is Verdict.FAILED or not value.startswith("Digest")
