@@ -25,7 +25,7 @@ from ..sip.errors import RemoteProtocolError
 from ..sip.headers import NameAddr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
-from ..sip.uri import SipUri
+from ..sip.uri import SipUri, Uri
 from ..store import BindingStore
 from .core import Binding, BindingTable, Change, ContactRequest, Removed, Rules, Saved
 
@@ -37,10 +37,12 @@ class Directory:
     """Accounts by domain, passwords by account: what the registrar reads per request."""
 
     config: Config
+    default: Account = field(init=False)
     by_domain: dict[str, Account] = field(init=False)
     passwords: dict[str, dict[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.default = self.config.default_account
         self.by_domain = {a.domain: a for a in self.config.accounts}
         self.passwords = {a.name: {e.number: e.password for e in a.extensions} for a in self.config.accounts}
 
@@ -50,7 +52,7 @@ class Directory:
         bare = host.strip("[]").lower()
         account = self.by_domain.get(bare)
         if account is None and _is_ip(bare):
-            return self.config.default_account
+            return self.default
         return account
 
 
@@ -111,10 +113,24 @@ class ChangeWriter:
         await self.flush()
 
 
-def contact_key(uri: str, instance: str | None, reg_id: int | None) -> str:
+def contact_key(uri: Uri, instance: str | None, reg_id: int | None) -> str:
+    """A binding's identity: the device (RFC 5626 instance and reg-id) or else the contact
+    URI compared as RFC 3261 §19.1.4 says."""
     if instance:
         return f"instance:{instance}:{'' if reg_id is None else reg_id}"[:500]
-    return "uri:" + hashlib.sha1(uri.encode("utf-8", "surrogateescape")).hexdigest()
+    return _uri_key(str(uri), uri)
+
+
+def _uri_key(text: str, uri: Uri) -> str:
+    key = _URI_KEYS.get(text)
+    if key is None:
+        if len(_URI_KEYS) > 65536:
+            _URI_KEYS.clear()
+        key = _URI_KEYS[text] = "uri:" + hashlib.sha1(repr(uri.key()).encode("utf-8", "surrogateescape")).hexdigest()
+    return key
+
+
+_URI_KEYS: dict[str, str] = {}
 
 
 def _contact_request(c: NameAddr, source: Target) -> ContactRequest:
@@ -134,7 +150,7 @@ def _contact_request(c: NameAddr, source: Target) -> ContactRequest:
     if isinstance(c.uri, SipUri):
         port = c.uri.port or (5061 if c.uri.scheme.lower() == "sips" or source.transport == "TLS" else 5060)
         nat = (c.uri.host.strip("[]").lower(), port) != (source.host.lower(), source.port)
-    key = contact_key(uri_text if not isinstance(c.uri, SipUri) else repr(c.uri.key()), instance, reg_id)
+    key = contact_key(c.uri, instance, reg_id)
     return ContactRequest(key, shown, uri_text, expires, nat, instance, reg_id, c.param("q"))
 
 
@@ -154,6 +170,7 @@ class RegistrarService:
         self.throttle = FailureThrottle()
         self.counters = {"registered": 0, "challenged": 0, "auth_failed": 0, "banned": 0}
         self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = 0.0
         self.apply_config(config)
 
     def apply_config(self, config: Config) -> list[Change]:
@@ -256,13 +273,14 @@ class RegistrarService:
 
     # --- expiry and flows -------------------------------------------------
     def _arm_expiry(self) -> None:
+        """One timer for the earliest expiry; moved only when that comes earlier."""
         when = self.table.get_timer()
+        if when is None or (self._expiry is not None and self._expiry_at <= when):
+            return
         if self._expiry is not None:
             self._expiry.cancel()
-            self._expiry = None
-        if when is not None:
-            delay = max(0.0, when - self.clock()) + 0.01
-            self._expiry = asyncio.get_running_loop().call_later(delay, self._on_expiry)
+        self._expiry_at = when
+        self._expiry = asyncio.get_running_loop().call_later(max(0.0, when - self.clock()) + 0.01, self._on_expiry)
 
     def _on_expiry(self) -> None:
         self._expiry = None

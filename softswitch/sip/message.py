@@ -114,16 +114,26 @@ class Message:
         self._start_raw: str | None = None
 
     # --- raw access -------------------------------------------------------
+    def _index(self) -> dict[str, list[str]]:
+        """Values by header key, built once per message (until a header changes)."""
+        index: dict[str, list[str]] | None = self._cache.get(" index")
+        if index is None:
+            index = {}
+            for h in self.headers:
+                values = index.get(h.key)
+                if values is None:
+                    index[h.key] = [h.value]
+                else:
+                    values.append(h.value)
+            self._cache[" index"] = index
+        return index
+
     def get(self, name: str) -> str | None:
-        key = key_of(name)
-        for h in self.headers:
-            if h.key == key:
-                return h.value
-        return None
+        values = self._index().get(key_of(name))
+        return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
-        key = key_of(name)
-        return [h.value for h in self.headers if h.key == key]
+        return list(self._index().get(key_of(name), ()))
 
     def values(self, name: str) -> list[str]:
         """Every comma-separated entry of a list header, across all its fields."""
@@ -137,6 +147,7 @@ class Message:
 
     def _changed(self, key: str) -> None:
         self._cache.pop(key, None)
+        self._cache.pop(" index", None)
 
     def add(self, name: str, value: str) -> None:
         self.headers.append(Header(canonical(name), value))
@@ -414,8 +425,9 @@ def _validate(msg: SipMessage) -> None:
                 400 if known else 501,
             )
         msg.max_forwards  # noqa: B018
-        msg.contacts  # noqa: B018
         msg.expires  # noqa: B018
+        # Contact is parsed where it is used (registrar, dialogs): a malformed one still
+        # earns a 400 then, without costing every challenged REGISTER a parse.
 
 
 KNOWN_METHODS = frozenset({

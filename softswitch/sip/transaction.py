@@ -93,7 +93,7 @@ class Transaction:
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         self.key = key
-        self.request = request
+        self.method = request.method
         self.target = target
         self.config = timers
         self.state = State.TRYING
@@ -154,9 +154,10 @@ class ServerTransaction(Transaction):
     }
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
+        # The request itself is not kept: over UDP a transaction lives 32 s after its final
+        # response, and all it needs to answer retransmissions is the response's bytes.
         super().__init__(key, request, target, timers)
         self.last_response: bytes | None = None
-        self.final: Response | None = None
 
     def receive_request(self, now: float) -> list[Output]:
         """A retransmission of the request arrived."""
@@ -172,7 +173,6 @@ class ServerTransaction(Transaction):
 
     def _send_final(self, response: Response, now: float) -> list[Output]:
         self.state = State.COMPLETED
-        self.final = response
         self.last_response = bytes(response)
         out: list[Output] = [Transmit(self.target, self.last_response)]
         if self.reliable:
@@ -211,6 +211,7 @@ class InviteServerTransaction(ServerTransaction):
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
+        self.request = request  # the TU answers CANCEL with a 487 to it
         self.state = State.PROCEEDING
         self._g_interval = timers.t1
 
@@ -232,7 +233,6 @@ class InviteServerTransaction(ServerTransaction):
 
     def _send_success(self, response: Response, now: float) -> list[Output]:
         self.state = State.ACCEPTED
-        self.final = response
         self.last_response = bytes(response)
         self.deadlines["L"] = now + 64 * self.config.t1
         return [Transmit(self.target, self.last_response)]
@@ -242,7 +242,6 @@ class InviteServerTransaction(ServerTransaction):
 
     def _send_final(self, response: Response, now: float) -> list[Output]:
         self.state = State.COMPLETED
-        self.final = response
         self.last_response = bytes(response)
         if not self.reliable:
             self.deadlines["G"] = now + self._g_interval
@@ -291,6 +290,7 @@ class ClientTransaction(Transaction):
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
+        self.request = request
         self._e_interval = timers.t1
         self.wire = bytes(request)
 

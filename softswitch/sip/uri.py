@@ -24,7 +24,7 @@ _USER_CHARS = frozenset(_UNRESERVED + "&=+$,;?/%")
 _PASSWORD_CHARS = frozenset(_UNRESERVED + "&=+$,%")
 _PARAM_CHARS = frozenset(_UNRESERVED + "[]/:&+$%")
 _HEADER_CHARS = frozenset(_UNRESERVED + "[]/?:+$%")
-_SCHEME_CHARS = frozenset(_ALNUM + "+-.")
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _OPAQUE_FORBIDDEN = frozenset(" \t\r\n<>\"")
 _HEX = frozenset(string.hexdigits)
 
@@ -228,7 +228,7 @@ def _parse_host_port(text: str, uri: str) -> tuple[str, int | None]:
 
 
 _CACHE: dict[str, Uri] = {}
-_CACHE_SIZE = 8192
+_CACHE_SIZE = 65536  # a few MB at most; a phone brings two or three URIs
 
 
 def parse_uri(text: str) -> Uri:
@@ -245,7 +245,7 @@ def parse_uri(text: str) -> Uri:
 
 def _parse_uri(text: str) -> Uri:
     scheme, colon, rest = text.partition(":")
-    if not colon or not scheme or not scheme[0].isalpha() or any(c not in _SCHEME_CHARS for c in scheme):
+    if not colon or _SCHEME_RE.fullmatch(scheme) is None:
         raise RemoteProtocolError(f"URI {text!r}: not an absolute URI")
     lscheme = scheme.lower()
     if lscheme in ("sip", "sips"):

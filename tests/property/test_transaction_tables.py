@@ -26,14 +26,17 @@ INPUTS = ["request", "ack", "provisional", "success", "final", *(f"timer_{c}" fo
 
 
 def build(cls: type[Transaction], state: State, target: Target) -> Transaction:
-    method = "INVITE" if "Invite" in cls.__name__ else "OPTIONS"
-    tx = cls(("k",), request(method), target, TimerConfig())
+    tx = cls(("k",), request(method_of(cls)), target, TimerConfig())
     tx.state = state
     return tx
 
 
+def method_of(cls: type[Transaction]) -> str:
+    return "INVITE" if "Invite" in cls.__name__ else "OPTIONS"
+
+
 def feed(tx: Transaction, event: str) -> None:
-    req = tx.request
+    req = request(tx.method)
     if event in ("provisional", "success", "final"):
         status = {"provisional": 180, "success": 200, "final": 486}[event]
         tx._dispatch(event, response_to(req, status), 1.0)

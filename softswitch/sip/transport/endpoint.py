@@ -76,6 +76,7 @@ class SipEndpoint:
         )
         self.local: dict[str, tuple[str, int]] = {}  # transport -> an address we listen on
         self.counters: Counter[str] = Counter()
+        self._udp_flows: dict[tuple[str, int, int], Target] = {}  # one Target per UDP source
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -125,7 +126,13 @@ class SipEndpoint:
         if not data.strip(b"\r\n\x00 "):
             self.counters["keepalives"] += 1  # CRLF keep-alive from a phone: nothing to answer on UDP
             return
-        self.receive(data, Target("UDP", addr[0], addr[1], listener_id), stream=False)
+        key = (addr[0], addr[1], listener_id)
+        source = self._udp_flows.get(key)
+        if source is None:
+            if len(self._udp_flows) > 65536:
+                self._udp_flows.clear()
+            source = self._udp_flows[key] = Target("UDP", addr[0], addr[1], listener_id)
+        self.receive(data, source, stream=False)
 
     def _on_stream_message(self, data: bytes, conn: StreamConnection) -> None:
         self.receive(data, Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id), stream=True)
