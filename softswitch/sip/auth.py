@@ -117,7 +117,7 @@ class DigestAuthenticator:
 
     # --- nonces -----------------------------------------------------------
     def _sign(self, body: bytes, realm: str) -> bytes:
-        return hmac.new(self._secret, body + realm.encode(), hashlib.sha256).digest()[:12]
+        return hmac.digest(self._secret, body + realm.encode(), "sha256")[:12]
 
     def make_nonce(self, realm: str, now: float) -> str:
         self._counter = (self._counter + 1) & 0xFFFFFFFF

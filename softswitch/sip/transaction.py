@@ -89,6 +89,7 @@ Handler = Callable[..., list[Output]]
 class Transaction:
     """Common parts: state, deadlines by timer letter, the table walk."""
 
+    __slots__ = ("key", "method", "target", "config", "state", "deadlines", "user_data", "scheduled", "__weakref__")
     TABLE: dict[tuple[State, str], str] = {}
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
@@ -141,6 +142,8 @@ class Transaction:
 class ServerTransaction(Transaction):
     """Non-INVITE server transaction (RFC 3261 §17.2.2, Figure 8)."""
 
+    __slots__ = ("last_response",)
+
     TABLE = {
         (State.TRYING, "request"): "_absorb",
         (State.TRYING, "provisional"): "_send_provisional",
@@ -189,6 +192,8 @@ class ServerTransaction(Transaction):
 
 class InviteServerTransaction(ServerTransaction):
     """INVITE server transaction (RFC 3261 §17.2.1, Figure 7; RFC 6026 §7.1)."""
+
+    __slots__ = ("request", "_g_interval")
 
     TABLE = {
         (State.PROCEEDING, "request"): "_resend_last",
@@ -272,6 +277,8 @@ class InviteServerTransaction(ServerTransaction):
 class ClientTransaction(Transaction):
     """Non-INVITE client transaction (RFC 3261 §17.1.2, Figure 6)."""
 
+    __slots__ = ("request", "_e_interval", "wire")
+
     TABLE = {
         (State.TRYING, "timer_E"): "_timer_e",
         (State.TRYING, "timer_F"): "_timer_f",
@@ -333,6 +340,8 @@ class ClientTransaction(Transaction):
 
 class InviteClientTransaction(ClientTransaction):
     """INVITE client transaction (RFC 3261 §17.1.1, Figure 5; RFC 6026 §7.2)."""
+
+    __slots__ = ("_a_interval", "ack")
 
     TABLE = {
         (State.CALLING, "timer_A"): "_timer_a",

@@ -52,15 +52,17 @@ def stamp_via(request: Request, host: str, port: int) -> None:
     stamped = top.with_param("received", host)
     if wants_rport:
         stamped = stamped.with_param("rport", str(port))
+    vias = request.vias
     for i, h in enumerate(request.headers):
-        if h.name.lower() in ("via", "v"):
+        if h.key == "via":
             in_first_field = 1 if "," not in h.value else len(split_vias(h.value))
-            rest = request.vias[1:in_first_field]
+            rest = vias[1:in_first_field]
             request.headers[i] = Header("Via", str(stamped))
             if rest:
                 request.headers.insert(i + 1, Header("Via", ", ".join(str(v) for v in rest)))
             break
     request._changed("via")
+    request._cache["via"] = [stamped, *vias[1:]]  # what a re-parse would give
 
 
 def split_vias(value: str) -> list[str]:

@@ -1,0 +1,86 @@
+"""Shared pieces of the benchmarks: pinning, free ports, SIPp runs and their statistics.
+
+Every load is bounded: a fixed number of calls at a fixed rate, with a hard timeout.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER_CPU = 0
+LOAD_CPU = 1
+
+
+def pinned(cpu: int, cmd: list[str]) -> list[str]:
+    """Run ``cmd`` on one CPU (server on 0, load generator on 1, as the bench README asks)."""
+    return ["taskset", "-c", str(cpu), *cmd] if shutil.which("taskset") else cmd
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Step:
+    rate: int
+    calls: int
+    successful: int
+    failed: int
+    returncode: int
+    wall: float
+    response_ms: list[float]
+
+    @property
+    def clean(self) -> bool:
+        return self.returncode == 0 and self.failed == 0 and self.successful == self.calls
+
+
+def _counter(stdout: str, name: str) -> int:
+    found = re.findall(rf"{name}\s*\|\s*\d+\s*\|\s*(\d+)", stdout)
+    return int(found[-1]) if found else 0
+
+
+def run_sipp(scenario: Path, target: str, rate: int, seconds: int, workdir: Path, inf: Path, domain: str) -> Step:
+    """One bounded step: ``rate`` calls/s for ``seconds`` seconds, response times traced."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    calls = rate * seconds
+    cmd = pinned(LOAD_CPU, [
+        "sipp", "-sf", str(scenario), "-inf", str(inf), target, "-i", "127.0.0.1", "-p", "0", "-t", "u1",
+        "-m", str(calls), "-r", str(rate), "-timeout", str(seconds + 30), "-timeout_error", "-nostdin",
+        "-key", "domain", domain, "-d", "0", "-recv_timeout", "3000", "-trace_logs",
+    ])
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=seconds + 60)
+    wall = time.monotonic() - started
+    times: list[float] = []  # milliseconds, from the scenario's "R<n> <microseconds>" log lines
+    for logfile in workdir.glob("*_logs.log"):
+        for line in logfile.read_text(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in ("R1", "R2"):
+                try:
+                    times.append(float(parts[1]) / 1000.0)
+                except ValueError:
+                    pass
+        logfile.unlink()
+    return Step(rate, calls, _counter(proc.stdout, "Successful call"), _counter(proc.stdout, "Failed call"),
+                proc.returncode, wall, times)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

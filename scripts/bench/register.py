@@ -1,0 +1,156 @@
+"""Authenticated REGISTER/s on one core: softswitch and Kamailio, stepped rates, same run.
+
+For each system: start it pinned to CPU 0, register every user of the pool once (warm-up),
+then step the rate up; a step passes when every registration of its ``--seconds`` succeeded.
+Prints one result line per system (the highest passing rate, with p50/p99 response time of
+its requests) and one line with the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from common import SERVER_CPU, Step, free_port, log, percentile, pinned, run_sipp
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "bench" / "register_auth_timed.xml"
+KAMAILIO_CFG = ROOT / "bench" / "kamailio-bench.cfg"
+USERS = range(1000, 10000)
+DEFAULT_RATES = [1000, 1500, 2000, 2250, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12000]
+
+
+class System:
+    name = ""
+    port = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def users(self) -> Path:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Softswitch(System):
+    name = "softswitch"
+
+    def users(self) -> Path:
+        path = self.workdir / "users.csv"
+        path.write_text("SEQUENTIAL\n" + "".join(f"{u};[authentication username={u} password=bench-{u}]\n" for u in USERS))
+        return path
+
+    def start(self) -> None:
+        self.port = free_port()
+        config = {
+            "server": {"listen": [{"transport": "udp", "address": "127.0.0.1", "port": self.port}]},
+            "store": {"url": f"sqlite+aiosqlite:///{self.workdir}/bench.db"},
+            "accounts": [{"name": "bench", "domain": "bench.example", "default": True,
+                          "extensions": [{"number": str(u), "password": f"bench-{u}"} for u in USERS]}],
+        }
+        (self.workdir / "bench.yaml").write_text(yaml.safe_dump(config))
+        log_path = self.workdir / "softswitch.log"
+        with open(log_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                pinned(SERVER_CPU, [sys.executable, "-m", "softswitch", "serve", "--config", "bench.yaml", "--log-level", "info"]),
+                cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while b"ready" not in log_path.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"softswitch did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+
+class Kamailio(System):
+    name = "kamailio"
+
+    def users(self) -> Path:
+        # The reference config checks one static password ("bench") for every user.
+        path = self.workdir / "users.csv"
+        path.write_text("SEQUENTIAL\n" + "".join(f"{u};[authentication username={u} password=bench]\n" for u in USERS))
+        return path
+
+    def start(self) -> None:
+        self.port = 5070  # fixed in the reference config
+        with open(self.workdir / "kamailio.log", "wb") as out:
+            self.proc = subprocess.Popen(
+                pinned(SERVER_CPU, ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", "1024", "-M", "16", "-A", "WITH_AUTH"]),
+                cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
+            )
+        time.sleep(2.0)
+        if self.proc.poll() is not None:
+            raise RuntimeError((self.workdir / "kamailio.log").read_text()[-2000:])
+
+
+def measure(system: System, rates: list[int], seconds: int) -> Step | None:
+    inf = system.users()
+    system.start()
+    try:
+        target = f"127.0.0.1:{system.port}"
+        warm = run_sipp(SCENARIO, target, 1000, len(USERS) // 1000, system.workdir / "warmup", inf, "127.0.0.1")
+        log(f"  {system.name} warm-up: {warm.successful}/{warm.calls} registered")
+        best: Step | None = None
+        for rate in rates:
+            time.sleep(3)  # let retransmission and store queues drain between steps
+            step = run_sipp(SCENARIO, target, rate, seconds, system.workdir / f"step-{rate}", inf, "127.0.0.1")
+            log(f"  {system.name} {rate}/s: {step.successful} ok, {step.failed} failed, "
+                f"p50 {percentile(step.response_ms, 0.5):.2f} ms, p99 {percentile(step.response_ms, 0.99):.2f} ms")
+            if not step.clean:
+                break
+            best = step
+        return best
+    finally:
+        system.stop()
+
+
+def describe(name: str, best: Step | None, seconds: int) -> str:
+    if best is None:
+        return f"bench_register {name}: no rate sustained with zero failures"
+    return (f"bench_register {name}: {best.rate} authenticated REGISTER/s sustained {seconds} s with 0 failures "
+            f"(one core); response p50 {percentile(best.response_ms, 0.5):.2f} ms, p99 {percentile(best.response_ms, 0.99):.2f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)))
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--only", choices=["softswitch", "kamailio"])
+    args = parser.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    results: dict[str, Step | None] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-register-") as tmp:
+        for cls in (Softswitch, Kamailio):
+            if args.only and cls.name != args.only:
+                continue
+            log(f"{cls.name}:")
+            results[cls.name] = measure(cls(Path(tmp) / cls.name), rates, args.seconds)
+    for name, best in results.items():
+        print(describe(name, best, args.seconds))
+    ours, ref = results.get("softswitch"), results.get("kamailio")
+    if ours is not None and ref is not None:
+        print(f"bench_register ratio softswitch/kamailio: {ours.rate / ref.rate:.2f} ({ours.rate} vs {ref.rate} REGISTER/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
