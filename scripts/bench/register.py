@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -23,7 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "bench" / "register_auth_timed.xml"
 KAMAILIO_CFG = ROOT / "bench" / "kamailio-bench.cfg"
 USERS = range(1000, 10000)
-DEFAULT_RATES = [1000, 1500, 2000, 2250, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12000]
+DEFAULT_RATES = [1000, 1500, 2000, 2250, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 14000, 16000]
+
+
+def write_users(path: Path, password_of: Callable[[int], str]) -> Path:
+    """A SIPp injection file: the user, then its [authentication] keyword."""
+    path.write_text("SEQUENTIAL\n" + "".join(f"{u};[authentication username={u} password={password_of(u)}]\n" for u in USERS))
+    return path
 
 
 class System:
@@ -55,9 +62,7 @@ class Softswitch(System):
     name = "softswitch"
 
     def users(self) -> Path:
-        path = self.workdir / "users.csv"
-        path.write_text("SEQUENTIAL\n" + "".join(f"{u};[authentication username={u} password=bench-{u}]\n" for u in USERS))
-        return path
+        return write_users(self.workdir / "users.csv", lambda u: f"bench-{u}")
 
     def start(self) -> None:
         self.port = free_port()
@@ -86,9 +91,7 @@ class Kamailio(System):
 
     def users(self) -> Path:
         # The reference config checks one static password ("bench") for every user.
-        path = self.workdir / "users.csv"
-        path.write_text("SEQUENTIAL\n" + "".join(f"{u};[authentication username={u} password=bench]\n" for u in USERS))
-        return path
+        return write_users(self.workdir / "users.csv", lambda u: "bench")
 
     def start(self) -> None:
         self.port = 5070  # fixed in the reference config

@@ -135,6 +135,13 @@ class Transaction:
     def _absorb(self, *_: Any) -> list[Output]:
         return []
 
+    def _timer_terminate(self, now: float) -> list[Output]:
+        return self._terminate()
+
+    def _timer_timeout(self, now: float) -> list[Output]:
+        """Timers B, F and H: the peer never answered (or never ACKed)."""
+        return [TransactionTimedOut(self), *self._terminate()]
+
 
 # --------------------------------------------------------------------------- server
 
@@ -186,9 +193,6 @@ class ServerTransaction(Transaction):
     def _resend_last(self, now: float) -> list[Output]:
         return [Transmit(self.target, self.last_response)] if self.last_response else []
 
-    def _timer_terminate(self, now: float) -> list[Output]:
-        return self._terminate()
-
 
 class InviteServerTransaction(ServerTransaction):
     """INVITE server transaction (RFC 3261 §17.2.1, Figure 7; RFC 6026 §7.1)."""
@@ -203,7 +207,7 @@ class InviteServerTransaction(ServerTransaction):
         (State.COMPLETED, "request"): "_resend_last",
         (State.COMPLETED, "ack"): "_ack",
         (State.COMPLETED, "timer_G"): "_timer_g",
-        (State.COMPLETED, "timer_H"): "_timer_h",
+        (State.COMPLETED, "timer_H"): "_timer_timeout",
         (State.CONFIRMED, "request"): "_absorb",
         (State.CONFIRMED, "ack"): "_absorb",
         (State.CONFIRMED, "timer_I"): "_timer_terminate",
@@ -258,8 +262,6 @@ class InviteServerTransaction(ServerTransaction):
         self.deadlines["G"] = now + self._g_interval
         return self._resend_last(now)
 
-    def _timer_h(self, now: float) -> list[Output]:
-        return [TransactionTimedOut(self), *self._terminate()]
 
     def _ack(self, now: float) -> list[Output]:
         self.state = State.CONFIRMED
@@ -281,11 +283,11 @@ class ClientTransaction(Transaction):
 
     TABLE = {
         (State.TRYING, "timer_E"): "_timer_e",
-        (State.TRYING, "timer_F"): "_timer_f",
+        (State.TRYING, "timer_F"): "_timer_timeout",
         (State.TRYING, "provisional"): "_provisional",
         (State.TRYING, "final"): "_final",
         (State.PROCEEDING, "timer_E"): "_timer_e",
-        (State.PROCEEDING, "timer_F"): "_timer_f",
+        (State.PROCEEDING, "timer_F"): "_timer_timeout",
         (State.PROCEEDING, "provisional"): "_provisional",
         (State.PROCEEDING, "final"): "_final",
         (State.COMPLETED, "provisional"): "_absorb",
@@ -318,8 +320,6 @@ class ClientTransaction(Transaction):
         self.deadlines["E"] = now + self._e_interval
         return [Transmit(self.target, self.wire)]
 
-    def _timer_f(self, now: float) -> list[Output]:
-        return [TransactionTimedOut(self), *self._terminate()]
 
     def _provisional(self, response: Response, now: float) -> list[Output]:
         self.state = State.PROCEEDING
@@ -334,9 +334,6 @@ class ClientTransaction(Transaction):
         self.deadlines["K"] = now + self.config.t4
         return out
 
-    def _timer_terminate(self, now: float) -> list[Output]:
-        return self._terminate()
-
 
 class InviteClientTransaction(ClientTransaction):
     """INVITE client transaction (RFC 3261 §17.1.1, Figure 5; RFC 6026 §7.2)."""
@@ -345,7 +342,7 @@ class InviteClientTransaction(ClientTransaction):
 
     TABLE = {
         (State.CALLING, "timer_A"): "_timer_a",
-        (State.CALLING, "timer_B"): "_timer_b",
+        (State.CALLING, "timer_B"): "_timer_timeout",
         (State.CALLING, "provisional"): "_provisional",
         (State.CALLING, "success"): "_success",
         (State.CALLING, "final"): "_final",
@@ -390,8 +387,6 @@ class InviteClientTransaction(ClientTransaction):
         self.deadlines["A"] = now + self._a_interval
         return [Transmit(self.target, self.wire)]
 
-    def _timer_b(self, now: float) -> list[Output]:
-        return [TransactionTimedOut(self), *self._terminate()]
 
     def _provisional(self, response: Response, now: float) -> list[Output]:
         self.state = State.PROCEEDING

@@ -62,7 +62,7 @@ def test_tls_listener_registers_over_its_connection(make_switch, tmp_path: Path)
     cert, key = make_cert(tmp_path)
     tls_port = free_port()
     sw: Switch = make_switch(server={
-        "listen": [{"transport": "udp", "address": "127.0.0.1", "port": 0},
+        "listen": [{"transport": "udp", "address": "127.0.0.1", "port": free_port()},
                    {"transport": "tls", "address": "127.0.0.1", "port": tls_port}],
         "tls": {"certificate": str(cert), "private_key": str(key)},
     })
