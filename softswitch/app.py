@@ -22,10 +22,10 @@ from .config import Config, ConfigError, load_config
 from .registrar.service import RegistrarService
 from .sip.headers import NameAddr
 from .sip.message import Header, Request, Response, make_response
-from .sip.transaction import ServerTransaction, Target
+from .sip.transaction import ServerTransaction, Target, TimerConfig
 from .sip.transport.endpoint import ListenSpec, SipEndpoint, make_tls_context
 from .sip.uas import check_request
-from .sip.uri import SipUri
+from .sip.uri import SipUri, parse_uri
 from .store import BindingStore, open_store
 
 log = logging.getLogger(__name__)
@@ -203,8 +203,6 @@ class App:
             Header("User-Agent", USER_AGENT),
             Header("Content-Length", "0"),
         ]
-        from .sip.uri import parse_uri
-
         return Request("OPTIONS", parse_uri(contact_uri), headers)
 
     def _pinged(self, flow: Target, response: Response | None) -> None:
@@ -221,9 +219,7 @@ class App:
             self._ping_failures[flow] = failures
 
 
-def _timers(cfg: Config):  # type: ignore[no-untyped-def]
-    from .sip.transaction import TimerConfig
-
+def _timers(cfg: Config) -> TimerConfig:
     return TimerConfig(cfg.timers.t1, cfg.timers.t2, cfg.timers.t4)
 
 

@@ -3,7 +3,8 @@ and the server transport's Via stamping (RFC 3261 §18.2.1, RFC 3581 §4)."""
 
 from __future__ import annotations
 
-from .message import Header, Request, Response, make_response
+from .headers import parse_via_list
+from .message import KNOWN_METHODS, Header, Request, Response, make_response
 from .uri import SipUri, TelUri
 
 SDP = "application/sdp"
@@ -17,8 +18,6 @@ def check_request(request: Request, allowed: frozenset[str], supported: frozense
         resp = make_response(request, 416)
         return resp
     if method not in allowed:
-        from .message import KNOWN_METHODS
-
         resp = make_response(request, 405 if method in KNOWN_METHODS else 501)
         resp.add("Allow", ", ".join(sorted(allowed)))
         return resp
@@ -66,6 +65,4 @@ def stamp_via(request: Request, host: str, port: int) -> None:
 
 
 def split_vias(value: str) -> list[str]:
-    from .headers import parse_via_list
-
     return [str(v) for v in parse_via_list(value)]

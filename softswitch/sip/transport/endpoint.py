@@ -22,7 +22,7 @@ from typing import Protocol
 
 from ..errors import RemoteProtocolError
 from ..layer import AckReceived, CancelReceived, LayerOutput, RequestReceived, StrayResponse, TransactionLayer
-from ..message import MessageError, Request, Response, make_error_response, make_response, parse_message
+from ..message import REASONS, MessageError, Request, Response, make_error_response, make_response, parse_message
 from ..transaction import (
     ClientTransaction,
     ResponseReceived,
@@ -299,8 +299,6 @@ class SipEndpoint:
 
 
 def _reason(exc: RemoteProtocolError) -> str:
-    from ..message import REASONS
-
     base = REASONS.get(exc.status_hint, "Bad Request")
     detail = exc.reason.replace("\r", " ").replace("\n", " ")
     text = f"{base} ({detail})" if exc.status_hint == 400 else base

@@ -1,0 +1,1 @@
+"""The parking lot: slots, codes, expiry, re-park reservation and BLF state (issue #4)."""
