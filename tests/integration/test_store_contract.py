@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,9 +18,32 @@ def binding(ext: str = "101", key: str = "uri:a", expires_at: float = 100.0, acc
                    Target("TCP", "127.0.0.1", 5062, conn_id=3), True, "<urn:uuid:1>", 1, "0.5", "ua")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+PG_URL = os.environ.get("SOFTSWITCH_TEST_PG_URL")
+
+
+async def fresh_postgres(url: str) -> None:
+    """Drop what an earlier run left, so the migrations run from scratch."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS registrations, alembic_version"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BindingStore]:
-    s: BindingStore = MemoryBindingStore() if request.param == "memory" else await open_store(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    s: BindingStore
+    if request.param == "memory":
+        s = MemoryBindingStore()
+    elif request.param == "sqlite":
+        s = await open_store(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    else:
+        if not PG_URL:
+            pytest.skip("!!! SOFTSWITCH_TEST_PG_URL is not set: scripts/test sets up PostgreSQL and sets it")
+        await fresh_postgres(PG_URL)
+        s = await open_store(PG_URL)
     yield s
     await s.close()
 
