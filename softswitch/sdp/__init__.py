@@ -1,0 +1,1 @@
+"""SDP (RFC 4566): the session model and the offer/answer rules the B2BUA relay needs."""

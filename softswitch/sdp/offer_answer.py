@@ -1,0 +1,104 @@
+"""Offer/answer rules for media anchored on the switch (RFC 3264, RFC 3550/3605/5761).
+
+The relay sits between two legs: each leg is offered (or answered) the same session
+with every connection address and port replaced by the switch's own relay ports,
+codecs narrowed to what the switch relays and understands (PCMU, PCMA and RFC 4733
+telephone-event), and what only makes sense end to end (ICE candidates, a=rtcp of
+the far end) removed.  Pure: the caller passes the relay's address and ports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..sip.errors import RemoteProtocolError
+from .model import Connection, Media, SessionDescription
+
+# Static payload types of RFC 3551 that we relay, by number; dynamic ones by rtpmap name.
+STATIC = {"0": "PCMU", "8": "PCMA"}
+SUPPORTED = ("PCMU", "PCMA", "telephone-event")
+ICE_ATTRIBUTES = ("candidate", "ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "remote-candidates", "end-of-candidates")
+
+
+@dataclass(frozen=True, slots=True)
+class RelayPorts:
+    """The switch's side of one media stream: RTP port and RTCP port (RTP + 1, or the
+    same port when rtcp-mux is in use)."""
+
+    rtp: int
+    rtcp: int
+
+
+def codec_name(media: Media, payload: str) -> str | None:
+    rtpmap = media.rtpmaps().get(payload)
+    if rtpmap is not None:
+        return rtpmap.encoding
+    return STATIC.get(payload)
+
+
+def narrow_codecs(sdp: SessionDescription, supported: tuple[str, ...] = SUPPORTED) -> SessionDescription:
+    """Keep, in each audio stream, only the payload types we relay (order kept, as
+    the offerer's preference).  A stream left with no voice codec is rejected (port 0,
+    RFC 3264 §6); a session with no usable audio stream is ``488`` (RFC 3261 §13.3.1.3)."""
+    out = sdp.copy()
+    voice = [c for c in supported if c != "telephone-event"]
+    usable = 0
+    for media in out.media:
+        line = media.line
+        if line.media != "audio" or line.port == 0:
+            if line.port != 0:
+                media.line = type(line)(line.media, 0, line.proto, line.formats, None)
+            continue
+        if not line.proto.startswith("RTP/AVP"):
+            media.line = type(line)(line.media, 0, line.proto, line.formats, None)
+            continue
+        kept = [pt for pt in line.formats if (codec_name(media, pt) or "").lower() in {c.lower() for c in supported}]
+        if not any((codec_name(media, pt) or "").lower() in {c.lower() for c in voice} for pt in kept):
+            media.line = type(line)(line.media, 0, line.proto, line.formats, None)
+            continue
+        usable += 1
+        dropped = set(line.formats) - set(kept)
+        media.line = type(line)(line.media, line.port, line.proto, tuple(kept), line.port_count)
+        media.lines = [
+            (k, v) for k, v in media.lines
+            if not (k == "a" and v.partition(":")[0] in ("rtpmap", "fmtp", "rtcp-fb") and v.partition(":")[2].split(" ")[0] in dropped)
+        ]
+    if usable == 0:
+        raise RemoteProtocolError("no common media: PCMU, PCMA (and telephone-event) are what this switch relays", 488)
+    return out
+
+
+def rewrite_for_relay(sdp: SessionDescription, address: str, ports: list[RelayPorts | None]) -> SessionDescription:
+    """The same session as seen through the switch: every active stream's connection and
+    port are the relay's (``ports[i]`` for ``sdp.media[i]``; None for a rejected stream)."""
+    if len(ports) != len(sdp.media):
+        raise ValueError("one RelayPorts (or None) per media stream")
+    out = sdp.copy()
+    addrtype = "IP6" if ":" in address else "IP4"
+    out.set_connection(Connection(address, addrtype))
+    for media, relay in zip(out.media, ports, strict=True):
+        line = media.line
+        if relay is None or line.port == 0:
+            media.line = type(line)(line.media, 0, line.proto, line.formats, None)
+            continue
+        media.line = type(line)(line.media, relay.rtp, line.proto, line.formats, None)
+        if media.connection is not None:
+            media.set_connection(Connection(address, addrtype))
+        media.remove_attributes(*ICE_ATTRIBUTES)
+        if media.has_attribute("rtcp-mux"):
+            media.remove_attributes("rtcp")
+        else:
+            media.set_attribute("rtcp", str(relay.rtcp))
+    _origin_address(out, address, addrtype)
+    return out
+
+
+def _origin_address(sdp: SessionDescription, address: str, addrtype: str) -> None:
+    """o= names the switch as the origin; session id and version belong to the call's state."""
+    origin = sdp.first("o")
+    if origin is None:
+        return
+    parts = origin.split()
+    if len(parts) == 6:
+        parts[4], parts[5] = addrtype, address
+        sdp._replace("o", " ".join(parts), "vosiuepcbtrzka")
