@@ -1,0 +1,154 @@
+"""The media relay's decisions for one call (pure; the asyncio endpoint only forwards).
+
+Theory of operation
+-------------------
+A call's media has two legs, A and B; each leg has a port pair on the switch, and the
+address its SDP announced.  A packet arriving on leg A's port comes from A's phone
+and goes to B's phone, and the other way round.  Where to send is learned from the
+traffic (symmetric RTP latching): the first packet on a leg's port fixes that leg's
+real address, which behind NAT is not the one in the SDP, and afterwards packets
+from any other source are ignored and counted, so nobody can inject audio into a
+call.  A latched phone that has been silent for ``relatch_after`` seconds may be
+re-learned (a phone that roamed to another network).  Until a leg has latched, its
+packets go to the address its SDP gave.
+
+On the hot path the relay reads only the RTP fixed header's sequence number and
+timestamp (RFC 3550 §5.1) to keep per-leg counters: packets and bytes in and out,
+loss from the extended highest sequence number (§A.3) and interarrival jitter (§A.8).
+RTCP (and anything that is not RTP version 2) is relayed the same way and counted,
+without statistics.  ``deadline()`` is when the call counts as dead: no packet in
+either direction for ``inactivity_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Address = tuple[str, int]
+
+
+@dataclass
+class StreamStats:
+    """RFC 3550 receiver statistics for one direction of one leg."""
+
+    clock_rate: int = 8000
+    packets: int = 0
+    bytes: int = 0
+    base_seq: int | None = None
+    max_seq: int = 0
+    cycles: int = 0
+    jitter: float = 0.0  # in timestamp units
+    _transit: float | None = None
+
+    def update(self, seq: int, timestamp: int, arrival: float, size: int) -> None:
+        self.packets += 1
+        self.bytes += size
+        if self.base_seq is None:
+            self.base_seq = self.max_seq = seq
+        else:
+            delta = (seq - self.max_seq) & 0xFFFF
+            if 0 < delta < 0x8000:  # in order (possibly with a gap)
+                if seq < self.max_seq:
+                    self.cycles += 1 << 16
+                self.max_seq = seq
+        transit = arrival * self.clock_rate - timestamp
+        if self._transit is not None:
+            d = abs(transit - self._transit)
+            # Timestamps wrap at 2**32; a jump that large is a wrap, not jitter.
+            if d < 2**31:
+                self.jitter += (d - self.jitter) / 16
+        self._transit = transit
+
+    @property
+    def expected(self) -> int:
+        if self.base_seq is None:
+            return 0
+        return self.cycles + self.max_seq - self.base_seq + 1
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.expected - self.packets)
+
+    @property
+    def jitter_ms(self) -> float:
+        return 1000.0 * self.jitter / self.clock_rate
+
+
+@dataclass
+class Leg:
+    name: str
+    port: int  # our RTP port for this leg (RTCP: port + 1, unless rtcp-mux)
+    announced: Address | None  # what the leg's SDP said
+    latched: Address | None = None
+    latched_rtcp: Address | None = None
+    last_seen: float | None = None
+    received: StreamStats = field(default_factory=StreamStats)
+    rtcp_packets: int = 0
+    sent_packets: int = 0
+    strays: int = 0  # packets from a source other than the latched one
+    undeliverable: int = 0  # the other leg had nowhere to send to yet
+
+    def target(self, rtcp: bool) -> Address | None:
+        if rtcp:
+            if self.latched_rtcp is not None:
+                return self.latched_rtcp
+            if self.announced is not None:
+                return (self.announced[0], self.announced[1] + 1)
+            return None
+        return self.latched or self.announced
+
+
+class RelaySession:
+    def __init__(
+        self, a: Leg, b: Leg, now: float, *, inactivity_timeout: float = 60.0, relatch_after: float = 2.0,
+    ) -> None:
+        self.legs = {"a": a, "b": b}
+        self.started = now
+        self.last_packet = now
+        self.inactivity_timeout = inactivity_timeout
+        self.relatch_after = relatch_after
+
+    def other(self, leg: str) -> Leg:
+        return self.legs["b" if leg == "a" else "a"]
+
+    def on_packet(self, leg: str, source: Address, data: bytes, now: float, *, rtcp: bool = False) -> Address | None:
+        """A packet arrived on ``leg``'s port from ``source``: where to forward it, or None."""
+        me = self.legs[leg]
+        if rtcp:
+            if me.latched_rtcp is None or me.latched_rtcp == source or self._may_relatch(me, now):
+                me.latched_rtcp = source
+            elif me.latched_rtcp != source:
+                me.strays += 1
+                return None
+            me.rtcp_packets += 1
+        else:
+            if me.latched is None or (me.latched != source and self._may_relatch(me, now)):
+                me.latched = source
+            elif me.latched != source:
+                me.strays += 1
+                return None
+            if len(data) >= 12 and data[0] >> 6 == 2 and not 72 <= (data[1] & 0x7F) <= 76:
+                seq = int.from_bytes(data[2:4], "big")
+                timestamp = int.from_bytes(data[4:8], "big")
+                me.received.update(seq, timestamp, now, len(data))
+            else:
+                me.received.packets += 1
+                me.received.bytes += len(data)
+        me.last_seen = now
+        self.last_packet = now
+        peer = self.other(leg)
+        destination = peer.target(rtcp)
+        if destination is None:
+            me.undeliverable += 1
+            return None
+        peer.sent_packets += 1
+        return destination
+
+    def _may_relatch(self, leg: Leg, now: float) -> bool:
+        return leg.last_seen is not None and now - leg.last_seen >= self.relatch_after
+
+    def deadline(self) -> float:
+        return self.last_packet + self.inactivity_timeout
+
+    def is_dead(self, now: float) -> bool:
+        return now >= self.deadline()

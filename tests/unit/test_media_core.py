@@ -1,0 +1,119 @@
+"""The RTP port pool and the relay's decisions, with time stepped by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from softswitch.media.ports import PortPool, PortsExhausted
+from softswitch.media.relay import Leg, RelaySession, StreamStats
+
+PHONE_A_SDP = ("192.168.1.20", 7078)  # private: behind NAT
+PHONE_A_REAL = ("203.0.113.5", 40000)  # where its packets really come from
+PHONE_B_SDP = ("198.51.100.9", 11800)
+
+
+def rtp(seq: int, ts: int, pt: int = 0, size: int = 172) -> bytes:
+    header = bytes([0x80, pt]) + seq.to_bytes(2, "big") + ts.to_bytes(4, "big") + (0x1234).to_bytes(4, "big")
+    return header + b"\xff" * (size - 12)
+
+
+def session() -> RelaySession:
+    return RelaySession(Leg("a", 10000, PHONE_A_SDP), Leg("b", 10002, PHONE_B_SDP), 0.0, inactivity_timeout=60)
+
+
+def test_pool_gives_even_ports_and_does_not_reuse_at_once() -> None:
+    pool = PortPool(10001, 10010)
+    ports = [pool.allocate() for _ in range(4)]
+    assert ports == [10002, 10004, 10006, 10008]
+    with pytest.raises(PortsExhausted):
+        pool.allocate()
+    pool.release(10004)
+    pool.release(10002)
+    assert pool.allocate() == 10004  # first freed, first reused
+    assert pool.counters.allocated == 5 and pool.counters.released == 2 and pool.counters.in_use == 3
+    with pytest.raises(ValueError):
+        pool.release(10002)
+    with pytest.raises(ValueError):
+        PortPool(80, 90)
+
+
+def test_latching_learns_the_nat_address() -> None:
+    s = session()
+    # B speaks first: A has not latched, so its SDP address is all we know.
+    assert s.on_packet("b", PHONE_B_SDP, rtp(1, 160), 0.01) == PHONE_A_SDP
+    # A's first packet comes from its public address: latched, and sent on to B.
+    assert s.on_packet("a", PHONE_A_REAL, rtp(1, 160), 0.02) == PHONE_B_SDP
+    # Now B's audio goes where A really is: both directions heard.
+    assert s.on_packet("b", PHONE_B_SDP, rtp(2, 320), 0.03) == PHONE_A_REAL
+
+
+def test_other_sources_are_ignored_once_latched() -> None:
+    s = session()
+    s.on_packet("a", PHONE_A_REAL, rtp(1, 160), 0.0)
+    assert s.on_packet("a", ("192.0.2.66", 5555), rtp(99, 9999), 0.5) is None
+    assert s.legs["a"].strays == 1 and s.legs["a"].latched == PHONE_A_REAL
+    # ... unless the latched phone went silent (it moved to another network).
+    assert s.on_packet("a", ("192.0.2.77", 6000), rtp(2, 320), 3.0) == PHONE_B_SDP
+    assert s.legs["a"].latched == ("192.0.2.77", 6000)
+
+
+def test_nowhere_to_send_is_counted() -> None:
+    s = RelaySession(Leg("a", 10000, None), Leg("b", 10002, None), 0.0)
+    assert s.on_packet("a", PHONE_A_REAL, rtp(1, 160), 0.0) is None
+    assert s.legs["a"].undeliverable == 1
+
+
+def test_rtcp_latches_separately_and_defaults_to_rtp_port_plus_one() -> None:
+    s = session()
+    rtcp = bytes([0x81, 200]) + b"\x00" * 26
+    assert s.on_packet("a", ("203.0.113.5", 40001), rtcp, 0.0, rtcp=True) == (PHONE_B_SDP[0], PHONE_B_SDP[1] + 1)
+    assert s.legs["a"].latched_rtcp == ("203.0.113.5", 40001) and s.legs["a"].latched is None
+    assert s.legs["a"].rtcp_packets == 1
+
+
+def test_loss_and_jitter() -> None:
+    s = session()
+    now = 0.0
+    for seq in range(1, 101):
+        if seq == 50:
+            continue  # one packet lost
+        s.on_packet("a", PHONE_A_REAL, rtp(seq, seq * 160), now + seq * 0.02)
+    stats = s.legs["a"].received
+    assert stats.packets == 99 and stats.expected == 100 and stats.lost == 1
+    assert stats.jitter_ms < 0.01  # perfectly paced
+    assert stats.bytes == 99 * 172
+
+
+def test_jitter_grows_with_uneven_arrival() -> None:
+    stats = StreamStats()
+    for i in range(200):
+        wobble = 0.005 if i % 2 else 0.0
+        stats.update(i, i * 160, i * 0.02 + wobble, 172)
+    assert 3.0 < stats.jitter_ms < 6.0  # RFC 3550 A.8 converges near the 5 ms swing
+
+
+def test_sequence_wrap_is_not_loss() -> None:
+    stats = StreamStats()
+    for i, seq in enumerate([65534, 65535, 0, 1, 2]):
+        stats.update(seq, i * 160, i * 0.02, 172)
+    assert stats.expected == 5 and stats.lost == 0 and stats.cycles == 1 << 16
+
+
+def test_late_and_duplicate_packets_do_not_count_as_progress() -> None:
+    stats = StreamStats()
+    for i, seq in enumerate([10, 11, 13, 12, 13]):
+        stats.update(seq, i * 160, i * 0.02, 172)
+    assert stats.max_seq == 13 and stats.expected == 4 and stats.lost == 0
+
+
+def test_inactivity_deadline_moves_with_traffic() -> None:
+    s = session()
+    assert s.deadline() == 60.0 and not s.is_dead(59.9)
+    s.on_packet("a", PHONE_A_REAL, rtp(1, 160), 30.0)
+    assert s.deadline() == 90.0 and s.is_dead(90.0)
+
+
+def test_non_rtp_payload_is_relayed_without_stats() -> None:
+    s = session()
+    assert s.on_packet("a", PHONE_A_REAL, b"\x00\x01", 0.0) == PHONE_B_SDP
+    assert s.legs["a"].received.packets == 1 and s.legs["a"].received.expected == 0
