@@ -9,7 +9,6 @@ whole and the running one stays).
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 import random
@@ -19,13 +18,12 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .registrar.keepalive import KeepaliveService
 from .registrar.service import RegistrarService
-from .sip.headers import NameAddr
-from .sip.message import Header, Request, Response, make_response
+from .sip.message import Request, Response, make_response
 from .sip.transaction import ServerTransaction, Target, TimerConfig
 from .sip.transport.endpoint import ListenSpec, SipEndpoint, make_tls_context
 from .sip.uas import check_request
-from .sip.uri import SipUri, parse_uri
 from .store import BindingStore, open_store
 
 log = logging.getLogger(__name__)
@@ -55,8 +53,6 @@ class App:
         self.registrar: RegistrarService | None = None
         self._stopped = asyncio.Event()
         self._keepalive: asyncio.Task[None] | None = None
-        self._ping_failures: dict[Target, int] = {}
-        self._pings_in_flight: set[Target] = set()
 
     # --- lifecycle --------------------------------------------------------
     async def start(self) -> None:
@@ -74,7 +70,8 @@ class App:
         await self.registrar.start()
         tls = make_tls_context(str(cfg.server.tls.certificate), str(cfg.server.tls.private_key)) if cfg.server.tls else None
         await self.endpoint.listen([ListenSpec(spec.transport, spec.address, spec.port) for spec in cfg.server.listen], tls)
-        self._keepalive = asyncio.get_running_loop().create_task(self._keepalive_loop())
+        keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
+        self._keepalive = asyncio.get_running_loop().create_task(keepalive.run())
         for spec in cfg.server.listen:
             log.info("listening on %s %s:%d", spec.transport, spec.address, spec.port)
 
@@ -163,61 +160,6 @@ class App:
     def on_flow_closed(self, source: Target) -> None:
         if self.registrar is not None:
             self.registrar.flow_closed(source)
-
-    # --- NAT keep-alives ----------------------------------------------------
-    async def _keepalive_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.keepalive.interval)
-            try:
-                self.send_keepalives()
-            except Exception:
-                log.exception("keep-alive round failed")
-
-    def send_keepalives(self) -> int:
-        assert self.endpoint is not None and self.registrar is not None
-        sent = 0
-        for flow, binding in self.registrar.keepalive_flows().items():
-            if flow.transport != "UDP":
-                self.endpoint.send_raw(flow, b"\r\n\r\n")
-                sent += 1
-                continue
-            if flow in self._pings_in_flight:
-                continue
-            self._pings_in_flight.add(flow)
-            self.endpoint.send_request(self._ping(flow, binding.uri), flow, functools.partial(self._pinged, flow))
-            sent += 1
-        return sent
-
-    def _ping(self, flow: Target, contact_uri: str) -> Request:
-        assert self.endpoint is not None
-        host, port = self.endpoint.via_address("UDP")
-        host = self.config.server.advertised_address or host
-        account = self.config.default_account
-        headers = [
-            Header("Via", f"SIP/2.0/UDP {host}:{port};branch={self.endpoint.layer.new_branch()};rport"),
-            Header("Max-Forwards", "70"),
-            Header("From", str(NameAddr(SipUri("sip", account.domain, "keepalive"), None, (("tag", new_id()),)))),
-            Header("To", f"<{contact_uri}>"),
-            Header("Call-ID", f"{new_id()}@{host}"),
-            Header("CSeq", "1 OPTIONS"),
-            Header("User-Agent", USER_AGENT),
-            Header("Content-Length", "0"),
-        ]
-        return Request("OPTIONS", parse_uri(contact_uri), headers)
-
-    def _pinged(self, flow: Target, response: Response | None) -> None:
-        self._pings_in_flight.discard(flow)
-        if response is not None:
-            self._ping_failures.pop(flow, None)
-            return
-        failures = self._ping_failures.get(flow, 0) + 1
-        if failures >= self.config.keepalive.failures:
-            self._ping_failures.pop(flow, None)
-            assert self.registrar is not None
-            self.registrar.flow_dead(flow)
-        else:
-            self._ping_failures[flow] = failures
-
 
 def _timers(cfg: Config) -> TimerConfig:
     return TimerConfig(cfg.timers.t1, cfg.timers.t2, cfg.timers.t4)

@@ -53,6 +53,3 @@ class FailureThrottle:
             del self._failures[src]
         while len(self._failures) >= self.max_sources:
             del self._failures[next(iter(self._failures))]
-
-    def banned_sources(self, now: float) -> list[tuple[str, float]]:
-        return [(s, until - now) for s, until in self._banned.items() if until > now]

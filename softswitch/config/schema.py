@@ -176,10 +176,6 @@ class Config(Strict):
     def account(self, name: str) -> Account | None:
         return next((a for a in self.accounts if a.name == name), None)
 
-    def account_by_domain(self, domain: str) -> Account | None:
-        domain = domain.lower()
-        return next((a for a in self.accounts if a.domain == domain), None)
-
     @property
     def default_account(self) -> Account:
         return next((a for a in self.accounts if a.default), self.accounts[0])

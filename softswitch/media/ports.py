@@ -51,12 +51,3 @@ class PortPool:
         self._busy.remove(port)
         self._free.append(port)
         self.counters.released += 1
-
-    def skip(self, port: int) -> None:
-        """Take ``port`` out of the rotation (it could not be bound: another program holds it)."""
-        self._busy.discard(port)
-        self.counters.released += 1
-
-    @property
-    def busy(self) -> frozenset[int]:
-        return frozenset(self._busy)

@@ -310,6 +310,3 @@ class RegistrarService:
             if mode == "all" or b.nat:
                 flows.setdefault(b.source, b)
         return flows
-
-    def lookup(self, account: str, extension: str) -> list[Binding]:
-        return self.table.lookup(account, extension, self.clock())

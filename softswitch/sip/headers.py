@@ -307,6 +307,3 @@ def split_list(value: str) -> list[str]:
     """Split a simple comma-separated list (Allow, Require, Supported, ...)."""
     return [item.strip() for item in value.split(",") if item.strip()]
 
-
-def is_valid_call_id(value: str) -> bool:
-    return bool(value) and not any(ch in " \t" for ch in value)

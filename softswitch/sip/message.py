@@ -153,10 +153,6 @@ class Message:
         self.headers.append(Header(canonical(name), value))
         self._changed(key_of(name))
 
-    def prepend(self, name: str, value: str) -> None:
-        self.headers.insert(0, Header(canonical(name), value))
-        self._changed(key_of(name))
-
     def remove(self, name: str) -> None:
         key = key_of(name)
         self.headers = [h for h in self.headers if h.key != key]
@@ -175,14 +171,6 @@ class Message:
         else:
             self.headers.append(Header(canonical(name), value))
         self._changed(key)
-
-    def set_body(self, body: bytes, content_type: str | None) -> None:
-        self.body = body
-        if content_type:
-            self.set("Content-Type", content_type)
-        else:
-            self.remove("Content-Type")
-        self.set("Content-Length", str(len(body)))
 
     # --- parsed views (cached) -------------------------------------------
     def _parsed(self, key: str, parse: Any) -> Any:
@@ -270,9 +258,20 @@ class Request(Message):
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
-    def set_uri(self, uri: Uri) -> None:
-        self.uri = uri
-        self._start_raw = None
+    def replace_top_via(self, via: Via) -> None:
+        """Put ``via`` in place of the first Via value (the server transport stamps it with
+        received/rport, RFC 3581); the others stay as they were."""
+        vias = self.vias
+        for i, h in enumerate(self.headers):
+            if h.key == "via":
+                in_first_field = 1 if "," not in h.value else len(parse_via_list(h.value))
+                self.headers[i] = Header("Via", str(via))
+                rest = vias[1:in_first_field]
+                if rest:
+                    self.headers.insert(i + 1, Header("Via", ", ".join(str(v) for v in rest)))
+                break
+        self._changed("via")
+        self._cache["via"] = [via, *vias[1:]]  # what a re-parse would give
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.uri}>"

@@ -3,8 +3,7 @@ and the server transport's Via stamping (RFC 3261 §18.2.1, RFC 3581 §4)."""
 
 from __future__ import annotations
 
-from .headers import parse_via_list
-from .message import KNOWN_METHODS, Header, Request, Response, make_response
+from .message import KNOWN_METHODS, Request, Response, make_response
 from .uri import SipUri, TelUri
 
 SDP = "application/sdp"
@@ -51,18 +50,5 @@ def stamp_via(request: Request, host: str, port: int) -> None:
     stamped = top.with_param("received", host)
     if wants_rport:
         stamped = stamped.with_param("rport", str(port))
-    vias = request.vias
-    for i, h in enumerate(request.headers):
-        if h.key == "via":
-            in_first_field = 1 if "," not in h.value else len(split_vias(h.value))
-            rest = vias[1:in_first_field]
-            request.headers[i] = Header("Via", str(stamped))
-            if rest:
-                request.headers.insert(i + 1, Header("Via", ", ".join(str(v) for v in rest)))
-            break
-    request._changed("via")
-    request._cache["via"] = [stamped, *vias[1:]]  # what a re-parse would give
+    request.replace_top_via(stamped)
 
-
-def split_vias(value: str) -> list[str]:
-    return [str(v) for v in parse_via_list(value)]

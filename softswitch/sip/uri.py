@@ -114,15 +114,6 @@ class SipUri:
     def user_unescaped(self) -> str | None:
         return None if self.user is None else unescape(self.user)
 
-    @property
-    def host_key(self) -> str:
-        return self.host.lower()
-
-    @property
-    def transport(self) -> str | None:
-        value = self.param("transport")
-        return value.lower() if value else None
-
     def replace(self, **changes: object) -> SipUri:
         return replace(self, raw=None, **changes)  # type: ignore[arg-type]
 
@@ -289,9 +280,3 @@ def _parse_sip(text: str, scheme: str, rest: str) -> SipUri:
     params = _split_params(ptext, text) if semi else ()
     return SipUri(scheme, host, user, password, port, params, headers, raw=text)
 
-
-def parse_sip_uri(text: str) -> SipUri:
-    uri = parse_uri(text)
-    if not isinstance(uri, SipUri):
-        raise RemoteProtocolError(f"URI {text!r}: a sip: or sips: URI is required", status_hint=416)
-    return uri
