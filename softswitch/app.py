@@ -17,21 +17,23 @@ import signal
 from pathlib import Path
 
 from . import __version__
+from .admin import AdminServer
+from .b2bua.service import CallService
 from .config import Config, ConfigError, load_config
+from .media.endpoint import MediaEndpoint
+from .media.ports import PortPool
 from .registrar.keepalive import KeepaliveService
 from .registrar.service import RegistrarService
 from .sip.message import Request, Response, make_response
 from .sip.transaction import ServerTransaction, Target, TimerConfig
 from .sip.transport.endpoint import ListenSpec, SipEndpoint, make_tls_context
 from .sip.uas import check_request
-from .store import BindingStore, open_store
+from .store import Store, open_store
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"softswitch/{__version__}"
-# What the switch implements today.  INVITE is accepted for the generic checks and
-# authentication; bridging calls is the B2BUA's job (issue #3).
-ALLOWED = frozenset({"REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE", "INVITE"})
+ALLOWED = frozenset({"REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE", "INVITE", "UPDATE", "INFO", "MESSAGE"})
 SUPPORTED = frozenset({"path", "outbound"})
 
 
@@ -48,9 +50,12 @@ class App:
     def __init__(self, config: Config, config_path: str | None = None) -> None:
         self.config = config
         self.config_path = config_path
-        self.store: BindingStore | None = None
+        self.store: Store | None = None
         self.endpoint: SipEndpoint | None = None
         self.registrar: RegistrarService | None = None
+        self.media: MediaEndpoint | None = None
+        self.calls: CallService | None = None
+        self.admin: AdminServer | None = None
         self._stopped = asyncio.Event()
         self._keepalive: asyncio.Task[None] | None = None
 
@@ -70,6 +75,15 @@ class App:
         await self.registrar.start()
         tls = make_tls_context(str(cfg.server.tls.certificate), str(cfg.server.tls.private_key)) if cfg.server.tls else None
         await self.endpoint.listen([ListenSpec(spec.transport, spec.address, spec.port) for spec in cfg.server.listen], tls)
+        media = cfg.media
+        self.media = MediaEndpoint(
+            media.address or cfg.server.listen[0].address, PortPool(media.port_min, media.port_max),
+            inactivity_timeout=media.inactivity_timeout,
+        )
+        self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, new_id=new_id, user_agent=USER_AGENT)
+        self.calls.start()
+        self.admin = AdminServer(cfg.admin.socket, {"calls": self.calls.active, "counters": self._counters})
+        await self.admin.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
         self._keepalive = asyncio.get_running_loop().create_task(keepalive.run())
         for spec in cfg.server.listen:
@@ -88,6 +102,12 @@ class App:
     async def stop(self) -> None:
         if self._keepalive is not None:
             self._keepalive.cancel()
+        if self.admin is not None:
+            await self.admin.close()
+        if self.calls is not None:
+            await self.calls.close()
+        if self.media is not None:
+            self.media.shutdown()
         if self.endpoint is not None:
             await self.endpoint.close()
         if self.registrar is not None:
@@ -95,6 +115,20 @@ class App:
         if self.store is not None:
             await self.store.close()
         log.info("stopped")
+
+    def _counters(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.endpoint is not None:
+            out["sip"] = dict(self.endpoint.counters)
+        if self.registrar is not None:
+            out["registrar"] = dict(self.registrar.counters)
+        if self.calls is not None:
+            out["calls"] = dict(self.calls.counters, active=len(self.calls.calls))
+        if self.media is not None:
+            out["media"] = dict(self.media.counters, sessions=len(self.media.sessions),
+                                ports_allocated=self.media.pool.counters.allocated,
+                                ports_released=self.media.pool.counters.released)
+        return out
 
     def reload(self) -> None:
         if self.config_path is None:
@@ -110,14 +144,17 @@ class App:
             log.warning("server.listen/tls changes take effect at the next restart")
         if new.store != self.config.store:
             log.warning("store changes take effect at the next restart")
+        if new.media != self.config.media:
+            log.warning("media address/ports changes take effect at the next restart")
         self.config = new
-        assert self.registrar is not None
+        assert self.registrar is not None and self.calls is not None
         gone = self.registrar.apply_config(new)
+        self.calls.apply_config(new)
         log.info("config reloaded from %s (%d bindings of removed extensions dropped)", self.config_path, len(gone))
 
     # --- the transaction user ----------------------------------------------
     def on_request(self, tx: ServerTransaction, request: Request, source: Target) -> None:
-        assert self.endpoint is not None and self.registrar is not None
+        assert self.endpoint is not None and self.registrar is not None and self.calls is not None
         early = check_request(request, ALLOWED, SUPPORTED)
         if early is not None:
             self.endpoint.respond(tx, early)
@@ -125,12 +162,17 @@ class App:
         method = request.method
         if method == "REGISTER":
             self.registrar.on_register(tx, request, source)
+        elif request.to.tag is not None:
+            self.calls.on_in_dialog(tx, request)
         elif method == "OPTIONS":
             self.endpoint.respond(tx, self._options_answer(request))
-        elif request.to.tag is not None or method in ("BYE", "CANCEL"):
-            self.endpoint.respond(tx, make_response(request, 481, to_tag=None))
+        elif method == "INVITE":
+            if request.max_forwards == 0:
+                self.endpoint.respond(tx, make_response(request, 483))
+            else:
+                self.calls.on_invite(tx, request, source)
         else:
-            self._unroutable(tx, request)
+            self.endpoint.respond(tx, make_response(request, 481))
 
     def _options_answer(self, request: Request) -> Response:
         resp = make_response(request, 200, to_tag=new_id())
@@ -140,22 +182,14 @@ class App:
         resp.add("Server", USER_AGENT)
         return resp
 
-    def _unroutable(self, tx: ServerTransaction, request: Request) -> None:
-        """A new INVITE: until the B2BUA exists, say so plainly (after the generic checks)."""
-        assert self.endpoint is not None
-        max_forwards = request.max_forwards
-        if max_forwards == 0:
-            self.endpoint.respond(tx, make_response(request, 483))
-            return
-        resp = make_response(request, 501, "Calls Not Implemented Yet", to_tag=new_id())
-        self.endpoint.respond(tx, resp)
-
     def on_cancel(self, tx: ServerTransaction, request: Request, invite: ServerTransaction | None) -> None:
-        assert self.endpoint is not None
+        assert self.endpoint is not None and self.calls is not None
         self.endpoint.respond(tx, make_response(request, 200 if invite else 481))
+        self.calls.on_cancel(invite)
 
     def on_ack(self, request: Request, source: Target) -> None:
-        return None  # ACKs for 2xx belong to dialogs; there are none yet
+        if self.calls is not None:
+            self.calls.on_ack(request)
 
     def on_flow_closed(self, source: Target) -> None:
         if self.registrar is not None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import datetime as dt
 import logging
 import os
+import re
 import sys
 import time
 
+from .b2bua.record import CallRecord
 from .config import Config, ConfigError, load_config
 from .registrar.core import Binding
 
@@ -78,6 +82,99 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     return 0
 
 
+_RELATIVE = re.compile(r"(\d+)([smhd])\Z")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: float) -> float:
+    """``30m``, ``2h``, ``7d`` (ago), or an ISO date/time in local time (``2026-11-22``,
+    ``2026-11-22T09:00``)."""
+    m = _RELATIVE.match(text.strip())
+    if m:
+        return now - int(m.group(1)) * _UNITS[m.group(2)]
+    try:
+        return dt.datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since {text!r}: use 30m, 2h, 7d or an ISO date like 2026-11-22T09:00") from None
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = [header, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _media(m: object) -> str:
+    from .b2bua.record import LegMedia
+
+    assert isinstance(m, LegMedia)
+    return f"{m.packets_in}/{m.packets_out}/{m.lost}/{m.jitter_ms:.1f}"
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if args.account and config.account(args.account) is None:
+        print(f"no account named {args.account!r}", file=sys.stderr)
+        return 1
+    if args.active:
+        return _active_calls(config, args)
+    since = parse_since(args.since, time.time()) if args.since else None
+
+    async def fetch() -> list[CallRecord]:
+        from .store import open_store
+
+        store = await open_store(config.store.url)
+        try:
+            return await store.list_calls(args.account, since, None, args.limit)
+        finally:
+            await store.close()
+
+    records = asyncio.run(fetch())
+    if args.csv:
+        rows = [r.as_row() for r in records]
+        fields = list(CallRecord("", "", "", "", "", 0.0).as_row())
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            row["started"], row["answered"], row["ended"] = (
+                _when(row["started"]), _when(row["answered"]), _when(row["ended"]))
+            writer.writerow(row)
+        return 0
+    header = ("START", "ACCOUNT", "CALLER", "CALLEE", "DIRECTION", "DISPOSITION", "DURATION", "BILLED",
+              "HANGUP", "CAUSE", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID")
+    _print_table(header, [
+        (_when(r.started), r.account, r.caller, r.callee, r.direction, r.disposition, f"{r.duration:.1f}s",
+         f"{r.billed_seconds}s", r.hangup_by or "-", r.cause or "-", _media(r.media_a), _media(r.media_b), r.id)
+        for r in records
+    ])
+    print(f"{len(records)} call{'s' if len(records) != 1 else ''}")
+    return 0
+
+
+def _active_calls(config: Config, args: argparse.Namespace) -> int:
+    from .admin import AdminError, query
+
+    try:
+        calls = query(config.admin.socket, "calls")
+    except AdminError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    rows = [c for c in calls if not args.account or c["account"] == args.account]
+    header = ("START", "ACCOUNT", "CALLER", "CALLEE", "STATE", "ANSWERED", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID")
+    _print_table(header, [
+        (_when(c["started"]), c["account"], c["caller"], c["callee"], c["state"], _when(c["answered"]),
+         c["legs"].get("a", "-"), c["legs"].get("b", "-"), c["id"])
+        for c in rows
+    ])
+    print(f"{len(rows)} active call{'s' if len(rows) != 1 else ''}")
+    return 0
+
+
 def _addr(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -132,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     regs.add_argument("--config", default=DEFAULT_CONFIG)
     regs.add_argument("--account", help="only this account")
     regs.set_defaults(func=cmd_registrations)
+
+    calls = sub.add_parser("calls", help="call history (CDR); --active for the calls in progress")
+    calls.add_argument("--config", default=DEFAULT_CONFIG)
+    calls.add_argument("--account", help="only this account")
+    calls.add_argument("--since", help="calls started since: 30m, 2h, 7d or an ISO date/time")
+    calls.add_argument("--limit", type=int, help="only the newest N calls")
+    calls.add_argument("--csv", action="store_true", help="every field, as CSV on standard output")
+    calls.add_argument("--active", action="store_true", help="calls in progress, with legs and media counters")
+    calls.set_defaults(func=cmd_calls)
 
     info = sub.add_parser("login-info", help="what a phone needs to log in as an extension")
     info.add_argument("extension")

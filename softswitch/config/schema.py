@@ -21,6 +21,7 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 
 
 DigestAlgorithm = Literal["MD5", "SHA-256"]
+Permission = Literal["internal", "local", "mobile", "international"]
 
 
 class Strict(BaseModel):
@@ -35,6 +36,14 @@ def check_extension_number(value: str) -> str:
     return value
 
 
+def _check_ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
 class Listen(Strict):
     transport: Literal["udp", "tcp", "tls"] = Field(description="SIP transport")
     address: str = Field(description="IP address to bind (IPv4 or IPv6)")
@@ -43,11 +52,7 @@ class Listen(Strict):
     @field_validator("address")
     @classmethod
     def _ip(cls, value: str) -> str:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IP address") from None
-        return value
+        return _check_ip(value)
 
 
 class Tls(Strict):
@@ -106,9 +111,65 @@ class Site(Strict):
     name: str
 
 
+class Media(Strict):
+    address: str | None = Field(None, description="IP address RTP is received on; default: the first SIP listen address")
+    advertised_address: str | None = Field(None, description="address written in SDP, if not `address` (a public IP before NAT)")
+    port_min: int = Field(10000, ge=1024, le=65534, description="lowest RTP port (RTP even, RTCP the odd one above)")
+    port_max: int = Field(20000, ge=1026, le=65535, description="highest RTP port")
+    inactivity_timeout: float = Field(60, ge=5, le=3600, description="end a call whose RTP stopped both ways this long")
+
+    @model_validator(mode="after")
+    def _range(self) -> Media:
+        if self.port_max - self.port_min < 4:
+            raise ValueError("need port_min + 4 <= port_max (one call uses two RTP/RTCP pairs)")
+        for value in (self.address, self.advertised_address):
+            if value is not None:
+                _check_ip(value)
+        return self
+
+
+class NumberClass(Strict):
+    name: Literal["local", "mobile", "international"] = Field(description="the call permission a number of this class needs")
+    pattern: str = Field(description="regular expression the whole normalised number must match")
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"pattern {value!r} is not a regular expression: {exc}") from None
+        return value
+
+
+def _vietnam() -> list[NumberClass]:
+    """SPEC "Call permission": landlines 02 (10-11 digits), mobiles 03/05/07/08/09 (10 digits),
+    international 00 or + other than +84 (which normalises to a national number)."""
+    return [
+        NumberClass(name="local", pattern=r"02[0-9]{8,9}"),
+        NumberClass(name="mobile", pattern=r"0[35789][0-9]{8}"),
+        NumberClass(name="international", pattern=r"00[1-9][0-9]{5,15}"),
+    ]
+
+
+class Numbering(Strict):
+    country_code: str = Field("84", pattern=r"^[1-9][0-9]{0,3}$", description="'+<cc>' numbers are dialled as '0' + national number")
+    classes: list[NumberClass] = Field(default_factory=_vietnam, description="outside number classes, first match wins")
+
+
+class Calls(Strict):
+    ring_timeout: float = Field(30, ge=1, le=600, description="seconds an extension rings before the caller gets 480")
+    max_forks: int = Field(10, ge=1, le=50, description="devices rung at once for one extension")
+
+
 class Extension(Strict):
     number: str
     password: str = Field(min_length=6, max_length=128)
+    call_permission: Permission = Field(
+        "internal", description="highest class of number this extension may call; 'internal' by default, so a "
+        "leaked password cannot run up a phone bill until the operator grants more",
+    )
+    ring_timeout: float | None = Field(None, ge=1, le=600, description="overrides calls.ring_timeout")
     alias: str | None = None
     display_name: str | None = Field(None, max_length=100)
     department: str | None = None
@@ -163,6 +224,10 @@ class Server(Strict):
     advertised_address: str | None = Field(None, description="address written in Via/Contact, if not the bound one")
 
 
+class Admin(Strict):
+    socket: str = Field("softswitch.sock", description="Unix control socket the command line asks for live state")
+
+
 class Config(Strict):
     server: Server
     store: Store = Field(default_factory=Store)
@@ -171,6 +236,10 @@ class Config(Strict):
     keepalive: Keepalive = Field(default_factory=Keepalive)
     security: Security = Field(default_factory=Security)
     transport: Transport = Field(default_factory=Transport)
+    media: Media = Field(default_factory=Media)
+    numbering: Numbering = Field(default_factory=Numbering)
+    calls: Calls = Field(default_factory=Calls)
+    admin: Admin = Field(default_factory=Admin)
     accounts: Annotated[list[Account], Field(min_length=1)]
 
     def account(self, name: str) -> Account | None:

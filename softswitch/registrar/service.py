@@ -3,7 +3,7 @@
 It is the transaction user for REGISTER.  Everything a REGISTER needs is in
 memory (accounts and passwords from the config, bindings in the pure
 ``BindingTable``), so a REGISTER is answered without waiting on the store;
-changes are queued and written in batches (``ChangeWriter``).  Keep-alives
+changes are queued and written in batches (``BatchWriter``).  Keep-alives
 go once per flow (transport + source address), not once per binding.
 """
 
@@ -27,6 +27,7 @@ from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
 from ..sip.uri import SipUri, Uri
 from ..store import BindingStore
+from ..store.writer import BatchWriter
 from .core import Binding, BindingTable, Change, ContactRequest, Removed, Rules, Saved
 
 log = logging.getLogger(__name__)
@@ -63,54 +64,6 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-class ChangeWriter:
-    """Write-behind queue: changes are applied to the store in batches."""
-
-    def __init__(self, store: BindingStore, interval: float) -> None:
-        self.store = store
-        self.interval = interval
-        self._pending: list[Change] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.written = 0
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def enqueue(self, changes: list[Change] | tuple[Change, ...]) -> None:
-        if changes:
-            self._pending.extend(changes)
-            self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(self.interval)
-            self._wake.clear()
-            await self.flush()
-
-    async def flush(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        try:
-            await self.store.apply(batch)
-            self.written += len(batch)
-        except Exception:
-            log.exception("store write of %d changes failed; will retry", len(batch))
-            self._pending = batch + self._pending
-            self._wake.set()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        await self.flush()
 
 
 def contact_key(uri: Uri, instance: str | None, reg_id: int | None) -> str:
@@ -166,7 +119,7 @@ class RegistrarService:
         self.clock = wall_clock
         self.secret = secret
         self.table = BindingTable()
-        self.writer = ChangeWriter(store, config.store.flush_interval)
+        self.writer: BatchWriter[Change] = BatchWriter(store.apply, config.store.flush_interval, "bindings")
         self.throttle = FailureThrottle()
         self.counters = {"registered": 0, "challenged": 0, "auth_failed": 0, "banned": 0}
         self._expiry: asyncio.TimerHandle | None = None

@@ -102,3 +102,32 @@ def _origin_address(sdp: SessionDescription, address: str, addrtype: str) -> Non
     if len(parts) == 6:
         parts[4], parts[5] = addrtype, address
         sdp._replace("o", " ".join(parts), "vosiuepcbtrzka")
+
+
+def relayed_stream(sdp: SessionDescription) -> int | None:
+    """The index of the stream the switch relays: the first active audio stream."""
+    for i, media in enumerate(sdp.media):
+        line = media.line
+        if line.media == "audio" and line.port != 0:
+            return i
+    return None
+
+
+def stream_address(sdp: SessionDescription) -> tuple[str, int] | None:
+    """Where the relayed stream's party said it receives RTP (None when it holds with
+    0.0.0.0 or offers no active audio; RFC 3264 §8.4)."""
+    index = relayed_stream(sdp)
+    if index is None:
+        return None
+    media = sdp.media[index]
+    connection = sdp.media_connection(media)
+    if connection is None or connection.address in ("0.0.0.0", "::"):
+        return None
+    return (connection.address, media.line.port)
+
+
+def relay_view(sdp: SessionDescription, address: str, ports: RelayPorts) -> SessionDescription:
+    """``sdp`` as the other leg must see it: the relayed stream on ``ports``, any other
+    stream rejected (port 0)."""
+    index = relayed_stream(sdp)
+    return rewrite_for_relay(sdp, address, [ports if i == index else None for i in range(len(sdp.media))])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from ..b2bua.record import CallRecord
 from ..registrar.core import Binding, Change
 
 
@@ -24,13 +25,28 @@ class BindingStore(Protocol):
     async def close(self) -> None: ...
 
 
-async def open_store(url: str) -> BindingStore:
+class CallStore(Protocol):
+    async def add_calls(self, records: Sequence[CallRecord]) -> None:
+        """Append finished calls to the history, in one transaction."""
+
+    async def list_calls(
+        self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
+    ) -> list[CallRecord]:
+        """Calls by start time, oldest first: optionally one account's, in [since, until);
+        ``limit`` keeps the newest that many."""
+
+
+class Store(BindingStore, CallStore, Protocol):
+    """Everything the switch keeps."""
+
+
+async def open_store(url: str) -> Store:
     if url == "memory://":
-        from .memory import MemoryBindingStore
+        from .memory import MemoryStore
 
-        return MemoryBindingStore()
-    from .sql import SqlBindingStore
+        return MemoryStore()
+    from .sql import SqlStore
 
-    store = SqlBindingStore(url)
+    store = SqlStore(url)
     await store.migrate()
     return store

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..b2bua.record import CallRecord
 from ..registrar.core import Binding, Change, Saved
 
 
@@ -15,9 +16,10 @@ def sort_key(b: Binding) -> tuple[str, int, str, float]:
     return (b.account, len(b.extension), b.extension, -b.registered_at)
 
 
-class MemoryBindingStore:
+class MemoryStore:
     def __init__(self) -> None:
         self._rows: dict[str, Binding] = {}
+        self._calls: dict[str, CallRecord] = {}
 
     async def load_bindings(self, now: float) -> list[Binding]:
         return await self.list_bindings(now)
@@ -38,6 +40,20 @@ class MemoryBindingStore:
         for k in dead:
             del self._rows[k]
         return len(dead)
+
+    async def add_calls(self, records: Sequence[CallRecord]) -> None:
+        for record in records:
+            self._calls[record.id] = CallRecord.from_row(record.as_row())
+
+    async def list_calls(
+        self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
+    ) -> list[CallRecord]:
+        rows = sorted(
+            (r for r in self._calls.values() if (account is None or r.account == account)
+             and (since is None or r.started >= since) and (until is None or r.started < until)),
+            key=lambda r: (r.started, r.id),
+        )
+        return rows[-limit:] if limit else rows
 
     async def close(self) -> None:
         return None

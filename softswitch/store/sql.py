@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ..b2bua.record import CallRecord
 from ..registrar.core import Binding, Change, Saved
 from ..sip.transaction import Target
 from .memory import binding_id, sort_key
-from .tables import registrations
+from .tables import calls, registrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,6 +37,13 @@ def _binding(row: Any) -> Binding:
     )
 
 
+def _call_row(record: CallRecord) -> dict[str, Any]:
+    row = record.as_row()
+    for key, size in (("cause", 256), ("caller_device", 256), ("callee_device", 256)):
+        row[key] = str(row[key])[:size]
+    return row
+
+
 def upgrade(connection: Connection) -> None:
     """Run Alembic migrations to head on ``connection``."""
     from alembic import command
@@ -47,7 +55,7 @@ def upgrade(connection: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
-class SqlBindingStore:
+class SqlStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url)
@@ -96,6 +104,28 @@ class SqlBindingStore:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(registrations).where(registrations.c.expires_at <= now))
         return int(result.rowcount or 0)
+
+    async def add_calls(self, records: Sequence[CallRecord]) -> None:
+        if records:
+            async with self.engine.begin() as conn:
+                await conn.execute(calls.insert(), [_call_row(r) for r in records])
+
+    async def list_calls(
+        self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
+    ) -> list[CallRecord]:
+        query = select(calls)
+        if account is not None:
+            query = query.where(calls.c.account == account)
+        if since is not None:
+            query = query.where(calls.c.started >= since)
+        if until is not None:
+            query = query.where(calls.c.started < until)
+        query = query.order_by(calls.c.started.desc(), calls.c.id.desc())
+        if limit:
+            query = query.limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [CallRecord.from_row(dict(r)) for r in reversed(rows)]
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -30,3 +30,30 @@ registrations = Table(
     Index("ix_registrations_aor", "account", "extension"),
     Index("ix_registrations_expires", "expires_at"),
 )
+
+# Call history (one row per call; b2bua/record.py ``CallRecord.as_row``).
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account", String(64), nullable=False),
+    Column("caller", String(64), nullable=False),
+    Column("callee", String(64), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("hotline", String(32)),
+    Column("started", Float, nullable=False),
+    Column("answered", Float),
+    Column("ended", Float),
+    Column("duration", Float, nullable=False),
+    Column("billed_seconds", Integer, nullable=False),
+    Column("disposition", String(16), nullable=False),
+    Column("hangup_by", String(16), nullable=False),
+    Column("cause", String(256), nullable=False),
+    Column("caller_device", String(256), nullable=False),
+    Column("callee_device", String(256), nullable=False),
+    Column("answered_by", String(64)),
+    *[Column(f"{leg}_{name}", kind, nullable=False) for leg in ("a", "b") for name, kind in (
+        ("packets_in", Integer), ("packets_out", Integer), ("lost", Integer), ("jitter_ms", Float))],
+    Index("ix_calls_account_started", "account", "started"),
+    Index("ix_calls_started", "started"),
+)

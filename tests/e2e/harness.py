@@ -155,9 +155,10 @@ class Switch:
 
     def sipp(self, scenario: str, *args: str, transport: str = "u1", calls: int = 1, rate: int = 50,
              local_ip: str = "127.0.0.1", timeout: float = 60, users: list[tuple[str, str]] | None = None,
-             domain: str | None = None, background: bool = False) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+             domain: str | None = None, background: bool = False, local_port: int = 0,
+             ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
         sipp = require_tool("sipp")
-        cmd = [sipp, "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{self.port}", "-i", local_ip, "-p", "0",
+        cmd = [sipp, "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{self.port}", "-i", local_ip, "-p", str(local_port),
                "-t", transport, "-m", str(calls), "-r", str(rate), "-timeout", f"{int(timeout)}", "-timeout_error",
                "-nostdin", "-key", "domain", domain or "127.0.0.1", "-d", "0", *args]
         if users is not None:
@@ -198,3 +199,26 @@ def options(port: int, source: str = "127.0.0.1", n: int = 0) -> int | None:
     return status_of(replies[0]) if replies else None
 
 
+
+
+def admin(sw: Switch, command: str) -> Any:
+    """Ask the running switch over its control socket (what ``softswitch calls --active`` uses)."""
+    from softswitch.admin import query
+
+    return query(str(sw.workdir / "softswitch.sock"), command)
+
+
+def calls(sw: Switch, *args: str) -> list[dict[str, str]]:
+    """``softswitch calls --csv`` as rows."""
+    import csv
+    import io
+
+    out = sw.cli("calls", "--config", str(sw.config_path), "--csv", *args)
+    assert out.returncode == 0, out.stderr
+    return list(csv.DictReader(io.StringIO(out.stdout)))
+
+
+def register(sw: Switch, ext: str, password: str, port: int, domain: str = "acme.example") -> None:
+    """Register ``ext`` with SIPp from 127.0.0.1:``port`` (the binding outlives SIPp)."""
+    result = sw.sipp("register_auth.xml", users=[(ext, password)], domain=domain, local_port=port)
+    assert result.returncode == 0, result.stdout[-2000:]

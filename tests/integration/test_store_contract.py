@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from softswitch.b2bua.record import CallRecord, LegMedia
 from softswitch.registrar.core import Binding, Removed, Saved
 from softswitch.sip.transaction import Target
-from softswitch.store import BindingStore, MemoryBindingStore, open_store
+from softswitch.store import MemoryStore, Store, open_store
 
 
 def binding(ext: str = "101", key: str = "uri:a", expires_at: float = 100.0, account: str = "acme") -> Binding:
@@ -28,15 +29,15 @@ async def fresh_postgres(url: str) -> None:
 
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        await conn.execute(text("DROP TABLE IF EXISTS registrations, alembic_version"))
+        await conn.execute(text("DROP TABLE IF EXISTS registrations, calls, alembic_version"))
     await engine.dispose()
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BindingStore]:
-    s: BindingStore
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    s: Store
     if request.param == "memory":
-        s = MemoryBindingStore()
+        s = MemoryStore()
     elif request.param == "sqlite":
         s = await open_store(f"sqlite+aiosqlite:///{tmp_path}/t.db")
     else:
@@ -48,7 +49,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await s.close()
 
 
-async def test_save_list_and_remove(store: BindingStore) -> None:
+async def test_save_list_and_remove(store: Store) -> None:
     await store.apply([Saved(binding("101")), Saved(binding("102")), Saved(binding("101", account="globex"))])
     listed = await store.list_bindings(0.0, account="acme")
     assert [b.extension for b in listed] == ["101", "102"]
@@ -59,7 +60,7 @@ async def test_save_list_and_remove(store: BindingStore) -> None:
     assert [b.extension for b in await store.list_bindings(0.0, account="acme")] == ["102"]
 
 
-async def test_last_change_wins_and_expired_hidden(store: BindingStore) -> None:
+async def test_last_change_wins_and_expired_hidden(store: Store) -> None:
     await store.apply([Saved(binding(expires_at=50.0)), Saved(binding(expires_at=150.0))])
     (b,) = await store.load_bindings(120.0)
     assert b.expires_at == 150.0
@@ -76,3 +77,27 @@ async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     (b,) = await second.load_bindings(0.0)
     assert b.source.conn_id is None  # connections do not survive a restart
     await second.close()
+
+
+def record(cid: str, started: float, account: str = "acme", **kw: object) -> CallRecord:
+    rec = CallRecord(cid, account, "101", "102", "internal", started, **kw)  # type: ignore[arg-type]
+    return rec
+
+
+async def test_call_history_round_trip_and_filters(store: Store) -> None:
+    answered = record("c1", 100.0, answered=102.0, ended=112.4, disposition="answered", hangup_by="caller",
+                      cause="BYE", caller_device="baresip", callee_device="SIPp", answered_by="102")
+    answered.media_a = LegMedia(500, 498, 2, 1.25)
+    answered.media_b = LegMedia(498, 500, 0, 0.5)
+    busy = record("c2", 200.0, ended=201.0, disposition="busy", hangup_by="callee", cause="486 Busy Here")
+    other = record("c3", 150.0, account="globex", ended=151.0, disposition="cancelled", hangup_by="caller")
+    await store.add_calls([answered, busy, other])
+    got = await store.list_calls(account="acme")
+    assert [r.id for r in got] == ["c1", "c2"]
+    first = got[0]
+    assert first.as_row() == answered.as_row()
+    assert (first.billed_seconds, round(first.duration, 3), first.media_a.lost, first.media_b.jitter_ms) == (10, 12.4, 2, 0.5)
+    assert got[1].billed_seconds == 0 and got[1].disposition == "busy"
+    assert [r.id for r in await store.list_calls(since=150.0)] == ["c3", "c2"]
+    assert [r.id for r in await store.list_calls(until=150.0)] == ["c1"]
+    assert [r.id for r in await store.list_calls(limit=2)] == ["c3", "c2"]

@@ -1,0 +1,657 @@
+"""One B2BUA call: the caller's leg (A) and the legs the switch places (B forks).
+
+Theory of operation
+-------------------
+The caller's INVITE is answered by the switch as a UAS (leg A); for each device
+to ring the switch is a UAC of a new INVITE with its own Call-ID, tags and CSeq
+(a B fork).  Media is anchored: every SDP is rewritten so that each phone sends
+RTP to the relay port of its own leg (``MediaPorts``), and the relay is told
+where each phone said it listens (``SetMedia``).
+
+Ringing (RFC 3261 §13, §16.7 for choosing among fork answers):
+  * 180/183 from any fork go back to A (183 with SDP as early media);
+  * the first 2xx wins: A gets 200 with the callee's SDP rewritten, the other
+    forks get CANCEL with ``Reason: SIP;cause=200;text="Call completed elsewhere"``
+    (RFC 3326), and a 2xx that comes later anyway is ACKed and BYEd (§15);
+  * when every fork failed, A gets the best failure (6xx, then 486, then the
+    lowest 4xx; 5xx and timeouts become 480);
+  * the ring timeout cancels every fork and answers 480; CANCEL from A cancels
+    every fork and answers 487.
+A CANCEL goes to a fork only once it has sent a provisional response (§9.1).
+
+Answered: BYE on either leg ends both.  re-INVITE, UPDATE, INFO and MESSAGE are
+forwarded to the other leg with their SDP rewritten, and the answer comes back
+the same way; a re-INVITE while another is pending gets 491 (§14.1); OPTIONS is
+answered here.  ACK for 2xx is end to end only where it carries SDP (late
+offer); otherwise the switch ACKs the callee's 2xx itself and absorbs the
+caller's ACK.  The switch retransmits its own 2xx on a leg until that leg ACKs
+(§13.3.1.4) and ends the call if no ACK comes in 64*T1.
+
+Not here: sockets, timers and the transaction layer (the service), where the
+relay runs (media endpoint), authentication and what the number means (service
+and dialplan).  Inputs come with ``now`` (wall clock seconds); outputs are
+``Action`` values.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Union
+
+from ..sdp.model import SessionDescription, parse_sdp
+from ..sdp.offer_answer import RelayPorts, narrow_codecs, relay_view, stream_address
+from ..sip.dialog import Dialog
+from ..sip.errors import RemoteProtocolError
+from ..sip.headers import NameAddr
+from ..sip.message import Header, Request, Response, make_response
+from ..sip.transaction import Target
+from ..sip.uri import SipUri, parse_uri
+from .record import CallRecord
+
+COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"'
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, MESSAGE"
+FORWARDED = frozenset({"UPDATE", "INFO", "MESSAGE"})
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A contact to ring: its URI (the Request-URI), the flow that reaches it, a label."""
+
+    uri: str
+    target: Target
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPorts:
+    address: str  # the switch's media address, as written in SDP
+    a: RelayPorts
+    b: RelayPorts
+
+
+@dataclass
+class Locality:
+    """How the switch names itself on each transport (Via sent-by, Contact)."""
+
+    addresses: dict[str, tuple[str, int]]
+    user_agent: str = "softswitch"
+
+    def _addr(self, transport: str) -> tuple[str, int]:
+        return self.addresses.get(transport) or next(iter(self.addresses.values()))
+
+    def via(self, transport: str, branch: str) -> str:
+        host, port = self._addr(transport)
+        return f"SIP/2.0/{transport} {host}:{port};branch={branch};rport"
+
+    def contact(self, transport: str, user: str = "b2bua") -> str:
+        host, port = self._addr(transport)
+        suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
+        return f"<sip:{user}@{host}:{port}{suffix}>"
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    tx: Any  # the server transaction, opaque here
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """Start a client transaction; its response comes back to ``Call.on_response(ref, ...)``."""
+
+    request: Request
+    target: Target
+    ref: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class SendRaw:
+    """Bytes outside any transaction: ACK for 2xx and 2xx retransmissions."""
+
+    target: Target
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetMedia:
+    """Where the phone on ``leg`` ("a" or "b") said it receives RTP (None: on hold, or unknown)."""
+
+    leg: str
+    address: tuple[str, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class BindDialog:
+    """In-dialog requests with this (Call-ID, our tag) belong to this call's ``leg``."""
+
+    key: tuple[str, str]
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    record: CallRecord
+
+
+Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded]
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """What a client transaction was for."""
+
+    kind: str  # invite | cancel | bye | forward
+    fork: int = -1
+    tx: Any = None  # forward: the server transaction waiting for the answer
+    from_leg: str = ""
+    method: str = ""
+    offer: bool = False  # forward of an INVITE that carried SDP
+    request: Request | None = None  # forward: the request being answered
+
+
+class Phase(enum.Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class ForkState(enum.Enum):
+    CALLING = "calling"
+    EARLY = "early"  # a provisional response came: CANCEL may now be sent
+    ANSWERED = "answered"
+    FAILED = "failed"
+
+
+@dataclass
+class Fork:
+    id: int
+    device: Device
+    invite: Request
+    state: ForkState = ForkState.CALLING
+    cancel_reason: str | None = None  # set when we want it cancelled
+    cancel_sent: bool = False
+    final: int | None = None
+    final_reason: str = ""
+    dialog: Dialog | None = None
+    ack: bytes | None = None
+
+
+@dataclass
+class Unacked:
+    """A 2xx we sent on a leg and retransmit until that leg's ACK (§13.3.1.4)."""
+
+    data: bytes
+    target: Target
+    cseq: int
+    next_at: float
+    interval: float
+    give_up_at: float
+
+
+# --------------------------------------------------------------------------- the call
+
+
+class Call:
+    def __init__(
+        self, *, record: CallRecord, invite: Request, tx: Any, source: Target, locality: Locality,
+        media: MediaPorts, new_id: Callable[[], str], new_branch: Callable[[], str],
+        t1: float = 0.5, t2: float = 4.0, ring_timeout: float = 30.0,
+    ) -> None:
+        self.record = record
+        self.invite = invite
+        self.tx = tx
+        self.source = source
+        self.locality = locality
+        self.media = media
+        self.new_id = new_id
+        self.new_branch = new_branch
+        self.t1, self.t2 = t1, t2
+        self.ring_timeout = ring_timeout
+        self.phase = Phase.RINGING
+        self.a_tag = new_id()
+        self.a = Dialog.as_uas(invite, self.a_tag, locality.contact(source.transport), source)
+        self.forks: list[Fork] = []
+        self.b: Dialog | None = None  # the answered fork's dialog
+        self.offer: SessionDescription | None = None  # A's offer (narrowed); None for a late offer
+        self.a_final_sent = False
+        self.ring_deadline: float | None = None
+        self.unacked: dict[str, Unacked] = {}
+        self.pending: dict[str, Ref] = {}  # leg -> forward in progress towards that leg
+        self.late_ack: dict[str, Dialog] = {}  # leg -> dialog whose 2xx waits for the other leg's ACK body
+        self._late_ack_cseq: dict[str, int] = {}
+
+    # --- helpers ------------------------------------------------------------
+    def _a_response(self, status: int, reason: str | None = None, body: bytes = b"") -> Response:
+        resp = make_response(self.invite, status, reason, to_tag=self.a_tag)
+        if 100 < status < 300:
+            resp.add("Contact", self.a.contact)
+        if 200 <= status < 300:
+            resp.add("Allow", ALLOW)
+        resp.add("Server", self.locality.user_agent)
+        if body:
+            resp.add("Content-Type", "application/sdp")
+        resp.add("Content-Length", str(len(body)))
+        resp.body = body
+        return resp
+
+    def _via(self, target: Target) -> str:
+        return self.locality.via(target.transport, self.new_branch())
+
+    def _end(self, now: float, disposition: str, hangup_by: str, cause: str) -> list[Action]:
+        if self.phase is Phase.ENDED:
+            return []
+        self.phase = Phase.ENDED
+        rec = self.record
+        rec.ended = now
+        rec.disposition = disposition if rec.answered is None else "answered"
+        rec.hangup_by = hangup_by
+        rec.cause = cause
+        self.ring_deadline = None
+        self.unacked.clear()
+        return [CallEnded(rec)]
+
+    # --- start ----------------------------------------------------------------
+    def reject(self, status: int, reason: str | None, disposition: str, cause: str, now: float) -> list[Action]:
+        """Refuse the call before ringing anyone (permission, unknown number, no device)."""
+        self.a_final_sent = True
+        return [Respond(self.tx, self._a_response(status, reason)), *self._end(now, disposition, "switch", cause)]
+
+    def start(self, devices: list[Device], callee_uri: str, now: float) -> list[Action]:
+        """Ring ``devices`` at once (routing type *simultaneous*)."""
+        out: list[Action] = [Respond(self.tx, make_response(self.invite, 100)), BindDialog(self.a.key, "a")]
+        if self.invite.body:
+            try:
+                self.offer = narrow_codecs(parse_sdp(self.invite.body))
+            except RemoteProtocolError as exc:
+                return out + self.reject(exc.status_hint, None, "failed", exc.reason, now)
+            out.append(SetMedia("a", stream_address(self.offer)))
+        if not devices:
+            return out + self.reject(480, "Temporarily Unavailable", "failed", "no registered device", now)
+        body = bytes(relay_view(self.offer, self.media.address, self.media.b)) if self.offer is not None else b""
+        for device in devices:
+            fork = Fork(len(self.forks), device, self._fork_invite(device, callee_uri, body))
+            self.forks.append(fork)
+            out.append(BindDialog((fork.invite.call_id, fork.invite.from_.tag or ""), f"fork:{fork.id}"))
+            out.append(SendRequest(fork.invite, device.target, Ref("invite", fork.id)))
+        self.ring_deadline = now + self.ring_timeout
+        return out
+
+    def _fork_invite(self, device: Device, callee_uri: str, body: bytes) -> Request:
+        caller = self.invite.from_
+        shown_from = NameAddr(caller.uri, caller.display_name, (("tag", self.new_id()),))
+        max_forwards = self.invite.max_forwards
+        headers = [
+            Header("Via", self._via(device.target)),
+            Header("Max-Forwards", str(max(1, (70 if max_forwards is None else max_forwards) - 1))),
+            Header("From", str(shown_from)),
+            Header("To", f"<{callee_uri}>"),
+            Header("Call-ID", f"{self.new_id()}{self.new_id()}"),
+            Header("CSeq", "1 INVITE"),
+            Header("Contact", self.locality.contact(device.target.transport)),
+            Header("Allow", ALLOW),
+            Header("User-Agent", self.locality.user_agent),
+        ]
+        if body:
+            headers.append(Header("Content-Type", "application/sdp"))
+        headers.append(Header("Content-Length", str(len(body))))
+        return Request("INVITE", parse_uri(device.uri), headers, body)
+
+    # --- responses to our requests ----------------------------------------------
+    def on_response(self, ref: Ref, response: Response | None, now: float) -> list[Action]:
+        if ref.kind == "invite":
+            return self._fork_response(self.forks[ref.fork], response, now)
+        if ref.kind == "forward":
+            return self._forward_response(ref, response, now)
+        return []  # CANCEL and BYE answers change nothing
+
+    def _fork_response(self, fork: Fork, response: Response | None, now: float) -> list[Action]:
+        status = 408 if response is None else response.status
+        if status < 200:
+            return self._fork_provisional(fork, response, now) if response is not None else []
+        if status < 300 and response is not None:
+            return self._fork_answered(fork, response, now)
+        if fork.state in (ForkState.FAILED, ForkState.ANSWERED):
+            return []
+        fork.state = ForkState.FAILED
+        fork.final = status
+        fork.final_reason = "Request Timeout" if response is None else response.reason
+        if self.phase is not Phase.RINGING or self.a_final_sent:
+            return []
+        if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks):
+            return []
+        return self._all_forks_failed(now)
+
+    def _fork_provisional(self, fork: Fork, response: Response, now: float) -> list[Action]:
+        out: list[Action] = []
+        if fork.state is ForkState.CALLING:
+            fork.state = ForkState.EARLY
+        if fork.cancel_reason is not None and not fork.cancel_sent:
+            return self._send_cancel(fork)
+        if response.status == 100 or self.phase is not Phase.RINGING or self.a_final_sent:
+            return out
+        body = b""
+        if response.body and self.offer is not None:
+            try:
+                answer = parse_sdp(response.body)
+            except RemoteProtocolError:
+                answer = None
+            if answer is not None:
+                out.append(SetMedia("b", stream_address(answer)))
+                body = bytes(relay_view(answer, self.media.address, self.media.a))
+        status = 183 if body else (response.status if response.status in (180, 181, 182, 183) else 180)
+        out.append(Respond(self.tx, self._a_response(status, None, body)))
+        return out
+
+    def _fork_answered(self, fork: Fork, response: Response, now: float) -> list[Action]:
+        if fork.state is ForkState.ANSWERED:  # a retransmitted 2xx: ACK again (if ACKed yet)
+            return [SendRaw(fork.device.target, fork.ack)] if fork.ack is not None else []
+        dialog = Dialog.as_uac(fork.invite, response, fork.device.target)
+        fork.dialog = dialog
+        fork.state = ForkState.ANSWERED
+        if self.phase is not Phase.RINGING or self.a_final_sent:
+            # Too late (answered elsewhere, cancelled, timed out): ACK and hang up (§15).
+            late = self._ack_fork(fork, b"")
+            bye = dialog.request("BYE", self._via(fork.device.target), extra=[Header("Reason", COMPLETED_ELSEWHERE)])
+            return late + [SendRequest(bye, fork.device.target, Ref("bye", fork.id))]
+        out: list[Action] = []
+        body = b""
+        try:
+            sdp = parse_sdp(response.body) if response.body else None
+            if sdp is not None and self.offer is None:
+                sdp = narrow_codecs(sdp)  # the callee made the offer (late offer from A)
+        except RemoteProtocolError as exc:
+            out += self._ack_fork(fork, b"")
+            out.append(SendRequest(dialog.request("BYE", self._via(fork.device.target)), fork.device.target, Ref("bye", fork.id)))
+            fork.state = ForkState.FAILED
+            self.a_final_sent = True
+            out.append(Respond(self.tx, self._a_response(488 if exc.status_hint == 488 else 502)))
+            out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
+            return out + self._end(now, "failed", "switch", f"callee's SDP: {exc.reason}")
+        if sdp is not None:
+            out.append(SetMedia("b", stream_address(sdp)))
+            body = bytes(relay_view(sdp, self.media.address, self.media.a))
+        self.phase = Phase.ANSWERED
+        self.b = dialog
+        self.record.answered = now
+        self.record.callee_device = response.get("Server") or response.get("User-Agent") or fork.device.label
+        self.ring_deadline = None
+        out.append(BindDialog(dialog.key, "b"))
+        if self.offer is not None:
+            out += self._ack_fork(fork, b"")
+        else:
+            self.late_ack["b"] = dialog
+            self._late_ack_cseq["b"] = fork.invite.cseq.number
+        out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
+        answer = self._a_response(200, None, body)
+        self.a_final_sent = True
+        out.append(Respond(self.tx, answer))
+        self.unacked["a"] = Unacked(bytes(answer), self.source, self.invite.cseq.number, now + self.t1, self.t1, now + 64 * self.t1)
+        return out
+
+    def _ack_fork(self, fork: Fork, body: bytes) -> list[Action]:
+        assert fork.dialog is not None
+        ack = fork.dialog.ack(fork.invite.cseq.number, self._via(fork.device.target), body)
+        fork.ack = bytes(ack)
+        return [SendRaw(fork.device.target, fork.ack)]
+
+    def _cancel_others(self, winner: Fork | None, reason: str) -> list[Action]:
+        out: list[Action] = []
+        for fork in self.forks:
+            if fork is winner or fork.state in (ForkState.ANSWERED, ForkState.FAILED) or fork.cancel_reason:
+                continue
+            fork.cancel_reason = reason
+            if fork.state is ForkState.EARLY:
+                out += self._send_cancel(fork)
+        return out
+
+    def _send_cancel(self, fork: Fork) -> list[Action]:
+        """CANCEL as §9.1 builds it: the INVITE's Request-URI, top Via, From, To, Call-ID
+        and CSeq number, with the reason (RFC 3326)."""
+        fork.cancel_sent = True
+        inv = fork.invite
+        headers = [Header("Via", str(inv.vias[0])), Header("Max-Forwards", "70")]
+        for name in ("From", "To", "Call-ID"):
+            headers.append(Header(name, inv.get(name) or ""))
+        headers.append(Header("CSeq", f"{inv.cseq.number} CANCEL"))
+        headers.append(Header("Reason", fork.cancel_reason or ""))
+        headers.append(Header("Content-Length", "0"))
+        cancel = Request("CANCEL", inv.uri, headers)
+        return [SendRequest(cancel, fork.device.target, Ref("cancel", fork.id))]
+
+    def _all_forks_failed(self, now: float) -> list[Action]:
+        statuses = [(f.final or 500, f.final_reason) for f in self.forks]
+
+        def rank(item: tuple[int, str]) -> tuple[int, int]:
+            code = item[0]
+            if code >= 600:
+                return (0, code)
+            if code == 486:
+                return (1, code)
+            if 400 <= code < 500 and code not in (408, 480, 487):
+                return (2, code)
+            return (3, code)
+
+        status, reason = min(statuses, key=rank)
+        if status >= 500 and status < 600 or status in (408, 487) or status < 400:
+            status, reason = 480, "Temporarily Unavailable"
+        disposition = "busy" if status in (486, 600, 603) else "no answer" if status == 480 else "failed"
+        self.a_final_sent = True
+        return [Respond(self.tx, self._a_response(status, reason)), *self._end(now, disposition, "callee", f"{status} {reason}")]
+
+    # --- the caller gives up; the ring timeout --------------------------------------
+    def on_cancel(self, now: float, reason: str | None = None) -> list[Action]:
+        if self.a_final_sent or self.phase is not Phase.RINGING:
+            return []
+        self.a_final_sent = True
+        out: list[Action] = [Respond(self.tx, self._a_response(487))]
+        out += self._cancel_others(None, reason or 'SIP;cause=487;text="Caller cancelled"')
+        return out + self._end(now, "cancelled", "caller", "CANCEL")
+
+    def get_timer(self) -> float | None:
+        times = [u.next_at for u in self.unacked.values()] + [u.give_up_at for u in self.unacked.values()]
+        if self.ring_deadline is not None:
+            times.append(self.ring_deadline)
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        if self.ring_deadline is not None and now >= self.ring_deadline and self.phase is Phase.RINGING:
+            self.ring_deadline = None
+            if not self.a_final_sent:
+                self.a_final_sent = True
+                out.append(Respond(self.tx, self._a_response(480, "No Answer")))
+                out += self._cancel_others(None, 'SIP;cause=480;text="No answer"')
+                out += self._end(now, "no answer", "switch", f"no answer in {self.ring_timeout:g} s")
+        for leg, unacked in list(self.unacked.items()):
+            if now >= unacked.give_up_at:
+                del self.unacked[leg]
+                out += self.hang_up(now, "switch", f"no ACK from the {'caller' if leg == 'a' else 'callee'}")
+            elif now >= unacked.next_at:
+                unacked.interval = min(2 * unacked.interval, self.t2)
+                unacked.next_at = now + unacked.interval
+                out.append(SendRaw(unacked.target, unacked.data))
+        return out
+
+    # --- in-dialog requests ------------------------------------------------------------
+    def _leg(self, leg: str) -> Dialog | None:
+        return self.a if leg == "a" else self.b
+
+    def _other(self, leg: str) -> str:
+        return "b" if leg == "a" else "a"
+
+    def on_request(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
+        method = request.method
+        dialog = self._leg(leg)
+        if leg.startswith("fork:") or dialog is None or self.phase is not Phase.ANSWERED:
+            if method == "OPTIONS":
+                return [Respond(tx, self._options(request))]
+            return [Respond(tx, make_response(request, 481))]
+        dialog.accept(request)
+        if method == "BYE":
+            out: list[Action] = [Respond(tx, make_response(request, 200))]
+            return out + self._bye_other(leg, request, now)
+        if method == "OPTIONS":
+            return [Respond(tx, self._options(request))]
+        if method == "INVITE" or method in FORWARDED:
+            return self._forward(leg, tx, request, now)
+        resp = make_response(request, 501, f"{method} Not Supported In A Call")
+        resp.add("Allow", ALLOW)
+        return [Respond(tx, resp)]
+
+    def _options(self, request: Request) -> Response:
+        resp = make_response(request, 200)
+        resp.add("Allow", ALLOW)
+        resp.add("Accept", "application/sdp")
+        return resp
+
+    def _bye_other(self, leg: str, request: Request, now: float) -> list[Action]:
+        other = self._leg(self._other(leg))
+        assert other is not None
+        reason = request.get("Reason")
+        bye = other.request("BYE", self._via(other.target), extra=[Header("Reason", reason)] if reason else None)
+        who = "caller" if leg == "a" else "callee"
+        return [SendRequest(bye, other.target, Ref("bye")), *self._end(now, "answered", who, "BYE")]
+
+    def hang_up(self, now: float, who: str, cause: str) -> list[Action]:
+        """End the call from the switch (media timeout, missing ACK, shutdown)."""
+        if self.phase is Phase.ENDED:
+            return []
+        out: list[Action] = []
+        if self.phase is Phase.ANSWERED:
+            text = cause.replace('"', "'")
+            for dialog in (self.a, self.b):
+                if dialog is not None:
+                    bye = dialog.request("BYE", self._via(dialog.target), extra=[Header("Reason", f'SIP;cause=200;text="{text}"')])
+                    out.append(SendRequest(bye, dialog.target, Ref("bye")))
+        elif not self.a_final_sent:
+            self.a_final_sent = True
+            out.append(Respond(self.tx, self._a_response(503, "Service Unavailable")))
+            out += self._cancel_others(None, 'SIP;cause=503;text="Shutting down"')
+        return out + self._end(now, "failed", who, cause)
+
+    def _forward(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
+        method = request.method
+        other_leg = self._other(leg)
+        other = self._leg(other_leg)
+        assert other is not None
+        if method == "INVITE" and (other_leg in self.pending or leg in self.pending or self.unacked):
+            resp = make_response(request, 491)
+            resp.add("Retry-After", "1")
+            return [Respond(tx, resp)]
+        out: list[Action] = []
+        if method == "INVITE":
+            out.append(Respond(tx, make_response(request, 100)))
+        body = request.body
+        content_type = request.get("Content-Type")
+        if body and method in ("INVITE", "UPDATE") and (content_type or "").lower().startswith("application/sdp"):
+            try:
+                sdp = narrow_codecs(parse_sdp(body))
+            except RemoteProtocolError as exc:
+                return out + [Respond(tx, make_response(request, exc.status_hint))]
+            out.append(SetMedia(leg, stream_address(sdp)))
+            body = bytes(relay_view(sdp, self.media.address, self._ports(other_leg)))
+        forwarded = other.request(method, self._via(other.target), body=body, content_type=content_type)
+        ref = Ref("forward", tx=tx, from_leg=leg, method=method, offer=bool(body), request=request)
+        if method == "INVITE":
+            self.pending[other_leg] = ref
+        return out + [SendRequest(forwarded, other.target, ref)]
+
+    def _ports(self, leg: str) -> RelayPorts:
+        return self.media.a if leg == "a" else self.media.b
+
+    def _forward_response(self, ref: Ref, response: Response | None, now: float) -> list[Action]:
+        leg = ref.from_leg
+        other_leg = self._other(leg)
+        if ref.method == "INVITE":
+            if response is not None and response.status < 200:
+                return []
+            self.pending.pop(other_leg, None)
+        dialog, other = self._leg(leg), self._leg(other_leg)
+        if self.phase is not Phase.ANSWERED or dialog is None or other is None:
+            return []
+        status = 408 if response is None else response.status
+        if ref.method != "INVITE" and status < 200:
+            return []
+        # The requester gets the same status and reason, and the body with SDP rewritten.
+        body = b"" if response is None else response.body
+        ctype = None if response is None else response.get("Content-Type")
+        out: list[Action] = []
+        if body and (ctype or "").lower().startswith("application/sdp") and ref.method in ("INVITE", "UPDATE"):
+            try:
+                sdp = parse_sdp(body)
+                out.append(SetMedia(other_leg, stream_address(sdp)))
+                body = bytes(relay_view(sdp, self.media.address, self._ports(leg)))
+            except RemoteProtocolError:
+                body = b""
+        if response is not None and 200 <= status < 300:
+            other.refresh_from_response(response)
+            if ref.method == "INVITE":
+                if ref.offer:
+                    ack = other.ack(response.cseq.number, self._via(other.target))
+                    out.append(SendRaw(other.target, bytes(ack)))
+                else:
+                    self.late_ack[other_leg] = other
+                    self._late_ack_cseq[other_leg] = response.cseq.number
+        reason = "Request Timeout" if response is None else response.reason
+        return out + self._answer_forwarded(ref, status, reason, body, ctype, now)
+
+    def _answer_forwarded(self, ref: Ref, status: int, reason: str, body: bytes, ctype: str | None, now: float) -> list[Action]:
+        request = ref.request
+        dialog = self._leg(ref.from_leg)
+        assert request is not None and dialog is not None
+        resp = make_response(request, status, reason, to_tag=dialog.local_tag)
+        success = ref.method == "INVITE" and 200 <= status < 300
+        if success:
+            resp.add("Contact", dialog.contact)
+        if body:
+            resp.add("Content-Type", ctype or "application/sdp")
+        resp.add("Content-Length", str(len(body)))
+        resp.body = body
+        if success:
+            self.unacked[ref.from_leg] = Unacked(bytes(resp), dialog.target, request.cseq.number, now + self.t1, self.t1, now + 64 * self.t1)
+        return [Respond(ref.tx, resp)]
+
+    def on_ack(self, leg: str, request: Request, now: float) -> list[Action]:
+        """An ACK for a 2xx we sent on ``leg``: stop retransmitting; carry a late answer on."""
+        unacked = self.unacked.get(leg)
+        if unacked is not None and request.cseq.number == unacked.cseq:
+            del self.unacked[leg]
+        other_leg = self._other(leg)
+        dialog = self.late_ack.pop(other_leg, None)
+        if dialog is None:
+            return []
+        cseq = self._late_ack_cseq.pop(other_leg)
+        body = b""
+        if request.body:
+            try:
+                sdp = parse_sdp(request.body)
+            except RemoteProtocolError:
+                sdp = None
+            if sdp is not None:
+                body = bytes(relay_view(sdp, self.media.address, self._ports(other_leg)))
+                out: list[Action] = [SetMedia(leg, stream_address(sdp))]
+                return out + [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
+        return [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
+
+    # --- identity for the service -----------------------------------------------------------
+    @property
+    def ended(self) -> bool:
+        return self.phase is Phase.ENDED
+
+    def fork_for(self, leg: str) -> Fork | None:
+        if leg.startswith("fork:"):
+            return self.forks[int(leg[5:])]
+        return None
+
+
+def caller_uri(request: Request) -> SipUri | None:
+    uri = request.from_.uri
+    return uri if isinstance(uri, SipUri) else None

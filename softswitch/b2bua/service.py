@@ -1,0 +1,286 @@
+"""The call service: the transaction user for INVITE and in-dialog requests.
+
+It authenticates the caller (``407`` digest challenge, the same accounts,
+nonces and failure throttle as the registrar), asks the dialplan where the
+dialled number goes, opens a relay session on the media endpoint, and runs
+the pure ``Call``: its actions become responses, client transactions, raw
+sends, relay updates and, when the call ends, a call history row written
+behind.  One timer per call, re-armed after every input.  In-dialog requests
+and ACKs find their call by (Call-ID, our tag).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..config import Account, Config, Extension
+from ..dialplan.resolve import CallOutside, Refuse, resolve
+from ..media.endpoint import MediaEndpoint
+from ..media.ports import PortsExhausted
+from ..registrar.service import RegistrarService
+from ..sdp.offer_answer import RelayPorts
+from ..sip.auth import Verdict
+from ..sip.message import Request, Response, make_response
+from ..sip.transaction import ServerTransaction, Target
+from ..sip.transport.endpoint import SipEndpoint
+from ..sip.uri import SipUri
+from ..store import CallStore
+from ..store.writer import BatchWriter
+from .call import (
+    Action,
+    BindDialog,
+    Call,
+    CallEnded,
+    Device,
+    Locality,
+    MediaPorts,
+    Ref,
+    Respond,
+    SendRaw,
+    SendRequest,
+    SetMedia,
+)
+from .record import CallRecord
+
+log = logging.getLogger(__name__)
+
+
+class CallService:
+    def __init__(
+        self, config: Config, registrar: RegistrarService, endpoint: SipEndpoint, media: MediaEndpoint,
+        store: CallStore, *, new_id: Callable[[], str], user_agent: str, wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.registrar = registrar
+        self.endpoint = endpoint
+        self.media = media
+        self.new_id = new_id
+        self.user_agent = user_agent
+        self.clock = wall_clock
+        self.loop = endpoint.loop
+        self.calls: dict[str, Call] = {}  # by record id
+        self.dialogs: dict[tuple[str, str], tuple[Call, str]] = {}
+        self.timers: dict[str, Any] = {}
+        self.writer: BatchWriter[CallRecord] = BatchWriter(store.add_calls, config.store.flush_interval, "call records")
+        self.counters = {"calls": 0, "answered": 0, "ended": 0, "challenged": 0, "auth_failed": 0}
+        media.on_dead = self._media_dead
+
+    def start(self) -> None:
+        self.writer.start()
+
+    async def close(self) -> None:
+        for call in list(self.calls.values()):
+            self._run(call, call.hang_up(self.clock(), "switch", "switch shutting down"))
+        await self.writer.close()
+
+    def apply_config(self, config: Config) -> None:
+        self.config = config
+
+    def _locality(self) -> Locality:
+        advertised = self.config.server.advertised_address
+        addresses = {}
+        for transport, (host, port) in self.endpoint.local.items():
+            addresses[transport] = (advertised or host, port)
+        return Locality(addresses, self.user_agent)
+
+    # --- a new INVITE -----------------------------------------------------------
+    def on_invite(self, tx: ServerTransaction, request: Request, source: Target) -> None:
+        now = self.clock()
+        caller_uri = request.from_.uri
+        account = self.registrar.directory.account_for_host(caller_uri.host) if isinstance(caller_uri, SipUri) else None
+        if account is None:
+            self.endpoint.respond(tx, make_response(request, 403, "Unknown Domain", to_tag=self.new_id()))
+            return
+        caller = self._authenticate(tx, request, source, account, now)
+        if caller is None:
+            return
+        record = CallRecord(
+            id=self.new_id(), account=account.name, caller=caller.number, callee=_dialled(request),
+            direction="internal", started=now, caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
+        )
+        try:
+            session = self.media.open(record.id)
+        except PortsExhausted as exc:
+            log.error("call %s refused: %s", record.id, exc)
+            self.endpoint.respond(tx, make_response(request, 503, "No Media Ports", to_tag=self.new_id()))
+            return
+        ports = MediaPorts(self.config.media.advertised_address or self.media.address,
+                           session.relay_ports("a"), session.relay_ports("b"))
+        call = Call(
+            record=record, invite=request, tx=tx, source=source, locality=self._locality(), media=ports,
+            new_id=self.new_id, new_branch=self.endpoint.layer.new_branch,
+            t1=self.config.timers.t1, t2=self.config.timers.t2,
+            ring_timeout=self.config.calls.ring_timeout,
+        )
+        tx.user_data = call
+        self.calls[record.id] = call
+        self.counters["calls"] += 1
+        self._route(call, account, caller, record, request, now)
+
+    def _route(self, call: Call, account: Account, caller: Extension, record: CallRecord, request: Request, now: float) -> None:
+        uri = request.uri
+        other = self.registrar.directory.by_domain.get(uri.host.lower()) if isinstance(uri, SipUri) else None
+        if other is not None and other.name != account.name:
+            log.info("call %s: %s@%s dialled %s of another account: refused", record.id, caller.number, account.name, uri)
+            self._run(call, call.reject(404, "Not Found", "failed", "number of another account", now))
+            return
+        decision = resolve(account, caller, record.callee, self.config.numbering)
+        if isinstance(decision, Refuse):
+            level = logging.WARNING if decision.status == 403 else logging.INFO
+            log.log(level, "call %s refused %d: %s", record.id, decision.status, decision.detail)
+            self._run(call, call.reject(decision.status, decision.reason, "failed", decision.detail, now))
+            return
+        if isinstance(decision, CallOutside):
+            record.direction = "outbound"
+            self._run(call, call.reject(503, "No Trunk Configured", "failed", f"no trunk for {decision.number}", now))
+            return
+        callee = decision.extension
+        call.ring_timeout = callee.ring_timeout or self.config.calls.ring_timeout
+        record.answered_by = callee.number
+        bindings = self.registrar.table.lookup(account.name, callee.number, now)[: self.config.calls.max_forks]
+        devices = [Device(b.uri, b.source, b.user_agent or b.uri) for b in bindings]
+        log.info("call %s: %s@%s -> %s (%d devices)", record.id, caller.number, account.name, callee.number, len(devices))
+        self._run(call, call.start(devices, f"sip:{callee.number}@{account.domain}", now))
+
+    def _authenticate(self, tx: ServerTransaction, request: Request, source: Target, account: Account, now: float) -> Extension | None:
+        registrar = self.registrar
+        result = registrar.auth.verify(
+            "INVITE", request.get_all("Proxy-Authorization"), account.domain,
+            registrar.directory.passwords[account.name], now,
+        )
+        if result.verdict in (Verdict.MISSING, Verdict.STALE):
+            self.counters["challenged"] += 1
+            resp = make_response(request, 407, to_tag=self.new_id())
+            for value in registrar.auth.challenges(account.domain, now, stale=result.verdict is Verdict.STALE):
+                resp.add("Proxy-Authenticate", value)
+            self.endpoint.respond(tx, resp)
+            return None
+        extension = account.extension(result.username or "") if result.verdict is Verdict.OK else None
+        if extension is None:
+            self.counters["auth_failed"] += 1
+            log.warning("call authentication failed from %s:%s for %r@%s: %s", source.host, source.port,
+                        result.username, account.name, result.reason or "not an extension")
+            if registrar.throttle.record_failure(source.host, now):
+                log.warning("banning %s for %.0f s after %d failed authentications", source.host,
+                            registrar.throttle.ban_time, registrar.throttle.threshold)
+            self.endpoint.respond(tx, make_response(request, 403, to_tag=self.new_id()))
+            return None
+        registrar.throttle.record_success(source.host)
+        return extension
+
+    # --- inside calls -------------------------------------------------------------
+    def on_in_dialog(self, tx: ServerTransaction, request: Request) -> None:
+        found = self.dialogs.get((request.call_id, request.to.tag or ""))
+        if found is None:
+            self.endpoint.respond(tx, make_response(request, 481))
+            return
+        call, leg = found
+        self._run(call, call.on_request(leg, tx, request, self.clock()))
+
+    def on_cancel(self, invite: ServerTransaction | None) -> None:
+        call = invite.user_data if invite is not None else None
+        if isinstance(call, Call):
+            self._run(call, call.on_cancel(self.clock()))
+
+    def on_ack(self, request: Request) -> None:
+        found = self.dialogs.get((request.call_id, request.to.tag or ""))
+        if found is not None:
+            call, leg = found
+            self._run(call, call.on_ack(leg, request, self.clock()))
+
+    def _on_response(self, call: Call, ref: Ref, response: Response | None) -> None:
+        self._run(call, call.on_response(ref, response, self.clock()))
+
+    def _media_dead(self, session_id: str) -> None:
+        call = self.calls.get(session_id)
+        if call is not None:
+            timeout = self.config.media.inactivity_timeout
+            log.info("call %s: no RTP either way for %g s: hanging up", session_id, timeout)
+            self._run(call, call.hang_up(self.clock(), "switch", f"no RTP for {timeout:g} s"))
+
+    # --- running a call's actions ---------------------------------------------------------
+    def _run(self, call: Call, actions: list[Action]) -> None:
+        rid = call.record.id
+        for action in actions:
+            if isinstance(action, Respond):
+                self.endpoint.respond(action.tx, action.response)
+            elif isinstance(action, SendRequest):
+                self.endpoint.send_request(action.request, action.target, functools.partial(self._on_response, call, action.ref))
+            elif isinstance(action, SendRaw):
+                self.endpoint.send_raw(action.target, action.data)
+            elif isinstance(action, SetMedia):
+                self.media.set_announced(rid, action.leg, action.address)
+            elif isinstance(action, BindDialog):
+                self.dialogs[action.key] = (call, action.leg)
+                if action.leg == "b":
+                    self.media.activate(rid)
+                    self.counters["answered"] += 1
+            elif isinstance(action, CallEnded):
+                self._finish(call)
+        self._arm(call)
+
+    def _finish(self, call: Call) -> None:
+        rid = call.record.id
+        for key in [k for k, (c, _) in self.dialogs.items() if c is call]:
+            del self.dialogs[key]
+        self.calls.pop(rid, None)
+        session = self.media.close(rid)
+        record = call.record
+        if session is not None:
+            for leg, media in (("a", record.media_a), ("b", record.media_b)):
+                relay_leg = session.relay.legs[leg]
+                stats = relay_leg.received
+                media.packets_in, media.packets_out = stats.packets, relay_leg.sent_packets
+                media.lost, media.jitter_ms = stats.lost, round(stats.jitter_ms, 3)
+        self.counters["ended"] += 1
+        log.info("call %s ended: %s, %s by %s (%s), billed %d s", rid, record.disposition, record.callee,
+                 record.hangup_by, record.cause, record.billed_seconds)
+        self.writer.enqueue([record])
+
+    def _arm(self, call: Call) -> None:
+        rid = call.record.id
+        handle = self.timers.pop(rid, None)
+        if handle is not None:
+            handle.cancel()
+        when = call.get_timer()
+        if when is None:
+            return
+        delay = max(0.0, when - self.clock())
+        self.timers[rid] = self.loop.call_later(delay, self._fire, call)
+
+    def _fire(self, call: Call) -> None:
+        self.timers.pop(call.record.id, None)
+        self._run(call, call.handle_timer(self.clock()))
+
+    # --- live state -------------------------------------------------------------------------
+    def active(self) -> list[dict[str, Any]]:
+        """Calls in progress for ``softswitch calls --active``: legs as in/out/lost/jitter."""
+        out = []
+        for call in self.calls.values():
+            rec = call.record
+            session = self.media.sessions.get(rec.id)
+            legs = {}
+            if session is not None:
+                for name, leg in session.relay.legs.items():
+                    stats = leg.received
+                    legs[name] = f"{stats.packets}/{leg.sent_packets}/{stats.lost}/{stats.jitter_ms:.1f}"
+            out.append({
+                "id": rec.id, "account": rec.account, "caller": rec.caller, "callee": rec.callee,
+                "direction": rec.direction, "started": rec.started, "answered": rec.answered,
+                "state": call.phase.value, "forks": len(call.forks), "legs": legs,
+            })
+        return out
+
+
+def _dialled(request: Request) -> str:
+    uri = request.uri
+    if isinstance(uri, SipUri):
+        return (uri.user_unescaped or "")[:64]
+    return str(uri)[:64]
+
+
+__all__ = ["CallService", "RelayPorts"]

@@ -1,0 +1,177 @@
+"""The media endpoint: RTP/RTCP sockets of the relay, driven by the event loop.
+
+Each relayed call has two port pairs (leg A and leg B), four non-blocking UDP
+sockets.  The loop watches them with ``add_reader``; a readable socket is
+drained in one wake-up (up to ``BATCH`` datagrams) with plain ``recvfrom``,
+and each packet goes out of the *other* leg's socket, so every phone sees its
+audio come from the port it sends to (symmetric RTP).  What to forward where
+is the pure ``RelaySession``'s decision.  No packet objects are built on this
+path; the relay reads two header fields.
+
+A once-a-second sweep reports sessions whose media stopped both ways for the
+configured time (``on_dead``), which the B2BUA turns into a hang-up.  Counters
+(``sessions_opened``/``sessions_closed``, the port pool's) let tests assert
+that nothing leaked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..sdp.offer_answer import RelayPorts
+from .ports import PortPool, PortsExhausted
+from .relay import Address, Leg, RelaySession
+
+log = logging.getLogger(__name__)
+
+BATCH = 64  # datagrams read per wake-up of one socket
+BIND_ATTEMPTS = 8
+
+
+@dataclass
+class MediaSession:
+    id: str
+    relay: RelaySession
+    ports: dict[str, int]  # leg -> even RTP port
+    sockets: dict[tuple[str, bool], socket.socket] = field(default_factory=dict)  # (leg, rtcp) -> socket
+    active: bool = False  # answered: the inactivity deadline applies
+
+    def relay_ports(self, leg: str) -> RelayPorts:
+        port = self.ports[leg]
+        return RelayPorts(port, port + 1)
+
+
+class MediaEndpoint:
+    def __init__(
+        self, address: str, pool: PortPool, *, inactivity_timeout: float = 60.0,
+        on_dead: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        self.address = address
+        self.family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.pool = pool
+        self.inactivity_timeout = inactivity_timeout
+        self.on_dead = on_dead
+        self.loop = asyncio.get_running_loop()
+        self.sessions: dict[str, MediaSession] = {}
+        self.counters = {"sessions_opened": 0, "sessions_closed": 0, "send_failed": 0, "bind_failed": 0}
+        self._sweeper: asyncio.TimerHandle | None = self.loop.call_later(1.0, self._sweep)
+
+    # --- sessions -------------------------------------------------------------
+    def open(self, session_id: str) -> MediaSession:
+        """Bind two port pairs for a call; raises ``PortsExhausted`` when none are left."""
+        now = self.loop.time()
+        session = MediaSession(session_id, RelaySession(Leg("a", 0, None), Leg("b", 0, None), now,
+                                                        inactivity_timeout=self.inactivity_timeout), {})
+        try:
+            for leg in ("a", "b"):
+                port, rtp_sock, rtcp_sock = self._bind_pair()
+                session.ports[leg] = port
+                session.relay.legs[leg].port = port
+                session.sockets[(leg, False)] = rtp_sock
+                session.sockets[(leg, True)] = rtcp_sock
+        except PortsExhausted:
+            self._release(session)
+            raise
+        for (leg, rtcp), sock in session.sockets.items():
+            out = session.sockets[("b" if leg == "a" else "a", rtcp)]
+            self.loop.add_reader(sock.fileno(), self._readable, sock, out, session.relay, leg, rtcp)
+        self.sessions[session_id] = session
+        self.counters["sessions_opened"] += 1
+        return session
+
+    def _bind_pair(self) -> tuple[int, socket.socket, socket.socket]:
+        for _ in range(BIND_ATTEMPTS):
+            port = self.pool.allocate()
+            socks: list[socket.socket] = []
+            try:
+                for p in (port, port + 1):
+                    sock = socket.socket(self.family, socket.SOCK_DGRAM)
+                    socks.append(sock)
+                    sock.setblocking(False)
+                    sock.bind((self.address, p))
+            except OSError as exc:  # someone else holds the port: take another one
+                for sock in socks:
+                    sock.close()
+                self.pool.release(port)
+                self.counters["bind_failed"] += 1
+                log.warning("RTP port %d unavailable (%s); trying another", port, exc.strerror)
+                continue
+            return port, socks[0], socks[1]
+        raise PortsExhausted(f"no bindable RTP port after {BIND_ATTEMPTS} attempts")
+
+    def set_announced(self, session_id: str, leg: str, address: Address | None) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None and address is not None:
+            session.relay.legs[leg].announced = address
+
+    def activate(self, session_id: str) -> None:
+        """The call is answered: from now on silence both ways counts towards hang-up."""
+        session = self.sessions.get(session_id)
+        if session is not None and not session.active:
+            session.active = True
+            session.relay.last_packet = max(session.relay.last_packet, self.loop.time())
+
+    def close(self, session_id: str) -> MediaSession | None:
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            self._release(session)
+            self.counters["sessions_closed"] += 1
+        return session
+
+    def _release(self, session: MediaSession) -> None:
+        for sock in session.sockets.values():
+            try:
+                self.loop.remove_reader(sock.fileno())
+            except (ValueError, OSError):
+                pass
+            sock.close()
+        session.sockets.clear()
+        for port in session.ports.values():
+            self.pool.release(port)
+        session.ports.clear()
+
+    def shutdown(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for session_id in list(self.sessions):
+            self.close(session_id)
+
+    # --- the hot path -----------------------------------------------------------
+    def _readable(self, sock: socket.socket, out: socket.socket, relay: RelaySession, leg: str, rtcp: bool) -> None:
+        now = self.loop.time()
+        on_packet = relay.on_packet
+        recvfrom = sock.recvfrom
+        sendto = out.sendto
+        for _ in range(BATCH):
+            try:
+                data, source = recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ICMP errors surface here on Linux; the socket lives on
+                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+                    continue
+                log.warning("RTP receive on %s failed: %s", sock.getsockname(), exc)
+                return
+            destination = on_packet(leg, source[:2], data, now, rtcp=rtcp)
+            if destination is not None:
+                try:
+                    sendto(data, destination)
+                except OSError:
+                    self.counters["send_failed"] += 1
+
+    # --- inactivity --------------------------------------------------------------------
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        dead = [s.id for s in self.sessions.values() if s.active and s.relay.is_dead(now)]
+        for session_id in dead:
+            try:
+                self.on_dead(session_id)
+            except Exception:
+                log.exception("hang-up of media-dead session %s failed", session_id)
+        self._sweeper = self.loop.call_later(1.0, self._sweep)

@@ -1,0 +1,55 @@
+"""Calls through the B2BUA between SIPp phones, with RTP checked on the wire (tshark)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from .capture import Capture
+from .harness import Switch, admin, calls, free_port, register
+
+PCAP_PACKETS = 236  # /usr/share/sip-tester/g711a.pcap: 236 PCMA packets, 30 ms each
+
+
+def test_sipp_call_relays_every_rtp_packet_both_ways(switch: Switch) -> None:
+    callee_sip, callee_media, caller_media = free_port(), free_port(), free_port()
+    register(switch, "102", "acme-102-secret", callee_sip)
+    with Capture(switch.workdir / "rtp.pcap", [callee_media, caller_media]) as cap:
+        callee = switch.sipp("call_callee.xml", "-mp", str(callee_media), domain="acme.example",
+                             local_port=callee_sip, background=True, timeout=40)
+        assert isinstance(callee, subprocess.Popen)
+        time.sleep(0.3)
+        caller = switch.sipp("call_caller.xml", "-d", "8500", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
+                             "-mp", str(caller_media), users=[("101", "-")], domain="acme.example", timeout=40)
+        out, _ = callee.communicate(timeout=60)
+    assert caller.returncode == 0, caller.stdout[-2500:]
+    assert callee.returncode == 0, out[-2500:]
+
+    # Every packet each side sent arrived at the other side, and from the switch, not the phone.
+    assert len(cap.sent_from(caller_media)) == PCAP_PACKETS
+    assert len(cap.sent_from(callee_media)) == PCAP_PACKETS
+    assert sorted(cap.received_at(callee_media)) == sorted(cap.sent_from(caller_media))
+    assert sorted(cap.received_at(caller_media)) == sorted(cap.sent_from(callee_media))
+    sources = {sport for sport, dport in cap.flows() if dport in (callee_media, caller_media)}
+    assert sources.isdisjoint({caller_media, callee_media})
+    assert all(10000 <= port <= 20000 for port in sources)
+
+    rows = switch.wait_for(lambda: calls(switch), what="the call history row")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["account"], row["caller"], row["callee"], row["direction"]) == ("acme", "101", "102", "internal")
+    assert (row["disposition"], row["hangup_by"], row["cause"]) == ("answered", "caller", "BYE")
+    assert (row["caller_device"], row["callee_device"], row["answered_by"]) == ("sipp-caller", "sipp-callee", "102")
+    assert 8 <= int(row["billed_seconds"]) <= 10
+    assert float(row["duration"]) >= int(row["billed_seconds"]) - 0.5
+    for leg in ("a", "b"):
+        assert int(row[f"{leg}_packets_in"]) == PCAP_PACKETS
+        assert int(row[f"{leg}_packets_out"]) == PCAP_PACKETS
+        assert int(row[f"{leg}_lost"]) == 0
+
+    # Both legs ended, nothing leaked.
+    counters = admin(switch, "counters")
+    media = counters["media"]
+    assert media["sessions"] == 0 and media["sessions_opened"] == media["sessions_closed"] == 1
+    assert media["ports_allocated"] == media["ports_released"] == 2
+    assert counters["calls"]["active"] == 0
