@@ -494,7 +494,10 @@ class Call:
             if method == "OPTIONS":
                 return [Respond(tx, self._options(request))]
             return [Respond(tx, make_response(request, 481))]
-        dialog.accept(request)
+        try:
+            dialog.accept(request)
+        except RemoteProtocolError as exc:
+            return [Respond(tx, make_response(request, exc.status_hint, "Server Internal Error (CSeq out of order)"))]
         if method == "BYE":
             out: list[Action] = [Respond(tx, make_response(request, 200))]
             return out + self._bye_other(leg, request, now)

@@ -1,0 +1,49 @@
+"""Test tones as WAV files and a check of which tone a recording holds (Goertzel)."""
+
+from __future__ import annotations
+
+import math
+import struct
+import wave
+from pathlib import Path
+
+RATE = 8000
+
+
+def write_tone(path: Path, freq: float, seconds: float = 10.0, amplitude: int = 8000) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(b"".join(
+            struct.pack("<h", int(amplitude * math.sin(2 * math.pi * freq * i / RATE))) for i in range(int(RATE * seconds))
+        ))
+    return path
+
+
+def read_samples(path: Path) -> list[int]:
+    with wave.open(str(path), "rb") as w:
+        assert w.getsampwidth() == 2 and w.getnchannels() == 1
+        data = w.readframes(w.getnframes())
+    return list(struct.unpack(f"<{len(data) // 2}h", data))
+
+
+def power(samples: list[int], freq: float, rate: int = RATE) -> float:
+    """Goertzel: the energy of ``freq`` in ``samples``, normalised by length."""
+    coeff = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + coeff * s1 - s2, s1
+    return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / max(1, len(samples)) ** 2
+
+
+def audible_seconds(samples: list[int], freq: float, rate: int = RATE, threshold: float = 1000.0) -> float:
+    """How many 100 ms windows carry ``freq`` clearly (its power far above the other tones'),
+    in seconds."""
+    window = rate // 10
+    count = 0
+    for start in range(0, len(samples) - window, window):
+        chunk = samples[start:start + window]
+        if power(chunk, freq, rate) > threshold:
+            count += 1
+    return count / 10
