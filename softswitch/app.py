@@ -185,7 +185,7 @@ class App:
     def on_cancel(self, tx: ServerTransaction, request: Request, invite: ServerTransaction | None) -> None:
         assert self.endpoint is not None and self.calls is not None
         self.endpoint.respond(tx, make_response(request, 200 if invite else 481))
-        self.calls.on_cancel(invite)
+        self.calls.on_cancel(request, invite)
 
     def on_ack(self, request: Request, source: Target) -> None:
         if self.calls is not None:

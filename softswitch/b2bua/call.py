@@ -176,7 +176,8 @@ class Fork:
     device: Device
     invite: Request
     state: ForkState = ForkState.CALLING
-    cancel_reason: str | None = None  # set when we want it cancelled
+    cancel_wanted: bool = False
+    cancel_reason: str | None = None  # RFC 3326 Reason for the CANCEL
     cancel_sent: bool = False
     final: int | None = None
     final_reason: str = ""
@@ -333,7 +334,7 @@ class Call:
         out: list[Action] = []
         if fork.state is ForkState.CALLING:
             fork.state = ForkState.EARLY
-        if fork.cancel_reason is not None and not fork.cancel_sent:
+        if fork.cancel_wanted and not fork.cancel_sent:
             return self._send_cancel(fork)
         if response.status == 100 or self.phase is not Phase.RINGING or self.a_final_sent:
             return out
@@ -402,11 +403,12 @@ class Call:
         fork.ack = bytes(ack)
         return [SendRaw(fork.device.target, fork.ack)]
 
-    def _cancel_others(self, winner: Fork | None, reason: str) -> list[Action]:
+    def _cancel_others(self, winner: Fork | None, reason: str | None) -> list[Action]:
         out: list[Action] = []
         for fork in self.forks:
-            if fork is winner or fork.state in (ForkState.ANSWERED, ForkState.FAILED) or fork.cancel_reason:
+            if fork is winner or fork.state in (ForkState.ANSWERED, ForkState.FAILED) or fork.cancel_wanted:
                 continue
+            fork.cancel_wanted = True
             fork.cancel_reason = reason
             if fork.state is ForkState.EARLY:
                 out += self._send_cancel(fork)
@@ -414,14 +416,16 @@ class Call:
 
     def _send_cancel(self, fork: Fork) -> list[Action]:
         """CANCEL as §9.1 builds it: the INVITE's Request-URI, top Via, From, To, Call-ID
-        and CSeq number, with the reason (RFC 3326)."""
+        and CSeq number, with the reason when there is one (RFC 3326; the caller's own
+        CANCEL passes its Reason on, and without one the phone logs a missed call)."""
         fork.cancel_sent = True
         inv = fork.invite
         headers = [Header("Via", str(inv.vias[0])), Header("Max-Forwards", "70")]
         for name in ("From", "To", "Call-ID"):
             headers.append(Header(name, inv.get(name) or ""))
         headers.append(Header("CSeq", f"{inv.cseq.number} CANCEL"))
-        headers.append(Header("Reason", fork.cancel_reason or ""))
+        if fork.cancel_reason:
+            headers.append(Header("Reason", fork.cancel_reason))
         headers.append(Header("Content-Length", "0"))
         cancel = Request("CANCEL", inv.uri, headers)
         return [SendRequest(cancel, fork.device.target, Ref("cancel", fork.id))]
@@ -452,7 +456,7 @@ class Call:
             return []
         self.a_final_sent = True
         out: list[Action] = [Respond(self.tx, self._a_response(487))]
-        out += self._cancel_others(None, reason or 'SIP;cause=487;text="Caller cancelled"')
+        out += self._cancel_others(None, reason)
         return out + self._end(now, "cancelled", "caller", "CANCEL")
 
     def get_timer(self) -> float | None:

@@ -181,10 +181,10 @@ class CallService:
         call, leg = found
         self._run(call, call.on_request(leg, tx, request, self.clock()))
 
-    def on_cancel(self, invite: ServerTransaction | None) -> None:
+    def on_cancel(self, request: Request, invite: ServerTransaction | None) -> None:
         call = invite.user_data if invite is not None else None
         if isinstance(call, Call):
-            self._run(call, call.on_cancel(self.clock()))
+            self._run(call, call.on_cancel(self.clock(), request.get("Reason")))
 
     def on_ack(self, request: Request) -> None:
         found = self.dialogs.get((request.call_id, request.to.tag or ""))

@@ -20,9 +20,22 @@ def test_sipp_call_relays_every_rtp_packet_both_ways(switch: Switch) -> None:
         assert isinstance(callee, subprocess.Popen)
         time.sleep(0.3)
         caller = switch.sipp("call_caller.xml", "-d", "8500", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
-                             "-mp", str(caller_media), users=[("101", "-")], domain="acme.example", timeout=40)
+                             "-mp", str(caller_media), users=[("101", "-")], domain="acme.example", timeout=40,
+                             background=True)
+        assert isinstance(caller, subprocess.Popen)
+        # While it talks, the live view shows the call with both legs' counters moving.
+        switch.wait_for(lambda: [c for c in admin(switch, "calls") if c["state"] == "answered"], what="an answered call")
+        time.sleep(1.0)
+        live = switch.cli("calls", "--config", str(switch.config_path), "--active")
+        assert live.returncode == 0, live.stderr
+        (line,) = [x for x in live.stdout.splitlines() if " acme " in f" {x} "]
+        cells = line.split()
+        assert cells[3:6] == ["101", "102", "answered"]
+        assert all(int(cell.split("/")[0]) > 0 for cell in cells[-3:-1])  # RTP in on both legs
+        assert live.stdout.rstrip().endswith("1 active call")
+        caller_out, _ = caller.communicate(timeout=60)
         out, _ = callee.communicate(timeout=60)
-    assert caller.returncode == 0, caller.stdout[-2500:]
+    assert caller.returncode == 0, caller_out[-2500:]
     assert callee.returncode == 0, out[-2500:]
 
     # Every packet each side sent arrived at the other side, and from the switch, not the phone.
