@@ -42,6 +42,7 @@ from typing import Any, Union
 
 from ..sdp.model import SessionDescription, parse_sdp
 from ..sdp.offer_answer import RelayPorts, narrow_codecs, relay_view, stream_address
+from ..sip.auth import authorization
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import NameAddr
@@ -60,11 +61,25 @@ FORWARDED = frozenset({"UPDATE", "INFO", "MESSAGE"})
 
 @dataclass(frozen=True, slots=True)
 class Device:
-    """A contact to ring: its URI (the Request-URI), the flow that reaches it, a label."""
+    """A contact to ring: its URI (the Request-URI), the flow that reaches it, a label.
+    Through a trunk: the caller ID to present and the credentials for its challenges."""
 
     uri: str
     target: Target
     label: str = ""
+    caller_id: str | None = None  # a SIP URI shown as From (and P-Asserted-Identity)
+    credentials: tuple[str, str] | None = None  # (username, password) for 401/407
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """Devices rung together, for at most ``timeout`` seconds; when they all fail or time
+    out, the next stage rings (designated number: primary, then backup)."""
+
+    devices: tuple[Device, ...]
+    timeout: float
+    callee_uri: str
+    label: str  # who answers if this stage does (extension or number), for the history
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +196,8 @@ class Fork:
     cancel_sent: bool = False
     final: int | None = None
     final_reason: str = ""
+    stage: int = 0
+    auth_tried: bool = False
     dialog: Dialog | None = None
     ack: bytes | None = None
 
@@ -204,7 +221,7 @@ class Call:
     def __init__(
         self, *, record: CallRecord, invite: Request, tx: Any, source: Target, locality: Locality,
         media: MediaPorts, new_id: Callable[[], str], new_branch: Callable[[], str],
-        t1: float = 0.5, t2: float = 4.0, ring_timeout: float = 30.0,
+        t1: float = 0.5, t2: float = 4.0,
     ) -> None:
         self.record = record
         self.invite = invite
@@ -215,7 +232,8 @@ class Call:
         self.new_id = new_id
         self.new_branch = new_branch
         self.t1, self.t2 = t1, t2
-        self.ring_timeout = ring_timeout
+        self.stages: list[Stage] = []
+        self.stage = -1
         self.phase = Phase.RINGING
         self.a_tag = new_id()
         self.a = Dialog.as_uas(invite, self.a_tag, locality.contact(source.transport), source)
@@ -265,8 +283,8 @@ class Call:
         self.a_final_sent = True
         return [Respond(self.tx, self._a_response(status, reason)), *self._end(now, disposition, "switch", cause)]
 
-    def start(self, devices: list[Device], callee_uri: str, now: float) -> list[Action]:
-        """Ring ``devices`` at once (routing type *simultaneous*)."""
+    def start(self, stages: list[Stage], now: float) -> list[Action]:
+        """Ring each stage's devices at once, stage after stage."""
         out: list[Action] = [Respond(self.tx, make_response(self.invite, 100)), BindDialog(self.a.key, "a")]
         if self.invite.body:
             try:
@@ -274,20 +292,30 @@ class Call:
             except RemoteProtocolError as exc:
                 return out + self.reject(exc.status_hint, None, "failed", exc.reason, now)
             out.append(SetMedia("a", stream_address(self.offer)))
-        if not devices:
+        self.stages = [s for s in stages if s.devices]
+        if not self.stages:
             return out + self.reject(480, "Temporarily Unavailable", "failed", "no registered device", now)
+        return out + self._next_stage(now)
+
+    def _next_stage(self, now: float) -> list[Action]:
+        self.stage += 1
+        stage = self.stages[self.stage]
         body = bytes(relay_view(self.offer, self.media.address, self.media.b)) if self.offer is not None else b""
-        for device in devices:
-            fork = Fork(len(self.forks), device, self._fork_invite(device, callee_uri, body))
+        out: list[Action] = []
+        for device in stage.devices:
+            fork = Fork(len(self.forks), device, self._fork_invite(device, stage.callee_uri, body), stage=self.stage)
             self.forks.append(fork)
             out.append(BindDialog((fork.invite.call_id, fork.invite.from_.tag or ""), f"fork:{fork.id}"))
             out.append(SendRequest(fork.invite, device.target, Ref("invite", fork.id)))
-        self.ring_deadline = now + self.ring_timeout
+        self.ring_deadline = now + stage.timeout
         return out
 
     def _fork_invite(self, device: Device, callee_uri: str, body: bytes) -> Request:
         caller = self.invite.from_
-        shown_from = NameAddr(caller.uri, caller.display_name, (("tag", self.new_id()),))
+        if device.caller_id is not None:
+            shown_from = NameAddr(parse_uri(device.caller_id), None, (("tag", self.new_id()),))
+        else:
+            shown_from = NameAddr(caller.uri, caller.display_name, (("tag", self.new_id()),))
         max_forwards = self.invite.max_forwards
         headers = [
             Header("Via", self._via(device.target)),
@@ -300,10 +328,33 @@ class Call:
             Header("Allow", ALLOW),
             Header("User-Agent", self.locality.user_agent),
         ]
+        if device.caller_id is not None:
+            headers.append(Header("P-Asserted-Identity", f"<{device.caller_id}>"))
         if body:
             headers.append(Header("Content-Type", "application/sdp"))
         headers.append(Header("Content-Length", str(len(body))))
         return Request("INVITE", parse_uri(device.uri), headers, body)
+
+    def _authenticated_retry(self, fork: Fork, response: Response) -> list[Action]:
+        """Answer a trunk's 401/407 once: the same INVITE, CSeq + 1, new branch, with
+        credentials (RFC 3261 §22.2)."""
+        assert fork.device.credentials is not None
+        username, password = fork.device.credentials
+        header = "Proxy-Authorization" if response.status == 407 else "Authorization"
+        challenge = response.get("Proxy-Authenticate" if response.status == 407 else "WWW-Authenticate") or ""
+        value = authorization(challenge, "INVITE", str(fork.invite.uri), username, password, self.new_id())
+        if value is None:
+            return []
+        old = fork.invite
+        headers = [h for h in old.headers if h.key not in ("via", "cseq", "authorization", "proxy-authorization", "content-length")]
+        headers.insert(0, Header("Via", self._via(fork.device.target)))
+        headers.append(Header("CSeq", f"{old.cseq.number + 1} INVITE"))
+        headers.append(Header(header, value))
+        headers.append(Header("Content-Length", str(len(old.body))))
+        fork.invite = Request("INVITE", old.uri, headers, old.body)
+        fork.auth_tried = True
+        fork.state = ForkState.CALLING
+        return [SendRequest(fork.invite, fork.device.target, Ref("invite", fork.id))]
 
     # --- responses to our requests ----------------------------------------------
     def on_response(self, ref: Ref, response: Response | None, now: float) -> list[Action]:
@@ -321,11 +372,20 @@ class Call:
             return self._fork_answered(fork, response, now)
         if fork.state in (ForkState.FAILED, ForkState.ANSWERED):
             return []
+        if (status in (401, 407) and response is not None and fork.device.credentials is not None
+                and not fork.auth_tried and not fork.cancel_wanted):
+            retry = self._authenticated_retry(fork, response)
+            if retry:
+                return retry
         fork.state = ForkState.FAILED
         fork.final = status
         fork.final_reason = "Request Timeout" if response is None else response.reason
         if self.phase is not Phase.RINGING or self.a_final_sent:
             return []
+        if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks if f.stage == self.stage):
+            return []
+        if self.stage + 1 < len(self.stages):
+            return self._next_stage(now)
         if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks):
             return []
         return self._all_forks_failed(now)
@@ -382,6 +442,7 @@ class Call:
         self.phase = Phase.ANSWERED
         self.b = dialog
         self.record.answered = now
+        self.record.answered_by = self.stages[fork.stage].label
         self.record.callee_device = response.get("Server") or response.get("User-Agent") or fork.device.label
         self.ring_deadline = None
         out.append(BindDialog(dialog.key, "b"))
@@ -470,10 +531,14 @@ class Call:
         if self.ring_deadline is not None and now >= self.ring_deadline and self.phase is Phase.RINGING:
             self.ring_deadline = None
             if not self.a_final_sent:
-                self.a_final_sent = True
-                out.append(Respond(self.tx, self._a_response(480, "No Answer")))
+                timeout = self.stages[self.stage].timeout
                 out += self._cancel_others(None, 'SIP;cause=480;text="No answer"')
-                out += self._end(now, "no answer", "switch", f"no answer in {self.ring_timeout:g} s")
+                if self.stage + 1 < len(self.stages):
+                    out += self._next_stage(now)
+                else:
+                    self.a_final_sent = True
+                    out.append(Respond(self.tx, self._a_response(480, "No Answer")))
+                    out += self._end(now, "no answer", "switch", f"no answer in {timeout:g} s")
         for leg, unacked in list(self.unacked.items()):
             if now >= unacked.give_up_at:
                 del self.unacked[leg]

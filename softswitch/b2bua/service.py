@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..config import Account, Config, Extension
-from ..dialplan.resolve import CallOutside, Refuse, resolve
+from ..config.schema import Trunk
+from ..dialplan.resolve import CallOutside, Refuse, for_trunk, normalise, resolve, same_number
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
 from ..registrar.service import RegistrarService
@@ -43,6 +45,7 @@ from .call import (
     SendRaw,
     SendRequest,
     SetMedia,
+    Stage,
 )
 from .record import CallRecord
 
@@ -65,6 +68,8 @@ class CallService:
         self.calls: dict[str, Call] = {}  # by record id
         self.dialogs: dict[tuple[str, str], tuple[Call, str]] = {}
         self.timers: dict[str, Any] = {}
+        self._rotation: dict[tuple[str, str], int] = {}
+        self._addresses: dict[str, str] = {}
         self.writer: BatchWriter[CallRecord] = BatchWriter(store.add_calls, config.store.flush_interval, "call records")
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "challenged": 0, "auth_failed": 0}
         media.on_dead = self._media_dead
@@ -79,6 +84,7 @@ class CallService:
 
     def apply_config(self, config: Config) -> None:
         self.config = config
+        self._addresses.clear()
 
     def _locality(self) -> Locality:
         advertised = self.config.server.advertised_address
@@ -90,6 +96,10 @@ class CallService:
     # --- a new INVITE -----------------------------------------------------------
     def on_invite(self, tx: ServerTransaction, request: Request, source: Target) -> None:
         now = self.clock()
+        trunk = next((t for t in self.config.trunks if source.host in t.trusted), None)
+        if trunk is not None:
+            self._inbound(tx, request, source, trunk, now)
+            return
         caller_uri = request.from_.uri
         account = self.registrar.directory.account_for_host(caller_uri.host) if isinstance(caller_uri, SipUri) else None
         if account is None:
@@ -102,24 +112,55 @@ class CallService:
             id=self.new_id(), account=account.name, caller=caller.number, callee=_dialled(request),
             direction="internal", started=now, caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
         )
+        call = self._new_call(tx, request, source, record)
+        if call is not None:
+            self._route(call, account, caller, record, request, now)
+
+    def _new_call(self, tx: ServerTransaction, request: Request, source: Target, record: CallRecord) -> Call | None:
         try:
             session = self.media.open(record.id)
         except PortsExhausted as exc:
             log.error("call %s refused: %s", record.id, exc)
             self.endpoint.respond(tx, make_response(request, 503, "No Media Ports", to_tag=self.new_id()))
-            return
+            return None
         ports = MediaPorts(self.config.media.advertised_address or self.media.address,
                            session.relay_ports("a"), session.relay_ports("b"))
         call = Call(
             record=record, invite=request, tx=tx, source=source, locality=self._locality(), media=ports,
             new_id=self.new_id, new_branch=self.endpoint.layer.new_branch,
             t1=self.config.timers.t1, t2=self.config.timers.t2,
-            ring_timeout=self.config.calls.ring_timeout,
         )
         tx.user_data = call
         self.calls[record.id] = call
         self.counters["calls"] += 1
-        self._route(call, account, caller, record, request, now)
+        return call
+
+    def _inbound(self, tx: ServerTransaction, request: Request, source: Target, trunk: Trunk, now: float) -> None:
+        """A call from a provider: the dialled number is a hotline (SPEC "Trunks")."""
+        dialled = _dialled(request)
+        for account in self.config.accounts:
+            hotline = next((h for h in account.hotlines if h.trunk == trunk.name
+                            and same_number(h.number, dialled, self.config.numbering)), None)
+            if hotline is not None:
+                break
+        else:
+            log.info("trunk %s: no hotline %r", trunk.name, dialled)
+            self.endpoint.respond(tx, make_response(request, 404, "No Such Hotline", to_tag=self.new_id()))
+            return
+        caller = request.from_.uri
+        caller_number = (caller.user_unescaped or "") if isinstance(caller, SipUri) else str(caller)
+        record = CallRecord(
+            id=self.new_id(), account=account.name, caller=normalise(caller_number, self.config.numbering)[:64],
+            callee=hotline.destination, direction="inbound", hotline=hotline.number, started=now,
+            caller_device=f"trunk {trunk.name}",
+        )
+        call = self._new_call(tx, request, source, record)
+        if call is None:
+            return
+        extension = account.extension(hotline.destination)
+        assert extension is not None  # the config rules guarantee it
+        log.info("call %s: hotline %s from %s -> %s@%s", record.id, hotline.number, record.caller, extension.number, account.name)
+        self._run(call, call.start(self._extension_stages(account, extension, now), now))
 
     def _route(self, call: Call, account: Account, caller: Extension, record: CallRecord, request: Request, now: float) -> None:
         uri = request.uri
@@ -136,15 +177,68 @@ class CallService:
             return
         if isinstance(decision, CallOutside):
             record.direction = "outbound"
-            self._run(call, call.reject(503, "No Trunk Configured", "failed", f"no trunk for {decision.number}", now))
+            trunk = self.config.trunk(account.trunk)
+            if trunk is None:
+                log.warning("call %s: %s@%s dialled %s but the account has no trunk", record.id, caller.number, account.name, decision.number)
+                self._run(call, call.reject(503, "No Trunk Configured", "failed", f"no trunk for {decision.number}", now))
+                return
+            device = self._trunk_device(trunk, decision.number, account, caller)
+            timeout = self.config.calls.outbound_timeout
+            log.info("call %s: %s@%s -> %s via trunk %s as %s", record.id, caller.number, account.name, decision.number,
+                     trunk.name, device.caller_id)
+            self._run(call, call.start([Stage((device,), timeout, device.uri, decision.number)], now))
             return
         callee = decision.extension
-        call.ring_timeout = callee.ring_timeout or self.config.calls.ring_timeout
-        record.answered_by = callee.number
+        stages = self._extension_stages(account, callee, now)
+        log.info("call %s: %s@%s -> %s (%s)", record.id, caller.number, account.name, callee.number,
+                 ", ".join(f"{len(s.devices)} x {s.label}" for s in stages))
+        self._run(call, call.start(stages, now))
+
+    def _extension_stages(self, account: Account, callee: Extension, now: float) -> list[Stage]:
+        """How a call to ``callee`` rings: its registered devices at once, or its designated
+        numbers through the account's trunk (primary, then backup)."""
+        routing = callee.routing
+        trunk = self.config.trunk(account.trunk)
+        if routing.type == "designated" and trunk is not None:
+            stages = []
+            for number, timeout in ((routing.primary, routing.primary_timeout), (routing.backup, routing.backup_timeout)):
+                if number:
+                    device = self._trunk_device(trunk, normalise(number, self.config.numbering), account, callee)
+                    stages.append(Stage((device,), timeout, device.uri, number))
+            return stages
         bindings = self.registrar.table.lookup(account.name, callee.number, now)[: self.config.calls.max_forks]
-        devices = [Device(b.uri, b.source, b.user_agent or b.uri) for b in bindings]
-        log.info("call %s: %s@%s -> %s (%d devices)", record.id, caller.number, account.name, callee.number, len(devices))
-        self._run(call, call.start(devices, f"sip:{callee.number}@{account.domain}", now))
+        devices = tuple(Device(b.uri, b.source, b.user_agent or b.uri) for b in bindings)
+        timeout = callee.ring_timeout or self.config.calls.ring_timeout
+        return [Stage(devices, timeout, f"sip:{callee.number}@{account.domain}", callee.number)]
+
+    def _trunk_device(self, trunk: Trunk, number: str, account: Account, shown: Extension) -> Device:
+        """The provider as a device to ring, with the caller ID of ``shown``'s outbound numbers
+        (one number, or the next of a group in rotation)."""
+        numbering = self.config.numbering
+        dial = for_trunk(number, trunk.number_format, numbering)
+        pool = shown.outbound_numbers or account.outbound_numbers
+        caller_id = None
+        if pool:
+            key = (account.name, shown.number)
+            turn = self._rotation.get(key, 0)
+            self._rotation[key] = turn + 1
+            shown_number = for_trunk(normalise(pool[turn % len(pool)], numbering), trunk.number_format, numbering)
+            caller_id = f"sip:{shown_number}@{trunk.host}"
+        target = Target(trunk.transport.upper(), self._address(trunk.host), trunk.port)
+        return Device(f"sip:{dial}@{trunk.host}:{trunk.port}", target, f"trunk {trunk.name}", caller_id, trunk.credentials)
+
+    def _address(self, host: str) -> str:
+        """A trunk host's IP address, looked up once per config (blocking, but only the first
+        call after start or reload pays it)."""
+        address = self._addresses.get(host)
+        if address is None:
+            try:
+                address = str(socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0])
+            except OSError as exc:
+                log.error("cannot resolve trunk host %s: %s", host, exc)
+                address = host
+            self._addresses[host] = str(address)
+        return str(address)
 
     def _authenticate(self, tx: ServerTransaction, request: Request, source: Target, account: Account, now: float) -> Extension | None:
         registrar = self.registrar

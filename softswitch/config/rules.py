@@ -33,6 +33,56 @@ def cross_checks(tree: Any) -> list[tuple[Path, str]]:
         problems += _extension_checks(i, acc)
     for i in defaults[1:]:
         problems.append((("accounts", i, "default"), f"only one account may be the default (accounts[{defaults[0]}] is)"))
+    problems += _trunk_checks(tree, accounts)
+    return problems
+
+
+def _names(items: Any) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [str(t["name"]) for t in items if isinstance(t, dict) and isinstance(t.get("name"), str)]
+
+
+def _trunk_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path, str]]:
+    """Trunk names, hotline numbers and what refers to them (SPEC "Trunks", "Hotlines")."""
+    problems: list[tuple[Path, str]] = []
+    trunks = _names(tree.get("trunks"))
+    for j, name in enumerate(trunks):
+        if name in trunks[:j]:
+            problems.append((("trunks", j, "name"), f"trunk name {name!r} is already used"))
+    hotline_owner: dict[str, str] = {}
+    for i, acc in enumerate(accounts):
+        if not isinstance(acc, dict):
+            continue
+        trunk = acc.get("trunk")
+        if isinstance(trunk, str) and trunk not in trunks:
+            problems.append((("accounts", i, "trunk"), f"trunk {trunk!r} is not defined in trunks"))
+        numbers = {e.get("number") for e in acc.get("extensions") or [] if isinstance(e, dict)}
+        hotlines: list[str] = []
+        for k, h in enumerate(acc.get("hotlines") or []):
+            if not isinstance(h, dict):
+                continue
+            number, htrunk, dest = h.get("number"), h.get("trunk"), h.get("destination")
+            if isinstance(htrunk, str) and htrunk not in trunks:
+                problems.append((("accounts", i, "hotlines", k, "trunk"), f"trunk {htrunk!r} is not defined in trunks"))
+            if isinstance(dest, str) and dest not in numbers:
+                problems.append((("accounts", i, "hotlines", k, "destination"), f"{dest!r} is not an extension of this account"))
+            if isinstance(number, str):
+                if number in hotline_owner:
+                    problems.append((("accounts", i, "hotlines", k, "number"), f"hotline {number!r} already belongs to account {hotline_owner[number]!r}"))
+                hotline_owner.setdefault(number, str(acc.get("name")))
+                hotlines.append(number)
+        paths: list[tuple[Path, Any]] = [(("accounts", i, "outbound_numbers"), acc.get("outbound_numbers"))]
+        for j, e in enumerate(acc.get("extensions") or []):
+            if isinstance(e, dict):
+                paths.append((("accounts", i, "extensions", j, "outbound_numbers"), e.get("outbound_numbers")))
+                routing = e.get("routing")
+                if isinstance(routing, dict) and routing.get("type") == "designated" and not isinstance(trunk, str):
+                    problems.append((("accounts", i, "extensions", j, "routing"), "a designated number is rung through a trunk: set the account's trunk"))
+        for path, value in paths:
+            for n, num in enumerate(value if isinstance(value, list) else []):
+                if isinstance(num, str) and num not in hotlines:
+                    problems.append(((*path, n), f"{num!r} is not one of this account's hotlines (a provider rejects caller IDs it did not issue)"))
     return problems
 
 

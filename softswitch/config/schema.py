@@ -18,6 +18,7 @@ NUMBER_RE = re.compile(r"[1-9][0-9]*\Z")
 ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
 DOMAIN_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+OUTSIDE_RE = re.compile(r"\+?[0-9]{3,20}\Z")
 
 
 DigestAlgorithm = Literal["MD5", "SHA-256"]
@@ -160,6 +161,26 @@ class Numbering(Strict):
 class Calls(Strict):
     ring_timeout: float = Field(30, ge=1, le=600, description="seconds an extension rings before the caller gets 480")
     max_forks: int = Field(10, ge=1, le=50, description="devices rung at once for one extension")
+    outbound_timeout: float = Field(120, ge=5, le=600, description="seconds an outside number may ring before the caller gets 480")
+
+
+class Routing(Strict):
+    """How a call to the extension rings (SPEC "Routing type")."""
+
+    type: Literal["simultaneous", "designated"] = Field("simultaneous", description="every registered device at once, or an outside number")
+    primary: str | None = Field(None, description="designated: the outside number rung first")
+    backup: str | None = Field(None, description="designated: rung when the primary fails, is busy or does not answer")
+    primary_timeout: float = Field(20, ge=1, le=600, description="seconds the primary rings before the backup")
+    backup_timeout: float = Field(30, ge=1, le=600)
+
+    @model_validator(mode="after")
+    def _numbers(self) -> Routing:
+        if self.type == "designated" and not self.primary:
+            raise ValueError("routing type 'designated' needs a primary number")
+        for value in (self.primary, self.backup):
+            if value is not None and not OUTSIDE_RE.match(value):
+                raise ValueError(f"{value!r} is not a phone number (digits, optionally after '+')")
+        return self
 
 
 class Extension(Strict):
@@ -170,6 +191,9 @@ class Extension(Strict):
         "leaked password cannot run up a phone bill until the operator grants more",
     )
     ring_timeout: float | None = Field(None, ge=1, le=600, description="overrides calls.ring_timeout")
+    routing: Routing = Field(default_factory=Routing)
+    outbound_numbers: list[str] | None = Field(
+        None, description="hotline numbers shown as caller ID when calling out, used in rotation (default: the account's)")
     alias: str | None = None
     display_name: str | None = Field(None, max_length=100)
     department: str | None = None
@@ -190,10 +214,26 @@ class Extension(Strict):
         return value
 
 
+class Hotline(Strict):
+    number: str = Field(description="the DID as the provider sends it (national or +E.164)")
+    trunk: str = Field(description="the trunk it arrives on")
+    destination: str = Field(description="the extension it rings")
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        if not OUTSIDE_RE.match(value):
+            raise ValueError(f"hotline {value!r} is not a phone number")
+        return value
+
+
 class Account(Strict):
     name: str
     domain: str
     default: bool = False
+    trunk: str | None = Field(None, description="the trunk outside calls of this account go out through")
+    hotlines: list[Hotline] = Field(default_factory=list)
+    outbound_numbers: list[str] = Field(default_factory=list, description="caller IDs for outside calls, in rotation")
     sites: list[Site] = Field(default_factory=list)
     extensions: list[Extension] = Field(default_factory=list)
 
@@ -215,6 +255,52 @@ class Account(Strict):
         for ext in self.extensions:
             if ext.number == number:
                 return ext
+        return None
+
+
+class TrunkRegistration(Strict):
+    username: str
+    password: str = Field(min_length=1)
+    domain: str | None = Field(None, description="the registrar's domain (default: the trunk host)")
+    expires: int = Field(300, ge=60, le=86400, description="requested registration lifetime; refreshed before it ends")
+
+
+class TrunkAuth(Strict):
+    username: str
+    password: str = Field(min_length=1)
+
+
+class Trunk(Strict):
+    name: str
+    host: str = Field(description="the provider's SIP server (IP address or host name)")
+    port: int = Field(5060, ge=1, le=65535)
+    transport: Literal["udp", "tcp"] = "udp"
+    inbound_addresses: list[str] = Field(default_factory=list, description="source IPs whose calls are trusted as this trunk (default: host, if an IP)")
+    auth: TrunkAuth | None = Field(None, description="credentials for the provider's digest challenges (default: registration's)")
+    registration: TrunkRegistration | None = Field(None, description="register to the provider (else an IP-authenticated peer)")
+    number_format: Literal["national", "e164"] = Field("national", description="how numbers are written towards the provider")
+
+    @field_validator("inbound_addresses")
+    @classmethod
+    def _ips(cls, value: list[str]) -> list[str]:
+        return [_check_ip(v) for v in value]
+
+    @property
+    def trusted(self) -> list[str]:
+        if self.inbound_addresses:
+            return self.inbound_addresses
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return []
+        return [self.host]
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        if self.auth is not None:
+            return (self.auth.username, self.auth.password)
+        if self.registration is not None:
+            return (self.registration.username, self.registration.password)
         return None
 
 
@@ -240,10 +326,14 @@ class Config(Strict):
     numbering: Numbering = Field(default_factory=Numbering)
     calls: Calls = Field(default_factory=Calls)
     admin: Admin = Field(default_factory=Admin)
+    trunks: list[Trunk] = Field(default_factory=list)
     accounts: Annotated[list[Account], Field(min_length=1)]
 
     def account(self, name: str) -> Account | None:
         return next((a for a in self.accounts if a.name == name), None)
+
+    def trunk(self, name: str | None) -> Trunk | None:
+        return next((t for t in self.trunks if t.name == name), None)
 
     @property
     def default_account(self) -> Account:

@@ -79,3 +79,20 @@ def resolve(account: Account, caller: Extension, dialled: str, numbering: Number
             f"{caller.number}@{account.name} may call up to {caller.call_permission}; {number} is {number_class}",
         )
     return CallOutside(number, number_class)
+
+
+def for_trunk(number: str, number_format: str, numbering: Numbering) -> str:
+    """A normalised number as the provider wants it: national (``0909...``, ``00...``) or
+    E.164 (``+84909...``, ``+1...``)."""
+    if number_format != "e164":
+        return number
+    if number.startswith("00"):
+        return "+" + number[2:]
+    if number.startswith("0"):
+        return f"+{numbering.country_code}{number[1:]}"
+    return number
+
+
+def same_number(a: str, b: str, numbering: Numbering) -> bool:
+    """Whether two spellings name one number (``+84287300123`` and ``0287300123``)."""
+    return normalise(a, numbering) == normalise(b, numbering)

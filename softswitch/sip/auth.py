@@ -81,6 +81,31 @@ def digest_response(
     return _h(algorithm, f"{ha1}:{nonce}:{ha2}")
 
 
+def authorization(challenge: str, method: str, uri: str, username: str, password: str, cnonce: str, nc: int = 1) -> str | None:
+    """The client side: credentials answering one ``WWW-Authenticate``/``Proxy-Authenticate``
+    value (RFC 3261 §22.2, RFC 7616 §3.4), or None when it is not a digest we can answer."""
+    try:
+        scheme, params = parse_credentials(challenge)
+    except RemoteProtocolError:
+        return None
+    algorithm = params.get("algorithm", "MD5").upper()
+    if scheme.lower() != "digest" or algorithm not in ALGORITHMS or "nonce" not in params:
+        return None
+    realm, nonce = params.get("realm", ""), params["nonce"]
+    offered = [q.strip() for q in params.get("qop", "").split(",") if q.strip()]
+    qop = "auth" if "auth" in offered else None
+    nc_text = f"{nc:08x}"
+    response = digest_response(algorithm, username, realm, password, method, uri, nonce,
+                               qop, nc_text if qop else None, cnonce if qop else None)
+    parts = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"',
+             f'response="{response}"', f"algorithm={algorithm}"]
+    if "opaque" in params:
+        parts.append(f'opaque="{params["opaque"]}"')
+    if qop:
+        parts += [f"qop={qop}", f"nc={nc_text}", f'cnonce="{cnonce}"']
+    return "Digest " + ", ".join(parts)
+
+
 class DigestAuthenticator:
     def __init__(
         self, secret: bytes, *, nonce_lifetime: float = 300.0,

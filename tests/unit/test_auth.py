@@ -116,3 +116,17 @@ def test_malformed_credentials_never_authenticate(auth: DigestAuthenticator, val
     # never OK.
     result = auth.verify("REGISTER", [value], REALM, USERS, 0.0)
     assert result.verdict in (Verdict.FAILED, Verdict.MISSING)
+
+
+def test_client_authorization_verifies_against_our_own_authenticator() -> None:
+    from softswitch.sip.auth import DigestAuthenticator, Verdict, authorization
+
+    server = DigestAuthenticator(b"k" * 32)
+    (challenge,) = server.challenges("provider.example", 100.0)
+    value = authorization(challenge, "INVITE", "sip:0909789846@provider.example", "trunkuser", "trunkpass", "c0ffee")
+    assert value is not None and value.startswith("Digest ") and "qop=auth" in value
+    result = server.verify("INVITE", [value], "provider.example", {"trunkuser": "trunkpass"}, 101.0)
+    assert result.verdict is Verdict.OK
+    assert authorization('Basic realm="x"', "INVITE", "sip:x", "u", "p", "c") is None
+    no_qop = authorization('Digest realm="r", nonce="n"', "REGISTER", "sip:r", "u", "p", "c")
+    assert no_qop is not None and "qop" not in no_qop

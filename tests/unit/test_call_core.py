@@ -19,6 +19,7 @@ from softswitch.b2bua.call import (
     SendRaw,
     SendRequest,
     SetMedia,
+    Stage,
 )
 from softswitch.b2bua.record import CallRecord
 from softswitch.sdp.model import parse_sdp
@@ -66,10 +67,10 @@ def new_call(body: bytes | None = None, devices: int = 1, ring_timeout: float = 
         record=CallRecord("rec1", "acme", "101", "102", "internal", 1000.0), invite=invite(sdp() if body is None else body),
         tx=tx, source=A_SRC, locality=Locality({"UDP": ("203.0.113.1", 5060)}),
         media=MediaPorts("203.0.113.1", RelayPorts(10000, 10001), RelayPorts(10002, 10003)),
-        new_id=lambda: f"id{next(ids)}", new_branch=lambda: f"z9hG4bKb{next(ids)}", ring_timeout=ring_timeout,
+        new_id=lambda: f"id{next(ids)}", new_branch=lambda: f"z9hG4bKb{next(ids)}",
     )
-    devs = [Device(f"sip:102@10.0.0.{i + 1}:5060", Target("UDP", "198.51.100.1", 6000 + i), f"phone{i}") for i in range(devices)]
-    return call, tx, call.start(devs, "sip:102@acme.example", 1000.0)
+    devs = tuple(Device(f"sip:102@10.0.0.{i + 1}:5060", Target("UDP", "198.51.100.1", 6000 + i), f"phone{i}") for i in range(devices))
+    return call, tx, call.start([Stage(devs, ring_timeout, "sip:102@acme.example", "102")], 1000.0)
 
 
 def of(actions: list[Action], kind: type) -> list:  # type: ignore[type-arg]
@@ -212,7 +213,7 @@ def test_no_device_and_no_common_codec() -> None:
         media=MediaPorts("203.0.113.1", RelayPorts(10000, 10001), RelayPorts(10002, 10003)),
         new_id=lambda: f"x{next(ids)}", new_branch=lambda: f"z9hG4bKx{next(ids)}",
     )
-    out = empty.start([], "sip:102@acme.example", 1.0)
+    out = empty.start([Stage((), 30, "sip:102@acme.example", "102")], 1.0)
     assert [r.status for r in responses(out)] == [100, 480]
     g729_only = sdp().replace(b"RTP/AVP 0 8 18 101", b"RTP/AVP 18")
     _, _, out = new_call(body=g729_only)
@@ -340,3 +341,57 @@ def test_requests_before_answer_and_unknown_methods() -> None:
     assert of(hangup, CallEnded)[0].record.cause == "no RTP for 60 s"
     assert call.hang_up(1005.0, "switch", "again") == []
     assert Ref("bye") == Ref("bye")
+
+
+TRUNK = Target("UDP", "198.51.100.50", 5060)
+
+
+def designated_call() -> tuple[Call, list[Action]]:
+    ids = itertools.count(1)
+    call = Call(
+        record=CallRecord("r3", "acme", "101", "105", "internal", 1000.0), invite=invite(sdp()), tx=Tx("t"),
+        source=A_SRC, locality=Locality({"UDP": ("203.0.113.1", 5060)}),
+        media=MediaPorts("203.0.113.1", RelayPorts(10000, 10001), RelayPorts(10002, 10003)),
+        new_id=lambda: f"d{next(ids)}", new_branch=lambda: f"z9hG4bKd{next(ids)}",
+    )
+    primary = Device("sip:0909000001@trunk.example:5060", TRUNK, "trunk", "sip:02873001234@trunk.example", ("user", "pw"))
+    backup = Device("sip:0909000002@trunk.example:5060", TRUNK, "trunk", "sip:02873001234@trunk.example", ("user", "pw"))
+    stages = [Stage((primary,), 20, primary.uri, "0909000001"), Stage((backup,), 30, backup.uri, "0909000002")]
+    return call, call.start(stages, 1000.0)
+
+
+def test_designated_backup_rings_only_after_primary_times_out() -> None:
+    call, out = designated_call()
+    (first,) = fork_invites(out)
+    assert str(first.request.uri).startswith("sip:0909000001@")
+    assert str(first.request.from_.uri) == "sip:02873001234@trunk.example"
+    assert first.request.get("P-Asserted-Identity") == "<sip:02873001234@trunk.example>"
+    call.on_response(first.ref, answer_to(first.request, 180, "p"), 1001.0)
+    assert call.get_timer() == 1020.0
+    out = call.handle_timer(1020.0)
+    assert [a.request.method for a in of(out, SendRequest)] == ["CANCEL", "INVITE"]
+    assert not responses(out)
+    second = fork_invites(out)[0]
+    assert str(second.request.uri).startswith("sip:0909000002@")
+    done = call.on_response(second.ref, answer_to(second.request, 200, "b", sdp("198.51.100.60", 7000)), 1025.0)
+    assert [r.status for r in responses(done)] == [200]
+    assert call.record.answered_by == "0909000002"
+
+
+def test_designated_backup_rings_when_primary_is_busy_and_trunk_challenge_is_answered() -> None:
+    call, out = designated_call()
+    (first,) = fork_invites(out)
+    challenge = answer_to(first.request, 407, "p")
+    challenge.add("Proxy-Authenticate", 'Digest realm="trunk.example", nonce="abc", qop="auth"')
+    retry = call.on_response(first.ref, challenge, 1000.1)
+    (again,) = fork_invites(retry)
+    assert again.request.cseq.number == 2 and again.request.call_id == first.request.call_id
+    assert again.request.vias[0].branch != first.request.vias[0].branch
+    assert (again.request.get("Proxy-Authorization") or "").startswith('Digest username="user", realm="trunk.example"')
+    # A second challenge is not answered again: the primary failed, the backup rings.
+    out = call.on_response(again.ref, answer_to(again.request, 486, "p"), 1001.0)
+    (backup,) = fork_invites(out)
+    assert str(backup.request.uri).startswith("sip:0909000002@") and not responses(out)
+    final = call.on_response(backup.ref, answer_to(backup.request, 480, "b"), 1002.0)
+    assert [r.status for r in responses(final)] == [486]  # the best failure over both stages
+    assert of(final, CallEnded)[0].record.disposition == "busy"

@@ -90,3 +90,46 @@ def test_duplicate_keys_are_errors() -> None:
 def test_registration_order_rule() -> None:
     text = EXAMPLE.read_text().replace("min_expires: 60", "min_expires: 3000").replace("default_expires: 3600", "default_expires: 120")
     assert any("min_expires <= default_expires <= max_expires" in p for p in problems(text))
+
+
+def test_trunk_hotline_and_routing_references_are_checked() -> None:
+    text = """\
+server: {listen: [{transport: udp, address: 127.0.0.1}]}
+trunks:
+  - {name: vnpt, host: 192.0.2.1}
+  - {name: vnpt, host: 192.0.2.2, inbound_addresses: [not-an-ip]}
+accounts:
+  - name: acme
+    domain: acme.example
+    trunk: viettel
+    outbound_numbers: ["02873009999"]
+    hotlines:
+      - {number: "02873001234", trunk: mobifone, destination: "109"}
+    extensions:
+      - {number: "101", password: secret-101, call_permission: galactic}
+      - number: "102"
+        password: secret-102
+        routing: {type: designated}
+  - name: globex
+    domain: globex.example
+    hotlines:
+      - {number: "02873001234", trunk: vnpt, destination: "201"}
+    extensions:
+      - {number: "201", password: secret-201, routing: {type: designated, primary: "0909000001"}}
+"""
+    found = problems(text)
+    expected = [
+        "bad.yaml:4: trunks[1].name: trunk name 'vnpt' is already used",
+        "bad.yaml:4: trunks[1].inbound_addresses: 'not-an-ip' is not an IP address",
+        "bad.yaml:8: accounts[0].trunk: trunk 'viettel' is not defined in trunks",
+        "bad.yaml:9: accounts[0].outbound_numbers[0]: '02873009999' is not one of this account's hotlines"
+        " (a provider rejects caller IDs it did not issue)",
+        "bad.yaml:11: accounts[0].hotlines[0].trunk: trunk 'mobifone' is not defined in trunks",
+        "bad.yaml:11: accounts[0].hotlines[0].destination: '109' is not an extension of this account",
+        "bad.yaml:13: accounts[0].extensions[0].call_permission: Input should be 'internal', 'local', 'mobile' or 'international'",
+        "bad.yaml:16: accounts[0].extensions[1].routing: routing type 'designated' needs a primary number",
+        "bad.yaml:20: accounts[1].hotlines[0].number: hotline '02873001234' already belongs to account 'acme'",
+        "bad.yaml:22: accounts[1].extensions[0].routing: a designated number is rung through a trunk: set the account's trunk",
+    ]
+    for line in expected:
+        assert line in found, f"missing: {line}\nin: {found}"
