@@ -24,6 +24,7 @@ from .media.endpoint import MediaEndpoint
 from .media.ports import PortPool
 from .registrar.keepalive import KeepaliveService
 from .registrar.service import RegistrarService
+from .registrar.trunks import TrunkRegistrations
 from .sip.message import Request, Response, make_response
 from .sip.transaction import ServerTransaction, Target, TimerConfig
 from .sip.transport.endpoint import ListenSpec, SipEndpoint, make_tls_context
@@ -56,6 +57,8 @@ class App:
         self.media: MediaEndpoint | None = None
         self.calls: CallService | None = None
         self.admin: AdminServer | None = None
+        self.trunks: TrunkRegistrations | None = None
+        self._trunk_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self._keepalive: asyncio.Task[None] | None = None
 
@@ -82,7 +85,11 @@ class App:
         )
         self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, new_id=new_id, user_agent=USER_AGENT)
         self.calls.start()
-        self.admin = AdminServer(cfg.admin.socket, {"calls": self.calls.active, "counters": self._counters})
+        self.trunks = TrunkRegistrations(cfg, self.endpoint, new_id=new_id, user_agent=USER_AGENT, resolve=self.calls.address)
+        self._trunk_task = asyncio.get_running_loop().create_task(self.trunks.run())
+        self.admin = AdminServer(cfg.admin.socket, {
+            "calls": self.calls.active, "counters": self._counters, "trunks": self._trunk_status,
+        })
         await self.admin.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
         self._keepalive = asyncio.get_running_loop().create_task(keepalive.run())
@@ -100,8 +107,9 @@ class App:
         await self.stop()
 
     async def stop(self) -> None:
-        if self._keepalive is not None:
-            self._keepalive.cancel()
+        for task in (self._keepalive, self._trunk_task):
+            if task is not None:
+                task.cancel()
         if self.admin is not None:
             await self.admin.close()
         if self.calls is not None:
@@ -130,6 +138,18 @@ class App:
                                 ports_released=self.media.pool.counters.released)
         return out
 
+    def _trunk_status(self) -> list[dict[str, object]]:
+        """Every trunk: its registration state, or "ip peer" when it does not register."""
+        assert self.trunks is not None
+        registered = {s["trunk"]: s for s in self.trunks.status()}
+        out: list[dict[str, object]] = []
+        for trunk in self.config.trunks:
+            row: dict[str, object] = {"trunk": trunk.name, "host": f"{trunk.host}:{trunk.port}", "transport": trunk.transport,
+                                      "state": "ip peer", "expires_at": None, "last": "", "since": None}
+            row.update(registered.get(trunk.name, {}))
+            out.append(row)
+        return out
+
     def reload(self) -> None:
         if self.config_path is None:
             return
@@ -150,6 +170,8 @@ class App:
         assert self.registrar is not None and self.calls is not None
         gone = self.registrar.apply_config(new)
         self.calls.apply_config(new)
+        if self.trunks is not None:
+            self.trunks.apply_config(new)
         log.info("config reloaded from %s (%d bindings of removed extensions dropped)", self.config_path, len(gone))
 
     # --- the transaction user ----------------------------------------------

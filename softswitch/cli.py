@@ -175,6 +175,26 @@ def _active_calls(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trunks(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    from .admin import AdminError, query
+
+    try:
+        rows = query(config.admin.socket, "trunks")
+    except AdminError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    now = time.time()
+    header = ("TRUNK", "HOST", "TRANSPORT", "STATE", "EXPIRES", "LAST", "SINCE")
+    _print_table(header, [
+        (r["trunk"], r["host"], r["transport"], r["state"],
+         "-" if r["expires_at"] is None else f"{max(0, int(r['expires_at'] - now))}s", r["last"] or "-", _when(r["since"]))
+        for r in rows
+    ])
+    print(f"{len(rows)} trunk{'s' if len(rows) != 1 else ''}")
+    return 0
+
+
 def _addr(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -238,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--csv", action="store_true", help="every field, as CSV on standard output")
     calls.add_argument("--active", action="store_true", help="calls in progress, with legs and media counters")
     calls.set_defaults(func=cmd_calls)
+
+    trunks = sub.add_parser("trunks", help="trunks and their outbound registration status (asks the running switch)")
+    trunks.add_argument("--config", default=DEFAULT_CONFIG)
+    trunks.set_defaults(func=cmd_trunks)
 
     info = sub.add_parser("login-info", help="what a phone needs to log in as an extension")
     info.add_argument("extension")

@@ -137,10 +137,14 @@ class CallService:
 
     def _inbound(self, tx: ServerTransaction, request: Request, source: Target, trunk: Trunk, now: float) -> None:
         """A call from a provider: the dialled number is a hotline (SPEC "Trunks")."""
-        dialled = _dialled(request)
+        # Providers name the hotline in the Request-URI, or (when they send calls to the
+        # registered Contact) in the To header.
+        to_uri = request.to.uri
+        candidates = [_dialled(request)] + ([to_uri.user_unescaped or ""] if isinstance(to_uri, SipUri) else [])
+        dialled = candidates[0]
         for account in self.config.accounts:
             hotline = next((h for h in account.hotlines if h.trunk == trunk.name
-                            and same_number(h.number, dialled, self.config.numbering)), None)
+                            and any(same_number(h.number, c, self.config.numbering) for c in candidates if c)), None)
             if hotline is not None:
                 break
         else:
@@ -224,10 +228,10 @@ class CallService:
             self._rotation[key] = turn + 1
             shown_number = for_trunk(normalise(pool[turn % len(pool)], numbering), trunk.number_format, numbering)
             caller_id = f"sip:{shown_number}@{trunk.host}"
-        target = Target(trunk.transport.upper(), self._address(trunk.host), trunk.port)
+        target = Target(trunk.transport.upper(), self.address(trunk.host), trunk.port)
         return Device(f"sip:{dial}@{trunk.host}:{trunk.port}", target, f"trunk {trunk.name}", caller_id, trunk.credentials)
 
-    def _address(self, host: str) -> str:
+    def address(self, host: str) -> str:
         """A trunk host's IP address, looked up once per config (blocking, but only the first
         call after start or reload pays it)."""
         address = self._addresses.get(host)

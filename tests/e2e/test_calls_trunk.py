@@ -101,3 +101,35 @@ def test_inbound_call_to_a_hotline_rings_its_extension(trunk_switch: Switch) -> 
     assert (row["direction"], row["hotline"], row["caller"], row["callee"], row["disposition"]) == (
         "inbound", HOTLINE, "0909789846", "102", "answered")
     nothing_leaked(sw)
+
+
+def test_trunk_registers_with_digest_refreshes_before_expiry_and_shows_status(tmp_path: Path) -> None:
+    provider_port = free_port()
+    sw = Switch(tmp_path)
+    cfg = trunk_config(sw.port, tmp_path / "switch.db", provider_port)
+    cfg["trunks"][0]["registration"] = {"username": "trunkuser", "password": "trunkpass", "domain": "provider.example", "expires": 60}
+    sw.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    registrar = sw.sipp("provider_registrar.xml", "-trace_msg", local_ip=PROVIDER_IP, local_port=provider_port,
+                        background=True, timeout=40)
+    assert isinstance(registrar, subprocess.Popen)
+    time.sleep(0.3)
+    sw.start()
+    try:
+        def state() -> str:
+            out = sw.cli("trunks", "--config", str(sw.config_path))
+            assert out.returncode == 0, out.stderr
+            return out.stdout
+
+        first = sw.wait_for(lambda: (lambda s: s if " registered " in s else None)(state()), what="trunk registered")
+        assert "provider" in first and "200 OK" in first
+        finish(registrar)  # the second round: a refresh inside the 6 s the provider granted, answered again
+        listing = state()
+        (row,) = [line for line in listing.splitlines() if line.startswith("provider")]
+        assert " registered " in f" {row} " and "200 OK" in row
+        expires = int(next(cell for cell in row.split() if cell.endswith("s") and cell[:-1].isdigit())[:-1])
+        assert 50 <= expires <= 60
+        messages = provider_messages(sw, "provider_registrar.xml")
+        assert messages.count("SIP/2.0 200 OK") == 2 and "403" not in messages
+        assert 'Authorization: Digest username="trunkuser", realm="provider.example"' in messages
+    finally:
+        sw.stop()

@@ -1,0 +1,106 @@
+"""Outbound registrations of the trunks that ask for one, driven by the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..config import Config
+from ..config.schema import Trunk
+from ..sip.message import Response
+from ..sip.transaction import Target
+from ..sip.transport.endpoint import SipEndpoint
+from .outbound import OutboundRegistration
+
+log = logging.getLogger(__name__)
+
+TICK = 0.25  # seconds between looks at the registrations' timers
+
+
+class TrunkRegistrations:
+    def __init__(self, config: Config, endpoint: SipEndpoint, *, new_id: Callable[[], str], user_agent: str,
+                 resolve: Callable[[str], str], wall_clock: Callable[[], float] = time.time) -> None:
+        self.endpoint = endpoint
+        self.new_id = new_id
+        self.user_agent = user_agent
+        self.resolve = resolve
+        self.clock = wall_clock
+        self.registrations: dict[str, tuple[OutboundRegistration, Target]] = {}
+        self.apply_config(config)
+
+    def apply_config(self, config: Config) -> None:
+        wanted = {t.name: t for t in config.trunks if t.registration is not None}
+        for name in list(self.registrations):
+            if name not in wanted:
+                del self.registrations[name]
+        for name, trunk in wanted.items():
+            current = self.registrations.get(name)
+            if current is None or current[0].registrar_uri != _registrar_uri(trunk) or current[0].username != trunk.registration.username:  # type: ignore[union-attr]
+                self.registrations[name] = (self._make(trunk), self._target(trunk))
+
+    def _make(self, trunk: Trunk) -> OutboundRegistration:
+        reg = trunk.registration
+        assert reg is not None
+        transport = trunk.transport.upper()
+        host, port = self.endpoint.via_address(transport)
+        suffix = "" if transport == "UDP" else ";transport=tcp"
+        return OutboundRegistration(
+            trunk=trunk.name, registrar_uri=_registrar_uri(trunk), aor=f"sip:{reg.username}@{reg.domain or trunk.host}",
+            contact=f"<sip:{reg.username}@{host}:{port}{suffix}>", username=reg.username, password=reg.password,
+            expires=reg.expires, call_id=f"{self.new_id()}{self.new_id()}", tag=self.new_id(), user_agent=self.user_agent,
+        )
+
+    def _target(self, trunk: Trunk) -> Target:
+        return Target(trunk.transport.upper(), self.resolve(trunk.host), trunk.port)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception:
+                log.exception("trunk registration round failed")
+            await asyncio.sleep(TICK)
+
+    def tick(self) -> None:
+        now = self.clock()
+        for registration, target in self.registrations.values():
+            when = registration.get_timer()
+            if when is not None and when <= now:
+                self._send(registration, target, None)
+
+    def _send(self, registration: OutboundRegistration, target: Target, challenge: Response | None) -> None:
+        via = f"SIP/2.0/{target.transport} {self._via_host(target)};branch={self.endpoint.layer.new_branch()};rport"
+        request = registration.request(via, self.clock(), challenge, self.new_id())
+        self.endpoint.send_request(request, target, functools.partial(self._answered, registration, target))
+
+    def _via_host(self, target: Target) -> str:
+        host, port = self.endpoint.via_address(target.transport)
+        return f"{host}:{port}"
+
+    def _answered(self, registration: OutboundRegistration, target: Target, response: Response | None) -> None:
+        if response is not None and response.status < 200:
+            return
+        before = registration.status.state
+        registration.on_response(response, self.clock(), lambda challenge: self._send(registration, target, challenge))
+        after = registration.status.state
+        if after != before and after in ("registered", "failed"):
+            level = logging.INFO if after == "registered" else logging.WARNING
+            log.log(level, "trunk %s %s: %s", registration.trunk, after, registration.status.last_status)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [
+            {"trunk": name, "registrar": reg.registrar_uri, "aor": reg.aor, "state": reg.status.state,
+             "expires_at": reg.status.expires_at, "last": reg.status.last_status, "since": reg.status.last_change}
+            for name, (reg, _) in sorted(self.registrations.items())
+        ]
+
+
+def _registrar_uri(trunk: Trunk) -> str:
+    reg = trunk.registration
+    domain = (reg.domain if reg is not None and reg.domain else None) or trunk.host
+    port = "" if reg is not None and reg.domain else f":{trunk.port}"
+    return f"sip:{domain}{port}"
