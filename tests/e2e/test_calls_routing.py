@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -145,3 +146,23 @@ def test_busy_after_early_media_is_busy_with_zero_billed_seconds(switch: Switch)
     assert (row["disposition"], row["billed_seconds"], row["answered"]) == ("busy", "0", "-")
     assert int(row["b_packets_in"]) > 0  # early media did flow
     nothing_leaked(switch)
+
+
+def test_call_without_rtp_either_way_is_torn_down(make_switch) -> None:  # type: ignore[no-untyped-def]
+    sw = make_switch(media={"inactivity_timeout": 5, "port_min": 31000, "port_max": 31100})
+    port = free_port()
+    register(sw, "102", "acme-102-secret", port)
+    silent_callee = callee(sw, "callee_answer_after.xml", port, "-d", "0")
+    time.sleep(0.3)
+    started = time.monotonic()
+    result, messages = dial(sw, "caller_silent.xml", "102")
+    assert result.returncode == 0, result.stdout[-2500:]
+    assert 5 <= time.monotonic() - started <= 9
+    finish(silent_callee)  # it got the switch's BYE too
+    assert "Reason: SIP;cause=200;text=\"no RTP for 5 s\"" in messages
+    relay_ports = [int(p) for p in re.findall(r"m=audio (\d+) ", messages)]
+    own = relay_ports[0]  # the caller's own offer; the answer it got names the switch's port
+    assert 31000 <= relay_ports[-1] <= 31100 and all(p == own or 31000 <= p <= 31100 for p in relay_ports)
+    (row,) = sw.wait_for(lambda: calls(sw), what="the call history row")
+    assert (row["disposition"], row["hangup_by"], row["cause"]) == ("answered", "switch", "no RTP for 5 s")
+    nothing_leaked(sw)
