@@ -48,7 +48,7 @@ from ..sip.errors import RemoteProtocolError
 from ..sip.headers import NameAddr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
-from ..sip.uri import SipUri, parse_uri
+from ..sip.uri import parse_uri
 from .record import CallRecord
 
 COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"'
@@ -712,18 +712,3 @@ class Call:
                 out: list[Action] = [SetMedia(leg, stream_address(sdp))]
                 return out + [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
         return [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
-
-    # --- identity for the service -----------------------------------------------------------
-    @property
-    def ended(self) -> bool:
-        return self.phase is Phase.ENDED
-
-    def fork_for(self, leg: str) -> Fork | None:
-        if leg.startswith("fork:"):
-            return self.forks[int(leg[5:])]
-        return None
-
-
-def caller_uri(request: Request) -> SipUri | None:
-    uri = request.from_.uri
-    return uri if isinstance(uri, SipUri) else None

@@ -24,7 +24,6 @@ from ..dialplan.resolve import CallOutside, Refuse, for_trunk, normalise, resolv
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
 from ..registrar.service import RegistrarService
-from ..sdp.offer_answer import RelayPorts
 from ..sip.auth import Verdict
 from ..sip.message import Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
@@ -381,4 +380,4 @@ def _dialled(request: Request) -> str:
     return str(uri)[:64]
 
 
-__all__ = ["CallService", "RelayPorts"]
+__all__ = ["CallService"]
