@@ -70,7 +70,7 @@ class App:
             self, timers=_timers(cfg), max_message_size=cfg.transport.max_message_size,
             tcp_idle_timeout=cfg.transport.tcp_idle_timeout,
             is_banned=lambda host: self.registrar is not None and self.registrar.is_banned(host),
-            branch_factory=new_id,
+            branch_factory=new_id, advertised_address=cfg.server.advertised_address,
         )
         self.registrar = RegistrarService(
             cfg, self.store, secret=secrets.token_bytes(32), respond=self.endpoint.respond, tag_factory=new_id,
@@ -88,7 +88,7 @@ class App:
         self.trunks = TrunkRegistrations(cfg, self.endpoint, new_id=new_id, user_agent=USER_AGENT, resolve=self.calls.address)
         self._trunk_task = asyncio.get_running_loop().create_task(self.trunks.run())
         self.admin = AdminServer(cfg.admin.socket, {
-            "calls": self.calls.active, "counters": self._counters, "trunks": self._trunk_status,
+            "calls": self.calls.active, "counters": self._counters, "trunks": self.trunks.status,
         })
         await self.admin.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
@@ -136,18 +136,6 @@ class App:
             out["media"] = dict(self.media.counters, sessions=len(self.media.sessions),
                                 ports_allocated=self.media.pool.counters.allocated,
                                 ports_released=self.media.pool.counters.released)
-        return out
-
-    def _trunk_status(self) -> list[dict[str, object]]:
-        """Every trunk: its registration state, or "ip peer" when it does not register."""
-        assert self.trunks is not None
-        registered = {s["trunk"]: s for s in self.trunks.status()}
-        out: list[dict[str, object]] = []
-        for trunk in self.config.trunks:
-            row: dict[str, object] = {"trunk": trunk.name, "host": f"{trunk.host}:{trunk.port}", "transport": trunk.transport,
-                                      "state": "ip peer", "expires_at": None, "last": "", "since": None}
-            row.update(registered.get(trunk.name, {}))
-            out.append(row)
         return out
 
     def reload(self) -> None:

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 
-from .b2bua.record import CallRecord
+from .b2bua.record import CallRecord, LegMedia
 from .config import Config, ConfigError, load_config
 from .registrar.core import Binding
 
@@ -70,14 +70,11 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     now = time.time()
     rows = asyncio.run(fetch())
     header = ("ACCOUNT", "EXT", "CONTACT", "TRANSPORT", "SOURCE", "EXPIRES", "NAT", "USER-AGENT")
-    table = [header] + [
+    _print_table(header, [
         (b.account, b.extension, b.uri, b.source.transport, _addr(b.source.host, b.source.port),
          f"{b.expires_in(now)}s", "yes" if b.nat else "no", b.user_agent or "-")
         for b in rows
-    ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    ])
     print(f"{len(rows)} registration{'s' if len(rows) != 1 else ''}")
     return 0
 
@@ -109,10 +106,7 @@ def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-def _media(m: object) -> str:
-    from .b2bua.record import LegMedia
-
-    assert isinstance(m, LegMedia)
+def _media(m: LegMedia) -> str:
     return f"{m.packets_in}/{m.packets_out}/{m.lost}/{m.jitter_ms:.1f}"
 
 
@@ -137,7 +131,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
     records = asyncio.run(fetch())
     if args.csv:
         rows = [r.as_row() for r in records]
-        fields = list(CallRecord("", "", "", "", "", 0.0).as_row())
+        fields = CallRecord.columns()
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for row in rows:

@@ -45,7 +45,7 @@ from ..sdp.offer_answer import RelayPorts, narrow_codecs, relay_view, stream_add
 from ..sip.auth import authorization
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
-from ..sip.headers import NameAddr
+from ..sip.headers import NameAddr, Via
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import parse_uri
@@ -101,7 +101,7 @@ class Locality:
 
     def via(self, transport: str, branch: str) -> str:
         host, port = self._addr(transport)
-        return f"SIP/2.0/{transport} {host}:{port};branch={branch};rport"
+        return str(Via(transport, host, port, (("branch", branch), ("rport", None))))
 
     def contact(self, transport: str, user: str = "b2bua") -> str:
         host, port = self._addr(transport)
@@ -244,8 +244,8 @@ class Call:
         self.ring_deadline: float | None = None
         self.unacked: dict[str, Unacked] = {}
         self.pending: dict[str, Ref] = {}  # leg -> forward in progress towards that leg
-        self.late_ack: dict[str, Dialog] = {}  # leg -> dialog whose 2xx waits for the other leg's ACK body
-        self._late_ack_cseq: dict[str, int] = {}
+        # leg -> (its dialog, the INVITE CSeq) whose 2xx waits for the other leg's ACK (late offer)
+        self.late_ack: dict[str, tuple[Dialog, int]] = {}
 
     # --- helpers ------------------------------------------------------------
     def _a_response(self, status: int, reason: str | None = None, body: bytes = b"") -> Response:
@@ -255,11 +255,21 @@ class Call:
         if 200 <= status < 300:
             resp.add("Allow", ALLOW)
         resp.add("Server", self.locality.user_agent)
-        if body:
-            resp.add("Content-Type", "application/sdp")
-        resp.add("Content-Length", str(len(body)))
-        resp.body = body
-        return resp
+        return _with_body(resp, body)
+
+    def _await_ack(self, leg: str, response: Response, target: Target, cseq: int, now: float) -> None:
+        """Retransmit our 2xx on ``leg`` from T1 on, doubling to T2, until its ACK (§13.3.1.4)."""
+        self.unacked[leg] = Unacked(bytes(response), target, cseq, now + self.t1, self.t1, now + 64 * self.t1)
+
+    def _relay(self, body: bytes, source: str, *, narrow: bool = False) -> tuple[bytes, SetMedia]:
+        """SDP from the phone on leg ``source`` as the other leg must see it (the relay's
+        address and that leg's port), and where that phone receives RTP.  Raises
+        ``RemoteProtocolError`` (400 malformed, 488 with ``narrow`` and no common codec)."""
+        sdp = parse_sdp(body)
+        if narrow:
+            sdp = narrow_codecs(sdp)
+        view = relay_view(sdp, self.media.address, self._ports(self._other(source)))
+        return bytes(view), SetMedia(source, stream_address(sdp))
 
     def _via(self, target: Target) -> str:
         return self.locality.via(target.transport, self.new_branch())
@@ -401,12 +411,10 @@ class Call:
         body = b""
         if response.body and self.offer is not None:
             try:
-                answer = parse_sdp(response.body)
+                body, media = self._relay(response.body, "b")
+                out.append(media)
             except RemoteProtocolError:
-                answer = None
-            if answer is not None:
-                out.append(SetMedia("b", stream_address(answer)))
-                body = bytes(relay_view(answer, self.media.address, self.media.a))
+                body = b""  # unusable early media: ringing without it
         status = 183 if body else (response.status if response.status in (180, 181, 182, 183) else 180)
         out.append(Respond(self.tx, self._a_response(status, None, body)))
         return out
@@ -425,9 +433,9 @@ class Call:
         out: list[Action] = []
         body = b""
         try:
-            sdp = parse_sdp(response.body) if response.body else None
-            if sdp is not None and self.offer is None:
-                sdp = narrow_codecs(sdp)  # the callee made the offer (late offer from A)
+            if response.body:  # narrowed when the callee made the offer (late offer from A)
+                body, media = self._relay(response.body, "b", narrow=self.offer is None)
+                out.append(media)
         except RemoteProtocolError as exc:
             out += self._ack_fork(fork, b"")
             out.append(SendRequest(dialog.request("BYE", self._via(fork.device.target)), fork.device.target, Ref("bye", fork.id)))
@@ -436,9 +444,6 @@ class Call:
             out.append(Respond(self.tx, self._a_response(488 if exc.status_hint == 488 else 502)))
             out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
             return out + self._end(now, "failed", "switch", f"callee's SDP: {exc.reason}")
-        if sdp is not None:
-            out.append(SetMedia("b", stream_address(sdp)))
-            body = bytes(relay_view(sdp, self.media.address, self.media.a))
         self.phase = Phase.ANSWERED
         self.b = dialog
         self.record.answered = now
@@ -449,13 +454,12 @@ class Call:
         if self.offer is not None:
             out += self._ack_fork(fork, b"")
         else:
-            self.late_ack["b"] = dialog
-            self._late_ack_cseq["b"] = fork.invite.cseq.number
+            self.late_ack["b"] = (dialog, fork.invite.cseq.number)
         out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
         answer = self._a_response(200, None, body)
         self.a_final_sent = True
         out.append(Respond(self.tx, answer))
-        self.unacked["a"] = Unacked(bytes(answer), self.source, self.invite.cseq.number, now + self.t1, self.t1, now + 64 * self.t1)
+        self._await_ack("a", answer, self.source, self.invite.cseq.number, now)
         return out
 
     def _ack_fork(self, fork: Fork, body: bytes) -> list[Action]:
@@ -625,11 +629,10 @@ class Call:
         content_type = request.get("Content-Type")
         if body and method in ("INVITE", "UPDATE") and (content_type or "").lower().startswith("application/sdp"):
             try:
-                sdp = narrow_codecs(parse_sdp(body))
+                body, media = self._relay(body, leg, narrow=True)
             except RemoteProtocolError as exc:
                 return out + [Respond(tx, make_response(request, exc.status_hint))]
-            out.append(SetMedia(leg, stream_address(sdp)))
-            body = bytes(relay_view(sdp, self.media.address, self._ports(other_leg)))
+            out.append(media)
         forwarded = other.request(method, self._via(other.target), body=body, content_type=content_type)
         ref = Ref("forward", tx=tx, from_leg=leg, method=method, offer=bool(body), request=request)
         if method == "INVITE":
@@ -640,27 +643,24 @@ class Call:
         return self.media.a if leg == "a" else self.media.b
 
     def _forward_response(self, ref: Ref, response: Response | None, now: float) -> list[Action]:
+        if response is not None and response.status < 200:
+            return []
         leg = ref.from_leg
         other_leg = self._other(leg)
         if ref.method == "INVITE":
-            if response is not None and response.status < 200:
-                return []
             self.pending.pop(other_leg, None)
         dialog, other = self._leg(leg), self._leg(other_leg)
         if self.phase is not Phase.ANSWERED or dialog is None or other is None:
             return []
         status = 408 if response is None else response.status
-        if ref.method != "INVITE" and status < 200:
-            return []
         # The requester gets the same status and reason, and the body with SDP rewritten.
         body = b"" if response is None else response.body
         ctype = None if response is None else response.get("Content-Type")
         out: list[Action] = []
         if body and (ctype or "").lower().startswith("application/sdp") and ref.method in ("INVITE", "UPDATE"):
             try:
-                sdp = parse_sdp(body)
-                out.append(SetMedia(other_leg, stream_address(sdp)))
-                body = bytes(relay_view(sdp, self.media.address, self._ports(leg)))
+                body, media = self._relay(body, other_leg)
+                out.append(media)
             except RemoteProtocolError:
                 body = b""
         if response is not None and 200 <= status < 300:
@@ -670,8 +670,7 @@ class Call:
                     ack = other.ack(response.cseq.number, self._via(other.target))
                     out.append(SendRaw(other.target, bytes(ack)))
                 else:
-                    self.late_ack[other_leg] = other
-                    self._late_ack_cseq[other_leg] = response.cseq.number
+                    self.late_ack[other_leg] = (other, response.cseq.number)
         reason = "Request Timeout" if response is None else response.reason
         return out + self._answer_forwarded(ref, status, reason, body, ctype, now)
 
@@ -683,12 +682,9 @@ class Call:
         success = ref.method == "INVITE" and 200 <= status < 300
         if success:
             resp.add("Contact", dialog.contact)
-        if body:
-            resp.add("Content-Type", ctype or "application/sdp")
-        resp.add("Content-Length", str(len(body)))
-        resp.body = body
+        _with_body(resp, body, ctype)
         if success:
-            self.unacked[ref.from_leg] = Unacked(bytes(resp), dialog.target, request.cseq.number, now + self.t1, self.t1, now + 64 * self.t1)
+            self._await_ack(ref.from_leg, resp, dialog.target, request.cseq.number, now)
         return [Respond(ref.tx, resp)]
 
     def on_ack(self, leg: str, request: Request, now: float) -> list[Action]:
@@ -697,18 +693,24 @@ class Call:
         if unacked is not None and request.cseq.number == unacked.cseq:
             del self.unacked[leg]
         other_leg = self._other(leg)
-        dialog = self.late_ack.pop(other_leg, None)
-        if dialog is None:
+        waiting = self.late_ack.pop(other_leg, None)
+        if waiting is None:
             return []
-        cseq = self._late_ack_cseq.pop(other_leg)
+        dialog, cseq = waiting
+        out: list[Action] = []
         body = b""
         if request.body:
             try:
-                sdp = parse_sdp(request.body)
+                body, media = self._relay(request.body, leg)
+                out.append(media)
             except RemoteProtocolError:
-                sdp = None
-            if sdp is not None:
-                body = bytes(relay_view(sdp, self.media.address, self._ports(other_leg)))
-                out: list[Action] = [SetMedia(leg, stream_address(sdp))]
-                return out + [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
-        return [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
+                body = b""
+        return out + [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
+
+
+def _with_body(resp: Response, body: bytes, content_type: str | None = None) -> Response:
+    if body:
+        resp.add("Content-Type", content_type or "application/sdp")
+    resp.add("Content-Length", str(len(body)))
+    resp.body = body
+    return resp

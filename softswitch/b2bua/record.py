@@ -63,6 +63,11 @@ class CallRecord:
         return row
 
     @classmethod
+    def columns(cls) -> list[str]:
+        """The names ``as_row`` gives, in order (the CSV header)."""
+        return list(cls("", "", "", "", "", 0.0).as_row())
+
+    @classmethod
     def from_row(cls, row: dict[str, Any]) -> CallRecord:
         data = dict(row)
         data.pop("duration", None)

@@ -24,7 +24,6 @@ from ..dialplan.resolve import CallOutside, Refuse, for_trunk, normalise, resolv
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
 from ..registrar.service import RegistrarService
-from ..sip.auth import Verdict
 from ..sip.message import Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
 from ..sip.transport.endpoint import SipEndpoint
@@ -66,11 +65,12 @@ class CallService:
         self.loop = endpoint.loop
         self.calls: dict[str, Call] = {}  # by record id
         self.dialogs: dict[tuple[str, str], tuple[Call, str]] = {}
+        self.keys: dict[str, list[tuple[str, str]]] = {}  # record id -> its dialog keys, to unbind at the end
         self.timers: dict[str, Any] = {}
         self._rotation: dict[tuple[str, str], int] = {}
         self._addresses: dict[str, str] = {}
         self.writer: BatchWriter[CallRecord] = BatchWriter(store.add_calls, config.store.flush_interval, "call records")
-        self.counters = {"calls": 0, "answered": 0, "ended": 0, "challenged": 0, "auth_failed": 0}
+        self.counters = {"calls": 0, "answered": 0, "ended": 0}
         media.on_dead = self._media_dead
 
     def start(self) -> None:
@@ -86,11 +86,7 @@ class CallService:
         self._addresses.clear()
 
     def _locality(self) -> Locality:
-        advertised = self.config.server.advertised_address
-        addresses = {}
-        for transport, (host, port) in self.endpoint.local.items():
-            addresses[transport] = (advertised or host, port)
-        return Locality(addresses, self.user_agent)
+        return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
 
     # --- a new INVITE -----------------------------------------------------------
     def on_invite(self, tx: ServerTransaction, request: Request, source: Target) -> None:
@@ -104,7 +100,8 @@ class CallService:
         if account is None:
             self.endpoint.respond(tx, make_response(request, 403, "Unknown Domain", to_tag=self.new_id()))
             return
-        caller = self._authenticate(tx, request, source, account, now)
+        username = self.registrar.authenticate(tx, request, source, account, now, proxy=True)
+        caller = account.extension(username) if username is not None else None
         if caller is None:
             return
         record = CallRecord(
@@ -124,11 +121,15 @@ class CallService:
             return None
         ports = MediaPorts(self.config.media.advertised_address or self.media.address,
                            session.relay_ports("a"), session.relay_ports("b"))
-        call = Call(
-            record=record, invite=request, tx=tx, source=source, locality=self._locality(), media=ports,
-            new_id=self.new_id, new_branch=self.endpoint.layer.new_branch,
-            t1=self.config.timers.t1, t2=self.config.timers.t2,
-        )
+        try:
+            call = Call(
+                record=record, invite=request, tx=tx, source=source, locality=self._locality(), media=ports,
+                new_id=self.new_id, new_branch=self.endpoint.layer.new_branch,
+                t1=self.config.timers.t1, t2=self.config.timers.t2,
+            )
+        except Exception:  # e.g. a malformed Record-Route: the endpoint answers 400; the ports go back
+            self.media.close(record.id)
+            raise
         tx.user_data = call
         self.calls[record.id] = call
         self.counters["calls"] += 1
@@ -243,35 +244,13 @@ class CallService:
             self._addresses[host] = str(address)
         return str(address)
 
-    def _authenticate(self, tx: ServerTransaction, request: Request, source: Target, account: Account, now: float) -> Extension | None:
-        registrar = self.registrar
-        result = registrar.auth.verify(
-            "INVITE", request.get_all("Proxy-Authorization"), account.domain,
-            registrar.directory.passwords[account.name], now,
-        )
-        if result.verdict in (Verdict.MISSING, Verdict.STALE):
-            self.counters["challenged"] += 1
-            resp = make_response(request, 407, to_tag=self.new_id())
-            for value in registrar.auth.challenges(account.domain, now, stale=result.verdict is Verdict.STALE):
-                resp.add("Proxy-Authenticate", value)
-            self.endpoint.respond(tx, resp)
-            return None
-        extension = account.extension(result.username or "") if result.verdict is Verdict.OK else None
-        if extension is None:
-            self.counters["auth_failed"] += 1
-            log.warning("call authentication failed from %s:%s for %r@%s: %s", source.host, source.port,
-                        result.username, account.name, result.reason or "not an extension")
-            if registrar.throttle.record_failure(source.host, now):
-                log.warning("banning %s for %.0f s after %d failed authentications", source.host,
-                            registrar.throttle.ban_time, registrar.throttle.threshold)
-            self.endpoint.respond(tx, make_response(request, 403, to_tag=self.new_id()))
-            return None
-        registrar.throttle.record_success(source.host)
-        return extension
-
     # --- inside calls -------------------------------------------------------------
+    def _find(self, request: Request) -> tuple[Call, str] | None:
+        """The call and leg an in-dialog request belongs to: Call-ID and our tag (To)."""
+        return self.dialogs.get((request.call_id, request.to.tag or ""))
+
     def on_in_dialog(self, tx: ServerTransaction, request: Request) -> None:
-        found = self.dialogs.get((request.call_id, request.to.tag or ""))
+        found = self._find(request)
         if found is None:
             self.endpoint.respond(tx, make_response(request, 481))
             return
@@ -284,7 +263,7 @@ class CallService:
             self._run(call, call.on_cancel(self.clock(), request.get("Reason")))
 
     def on_ack(self, request: Request) -> None:
-        found = self.dialogs.get((request.call_id, request.to.tag or ""))
+        found = self._find(request)
         if found is not None:
             call, leg = found
             self._run(call, call.on_ack(leg, request, self.clock()))
@@ -313,6 +292,7 @@ class CallService:
                 self.media.set_announced(rid, action.leg, action.address)
             elif isinstance(action, BindDialog):
                 self.dialogs[action.key] = (call, action.leg)
+                self.keys.setdefault(rid, []).append(action.key)
                 if action.leg == "b":
                     self.media.activate(rid)
                     self.counters["answered"] += 1
@@ -322,8 +302,8 @@ class CallService:
 
     def _finish(self, call: Call) -> None:
         rid = call.record.id
-        for key in [k for k, (c, _) in self.dialogs.items() if c is call]:
-            del self.dialogs[key]
+        for key in self.keys.pop(rid, ()):
+            self.dialogs.pop(key, None)
         self.calls.pop(rid, None)
         session = self.media.close(rid)
         record = call.record

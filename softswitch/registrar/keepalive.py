@@ -56,11 +56,10 @@ class KeepaliveService:
 
     def _ping(self, contact_uri: str) -> Request:
         config = self.registrar.config
-        host, port = self.endpoint.via_address("UDP")
-        host = config.server.advertised_address or host
+        host, _ = self.endpoint.via_address("UDP")
         domain = config.default_account.domain
         headers = [
-            Header("Via", f"SIP/2.0/UDP {host}:{port};branch={self.endpoint.layer.new_branch()};rport"),
+            Header("Via", self.endpoint.new_via("UDP")),
             Header("Max-Forwards", "70"),
             Header("From", str(NameAddr(SipUri("sip", domain, "keepalive"), None, (("tag", self.new_id()),)))),
             Header("To", f"<{contact_uri}>"),

@@ -15,7 +15,6 @@ status is what ``softswitch trunks`` shows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..sip.auth import authorization
@@ -79,21 +78,20 @@ class OutboundRegistration:
         headers.append(Header("Content-Length", "0"))
         return Request("REGISTER", parse_uri(self.registrar_uri), headers)
 
-    def on_response(self, response: Response | None, now: float, resend: Callable[[Response], None]) -> None:
-        """Take the final response (None: timed out); ``resend(challenge)`` sends the
-        authenticated retry when one is due."""
+    def on_response(self, response: Response | None, now: float) -> bool:
+        """Take the final response (None: timed out).  True when it is a challenge to answer
+        now: send ``request(via, now, challenge=response)``."""
         self.in_flight = False
         if response is None:
             self._fail(now, "timeout")
-            return
+            return False
         if response.status in (401, 407):
             if self._answered_challenge and "stale=true" not in (response.get("WWW-Authenticate") or response.get("Proxy-Authenticate") or "").lower():
                 self._answered_challenge = False
                 self._fail(now, f"{response.status} {response.reason} (credentials refused)")
-                return
+                return False
             self._answered_challenge = True
-            resend(response)
-            return
+            return True
         self._answered_challenge = False
         if 200 <= response.status < 300:
             granted = self._granted(response)
@@ -101,15 +99,16 @@ class OutboundRegistration:
             self.status.expires_at = now + granted
             self._set("registered", now, f"{response.status} {response.reason}")
             self.next_at = now + max(min(granted * 0.8, granted - 5), 1.0)
-            return
+            return False
         if response.status == 423:
             min_expires = response.get("Min-Expires")
             if min_expires and min_expires.strip().isdigit():
                 self.expires = int(min_expires.strip())
                 self.next_at = now
                 self.status.last_status = "423 Interval Too Brief"
-                return
+                return False
         self._fail(now, f"{response.status} {response.reason}")
+        return False
 
     def _granted(self, response: Response) -> int:
         for contact in response.contacts:

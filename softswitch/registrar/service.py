@@ -172,24 +172,9 @@ class RegistrarService:
         if account is None:
             self.respond(tx, make_response(request, 404, "Domain Not Served Here", to_tag=self.tag_factory()))
             return
-        result = self.auth.verify(
-            "REGISTER", request.get_all("Authorization"), account.domain,
-            self.directory.passwords[account.name], now,
-        )
-        if result.verdict is Verdict.MISSING or result.verdict is Verdict.STALE:
-            self.counters["challenged"] += 1
-            resp = make_response(request, 401, to_tag=self.tag_factory())
-            for value in self.auth.challenges(account.domain, now, stale=result.verdict is Verdict.STALE):
-                resp.add("WWW-Authenticate", value)
-            self.respond(tx, resp)
-            return
         extension = to_uri.user_unescaped or ""
-        if result.verdict is Verdict.OK and result.username != extension:
-            result = type(result)(Verdict.FAILED, result.username, f"user {result.username} may not register {extension}")
-        if result.verdict is not Verdict.OK:
-            self._auth_failed(tx, request, source, account, result.username, result.reason)
+        if self.authenticate(tx, request, source, account, now, user=extension) is None:
             return
-        self.throttle.record_success(source.host)
         contacts = [_contact_request(c, source) for c in request.contacts]
         outcome = self.table.register(
             account.name, extension, contacts, star=request.is_star_contact, expires_header=request.expires,
@@ -214,6 +199,35 @@ class RegistrarService:
                 verb = change.why if isinstance(change, Removed) else "refreshed" if level == logging.DEBUG else "registered"
                 log.log(level, "%s@%s %s %s via %s %s:%s", b.extension, account.name, verb, b.uri, b.source.transport, b.source.host, b.source.port)
             self._arm_expiry()
+
+    def authenticate(
+        self, tx: ServerTransaction, request: Request, source: Target, account: Account, now: float,
+        *, proxy: bool = False, user: str | None = None,
+    ) -> str | None:
+        """Digest authentication (RFC 3261 §22) against ``account``'s extensions, shared by
+        REGISTER (401, ``WWW-Authenticate``) and calls (``proxy``: 407, ``Proxy-Authenticate``).
+        Returns the authenticated extension, or None once the request has been answered: a
+        challenge, or the one ``403`` every failure gets (throttled). ``user``: the extension
+        the request acts for, which must be the authenticated one."""
+        credentials, challenge, status = (
+            ("Proxy-Authorization", "Proxy-Authenticate", 407) if proxy else ("Authorization", "WWW-Authenticate", 401))
+        result = self.auth.verify(
+            request.method, request.get_all(credentials), account.domain, self.directory.passwords[account.name], now,
+        )
+        if result.verdict is Verdict.MISSING or result.verdict is Verdict.STALE:
+            self.counters["challenged"] += 1
+            resp = make_response(request, status, to_tag=self.tag_factory())
+            for value in self.auth.challenges(account.domain, now, stale=result.verdict is Verdict.STALE):
+                resp.add(challenge, value)
+            self.respond(tx, resp)
+            return None
+        if result.verdict is Verdict.OK and user is not None and result.username != user:
+            result = type(result)(Verdict.FAILED, result.username, f"user {result.username} may not {request.method} as {user}")
+        if result.verdict is not Verdict.OK or result.username is None:
+            self._auth_failed(tx, request, source, account, result.username, result.reason)
+            return None
+        self.throttle.record_success(source.host)
+        return result.username
 
     def _auth_failed(self, tx: ServerTransaction, request: Request, source: Target, account: Account, user: str | None, why: str) -> None:
         """Unknown user, wrong password, replay: one answer for all (no enumeration)."""

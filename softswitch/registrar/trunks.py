@@ -29,18 +29,22 @@ class TrunkRegistrations:
         self.user_agent = user_agent
         self.resolve = resolve
         self.clock = wall_clock
-        self.registrations: dict[str, tuple[OutboundRegistration, Target]] = {}
+        self.trunks: list[Trunk] = []
+        self.registrations: dict[str, tuple[Trunk, OutboundRegistration, Target]] = {}
         self.apply_config(config)
 
     def apply_config(self, config: Config) -> None:
-        wanted = {t.name: t for t in config.trunks if t.registration is not None}
-        for name in list(self.registrations):
-            if name not in wanted:
-                del self.registrations[name]
-        for name, trunk in wanted.items():
-            current = self.registrations.get(name)
-            if current is None or current[0].registrar_uri != _registrar_uri(trunk) or current[0].username != trunk.registration.username:  # type: ignore[union-attr]
-                self.registrations[name] = (self._make(trunk), self._target(trunk))
+        """Start registering new or changed trunks; a trunk whose config is unchanged keeps
+        its registration (and Call-ID)."""
+        self.trunks = list(config.trunks)
+        kept = {}
+        for trunk in self.trunks:
+            if trunk.registration is None:
+                continue
+            current = self.registrations.get(trunk.name)
+            kept[trunk.name] = current if current is not None and current[0] == trunk else (
+                trunk, self._make(trunk), self._target(trunk))
+        self.registrations = kept
 
     def _make(self, trunk: Trunk) -> OutboundRegistration:
         reg = trunk.registration
@@ -67,36 +71,40 @@ class TrunkRegistrations:
 
     def tick(self) -> None:
         now = self.clock()
-        for registration, target in self.registrations.values():
+        for _, registration, target in self.registrations.values():
             when = registration.get_timer()
             if when is not None and when <= now:
                 self._send(registration, target, None)
 
     def _send(self, registration: OutboundRegistration, target: Target, challenge: Response | None) -> None:
-        via = f"SIP/2.0/{target.transport} {self._via_host(target)};branch={self.endpoint.layer.new_branch()};rport"
-        request = registration.request(via, self.clock(), challenge, self.new_id())
+        request = registration.request(self.endpoint.new_via(target.transport), self.clock(), challenge, self.new_id())
         self.endpoint.send_request(request, target, functools.partial(self._answered, registration, target))
-
-    def _via_host(self, target: Target) -> str:
-        host, port = self.endpoint.via_address(target.transport)
-        return f"{host}:{port}"
 
     def _answered(self, registration: OutboundRegistration, target: Target, response: Response | None) -> None:
         if response is not None and response.status < 200:
             return
         before = registration.status.state
-        registration.on_response(response, self.clock(), lambda challenge: self._send(registration, target, challenge))
+        if registration.on_response(response, self.clock()):
+            assert response is not None
+            self._send(registration, target, response)
         after = registration.status.state
         if after != before and after in ("registered", "failed"):
             level = logging.INFO if after == "registered" else logging.WARNING
             log.log(level, "trunk %s %s: %s", registration.trunk, after, registration.status.last_status)
 
     def status(self) -> list[dict[str, Any]]:
-        return [
-            {"trunk": name, "registrar": reg.registrar_uri, "aor": reg.aor, "state": reg.status.state,
-             "expires_at": reg.status.expires_at, "last": reg.status.last_status, "since": reg.status.last_change}
-            for name, (reg, _) in sorted(self.registrations.items())
-        ]
+        """Every trunk for ``softswitch trunks``: its registration, or "ip peer"."""
+        rows: list[dict[str, Any]] = []
+        for trunk in self.trunks:
+            row: dict[str, Any] = {"trunk": trunk.name, "host": f"{trunk.host}:{trunk.port}", "transport": trunk.transport,
+                                   "state": "ip peer", "expires_at": None, "last": "", "since": None}
+            found = self.registrations.get(trunk.name)
+            if found is not None:
+                reg = found[1]
+                row.update(registrar=reg.registrar_uri, aor=reg.aor, state=reg.status.state, expires_at=reg.status.expires_at,
+                           last=reg.status.last_status, since=reg.status.last_change)
+            rows.append(row)
+        return rows
 
 
 def _registrar_uri(trunk: Trunk) -> str:

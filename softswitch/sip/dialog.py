@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import RemoteProtocolError
-from .headers import NameAddr
+from .headers import NameAddr, parse_name_addr_list
 from .message import Header, Request, Response
 from .transaction import Target
 from .uri import Uri
@@ -52,7 +52,7 @@ class Dialog:
             call_id=request.call_id, local_tag=local_tag, remote_tag=request.from_.tag,
             local_uri=_untagged(request.to), remote_uri=_untagged(request.from_),
             remote_target=remote_target, target=source, contact=contact,
-            route_set=[r for value in request.get_all("Record-Route") for r in _split_routes(value)],
+            route_set=_routes(request),
             local_seq=0, remote_seq=request.cseq.number,
         )
 
@@ -60,12 +60,11 @@ class Dialog:
     def as_uac(cls, request: Request, response: Response, target: Target) -> Dialog:
         """The dialog a response to our request creates (§12.1.2); route set reversed."""
         remote_target = response.contacts[0].uri if response.contacts else request.uri
-        routes = [r for value in response.get_all("Record-Route") for r in _split_routes(value)]
         return cls(
             call_id=request.call_id, local_tag=request.from_.tag or "", remote_tag=response.to.tag,
             local_uri=_untagged(request.from_), remote_uri=_untagged(response.to),
             remote_target=remote_target, target=target, contact=request.get("Contact") or "",
-            route_set=routes[::-1], local_seq=request.cseq.number, remote_seq=None,
+            route_set=_routes(response)[::-1], local_seq=request.cseq.number, remote_seq=None,
         )
 
     @property
@@ -123,23 +122,10 @@ class Dialog:
             self.remote_target = response.contacts[0].uri
 
 
+def _routes(message: Request | Response) -> list[str]:
+    """Record-Route entries in order, each exactly as received."""
+    return [str(r) for value in message.get_all("Record-Route") for r in parse_name_addr_list(value, "Record-Route")]
+
+
 def _untagged(addr: NameAddr) -> str:
     return str(NameAddr(addr.uri, addr.display_name, tuple((k, v) for k, v in addr.params if k.lower() != "tag")))
-
-
-def _split_routes(value: str) -> list[str]:
-    """Split a Record-Route value on the commas between entries (not inside <...> or quotes)."""
-    out: list[str] = []
-    depth, quoted, start = 0, False, 0
-    for i, ch in enumerate(value):
-        if ch == '"' and (i == 0 or value[i - 1] != "\\"):
-            quoted = not quoted
-        elif not quoted and ch == "<":
-            depth += 1
-        elif not quoted and ch == ">":
-            depth -= 1
-        elif not quoted and depth == 0 and ch == ",":
-            out.append(value[start:i].strip())
-            start = i + 1
-    out.append(value[start:].strip())
-    return [r for r in out if r]

@@ -86,6 +86,11 @@ Output = Union[Transmit, ResponseReceived, TransactionTimedOut, TransactionTermi
 Handler = Callable[..., list[Output]]
 
 
+def invite_event(status: int) -> str:
+    """An INVITE transaction's input for a response: a 2xx differs from other finals (RFC 6026)."""
+    return "provisional" if status < 200 else "success" if status < 300 else "final"
+
+
 class Transaction:
     """Common parts: state, deadlines by timer letter, the table walk."""
 
@@ -225,13 +230,7 @@ class InviteServerTransaction(ServerTransaction):
         self._g_interval = timers.t1
 
     def respond(self, response: Response, now: float) -> list[Output]:
-        if response.status < 200:
-            event = "provisional"
-        elif response.status < 300:
-            event = "success"
-        else:
-            event = "final"
-        return self._dispatch(event, response, now)
+        return self._dispatch(invite_event(response.status), response, now)
 
     def receive_ack(self, now: float) -> list[Output]:
         return self._dispatch("ack", now)
@@ -374,13 +373,7 @@ class InviteClientTransaction(ClientTransaction):
         return [Transmit(self.target, self.wire)]
 
     def receive_response(self, response: Response, now: float) -> list[Output]:
-        if response.status < 200:
-            event = "provisional"
-        elif response.status < 300:
-            event = "success"
-        else:
-            event = "final"
-        return self._dispatch(event, response, now)
+        return self._dispatch(invite_event(response.status), response, now)
 
     def _timer_a(self, now: float) -> list[Output]:
         self._a_interval *= 2

@@ -166,3 +166,28 @@ def test_call_without_rtp_either_way_is_torn_down(make_switch) -> None:  # type:
     (row,) = sw.wait_for(lambda: calls(sw), what="the call history row")
     assert (row["disposition"], row["hangup_by"], row["cause"]) == ("answered", "switch", "no RTP for 5 s")
     nothing_leaked(sw)
+
+
+def test_malformed_record_route_gets_400_and_leaks_no_port(switch: Switch) -> None:
+    from softswitch.sip.auth import authorization
+
+    from .harness import status_of, udp_exchange
+
+    def invite(cseq: int, auth: str = "") -> bytes:
+        return (
+            f"INVITE sip:102@acme.example SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKrr{cseq};rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:101@acme.example>;tag=x\r\nTo: <sip:102@acme.example>\r\n"
+            f"Call-ID: rr-1\r\nCSeq: {cseq} INVITE\r\nContact: <sip:101@127.0.0.1:9>\r\n"
+            f"Record-Route: <sip:p1;lr\r\n{auth}Content-Length: 0\r\n\r\n"
+        ).encode()
+
+    (challenge,) = udp_exchange(switch.port, invite(1))
+    assert status_of(challenge) == 407
+    offer = next(line.split(":", 1)[1].strip() for line in challenge.decode().split("\r\n")
+                 if line.lower().startswith("proxy-authenticate:"))
+    credentials = authorization(offer, "INVITE", "sip:102@acme.example", "101", "acme-101-secret", "c1")
+    replies = udp_exchange(switch.port, invite(2, f"Proxy-Authorization: {credentials}\r\n"))
+    assert [status_of(r) for r in replies] == [400]
+    media = admin(switch, "counters")["media"]
+    assert media["sessions"] == 0 and media["ports_allocated"] == media["ports_released"] == 2
+    assert switch.alive()

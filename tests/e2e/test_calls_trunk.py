@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +33,25 @@ def trunk_config(port: int, db: Path, provider_port: int) -> dict[str, Any]:
     return cfg
 
 
+@dataclass
+class TrunkSetup:
+    switch: Switch
+    provider_port: int  # where SIPp plays the provider, on PROVIDER_IP
+
+
 @pytest.fixture
-def trunk_switch(tmp_path: Path) -> Any:
+def trunk_switch(tmp_path: Path) -> Iterator[TrunkSetup]:
     provider_port = free_port()
     sw = Switch(tmp_path)
     sw.config_path.write_text(yaml.safe_dump(trunk_config(sw.port, tmp_path / "switch.db", provider_port), sort_keys=False))
     sw.start()
-    sw.provider_port = provider_port  # type: ignore[attr-defined]
-    yield sw
+    yield TrunkSetup(sw, provider_port)
     sw.stop()
 
 
-def provider(sw: Switch, scenario: str, *args: str) -> subprocess.Popen[str]:
-    proc = sw.sipp(scenario, "-mp", str(free_port()), "-trace_msg", *args, local_ip=PROVIDER_IP,
-                   local_port=sw.provider_port, background=True, timeout=40)  # type: ignore[attr-defined]
+def provider(setup: TrunkSetup, scenario: str, *args: str) -> subprocess.Popen[str]:
+    proc = setup.switch.sipp(scenario, "-mp", str(free_port()), "-trace_msg", *args, local_ip=PROVIDER_IP,
+                             local_port=setup.provider_port, background=True, timeout=40)
     assert isinstance(proc, subprocess.Popen)
     time.sleep(0.3)
     return proc
@@ -55,9 +62,9 @@ def provider_messages(sw: Switch, scenario: str) -> str:
     return log.read_text(errors="replace")
 
 
-def test_mobile_number_goes_out_through_the_trunk_with_the_extensions_caller_id(trunk_switch: Switch) -> None:
-    sw = trunk_switch
-    far_end = provider(sw, "call_callee.xml")
+def test_mobile_number_goes_out_through_the_trunk_with_the_extensions_caller_id(trunk_switch: TrunkSetup) -> None:
+    sw = trunk_switch.switch
+    far_end = provider(trunk_switch, "call_callee.xml")
     result, _ = dial(sw, "call_caller.xml", "0909789846", "-d", "1000")
     assert result.returncode == 0, result.stdout[-2500:]
     finish(far_end)
@@ -70,9 +77,9 @@ def test_mobile_number_goes_out_through_the_trunk_with_the_extensions_caller_id(
     nothing_leaked(sw)
 
 
-def test_designated_number_rings_backup_after_primary_times_out(trunk_switch: Switch) -> None:
-    sw = trunk_switch
-    far_end = provider(sw, "provider_designated.xml", "-m", "2")
+def test_designated_number_rings_backup_after_primary_times_out(trunk_switch: TrunkSetup) -> None:
+    sw = trunk_switch.switch
+    far_end = provider(trunk_switch, "provider_designated.xml", "-m", "2")
     started = time.monotonic()
     result, messages = dial(sw, "call_caller.xml", "105", "-d", "1000")
     assert result.returncode == 0, result.stdout[-2500:]
@@ -85,8 +92,8 @@ def test_designated_number_rings_backup_after_primary_times_out(trunk_switch: Sw
     assert (row["callee"], row["disposition"], row["answered_by"]) == ("105", "answered", "0909000002")
 
 
-def test_inbound_call_to_a_hotline_rings_its_extension(trunk_switch: Switch) -> None:
-    sw = trunk_switch
+def test_inbound_call_to_a_hotline_rings_its_extension(trunk_switch: TrunkSetup) -> None:
+    sw = trunk_switch.switch
     port = free_port()
     register(sw, "102", "acme-102-secret", port)
     phone = sw.sipp("call_callee.xml", "-mp", str(free_port()), domain="acme.example", local_port=port,

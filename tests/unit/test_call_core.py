@@ -204,7 +204,6 @@ def test_ring_timeout_cancels_and_answers_480() -> None:
 
 
 def test_no_device_and_no_common_codec() -> None:
-    call, _, _ = new_call()
     ids = itertools.count(1)
     empty = Call(
         record=CallRecord("r2", "acme", "101", "102", "internal", 1.0), invite=invite(sdp()), tx=Tx("t"), source=A_SRC,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import RemoteProtocolError
+from ..headers import Via
 from ..layer import AckReceived, CancelReceived, LayerOutput, RequestReceived, StrayResponse, TransactionLayer
 from ..message import REASONS, MessageError, Request, Response, make_error_response, make_response, parse_message
 from ..transaction import (
@@ -63,9 +64,10 @@ class SipEndpoint:
     def __init__(
         self, tu: TransactionUser, *, timers: TimerConfig, max_message_size: int = 65535,
         tcp_idle_timeout: float = 900.0, is_banned: Callable[[str], bool] = lambda _: False,
-        branch_factory: Callable[[], str] | None = None,
+        branch_factory: Callable[[], str] | None = None, advertised_address: str | None = None,
     ) -> None:
         self.tu = tu
+        self.advertised_address = advertised_address  # how we name ourselves, if not the bound address
         self.layer = TransactionLayer(timers, branch_factory)
         self.max_message_size = max_message_size
         self.tcp_idle_timeout = tcp_idle_timeout
@@ -295,7 +297,15 @@ class SipEndpoint:
             log.info("x connect to %s:%s failed: %s", target.host, target.port, exc)
 
     def via_address(self, transport: str) -> tuple[str, int]:
-        return self.local.get(transport) or next(iter(self.local.values()))
+        """The host and port we write in Via and Contact for ``transport``: the advertised
+        address (a public IP before NAT) with the port we listen on."""
+        host, port = self.local.get(transport) or next(iter(self.local.values()))
+        return (self.advertised_address or host, port)
+
+    def new_via(self, transport: str) -> str:
+        """A top Via for a request we originate: our sent-by, a fresh branch, rport (RFC 3581)."""
+        host, port = self.via_address(transport)
+        return str(Via(transport, host, port, (("branch", self.layer.new_branch()), ("rport", None))))
 
 
 def _reason(exc: RemoteProtocolError) -> str:
