@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"softswitch/{__version__}"
 ALLOWED = frozenset({"REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE", "INVITE", "UPDATE", "INFO", "MESSAGE"})
-SUPPORTED = frozenset({"path", "outbound"})
+SUPPORTED = frozenset({"path", "outbound", "timer"})
 
 
 _ids = random.Random(secrets.randbits(128))
@@ -219,7 +219,9 @@ def run(config_path: str) -> None:
         log.warning("uvloop is not installed; using the default asyncio loop")
     # Long-lived state (config, tables) is frozen out of the collector's way, and young
     # collections run less often: a busy switch allocates many short-lived small objects.
+    # Not much less often: a pass stops the loop for a time that grows with the generation's
+    # size (at 500 calls/s, 50,000/20 gave 0.2 s young and 0.8 s middle passes; this, 0.08/0.2).
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 50)
+    gc.set_threshold(20_000, 10, 10)
     asyncio.run(App(config, str(Path(config_path))).run_forever())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -56,23 +57,30 @@ def _counter(stdout: str, name: str) -> int:
     return int(found[-1]) if found else 0
 
 
-def run_sipp(scenario: Path, target: str, rate: int, seconds: int, workdir: Path, inf: Path, domain: str) -> Step:
-    """One bounded step: ``rate`` calls/s for ``seconds`` seconds, response times traced."""
+def run_sipp(
+    scenario: Path, target: str, rate: int, seconds: int, workdir: Path, *, inf: Path | None = None,
+    args: list[str] | None = None, local_ip: str = "127.0.0.1", local_port: int = 0, tags: tuple[str, ...] = ("R1", "R2"),
+) -> Step:
+    """One bounded step: ``rate`` calls/s for ``seconds`` seconds, response times traced.
+
+    The scenario logs ``<tag> <microseconds>`` lines (``-trace_logs``); ``tags`` names the ones
+    to collect, in milliseconds.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     calls = rate * seconds
     cmd = pinned(LOAD_CPU, [
-        "sipp", "-sf", str(scenario), "-inf", str(inf), target, "-i", "127.0.0.1", "-p", "0", "-t", "u1",
+        "sipp", "-sf", str(scenario), target, "-i", local_ip, "-p", str(local_port), "-t", "u1",
         "-m", str(calls), "-r", str(rate), "-timeout", str(seconds + 30), "-timeout_error", "-nostdin",
-        "-key", "domain", domain, "-d", "0", "-recv_timeout", "3000", "-trace_logs",
+        "-recv_timeout", "3000", "-trace_logs", *(["-inf", str(inf)] if inf else []), *(args or []),
     ])
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=seconds + 60)
     wall = time.monotonic() - started
-    times: list[float] = []  # milliseconds, from the scenario's "R<n> <microseconds>" log lines
+    times: list[float] = []
     for logfile in workdir.glob("*_logs.log"):
         for line in logfile.read_text(errors="replace").splitlines():
             parts = line.split()
-            if len(parts) == 2 and parts[0] in ("R1", "R2"):
+            if len(parts) == 2 and parts[0] in tags:
                 try:
                     times.append(float(parts[1]) / 1000.0)
                 except ValueError:
@@ -80,6 +88,27 @@ def run_sipp(scenario: Path, target: str, rate: int, seconds: int, workdir: Path
         logfile.unlink()
     return Step(rate, calls, _counter(proc.stdout, "Successful call"), _counter(proc.stdout, "Failed call"),
                 proc.returncode, wall, times)
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL after 15 s."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(path: Path, marker: bytes, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Wait until ``marker`` appears in a process's log file."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() or marker not in path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            text = path.read_text(errors="replace")[-2000:] if path.exists() else ""
+            raise RuntimeError(f"{path.name}: {marker.decode()!r} not seen: {text}")
+        time.sleep(0.1)
 
 
 def log(message: str) -> None:

@@ -9,7 +9,6 @@ its requests) and one line with the ratio.
 from __future__ import annotations
 
 import argparse
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from common import SERVER_CPU, Step, free_port, log, percentile, pinned, run_sipp
+from common import SERVER_CPU, Step, free_port, log, percentile, pinned, run_sipp, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "bench" / "register_auth_timed.xml"
@@ -49,13 +48,7 @@ class System:
         raise NotImplementedError
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
 
 class Softswitch(System):
@@ -79,11 +72,7 @@ class Softswitch(System):
                 pinned(SERVER_CPU, [sys.executable, "-m", "softswitch", "serve", "--config", "bench.yaml", "--log-level", "info"]),
                 cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
-        while b"ready" not in log_path.read_bytes():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"softswitch did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_for(log_path, b"ready", self.proc)
 
 
 class Kamailio(System):
@@ -110,12 +99,13 @@ def measure(system: System, rates: list[int], seconds: int) -> Step | None:
     system.start()
     try:
         target = f"127.0.0.1:{system.port}"
-        warm = run_sipp(SCENARIO, target, 1000, len(USERS) // 1000, system.workdir / "warmup", inf, "127.0.0.1")
+        args = ["-key", "domain", "127.0.0.1", "-d", "0"]
+        warm = run_sipp(SCENARIO, target, 1000, len(USERS) // 1000, system.workdir / "warmup", inf=inf, args=args)
         log(f"  {system.name} warm-up: {warm.successful}/{warm.calls} registered")
         best: Step | None = None
         for rate in rates:
             time.sleep(3)  # let retransmission and store queues drain between steps
-            step = run_sipp(SCENARIO, target, rate, seconds, system.workdir / f"step-{rate}", inf, "127.0.0.1")
+            step = run_sipp(SCENARIO, target, rate, seconds, system.workdir / f"step-{rate}", inf=inf, args=args)
             log(f"  {system.name} {rate}/s: {step.successful} ok, {step.failed} failed, "
                 f"p50 {percentile(step.response_ms, 0.5):.2f} ms, p99 {percentile(step.response_ms, 0.99):.2f} ms")
             if not step.clean:

@@ -49,7 +49,9 @@ from ..sip.headers import NameAddr, Via
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import parse_uri
+from . import session_timer
 from .record import CallRecord
+from .session_timer import LegTimer
 
 COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"'
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, MESSAGE"
@@ -246,14 +248,24 @@ class Call:
         self.pending: dict[str, Ref] = {}  # leg -> forward in progress towards that leg
         # leg -> (its dialog, the INVITE CSeq) whose 2xx waits for the other leg's ACK (late offer)
         self.late_ack: dict[str, tuple[Dialog, int]] = {}
+        # RFC 4028, per leg: the agreed timer, the SDP we last sent there (a refresh offers it
+        # again) and the o= line the phone last sent (the same o= again: nothing changed).
+        self.timers: dict[str, LegTimer] = {}
+        self.sdp_sent: dict[str, bytes] = {}
+        self.origin: dict[str, str | None] = {}
+        self.allows_update: dict[str, bool] = {"a": "UPDATE" in [m.upper() for m in invite.values("Allow")]}
 
     # --- helpers ------------------------------------------------------------
-    def _a_response(self, status: int, reason: str | None = None, body: bytes = b"") -> Response:
+    def _a_response(self, status: int, reason: str | None = None, body: bytes = b"",
+                    extra: list[tuple[str, str]] | None = None) -> Response:
         resp = make_response(self.invite, status, reason, to_tag=self.a_tag)
         if 100 < status < 300:
             resp.add("Contact", self.a.contact)
         if 200 <= status < 300:
             resp.add("Allow", ALLOW)
+            resp.add("Supported", session_timer.TAG)
+        for name, value in extra or ():
+            resp.add(name, value)
         resp.add("Server", self.locality.user_agent)
         return _with_body(resp, body)
 
@@ -266,10 +278,12 @@ class Call:
         address and that leg's port), and where that phone receives RTP.  Raises
         ``RemoteProtocolError`` (400 malformed, 488 with ``narrow`` and no common codec)."""
         sdp = parse_sdp(body)
+        self.origin[source] = sdp.first("o")
         if narrow:
             sdp = narrow_codecs(sdp)
-        view = relay_view(sdp, self.media.address, self._ports(self._other(source)))
-        return bytes(view), SetMedia(source, stream_address(sdp))
+        view = bytes(relay_view(sdp, self.media.address, self._ports(self._other(source))))
+        self.sdp_sent[self._other(source)] = view
+        return view, SetMedia(source, stream_address(sdp))
 
     def _via(self, target: Target) -> str:
         return self.locality.via(target.transport, self.new_branch())
@@ -296,9 +310,15 @@ class Call:
     def start(self, stages: list[Stage], now: float) -> list[Action]:
         """Ring each stage's devices at once, stage after stage."""
         out: list[Action] = [Respond(self.tx, make_response(self.invite, 100)), BindDialog(self.a.key, "a")]
+        if session_timer.too_small(self.invite):
+            self.a_final_sent = True
+            refuse = self._a_response(422, None, extra=[("Min-SE", str(session_timer.MIN_SE))])
+            return out + [Respond(self.tx, refuse), *self._end(now, "failed", "switch", "session interval too small")]
         if self.invite.body:
             try:
-                self.offer = narrow_codecs(parse_sdp(self.invite.body))
+                offer = parse_sdp(self.invite.body)
+                self.origin["a"] = offer.first("o")
+                self.offer = narrow_codecs(offer)
             except RemoteProtocolError as exc:
                 return out + self.reject(exc.status_hint, None, "failed", exc.reason, now)
             out.append(SetMedia("a", stream_address(self.offer)))
@@ -311,6 +331,7 @@ class Call:
         self.stage += 1
         stage = self.stages[self.stage]
         body = bytes(relay_view(self.offer, self.media.address, self.media.b)) if self.offer is not None else b""
+        self.sdp_sent["b"] = body
         out: list[Action] = []
         for device in stage.devices:
             fork = Fork(len(self.forks), device, self._fork_invite(device, stage.callee_uri, body), stage=self.stage)
@@ -336,6 +357,7 @@ class Call:
             Header("CSeq", "1 INVITE"),
             Header("Contact", self.locality.contact(device.target.transport)),
             Header("Allow", ALLOW),
+            Header("Supported", session_timer.TAG),  # the callee may ask for a session timer in its 2xx
             Header("User-Agent", self.locality.user_agent),
         ]
         if device.caller_id is not None:
@@ -372,6 +394,8 @@ class Call:
             return self._fork_response(self.forks[ref.fork], response, now)
         if ref.kind == "forward":
             return self._forward_response(ref, response, now)
+        if ref.kind == "refresh":
+            return self._refresh_response(ref, response, now)
         return []  # CANCEL and BYE answers change nothing
 
     def _fork_response(self, fork: Fork, response: Response | None, now: float) -> list[Action]:
@@ -456,7 +480,11 @@ class Call:
         else:
             self.late_ack["b"] = (dialog, fork.invite.cseq.number)
         out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
-        answer = self._a_response(200, None, body)
+        self.allows_update["b"] = "UPDATE" in [m.upper() for m in response.values("Allow")]
+        b_timer = session_timer.as_uac(response, now)
+        if b_timer is not None:
+            self.timers["b"] = b_timer
+        answer = self._a_response(200, None, body, extra=self._timer_headers("a", self.invite, now))
         self.a_final_sent = True
         out.append(Respond(self.tx, answer))
         self._await_ack("a", answer, self.source, self.invite.cseq.number, now)
@@ -526,6 +554,8 @@ class Call:
 
     def get_timer(self) -> float | None:
         times = [u.next_at for u in self.unacked.values()] + [u.give_up_at for u in self.unacked.values()]
+        if self.phase is Phase.ANSWERED:
+            times += [t.deadline() for t in self.timers.values()]
         if self.ring_deadline is not None:
             times.append(self.ring_deadline)
         return min(times) if times else None
@@ -543,6 +573,9 @@ class Call:
                     self.a_final_sent = True
                     out.append(Respond(self.tx, self._a_response(480, "No Answer")))
                     out += self._end(now, "no answer", "switch", f"no answer in {timeout:g} s")
+        for leg, timer in list(self.timers.items()):
+            if self.phase is Phase.ANSWERED and now >= timer.deadline():
+                out += self._session_timer_due(leg, timer, now)
         for leg, unacked in list(self.unacked.items()):
             if now >= unacked.give_up_at:
                 del self.unacked[leg]
@@ -576,6 +609,8 @@ class Call:
             return out + self._bye_other(leg, request, now)
         if method == "OPTIONS":
             return [Respond(tx, self._options(request))]
+        if method in ("INVITE", "UPDATE") and self._is_refresh(leg, request):
+            return self._answer_refresh(leg, tx, request, now)
         if method == "INVITE" or method in FORWARDED:
             return self._forward(leg, tx, request, now)
         resp = make_response(request, 501, f"{method} Not Supported In A Call")
@@ -633,11 +668,120 @@ class Call:
             except RemoteProtocolError as exc:
                 return out + [Respond(tx, make_response(request, exc.status_hint))]
             out.append(media)
-        forwarded = other.request(method, self._via(other.target), body=body, content_type=content_type)
+        extra = None
+        theirs = self.timers.get(other_leg)
+        if theirs is not None and method in ("INVITE", "UPDATE"):  # keep that leg's agreement as it is
+            extra = [Header("Session-Expires", theirs.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
+        forwarded = other.request(method, self._via(other.target), body=body, content_type=content_type, extra=extra)
         ref = Ref("forward", tx=tx, from_leg=leg, method=method, offer=bool(body), request=request)
         if method == "INVITE":
             self.pending[other_leg] = ref
         return out + [SendRequest(forwarded, other.target, ref)]
+
+    # --- session timers (RFC 4028) ------------------------------------------------------
+    def _timer_headers(self, leg: str, request: Request, now: float) -> list[tuple[str, str]]:
+        """Answering ``request`` (an INVITE or UPDATE) on ``leg`` with a 2xx: agree to the timer
+        it asks for, or keep the one the leg has, and say so in the response (§9)."""
+        timer = self._refreshed(leg, session_timer.as_uas(request, now), now)
+        if timer is None:
+            return []
+        headers = [("Session-Expires", timer.header(we_are_uac=False))]
+        if not timer.we_refresh:
+            headers.append(("Require", session_timer.TAG))  # the phone refreshes: it must know
+        return headers
+
+    def _refreshed(self, leg: str, agreed: LegTimer | None, now: float) -> LegTimer | None:
+        if agreed is not None:
+            self.timers[leg] = agreed
+        timer = self.timers.get(leg)
+        if timer is not None:
+            timer.refreshed(now)
+        return timer
+
+    def _is_refresh(self, leg: str, request: Request) -> bool:
+        """A re-INVITE or UPDATE that changes nothing but the session's lease: no SDP (UPDATE),
+        or the same SDP again (the o= line unchanged, RFC 3264 §8).  The switch answers it
+        itself; the other leg has its own timer and need not hear of it."""
+        if leg not in self.timers and session_timer.session_expires(request) is None:
+            return False
+        if not request.body:
+            return request.method == "UPDATE"
+        try:
+            origin = parse_sdp(request.body).first("o")
+        except RemoteProtocolError:
+            return False
+        return origin is not None and origin == self.origin.get(leg)
+
+    def _answer_refresh(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
+        dialog = self._leg(leg)
+        assert dialog is not None
+        if request.method == "INVITE" and (leg in self.pending or leg in self.unacked):
+            resp = make_response(request, 491)
+            resp.add("Retry-After", "1")
+            return [Respond(tx, resp)]
+        if session_timer.too_small(request):
+            resp = make_response(request, 422, to_tag=dialog.local_tag)
+            resp.add("Min-SE", str(session_timer.MIN_SE))
+            return [Respond(tx, resp)]
+        resp = make_response(request, 200, to_tag=dialog.local_tag)
+        if request.method == "INVITE":
+            resp.add("Contact", dialog.contact)
+        resp.add("Supported", session_timer.TAG)
+        for name, value in self._timer_headers(leg, request, now):
+            resp.add(name, value)
+        _with_body(resp, self.sdp_sent.get(leg, b"") if request.body or request.method == "INVITE" else b"")
+        if request.method == "INVITE":
+            self._await_ack(leg, resp, dialog.target, request.cseq.number, now)
+        return [Respond(tx, resp)]
+
+    def _session_timer_due(self, leg: str, timer: LegTimer, now: float) -> list[Action]:
+        who = "caller" if leg == "a" else "callee"
+        if not timer.we_refresh or now >= timer.last + timer.seconds:
+            return self.hang_up(now, "switch", f"session timer expired (no refresh with the {who})")
+        dialog = self._leg(leg)
+        assert dialog is not None
+        timer.retry_at = timer.last + timer.seconds  # if nothing answers by then, the session is over
+        if leg in self.pending or self._other(leg) in self.pending or leg in self.unacked:
+            timer.retry_at = now + 2.0  # an offer is in progress there: refresh after it
+            return []
+        method = "UPDATE" if self.allows_update.get(leg) else "INVITE"
+        body = self.sdp_sent.get(leg, b"") if method == "INVITE" else b""
+        extra = [Header("Session-Expires", timer.header(we_are_uac=True)), Header("Supported", session_timer.TAG),
+                 Header("Contact", dialog.contact)]
+        refresh = dialog.request(method, self._via(dialog.target), body=body,
+                                 content_type="application/sdp" if body else None, extra=extra)
+        return [SendRequest(refresh, dialog.target, Ref("refresh", from_leg=leg, method=method))]
+
+    def _refresh_response(self, ref: Ref, response: Response | None, now: float) -> list[Action]:
+        leg = ref.from_leg
+        dialog, timer = self._leg(leg), self.timers.get(leg)
+        if response is not None and response.status < 200:
+            return []
+        if self.phase is not Phase.ANSWERED or dialog is None or timer is None:
+            if response is not None and response.status < 300 and dialog is not None and ref.method == "INVITE":
+                return [SendRaw(dialog.target, bytes(dialog.ack(response.cseq.number, self._via(dialog.target))))]
+            return []
+        status = 408 if response is None else response.status
+        if status in (408, 481):  # §10: the session is gone
+            return self.hang_up(now, "switch", f"session refresh failed ({status})")
+        if response is None or status >= 300:
+            if response is not None and status == 422:  # our interval is below theirs: use theirs
+                timer.seconds = max(timer.seconds, session_timer.min_se(response))
+                timer.retry_at = now
+            else:  # 491, 5xx ...: the session stands; try again until it would expire
+                timer.retry_at = min(now + 5.0, timer.last + timer.seconds)
+            return []
+        out: list[Action] = []
+        dialog.refresh_from_response(response)
+        if ref.method == "INVITE":
+            out.append(SendRaw(dialog.target, bytes(dialog.ack(response.cseq.number, self._via(dialog.target)))))
+        if response.body:
+            try:
+                out.append(SetMedia(leg, stream_address(parse_sdp(response.body))))
+            except RemoteProtocolError:
+                pass  # the answer to an unchanged offer: nothing to learn from a bad one
+        self._refreshed(leg, session_timer.as_uac(response, now), now)
+        return out
 
     def _ports(self, leg: str) -> RelayPorts:
         return self.media.a if leg == "a" else self.media.b
@@ -665,6 +809,8 @@ class Call:
                 body = b""
         if response is not None and 200 <= status < 300:
             other.refresh_from_response(response)
+            if ref.method in ("INVITE", "UPDATE"):  # a 2xx re-INVITE or UPDATE refreshes that leg's session
+                self._refreshed(other_leg, session_timer.as_uac(response, now), now)
             if ref.method == "INVITE":
                 if ref.offer:
                     ack = other.ack(response.cseq.number, self._via(other.target))
@@ -682,6 +828,9 @@ class Call:
         success = ref.method == "INVITE" and 200 <= status < 300
         if success:
             resp.add("Contact", dialog.contact)
+        if ref.method in ("INVITE", "UPDATE") and 200 <= status < 300:
+            for name, value in self._timer_headers(ref.from_leg, request, now):
+                resp.add(name, value)
         _with_body(resp, body, ctype)
         if success:
             self._await_ack(ref.from_leg, resp, dialog.target, request.cseq.number, now)

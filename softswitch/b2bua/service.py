@@ -25,7 +25,7 @@ from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
 from ..registrar.service import RegistrarService
 from ..sip.message import Request, Response, make_response
-from ..sip.transaction import ServerTransaction, Target
+from ..sip.transaction import ClientTransaction, ServerTransaction, State, Target
 from ..sip.transport.endpoint import SipEndpoint
 from ..sip.uri import SipUri
 from ..store import CallStore
@@ -66,6 +66,7 @@ class CallService:
         self.calls: dict[str, Call] = {}  # by record id
         self.dialogs: dict[tuple[str, str], tuple[Call, str]] = {}
         self.keys: dict[str, list[tuple[str, str]]] = {}  # record id -> its dialog keys, to unbind at the end
+        self.invites: dict[str, list[tuple[ClientTransaction, Ref]]] = {}  # record id -> its forks' INVITEs
         self.timers: dict[str, Any] = {}
         self._rotation: dict[tuple[str, str], int] = {}
         self._addresses: dict[str, str] = {}
@@ -285,7 +286,9 @@ class CallService:
             if isinstance(action, Respond):
                 self.endpoint.respond(action.tx, action.response)
             elif isinstance(action, SendRequest):
-                self.endpoint.send_request(action.request, action.target, functools.partial(self._on_response, call, action.ref))
+                tx = self.endpoint.send_request(action.request, action.target, functools.partial(self._on_response, call, action.ref))
+                if action.ref.kind == "invite":
+                    self.invites.setdefault(rid, []).append((tx, action.ref))
             elif isinstance(action, SendRaw):
                 self.endpoint.send_raw(action.target, action.data)
             elif isinstance(action, SetMedia):
@@ -305,6 +308,7 @@ class CallService:
         for key in self.keys.pop(rid, ()):
             self.dialogs.pop(key, None)
         self.calls.pop(rid, None)
+        self._let_go(call)
         session = self.media.close(rid)
         record = call.record
         if session is not None:
@@ -317,6 +321,23 @@ class CallService:
         log.info("call %s ended: %s, %s by %s (%s), billed %d s", rid, record.disposition, record.callee,
                  record.hangup_by, record.cause, record.billed_seconds)
         self.writer.enqueue([record])
+
+    def _let_go(self, call: Call) -> None:
+        """Transactions outlive their call by up to 32 s (RFC 6026 Timers L and M). They must not
+        keep the ended call alive: at a few hundred calls a second, thousands of dead calls
+        would wait for the garbage collector, whose passes over them stall the loop."""
+        if call.tx is not None and call.tx.user_data is call:
+            call.tx.user_data = None
+        for tx, ref in self.invites.pop(call.record.id, ()):
+            if tx.state is State.ACCEPTED:
+                # Only a retransmitted 2xx can still come: ACK it again, with the bytes we sent.
+                fork = call.forks[ref.fork]
+                tx.user_data = functools.partial(self._ack_again, fork.device.target, fork.ack) if fork.ack else None
+            # A fork still ringing (its CANCEL crossing a 200) keeps the call to ACK and BYE it.
+
+    def _ack_again(self, target: Target, ack: bytes, response: Response | None) -> None:
+        if response is not None and 200 <= response.status < 300:
+            self.endpoint.send_raw(target, ack)
 
     def _arm(self, call: Call) -> None:
         rid = call.record.id
@@ -335,20 +356,22 @@ class CallService:
 
     # --- live state -------------------------------------------------------------------------
     def active(self) -> list[dict[str, Any]]:
-        """Calls in progress for ``softswitch calls --active``: legs as in/out/lost/jitter."""
+        """Calls in progress for ``softswitch calls --active``: legs as in/out/lost/jitter, and
+        each leg's RTP port on the switch."""
         out = []
         for call in self.calls.values():
             rec = call.record
             session = self.media.sessions.get(rec.id)
-            legs = {}
+            legs, ports = {}, {}
             if session is not None:
+                ports = dict(session.ports)
                 for name, leg in session.relay.legs.items():
                     stats = leg.received
                     legs[name] = f"{stats.packets}/{leg.sent_packets}/{stats.lost}/{stats.jitter_ms:.1f}"
             out.append({
                 "id": rec.id, "account": rec.account, "caller": rec.caller, "callee": rec.callee,
                 "direction": rec.direction, "started": rec.started, "answered": rec.answered,
-                "state": call.phase.value, "forks": len(call.forks), "legs": legs,
+                "state": call.phase.value, "forks": len(call.forks), "legs": legs, "ports": ports,
             })
         return out
 

@@ -202,7 +202,7 @@ class ServerTransaction(Transaction):
 class InviteServerTransaction(ServerTransaction):
     """INVITE server transaction (RFC 3261 §17.2.1, Figure 7; RFC 6026 §7.1)."""
 
-    __slots__ = ("request", "_g_interval")
+    __slots__ = ("_g_interval",)
 
     TABLE = {
         (State.PROCEEDING, "request"): "_resend_last",
@@ -225,7 +225,6 @@ class InviteServerTransaction(ServerTransaction):
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
-        self.request = request  # the TU answers CANCEL with a 487 to it
         self.state = State.PROCEEDING
         self._g_interval = timers.t1
 
@@ -298,7 +297,9 @@ class ClientTransaction(Transaction):
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
-        self.request = request
+        # Kept only until the final response: a transaction then lingers (Timers K, D, M) with
+        # nothing but bytes, so a busy switch does not carry thousands of parsed requests.
+        self.request: Request | None = request
         self._e_interval = timers.t1
         self.wire = bytes(request)
 
@@ -327,6 +328,7 @@ class ClientTransaction(Transaction):
     def _final(self, response: Response, now: float) -> list[Output]:
         self.state = State.COMPLETED
         self.deadlines.clear()
+        self.request = None
         out: list[Output] = [ResponseReceived(self, response)]
         if self.reliable:
             return out + self._terminate()
@@ -389,6 +391,7 @@ class InviteClientTransaction(ClientTransaction):
     def _success(self, response: Response, now: float) -> list[Output]:
         self.state = State.ACCEPTED
         self.deadlines.clear()
+        self.request = None
         self.deadlines["M"] = now + 64 * self.config.t1
         return [ResponseReceived(self, response)]
 
@@ -398,7 +401,9 @@ class InviteClientTransaction(ClientTransaction):
     def _final(self, response: Response, now: float) -> list[Output]:
         self.state = State.COMPLETED
         self.deadlines.clear()
+        assert self.request is not None  # only the first final response gets here
         self.ack = bytes(build_ack_for_failure(self.request, response))
+        self.request = None
         out: list[Output] = [Transmit(self.target, self.ack), ResponseReceived(self, response)]
         if self.reliable:
             return out + self._terminate()

@@ -24,7 +24,8 @@ def test_sipp_call_relays_every_rtp_packet_both_ways(switch: Switch) -> None:
                              background=True)
         assert isinstance(caller, subprocess.Popen)
         # While it talks, the live view shows the call with both legs' counters moving.
-        switch.wait_for(lambda: [c for c in admin(switch, "calls") if c["state"] == "answered"], what="an answered call")
+        (live_call,) = switch.wait_for(lambda: [c for c in admin(switch, "calls") if c["state"] == "answered"],
+                                       what="an answered call")
         time.sleep(1.0)
         live = switch.cli("calls", "--config", str(switch.config_path), "--active")
         assert live.returncode == 0, live.stderr
@@ -46,6 +47,9 @@ def test_sipp_call_relays_every_rtp_packet_both_ways(switch: Switch) -> None:
     sources = {sport for sport, dport in cap.flows() if dport in (callee_media, caller_media)}
     assert sources.isdisjoint({caller_media, callee_media})
     assert all(10000 <= port <= 20000 for port in sources)
+    # ... from the ports the live view named: leg A faces the caller, leg B the callee.
+    flows = set(cap.flows())
+    assert (live_call["ports"]["a"], caller_media) in flows and (live_call["ports"]["b"], callee_media) in flows
 
     rows = switch.wait_for(lambda: calls(switch), what="the call history row")
     assert len(rows) == 1
@@ -66,3 +70,22 @@ def test_sipp_call_relays_every_rtp_packet_both_ways(switch: Switch) -> None:
     assert media["sessions"] == 0 and media["sessions_opened"] == media["sessions_closed"] == 1
     assert media["ports_allocated"] == media["ports_released"] == 2
     assert counters["calls"]["active"] == 0
+
+
+def test_session_timer_asked_by_the_caller_is_agreed_and_its_refresh_answered_here(switch: Switch) -> None:
+    """RFC 4028 with SIPp: ``Require: timer`` is accepted (no 420), the caller's 200 names it
+    the refresher, and its UPDATE refresh is answered by the switch with the timer again; the
+    callee (a plain SIPp phone that fails on any unexpected request) never sees the refresh."""
+    callee_sip = free_port()
+    register(switch, "102", "acme-102-secret", callee_sip)
+    callee = switch.sipp("call_callee.xml", "-mp", str(free_port()), domain="acme.example", local_port=callee_sip,
+                         background=True, timeout=30)
+    assert isinstance(callee, subprocess.Popen)
+    time.sleep(0.3)
+    caller = switch.sipp("caller_session_timer.xml", "-d", "1500", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
+                         users=[("101", "-")], domain="acme.example", timeout=30)
+    out, _ = callee.communicate(timeout=60)
+    assert caller.returncode == 0, caller.stdout[-2500:]
+    assert callee.returncode == 0, out[-2500:]
+    (row,) = switch.wait_for(lambda: calls(switch), what="the call history row")
+    assert (row["disposition"], row["hangup_by"]) == ("answered", "caller")

@@ -140,3 +140,30 @@ def test_framing_errors_close_tcp_connections_and_others_survive(switch: Switch)
         s.sendall(ok)
         assert s.recv(65535).startswith(b"SIP/2.0 200 ")
     assert options(switch.port) == 200
+
+
+def test_a_burst_of_requests_waits_in_the_socket_instead_of_being_dropped(switch: Switch) -> None:
+    """3,000 OPTIONS sent back to back (phones re-registering after a power cut look like this):
+    every one is answered; the SIP socket's buffer holds the burst while the loop works."""
+    count = 3000
+    received: set[str] = set()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        for n in range(count):
+            sock.sendto((
+                f"OPTIONS sip:127.0.0.1:{switch.port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKburst{n}\r\n"
+                f"From: <sip:probe@127.0.0.1>;tag=b{n}\r\nTo: <sip:127.0.0.1:{switch.port}>\r\n"
+                f"Call-ID: burst-{n}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            ).encode(), ("127.0.0.1", switch.port))
+        sock.settimeout(5.0)
+        try:
+            while len(received) < count:
+                reply = sock.recv(65535)
+                assert status_of(reply) == 200
+                received.add(reply.split(b"Call-ID: ", 1)[1].split(b"\r\n", 1)[0].decode())
+        except TimeoutError:
+            pass
+    assert len(received) == count

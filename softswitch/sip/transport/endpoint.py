@@ -28,6 +28,7 @@ from ..transaction import (
     ClientTransaction,
     ResponseReceived,
     ServerTransaction,
+    State,
     Target,
     TimerConfig,
     TransactionTimedOut,
@@ -219,11 +220,16 @@ class SipEndpoint:
 
     def _notify(self, tx: ClientTransaction, response: Response | None) -> None:
         callback: ClientCallback | None = tx.user_data
-        if callback is not None:
-            try:
-                callback(response)
-            except Exception:
-                log.exception("internal error in a response handler")
+        if callback is None:
+            return
+        if tx.state is not State.ACCEPTED and (response is None or response.status >= 200):
+            # The last word this transaction passes up (only an accepted INVITE passes on 2xx
+            # retransmissions): let go of the handler, and of what it holds, now.
+            tx.user_data = None
+        try:
+            callback(response)
+        except Exception:
+            log.exception("internal error in a response handler")
 
     def _rearm(self) -> None:
         when = self.layer.get_timer()

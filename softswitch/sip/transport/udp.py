@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# One socket takes every phone's requests: a burst (phones re-registering after a power cut,
+# a busy hour) must wait in the kernel, not be dropped, while the loop is busy.  The kernel
+# caps this at net.core.rmem_max / wmem_max.
+SOCKET_BUFFER = 4 * 1024 * 1024
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -21,6 +27,12 @@ class UdpListener(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         sockname: Any = transport.get_extra_info("sockname")
         self.local = (sockname[0], sockname[1])
+        sock = transport.get_extra_info("socket")
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+            except OSError as exc:  # pragma: no cover - not seen on Linux
+                log.warning("udp %s: cannot enlarge socket buffer: %s", self.local, exc)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self._on_datagram(data, (addr[0], addr[1]), self.listener_id)
