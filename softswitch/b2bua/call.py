@@ -446,7 +446,10 @@ class Call:
     def _fork_answered(self, fork: Fork, response: Response, now: float) -> list[Action]:
         if fork.state is ForkState.ANSWERED:  # a retransmitted 2xx: ACK again (if ACKed yet)
             return [SendRaw(fork.device.target, fork.ack)] if fork.ack is not None else []
-        dialog = Dialog.as_uac(fork.invite, response, fork.device.target)
+        try:
+            dialog = Dialog.as_uac(fork.invite, response, fork.device.target)
+        except RemoteProtocolError as exc:
+            return self._unusable_answer(fork, response, exc, now)
         fork.dialog = dialog
         fork.state = ForkState.ANSWERED
         if self.phase is not Phase.RINGING or self.a_final_sent:
@@ -489,6 +492,24 @@ class Call:
         out.append(Respond(self.tx, answer))
         self._await_ack("a", answer, self.source, self.invite.cseq.number, now)
         return out
+
+    def _unusable_answer(self, fork: Fork, response: Response, exc: RemoteProtocolError, now: float) -> list[Action]:
+        """A 2xx whose Contact or Record-Route cannot be read cannot carry a call: ACK it and
+        hang it up where the INVITE went, and treat the fork as failed (502)."""
+        fork.dialog = Dialog.as_uac(fork.invite, response, fork.device.target, routing=False)
+        fork.state = ForkState.ANSWERED  # a retransmitted 2xx is ACKed again, nothing more
+        out = self._ack_fork(fork, b"")
+        reason = f'SIP;cause=502;text="{exc.reason.replace(chr(34), chr(39))}"'
+        bye = fork.dialog.request("BYE", self._via(fork.device.target), extra=[Header("Reason", reason)])
+        out.append(SendRequest(bye, fork.device.target, Ref("bye", fork.id)))
+        fork.final, fork.final_reason = 502, "Bad Gateway"
+        if self.phase is not Phase.RINGING or self.a_final_sent:
+            return out
+        if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks if f is not fork):
+            return out  # another device may still answer
+        if self.stage + 1 < len(self.stages):
+            return out + self._next_stage(now)
+        return out + self._all_forks_failed(now)
 
     def _ack_fork(self, fork: Fork, body: bytes) -> list[Action]:
         assert fork.dialog is not None

@@ -1,10 +1,10 @@
 """The media endpoint: RTP/RTCP sockets of the relay, driven by the event loop.
 
 Each relayed call has two port pairs (leg A and leg B), four non-blocking UDP
-sockets.  The loop watches them with ``add_reader``; a readable socket is
-drained in one wake-up (up to ``BATCH`` datagrams) with plain ``recvfrom``,
-and each packet goes out of the *other* leg's socket, so every phone sees its
-audio come from the port it sends to (symmetric RTP).  What to forward where
+sockets.  The loop watches them with ``add_reader``; a readable socket gives
+one datagram per wake-up (plain ``recvfrom``), and each packet goes out of the
+*other* leg's socket, so every phone sees its audio come from the port it
+sends to (symmetric RTP).  What to forward where
 is the pure ``RelaySession``'s decision.  No packet objects are built on this
 path; the relay reads two header fields.
 
@@ -29,7 +29,6 @@ from .relay import Address, Leg, RelaySession
 
 log = logging.getLogger(__name__)
 
-BATCH = 64  # datagrams read per wake-up of one socket
 BIND_ATTEMPTS = 8
 
 
@@ -144,26 +143,24 @@ class MediaEndpoint:
 
     # --- the hot path -----------------------------------------------------------
     def _readable(self, sock: socket.socket, out: socket.socket, relay: RelaySession, leg: str, rtcp: bool) -> None:
-        now = self.loop.time()
-        on_packet = relay.on_packet
-        recvfrom = sock.recvfrom
-        sendto = out.sendto
-        for _ in range(BATCH):
-            try:
-                data, source = recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # ICMP errors surface here on Linux; the socket lives on
-                if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
-                    continue
+        # One datagram per wake-up: a phone sends one packet per 20 ms, so a second read would
+        # almost always fail (and a failed non-blocking read costs an exception).  The loop's
+        # poll is level-triggered: a socket with more waiting is simply ready again next turn.
+        # (uvloop's datagram transports were tried instead: twice the CPU per packet.)
+        try:
+            data, source = sock.recvfrom(2048)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # ICMP errors surface here on Linux; the socket lives on
+            if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
                 log.warning("RTP receive on %s failed: %s", sock.getsockname(), exc)
-                return
-            destination = on_packet(leg, source[:2], data, now, rtcp=rtcp)
-            if destination is not None:
-                try:
-                    sendto(data, destination)
-                except OSError:
-                    self.counters["send_failed"] += 1
+            return
+        destination = relay.on_packet(leg, source[:2], data, self.loop.time(), rtcp=rtcp)
+        if destination is not None:
+            try:
+                out.sendto(data, destination)
+            except OSError:
+                self.counters["send_failed"] += 1
 
     # --- inactivity --------------------------------------------------------------------
     def _sweep(self) -> None:

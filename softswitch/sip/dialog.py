@@ -57,14 +57,19 @@ class Dialog:
         )
 
     @classmethod
-    def as_uac(cls, request: Request, response: Response, target: Target) -> Dialog:
-        """The dialog a response to our request creates (§12.1.2); route set reversed."""
-        remote_target = response.contacts[0].uri if response.contacts else request.uri
+    def as_uac(cls, request: Request, response: Response, target: Target, *, routing: bool = True) -> Dialog:
+        """The dialog a response to our request creates (§12.1.2); route set reversed.
+        Raises ``RemoteProtocolError`` for an unreadable Contact or Record-Route; with
+        ``routing=False`` they are not read (the request's URI and no route set), enough
+        to ACK and BYE such an answer straight back to where the request went."""
+        remote_target = request.uri
+        if routing and response.contacts:
+            remote_target = response.contacts[0].uri
         return cls(
             call_id=request.call_id, local_tag=request.from_.tag or "", remote_tag=response.to.tag,
             local_uri=_untagged(request.from_), remote_uri=_untagged(response.to),
             remote_target=remote_target, target=target, contact=request.get("Contact") or "",
-            route_set=_routes(response)[::-1], local_seq=request.cseq.number, remote_seq=None,
+            route_set=_routes(response)[::-1] if routing else [], local_seq=request.cseq.number, remote_seq=None,
         )
 
     @property

@@ -392,3 +392,20 @@ def test_designated_backup_rings_when_primary_is_busy_and_trunk_challenge_is_ans
     final = call.on_response(backup.ref, answer_to(backup.request, 480, "b"), 1002.0)
     assert [r.status for r in responses(final)] == [486]  # the best failure over both stages
     assert of(final, CallEnded)[0].record.disposition == "busy"
+
+
+def test_callee_2xx_with_unreadable_record_route_is_acked_byed_and_the_call_fails() -> None:
+    call, _, out = new_call()
+    (f0,) = fork_invites(out)
+    answer = answer_to(f0.request, 200, "t0", sdp("10.0.0.1", 5000))
+    answer.headers.insert(-1, Header("Record-Route", "<sip:p1;lr"))  # no closing bracket
+    out = call.on_response(f0.ref, answer, 1002.0)
+    (ack,) = of(out, SendRaw)
+    assert ack.data.startswith(b"ACK sip:102@10.0.0.1:5060 ") and ack.target == f0.target
+    (bye,) = of(out, SendRequest)
+    assert bye.request.method == "BYE" and bye.target == f0.target and "cause=502" in (bye.request.get("Reason") or "")
+    assert [r.status for r in responses(out)] == [480]
+    rec = of(out, CallEnded)[0].record  # as for any 5xx from the only device: 480 to the caller
+    assert (rec.disposition, rec.billed_seconds, rec.answered) == ("no answer", 0, None)
+    # A retransmission of that 2xx is ACKed again, and nothing more.
+    assert [a.data for a in call.on_response(f0.ref, answer, 1002.5) if isinstance(a, SendRaw)] == [ack.data]
