@@ -17,13 +17,24 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-from common import LOAD_CPU, SERVER_CPU, Step, free_port, log, percentile, pinned, run_sipp, stop, wait_for
+from common import (
+    LOAD_CPU,
+    Server,
+    Step,
+    climb,
+    free_port,
+    log,
+    percentile,
+    run_sipp,
+    spawn,
+    start_softswitch,
+    still_running,
+    stop,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLER = ROOT / "bench" / "call_uac_timed.xml"
@@ -38,21 +49,10 @@ MAX_SETUP_P99_MS = 500.0
 NO_RTP = ["-key", "rtp_ip", "127.0.0.1", "-key", "rtp_port", "9"]  # discard: no RTP in this benchmark
 
 
-class System:
-    name = ""
-    port = 0
-    proc: subprocess.Popen[bytes] | None = None
-
+class System(Server):
     def __init__(self, workdir: Path, phone_port: int) -> None:
-        self.workdir = workdir
+        super().__init__(workdir)
         self.phone_port = phone_port  # where the answering SIPp listens
-        workdir.mkdir(parents=True, exist_ok=True)
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        stop(self.proc)
 
 
 class Softswitch(System):
@@ -72,14 +72,7 @@ class Softswitch(System):
                 "extensions": [{"number": "200", "password": "bench-200"}],
             }],
         }
-        (self.workdir / "bench.yaml").write_text(yaml.safe_dump(config))
-        log_path = self.workdir / "softswitch.log"
-        with open(log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                pinned(SERVER_CPU, [sys.executable, "-m", "softswitch", "serve", "--config", "bench.yaml", "--log-level", "info"]),
-                cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
-            )
-        wait_for(log_path, b"ready", self.proc)
+        self.proc = start_softswitch(self.workdir, config)
         # Extension 200 registers with the answering SIPp's address as its contact.
         users = self.workdir / "users.csv"
         users.write_text("SEQUENTIAL\n200;[authentication username=200 password=bench-200]\n")
@@ -99,27 +92,16 @@ class Sippy(System):
     def start(self) -> None:
         self.port = free_port()
         log_path = self.workdir / "sippy.log"
-        with open(log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                pinned(SERVER_CPU, [self.program, "-f", "-l", "127.0.0.1", "-p", str(self.port),
-                                    "-n", f"127.0.0.1:{self.phone_port}", "-L", str(log_path)]),
-                cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
-            )
-        time.sleep(2.0)
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"sippy did not start: {log_path.read_text(errors='replace')[-2000:]}")
+        self.proc = spawn([self.program, "-f", "-l", "127.0.0.1", "-p", str(self.port),
+                           "-n", f"127.0.0.1:{self.phone_port}", "-L", str(log_path)], self.workdir, "sippy.out")
+        still_running(self.proc, log_path)
 
 
 def answering_phone(workdir: Path, port: int, seconds: int, rtp: list[str] = NO_RTP) -> subprocess.Popen[bytes]:
     """The called phone: one SIPp answering every call, for at most ``seconds``; ``rtp`` names
     the RTP address its answers give (``-key rtp_ip``, ``-key rtp_port``)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    out = open(workdir / "phone.out", "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        pinned(LOAD_CPU, ["sipp", "-sf", str(ANSWER), "-i", "127.0.0.1", "-p", str(port), "-t", "u1", "-nostdin",
-                          "-timeout", str(seconds), "-max_recv_loops", "5000", "-trace_err", *rtp]),
-        cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-    )
+    return spawn(["sipp", "-sf", str(ANSWER), "-i", "127.0.0.1", "-p", str(port), "-t", "u1", "-nostdin",
+                  "-timeout", str(seconds), "-max_recv_loops", "5000", "-trace_err", *rtp], workdir, "phone.out", LOAD_CPU)
 
 
 def call_step(system: System, rate: int, seconds: int, name: str) -> Step:
@@ -136,16 +118,8 @@ def measure(system: System, rates: list[int], seconds: int) -> Step | None:
         time.sleep(1.0)
         warm = call_step(system, 50, 4, "warmup")
         log(f"  {system.name} warm-up: {warm.successful}/{warm.calls} calls")
-        best: Step | None = None
-        for rate in rates:
-            time.sleep(3)  # the previous step's calls end and its records are written
-            step = call_step(system, rate, seconds, f"step-{rate}")
-            log(f"  {system.name} {rate} calls/s: {step.successful} ok, {step.failed} failed, setup "
-                f"p50 {percentile(step.response_ms, 0.5):.2f} ms, p99 {percentile(step.response_ms, 0.99):.2f} ms")
-            if not step.clean or percentile(step.response_ms, 0.99) > MAX_SETUP_P99_MS:
-                break
-            best = step
-        return best
+        return climb(system.name, "calls/s", rates, lambda rate: call_step(system, rate, seconds, f"step-{rate}"),
+                     lambda step: step.clean and percentile(step.response_ms, 0.99) <= MAX_SETUP_P99_MS)
     finally:
         system.stop()
         stop(phone)

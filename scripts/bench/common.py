@@ -12,8 +12,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -109,6 +113,63 @@ def wait_for(path: Path, marker: bytes, proc: subprocess.Popen[bytes], seconds: 
             text = path.read_text(errors="replace")[-2000:] if path.exists() else ""
             raise RuntimeError(f"{path.name}: {marker.decode()!r} not seen: {text}")
         time.sleep(0.1)
+
+
+class Server:
+    """A system under test: started in ``workdir``, pinned to the server CPU, stopped at the end."""
+
+    name = ""
+    port = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def spawn(cmd: list[str], workdir: Path, log_name: str, cpu: int = SERVER_CPU) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` pinned to ``cpu``, its output in ``workdir/log_name``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / log_name, "wb") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(pinned(cpu, cmd), cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+
+
+def start_softswitch(workdir: Path, config: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """The switch with ``config`` (written to bench.yaml), logging at info as operators run it."""
+    (workdir / "bench.yaml").write_text(yaml.safe_dump(config))
+    proc = spawn([sys.executable, "-m", "softswitch", "serve", "--config", "bench.yaml", "--log-level", "info"],
+                 workdir, "softswitch.log")
+    wait_for(workdir / "softswitch.log", b"ready", proc)
+    return proc
+
+
+def still_running(proc: subprocess.Popen[bytes], log_path: Path, seconds: float = 2.0) -> None:
+    """For a daemon that says nothing when ready: give it ``seconds``, then it must be alive."""
+    time.sleep(seconds)
+    if proc.poll() is not None:
+        text = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else "(no log)"
+        raise RuntimeError(f"{log_path.name}: exited: {text}")
+
+
+def climb(name: str, unit: str, rates: list[int], run: Callable[[int], Step],
+          passes: Callable[[Step], bool] = lambda step: step.clean) -> Step | None:
+    """Step the rate up until a step fails; the last step that passed (None if none did)."""
+    best: Step | None = None
+    for rate in rates:
+        time.sleep(3)  # the previous step's retransmissions, calls and store writes drain
+        step = run(rate)
+        log(f"  {name} {rate} {unit}: {step.successful} ok, {step.failed} failed, "
+            f"p50 {percentile(step.response_ms, 0.5):.2f} ms, p99 {percentile(step.response_ms, 0.99):.2f} ms")
+        if not passes(step):
+            break
+        best = step
+    return best
 
 
 def log(message: str) -> None:

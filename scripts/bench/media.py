@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from calls import HOTLINE, PROVIDER_IP, Softswitch, answering_phone
-from common import LOAD_CPU, SERVER_CPU, free_port, log, pinned, stop
+from common import LOAD_CPU, free_port, log, pinned, spawn, stop
 from ng import NgClient
+
+from softswitch.admin import query
 
 ROOT = Path(__file__).resolve().parents[2]
 RTPGEN_SOURCE = ROOT.parent / "shared" / "bench" / "rtpgen.c"
@@ -94,22 +96,14 @@ class SwitchRelay:
         self.switch.stop()
 
     def open(self, n: int) -> list[tuple[int, int]]:
-        from softswitch.admin import query
-
         # Held long enough for the set-up, the generator's run and its drain; then BYE.
         hold_ms = (n // SETUP_RATE + self.seconds + 8) * 1000
-        step = self.workdir / f"calls-{n}"
-        step.mkdir(parents=True, exist_ok=True)
-        out = open(step / "caller.out", "wb")  # noqa: SIM115 - closed with the process
-        self.caller = subprocess.Popen(
-            pinned(LOAD_CPU, [
-                "sipp", "-sf", str(CALLER), f"127.0.0.1:{self.switch.port}", "-i", PROVIDER_IP, "-p", "0", "-t", "u1",
-                "-m", str(n), "-r", str(SETUP_RATE), "-l", str(n), "-s", HOTLINE, "-d", str(hold_ms),
-                "-key", "rtp_ip", "127.0.0.1", "-key", "rtp_port", str(self.gen_a),
-                "-timeout", str(hold_ms // 1000 + n // SETUP_RATE + 30), "-timeout_error", "-nostdin", "-nd",
-            ]),
-            cwd=step, stdout=out, stderr=subprocess.STDOUT,
-        )
+        self.caller = spawn([
+            "sipp", "-sf", str(CALLER), f"127.0.0.1:{self.switch.port}", "-i", PROVIDER_IP, "-p", "0", "-t", "u1",
+            "-m", str(n), "-r", str(SETUP_RATE), "-l", str(n), "-s", HOTLINE, "-d", str(hold_ms),
+            "-key", "rtp_ip", "127.0.0.1", "-key", "rtp_port", str(self.gen_a),
+            "-timeout", str(hold_ms // 1000 + n // SETUP_RATE + 30), "-timeout_error", "-nostdin", "-nd",
+        ], self.workdir / f"calls-{n}", "caller.out", LOAD_CPU)
         deadline = time.monotonic() + n / SETUP_RATE + 30
         socket_path = str(self.workdir / "softswitch.sock")
         while True:
@@ -142,20 +136,15 @@ class Rtpengine:
         self.ng: NgClient | None = None
 
     def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
         log_path = self.workdir / "rtpengine.log"
-        with open(log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                pinned(SERVER_CPU, [
-                    "rtpengine", "--foreground", "--log-stderr", "--log-level", "5", "--table", "-1",
-                    "--interface", "127.0.0.1", "--listen-ng", f"127.0.0.1:{self.ng_port}",
-                    # Relay ports below the ephemeral range, where rtpgen's own sockets are bound;
-                    # deleted calls give their ports back at once (not 30 s later).
-                    "--port-min", "12000", "--port-max", "32000", "--delete-delay", "0",
-                    "--num-threads", "1", "--no-redis-required",
-                ]),
-                cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
-            )
+        self.proc = spawn([
+            "rtpengine", "--foreground", "--log-stderr", "--log-level", "5", "--table", "-1",
+            "--interface", "127.0.0.1", "--listen-ng", f"127.0.0.1:{self.ng_port}",
+            # Relay ports below the ephemeral range, where rtpgen's own sockets are bound;
+            # deleted calls give their ports back at once (not 30 s later).
+            "--port-min", "12000", "--port-max", "32000", "--delete-delay", "0",
+            "--num-threads", "1", "--no-redis-required",
+        ], self.workdir, "rtpengine.log")
         self.ng = NgClient(("127.0.0.1", self.ng_port))
         deadline = time.monotonic() + 20
         while not self.ng.ping():

@@ -9,15 +9,11 @@ its requests) and one line with the ratio.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-from common import SERVER_CPU, Step, free_port, log, percentile, pinned, run_sipp, stop, wait_for
+from common import Server, Step, climb, free_port, log, percentile, run_sipp, spawn, start_softswitch, still_running
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "bench" / "register_auth_timed.xml"
@@ -32,23 +28,9 @@ def write_users(path: Path, password_of: Callable[[int], str]) -> Path:
     return path
 
 
-class System:
-    name = ""
-    port = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-
+class System(Server):
     def users(self) -> Path:
         raise NotImplementedError
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        stop(self.proc)
 
 
 class Softswitch(System):
@@ -65,14 +47,7 @@ class Softswitch(System):
             "accounts": [{"name": "bench", "domain": "bench.example", "default": True,
                           "extensions": [{"number": str(u), "password": f"bench-{u}"} for u in USERS]}],
         }
-        (self.workdir / "bench.yaml").write_text(yaml.safe_dump(config))
-        log_path = self.workdir / "softswitch.log"
-        with open(log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                pinned(SERVER_CPU, [sys.executable, "-m", "softswitch", "serve", "--config", "bench.yaml", "--log-level", "info"]),
-                cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
-            )
-        wait_for(log_path, b"ready", self.proc)
+        self.proc = start_softswitch(self.workdir, config)
 
 
 class Kamailio(System):
@@ -84,14 +59,9 @@ class Kamailio(System):
 
     def start(self) -> None:
         self.port = 5070  # fixed in the reference config
-        with open(self.workdir / "kamailio.log", "wb") as out:
-            self.proc = subprocess.Popen(
-                pinned(SERVER_CPU, ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", "1024", "-M", "16", "-A", "WITH_AUTH"]),
-                cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
-            )
-        time.sleep(2.0)
-        if self.proc.poll() is not None:
-            raise RuntimeError((self.workdir / "kamailio.log").read_text()[-2000:])
+        self.proc = spawn(["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", "1024", "-M", "16", "-A", "WITH_AUTH"],
+                          self.workdir, "kamailio.log")
+        still_running(self.proc, self.workdir / "kamailio.log")
 
 
 def measure(system: System, rates: list[int], seconds: int) -> Step | None:
@@ -102,16 +72,8 @@ def measure(system: System, rates: list[int], seconds: int) -> Step | None:
         args = ["-key", "domain", "127.0.0.1", "-d", "0"]
         warm = run_sipp(SCENARIO, target, 1000, len(USERS) // 1000, system.workdir / "warmup", inf=inf, args=args)
         log(f"  {system.name} warm-up: {warm.successful}/{warm.calls} registered")
-        best: Step | None = None
-        for rate in rates:
-            time.sleep(3)  # let retransmission and store queues drain between steps
-            step = run_sipp(SCENARIO, target, rate, seconds, system.workdir / f"step-{rate}", inf=inf, args=args)
-            log(f"  {system.name} {rate}/s: {step.successful} ok, {step.failed} failed, "
-                f"p50 {percentile(step.response_ms, 0.5):.2f} ms, p99 {percentile(step.response_ms, 0.99):.2f} ms")
-            if not step.clean:
-                break
-            best = step
-        return best
+        return climb(system.name, "REGISTER/s", rates, lambda rate: run_sipp(
+            SCENARIO, target, rate, seconds, system.workdir / f"step-{rate}", inf=inf, args=args))
     finally:
         system.stop()
 

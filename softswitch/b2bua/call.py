@@ -253,7 +253,7 @@ class Call:
         self.timers: dict[str, LegTimer] = {}
         self.sdp_sent: dict[str, bytes] = {}
         self.origin: dict[str, str | None] = {}
-        self.allows_update: dict[str, bool] = {"a": "UPDATE" in [m.upper() for m in invite.values("Allow")]}
+        self.allows_update: dict[str, bool] = {"a": _allows(invite, "UPDATE")}
 
     # --- helpers ------------------------------------------------------------
     def _a_response(self, status: int, reason: str | None = None, body: bytes = b"",
@@ -414,6 +414,11 @@ class Call:
         fork.state = ForkState.FAILED
         fork.final = status
         fork.final_reason = "Request Timeout" if response is None else response.reason
+        return self._fork_lost(now)
+
+    def _fork_lost(self, now: float) -> list[Action]:
+        """A device is out of the running: wait for the others of its stage, then ring the
+        next stage, or answer the caller with the best failure when none is left."""
         if self.phase is not Phase.RINGING or self.a_final_sent:
             return []
         if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks if f.stage == self.stage):
@@ -483,7 +488,7 @@ class Call:
         else:
             self.late_ack["b"] = (dialog, fork.invite.cseq.number)
         out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
-        self.allows_update["b"] = "UPDATE" in [m.upper() for m in response.values("Allow")]
+        self.allows_update["b"] = _allows(response, "UPDATE")
         b_timer = session_timer.as_uac(response, now)
         if b_timer is not None:
             self.timers["b"] = b_timer
@@ -503,13 +508,7 @@ class Call:
         bye = fork.dialog.request("BYE", self._via(fork.device.target), extra=[Header("Reason", reason)])
         out.append(SendRequest(bye, fork.device.target, Ref("bye", fork.id)))
         fork.final, fork.final_reason = 502, "Bad Gateway"
-        if self.phase is not Phase.RINGING or self.a_final_sent:
-            return out
-        if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks if f is not fork):
-            return out  # another device may still answer
-        if self.stage + 1 < len(self.stages):
-            return out + self._next_stage(now)
-        return out + self._all_forks_failed(now)
+        return out + self._fork_lost(now)
 
     def _ack_fork(self, fork: Fork, body: bytes) -> list[Action]:
         assert fork.dialog is not None
@@ -675,9 +674,7 @@ class Call:
         other = self._leg(other_leg)
         assert other is not None
         if method == "INVITE" and (other_leg in self.pending or leg in self.pending or self.unacked):
-            resp = make_response(request, 491)
-            resp.add("Retry-After", "1")
-            return [Respond(tx, resp)]
+            return [Respond(tx, _glare(request))]
         out: list[Action] = []
         if method == "INVITE":
             out.append(Respond(tx, make_response(request, 100)))
@@ -737,9 +734,7 @@ class Call:
         dialog = self._leg(leg)
         assert dialog is not None
         if request.method == "INVITE" and (leg in self.pending or leg in self.unacked):
-            resp = make_response(request, 491)
-            resp.add("Retry-After", "1")
-            return [Respond(tx, resp)]
+            return [Respond(tx, _glare(request))]
         if session_timer.too_small(request):
             resp = make_response(request, 422, to_tag=dialog.local_tag)
             resp.add("Min-SE", str(session_timer.MIN_SE))
@@ -767,10 +762,8 @@ class Call:
             return []
         method = "UPDATE" if self.allows_update.get(leg) else "INVITE"
         body = self.sdp_sent.get(leg, b"") if method == "INVITE" else b""
-        extra = [Header("Session-Expires", timer.header(we_are_uac=True)), Header("Supported", session_timer.TAG),
-                 Header("Contact", dialog.contact)]
-        refresh = dialog.request(method, self._via(dialog.target), body=body,
-                                 content_type="application/sdp" if body else None, extra=extra)
+        extra = [Header("Session-Expires", timer.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
+        refresh = dialog.request(method, self._via(dialog.target), body=body, extra=extra)
         return [SendRequest(refresh, dialog.target, Ref("refresh", from_leg=leg, method=method))]
 
     def _refresh_response(self, ref: Ref, response: Response | None, now: float) -> list[Action]:
@@ -876,6 +869,17 @@ class Call:
             except RemoteProtocolError:
                 body = b""
         return out + [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
+
+
+def _glare(request: Request) -> Response:
+    """491: an offer is already in progress on this call (RFC 3261 §14.2); try again shortly."""
+    resp = make_response(request, 491)
+    resp.add("Retry-After", "1")
+    return resp
+
+
+def _allows(message: Request | Response, method: str) -> bool:
+    return method in (m.upper() for m in message.values("Allow"))
 
 
 def _with_body(resp: Response, body: bytes, content_type: str | None = None) -> Response:

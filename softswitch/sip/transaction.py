@@ -70,6 +70,10 @@ class Transmit:
 class ResponseReceived:
     transaction: ClientTransaction
     response: Response
+    # Nothing more will reach the TU from this transaction (it lingers only to absorb
+    # retransmissions): the TU's handler, and what it holds, can be let go.  Only an accepted
+    # INVITE passes more up (2xx retransmissions, RFC 6026).
+    last: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +333,7 @@ class ClientTransaction(Transaction):
         self.state = State.COMPLETED
         self.deadlines.clear()
         self.request = None
-        out: list[Output] = [ResponseReceived(self, response)]
+        out: list[Output] = [ResponseReceived(self, response, last=True)]
         if self.reliable:
             return out + self._terminate()
         self.deadlines["K"] = now + self.config.t4
@@ -404,7 +408,7 @@ class InviteClientTransaction(ClientTransaction):
         assert self.request is not None  # only the first final response gets here
         self.ack = bytes(build_ack_for_failure(self.request, response))
         self.request = None
-        out: list[Output] = [Transmit(self.target, self.ack), ResponseReceived(self, response)]
+        out: list[Output] = [Transmit(self.target, self.ack), ResponseReceived(self, response, last=True)]
         if self.reliable:
             return out + self._terminate()
         self.deadlines["D"] = now + 32.0

@@ -129,6 +129,7 @@ def test_caller_without_timer_support_is_refreshed_by_the_switch_with_reinvite()
     (refresh,) = of(out, SendRequest)
     assert refresh.request.method == "INVITE" and refresh.target == A_SRC  # no UPDATE in its Allow
     assert refresh.request.get("Session-Expires") == "600;refresher=uac"
+    assert len(refresh.request.get_all("Contact")) == 1
     assert parse_sdp(refresh.request.body).media[0].line.port == 10000
     reply = answer_to(refresh.request, 200, "caller", sdp())
     back = call.on_response(refresh.ref, reply, 1302.1)

@@ -165,7 +165,8 @@ def test_non_invite_client_final_then_timer_k() -> None:
     tx, _ = layer.send_request(req, UDP, 0.0)
     resp = response_to(req, 200)
     out = layer.receive_response(resp, 0.1)
-    assert [type(o) for o in out] == [ResponseReceived]
+    assert [(type(o), getattr(o, "last", None)) for o in out] == [(ResponseReceived, True)]  # the TU's last word
+    assert tx.request is None  # lingering on bytes only
     assert layer.receive_response(resp, 0.2) == []  # retransmission absorbed
     layer.handle_timer(0.1 + T.t4)
     assert tx.state is State.TERMINATED
@@ -178,6 +179,7 @@ def test_invite_client_failure_sends_ack_and_absorbs_retransmissions() -> None:
     busy = response_to(inv, 486)
     out = layer.receive_response(busy, 0.2)
     (ack_bytes,) = sends(out)
+    assert [o.last for o in out if isinstance(o, ResponseReceived)] == [True]
     ack = parse_message(ack_bytes)
     assert isinstance(ack, Request) and ack.method == "ACK"
     assert ack.cseq.number == inv.cseq.number and ack.to.tag == "t1"
@@ -195,7 +197,7 @@ def test_invite_client_timer_a_stops_on_provisional_and_2xx_is_accepted() -> Non
     layer.receive_response(response_to(inv, 180), 0.6)
     assert "A" not in tx.deadlines
     ok = response_to(inv, 200)
-    assert [type(o) for o in layer.receive_response(ok, 1.0)] == [ResponseReceived]
+    assert [(type(o), getattr(o, "last", None)) for o in layer.receive_response(ok, 1.0)] == [(ResponseReceived, False)]
     assert tx.state is State.ACCEPTED
     assert [type(o) for o in layer.receive_response(ok, 1.5)] == [ResponseReceived]  # to the TU again
 

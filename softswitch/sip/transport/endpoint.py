@@ -28,7 +28,6 @@ from ..transaction import (
     ClientTransaction,
     ResponseReceived,
     ServerTransaction,
-    State,
     Target,
     TimerConfig,
     TransactionTimedOut,
@@ -194,10 +193,10 @@ class SipEndpoint:
             elif isinstance(out, RequestReceived):
                 self._dispatch(out.transaction, out.request)
             elif isinstance(out, ResponseReceived):
-                self._notify(out.transaction, out.response)
+                self._notify(out.transaction, out.response, out.last)
             elif isinstance(out, TransactionTimedOut):
                 if isinstance(out.transaction, ClientTransaction):
-                    self._notify(out.transaction, None)
+                    self._notify(out.transaction, None, last=True)
             elif isinstance(out, CancelReceived):
                 self.tu.on_cancel(out.transaction, out.request, out.invite)
             elif isinstance(out, AckReceived):
@@ -218,13 +217,11 @@ class SipEndpoint:
             log.exception("internal error in %s %s", request.method, request.call_id)
             self.respond(tx, make_response(request, 500))
 
-    def _notify(self, tx: ClientTransaction, response: Response | None) -> None:
+    def _notify(self, tx: ClientTransaction, response: Response | None, last: bool) -> None:
         callback: ClientCallback | None = tx.user_data
         if callback is None:
             return
-        if tx.state is not State.ACCEPTED and (response is None or response.status >= 200):
-            # The last word this transaction passes up (only an accepted INVITE passes on 2xx
-            # retransmissions): let go of the handler, and of what it holds, now.
+        if last:  # let go of the handler, and of what it holds (a call), now
             tx.user_data = None
         try:
             callback(response)
