@@ -36,6 +36,11 @@ class CallRecord:
     caller_device: str = ""
     callee_device: str = ""
     answered_by: str | None = None  # the extension/number that took the call
+    park_slot: str | None = None  # the code it was (last) parked at, "*801"
+    parked_by: str | None = None  # the extension that parked it
+    parked_at: float | None = None
+    retrieved_by: str | None = None  # the extension that picked it up
+    retrieved_at: float | None = None
     media_a: LegMedia = field(default_factory=LegMedia)
     media_b: LegMedia = field(default_factory=LegMedia)
 

@@ -125,4 +125,29 @@ def _extension_checks(i: int, acc: dict[str, Any]) -> list[tuple[Path, str]]:
         site = e.get("site") if isinstance(e, dict) else None
         if isinstance(site, str) and site not in site_names:
             problems.append((("accounts", i, "extensions", j, "site"), f"site {site!r} is not defined in this account's sites"))
+    return problems + _park_checks(i, acc, {n for _, n in numbers})
+
+
+def _park_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[Path, str]]:
+    """Park destinations are extensions of the account; each slot range (a site's, with what it
+    takes from the account's) is not empty and does not hold the park code."""
+    problems: list[tuple[Path, str]] = []
+    raw = acc.get("park")
+    park: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    places: list[tuple[Path, dict[str, Any], dict[str, Any]]] = [(("accounts", i, "park"), park, park)]
+    for k, site in enumerate(acc.get("sites") or []):
+        if isinstance(site, dict) and isinstance(site.get("park"), dict):
+            places.append((("accounts", i, "sites", k, "park"), site["park"], {**park, **site["park"]}))
+    code = str(park.get("code", "*85"))[1:]
+    for path, settings, merged in places:
+        first, last = str(merged.get("first_slot", "801")), str(merged.get("last_slot", "899"))
+        if first.isdigit() and last.isdigit():
+            if int(first) > int(last):
+                problems.append((path, f"slots {first}..{last}: need first_slot <= last_slot"))
+            elif code.isdigit() and int(first) <= int(code) <= int(last):
+                problems.append((path, f"park code *{code} is one of the slots *{first}..*{last}"))
+        for key in ("on_expiry", "fallback"):
+            value = settings.get(key)
+            if isinstance(value, str) and value not in ("parker", "hangup") and value.isdigit() and value not in numbers:
+                problems.append(((*path, key), f"{value!r} is not an extension of this account"))
     return problems

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 NUMBER_RE = re.compile(r"[1-9][0-9]*\Z")
 ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
@@ -108,8 +108,90 @@ class Store(Strict):
     flush_interval: float = Field(0.2, gt=0, le=10, description="seconds between batched writes")
 
 
+PARK_CODE_RE = re.compile(r"\*[0-9]{1,6}\Z")
+
+
+def _check_park_destination(value: str, field: str | None) -> str:
+    if value == "parker" and field == "fallback":
+        raise ValueError("the fallback is where a call goes when the parker does not answer: an extension or 'hangup'")
+    if value not in ("parker", "hangup"):
+        check_extension_number(value)
+    return value
+
+
+class ParkOverride(Strict):
+    """A site's own park settings; what it leaves out comes from the account's."""
+
+    first_slot: int | None = Field(None, ge=1, le=999999)
+    last_slot: int | None = Field(None, ge=1, le=999999)
+    assignment: Literal["sequential", "random"] | None = None
+    expiry: float | None = Field(None, ge=5, le=86400)
+    on_expiry: str | None = None
+    fallback: str | None = None
+    parker_ring_time: float | None = Field(None, ge=5, le=600)
+    repark_window: float | None = Field(None, ge=0, le=3600)
+    music: Path | None = None
+
+    @field_validator("on_expiry", "fallback")
+    @classmethod
+    def _destination(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _check_park_destination(value, info.field_name)
+
+    @field_validator("music")
+    @classmethod
+    def _music(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"music file {str(value)!r} does not exist")
+        return value
+
+
+class Park(Strict):
+    """Call park (SPEC "Call park"): slots ``*<first_slot>`` .. ``*<last_slot>`` per account."""
+
+    code: str = Field("*85", description="dialled (as a transfer target or in a call) to park: the switch picks the slot")
+    first_slot: int = Field(801, ge=1, le=999999, description="lowest slot; its code is '*' + the number")
+    last_slot: int = Field(899, ge=1, le=999999)
+    assignment: Literal["sequential", "random"] = Field(
+        "sequential", description="next free slot (what BLF park keys need), or any free slot")
+    expiry: float = Field(300, ge=5, le=86400, description="seconds a call stays parked before on_expiry")
+    on_expiry: str = Field("parker", description="'parker' (ring whoever parked it), an extension number, or 'hangup'")
+    fallback: str = Field("hangup", description="when the parker does not answer: an extension number or 'hangup'")
+    parker_ring_time: float = Field(30, ge=5, le=600, description="seconds the parker's phones ring on expiry")
+    repark_window: float = Field(30, ge=0, le=3600, description="a call picked up and parked again within this "
+                                 "many seconds returns to its old slot")
+    music: Path | None = Field(None, description="WAV file the parked party hears (default: the switch's own music)")
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not PARK_CODE_RE.match(value):
+            raise ValueError(f"park code {value!r} must be '*' followed by digits")
+        return value
+
+    @field_validator("on_expiry", "fallback")
+    @classmethod
+    def _destination(cls, value: str, info: ValidationInfo) -> str:
+        return _check_park_destination(value, info.field_name)
+
+    @field_validator("music")
+    @classmethod
+    def _music(cls, value: Path | None) -> Path | None:
+        return ParkOverride._music(value)
+
+    def for_site(self, site: Site | None) -> Park:
+        """These settings with ``site``'s overrides applied."""
+        if site is None or site.park is None:
+            return self
+        changes = {k: v for k, v in site.park.model_dump().items() if v is not None}
+        merged = self.model_copy(update=changes)
+        if merged.first_slot > merged.last_slot:
+            return self  # rules.py reports it
+        return merged
+
+
 class Site(Strict):
     name: str
+    park: ParkOverride | None = None
 
 
 class Media(Strict):
@@ -235,6 +317,7 @@ class Account(Strict):
     hotlines: list[Hotline] = Field(default_factory=list)
     outbound_numbers: list[str] = Field(default_factory=list, description="caller IDs for outside calls, in rotation")
     sites: list[Site] = Field(default_factory=list)
+    park: Park = Field(default_factory=Park)
     extensions: list[Extension] = Field(default_factory=list)
 
     @field_validator("name")
@@ -256,6 +339,13 @@ class Account(Strict):
             if ext.number == number:
                 return ext
         return None
+
+    def site(self, name: str | None) -> Site | None:
+        return next((s for s in self.sites if s.name == name), None)
+
+    def park_for(self, extension: Extension | None) -> Park:
+        """The park settings that apply to a call parked by ``extension`` (its site's)."""
+        return self.park.for_site(self.site(extension.site) if extension is not None else None)
 
 
 class TrunkRegistration(Strict):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..b2bua.record import CallRecord
+from ..park.lot import Parked
 from ..registrar.core import Binding, Change
 
 
@@ -36,7 +37,26 @@ class CallStore(Protocol):
         ``limit`` keeps the newest that many."""
 
 
-class Store(BindingStore, CallStore, Protocol):
+# A row whose call should have left its slot this long ago belongs to a switch process that died.
+STALE_AFTER = 600.0
+
+
+class ParkStore(Protocol):
+    async def claim_slot(self, entry: Parked, node: str, now: float) -> float | None:
+        """Record that ``node`` parks ``entry`` in its slot.  None: done; otherwise another
+        live process holds the slot, until the returned time."""
+
+    async def release_slot(self, account: str, slot: int, call: str) -> None:
+        """The call left the slot (only the row of that call is removed)."""
+
+    async def list_parked(self, account: str | None = None) -> list[tuple[Parked, str]]:
+        """Occupied slots and the process holding each, by account and slot."""
+
+    async def clear_node(self, node: str) -> int:
+        """Forget the slots a previous run of ``node`` held (its calls died with it)."""
+
+
+class Store(BindingStore, CallStore, ParkStore, Protocol):
     """Everything the switch keeps."""
 
 

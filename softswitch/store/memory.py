@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..b2bua.record import CallRecord
+from ..park.lot import Parked
 from ..registrar.core import Binding, Change, Saved
+from .base import STALE_AFTER
 
 
 def binding_id(b: Binding) -> str:
@@ -20,6 +22,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._rows: dict[str, Binding] = {}
         self._calls: dict[str, CallRecord] = {}
+        self._parked: dict[tuple[str, int], tuple[Parked, str]] = {}
 
     async def load_bindings(self, now: float) -> list[Binding]:
         return await self.list_bindings(now)
@@ -54,6 +57,27 @@ class MemoryStore:
             key=lambda r: (r.started, r.id),
         )
         return rows[-limit:] if limit else rows
+
+    async def claim_slot(self, entry: Parked, node: str, now: float) -> float | None:
+        held = self._parked.get((entry.account, entry.slot))
+        if held is not None and held[0].call != entry.call and held[0].expires_at + STALE_AFTER > now:
+            return held[0].expires_at + STALE_AFTER
+        self._parked[(entry.account, entry.slot)] = (entry, node)
+        return None
+
+    async def release_slot(self, account: str, slot: int, call: str) -> None:
+        held = self._parked.get((account, slot))
+        if held is not None and held[0].call == call:
+            del self._parked[(account, slot)]
+
+    async def list_parked(self, account: str | None = None) -> list[tuple[Parked, str]]:
+        return [v for k, v in sorted(self._parked.items()) if account in (None, k[0])]
+
+    async def clear_node(self, node: str) -> int:
+        mine = [k for k, (_, n) in self._parked.items() if n == node]
+        for key in mine:
+            del self._parked[key]
+        return len(mine)
 
     async def close(self) -> None:
         return None

@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, event, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..b2bua.record import CallRecord
+from ..park.lot import Parked
 from ..registrar.core import Binding, Change, Saved
 from ..sip.transaction import Target
+from .base import STALE_AFTER
 from .memory import binding_id, sort_key
-from .tables import calls, registrations
+from .tables import calls, parked, registrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -126,6 +129,39 @@ class SqlStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [CallRecord.from_row(dict(r)) for r in reversed(rows)]
+
+    async def claim_slot(self, entry: Parked, node: str, now: float) -> float | None:
+        key = (parked.c.account == entry.account) & (parked.c.slot == entry.slot)
+        row = {"account": entry.account, "slot": entry.slot, "call": entry.call, "parked_at": entry.parked_at,
+               "expires_at": entry.expires_at, "parker": entry.parker[:64], "party": entry.party[:256], "node": node[:128]}
+        try:
+            async with self.engine.begin() as conn:
+                held = (await conn.execute(select(parked.c.call, parked.c.expires_at).where(key))).first()
+                if held is not None and held.call != entry.call and held.expires_at + STALE_AFTER > now:
+                    return float(held.expires_at + STALE_AFTER)
+                await conn.execute(delete(parked).where(key))
+                await conn.execute(parked.insert(), row)
+        except IntegrityError:  # another process took it between our look and our write
+            return now + STALE_AFTER
+        return None
+
+    async def release_slot(self, account: str, slot: int, call: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(parked).where(
+                (parked.c.account == account) & (parked.c.slot == slot) & (parked.c.call == call)))
+
+    async def list_parked(self, account: str | None = None) -> list[tuple[Parked, str]]:
+        query = select(parked).order_by(parked.c.account, parked.c.slot)
+        if account is not None:
+            query = query.where(parked.c.account == account)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(Parked(r.account, r.slot, r.call, r.parked_at, r.expires_at, r.parker, r.party), r.node) for r in rows]
+
+    async def clear_node(self, node: str) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(parked).where(parked.c.node == node))
+        return int(result.rowcount or 0)
 
     async def close(self) -> None:
         await self.engine.dispose()

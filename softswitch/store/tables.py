@@ -52,8 +52,29 @@ calls = Table(
     Column("caller_device", String(256), nullable=False),
     Column("callee_device", String(256), nullable=False),
     Column("answered_by", String(64)),
+    Column("park_slot", String(8)),
+    Column("parked_by", String(64)),
+    Column("parked_at", Float),
+    Column("retrieved_by", String(64)),
+    Column("retrieved_at", Float),
     *[Column(f"{leg}_{name}", kind, nullable=False) for leg in ("a", "b") for name, kind in (
         ("packets_in", Integer), ("packets_out", Integer), ("lost", Integer), ("jitter_ms", Float))],
     Index("ix_calls_account_started", "account", "started"),
     Index("ix_calls_started", "started"),
+)
+
+# Occupied park slots (park/lot.py ``Parked``), one row per slot, written by the switch process
+# (``node``) that holds the call; a row whose ``expires_at`` is long past belongs to a process that
+# died and no longer counts.
+parked = Table(
+    "parked",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("call", String(64), nullable=False),
+    Column("parked_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("parker", String(64), nullable=False),
+    Column("party", String(256), nullable=False),
+    Column("node", String(128), nullable=False),
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from softswitch.b2bua.record import CallRecord, LegMedia
+from softswitch.park.lot import Parked
 from softswitch.registrar.core import Binding, Removed, Saved
 from softswitch.sip.transaction import Target
 from softswitch.store import MemoryStore, Store, open_store
@@ -29,7 +30,7 @@ async def fresh_postgres(url: str) -> None:
 
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        await conn.execute(text("DROP TABLE IF EXISTS registrations, calls, alembic_version"))
+        await conn.execute(text("DROP TABLE IF EXISTS registrations, calls, parked, alembic_version"))
     await engine.dispose()
 
 
@@ -86,7 +87,8 @@ def record(cid: str, started: float, account: str = "acme", **kw: object) -> Cal
 
 async def test_call_history_round_trip_and_filters(store: Store) -> None:
     answered = record("c1", 100.0, answered=102.0, ended=112.4, disposition="answered", hangup_by="caller",
-                      cause="BYE", caller_device="baresip", callee_device="SIPp", answered_by="102")
+                      cause="BYE", caller_device="baresip", callee_device="SIPp", answered_by="102",
+                      park_slot="*801", parked_by="102", parked_at=105.0, retrieved_by="103", retrieved_at=108.0)
     answered.media_a = LegMedia(500, 498, 2, 1.25)
     answered.media_b = LegMedia(498, 500, 0, 0.5)
     busy = record("c2", 200.0, ended=201.0, disposition="busy", hangup_by="callee", cause="486 Busy Here")
@@ -101,3 +103,28 @@ async def test_call_history_round_trip_and_filters(store: Store) -> None:
     assert [r.id for r in await store.list_calls(since=150.0)] == ["c3", "c2"]
     assert [r.id for r in await store.list_calls(until=150.0)] == ["c1"]
     assert [r.id for r in await store.list_calls(limit=2)] == ["c3", "c2"]
+
+
+def parked_entry(slot: int = 801, call: str = "c1", expires_at: float = 400.0) -> Parked:
+    return Parked("acme", slot, call, 100.0, expires_at, "102", '"Alice" <sip:101@acme.example>')
+
+
+async def test_park_slot_claim_release_and_listing(store: Store) -> None:
+    assert await store.claim_slot(parked_entry(801, "c1"), "node-a", 100.0) is None
+    assert await store.claim_slot(parked_entry(802, "c2"), "node-a", 100.0) is None
+    # Another process cannot take a slot a live one holds; it learns until when it counts as held.
+    held = await store.claim_slot(parked_entry(801, "c9"), "node-b", 110.0)
+    assert held is not None and held > 400.0
+    listed = await store.list_parked("acme")
+    assert [(p.slot, p.call, p.parker, p.party, node) for p, node in listed] == [
+        (801, "c1", "102", '"Alice" <sip:101@acme.example>', "node-a"), (802, "c2", "102", '"Alice" <sip:101@acme.example>', "node-a")]
+    assert await store.list_parked("globex") == []
+    await store.release_slot("acme", 801, "c9")  # not that call's row: stays
+    assert len(await store.list_parked()) == 2
+    await store.release_slot("acme", 801, "c1")
+    assert [p.slot for p, _ in await store.list_parked()] == [802]
+    # A row long past its expiry was left by a process that died: it no longer counts.
+    assert await store.claim_slot(parked_entry(802, "c3"), "node-b", 400.0 + 601.0) is None
+    # A restarted node forgets what its previous run held.
+    assert await store.clear_node("node-b") == 1
+    assert await store.list_parked() == []

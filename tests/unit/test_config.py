@@ -133,3 +133,28 @@ accounts:
     ]
     for line in expected:
         assert line in found, f"missing: {line}\nin: {found}"
+
+
+def test_park_settings_are_checked() -> None:
+    text = """\
+server:
+  listen: [{transport: udp, address: 127.0.0.1}]
+accounts:
+  - name: acme
+    domain: acme.example
+    park:
+      code: "*810"
+      on_expiry: "199"
+      music: /nonexistent/music.wav
+    sites:
+      - name: branch
+        park: {first_slot: 950, fallback: parker}
+    extensions:
+      - {number: "101", password: secret-101}
+"""
+    got = problems(text)
+    assert "bad.yaml:6: accounts[0].park: park code *810 is one of the slots *801..*899" in got
+    assert "bad.yaml:9: accounts[0].park.music: music file '/nonexistent/music.wav' does not exist" in got
+    assert any(p.startswith("bad.yaml:12: accounts[0].sites[0].park.fallback: the fallback is where") for p in got)
+    assert "bad.yaml:12: accounts[0].sites[0].park: slots 950..899: need first_slot <= last_slot" in got
+    assert "bad.yaml:8: accounts[0].park.on_expiry: '199' is not an extension of this account" in got
