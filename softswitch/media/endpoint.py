@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..sdp.offer_answer import RelayPorts
+from .audio import Sound
+from .player import Player
 from .ports import PortPool, PortsExhausted
 from .relay import Address, Leg, RelaySession
 
@@ -58,6 +60,7 @@ class MediaEndpoint:
         self.loop = asyncio.get_running_loop()
         self.sessions: dict[str, MediaSession] = {}
         self.counters = {"sessions_opened": 0, "sessions_closed": 0, "send_failed": 0, "bind_failed": 0}
+        self.player = Player(self.loop)
         self._sweeper: asyncio.TimerHandle | None = self.loop.call_later(1.0, self._sweep)
 
     # --- sessions -------------------------------------------------------------
@@ -108,12 +111,37 @@ class MediaEndpoint:
         if session is not None and address is not None:
             session.relay.legs[leg].announced = address
 
-    def activate(self, session_id: str) -> None:
-        """The call is answered: from now on silence both ways counts towards hang-up."""
+    def activate(self, session_id: str, active: bool = True) -> None:
+        """The call is answered: from now on silence both ways counts towards hang-up.  A parked
+        call is not (its party may hold and send nothing): its park expiry ends it."""
         session = self.sessions.get(session_id)
-        if session is not None and not session.active:
-            session.active = True
+        if session is not None and session.active != active:
+            session.active = active
             session.relay.last_packet = max(session.relay.last_packet, self.loop.time())
+
+    def detach(self, session_id: str, leg: str) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None:
+            session.relay.legs[leg].detach()
+
+    # --- sounds ----------------------------------------------------------------------
+    def play_music(self, session_id: str, leg: str, sound: Sound, pt: int | None) -> None:
+        """Loop ``sound`` to the phone on ``leg`` (shared with everyone on the same music)."""
+        session = self.sessions.get(session_id)
+        if session is not None:
+            self.player.music_on((session_id, leg), session.sockets[(leg, False)], session.relay.legs[leg], sound, pt or 0)
+
+    def announce(self, session_id: str, leg: str, sounds: list[Sound], pt: int | None,
+                 on_done: Callable[[], None]) -> None:
+        """Play ``sounds`` once to the phone on ``leg``, then call ``on_done``."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            on_done()
+            return
+        self.player.announce((session_id, leg), session.sockets[(leg, False)], session.relay.legs[leg], sounds, pt or 0, on_done)
+
+    def stop_playing(self, session_id: str, leg: str) -> None:
+        self.player.stop((session_id, leg))
 
     def close(self, session_id: str) -> MediaSession | None:
         session = self.sessions.pop(session_id, None)
@@ -123,6 +151,7 @@ class MediaEndpoint:
         return session
 
     def _release(self, session: MediaSession) -> None:
+        self.player.stop_session(session.id)
         for sock in session.sockets.values():
             try:
                 self.loop.remove_reader(sock.fileno())

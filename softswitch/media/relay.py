@@ -87,6 +87,13 @@ class Leg:
     sent_packets: int = 0
     strays: int = 0  # packets from a source other than the latched one
     undeliverable: int = 0  # the other leg had nowhere to send to yet
+    playing: bool = False  # the switch plays a sound to this leg's phone: the other leg is not heard
+    muted: int = 0  # packets for this leg dropped while it was played to
+
+    def detach(self) -> None:
+        """The phone on this leg left (a parked call's parker): forget where it was."""
+        self.announced = self.latched = self.latched_rtcp = None
+        self.last_seen = None
 
     def target(self, rtcp: bool) -> Address | None:
         if rtcp:
@@ -137,6 +144,9 @@ class RelaySession:
         me.last_seen = now
         self.last_packet = now
         peer = self.other(leg)
+        if peer.playing:
+            peer.muted += 1
+            return None
         destination = peer.target(rtcp)
         if destination is None:
             me.undeliverable += 1

@@ -131,3 +131,25 @@ def relay_view(sdp: SessionDescription, address: str, ports: RelayPorts) -> Sess
     stream rejected (port 0)."""
     index = relayed_stream(sdp)
     return rewrite_for_relay(sdp, address, [ports if i == index else None for i in range(len(sdp.media))])
+
+
+def voice_payload(sdp: SessionDescription) -> int | None:
+    """The G.711 payload type (0 PCMU, 8 PCMA) the relayed stream uses: the first one listed,
+    which in an answer is the codec of the session (RFC 3264 §6.1)."""
+    return _payload(sdp, ("pcmu", "pcma"))
+
+
+def event_payload(sdp: SessionDescription) -> int | None:
+    """The RFC 4733 telephone-event payload type of the relayed stream, if any."""
+    return _payload(sdp, ("telephone-event",))
+
+
+def _payload(sdp: SessionDescription, names: tuple[str, ...]) -> int | None:
+    index = relayed_stream(sdp)
+    if index is None:
+        return None
+    media = sdp.media[index]
+    for pt in media.line.formats:
+        if (codec_name(media, pt) or "").lower() in names and pt.isdigit():
+            return int(pt)
+    return None
