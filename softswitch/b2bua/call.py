@@ -38,146 +38,42 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from ..sdp.model import SessionDescription, parse_sdp
 from ..sdp.offer_answer import RelayPorts, narrow_codecs, relay_view, stream_address
 from ..sip.auth import authorization
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
-from ..sip.headers import NameAddr, Via
+from ..sip.headers import NameAddr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import parse_uri
-from . import session_timer
+from . import parking, session_timer
+from .actions import (
+    ALLOW,
+    COMPLETED_ELSEWHERE,
+    FORWARDED,
+    Action,
+    BindDialog,
+    CallEnded,
+    Device,
+    Locality,
+    MediaPorts,
+    Phase,
+    Ref,
+    Respond,
+    SendRaw,
+    SendRequest,
+    SetMedia,
+    Stage,
+    allows,
+    glare,
+    with_body,
+)
+from .parking import Parking
 from .record import CallRecord
 from .session_timer import LegTimer
-
-COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"'
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, MESSAGE"
-FORWARDED = frozenset({"UPDATE", "INFO", "MESSAGE"})
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """A contact to ring: its URI (the Request-URI), the flow that reaches it, a label.
-    Through a trunk: the caller ID to present and the credentials for its challenges."""
-
-    uri: str
-    target: Target
-    label: str = ""
-    caller_id: str | None = None  # a SIP URI shown as From (and P-Asserted-Identity)
-    credentials: tuple[str, str] | None = None  # (username, password) for 401/407
-
-
-@dataclass(frozen=True, slots=True)
-class Stage:
-    """Devices rung together, for at most ``timeout`` seconds; when they all fail or time
-    out, the next stage rings (designated number: primary, then backup)."""
-
-    devices: tuple[Device, ...]
-    timeout: float
-    callee_uri: str
-    label: str  # who answers if this stage does (extension or number), for the history
-
-
-@dataclass(frozen=True, slots=True)
-class MediaPorts:
-    address: str  # the switch's media address, as written in SDP
-    a: RelayPorts
-    b: RelayPorts
-
-
-@dataclass
-class Locality:
-    """How the switch names itself on each transport (Via sent-by, Contact)."""
-
-    addresses: dict[str, tuple[str, int]]
-    user_agent: str = "softswitch"
-
-    def _addr(self, transport: str) -> tuple[str, int]:
-        return self.addresses.get(transport) or next(iter(self.addresses.values()))
-
-    def via(self, transport: str, branch: str) -> str:
-        host, port = self._addr(transport)
-        return str(Via(transport, host, port, (("branch", branch), ("rport", None))))
-
-    def contact(self, transport: str, user: str = "b2bua") -> str:
-        host, port = self._addr(transport)
-        suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
-        return f"<sip:{user}@{host}:{port}{suffix}>"
-
-
-# --------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True, slots=True)
-class Respond:
-    tx: Any  # the server transaction, opaque here
-    response: Response
-
-
-@dataclass(frozen=True, slots=True)
-class SendRequest:
-    """Start a client transaction; its response comes back to ``Call.on_response(ref, ...)``."""
-
-    request: Request
-    target: Target
-    ref: Ref
-
-
-@dataclass(frozen=True, slots=True)
-class SendRaw:
-    """Bytes outside any transaction: ACK for 2xx and 2xx retransmissions."""
-
-    target: Target
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class SetMedia:
-    """Where the phone on ``leg`` ("a" or "b") said it receives RTP (None: on hold, or unknown)."""
-
-    leg: str
-    address: tuple[str, int] | None
-
-
-@dataclass(frozen=True, slots=True)
-class BindDialog:
-    """In-dialog requests with this (Call-ID, our tag) belong to this call's ``leg``."""
-
-    key: tuple[str, str]
-    leg: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnded:
-    record: CallRecord
-
-
-Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded]
-
-
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """What a client transaction was for."""
-
-    kind: str  # invite | cancel | bye | forward
-    fork: int = -1
-    tx: Any = None  # forward: the server transaction waiting for the answer
-    from_leg: str = ""
-    method: str = ""
-    offer: bool = False  # forward of an INVITE that carried SDP
-    request: Request | None = None  # forward: the request being answered
-
-
-class Phase(enum.Enum):
-    RINGING = "ringing"
-    ANSWERED = "answered"
-    ENDED = "ended"
 
 
 class ForkState(enum.Enum):
@@ -238,7 +134,8 @@ class Call:
         self.stage = -1
         self.phase = Phase.RINGING
         self.a_tag = new_id()
-        self.a = Dialog.as_uas(invite, self.a_tag, locality.contact(source.transport), source)
+        self.a_dialog = Dialog.as_uas(invite, self.a_tag, locality.contact(source.transport), source)
+        self.a: Dialog | None = self.a_dialog  # the caller's leg, until the caller parks or is parked and picked up
         self.forks: list[Fork] = []
         self.b: Dialog | None = None  # the answered fork's dialog
         self.offer: SessionDescription | None = None  # A's offer (narrowed); None for a late offer
@@ -253,21 +150,25 @@ class Call:
         self.timers: dict[str, LegTimer] = {}
         self.sdp_sent: dict[str, bytes] = {}
         self.origin: dict[str, str | None] = {}
-        self.allows_update: dict[str, bool] = {"a": _allows(invite, "UPDATE")}
+        self.allows_update: dict[str, bool] = {"a": allows(invite, "UPDATE")}
+        # The account's extension on each leg (None: an outside party), so the service knows
+        # who parks and who picks up; set by the service for the caller, by the stage for the callee.
+        self.extensions: dict[str, str | None] = {"a": None, "b": None}
+        self.parking: Parking | None = None
 
     # --- helpers ------------------------------------------------------------
     def _a_response(self, status: int, reason: str | None = None, body: bytes = b"",
                     extra: list[tuple[str, str]] | None = None) -> Response:
         resp = make_response(self.invite, status, reason, to_tag=self.a_tag)
         if 100 < status < 300:
-            resp.add("Contact", self.a.contact)
+            resp.add("Contact", self.a_dialog.contact)
         if 200 <= status < 300:
             resp.add("Allow", ALLOW)
             resp.add("Supported", session_timer.TAG)
         for name, value in extra or ():
             resp.add(name, value)
         resp.add("Server", self.locality.user_agent)
-        return _with_body(resp, body)
+        return with_body(resp, body)
 
     def _await_ack(self, leg: str, response: Response, target: Target, cseq: int, now: float) -> None:
         """Retransmit our 2xx on ``leg`` from T1 on, doubling to T2, until its ACK (§13.3.1.4)."""
@@ -309,7 +210,7 @@ class Call:
 
     def start(self, stages: list[Stage], now: float) -> list[Action]:
         """Ring each stage's devices at once, stage after stage."""
-        out: list[Action] = [Respond(self.tx, make_response(self.invite, 100)), BindDialog(self.a.key, "a")]
+        out: list[Action] = [Respond(self.tx, make_response(self.invite, 100)), BindDialog(self.a_dialog.key, "a")]
         if session_timer.too_small(self.invite):
             self.a_final_sent = True
             refuse = self._a_response(422, None, extra=[("Min-SE", str(session_timer.MIN_SE))])
@@ -396,7 +297,9 @@ class Call:
             return self._forward_response(ref, response, now)
         if ref.kind == "refresh":
             return self._refresh_response(ref, response, now)
-        return []  # CANCEL and BYE answers change nothing
+        if ref.kind == "retrieve":
+            return parking.retrieve_response(self, ref, response, now)
+        return []  # CANCEL, BYE, NOTIFY and MESSAGE answers change nothing
 
     def _fork_response(self, fork: Fork, response: Response | None, now: float) -> list[Action]:
         status = 408 if response is None else response.status
@@ -480,6 +383,7 @@ class Call:
         self.b = dialog
         self.record.answered = now
         self.record.answered_by = self.stages[fork.stage].label
+        self.extensions["b"] = self.stages[fork.stage].extension
         self.record.callee_device = response.get("Server") or response.get("User-Agent") or fork.device.label
         self.ring_deadline = None
         out.append(BindDialog(dialog.key, "b"))
@@ -488,7 +392,7 @@ class Call:
         else:
             self.late_ack["b"] = (dialog, fork.invite.cseq.number)
         out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
-        self.allows_update["b"] = _allows(response, "UPDATE")
+        self.allows_update["b"] = allows(response, "UPDATE")
         b_timer = session_timer.as_uac(response, now)
         if b_timer is not None:
             self.timers["b"] = b_timer
@@ -564,7 +468,9 @@ class Call:
         return [Respond(self.tx, self._a_response(status, reason)), *self._end(now, disposition, "callee", f"{status} {reason}")]
 
     # --- the caller gives up; the ring timeout --------------------------------------
-    def on_cancel(self, now: float, reason: str | None = None) -> list[Action]:
+    def on_cancel(self, now: float, reason: str | None = None, tx: Any = None) -> list[Action]:
+        if tx is not None and tx is not self.tx:  # not the caller's INVITE: a retriever's
+            return parking.cancel_pick_up(self, tx, now)
         if self.a_final_sent or self.phase is not Phase.RINGING:
             return []
         self.a_final_sent = True
@@ -574,8 +480,11 @@ class Call:
 
     def get_timer(self) -> float | None:
         times = [u.next_at for u in self.unacked.values()] + [u.give_up_at for u in self.unacked.values()]
-        if self.phase is Phase.ANSWERED:
+        if self.phase in (Phase.ANSWERED, Phase.PARKED):
             times += [t.deadline() for t in self.timers.values()]
+        park = parking.deadline(self)
+        if park is not None:
+            times.append(park)
         if self.ring_deadline is not None:
             times.append(self.ring_deadline)
         return min(times) if times else None
@@ -593,8 +502,9 @@ class Call:
                     self.a_final_sent = True
                     out.append(Respond(self.tx, self._a_response(480, "No Answer")))
                     out += self._end(now, "no answer", "switch", f"no answer in {timeout:g} s")
+        out += parking.expiry(self, now)
         for leg, timer in list(self.timers.items()):
-            if self.phase is Phase.ANSWERED and now >= timer.deadline():
+            if self.phase in (Phase.ANSWERED, Phase.PARKED) and now >= timer.deadline():
                 out += self._session_timer_due(leg, timer, now)
         for leg, unacked in list(self.unacked.items()):
             if now >= unacked.give_up_at:
@@ -606,6 +516,19 @@ class Call:
                 out.append(SendRaw(unacked.target, unacked.data))
         return out
 
+    # --- call park (parking.py) ---------------------------------------------------------
+    def park_refused(self, status: int, reason: str, now: float) -> list[Action]:
+        return parking.refused(self, status, reason, now)
+
+    def park_accepted(self) -> list[Action]:
+        return parking.accepted(self)
+
+    def parked(self, code: str, expires_at: float, parker: str, now: float) -> list[Action]:
+        return parking.parked(self, code, expires_at, parker, now)
+
+    def pick_up(self, invite: Request, tx: Any, source: Target, retriever: str, now: float) -> list[Action]:
+        return parking.pick_up(self, invite, tx, source, retriever, now)
+
     # --- in-dialog requests ------------------------------------------------------------
     def _leg(self, leg: str) -> Dialog | None:
         return self.a if leg == "a" else self.b
@@ -616,6 +539,8 @@ class Call:
     def on_request(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
         method = request.method
         dialog = self._leg(leg)
+        if self.phase is Phase.PARKED and not leg.startswith("fork:"):
+            return parking.parked_request(self, leg, tx, request, now)
         if leg.startswith("fork:") or dialog is None or self.phase is not Phase.ANSWERED:
             if method == "OPTIONS":
                 return [Respond(tx, self._options(request))]
@@ -625,8 +550,13 @@ class Call:
         except RemoteProtocolError as exc:
             return [Respond(tx, make_response(request, exc.status_hint, "Server Internal Error (CSeq out of order)"))]
         if method == "BYE":
+            leaving = parking.parker_bye(self, leg, tx, request, now)
+            if leaving is not None:
+                return leaving
             out: list[Action] = [Respond(tx, make_response(request, 200))]
             return out + self._bye_other(leg, request, now)
+        if method == "REFER":
+            return parking.on_refer(self, leg, tx, request, now)
         if method == "OPTIONS":
             return [Respond(tx, self._options(request))]
         if method in ("INVITE", "UPDATE") and self._is_refresh(leg, request):
@@ -656,7 +586,7 @@ class Call:
         if self.phase is Phase.ENDED:
             return []
         out: list[Action] = []
-        if self.phase is Phase.ANSWERED:
+        if self.phase in (Phase.ANSWERED, Phase.PARKED):
             text = cause.replace('"', "'")
             for dialog in (self.a, self.b):
                 if dialog is not None:
@@ -674,7 +604,7 @@ class Call:
         other = self._leg(other_leg)
         assert other is not None
         if method == "INVITE" and (other_leg in self.pending or leg in self.pending or self.unacked):
-            return [Respond(tx, _glare(request))]
+            return [Respond(tx, glare(request))]
         out: list[Action] = []
         if method == "INVITE":
             out.append(Respond(tx, make_response(request, 100)))
@@ -734,7 +664,7 @@ class Call:
         dialog = self._leg(leg)
         assert dialog is not None
         if request.method == "INVITE" and (leg in self.pending or leg in self.unacked):
-            return [Respond(tx, _glare(request))]
+            return [Respond(tx, glare(request))]
         if session_timer.too_small(request):
             resp = make_response(request, 422, to_tag=dialog.local_tag)
             resp.add("Min-SE", str(session_timer.MIN_SE))
@@ -745,7 +675,7 @@ class Call:
         resp.add("Supported", session_timer.TAG)
         for name, value in self._timer_headers(leg, request, now):
             resp.add(name, value)
-        _with_body(resp, self.sdp_sent.get(leg, b"") if request.body or request.method == "INVITE" else b"")
+        with_body(resp, self.sdp_sent.get(leg, b"") if request.body or request.method == "INVITE" else b"")
         if request.method == "INVITE":
             self._await_ack(leg, resp, dialog.target, request.cseq.number, now)
         return [Respond(tx, resp)]
@@ -771,7 +701,7 @@ class Call:
         dialog, timer = self._leg(leg), self.timers.get(leg)
         if response is not None and response.status < 200:
             return []
-        if self.phase is not Phase.ANSWERED or dialog is None or timer is None:
+        if self.phase not in (Phase.ANSWERED, Phase.PARKED) or dialog is None or timer is None:
             if response is not None and response.status < 300 and dialog is not None and ref.method == "INVITE":
                 return [SendRaw(dialog.target, bytes(dialog.ack(response.cseq.number, self._via(dialog.target))))]
             return []
@@ -834,7 +764,8 @@ class Call:
         reason = "Request Timeout" if response is None else response.reason
         return out + self._answer_forwarded(ref, status, reason, body, ctype, now)
 
-    def _answer_forwarded(self, ref: Ref, status: int, reason: str, body: bytes, ctype: str | None, now: float) -> list[Action]:
+    def _answer_forwarded(self, ref: Ref, status: int, reason: str, body: bytes, ctype: str | None, now: float,
+                          extra: list[tuple[str, str]] | None = None) -> list[Action]:
         request = ref.request
         dialog = self._leg(ref.from_leg)
         assert request is not None and dialog is not None
@@ -843,9 +774,9 @@ class Call:
         if success:
             resp.add("Contact", dialog.contact)
         if ref.method in ("INVITE", "UPDATE") and 200 <= status < 300:
-            for name, value in self._timer_headers(ref.from_leg, request, now):
+            for name, value in [*self._timer_headers(ref.from_leg, request, now), *(extra or ())]:
                 resp.add(name, value)
-        _with_body(resp, body, ctype)
+        with_body(resp, body, ctype)
         if success:
             self._await_ack(ref.from_leg, resp, dialog.target, request.cseq.number, now)
         return [Respond(ref.tx, resp)]
@@ -869,22 +800,3 @@ class Call:
             except RemoteProtocolError:
                 body = b""
         return out + [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
-
-
-def _glare(request: Request) -> Response:
-    """491: an offer is already in progress on this call (RFC 3261 §14.2); try again shortly."""
-    resp = make_response(request, 491)
-    resp.add("Retry-After", "1")
-    return resp
-
-
-def _allows(message: Request | Response, method: str) -> bool:
-    return method in (m.upper() for m in message.values("Allow"))
-
-
-def _with_body(resp: Response, body: bytes, content_type: str | None = None) -> Response:
-    if body:
-        resp.add("Content-Type", content_type or "application/sdp")
-    resp.add("Content-Length", str(len(body)))
-    resp.body = body
-    return resp

@@ -30,10 +30,9 @@ from ..sip.transport.endpoint import SipEndpoint
 from ..sip.uri import SipUri
 from ..store import CallStore
 from ..store.writer import BatchWriter
-from .call import (
+from .actions import (
     Action,
     BindDialog,
-    Call,
     CallEnded,
     Device,
     Locality,
@@ -45,6 +44,7 @@ from .call import (
     SetMedia,
     Stage,
 )
+from .call import Call
 from .record import CallRecord
 
 log = logging.getLogger(__name__)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import itertools
 
-from softswitch.b2bua.call import (
+from softswitch.b2bua.actions import (
     COMPLETED_ELSEWHERE,
     Action,
     BindDialog,
-    Call,
     CallEnded,
     Device,
     Locality,
@@ -20,6 +19,7 @@ from softswitch.b2bua.call import (
     SetMedia,
     Stage,
 )
+from softswitch.b2bua.call import Call
 from softswitch.b2bua.record import CallRecord
 from softswitch.sdp.model import parse_sdp
 from softswitch.sdp.offer_answer import RelayPorts
@@ -332,8 +332,10 @@ def test_requests_before_answer_and_unknown_methods() -> None:
     early = call.on_request("a", Tx("u"), in_dialog(call, "a", "UPDATE", 3), 1001.0)
     assert [r.status for r in responses(early)] == [481]
     call.on_response(f0.ref, answer_to(f0.request, 200, "t0", sdp("10.0.0.1", 5000)), 1002.0)
-    out = call.on_request("a", Tx("r"), in_dialog(call, "a", "REFER", 3), 1003.0)
+    out = call.on_request("a", Tx("r"), in_dialog(call, "a", "PUBLISH", 3), 1003.0)
     assert [r.status for r in responses(out)] == [501]
+    out = call.on_request("a", Tx("r"), in_dialog(call, "a", "REFER", 4), 1003.0)
+    assert [(r.status, r.reason) for r in responses(out)] == [(400, "Bad Request")]  # no Refer-To
     hangup = call.hang_up(1004.0, "switch", "no RTP for 60 s")
     assert len(of(hangup, SendRequest)) == 2
     assert of(hangup, CallEnded)[0].record.cause == "no RTP for 60 s"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 
 from softswitch.b2bua import session_timer
-from softswitch.b2bua.call import Call, CallEnded, Device, Locality, MediaPorts, SendRaw, SendRequest, Stage
+from softswitch.b2bua.actions import CallEnded, Device, Locality, MediaPorts, SendRaw, SendRequest, Stage
+from softswitch.b2bua.call import Call
 from softswitch.b2bua.record import CallRecord
 from softswitch.sdp.model import parse_sdp
 from softswitch.sdp.offer_answer import RelayPorts

@@ -1,0 +1,202 @@
+"""What a call is made of and what it asks the service to do: the values a ``Call`` is
+given (devices, stages, media ports, how the switch names itself) and the actions it
+returns (responses, requests, raw sends, relay and player updates), with the small
+SIP helpers both halves of a call (``call.py``, ``parking.py``) use.  Pure."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Union
+
+from ..sdp.offer_answer import RelayPorts
+from ..sip.headers import Via
+from ..sip.message import Request, Response, make_response
+from ..sip.transaction import Target
+from .record import CallRecord
+
+COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"'
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, MESSAGE, REFER, NOTIFY"
+FORWARDED = frozenset({"UPDATE", "INFO", "MESSAGE"})
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A contact to ring: its URI (the Request-URI), the flow that reaches it, a label.
+    Through a trunk: the caller ID to present and the credentials for its challenges."""
+
+    uri: str
+    target: Target
+    label: str = ""
+    caller_id: str | None = None  # a SIP URI shown as From (and P-Asserted-Identity)
+    credentials: tuple[str, str] | None = None  # (username, password) for 401/407
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """Devices rung together, for at most ``timeout`` seconds; when they all fail or time
+    out, the next stage rings (designated number: primary, then backup)."""
+
+    devices: tuple[Device, ...]
+    timeout: float
+    callee_uri: str
+    label: str  # who answers if this stage does (extension or number), for the history
+    extension: str | None = None  # the account's extension rung (None: an outside number)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPorts:
+    address: str  # the switch's media address, as written in SDP
+    a: RelayPorts
+    b: RelayPorts
+
+
+@dataclass
+class Locality:
+    """How the switch names itself on each transport (Via sent-by, Contact)."""
+
+    addresses: dict[str, tuple[str, int]]
+    user_agent: str = "softswitch"
+
+    def _addr(self, transport: str) -> tuple[str, int]:
+        return self.addresses.get(transport) or next(iter(self.addresses.values()))
+
+    def via(self, transport: str, branch: str) -> str:
+        host, port = self._addr(transport)
+        return str(Via(transport, host, port, (("branch", branch), ("rport", None))))
+
+    def contact(self, transport: str, user: str = "b2bua") -> str:
+        host, port = self._addr(transport)
+        suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
+        return f"<sip:{user}@{host}:{port}{suffix}>"
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    tx: Any  # the server transaction, opaque here
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """Start a client transaction; its response comes back to ``Call.on_response(ref, ...)``."""
+
+    request: Request
+    target: Target
+    ref: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class SendRaw:
+    """Bytes outside any transaction: ACK for 2xx and 2xx retransmissions."""
+
+    target: Target
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetMedia:
+    """Where the phone on ``leg`` ("a" or "b") said it receives RTP (None: on hold, or unknown)."""
+
+    leg: str
+    address: tuple[str, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class BindDialog:
+    """In-dialog requests with this (Call-ID, our tag) belong to this call's ``leg``."""
+
+    key: tuple[str, str]
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ParkWanted:
+    """The party on ``parker_leg`` asks to park the other one at ``target`` (``*85`` or a
+    slot code).  The service answers with ``Call.park_refused``, or ``park_accepted`` and
+    then ``parked`` (or ``park_refused`` if claiming the slot fails)."""
+
+    parked_leg: str
+    parker_leg: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """Music on hold (``prompts`` empty) or prompts once to the phone on ``leg``."""
+
+    leg: str
+    pt: int | None
+    prompts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlaying:
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detach:
+    """The phone on ``leg`` left; the relay forgets where it was."""
+
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParkExpired:
+    """Nobody picked the parked call up in time: the service routes it on."""
+
+
+Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, StopPlaying, Detach, ParkExpired]
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """What a client transaction was for."""
+
+    kind: str  # invite | cancel | bye | forward | refresh | notify | message | retrieve
+    fork: int = -1
+    tx: Any = None  # forward: the server transaction waiting for the answer
+    from_leg: str = ""
+    method: str = ""
+    offer: bool = False  # forward of an INVITE that carried SDP
+    request: Request | None = None  # forward: the request being answered
+
+
+class Phase(enum.Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    PARKED = "parked"
+    ENDED = "ended"
+
+
+
+
+def glare(request: Request) -> Response:
+    """491: an offer is already in progress on this call (RFC 3261 §14.2); try again shortly."""
+    resp = make_response(request, 491)
+    resp.add("Retry-After", "1")
+    return resp
+
+
+def allows(message: Request | Response, method: str) -> bool:
+    return method in (m.upper() for m in message.values("Allow"))
+
+
+def with_body(resp: Response, body: bytes, content_type: str | None = None) -> Response:
+    if body:
+        resp.add("Content-Type", content_type or "application/sdp")
+    resp.add("Content-Length", str(len(body)))
+    resp.body = body
+    return resp

@@ -1,0 +1,372 @@
+"""Call park inside a call: one party leaves, the other waits in a slot, someone picks it up.
+
+Theory of operation
+-------------------
+A call has two legs.  To park, the *parker* on one leg sends REFER (RFC 3515) with
+``Refer-To`` the park code (``*85``) or a slot code (``*801``).  The call asks
+the service which slot (``ParkWanted``: the service owns the lot and the store)
+and holds the REFER until it answers:
+
+  * refused (a full lot, a taken slot, not a park code): the REFER gets the final
+    status, and the call goes on as before;
+  * accepted: ``202`` and a NOTIFY ``100 Trying`` (sipfrag, RFC 3515 §2.4.4), then,
+    once the slot is claimed, NOTIFY ``200 OK`` (subscription terminated), a
+    MESSAGE to the parker's phone ("Call parked at *801"), and a BYE to the
+    parker.  A parker that hangs up first (many phones do, right after the 202)
+    leaves without taking the parked party with it.
+
+Parked, the call has one leg: the parked party hears music from its own relay
+port (``Play``), the parker's relay leg forgets its phone (``Detach``).  The
+parked party's re-INVITEs and UPDATEs are answered here; its BYE ends the call.
+
+To pick up, a phone's INVITE to the slot code becomes the new other leg: the
+switch sends the parked party a re-INVITE with the retriever's offer (and the
+retriever's identity in P-Asserted-Identity), and answers the retriever with the
+parked party's answer and identity.  A refusal from the parked party goes back to
+the retriever and the call stays parked.
+
+Where the parked party goes when nobody picks it up is the service's decision
+(``ParkExpired``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..sdp.model import parse_sdp
+from ..sdp.offer_answer import stream_address, voice_payload
+from ..sip.dialog import Dialog
+from ..sip.errors import RemoteProtocolError
+from ..sip.headers import parse_name_addr
+from ..sip.message import Header, Request, Response, make_response
+from ..sip.transaction import Target
+from ..sip.uri import SipUri
+from . import session_timer
+from .actions import (
+    ALLOW,
+    Action,
+    BindDialog,
+    Detach,
+    ParkExpired,
+    ParkWanted,
+    Phase,
+    Play,
+    Ref,
+    Respond,
+    SendRaw,
+    SendRequest,
+    SetMedia,
+    StopPlaying,
+    allows,
+    glare,
+)
+
+if TYPE_CHECKING:
+    from .call import Call
+
+
+@dataclass
+class Parking:
+    """A park in progress, then done: who is parked and who parked."""
+
+    parked_leg: str
+    parker_leg: str
+    refer: tuple[Any, Request] | None  # the REFER's transaction and request; None for a DTMF park
+    notify: bool = True  # the REFER wants NOTIFYs (not ``Refer-Sub: false``, RFC 4488)
+    parker_gone: bool = False
+    code: str = ""
+    expires_at: float | None = None
+
+
+SIPFRAG = "message/sipfrag;version=2.0"
+
+
+def refer_target(request: Request) -> str | None:
+    """The user part of ``Refer-To`` (``*85``), or None for a target that is not a plain SIP
+    URI of a number (an attended transfer's ``Replaces`` included)."""
+    value = request.get("Refer-To")
+    if value is None:
+        return None
+    try:
+        uri = parse_name_addr(value, "Refer-To").uri
+    except RemoteProtocolError:
+        return None
+    if not isinstance(uri, SipUri) or uri.headers:
+        return None
+    return uri.user_unescaped or None
+
+
+# --------------------------------------------------------------------------- asking to park
+
+
+def on_refer(call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
+    target = refer_target(request)
+    if target is None:
+        return [Respond(tx, make_response(request, 400 if request.get("Refer-To") is None else 501,
+                                          None if request.get("Refer-To") is None else "Transfer Target Not Supported"))]
+    if call.parking is not None or call.pending:
+        return [Respond(tx, glare(request))]
+    notify = (request.get("Refer-Sub") or "").strip().lower() != "false"
+    call.parking = Parking(call._other(leg), leg, (tx, request), notify)
+    return [ParkWanted(call._other(leg), leg, target)]
+
+
+def refused(call: Call, status: int, reason: str, now: float) -> list[Action]:
+    """The park cannot happen (lot full, slot taken, no such code): the REFER fails, or its
+    NOTIFY says so once accepted; the call goes on (or ends, if the parker left)."""
+    parking = call.parking
+    if parking is None:
+        return []
+    call.parking = None
+    out: list[Action] = []
+    if parking.refer is not None:
+        tx, request = parking.refer
+        if tx is not None:
+            out.append(Respond(tx, make_response(request, status, reason)))
+        else:
+            out += _notify_refer(call, parking, f"SIP/2.0 {status} {reason}", final=True)
+    if parking.parker_gone:
+        out += call.hang_up(now, "switch", f"park failed: {status} {reason}")
+    return out
+
+
+def accepted(call: Call) -> list[Action]:
+    """The service will try: 202 (RFC 3515 §2.4.2) and a first NOTIFY."""
+    parking = call.parking
+    if parking is None or parking.refer is None:
+        return []
+    tx, request = parking.refer
+    parking.refer = (None, request)
+    dialog = call._leg(parking.parker_leg)
+    resp = make_response(request, 202, to_tag=dialog.local_tag if dialog is not None else None)
+    if dialog is not None:
+        resp.add("Contact", dialog.contact)
+    if not parking.notify:
+        resp.add("Refer-Sub", "false")
+    resp.add("Content-Length", "0")
+    return [Respond(tx, resp), *_notify_refer(call, parking, "SIP/2.0 100 Trying", final=False)]
+
+
+def _notify_refer(call: Call, parking: Parking, status_line: str, *, final: bool) -> list[Action]:
+    dialog = call._leg(parking.parker_leg)
+    if not parking.notify or parking.parker_gone or dialog is None:
+        return []
+    state = "terminated;reason=noresource" if final else "active;expires=60"
+    notify = dialog.request("NOTIFY", call._via(dialog.target), body=f"{status_line}\r\n".encode(),
+                            content_type=SIPFRAG, extra=[Header("Event", "refer"), Header("Subscription-State", state)])
+    return [SendRequest(notify, dialog.target, Ref("notify"))]
+
+
+# --------------------------------------------------------------------------- parked
+
+
+def parked(call: Call, code: str, expires_at: float, parker: str, now: float) -> list[Action]:
+    """The slot is ours: tell the parker (NOTIFY, MESSAGE), let it go, and play music to
+    the parked party until someone picks it up or ``expires_at``."""
+    parking = call.parking
+    if parking is None or call.phase is Phase.ENDED:
+        return []
+    parking.code, parking.expires_at = code, expires_at
+    out: list[Action] = []
+    if parking.refer is not None:
+        out += _notify_refer(call, parking, "SIP/2.0 200 OK", final=True)
+        parking.refer = None
+    device = call._leg(parking.parker_leg)
+    if device is not None:  # a parker that already hung up still gets the text on its phone
+        out.append(SendRequest(_text_message(call, device, f"Call parked at {code}"), device.target, Ref("message")))
+        if not parking.parker_gone:
+            reason = Header("Reason", f'SIP;cause=200;text="Call parked at {code}"')
+            out.append(SendRequest(device.request("BYE", call._via(device.target), extra=[reason]), device.target, Ref("bye")))
+    out += _leave(call, parking.parker_leg)
+    call.phase = Phase.PARKED
+    rec = call.record
+    rec.park_slot, rec.parked_by, rec.parked_at = code, parker, now
+    rec.retrieved_by = rec.retrieved_at = None
+    return out + [Play(parking.parked_leg, _voice(call, parking.parked_leg))]
+
+
+def _leave(call: Call, leg: str) -> list[Action]:
+    """The phone on ``leg`` is gone from the call: its dialog, timers and relay leg."""
+    if leg == "a":
+        call.a = None
+    else:
+        call.b = None
+    for table in (call.timers, call.sdp_sent, call.origin, call.unacked, call.late_ack, call.pending):
+        table.pop(leg, None)
+    call.extensions[leg] = None
+    return [Detach(leg)]
+
+
+def _voice(call: Call, leg: str) -> int | None:
+    """The G.711 payload type the phone on ``leg`` receives (from what we last sent it)."""
+    try:
+        return voice_payload(parse_sdp(call.sdp_sent.get(leg, b"")))
+    except RemoteProtocolError:
+        return None
+
+
+def _text_message(call: Call, dialog: Dialog, text: str) -> Request:
+    """A MESSAGE (RFC 3428) to the phone of ``dialog``, outside the dialog."""
+    to = parse_name_addr(dialog.remote_uri, "To")
+    host = to.uri.host if isinstance(to.uri, SipUri) else "localhost"
+    body = text.encode()
+    headers = [
+        Header("Via", call._via(dialog.target)), Header("Max-Forwards", "70"),
+        Header("From", f'"Park" <sip:park@{host}>;tag={call.new_id()}'), Header("To", dialog.remote_uri),
+        Header("Call-ID", f"{call.new_id()}{call.new_id()}"), Header("CSeq", "1 MESSAGE"),
+        Header("User-Agent", call.locality.user_agent),
+        Header("Content-Type", "text/plain;charset=utf-8"), Header("Content-Length", str(len(body))),
+    ]
+    return Request("MESSAGE", dialog.remote_target, headers, body)
+
+
+def parked_request(call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
+    """An in-dialog request from the parked party: nobody else to hear it."""
+    dialog = call._leg(leg)
+    method = request.method
+    if dialog is None:
+        return [Respond(tx, make_response(request, 481))]
+    try:
+        dialog.accept(request)
+    except RemoteProtocolError as exc:
+        return [Respond(tx, make_response(request, exc.status_hint))]
+    if method == "BYE":
+        return [Respond(tx, make_response(request, 200)), *call._end(now, "answered", "parked party", "BYE while parked")]
+    if method in ("INVITE", "UPDATE") and (call._is_refresh(leg, request) or not request.body):
+        return call._answer_refresh(leg, tx, request, now)
+    if method in ("INVITE", "UPDATE"):
+        out: list[Action] = []
+        try:
+            out.append(SetMedia(leg, stream_address(parse_sdp(request.body))))
+            call.origin[leg] = parse_sdp(request.body).first("o")
+        except RemoteProtocolError as exc:
+            return [Respond(tx, make_response(request, exc.status_hint))]
+        return out + call._answer_refresh(leg, tx, request, now)
+    if method == "OPTIONS":
+        return [Respond(tx, call._options(request))]
+    if method == "INFO":
+        return [Respond(tx, make_response(request, 200))]
+    return [Respond(tx, make_response(request, 480, "Call Is Parked"))]
+
+
+def parker_bye(call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
+    """BYE from the parker while its park is in progress: it leaves alone.  None when the
+    BYE is not that."""
+    parking = call.parking
+    if parking is None or leg != parking.parker_leg or parking.parker_gone:
+        return None
+    parking.parker_gone = True
+    return [Respond(tx, make_response(request, 200))]
+
+
+# --------------------------------------------------------------------------- picked up
+
+
+def pick_up(call: Call, invite: Request, tx: Any, source: Target, retriever: str, now: float) -> list[Action]:
+    """A phone dialled the slot: bridge it to the parked party (see the module doc).  The
+    retriever takes the parker's place (its leg name and relay port)."""
+    parking = call.parking
+    if call.phase is not Phase.PARKED or parking is None or call.pending:
+        return [Respond(tx, make_response(invite, 486, "Already Being Picked Up", to_tag=call.new_id()))]
+    held, new = parking.parked_leg, parking.parker_leg
+    parked = call._leg(held)
+    assert parked is not None
+    dialog = Dialog.as_uas(invite, call.new_id(), call.locality.contact(source.transport), source)
+    if new == "a":
+        call.a = dialog
+    else:
+        call.b = dialog
+    call.extensions[new] = retriever
+    call.allows_update[new] = allows(invite, "UPDATE")
+    out: list[Action] = [Respond(tx, make_response(invite, 100)), BindDialog(dialog.key, new)]
+    body = invite.body
+    if body:
+        try:
+            body, media = call._relay(body, new, narrow=True)
+        except RemoteProtocolError as exc:
+            return out + _leave(call, new) + [Respond(tx, make_response(invite, exc.status_hint, to_tag=dialog.local_tag))]
+        out.append(media)
+    extra = [Header("P-Asserted-Identity", dialog.remote_uri)]  # who the parked party now talks to
+    timer = call.timers.get(held)
+    if timer is not None:
+        extra += [Header("Session-Expires", timer.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
+    reinvite = parked.request("INVITE", call._via(parked.target), body=body, content_type=invite.get("Content-Type"), extra=extra)
+    ref = Ref("retrieve", tx=tx, from_leg=new, method="INVITE", offer=bool(body), request=invite)
+    call.pending[held] = ref
+    return out + [SendRequest(reinvite, parked.target, ref)]
+
+
+def cancel_pick_up(call: Call, tx: Any, now: float) -> list[Action]:
+    """The retriever hung up before the parked party answered the re-INVITE: 487, and the
+    call stays parked (the late answer is ACKed and changes nothing)."""
+    parking = call.parking
+    ref = call.pending.get(parking.parked_leg) if parking is not None else None
+    if parking is None or ref is None or ref.kind != "retrieve" or ref.tx is not tx or ref.request is None:
+        return []
+    call.pending[parking.parked_leg] = Ref("retrieve", from_leg=ref.from_leg, method="INVITE", offer=ref.offer)
+    dialog = call._leg(ref.from_leg)
+    out = _leave(call, ref.from_leg)
+    return out + [Respond(tx, make_response(ref.request, 487, to_tag=dialog.local_tag if dialog else None))]
+
+
+def retrieve_response(call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
+    if response is not None and response.status < 200:
+        return []
+    parking = call.parking
+    new = ref.from_leg
+    held = call._other(new)
+    call.pending.pop(held, None)
+    status = 408 if response is None else response.status
+    parked, retriever = call._leg(held), call._leg(new)
+    if parking is None or call.phase is not Phase.PARKED or parked is None or retriever is None or ref.request is None:
+        # The retriever gave up (or the call ended): the parked party's answer is ACKed, and no more.
+        if response is not None and status < 300 and parked is not None:
+            return [SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call._via(parked.target), call.sdp_sent.get(held, b"") if not ref.offer else b"")))]
+        return []
+    if response is None or status >= 300:
+        reason = "Request Timeout" if response is None else response.reason
+        refused = make_response(ref.request, status if status < 500 else 480, reason, to_tag=retriever.local_tag)
+        out = _leave(call, new) + [Respond(ref.tx, refused)]
+        if status in (408, 481):  # the parked party is gone
+            out += call.hang_up(now, "switch", f"parked party unreachable ({status})")
+        return out
+    out = []
+    parked.refresh_from_response(response)
+    call._refreshed(held, session_timer.as_uac(response, now), now)
+    body, ctype = response.body, response.get("Content-Type")
+    if body:
+        try:
+            body, media = call._relay(body, held)
+            out.append(media)
+        except RemoteProtocolError:
+            body = b""
+    if ref.offer:
+        out.append(SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call._via(parked.target)))))
+    else:
+        call.late_ack[held] = (parked, response.cseq.number)
+    call.phase = Phase.ANSWERED
+    call.parking = None
+    call.record.retrieved_by, call.record.retrieved_at = call.extensions.get(new), now
+    out.append(StopPlaying(held))
+    extra = [("Allow", ALLOW), ("Supported", session_timer.TAG), ("P-Asserted-Identity", parked.remote_uri)]
+    return out + call._answer_forwarded(ref, status, response.reason, body, ctype, now, extra)
+
+
+# --------------------------------------------------------------------------- expiry
+
+
+def deadline(call: Call) -> float | None:
+    parking = call.parking
+    if call.phase is Phase.PARKED and parking is not None and not call.pending:
+        return parking.expires_at
+    return None
+
+
+def expiry(call: Call, now: float) -> list[Action]:
+    due = deadline(call)
+    if due is None or now < due:
+        return []
+    assert call.parking is not None
+    call.parking.expires_at = None
+    return [ParkExpired()]
