@@ -22,6 +22,7 @@ from .b2bua.service import CallService
 from .config import Config, ConfigError, load_config
 from .media.endpoint import MediaEndpoint
 from .media.ports import PortPool
+from .park.service import ParkService, node_name
 from .registrar.keepalive import KeepaliveService
 from .registrar.service import RegistrarService
 from .registrar.trunks import TrunkRegistrations
@@ -34,8 +35,8 @@ from .store import Store, open_store
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"softswitch/{__version__}"
-ALLOWED = frozenset({"REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE", "INVITE", "UPDATE", "INFO", "MESSAGE"})
-SUPPORTED = frozenset({"path", "outbound", "timer"})
+ALLOWED = frozenset({"REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE", "INVITE", "UPDATE", "INFO", "MESSAGE", "REFER", "NOTIFY"})
+SUPPORTED = frozenset({"path", "outbound", "timer", "norefersub"})
 
 
 _ids = random.Random(secrets.randbits(128))
@@ -56,6 +57,7 @@ class App:
         self.registrar: RegistrarService | None = None
         self.media: MediaEndpoint | None = None
         self.calls: CallService | None = None
+        self.park: ParkService | None = None
         self.admin: AdminServer | None = None
         self.trunks: TrunkRegistrations | None = None
         self._trunk_task: asyncio.Task[None] | None = None
@@ -83,12 +85,17 @@ class App:
             media.address or cfg.server.listen[0].address, PortPool(media.port_min, media.port_max),
             inactivity_timeout=media.inactivity_timeout,
         )
-        self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, new_id=new_id, user_agent=USER_AGENT)
+        first = cfg.server.listen[0]
+        self.park = ParkService(self.store, node_name((first.address, first.port)))
+        await self.park.start()
+        self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, self.park,
+                                 new_id=new_id, user_agent=USER_AGENT)
         self.calls.start()
         self.trunks = TrunkRegistrations(cfg, self.endpoint, new_id=new_id, user_agent=USER_AGENT, resolve=self.calls.address)
         self._trunk_task = asyncio.get_running_loop().create_task(self.trunks.run())
         self.admin = AdminServer(cfg.admin.socket, {
             "calls": self.calls.active, "counters": self._counters, "trunks": self.trunks.status,
+            "parked": self.calls.parked,
         })
         await self.admin.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
@@ -114,6 +121,8 @@ class App:
             await self.admin.close()
         if self.calls is not None:
             await self.calls.close()
+        if self.park is not None:
+            await self.park.close()
         if self.media is not None:
             self.media.shutdown()
         if self.endpoint is not None:

@@ -14,6 +14,7 @@ import time
 
 from .b2bua.record import CallRecord, LegMedia
 from .config import Config, ConfigError, load_config
+from .park.lot import Parked
 from .registrar.core import Binding
 
 DEFAULT_CONFIG = os.environ.get("SOFTSWITCH_CONFIG", "config/example.yaml")
@@ -135,18 +136,51 @@ def cmd_calls(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            row["started"], row["answered"], row["ended"] = (
-                _when(row["started"]), _when(row["answered"]), _when(row["ended"]))
+            for key in ("started", "answered", "ended", "parked_at", "retrieved_at"):
+                row[key] = _when(row[key])
             writer.writerow(row)
         return 0
     header = ("START", "ACCOUNT", "CALLER", "CALLEE", "DIRECTION", "DISPOSITION", "DURATION", "BILLED",
-              "HANGUP", "CAUSE", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID")
+              "HANGUP", "CAUSE", "PARK(slot parker>retriever)", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID")
     _print_table(header, [
         (_when(r.started), r.account, r.caller, r.callee, r.direction, r.disposition, f"{r.duration:.1f}s",
-         f"{r.billed_seconds}s", r.hangup_by or "-", r.cause or "-", _media(r.media_a), _media(r.media_b), r.id)
+         f"{r.billed_seconds}s", r.hangup_by or "-", r.cause or "-", _park(r), _media(r.media_a), _media(r.media_b), r.id)
         for r in records
     ])
     print(f"{len(records)} call{'s' if len(records) != 1 else ''}")
+    return 0
+
+
+def _park(r: CallRecord) -> str:
+    if r.park_slot is None:
+        return "-"
+    return f"{r.park_slot} {r.parked_by or '?'}>{r.retrieved_by or '-'}"
+
+
+def cmd_parked(args: argparse.Namespace) -> int:
+    """Occupied park slots, as recorded in the store by every switch process sharing it."""
+    config = _load(args.config)
+    if args.account and config.account(args.account) is None:
+        print(f"no account named {args.account!r}", file=sys.stderr)
+        return 1
+
+    async def fetch() -> list[tuple[Parked, str]]:
+        from .store import open_store
+
+        store = await open_store(config.store.url)
+        try:
+            return await store.list_parked(args.account)
+        finally:
+            await store.close()
+
+    rows = asyncio.run(fetch())
+    now = time.time()
+    header = ("ACCOUNT", "SLOT", "PARKED PARTY", "PARKER", "PARKED AT", "EXPIRES", "SWITCH", "CALL")
+    _print_table(header, [
+        (p.account, p.code, p.party or "-", p.parker, _when(p.parked_at), f"{max(0, int(p.expires_at - now))}s", node, p.call)
+        for p, node in rows
+    ])
+    print(f"{len(rows)} parked call{'s' if len(rows) != 1 else ''}")
     return 0
 
 
@@ -252,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--csv", action="store_true", help="every field, as CSV on standard output")
     calls.add_argument("--active", action="store_true", help="calls in progress, with legs and media counters")
     calls.set_defaults(func=cmd_calls)
+
+    parked = sub.add_parser("parked", help="occupied park slots (from the store)")
+    parked.add_argument("--config", default=DEFAULT_CONFIG)
+    parked.add_argument("--account", help="only this account")
+    parked.set_defaults(func=cmd_parked)
 
     trunks = sub.add_parser("trunks", help="trunks and their outbound registration status (asks the running switch)")
     trunks.add_argument("--config", default=DEFAULT_CONFIG)

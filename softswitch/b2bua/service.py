@@ -11,6 +11,7 @@ and ACKs find their call by (Call-ID, our tag).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import socket
@@ -18,11 +19,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import sounds
 from ..config import Account, Config, Extension
-from ..config.schema import Trunk
+from ..config.schema import Park, Trunk
 from ..dialplan.resolve import CallOutside, Refuse, for_trunk, normalise, resolve, same_number
+from ..media.audio import SoundError, load
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
+from ..park.lot import Parked, Refused, slot_of
+from ..park.service import ParkService
 from ..registrar.service import RegistrarService
 from ..sip.message import Request, Response, make_response
 from ..sip.transaction import ClientTransaction, ServerTransaction, State, Target
@@ -34,15 +39,21 @@ from .actions import (
     Action,
     BindDialog,
     CallEnded,
+    Detach,
     Device,
     Locality,
     MediaPorts,
+    ParkExpired,
+    ParkWanted,
+    Phase,
+    Play,
     Ref,
     Respond,
     SendRaw,
     SendRequest,
     SetMedia,
     Stage,
+    StopPlaying,
 )
 from .call import Call
 from .record import CallRecord
@@ -53,9 +64,11 @@ log = logging.getLogger(__name__)
 class CallService:
     def __init__(
         self, config: Config, registrar: RegistrarService, endpoint: SipEndpoint, media: MediaEndpoint,
-        store: CallStore, *, new_id: Callable[[], str], user_agent: str, wall_clock: Callable[[], float] = time.time,
+        store: CallStore, park: ParkService, *, new_id: Callable[[], str], user_agent: str,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.park = park
         self.registrar = registrar
         self.endpoint = endpoint
         self.media = media
@@ -68,8 +81,10 @@ class CallService:
         self.keys: dict[str, list[tuple[str, str]]] = {}  # record id -> its dialog keys, to unbind at the end
         self.invites: dict[str, list[tuple[ClientTransaction, Ref]]] = {}  # record id -> its forks' INVITEs
         self.timers: dict[str, Any] = {}
+        self.phases: dict[str, Phase] = {}  # record id -> the call's phase when last looked at
         self._rotation: dict[tuple[str, str], int] = {}
         self._addresses: dict[str, str] = {}
+        self._claims: set[asyncio.Task[None]] = set()
         self.writer: BatchWriter[CallRecord] = BatchWriter(store.add_calls, config.store.flush_interval, "call records")
         self.counters = {"calls": 0, "answered": 0, "ended": 0}
         media.on_dead = self._media_dead
@@ -105,12 +120,15 @@ class CallService:
         caller = account.extension(username) if username is not None else None
         if caller is None:
             return
+        if self._pick_up(tx, request, source, account, caller, now):
+            return
         record = CallRecord(
             id=self.new_id(), account=account.name, caller=caller.number, callee=_dialled(request),
             direction="internal", started=now, caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
         )
         call = self._new_call(tx, request, source, record)
         if call is not None:
+            call.extensions["a"] = caller.number
             self._route(call, account, caller, record, request, now)
 
     def _new_call(self, tx: ServerTransaction, request: Request, source: Target, record: CallRecord) -> Call | None:
@@ -214,7 +232,7 @@ class CallService:
         bindings = self.registrar.table.lookup(account.name, callee.number, now)[: self.config.calls.max_forks]
         devices = tuple(Device(b.uri, b.source, b.user_agent or b.uri) for b in bindings)
         timeout = callee.ring_timeout or self.config.calls.ring_timeout
-        return [Stage(devices, timeout, f"sip:{callee.number}@{account.domain}", callee.number)]
+        return [Stage(devices, timeout, f"sip:{callee.number}@{account.domain}", callee.number, callee.number)]
 
     def _trunk_device(self, trunk: Trunk, number: str, account: Account, shown: Extension) -> Device:
         """The provider as a device to ring, with the caller ID of ``shown``'s outbound numbers
@@ -261,7 +279,7 @@ class CallService:
     def on_cancel(self, request: Request, invite: ServerTransaction | None) -> None:
         call = invite.user_data if invite is not None else None
         if isinstance(call, Call):
-            self._run(call, call.on_cancel(self.clock(), request.get("Reason")))
+            self._run(call, call.on_cancel(self.clock(), request.get("Reason"), invite))
 
     def on_ack(self, request: Request) -> None:
         found = self._find(request)
@@ -296,18 +314,48 @@ class CallService:
             elif isinstance(action, BindDialog):
                 self.dialogs[action.key] = (call, action.leg)
                 self.keys.setdefault(rid, []).append(action.key)
-                if action.leg == "b":
-                    self.media.activate(rid)
-                    self.counters["answered"] += 1
             elif isinstance(action, CallEnded):
                 self._finish(call)
-        self._arm(call)
+            elif isinstance(action, ParkWanted):
+                self._park(call, action)
+            elif isinstance(action, Play):
+                self._play(call, action)
+            elif isinstance(action, StopPlaying):
+                self.media.stop_playing(rid, action.leg)
+            elif isinstance(action, Detach):
+                self.media.detach(rid, action.leg)
+            elif isinstance(action, ParkExpired):
+                self._park_expired(call)
+        if rid in self.calls:
+            self._phase_seen(call)
+            self._arm(call)
+
+    def _phase_seen(self, call: Call) -> None:
+        """What follows from a call changing phase: its relay's inactivity check applies while
+        it is answered (a parked party may send nothing); a call picked up empties its slot."""
+        rid = call.record.id
+        before, after = self.phases.get(rid, Phase.RINGING), call.phase
+        if before is after:
+            return
+        self.phases[rid] = after
+        self.media.activate(rid, after is Phase.ANSWERED)
+        if before is Phase.RINGING and after is Phase.ANSWERED:
+            self.counters["answered"] += 1
+        if before is Phase.PARKED and after is Phase.ANSWERED:
+            entry = self.park.lot.of_call(rid)
+            if entry is not None:
+                account = self.config.account(entry.account)
+                window = account.park.repark_window if account is not None else 0.0
+                self.park.release(entry.account, entry.slot, self.clock(), picked_up=True, window=window)
+                log.info("call %s picked up from %s by %s", rid, entry.code, call.record.retrieved_by)
 
     def _finish(self, call: Call) -> None:
         rid = call.record.id
         for key in self.keys.pop(rid, ()):
             self.dialogs.pop(key, None)
         self.calls.pop(rid, None)
+        self.phases.pop(rid, None)
+        self.park.call_ended(rid, self.clock())
         self._let_go(call)
         session = self.media.close(rid)
         record = call.record
@@ -353,6 +401,104 @@ class CallService:
     def _fire(self, call: Call) -> None:
         self.timers.pop(call.record.id, None)
         self._run(call, call.handle_timer(self.clock()))
+
+    # --- call park -------------------------------------------------------------------------
+    def _parker(self, call: Call, leg: str) -> tuple[Account, Extension] | None:
+        account = self.config.account(call.record.account)
+        number = call.extensions.get(leg)
+        extension = account.extension(number) if account is not None and number else None
+        return (account, extension) if account is not None and extension is not None else None
+
+    def _park(self, call: Call, wanted: ParkWanted) -> None:
+        """A REFER to a park code: choose the slot now (or refuse), record it in the store,
+        then tell the call it is parked (SPEC "Call park")."""
+        now = self.clock()
+        rid = call.record.id
+        who = self._parker(call, wanted.parker_leg)
+        if who is None:
+            self._run(call, call.park_refused(403, "Only Phones Of The Account Can Park", now))
+            return
+        account, parker = who
+        park = account.park_for(parker)
+        requested = None if wanted.target == park.code else slot_of(wanted.target, park)
+        if requested is None and wanted.target != park.code:
+            log.info("call %s: REFER to %r is not a park code of %s; blind transfer is not supported", rid, wanted.target, account.name)
+            self._run(call, call.park_refused(501, "Transfer Target Not Supported", now))
+            return
+        party = call._leg(wanted.parked_leg)
+        entry = Parked(account.name, requested or 0, rid, now, now + park.expiry, parker.number,
+                       party.remote_uri if party is not None else "")
+        taken = self.park.take(account.name, park, entry, requested, now)
+        if isinstance(taken, Refused):
+            log.info("call %s: park by %s@%s refused: %s", rid, parker.number, account.name, taken.reason)
+            self._run(call, call.park_refused(taken.status, taken.reason, now))
+            return
+        self._run(call, call.park_accepted())
+        task = self.loop.create_task(self._claim(call, account, park, entry, requested))
+        self._claims.add(task)
+        task.add_done_callback(self._claims.discard)
+
+    async def _claim(self, call: Call, account: Account, park: Park, entry: Parked, requested: int | None) -> None:
+        now = self.clock()
+        outcome = await self.park.record(account.name, park, entry, requested, now)
+        rid = call.record.id
+        if isinstance(outcome, Refused):
+            self._run(call, call.park_refused(outcome.status, outcome.reason, self.clock()))
+            return
+        if rid not in self.calls:  # the call ended while the store was asked
+            self.park.call_ended(rid, self.clock())
+            return
+        log.info("call %s parked at %s of %s by %s (expires in %g s)", rid, outcome.code, account.name, outcome.parker, park.expiry)
+        self._run(call, call.parked(outcome.code, outcome.expires_at, outcome.parker, self.clock()))
+
+    def _play(self, call: Call, play: Play) -> None:
+        rid = call.record.id
+        account = self.config.account(call.record.account)
+        try:
+            if play.prompts:
+                parts = [load(sounds.prompt(name)) for name in play.prompts]
+                self.media.announce(rid, play.leg, parts, play.pt, lambda: None)
+                return
+            park = account.park if account is not None else None
+            entry = self.park.lot.of_call(rid)
+            if account is not None and entry is not None:
+                park = account.park_for(account.extension(entry.parker))
+            music = park.music if park is not None and park.music is not None else sounds.music_on_hold()
+            self.media.play_music(rid, play.leg, load(music), play.pt)
+        except (SoundError, KeyError) as exc:
+            log.error("call %s: cannot play %s: %s", rid, play.prompts or "music on hold", exc)
+
+    def _park_expired(self, call: Call) -> None:
+        now = self.clock()
+        rid = call.record.id
+        entry = self.park.lot.of_call(rid)
+        account = self.config.account(call.record.account)
+        park = account.park_for(account.extension(entry.parker) if entry else None) if account is not None else None
+        where = park.on_expiry if park is not None else "hangup"
+        code = entry.code if entry is not None else "?"
+        log.info("call %s: nobody picked it up at %s; on expiry: %s", rid, code, where)
+        self._run(call, call.hang_up(now, "switch", f"parked at {code} too long"))
+
+    def parked(self) -> list[dict[str, Any]]:
+        """Calls parked in this process, for the control socket."""
+        return [{"account": p.account, "slot": p.code, "call": p.call, "parker": p.parker, "party": p.party,
+                 "parked_at": p.parked_at, "expires_at": p.expires_at} for p in self.park.lot.listing()]
+
+    def _pick_up(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
+                 now: float) -> bool:
+        """A phone dialled a slot with a call in it: hand the INVITE to that call.  Only the
+        caller's own account's lot is looked at."""
+        dialled = _dialled(request)
+        if not dialled.startswith("*") or not dialled[1:].isdigit():
+            return False
+        entry = self.park.lot.find(account.name, int(dialled[1:]))
+        call = self.calls.get(entry.call) if entry is not None else None
+        if call is None:
+            return False
+        log.info("call %s: %s@%s picks up %s", call.record.id, caller.number, account.name, dialled)
+        tx.user_data = call
+        self._run(call, call.pick_up(request, tx, source, caller.number, now))
+        return True
 
     # --- live state -------------------------------------------------------------------------
     def active(self) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Repositories: a protocol, an in-memory implementation and an SQLAlchemy (async) one."""
 
-from .base import BindingStore, CallStore, Store, open_store
+from .base import BindingStore, CallStore, ParkStore, Store, open_store
 from .memory import MemoryStore
 
-__all__ = ["BindingStore", "CallStore", "MemoryStore", "Store", "open_store"]
+__all__ = ["BindingStore", "CallStore", "MemoryStore", "ParkStore", "Store", "open_store"]

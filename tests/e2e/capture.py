@@ -18,6 +18,7 @@ class Capture:
     ports: list[int]
     proc: subprocess.Popen[bytes] | None = None
     packets: list[tuple[str, int, str, int, int]] = field(default_factory=list)  # src, sport, dst, dport, seq
+    streams: list[tuple[int, int, str, int]] = field(default_factory=list)  # sport, dport, SSRC, payload type
 
     def __enter__(self) -> Capture:
         tshark = require_tool("tshark")
@@ -40,12 +41,14 @@ class Capture:
         decode = [arg for p in self.ports for arg in ("-d", f"udp.port=={p},rtp")]
         out = subprocess.run(
             ["tshark", "-r", str(self.path), *decode, "-Y", "rtp", "-T", "fields",
-             "-e", "ip.src", "-e", "udp.srcport", "-e", "ip.dst", "-e", "udp.dstport", "-e", "rtp.seq"],
+             "-e", "ip.src", "-e", "udp.srcport", "-e", "ip.dst", "-e", "udp.dstport", "-e", "rtp.seq",
+             "-e", "rtp.ssrc", "-e", "rtp.p_type"],
             capture_output=True, text=True, timeout=60,
         )
         for line in out.stdout.splitlines():
-            src, sport, dst, dport, seq = line.split("\t")
+            src, sport, dst, dport, seq, ssrc, pt = line.split("\t")
             self.packets.append((src, int(sport), dst, int(dport), int(seq)))
+            self.streams.append((int(sport), int(dport), ssrc, int(pt)))
 
     def sent_from(self, port: int) -> list[int]:
         """RTP sequence numbers sent from ``port``, in order."""
@@ -53,6 +56,15 @@ class Capture:
 
     def received_at(self, port: int) -> list[int]:
         return [seq for _, _, _, dport, seq in self.packets if dport == port]
+
+    def ssrcs(self, sport: int, dport: int) -> dict[str, int]:
+        """Packets per SSRC from ``sport`` to ``dport`` (a relayed phone and a switch's own sound
+        differ in SSRC)."""
+        counts: dict[str, int] = defaultdict(int)
+        for s, d, ssrc, _ in self.streams:
+            if (s, d) == (sport, dport):
+                counts[ssrc] += 1
+        return dict(counts)
 
     def flows(self) -> dict[tuple[int, int], int]:
         counts: dict[tuple[int, int], int] = defaultdict(int)

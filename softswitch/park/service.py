@@ -1,0 +1,103 @@
+"""The parking lot of a running switch: the pure lot, kept in step with the store.
+
+A slot is taken in the process's own lot first (so two parks in the same moment
+never get the same slot), then claimed in the store, where another switch process
+sharing the database may already hold it; then the lot learns that and the park
+tries the next slot.  Every change of a slot goes to ``on_change`` (BLF).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import Callable
+
+from ..config.schema import Park
+from ..store import ParkStore
+from .lot import Parked, ParkingLot, Refused
+
+log = logging.getLogger(__name__)
+
+CLAIM_ATTEMPTS = 5
+
+
+def node_name(listen: tuple[str, int]) -> str:
+    """This process among the switch processes sharing a store: host and SIP address."""
+    return f"{socket.gethostname()}/{listen[0]}:{listen[1]}"
+
+
+class ParkService:
+    def __init__(self, store: ParkStore, node: str, *, pick: Callable[[list[int]], int] | None = None) -> None:
+        self.store = store
+        self.node = node
+        self.lot = ParkingLot(pick or random.SystemRandom().choice)
+        self.on_change: Callable[[str, int, Parked | None], None] = lambda account, slot, entry: None
+        self._writes: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        cleared = await self.store.clear_node(self.node)
+        if cleared:
+            log.info("park: %d slot(s) held by this switch's previous run released", cleared)
+
+    def take(self, account: str, park: Park, entry: Parked, requested: int | None, now: float) -> Parked | Refused:
+        """Choose and take a slot in this process's lot (``entry.slot`` is filled in)."""
+        choice = self.lot.choose(account, park, entry.call, now, requested)
+        if isinstance(choice, Refused):
+            return choice
+        entry.slot = choice
+        self.lot.park(entry)
+        self.on_change(account, choice, entry)
+        return entry
+
+    async def record(self, account: str, park: Park, entry: Parked, requested: int | None, now: float) -> Parked | Refused:
+        """Write a slot ``take`` gave to the store; while another switch process holds the slot
+        chosen, take the next one."""
+        for _ in range(CLAIM_ATTEMPTS):
+            try:
+                held_until = await self.store.claim_slot(entry, self.node, now)
+            except Exception:
+                log.exception("park: recording slot %s of %s failed; kept in this process only", entry.code, account)
+                return entry
+            if held_until is None:
+                return entry
+            log.info("park: slot %s of %s is held by another switch process", entry.code, account)
+            self.release(account, entry.slot, now, store=False)
+            self.lot.held_by_another(account, entry.slot, held_until)
+            taken = self.take(account, park, entry, requested, now)
+            if isinstance(taken, Refused):
+                return taken
+        self.release(account, entry.slot, now, store=False)
+        return Refused(503, "Parking Lot Busy")
+
+    def release(self, account: str, slot: int, now: float, *, picked_up: bool = False, window: float = 0.0,
+                store: bool = True) -> Parked | None:
+        entry = self.lot.unpark(account, slot, now, picked_up=picked_up, window=window)
+        if entry is None:
+            return None
+        self.on_change(account, slot, None)
+        if store:
+            self._forget_row(account, slot, entry.call)
+        return entry
+
+    def _forget_row(self, account: str, slot: int, call: str) -> None:
+        async def run() -> None:
+            try:
+                await self.store.release_slot(account, slot, call)
+            except Exception:
+                log.exception("park: removing slot %s of %s from the store failed", slot, account)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def close(self) -> None:
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+    def call_ended(self, call: str, now: float) -> None:
+        entry = self.lot.of_call(call)
+        if entry is not None:
+            self.release(entry.account, entry.slot, now)
+        self.lot.forget(call)

@@ -1,0 +1,81 @@
+"""Call park with SIPp phones (SPEC "Call park"): A calls B, B transfers A to the park code,
+A hears music, B's phone gets the slot in a text message, C of the same account dials the slot
+and talks to A; the history keeps one story.  RTP checked on the wire (tshark)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from .capture import Capture
+from .harness import Switch, admin, calls, free_port, register
+
+PCAP_PACKETS = 236  # /usr/share/sip-tester/g711a.pcap
+
+
+def popen(proc: object) -> subprocess.Popen[str]:
+    assert isinstance(proc, subprocess.Popen)
+    return proc
+
+
+def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -> None:
+    b_sip, a_media, b_media, c_media = free_port(), free_port(), free_port(), free_port()
+    register(switch, "102", "acme-102-secret", b_sip)
+    messages = switch.workdir / "parker-messages.log"
+    with Capture(switch.workdir / "rtp.pcap", [a_media, c_media]) as cap:
+        parker = popen(switch.sipp(
+            "park_callee.xml", "-m", "2", "-mp", str(b_media), "-s", "102", "-key", "park", "*85", "-d", "1500",
+            "-trace_msg", "-message_file", str(messages),
+            domain="acme.example", local_port=b_sip, background=True, timeout=60))
+        time.sleep(0.3)
+        parked_party = popen(switch.sipp(
+            "park_caller.xml", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(a_media),
+            users=[("101", "-")], domain="acme.example", background=True, timeout=60))
+        (slot,) = switch.wait_for(lambda: admin(switch, "parked"), timeout=15, what="a parked call")
+        assert (slot["account"], slot["slot"], slot["parker"]) == ("acme", "*801", "102")
+        assert "sip:101@acme.example" in slot["party"]
+        # The store knows it too: `softswitch parked` lists it.
+        listed = switch.cli("parked", "--config", str(switch.config_path), "--account", "acme")
+        assert listed.returncode == 0, listed.stderr
+        assert "*801" in listed.stdout and listed.stdout.rstrip().endswith("1 parked call")
+        out, _ = parker.communicate(timeout=30)
+        assert parker.returncode == 0, out[-2500:]
+        (live,) = admin(switch, "calls")
+        assert live["state"] == "parked"
+        time.sleep(2.0)  # A listens to the music for a while
+        picker = switch.sipp("call_caller.xml", "-d", "9000", "-s", "*801", "-au", "103", "-ap", "acme-103-secret",
+                             "-mp", str(c_media), users=[("103", "-")], domain="acme.example", timeout=60)
+        assert picker.returncode == 0, picker.stdout[-2500:]
+        out, _ = parked_party.communicate(timeout=30)
+        assert parked_party.returncode == 0, out[-2500:]
+
+    # B's phone got the text naming the slot.
+    log = messages.read_text()
+    assert "MESSAGE sip:" in log and "Call parked at *801" in log
+    # A heard music while parked: a stream of the switch's own (not relayed from anyone), from
+    # A's relay port, 50 packets a second.
+    port_a = live["ports"]["a"]
+    to_a = cap.ssrcs(port_a, a_media)
+    from_c = set(cap.ssrcs(c_media, live["ports"]["b"]))
+    music = {ssrc: n for ssrc, n in to_a.items() if ssrc not in from_c and n >= 100}
+    assert len(music) == 1, to_a
+    assert {pt for sport, dport, ssrc, pt in cap.streams if ssrc in music} == {8}  # A's session is PCMA
+    # C and A talked: every packet each sent after the pick-up reached the other.
+    sent_by_c = cap.sent_from(c_media)
+    assert len(sent_by_c) == PCAP_PACKETS
+    assert set(sent_by_c) <= set(cap.received_at(a_media))
+    assert len(cap.received_at(c_media)) >= PCAP_PACKETS  # A's second pcap, through the switch
+    assert {sport for sport, dport in cap.flows() if dport == c_media} == {live["ports"]["b"]}
+
+    rows = switch.wait_for(lambda: calls(switch), what="the call history row")
+    (row,) = rows
+    assert (row["caller"], row["callee"], row["answered_by"], row["disposition"]) == ("101", "102", "102", "answered")
+    assert (row["park_slot"], row["parked_by"], row["retrieved_by"]) == ("*801", "102", "103")
+    assert row["parked_at"] != "-" and row["retrieved_at"] != "-"
+    table = switch.cli("calls", "--config", str(switch.config_path))
+    assert "*801 102>103" in table.stdout
+    # The slot is free again, in the switch and in the store; nothing leaked.
+    assert admin(switch, "parked") == []
+    assert switch.cli("parked", "--config", str(switch.config_path)).stdout.rstrip().endswith("0 parked calls")
+    counters = admin(switch, "counters")
+    assert counters["media"]["sessions"] == 0 and counters["calls"]["active"] == 0
