@@ -14,6 +14,7 @@ import logging
 import random
 import secrets
 import signal
+import time
 from pathlib import Path
 
 from . import __version__
@@ -22,6 +23,7 @@ from .b2bua.service import CallService
 from .config import Config, ConfigError, load_config
 from .media.endpoint import MediaEndpoint
 from .media.ports import PortPool
+from .park.blf import BlfService
 from .park.service import ParkService, node_name
 from .registrar.keepalive import KeepaliveService
 from .registrar.service import RegistrarService
@@ -35,7 +37,8 @@ from .store import Store, open_store
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"softswitch/{__version__}"
-ALLOWED = frozenset({"REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE", "INVITE", "UPDATE", "INFO", "MESSAGE", "REFER", "NOTIFY"})
+ALLOWED = frozenset({"REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE", "INVITE", "UPDATE", "INFO", "MESSAGE", "REFER", "NOTIFY",
+                     "SUBSCRIBE"})
 SUPPORTED = frozenset({"path", "outbound", "timer", "norefersub"})
 
 
@@ -58,6 +61,7 @@ class App:
         self.media: MediaEndpoint | None = None
         self.calls: CallService | None = None
         self.park: ParkService | None = None
+        self.blf: BlfService | None = None
         self.admin: AdminServer | None = None
         self.trunks: TrunkRegistrations | None = None
         self._trunk_task: asyncio.Task[None] | None = None
@@ -91,11 +95,13 @@ class App:
         self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, self.park,
                                  new_id=new_id, user_agent=USER_AGENT)
         self.calls.start()
+        self.blf = BlfService(cfg, self.registrar, self.endpoint, new_id=new_id, state=self.park.lot.find, clock=time.time)
+        self.park.on_change = self.blf.slot_changed
         self.trunks = TrunkRegistrations(cfg, self.endpoint, new_id=new_id, user_agent=USER_AGENT, resolve=self.calls.address)
         self._trunk_task = asyncio.get_running_loop().create_task(self.trunks.run())
         self.admin = AdminServer(cfg.admin.socket, {
             "calls": self.calls.active, "counters": self._counters, "trunks": self.trunks.status,
-            "parked": self.calls.parked,
+            "parked": self.calls.parked, "subscriptions": self.blf.listing,
         })
         await self.admin.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
@@ -121,6 +127,8 @@ class App:
             await self.admin.close()
         if self.calls is not None:
             await self.calls.close()
+        if self.blf is not None:
+            self.blf.close()
         if self.park is not None:
             await self.park.close()
         if self.media is not None:
@@ -167,6 +175,8 @@ class App:
         assert self.registrar is not None and self.calls is not None
         gone = self.registrar.apply_config(new)
         self.calls.apply_config(new)
+        if self.blf is not None:
+            self.blf.apply_config(new)
         if self.trunks is not None:
             self.trunks.apply_config(new)
         log.info("config reloaded from %s (%d bindings of removed extensions dropped)", self.config_path, len(gone))
@@ -181,6 +191,8 @@ class App:
         method = request.method
         if method == "REGISTER":
             self.registrar.on_register(tx, request, source)
+        elif method == "SUBSCRIBE" and self.blf is not None:
+            self.blf.on_subscribe(tx, request, source)
         elif request.to.tag is not None:
             self.calls.on_in_dialog(tx, request)
         elif method == "OPTIONS":
@@ -198,6 +210,7 @@ class App:
         resp.add("Allow", ", ".join(sorted(ALLOWED)))
         resp.add("Accept", "application/sdp")
         resp.add("Supported", ", ".join(sorted(SUPPORTED)))
+        resp.add("Allow-Events", "dialog")
         resp.add("Server", USER_AGENT)
         return resp
 

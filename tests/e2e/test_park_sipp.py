@@ -18,10 +18,19 @@ def popen(proc: object) -> subprocess.Popen[str]:
     return proc
 
 
+def blf(switch: Switch, scenario: str, user: str, password: str, domain: str = "acme.example",
+        background: bool = False) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+    return switch.sipp(scenario, "-key", "slot", "*801", "-key", "slotdomain", "acme.example", "-au", user, "-ap", password,
+                       users=[(user, "-")], domain=domain, background=background, timeout=60)
+
+
 def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -> None:
     b_sip, a_media, b_media, c_media = free_port(), free_port(), free_port(), free_port()
     register(switch, "102", "acme-102-secret", b_sip)
     messages = switch.workdir / "parker-messages.log"
+    # A BLF key on *801 watches the slot through it all (free, confirmed, terminated).
+    lamp = popen(blf(switch, "blf_watch.xml", "104", "acme-104-secret", background=True))
+    switch.wait_for(lambda: admin(switch, "subscriptions"), what="the BLF subscription")
     with Capture(switch.workdir / "rtp.pcap", [a_media, c_media]) as cap:
         parker = popen(switch.sipp(
             "park_callee.xml", "-m", "2", "-mp", str(b_media), "-s", "102", "-key", "park", "*85", "-d", "1500",
@@ -42,12 +51,27 @@ def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -
         assert parker.returncode == 0, out[-2500:]
         (live,) = admin(switch, "calls")
         assert live["state"] == "parked"
+        # A phone that rebooted subscribes again and learns at once that the slot is taken.
+        rebooted = blf(switch, "blf_now.xml", "105", "acme-105-secret")
+        assert rebooted.returncode == 0, rebooted.stdout[-2500:]
+        # Another account learns nothing: its SUBSCRIBE is refused, its call to the slot gets 404.
+        stranger = blf(switch, "blf_refused.xml", "101", "globex-101-secret", domain="globex.example")
+        assert stranger.returncode == 0, stranger.stdout[-2500:]
+        globex_log = switch.workdir / "globex-messages.log"
+        dialled = switch.sipp("caller_refused.xml", "-s", "*801", "-au", "101", "-ap", "globex-101-secret",
+                              "-key", "callee_domain", "globex.example", "-mp", str(free_port()), "-trace_msg",
+                              "-message_file", str(globex_log), users=[("101", "-")], domain="globex.example", timeout=30)
+        assert dialled.returncode == 0, dialled.stdout[-2500:]
+        assert "SIP/2.0 404 " in globex_log.read_text()
+        assert admin(switch, "calls")[0]["state"] == "parked"  # undisturbed
         time.sleep(2.0)  # A listens to the music for a while
         picker = switch.sipp("call_caller.xml", "-d", "9000", "-s", "*801", "-au", "103", "-ap", "acme-103-secret",
                              "-mp", str(c_media), users=[("103", "-")], domain="acme.example", timeout=60)
         assert picker.returncode == 0, picker.stdout[-2500:]
         out, _ = parked_party.communicate(timeout=30)
         assert parked_party.returncode == 0, out[-2500:]
+        out, _ = lamp.communicate(timeout=30)
+        assert lamp.returncode == 0, out[-2500:]
 
     # B's phone got the text naming the slot.
     log = messages.read_text()
@@ -67,8 +91,9 @@ def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -
     assert len(cap.received_at(c_media)) >= PCAP_PACKETS  # A's second pcap, through the switch
     assert {sport for sport, dport in cap.flows() if dport == c_media} == {live["ports"]["b"]}
 
-    rows = switch.wait_for(lambda: calls(switch), what="the call history row")
-    (row,) = rows
+    (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the call history row")
+    (refused,) = calls(switch, "--account", "globex")  # the stranger's try, refused and recorded
+    assert (refused["callee"], refused["disposition"]) == ("*801", "failed")
     assert (row["caller"], row["callee"], row["answered_by"], row["disposition"]) == ("101", "102", "102", "answered")
     assert (row["park_slot"], row["parked_by"], row["retrieved_by"]) == ("*801", "102", "103")
     assert row["parked_at"] != "-" and row["retrieved_at"] != "-"
