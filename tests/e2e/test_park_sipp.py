@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 from .capture import Capture
-from .harness import Switch, admin, calls, free_port, register
+from .harness import Switch, admin, base_config, calls, free_port, register
 
 PCAP_PACKETS = 236  # /usr/share/sip-tester/g711a.pcap
 
@@ -104,3 +105,58 @@ def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -
     assert switch.cli("parked", "--config", str(switch.config_path)).stdout.rstrip().endswith("0 parked calls")
     counters = admin(switch, "counters")
     assert counters["media"]["sessions"] == 0 and counters["calls"]["active"] == 0
+
+
+def park_call(switch: Switch, caller: str, callee: str, callee_sip: int, scenario: str = "park_callee.xml",
+              ) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+    """``caller`` calls ``callee`` (registered at ``callee_sip``), who transfers the call to *85."""
+    parker = popen(switch.sipp(scenario, "-m", "2" if scenario == "park_callee.xml" else "1", "-mp", str(free_port()),
+                               "-s", callee, "-key", "park", "*85", "-d", "500", domain="acme.example",
+                               local_port=callee_sip, background=True, timeout=60))
+    time.sleep(0.3)
+    party = popen(switch.sipp("park_caller.xml", "-s", callee, "-au", caller, "-ap", f"acme-{caller}-secret",
+                              "-mp", str(free_port()), users=[(caller, "-")], domain="acme.example",
+                              background=True, timeout=60))
+    return parker, party
+
+
+def finish(proc: subprocess.Popen[str]) -> None:
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-2500:]
+
+
+def test_sequential_slots_full_lot_and_expiry_hang_up(make_switch: object) -> None:
+    """Slots *801 then *802 in order; with both taken a third park is refused and that call goes
+    on (its parker hangs up normally); nobody picks up, so after the expiry (8 s here,
+    ``on_expiry: hangup``) the switch hangs up both parked calls and frees the slots."""
+    accounts = base_config(0, Path("unused.db"))["accounts"]
+    accounts[0]["park"] = {"first_slot": 801, "last_slot": 802, "expiry": 8, "on_expiry": "hangup"}
+    switch = make_switch(accounts=accounts)  # type: ignore[operator]
+    ports = {ext: free_port() for ext in ("102", "104", "105")}
+    for ext, port in ports.items():
+        register(switch, ext, f"acme-{ext}-secret", port)
+    first = park_call(switch, "101", "102", ports["102"])
+    switch.wait_for(lambda: len(admin(switch, "parked")) == 1, what="the first park")
+    second = park_call(switch, "103", "104", ports["104"])
+    slots = switch.wait_for(lambda: (lambda p: p if len(p) == 2 else None)(admin(switch, "parked")), what="the second park")
+    assert [(p["slot"], p["parker"]) for p in slots] == [("*801", "102"), ("*802", "104")]
+    parked_at = time.monotonic()
+    # The lot is full: the third REFER gets 503 and the call stays up until its parker hangs up.
+    refused_parker, refused_party = park_call(switch, "101", "105", ports["105"], "park_refused_callee.xml")
+    for proc in (refused_parker, refused_party, first[0], second[0]):
+        finish(proc)
+    assert len(admin(switch, "parked")) == 2
+    for proc in (first[1], second[1]):  # the parked parties: hung up by the switch
+        finish(proc)
+    assert time.monotonic() - parked_at >= 6.0  # hung up by the expiry, not before
+    assert admin(switch, "parked") == []
+    rows = switch.wait_for(lambda: (lambda r: r if len(r) == 3 else None)(calls(switch, "--account", "acme")),
+                           what="three history rows")
+    by_callee = {r["callee"]: r for r in rows}
+    for callee, code in (("102", "*801"), ("104", "*802")):
+        row = by_callee[callee]
+        assert (row["park_slot"], row["parked_by"], row["retrieved_by"]) == (code, callee, "")
+        assert (row["hangup_by"], row["cause"]) == ("switch", f"parked at {code} too long")
+    kept = by_callee["105"]
+    assert (kept["park_slot"], kept["hangup_by"], kept["cause"]) == ("", "callee", "BYE")
+    assert switch.cli("parked", "--config", str(switch.config_path)).stdout.rstrip().endswith("0 parked calls")
