@@ -476,7 +476,10 @@ class CallService:
         park = account.park_for(account.extension(entry.parker) if entry else None) if account is not None else None
         where = park.on_expiry if park is not None else "hangup"
         code = entry.code if entry is not None else "?"
-        log.info("call %s: nobody picked it up at %s; on expiry: %s", rid, code, where)
+        if where == "hangup":
+            log.info("call %s: nobody picked it up at %s; hanging up", rid, code)
+        else:  # issue 4: ringing the parker (or an extension) back is still to come
+            log.warning("call %s: nobody picked it up at %s; on_expiry %r is not supported yet: hanging up", rid, code, where)
         self._run(call, call.hang_up(now, "switch", f"parked at {code} too long"))
 
     def parked(self) -> list[dict[str, Any]]:
