@@ -529,6 +529,11 @@ class Call:
     def pick_up(self, invite: Request, tx: Any, source: Target, retriever: str, now: float) -> list[Action]:
         return parking.pick_up(self, invite, tx, source, retriever, now)
 
+    def identity(self, leg: str) -> str:
+        """Who is on ``leg``, as a name-addr (what a BLF lamp and P-Asserted-Identity show)."""
+        dialog = self._leg(leg)
+        return dialog.remote_uri if dialog is not None else ""
+
     # --- in-dialog requests ------------------------------------------------------------
     def _leg(self, leg: str) -> Dialog | None:
         return self.a if leg == "a" else self.b

@@ -425,9 +425,8 @@ class CallService:
             log.info("call %s: REFER to %r is not a park code of %s; blind transfer is not supported", rid, wanted.target, account.name)
             self._run(call, call.park_refused(501, "Transfer Target Not Supported", now))
             return
-        party = call._leg(wanted.parked_leg)
         entry = Parked(account.name, requested or 0, rid, now, now + park.expiry, parker.number,
-                       party.remote_uri if party is not None else "")
+                       call.identity(wanted.parked_leg))
         taken = self.park.take(account.name, park, entry, requested, now)
         if isinstance(taken, Refused):
             log.info("call %s: park by %s@%s refused: %s", rid, parker.number, account.name, taken.reason)
