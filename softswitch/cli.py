@@ -11,11 +11,16 @@ import os
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from .b2bua.record import CallRecord, LegMedia
 from .config import Config, ConfigError, load_config
-from .park.lot import Parked
-from .registrar.core import Binding
+
+if TYPE_CHECKING:
+    from .store import Store
+
+T = TypeVar("T")
 
 DEFAULT_CONFIG = os.environ.get("SOFTSWITCH_CONFIG", "config/example.yaml")
 
@@ -53,23 +58,35 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_registrations(args: argparse.Namespace) -> int:
+def _account_config(args: argparse.Namespace) -> Config | None:
+    """The config, and ``--account`` checked against it (None: said why)."""
     config = _load(args.config)
     if args.account and config.account(args.account) is None:
         print(f"no account named {args.account!r}", file=sys.stderr)
-        return 1
+        return None
+    return config
 
-    async def fetch() -> list[Binding]:
+
+def _from_store(config: Config, query: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the configured store, ask it one thing, close it."""
+    async def run() -> T:
         from .store import open_store
 
         store = await open_store(config.store.url)
         try:
-            return await store.list_bindings(time.time(), args.account)
+            return await query(store)
         finally:
             await store.close()
 
+    return asyncio.run(run())
+
+
+def cmd_registrations(args: argparse.Namespace) -> int:
+    config = _account_config(args)
+    if config is None:
+        return 1
     now = time.time()
-    rows = asyncio.run(fetch())
+    rows = _from_store(config, lambda store: store.list_bindings(now, args.account))
     header = ("ACCOUNT", "EXT", "CONTACT", "TRANSPORT", "SOURCE", "EXPIRES", "NAT", "USER-AGENT")
     _print_table(header, [
         (b.account, b.extension, b.uri, b.source.transport, _addr(b.source.host, b.source.port),
@@ -112,24 +129,13 @@ def _media(m: LegMedia) -> str:
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    if args.account and config.account(args.account) is None:
-        print(f"no account named {args.account!r}", file=sys.stderr)
+    config = _account_config(args)
+    if config is None:
         return 1
     if args.active:
         return _active_calls(config, args)
     since = parse_since(args.since, time.time()) if args.since else None
-
-    async def fetch() -> list[CallRecord]:
-        from .store import open_store
-
-        store = await open_store(config.store.url)
-        try:
-            return await store.list_calls(args.account, since, None, args.limit)
-        finally:
-            await store.close()
-
-    records = asyncio.run(fetch())
+    records = _from_store(config, lambda store: store.list_calls(args.account, since, None, args.limit))
     if args.csv:
         rows = [r.as_row() for r in records]
         fields = CallRecord.columns()
@@ -159,21 +165,10 @@ def _park(r: CallRecord) -> str:
 
 def cmd_parked(args: argparse.Namespace) -> int:
     """Occupied park slots, as recorded in the store by every switch process sharing it."""
-    config = _load(args.config)
-    if args.account and config.account(args.account) is None:
-        print(f"no account named {args.account!r}", file=sys.stderr)
+    config = _account_config(args)
+    if config is None:
         return 1
-
-    async def fetch() -> list[tuple[Parked, str]]:
-        from .store import open_store
-
-        store = await open_store(config.store.url)
-        try:
-            return await store.list_parked(args.account)
-        finally:
-            await store.close()
-
-    rows = asyncio.run(fetch())
+    rows = _from_store(config, lambda store: store.list_parked(args.account))
     now = time.time()
     header = ("ACCOUNT", "SLOT", "PARKED PARTY", "PARKER", "PARKED AT", "EXPIRES", "SWITCH", "CALL")
     _print_table(header, [

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from ..sdp.offer_answer import RelayPorts
-from ..sip.headers import Via
+from ..sip.headers import Via, contact_value
 from ..sip.message import Request, Response, make_response
 from ..sip.transaction import Target
 from .record import CallRecord
@@ -69,9 +69,7 @@ class Locality:
         return str(Via(transport, host, port, (("branch", branch), ("rport", None))))
 
     def contact(self, transport: str, user: str = "b2bua") -> str:
-        host, port = self._addr(transport)
-        suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
-        return f"<sip:{user}@{host}:{port}{suffix}>"
+        return contact_value(user, *self._addr(transport), transport)
 
 
 # --------------------------------------------------------------------------- actions
@@ -134,11 +132,10 @@ class ParkWanted:
 
 @dataclass(frozen=True, slots=True)
 class Play:
-    """Music on hold (``prompts`` empty) or prompts once to the phone on ``leg``."""
+    """Music on hold to the phone on ``leg``, in G.711 payload type ``pt``."""
 
     leg: str
     pt: int | None
-    prompts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,10 +72,10 @@ class Parking:
 
     parked_leg: str
     parker_leg: str
-    refer: tuple[Any, Request] | None  # the REFER's transaction and request; None for a DTMF park
+    refer: Request | None  # the REFER, until its outcome is told (None for a DTMF park)
+    refer_tx: Any = None  # its server transaction, until it is answered (202 or a refusal)
     notify: bool = True  # the REFER wants NOTIFYs (not ``Refer-Sub: false``, RFC 4488)
     parker_gone: bool = False
-    code: str = ""
     expires_at: float | None = None
 
 
@@ -102,13 +102,14 @@ def refer_target(request: Request) -> str | None:
 
 def on_refer(call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
     target = refer_target(request)
+    if request.get("Refer-To") is None:
+        return [Respond(tx, make_response(request, 400))]
     if target is None:
-        return [Respond(tx, make_response(request, 400 if request.get("Refer-To") is None else 501,
-                                          None if request.get("Refer-To") is None else "Transfer Target Not Supported"))]
+        return [Respond(tx, make_response(request, 501, "Transfer Target Not Supported"))]
     if call.parking is not None or call.pending:
         return [Respond(tx, glare(request))]
     notify = (request.get("Refer-Sub") or "").strip().lower() != "false"
-    call.parking = Parking(call._other(leg), leg, (tx, request), notify)
+    call.parking = Parking(call._other(leg), leg, request, tx, notify)
     return [ParkWanted(call._other(leg), leg, target)]
 
 
@@ -120,12 +121,10 @@ def refused(call: Call, status: int, reason: str, now: float) -> list[Action]:
         return []
     call.parking = None
     out: list[Action] = []
-    if parking.refer is not None:
-        tx, request = parking.refer
-        if tx is not None:
-            out.append(Respond(tx, make_response(request, status, reason)))
-        else:
-            out += _notify_refer(call, parking, f"SIP/2.0 {status} {reason}", final=True)
+    if parking.refer_tx is not None and parking.refer is not None:
+        out.append(Respond(parking.refer_tx, make_response(parking.refer, status, reason)))
+    elif parking.refer is not None:
+        out += _notify_refer(call, parking, f"SIP/2.0 {status} {reason}", final=True)
     if parking.parker_gone:
         out += call.hang_up(now, "switch", f"park failed: {status} {reason}")
     return out
@@ -134,10 +133,10 @@ def refused(call: Call, status: int, reason: str, now: float) -> list[Action]:
 def accepted(call: Call) -> list[Action]:
     """The service will try: 202 (RFC 3515 §2.4.2) and a first NOTIFY."""
     parking = call.parking
-    if parking is None or parking.refer is None:
+    if parking is None or parking.refer is None or parking.refer_tx is None:
         return []
-    tx, request = parking.refer
-    parking.refer = (None, request)
+    tx, request = parking.refer_tx, parking.refer
+    parking.refer_tx = None
     dialog = call._leg(parking.parker_leg)
     resp = make_response(request, 202, to_tag=dialog.local_tag if dialog is not None else None)
     if dialog is not None:
@@ -167,7 +166,7 @@ def parked(call: Call, code: str, expires_at: float, parker: str, now: float) ->
     parking = call.parking
     if parking is None or call.phase is Phase.ENDED:
         return []
-    parking.code, parking.expires_at = code, expires_at
+    parking.expires_at = expires_at
     out: list[Action] = []
     if parking.refer is not None:
         out += _notify_refer(call, parking, "SIP/2.0 200 OK", final=True)
@@ -236,13 +235,12 @@ def parked_request(call: Call, leg: str, tx: Any, request: Request, now: float) 
     if method in ("INVITE", "UPDATE") and (call._is_refresh(leg, request) or not request.body):
         return call._answer_refresh(leg, tx, request, now)
     if method in ("INVITE", "UPDATE"):
-        out: list[Action] = []
         try:
-            out.append(SetMedia(leg, stream_address(parse_sdp(request.body))))
-            call.origin[leg] = parse_sdp(request.body).first("o")
+            offer = parse_sdp(request.body)
         except RemoteProtocolError as exc:
             return [Respond(tx, make_response(request, exc.status_hint))]
-        return out + call._answer_refresh(leg, tx, request, now)
+        call.origin[leg] = offer.first("o")
+        return [SetMedia(leg, stream_address(offer)), *call._answer_refresh(leg, tx, request, now)]
     if method == "OPTIONS":
         return [Respond(tx, call._options(request))]
     if method == "INFO":
@@ -320,10 +318,12 @@ def retrieve_response(call: Call, ref: Ref, response: Response | None, now: floa
     status = 408 if response is None else response.status
     parked, retriever = call._leg(held), call._leg(new)
     if parking is None or call.phase is not Phase.PARKED or parked is None or retriever is None or ref.request is None:
-        # The retriever gave up (or the call ended): the parked party's answer is ACKed, and no more.
-        if response is not None and status < 300 and parked is not None:
-            return [SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call._via(parked.target), call.sdp_sent.get(held, b"") if not ref.offer else b"")))]
-        return []
+        # The retriever gave up (or the call ended): the parked party's answer is ACKed, and no
+        # more; an offer in it (the re-INVITE had none) gets back the SDP it had before.
+        if response is None or status >= 300 or parked is None:
+            return []
+        answer = b"" if ref.offer else call.sdp_sent.get(held, b"")
+        return [SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call._via(parked.target), answer)))]
     if response is None or status >= 300:
         reason = "Request Timeout" if response is None else response.reason
         refused = make_response(ref.request, status if status < 500 else 480, reason, to_tag=retriever.local_tag)

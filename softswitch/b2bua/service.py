@@ -342,11 +342,9 @@ class CallService:
         if before is Phase.RINGING and after is Phase.ANSWERED:
             self.counters["answered"] += 1
         if before is Phase.PARKED and after is Phase.ANSWERED:
-            entry = self.park.lot.of_call(rid)
+            park, entry = self._park_settings(call)
             if entry is not None:
-                account = self.config.account(entry.account)
-                window = account.park.repark_window if account is not None else 0.0
-                self.park.release(entry.account, entry.slot, self.clock(), picked_up=True, window=window)
+                self.park.release(entry.account, entry.slot, self.clock(), picked_up=True, window=park.repark_window)
                 log.info("call %s picked up from %s by %s", rid, entry.code, call.record.retrieved_by)
 
     def _finish(self, call: Call) -> None:
@@ -450,36 +448,31 @@ class CallService:
         log.info("call %s parked at %s of %s by %s (expires in %g s)", rid, outcome.code, account.name, outcome.parker, park.expiry)
         self._run(call, call.parked(outcome.code, outcome.expires_at, outcome.parker, self.clock()))
 
-    def _play(self, call: Call, play: Play) -> None:
-        rid = call.record.id
+    def _park_settings(self, call: Call) -> tuple[Park, Parked | None]:
+        """The park settings of a parked call (its parker's site's) and its slot."""
+        entry = self.park.lot.of_call(call.record.id)
         account = self.config.account(call.record.account)
+        if account is None:  # removed by a reload: the defaults
+            return Park(), entry
+        return account.park_for(account.extension(entry.parker) if entry is not None else None), entry
+
+    def _play(self, call: Call, play: Play) -> None:
+        park, _ = self._park_settings(call)
         try:
-            if play.prompts:
-                parts = [load(sounds.prompt(name)) for name in play.prompts]
-                self.media.announce(rid, play.leg, parts, play.pt, lambda: None)
-                return
-            park = account.park if account is not None else None
-            entry = self.park.lot.of_call(rid)
-            if account is not None and entry is not None:
-                park = account.park_for(account.extension(entry.parker))
-            music = park.music if park is not None and park.music is not None else sounds.music_on_hold()
-            self.media.play_music(rid, play.leg, load(music), play.pt)
-        except (SoundError, KeyError) as exc:
-            log.error("call %s: cannot play %s: %s", rid, play.prompts or "music on hold", exc)
+            self.media.play_music(call.record.id, play.leg, load(park.music or sounds.music_on_hold()), play.pt)
+        except SoundError as exc:
+            log.error("call %s: cannot play music on hold: %s", call.record.id, exc)
 
     def _park_expired(self, call: Call) -> None:
-        now = self.clock()
         rid = call.record.id
-        entry = self.park.lot.of_call(rid)
-        account = self.config.account(call.record.account)
-        park = account.park_for(account.extension(entry.parker) if entry else None) if account is not None else None
-        where = park.on_expiry if park is not None else "hangup"
+        park, entry = self._park_settings(call)
         code = entry.code if entry is not None else "?"
-        if where == "hangup":
+        if park.on_expiry == "hangup":
             log.info("call %s: nobody picked it up at %s; hanging up", rid, code)
         else:  # issue 4: ringing the parker (or an extension) back is still to come
-            log.warning("call %s: nobody picked it up at %s; on_expiry %r is not supported yet: hanging up", rid, code, where)
-        self._run(call, call.hang_up(now, "switch", f"parked at {code} too long"))
+            log.warning("call %s: nobody picked it up at %s; on_expiry %r is not supported yet: hanging up",
+                        rid, code, park.on_expiry)
+        self._run(call, call.hang_up(self.clock(), "switch", f"parked at {code} too long"))
 
     def parked(self) -> list[dict[str, Any]]:
         """Calls parked in this process, for the control socket."""

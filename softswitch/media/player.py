@@ -49,7 +49,6 @@ class Output:
     seq: int = field(default_factory=lambda: random.getrandbits(16))
     timestamp: int = field(default_factory=lambda: random.getrandbits(32))
     first: bool = True
-    sent: int = 0
 
     def send(self, sound: Sound, index: int) -> None:
         frames = sound.frames[self.pt]
@@ -64,7 +63,6 @@ class Output:
             return
         try:
             self.sock.sendto(header + payload, destination)
-            self.sent += 1
         except OSError:
             pass  # a phone gone away; the call's own signalling ends it
 
@@ -198,13 +196,6 @@ class Player:
     def _idle(self, source: Music) -> None:
         if self.music.get(id(source.sound)) is source:
             del self.music[id(source.sound)]
-
-    def sent(self, key: tuple[str, str]) -> int:
-        playing = self.listening.get(key)
-        if isinstance(playing, Music):
-            output = playing.outputs.get(key)
-            return output.sent if output is not None else 0
-        return playing.output.sent if isinstance(playing, Announcement) else 0
 
 
 def _g711(pt: int | None) -> int:

@@ -32,6 +32,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ..config import Account, Config
 from ..registrar.service import RegistrarService
 from ..sip.dialog import Dialog
+from ..sip.errors import RemoteProtocolError
 from ..sip.headers import parse_name_addr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
@@ -56,7 +57,7 @@ def dialog_info(entity: str, version: int, slot_code: str, parked: Parked | None
         try:
             party = parse_name_addr(parked.party, "party")
             identity, display = str(party.uri), party.display_name
-        except Exception:
+        except RemoteProtocolError:  # shown as it is
             identity, display = parked.party, None
         shown = f" display={quoteattr(display)}" if display else ""
         inner = (
@@ -133,7 +134,7 @@ class BlfService:
         if expires is None:
             return
         tag = self.new_id()
-        dialog = Dialog.as_uas(request, tag, _contact(self.endpoint, source.transport), source)
+        dialog = Dialog.as_uas(request, tag, self.endpoint.contact(source.transport, "park"), source)
         sub = Subscription(account.name, slot, str(request.uri), dialog, now + expires)
         self._accept(tx, request, dialog, expires)
         self.counters["subscribed"] += 1
@@ -194,8 +195,8 @@ class BlfService:
             return
         try:
             sub.dialog.accept(request)
-        except Exception:
-            self.endpoint.respond(tx, make_response(request, 500))
+        except RemoteProtocolError as exc:
+            self.endpoint.respond(tx, make_response(request, exc.status_hint))
             return
         expires = self._expires(tx, request)
         if expires is None:
@@ -260,8 +261,3 @@ class BlfService:
         return [{"account": s.account, "slot": f"*{s.slot}", "subscriber": s.dialog.remote_uri,
                  "expires_in": max(0, int(s.expires_at - now))} for s in self.subscriptions.values()]
 
-
-def _contact(endpoint: SipEndpoint, transport: str) -> str:
-    host, port = endpoint.via_address(transport)
-    suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
-    return f"<sip:park@{host}:{port}{suffix}>"

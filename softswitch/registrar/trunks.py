@@ -49,12 +49,9 @@ class TrunkRegistrations:
     def _make(self, trunk: Trunk) -> OutboundRegistration:
         reg = trunk.registration
         assert reg is not None
-        transport = trunk.transport.upper()
-        host, port = self.endpoint.via_address(transport)
-        suffix = "" if transport == "UDP" else ";transport=tcp"
         return OutboundRegistration(
             trunk=trunk.name, registrar_uri=_registrar_uri(trunk), aor=f"sip:{reg.username}@{reg.domain or trunk.host}",
-            contact=f"<sip:{reg.username}@{host}:{port}{suffix}>", username=reg.username, password=reg.password,
+            contact=self.endpoint.contact(trunk.transport.upper(), reg.username), username=reg.username, password=reg.password,
             expires=reg.expires, call_id=f"{self.new_id()}{self.new_id()}", tag=self.new_id(), user_agent=self.user_agent,
         )
 

@@ -109,6 +109,12 @@ class Via:
         return Via(self.transport, self.host, self.port, with_param(self.params, name, value), self.protocol)
 
 
+def contact_value(user: str, host: str, port: int, transport: str) -> str:
+    """A Contact header value for our own address: ``<sip:user@host:port[;transport=tcp]>``."""
+    suffix = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
+    return f"<sip:{user}@{host}:{port}{suffix}>"
+
+
 @dataclass(frozen=True, slots=True)
 class NameAddr:
     """``[display-name] <uri> *(;param)`` or the addr-spec form (RFC 3261 §20.10)."""

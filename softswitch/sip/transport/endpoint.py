@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import RemoteProtocolError
-from ..headers import Via
+from ..headers import Via, contact_value
 from ..layer import AckReceived, CancelReceived, LayerOutput, RequestReceived, StrayResponse, TransactionLayer
 from ..message import REASONS, MessageError, Request, Response, make_error_response, make_response, parse_message
 from ..transaction import (
@@ -304,6 +304,10 @@ class SipEndpoint:
         address (a public IP before NAT) with the port we listen on."""
         host, port = self.local.get(transport) or next(iter(self.local.values()))
         return (self.advertised_address or host, port)
+
+    def contact(self, transport: str, user: str) -> str:
+        """Our Contact for requests and responses on ``transport``."""
+        return contact_value(user, *self.via_address(transport), transport)
 
     def new_via(self, transport: str) -> str:
         """A top Via for a request we originate: our sent-by, a fresh branch, rport (RFC 3581)."""
