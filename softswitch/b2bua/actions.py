@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from ..sdp.offer_answer import RelayPorts
+from ..sip.dialog import Dialog
 from ..sip.headers import Via, contact_value
 from ..sip.message import Request, Response, make_response
 from ..sip.transaction import Target
@@ -45,6 +46,32 @@ class Stage:
     callee_uri: str
     label: str  # who answers if this stage does (extension or number), for the history
     extension: str | None = None  # the account's extension rung (None: an outside number)
+
+
+class ForkState(enum.Enum):
+    CALLING = "calling"
+    EARLY = "early"  # a provisional response came: CANCEL may now be sent
+    ANSWERED = "answered"
+    FAILED = "failed"
+
+
+@dataclass
+class Fork:
+    """One device being rung: its INVITE and, once answered, its dialog."""
+
+    id: int
+    device: Device
+    invite: Request
+    state: ForkState = ForkState.CALLING
+    cancel_wanted: bool = False
+    cancel_reason: str | None = None  # RFC 3326 Reason for the CANCEL
+    cancel_sent: bool = False
+    final: int | None = None
+    final_reason: str = ""
+    stage: int = 0
+    auth_tried: bool = False
+    dialog: Dialog | None = None
+    ack: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,6 @@ and dialplan).  Inputs come with ``now`` (wall clock seconds); outputs are
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +57,8 @@ from .actions import (
     BindDialog,
     CallEnded,
     Device,
+    Fork,
+    ForkState,
     Locality,
     MediaPorts,
     Phase,
@@ -74,30 +75,6 @@ from .actions import (
 from .parking import Parking
 from .record import CallRecord
 from .session_timer import LegTimer
-
-
-class ForkState(enum.Enum):
-    CALLING = "calling"
-    EARLY = "early"  # a provisional response came: CANCEL may now be sent
-    ANSWERED = "answered"
-    FAILED = "failed"
-
-
-@dataclass
-class Fork:
-    id: int
-    device: Device
-    invite: Request
-    state: ForkState = ForkState.CALLING
-    cancel_wanted: bool = False
-    cancel_reason: str | None = None  # RFC 3326 Reason for the CANCEL
-    cancel_sent: bool = False
-    final: int | None = None
-    final_reason: str = ""
-    stage: int = 0
-    auth_tried: bool = False
-    dialog: Dialog | None = None
-    ack: bytes | None = None
 
 
 @dataclass
@@ -149,6 +126,7 @@ class Call:
         # again) and the o= line the phone last sent (the same o= again: nothing changed).
         self.timers: dict[str, LegTimer] = {}
         self.sdp_sent: dict[str, bytes] = {}
+        self.sdp_from: dict[str, SessionDescription] = {}  # the SDP each phone last sent (narrowed)
         self.origin: dict[str, str | None] = {}
         self.allows_update: dict[str, bool] = {"a": allows(invite, "UPDATE")}
         # The account's extension on each leg (None: an outside party), so the service knows
@@ -182,6 +160,7 @@ class Call:
         self.origin[source] = sdp.first("o")
         if narrow:
             sdp = narrow_codecs(sdp)
+        self.sdp_from[source] = sdp
         view = bytes(relay_view(sdp, self.media.address, self._ports(self._other(source))))
         self.sdp_sent[self._other(source)] = view
         return view, SetMedia(source, stream_address(sdp))
@@ -200,7 +179,7 @@ class Call:
         rec.cause = cause
         self.ring_deadline = None
         self.unacked.clear()
-        return [CallEnded(rec)]
+        return [*self._cancel_others(None, None), CallEnded(rec)]  # forks still ringing (a ring-back)
 
     # --- start ----------------------------------------------------------------
     def reject(self, status: int, reason: str | None, disposition: str, cause: str, now: float) -> list[Action]:
@@ -219,7 +198,7 @@ class Call:
             try:
                 offer = parse_sdp(self.invite.body)
                 self.origin["a"] = offer.first("o")
-                self.offer = narrow_codecs(offer)
+                self.offer = self.sdp_from["a"] = narrow_codecs(offer)
             except RemoteProtocolError as exc:
                 return out + self.reject(exc.status_hint, None, "failed", exc.reason, now)
             out.append(SetMedia("a", stream_address(self.offer)))
@@ -231,19 +210,25 @@ class Call:
     def _next_stage(self, now: float) -> list[Action]:
         self.stage += 1
         stage = self.stages[self.stage]
-        body = bytes(relay_view(self.offer, self.media.address, self.media.b)) if self.offer is not None else b""
-        self.sdp_sent["b"] = body
+        back = parking.ringing_back(self)
+        if back is not None:  # the parked party, taken off hold, is offered on the parker's leg
+            body, shown = parking.ring_back_offer(self, back)
+        else:
+            body = bytes(relay_view(self.offer, self.media.address, self.media.b)) if self.offer is not None else b""
+            self.sdp_sent["b"] = body
+            shown = None
         out: list[Action] = []
         for device in stage.devices:
-            fork = Fork(len(self.forks), device, self._fork_invite(device, stage.callee_uri, body), stage=self.stage)
+            invite = self._fork_invite(device, stage.callee_uri, body, shown)
+            fork = Fork(len(self.forks), device, invite, stage=self.stage)
             self.forks.append(fork)
             out.append(BindDialog((fork.invite.call_id, fork.invite.from_.tag or ""), f"fork:{fork.id}"))
             out.append(SendRequest(fork.invite, device.target, Ref("invite", fork.id)))
         self.ring_deadline = now + stage.timeout
         return out
 
-    def _fork_invite(self, device: Device, callee_uri: str, body: bytes) -> Request:
-        caller = self.invite.from_
+    def _fork_invite(self, device: Device, callee_uri: str, body: bytes, shown: NameAddr | None = None) -> Request:
+        caller = shown or self.invite.from_
         if device.caller_id is not None:
             shown_from = NameAddr(parse_uri(device.caller_id), None, (("tag", self.new_id()),))
         else:
@@ -299,6 +284,8 @@ class Call:
             return self._refresh_response(ref, response, now)
         if ref.kind == "retrieve":
             return parking.retrieve_response(self, ref, response, now)
+        if ref.kind == "rering":
+            return parking.reinvite_response(self, ref, response, now)
         return []  # CANCEL, BYE, NOTIFY and MESSAGE answers change nothing
 
     def _fork_response(self, fork: Fork, response: Response | None, now: float) -> list[Action]:
@@ -322,7 +309,8 @@ class Call:
     def _fork_lost(self, now: float) -> list[Action]:
         """A device is out of the running: wait for the others of its stage, then ring the
         next stage, or answer the caller with the best failure when none is left."""
-        if self.phase is not Phase.RINGING or self.a_final_sent:
+        back = parking.ringing_back(self)
+        if back is None and (self.phase is not Phase.RINGING or self.a_final_sent):
             return []
         if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks if f.stage == self.stage):
             return []
@@ -330,7 +318,7 @@ class Call:
             return self._next_stage(now)
         if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks):
             return []
-        return self._all_forks_failed(now)
+        return parking.nobody_answered(self, now) if back is not None else self._all_forks_failed(now)
 
     def _fork_provisional(self, fork: Fork, response: Response, now: float) -> list[Action]:
         out: list[Action] = []
@@ -360,6 +348,9 @@ class Call:
             return self._unusable_answer(fork, response, exc, now)
         fork.dialog = dialog
         fork.state = ForkState.ANSWERED
+        back = parking.ringing_back(self)
+        if back is not None and not self.pending:  # not while a pick-up is being bridged
+            return parking.rung_back(self, back, fork, response, now)
         if self.phase is not Phase.RINGING or self.a_final_sent:
             # Too late (answered elsewhere, cancelled, timed out): ACK and hang up (§15).
             late = self._ack_fork(fork, b"")
@@ -491,17 +482,9 @@ class Call:
 
     def handle_timer(self, now: float) -> list[Action]:
         out: list[Action] = []
-        if self.ring_deadline is not None and now >= self.ring_deadline and self.phase is Phase.RINGING:
+        if self.ring_deadline is not None and now >= self.ring_deadline:
             self.ring_deadline = None
-            if not self.a_final_sent:
-                timeout = self.stages[self.stage].timeout
-                out += self._cancel_others(None, 'SIP;cause=480;text="No answer"')
-                if self.stage + 1 < len(self.stages):
-                    out += self._next_stage(now)
-                else:
-                    self.a_final_sent = True
-                    out.append(Respond(self.tx, self._a_response(480, "No Answer")))
-                    out += self._end(now, "no answer", "switch", f"no answer in {timeout:g} s")
+            out += self._ring_timeout(now)
         out += parking.expiry(self, now)
         for leg, timer in list(self.timers.items()):
             if self.phase in (Phase.ANSWERED, Phase.PARKED) and now >= timer.deadline():
@@ -516,6 +499,21 @@ class Call:
                 out.append(SendRaw(unacked.target, unacked.data))
         return out
 
+    def _ring_timeout(self, now: float) -> list[Action]:
+        """Nobody of this stage answered in time: the next stage, or the end of ringing."""
+        back = parking.ringing_back(self)
+        if back is None and (self.phase is not Phase.RINGING or self.a_final_sent):
+            return []
+        timeout = self.stages[self.stage].timeout
+        out = self._cancel_others(None, 'SIP;cause=480;text="No answer"')
+        if self.stage + 1 < len(self.stages):
+            return out + self._next_stage(now)
+        if back is not None:
+            return out + parking.nobody_answered(self, now)
+        self.a_final_sent = True
+        out.append(Respond(self.tx, self._a_response(480, "No Answer")))
+        return out + self._end(now, "no answer", "switch", f"no answer in {timeout:g} s")
+
     # --- call park (parking.py) ---------------------------------------------------------
     def park_refused(self, status: int, reason: str, now: float) -> list[Action]:
         return parking.refused(self, status, reason, now)
@@ -525,6 +523,9 @@ class Call:
 
     def parked(self, code: str, expires_at: float, parker: str, now: float) -> list[Action]:
         return parking.parked(self, code, expires_at, parker, now)
+
+    def ring_back(self, stages: list[Stage], now: float) -> list[Action]:
+        return parking.ring_back(self, stages, now)
 
     def pick_up(self, invite: Request, tx: Any, source: Target, retriever: str, now: float) -> list[Action]:
         return parking.pick_up(self, invite, tx, source, retriever, now)

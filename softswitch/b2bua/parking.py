@@ -26,7 +26,13 @@ parked party's answer and identity.  A refusal from the parked party goes back t
 the retriever and the call stays parked.
 
 Where the parked party goes when nobody picks it up is the service's decision
-(``ParkExpired``).
+(``ParkExpired``).  To ring someone back (the parker, an extension) the service
+gives the call stages to ring on the parker's free leg (``ring_back``): the
+ordinary forks, offered the parked party's session taken off hold and showing
+the parked party as the caller, while the music goes on.  The first answer takes
+the leg; the parked party gets a re-INVITE with that phone's session (off hold,
+and its identity), and the call is answered again.  Nobody answering ends the
+call.  A pick-up while the ring-back rings still wins and cancels it.
 """
 
 from __future__ import annotations
@@ -35,19 +41,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..sdp.model import parse_sdp
-from ..sdp.offer_answer import stream_address, voice_payload
+from ..sdp.offer_answer import relay_view, sendrecv, stream_address, voice_payload
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
-from ..sip.headers import parse_name_addr
+from ..sip.headers import NameAddr, parse_name_addr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import SipUri
 from . import session_timer
 from .actions import (
     ALLOW,
+    COMPLETED_ELSEWHERE,
     Action,
     BindDialog,
     Detach,
+    Fork,
+    ForkState,
     ParkExpired,
     ParkWanted,
     Phase,
@@ -57,6 +66,7 @@ from .actions import (
     SendRaw,
     SendRequest,
     SetMedia,
+    Stage,
     StopPlaying,
     allows,
     glare,
@@ -77,6 +87,7 @@ class Parking:
     notify: bool = True  # the REFER wants NOTIFYs (not ``Refer-Sub: false``, RFC 4488)
     parker_gone: bool = False
     expires_at: float | None = None
+    ringing: bool = False  # expired, and ringing someone (the parker) back
 
 
 SIPFRAG = "message/sipfrag;version=2.0"
@@ -191,7 +202,7 @@ def _leave(call: Call, leg: str) -> list[Action]:
         call.a = None
     else:
         call.b = None
-    for table in (call.timers, call.sdp_sent, call.origin, call.unacked, call.late_ack, call.pending):
+    for table in (call.timers, call.sdp_sent, call.sdp_from, call.origin, call.unacked, call.late_ack, call.pending):
         table.pop(leg, None)
     call.extensions[leg] = None
     return [Detach(leg)]
@@ -239,7 +250,7 @@ def parked_request(call: Call, leg: str, tx: Any, request: Request, now: float) 
             offer = parse_sdp(request.body)
         except RemoteProtocolError as exc:
             return [Respond(tx, make_response(request, exc.status_hint))]
-        call.origin[leg] = offer.first("o")
+        call.origin[leg], call.sdp_from[leg] = offer.first("o"), offer
         return [SetMedia(leg, stream_address(offer)), *call._answer_refresh(leg, tx, request, now)]
     if method == "OPTIONS":
         return [Respond(tx, call._options(request))]
@@ -348,6 +359,8 @@ def retrieve_response(call: Call, ref: Ref, response: Response | None, now: floa
     call.phase = Phase.ANSWERED
     call.parking = None
     call.record.retrieved_by, call.record.retrieved_at = call.extensions.get(new), now
+    call.ring_deadline = None
+    out += call._cancel_others(None, COMPLETED_ELSEWHERE)  # a ring-back still ringing
     out.append(StopPlaying(held))
     extra = [("Allow", ALLOW), ("Supported", session_timer.TAG), ("P-Asserted-Identity", parked.remote_uri)]
     return out + call._answer_forwarded(ref, status, response.reason, body, ctype, now, extra)
@@ -370,3 +383,113 @@ def expiry(call: Call, now: float) -> list[Action]:
     assert call.parking is not None
     call.parking.expires_at = None
     return [ParkExpired()]
+
+
+# --------------------------------------------------------------------------- ringing back
+
+
+def ringing_back(call: Call) -> Parking | None:
+    """The park whose forks are ringing someone back, if that is what the call's forks do."""
+    parking = call.parking
+    return parking if parking is not None and parking.ringing and call.phase is Phase.PARKED else None
+
+
+def ring_back(call: Call, stages: list[Stage], now: float) -> list[Action]:
+    """Ring ``stages`` (the parker's phones, then a fallback) for the parked party."""
+    parking = call.parking
+    if call.phase is not Phase.PARKED or parking is None:
+        return []
+    stages = [s for s in stages if s.devices]
+    code = call.record.park_slot or "the park"
+    if not stages:
+        return call.hang_up(now, "switch", f"parked at {code} too long; no phone to ring back")
+    if parking.parked_leg not in call.sdp_from:
+        return call.hang_up(now, "switch", f"parked at {code} too long; no session to offer")
+    parking.ringing = True
+    call.stage = len(call.stages) - 1  # fork stage numbers stay unique across both ringings
+    call.stages += stages
+    return call._next_stage(now)
+
+
+def ring_back_offer(call: Call, parking: Parking) -> tuple[bytes, NameAddr]:
+    """What the ring-back forks are offered (the parked party's session, off hold, on the
+    parker's relay port) and who they see calling (the parked party, named as parked)."""
+    held = parking.parked_leg
+    body = bytes(relay_view(sendrecv(call.sdp_from[held]), call.media.address, call._ports(parking.parker_leg)))
+    call.sdp_sent[parking.parker_leg] = body
+    party = parse_name_addr(call.identity(held) or call.invite.get("From") or "", "From")
+    name = party.display_name or (party.uri.user_unescaped if isinstance(party.uri, SipUri) else None) or ""
+    return body, NameAddr(party.uri, " ".join(w for w in ("Parked", call.record.park_slot, name) if w), ())
+
+
+def rung_back(call: Call, parking: Parking, fork: Fork, response: Response, now: float) -> list[Action]:
+    """A ring-back fork answered: it takes the parker's leg, and the parked party is
+    re-INVITEd with its session (RFC 3725 §4.1's re-INVITE of the party on hold)."""
+    leg, held = parking.parker_leg, parking.parked_leg
+    parked, dialog = call._leg(held), fork.dialog
+    assert dialog is not None
+    out = call._ack_fork(fork, b"")
+    try:
+        if not response.body:
+            raise RemoteProtocolError("no SDP in the answer to an offer", 488)
+        view, media = call._relay(response.body, leg)
+    except RemoteProtocolError as exc:
+        bye = dialog.request("BYE", call._via(fork.device.target), extra=[Header("Reason", f'SIP;cause=488;text="{exc.reason}"')])
+        fork.state, fork.final, fork.final_reason = ForkState.FAILED, 488, "Not Acceptable Here"
+        return out + [SendRequest(bye, fork.device.target, Ref("bye", fork.id))] + call._fork_lost(now)
+    if parked is None:
+        return out
+    stage = call.stages[fork.stage]
+    if leg == "a":
+        call.a = dialog
+    else:
+        call.b = dialog
+    call.extensions[leg] = stage.extension
+    call.allows_update[leg] = allows(response, "UPDATE")
+    timer = session_timer.as_uac(response, now)
+    if timer is not None:
+        call.timers[leg] = timer
+    call.ring_deadline = None
+    out += [media, BindDialog(dialog.key, leg), *call._cancel_others(fork, COMPLETED_ELSEWHERE)]
+    extra = [Header("P-Asserted-Identity", dialog.remote_uri)]
+    theirs = call.timers.get(held)
+    if theirs is not None:
+        extra += [Header("Session-Expires", theirs.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
+    reinvite = parked.request("INVITE", call._via(parked.target), body=view, content_type="application/sdp", extra=extra)
+    ref = Ref("rering", from_leg=leg, method="INVITE", offer=True)
+    call.pending[held] = ref
+    call.phase = Phase.ANSWERED
+    call.parking = None
+    call.record.retrieved_by, call.record.retrieved_at = stage.extension or stage.label, now
+    return out + [StopPlaying(held), SendRequest(reinvite, parked.target, ref)]
+
+
+def reinvite_response(call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
+    """The parked party's answer to the ring-back's re-INVITE."""
+    if response is not None and response.status < 200:
+        return []
+    held = call._other(ref.from_leg)
+    call.pending.pop(held, None)
+    parked = call._leg(held)
+    status = 408 if response is None else response.status
+    if response is None or status >= 300 or parked is None:
+        if call.phase is Phase.ANSWERED and status in (408, 481):  # the parked party is gone
+            return call.hang_up(now, "switch", f"parked party unreachable ({status})")
+        return []  # a refusal leaves its old session in place: the relay ports are the same
+    out: list[Action] = [SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call._via(parked.target))))]
+    if call.phase is not Phase.ANSWERED:
+        return out
+    parked.refresh_from_response(response)
+    call._refreshed(held, session_timer.as_uac(response, now), now)
+    if response.body:
+        try:
+            answer = parse_sdp(response.body)
+        except RemoteProtocolError:
+            return out
+        call.origin[held], call.sdp_from[held] = answer.first("o"), answer
+        out.append(SetMedia(held, stream_address(answer)))
+    return out
+
+
+def nobody_answered(call: Call, now: float) -> list[Action]:
+    return call.hang_up(now, "switch", f"parked at {call.record.park_slot}: nobody answered the ring-back")

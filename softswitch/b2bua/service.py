@@ -17,6 +17,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from .. import sounds
@@ -464,15 +465,31 @@ class CallService:
             log.error("call %s: cannot play music on hold: %s", call.record.id, exc)
 
     def _park_expired(self, call: Call) -> None:
-        rid = call.record.id
+        """Nobody picked the call up in time: ring the parker back (then the fallback), ring
+        an extension, or hang up, as the parker's park settings say."""
+        rid, now = call.record.id, self.clock()
         park, entry = self._park_settings(call)
         code = entry.code if entry is not None else "?"
-        if park.on_expiry == "hangup":
+        account = self.config.account(call.record.account)
+        stages: list[Stage] = []
+        if account is not None and park.on_expiry != "hangup":
+            parker = account.extension(entry.parker) if entry is not None and park.on_expiry == "parker" else None
+            if parker is not None:
+                stages += [replace(s, timeout=park.parker_ring_time) for s in self._extension_stages(account, parker, now)]
+                wanted = [park.fallback] if park.fallback != "hangup" else []
+            else:
+                wanted = [park.on_expiry] if park.on_expiry != "parker" else []
+            for number in wanted:
+                extension = account.extension(number)
+                if extension is not None:
+                    stages += self._extension_stages(account, extension, now)
+        if not stages:
             log.info("call %s: nobody picked it up at %s; hanging up", rid, code)
-        else:  # issue 4: ringing the parker (or an extension) back is still to come
-            log.warning("call %s: nobody picked it up at %s; on_expiry %r is not supported yet: hanging up",
-                        rid, code, park.on_expiry)
-        self._run(call, call.hang_up(self.clock(), "switch", f"parked at {code} too long"))
+            self._run(call, call.hang_up(now, "switch", f"parked at {code} too long"))
+            return
+        log.info("call %s: nobody picked it up at %s; ringing %s", rid, code,
+                 ", then ".join(f"{len(s.devices)} x {s.label}" for s in stages))
+        self._run(call, call.ring_back(stages, now))
 
     def parked(self) -> list[dict[str, Any]]:
         """Calls parked in this process, for the control socket."""

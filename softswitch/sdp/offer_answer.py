@@ -133,6 +133,19 @@ def relay_view(sdp: SessionDescription, address: str, ports: RelayPorts) -> Sess
     return rewrite_for_relay(sdp, address, [ports if i == index else None for i in range(len(sdp.media))])
 
 
+def sendrecv(sdp: SessionDescription) -> SessionDescription:
+    """``sdp`` with its relayed stream sending and receiving (no ``sendonly``, ``recvonly`` or
+    ``inactive`` there or at session level): what a party on hold offers when it is taken
+    off hold (RFC 3264 §8.4)."""
+    out = sdp.copy()
+    directions = ("sendonly", "recvonly", "inactive")
+    out.remove_attributes(*directions)
+    index = relayed_stream(out)
+    if index is not None:
+        out.media[index].remove_attributes(*directions)
+    return out
+
+
 def voice_payload(sdp: SessionDescription) -> int | None:
     """The G.711 payload type (0 PCMU, 8 PCMA) the relayed stream uses: the first one listed,
     which in an answer is the codec of the session (RFC 3264 §6.1)."""

@@ -160,3 +160,59 @@ def test_sequential_slots_full_lot_and_expiry_hang_up(make_switch: object) -> No
     kept = by_callee["105"]
     assert (kept["park_slot"], kept["hangup_by"], kept["cause"]) == ("", "callee", "BYE")
     assert switch.cli("parked", "--config", str(switch.config_path)).stdout.rstrip().endswith("0 parked calls")
+
+
+def test_expiry_rings_the_parker_back_then_the_fallback(make_switch: object) -> None:
+    """``on_expiry: parker`` with a 5 s expiry: the parker's phone rings with the parked party
+    shown, answers and talks to it (RTP both ways on the wire).  A second parked call: the parker
+    lets it ring for ``parker_ring_time`` (5 s), then the fallback extension answers."""
+    accounts = base_config(0, Path("unused.db"))["accounts"]
+    accounts[0]["park"] = {"expiry": 5, "on_expiry": "parker", "parker_ring_time": 5, "fallback": "104"}
+    switch = make_switch(accounts=accounts)  # type: ignore[operator]
+    b_sip, d_sip = free_port(), free_port()
+    register(switch, "102", "acme-102-secret", b_sip)
+    register(switch, "104", "acme-104-secret", d_sip)
+    a_media, b_media = free_port(), free_port()
+    with Capture(switch.workdir / "rtp.pcap", [a_media, b_media]) as cap:
+        parker = popen(switch.sipp("park_callee.xml", "-m", "2", "-mp", str(free_port()), "-s", "102", "-key", "park", "*85",
+                                   "-d", "500", domain="acme.example", local_port=b_sip, background=True, timeout=60))
+        time.sleep(0.3)
+        party = popen(switch.sipp("park_caller.xml", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(a_media),
+                                  users=[("101", "-")], domain="acme.example", background=True, timeout=60))
+        switch.wait_for(lambda: admin(switch, "parked"), what="the park")
+        parked_at = time.monotonic()
+        finish(parker)  # the park is done; the same phone now waits for the ring-back
+        back = switch.sipp("ring_back_phone.xml", "-mp", str(b_media), "-s", "102", "-d", "9000",
+                           domain="acme.example", local_port=b_sip, timeout=60)
+        assert back.returncode == 0, back.stdout[-2500:]
+        finish(party)
+    assert time.monotonic() - parked_at >= 4.0  # rung at the expiry, not before
+    live_rows = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
+    (row,) = live_rows
+    assert (row["park_slot"], row["parked_by"], row["retrieved_by"]) == ("*801", "102", "102")
+    assert (row["hangup_by"], row["cause"]) == ("callee", "BYE")
+    # They talked: what each sent after the ring-back reached the other.
+    assert len(cap.sent_from(b_media)) == PCAP_PACKETS
+    assert set(cap.sent_from(b_media)) <= set(cap.received_at(a_media))
+    assert len(cap.received_at(b_media)) >= PCAP_PACKETS
+
+    # Second call: the parker's phone rings for 5 s unanswered, then 104 answers.
+    parker = popen(switch.sipp("park_callee.xml", "-m", "2", "-mp", str(free_port()), "-s", "102", "-key", "park", "*85",
+                               "-d", "500", domain="acme.example", local_port=b_sip, background=True, timeout=60))
+    time.sleep(0.3)
+    party = popen(switch.sipp("park_caller.xml", "-s", "102", "-au", "103", "-ap", "acme-103-secret", "-mp", str(free_port()),
+                              users=[("103", "-")], domain="acme.example", background=True, timeout=60))
+    switch.wait_for(lambda: admin(switch, "parked"), what="the second park")
+    finish(parker)
+    ringing = popen(switch.sipp("callee_ring_until_cancel.xml", "-s", "102", domain="acme.example", local_port=b_sip,
+                                background=True, timeout=60))
+    fallback = switch.sipp("ring_back_phone.xml", "-mp", str(free_port()), "-s", "104", "-d", "1000",
+                           domain="acme.example", local_port=d_sip, timeout=60)
+    assert fallback.returncode == 0, fallback.stdout[-2500:]
+    finish(ringing)
+    finish(party)
+    rows = switch.wait_for(lambda: (lambda r: r if len(r) == 2 else None)(calls(switch, "--account", "acme")),
+                           what="the second history row")
+    second = next(r for r in rows if r["caller"] == "103")
+    assert (second["park_slot"], second["parked_by"], second["retrieved_by"]) == ("*801", "102", "104")
+    assert admin(switch, "parked") == [] and admin(switch, "counters")["calls"]["active"] == 0

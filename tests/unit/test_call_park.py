@@ -7,6 +7,7 @@ from softswitch.b2bua.actions import (
     BindDialog,
     CallEnded,
     Detach,
+    Device,
     ParkExpired,
     ParkWanted,
     Phase,
@@ -14,6 +15,7 @@ from softswitch.b2bua.actions import (
     SendRaw,
     SendRequest,
     SetMedia,
+    Stage,
     StopPlaying,
 )
 from softswitch.b2bua.call import Call
@@ -172,3 +174,98 @@ def test_parked_party_refresh_and_hold_are_answered_here() -> None:
     assert SetMedia("a", ("192.168.1.10", 4002)) in out
     info = call.on_request("a", Tx("i"), in_dialog(call, "a", "INFO", 9), 1051.0)
     assert [r.status for r in responses(info)] == [200]
+
+
+PARKER_PHONE = Device("sip:102@10.0.0.1:5060", Target("UDP", "10.0.0.1", 5060), "Yealink")
+DESK_PHONES = (Device("sip:104@10.0.0.4:5060", Target("UDP", "10.0.0.4", 5060), "desk"),
+               Device("sip:104@10.0.0.5:5060", Target("UDP", "10.0.0.5", 5060), "soft"))
+
+
+def expired_call(held_sdp: bytes | None = None) -> tuple[Call, list]:  # type: ignore[type-arg]
+    """A parked call whose time ran out; the parked party had put itself on hold."""
+    call, _ = parked_call()
+    if held_sdp is not None:
+        call.on_request("a", Tx("hold"), in_dialog(call, "a", "INVITE", 8, held_sdp), 1020.0)
+        call.on_ack("a", in_dialog(call, "a", "ACK", 8), 1020.1)
+    assert of(call.handle_timer(1310.0), ParkExpired)
+    stages = [Stage((PARKER_PHONE,), 30.0, "sip:102@acme.example", "102", "102"),
+              Stage(DESK_PHONES, 20.0, "sip:104@acme.example", "104", "104")]
+    return call, call.ring_back(stages, 1310.1)
+
+
+def test_expiry_rings_the_parker_back_with_the_parked_party_off_hold() -> None:
+    held = sdp("192.168.1.10", 4000).replace(b"a=sendrecv", b"a=sendonly").replace(b"o=- 1 1", b"o=- 1 2")
+    assert held != sdp("192.168.1.10", 4000)
+    call, out = expired_call(held)
+    (ring,) = of(out, SendRequest)
+    req = ring.request
+    assert req.method == "INVITE" and str(req.uri) == "sip:102@10.0.0.1:5060" and ring.target == PARKER_PHONE.target
+    assert req.call_id != "a-call@phone"  # a new dialog with the parker's phone
+    assert req.from_.display_name == "Parked *801 Reception" and str(req.from_.uri) == "sip:101@acme.example"
+    offer = parse_sdp(req.body)
+    assert offer.media[0].line.port == 10002  # the parker's relay port, as before the park
+    assert offer.media[0].direction == "" and b"sendonly" not in req.body  # off hold: sendrecv
+    assert call.phase is Phase.PARKED and call.get_timer() == 1340.1  # music goes on while it rings
+    # The parker's phone answers: it takes the leg, the parked party is taken off hold.
+    out = call.on_response(ring.ref, answer_to(req, 200, "p1", sdp("10.0.0.1", 5002)), 1315.0)
+    assert [raw.data.split(b" ")[0] for raw in of(out, SendRaw)] == [b"ACK"]
+    assert SetMedia("b", ("10.0.0.1", 5002)) in out and StopPlaying("a") in out
+    assert BindDialog((req.call_id, req.from_.tag or ""), "b") in out  # its BYE now ends the call
+    (reinvite,) = of(out, SendRequest)
+    re_req = reinvite.request
+    assert re_req.method == "INVITE" and re_req.call_id == "a-call@phone"
+    assert re_req.get("P-Asserted-Identity") == "<sip:102@acme.example>"
+    assert parse_sdp(re_req.body).media[0].line.port == 10000 and parse_sdp(re_req.body).media[0].direction == "sendrecv"
+    assert call.phase is Phase.ANSWERED and call.parking is None
+    assert (call.record.retrieved_by, call.record.retrieved_at) == ("102", 1315.0)
+    out = call.on_response(reinvite.ref, answer_to(re_req, 200, "caller", sdp("192.168.1.10", 4004),
+                                                   contact="<sip:101@192.168.1.10:5070>"), 1315.1)
+    assert SetMedia("a", ("192.168.1.10", 4004)) in out
+    assert [raw.data.split(b" ")[0] for raw in of(out, SendRaw)] == [b"ACK"]
+    assert call.pending == {}
+    # An ordinary call again: the parker's BYE ends both.
+    bye = call.on_request("b", Tx("bye"), in_dialog(call, "b", "BYE", 2), 1400.0)
+    assert [s.request.method for s in of(bye, SendRequest)] == ["BYE"] and of(bye, CallEnded)
+
+
+def test_ring_back_nobody_answers_then_the_fallback_then_hang_up() -> None:
+    call, out = expired_call()
+    (ring,) = of(out, SendRequest)
+    call.on_response(ring.ref, answer_to(ring.request, 180, "p1"), 1310.5)
+    out = call.handle_timer(1340.1)  # the parker's 30 s are up: CANCEL, then the fallback's phones
+    sends = [s.request for s in of(out, SendRequest)]
+    assert [r.method for r in sends] == ["CANCEL", "INVITE", "INVITE"]
+    assert sends[0].get("Reason") == 'SIP;cause=480;text="No answer"'
+    assert [str(r.uri) for r in sends[1:]] == ["sip:104@10.0.0.4:5060", "sip:104@10.0.0.5:5060"]
+    # One fallback phone is busy; the other does not answer within its 20 s: the call ends.
+    busy = of(out, SendRequest)[1]
+    assert not of(call.on_response(busy.ref, answer_to(busy.request, 486, "d1"), 1341.0), CallEnded)
+    out = call.handle_timer(1360.1)
+    # The other fork never sent a provisional: no CANCEL yet (§9.1); the parked party is let go.
+    assert [(s.request.method, s.request.call_id) for s in of(out, SendRequest)] == [("BYE", "a-call@phone")]
+    (ended,) = of(out, CallEnded)
+    assert ended.record.hangup_by == "switch" and ended.record.cause == "parked at *801: nobody answered the ring-back"
+
+
+def test_a_pick_up_during_the_ring_back_wins_and_a_late_answer_is_hung_up() -> None:
+    call, out = expired_call()
+    (ring,) = of(out, SendRequest)
+    call.on_response(ring.ref, answer_to(ring.request, 180, "p1"), 1310.5)
+    out = call.pick_up(pickup_invite(sdp("192.0.2.30", 7000)), Tx("c"), C_SRC, "103", 1311.0)
+    (reinvite,) = of(out, SendRequest)
+    # The parker answers while the pick-up is being bridged: too late.
+    late = call.on_response(ring.ref, answer_to(ring.request, 200, "p1", sdp("10.0.0.1", 5002)), 1311.1)
+    assert [s.request.method for s in of(late, SendRequest)] == ["BYE"] and call.phase is Phase.PARKED
+    out = call.on_response(reinvite.ref, answer_to(reinvite.request, 200, "caller", sdp("192.168.1.10", 4000),
+                                                   contact="<sip:101@192.168.1.10:5070>"), 1311.3)
+    assert [r.status for r in responses(out)] == [200] and call.phase is Phase.ANSWERED
+    assert call.record.retrieved_by == "103" and call.get_timer() != 1340.1
+
+
+def test_the_parked_party_hanging_up_cancels_the_ring_back() -> None:
+    call, out = expired_call()
+    (ring,) = of(out, SendRequest)
+    call.on_response(ring.ref, answer_to(ring.request, 180, "p1"), 1310.5)
+    out = call.on_request("a", Tx("bye"), in_dialog(call, "a", "BYE", 9), 1312.0)
+    assert [s.request.method for s in of(out, SendRequest)] == ["CANCEL"]
+    assert of(out, CallEnded)[0].record.hangup_by == "parked party"
