@@ -9,7 +9,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Union
 
-from ..sdp.offer_answer import RelayPorts
+from ..sdp.model import SessionDescription
+from ..sdp.offer_answer import RelayPorts, event_payload, stream_address
 from ..sip.dialog import Dialog
 from ..sip.headers import Via, contact_value
 from ..sip.message import Request, Response, make_response
@@ -127,10 +128,16 @@ class SendRaw:
 
 @dataclass(frozen=True, slots=True)
 class SetMedia:
-    """Where the phone on ``leg`` ("a" or "b") said it receives RTP (None: on hold, or unknown)."""
+    """Where the phone on ``leg`` ("a" or "b") said it receives RTP (None: on hold, or unknown),
+    and the payload type it gave RFC 4733 telephone-events (key presses), if any."""
 
     leg: str
     address: tuple[str, int] | None
+    events: int | None = None
+
+    @classmethod
+    def of(cls, leg: str, sdp: SessionDescription) -> SetMedia:
+        return cls(leg, stream_address(sdp), event_payload(sdp))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +173,16 @@ class Play:
 
 
 @dataclass(frozen=True, slots=True)
+class Announce:
+    """Say ``prompts`` (names of the switch's sounds) once to the phone on ``leg``, in G.711
+    payload type ``pt``; when done the service calls ``Call.announced(leg)``."""
+
+    leg: str
+    prompts: tuple[str, ...]
+    pt: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class StopPlaying:
     leg: str
 
@@ -182,7 +199,8 @@ class ParkExpired:
     """Nobody picked the parked call up in time: the service routes it on."""
 
 
-Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, StopPlaying, Detach, ParkExpired]
+Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, Announce, StopPlaying, Detach,
+               ParkExpired]
 
 
 @dataclass(frozen=True, slots=True)

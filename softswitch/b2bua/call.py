@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..sdp.model import SessionDescription, parse_sdp
-from ..sdp.offer_answer import RelayPorts, narrow_codecs, relay_view, stream_address
+from ..sdp.offer_answer import RelayPorts, narrow_codecs, relay_view
 from ..sip.auth import authorization
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
@@ -72,6 +72,7 @@ from .actions import (
     glare,
     with_body,
 )
+from .dtmf import Typed, info_key
 from .parking import Parking
 from .record import CallRecord
 from .session_timer import LegTimer
@@ -133,6 +134,8 @@ class Call:
         # who parks and who picks up; set by the service for the caller, by the stage for the callee.
         self.extensions: dict[str, str | None] = {"a": None, "b": None}
         self.parking: Parking | None = None
+        self.park_code: str | None = None  # typed in the call (RFC 4733 or INFO) by a phone of the account: park
+        self.typed: dict[str, Typed] = {}
 
     # --- helpers ------------------------------------------------------------
     def _a_response(self, status: int, reason: str | None = None, body: bytes = b"",
@@ -163,7 +166,7 @@ class Call:
         self.sdp_from[source] = sdp
         view = bytes(relay_view(sdp, self.media.address, self._ports(self._other(source))))
         self.sdp_sent[self._other(source)] = view
-        return view, SetMedia(source, stream_address(sdp))
+        return view, SetMedia.of(source, sdp)
 
     def _via(self, target: Target) -> str:
         return self.locality.via(target.transport, self.new_branch())
@@ -201,7 +204,7 @@ class Call:
                 self.offer = self.sdp_from["a"] = narrow_codecs(offer)
             except RemoteProtocolError as exc:
                 return out + self.reject(exc.status_hint, None, "failed", exc.reason, now)
-            out.append(SetMedia("a", stream_address(self.offer)))
+            out.append(SetMedia.of("a", self.offer))
         self.stages = [s for s in stages if s.devices]
         if not self.stages:
             return out + self.reject(480, "Temporarily Unavailable", "failed", "no registered device", now)
@@ -518,6 +521,9 @@ class Call:
     def park_refused(self, status: int, reason: str, now: float) -> list[Action]:
         return parking.refused(self, status, reason, now)
 
+    def announced(self, leg: str, now: float) -> list[Action]:
+        return parking.announced(self, leg, now)
+
     def park_accepted(self) -> list[Action]:
         return parking.accepted(self)
 
@@ -567,11 +573,26 @@ class Call:
             return [Respond(tx, self._options(request))]
         if method in ("INVITE", "UPDATE") and self._is_refresh(leg, request):
             return self._answer_refresh(leg, tx, request, now)
+        if method == "INFO":  # passed on; a key in it may be part of a feature code
+            key = info_key(request)
+            return self._forward(leg, tx, request, now) + (self.on_key(leg, key, now) if key else [])
         if method == "INVITE" or method in FORWARDED:
             return self._forward(leg, tx, request, now)
         resp = make_response(request, 501, f"{method} Not Supported In A Call")
         resp.add("Allow", ALLOW)
         return [Respond(tx, resp)]
+
+    def on_key(self, leg: str, key: str, now: float) -> list[Action]:
+        """A key pressed on ``leg`` (RFC 4733 from the relay, or INFO): the park code typed by
+        a phone of the account parks the other party."""
+        code = self.park_code
+        if not code or self.phase is not Phase.ANSWERED or self.extensions.get(leg) is None:
+            return []
+        typed = self.typed.setdefault(leg, Typed())
+        if typed.add(key, now, len(code)) != code:
+            return []
+        typed.clear()
+        return parking.key_park(self, leg)
 
     def _options(self, request: Request) -> Response:
         resp = make_response(request, 200)
@@ -727,7 +748,7 @@ class Call:
             out.append(SendRaw(dialog.target, bytes(dialog.ack(response.cseq.number, self._via(dialog.target)))))
         if response.body:
             try:
-                out.append(SetMedia(leg, stream_address(parse_sdp(response.body))))
+                out.append(SetMedia.of(leg, parse_sdp(response.body)))
             except RemoteProtocolError:
                 pass  # the answer to an unchanged offer: nothing to learn from a bad one
         self._refreshed(leg, session_timer.as_uac(response, now), now)

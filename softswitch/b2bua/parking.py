@@ -41,18 +41,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..sdp.model import parse_sdp
-from ..sdp.offer_answer import relay_view, sendrecv, stream_address, voice_payload
+from ..sdp.offer_answer import relay_view, sendrecv, voice_payload
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import NameAddr, parse_name_addr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import SipUri
+from ..sounds import spoken_code
 from . import session_timer
 from .actions import (
     ALLOW,
     COMPLETED_ELSEWHERE,
     Action,
+    Announce,
     BindDialog,
     Detach,
     Fork,
@@ -82,15 +84,20 @@ class Parking:
 
     parked_leg: str
     parker_leg: str
-    refer: Request | None  # the REFER, until its outcome is told (None for a DTMF park)
+    refer: Request | None  # the REFER, until its outcome is told (None for a park by key presses)
     refer_tx: Any = None  # its server transaction, until it is answered (202 or a refusal)
     notify: bool = True  # the REFER wants NOTIFYs (not ``Refer-Sub: false``, RFC 4488)
     parker_gone: bool = False
     expires_at: float | None = None
     ringing: bool = False  # expired, and ringing someone (the parker) back
+    announcing: bool = False  # parked by key presses: the parker hears the code, then is let go
 
 
 SIPFRAG = "message/sipfrag;version=2.0"
+
+
+# What a parker who used the keys hears when the park cannot happen.
+REFUSED_PROMPTS = {503: "lot-full", 486: "slot-taken"}
 
 
 def refer_target(request: Request) -> str | None:
@@ -124,6 +131,14 @@ def on_refer(call: Call, leg: str, tx: Any, request: Request, now: float) -> lis
     return [ParkWanted(call._other(leg), leg, target)]
 
 
+def key_park(call: Call, leg: str) -> list[Action]:
+    """The phone on ``leg`` typed the park code during the call: park the other party."""
+    if call.parking is not None or call.pending or not call.park_code:
+        return []
+    call.parking = Parking(call._other(leg), leg, None, notify=False)
+    return [ParkWanted(call._other(leg), leg, call.park_code)]
+
+
 def refused(call: Call, status: int, reason: str, now: float) -> list[Action]:
     """The park cannot happen (lot full, slot taken, no such code): the REFER fails, or its
     NOTIFY says so once accepted; the call goes on (or ends, if the parker left)."""
@@ -136,6 +151,8 @@ def refused(call: Call, status: int, reason: str, now: float) -> list[Action]:
         out.append(Respond(parking.refer_tx, make_response(parking.refer, status, reason)))
     elif parking.refer is not None:
         out += _notify_refer(call, parking, f"SIP/2.0 {status} {reason}", final=True)
+    elif status in REFUSED_PROMPTS and not parking.parker_gone:  # parked by keys: say why not
+        out.append(Announce(parking.parker_leg, (REFUSED_PROMPTS[status],), _voice(call, parking.parker_leg)))
     if parking.parker_gone:
         out += call.hang_up(now, "switch", f"park failed: {status} {reason}")
     return out
@@ -172,12 +189,14 @@ def _notify_refer(call: Call, parking: Parking, status_line: str, *, final: bool
 
 
 def parked(call: Call, code: str, expires_at: float, parker: str, now: float) -> list[Action]:
-    """The slot is ours: tell the parker (NOTIFY, MESSAGE), let it go, and play music to
-    the parked party until someone picks it up or ``expires_at``."""
+    """The slot is ours: tell the parker (NOTIFY, MESSAGE, or the code spoken when it parked
+    with keys), let it go, and play music to the parked party until someone picks it up or
+    ``expires_at``."""
     parking = call.parking
     if parking is None or call.phase is Phase.ENDED:
         return []
     parking.expires_at = expires_at
+    by_keys = parking.refer is None
     out: list[Action] = []
     if parking.refer is not None:
         out += _notify_refer(call, parking, "SIP/2.0 200 OK", final=True)
@@ -185,15 +204,35 @@ def parked(call: Call, code: str, expires_at: float, parker: str, now: float) ->
     device = call._leg(parking.parker_leg)
     if device is not None:  # a parker that already hung up still gets the text on its phone
         out.append(SendRequest(_text_message(call, device, f"Call parked at {code}"), device.target, Ref("message")))
-        if not parking.parker_gone:
-            reason = Header("Reason", f'SIP;cause=200;text="Call parked at {code}"')
-            out.append(SendRequest(device.request("BYE", call._via(device.target), extra=[reason]), device.target, Ref("bye")))
-    out += _leave(call, parking.parker_leg)
     call.phase = Phase.PARKED
     rec = call.record
     rec.park_slot, rec.parked_by, rec.parked_at = code, parker, now
     rec.retrieved_by = rec.retrieved_at = None
-    return out + [Play(parking.parked_leg, _voice(call, parking.parked_leg))]
+    out.append(Play(parking.parked_leg, _voice(call, parking.parked_leg)))
+    if device is not None and not parking.parker_gone and by_keys:
+        # Parked by keys: the parker is on the line and hears the code, then is let go (``announced``).
+        parking.announcing = True
+        return out + [Announce(parking.parker_leg, ("parked-at", *spoken_code(code)), _voice(call, parking.parker_leg))]
+    return out + _let_go(call, parking.parker_leg)
+
+
+def _let_go(call: Call, leg: str) -> list[Action]:
+    """BYE to the parker (unless it hung up already) and its leg is gone from the call."""
+    parking, device = call.parking, call._leg(leg)
+    out: list[Action] = []
+    if parking is not None and not parking.parker_gone and device is not None:
+        reason = Header("Reason", f'SIP;cause=200;text="Call parked at {call.record.park_slot}"')
+        out.append(SendRequest(device.request("BYE", call._via(device.target), extra=[reason]), device.target, Ref("bye")))
+    return out + _leave(call, leg)
+
+
+def announced(call: Call, leg: str, now: float) -> list[Action]:
+    """The parker heard the code (or why the park failed): let it go, or nothing."""
+    parking = call.parking
+    if parking is None or not parking.announcing or leg != parking.parker_leg:
+        return []
+    parking.announcing = False
+    return _let_go(call, leg)
 
 
 def _leave(call: Call, leg: str) -> list[Action]:
@@ -202,10 +241,10 @@ def _leave(call: Call, leg: str) -> list[Action]:
         call.a = None
     else:
         call.b = None
-    for table in (call.timers, call.sdp_sent, call.sdp_from, call.origin, call.unacked, call.late_ack, call.pending):
+    for table in (call.timers, call.sdp_sent, call.sdp_from, call.origin, call.unacked, call.late_ack, call.pending, call.typed):
         table.pop(leg, None)
     call.extensions[leg] = None
-    return [Detach(leg)]
+    return [StopPlaying(leg), Detach(leg)]
 
 
 def _voice(call: Call, leg: str) -> int | None:
@@ -241,6 +280,10 @@ def parked_request(call: Call, leg: str, tx: Any, request: Request, now: float) 
         dialog.accept(request)
     except RemoteProtocolError as exc:
         return [Respond(tx, make_response(request, exc.status_hint))]
+    parking = call.parking
+    if method == "BYE" and parking is not None and parking.announcing and leg == parking.parker_leg:
+        parking.announcing, parking.parker_gone = False, True  # the parker did not wait for the code
+        return [Respond(tx, make_response(request, 200)), *_leave(call, leg)]
     if method == "BYE":
         return [Respond(tx, make_response(request, 200)), *call._end(now, "answered", "parked party", "BYE while parked")]
     if method in ("INVITE", "UPDATE") and (call._is_refresh(leg, request) or not request.body):
@@ -251,7 +294,7 @@ def parked_request(call: Call, leg: str, tx: Any, request: Request, now: float) 
         except RemoteProtocolError as exc:
             return [Respond(tx, make_response(request, exc.status_hint))]
         call.origin[leg], call.sdp_from[leg] = offer.first("o"), offer
-        return [SetMedia(leg, stream_address(offer)), *call._answer_refresh(leg, tx, request, now)]
+        return [SetMedia.of(leg, offer), *call._answer_refresh(leg, tx, request, now)]
     if method == "OPTIONS":
         return [Respond(tx, call._options(request))]
     if method == "INFO":
@@ -281,6 +324,7 @@ def pick_up(call: Call, invite: Request, tx: Any, source: Target, retriever: str
     held, new = parking.parked_leg, parking.parker_leg
     parked = call._leg(held)
     assert parked is not None
+    out: list[Action] = announced(call, new, now)  # a parker still hearing the code is let go first
     dialog = Dialog.as_uas(invite, call.new_id(), call.locality.contact(source.transport), source)
     if new == "a":
         call.a = dialog
@@ -288,7 +332,7 @@ def pick_up(call: Call, invite: Request, tx: Any, source: Target, retriever: str
         call.b = dialog
     call.extensions[new] = retriever
     call.allows_update[new] = allows(invite, "UPDATE")
-    out: list[Action] = [Respond(tx, make_response(invite, 100)), BindDialog(dialog.key, new)]
+    out += [Respond(tx, make_response(invite, 100)), BindDialog(dialog.key, new)]
     body = invite.body
     if body:
         try:
@@ -487,7 +531,7 @@ def reinvite_response(call: Call, ref: Ref, response: Response | None, now: floa
         except RemoteProtocolError:
             return out
         call.origin[held], call.sdp_from[held] = answer.first("o"), answer
-        out.append(SetMedia(held, stream_address(answer)))
+        out.append(SetMedia.of(held, answer))
     return out
 
 

@@ -38,6 +38,7 @@ from ..store import CallStore
 from ..store.writer import BatchWriter
 from .actions import (
     Action,
+    Announce,
     BindDialog,
     CallEnded,
     Detach,
@@ -89,6 +90,7 @@ class CallService:
         self.writer: BatchWriter[CallRecord] = BatchWriter(store.add_calls, config.store.flush_interval, "call records")
         self.counters = {"calls": 0, "answered": 0, "ended": 0}
         media.on_dead = self._media_dead
+        media.on_digit = self._key_pressed
 
     def start(self) -> None:
         self.writer.start()
@@ -130,6 +132,7 @@ class CallService:
         call = self._new_call(tx, request, source, record)
         if call is not None:
             call.extensions["a"] = caller.number
+            call.park_code = account.park.code
             self._route(call, account, caller, record, request, now)
 
     def _new_call(self, tx: ServerTransaction, request: Request, source: Target, record: CallRecord) -> Call | None:
@@ -181,6 +184,7 @@ class CallService:
         call = self._new_call(tx, request, source, record)
         if call is None:
             return
+        call.park_code = account.park.code
         extension = account.extension(hotline.destination)
         assert extension is not None  # the config rules guarantee it
         log.info("call %s: hotline %s from %s -> %s@%s", record.id, hotline.number, record.caller, extension.number, account.name)
@@ -291,6 +295,11 @@ class CallService:
     def _on_response(self, call: Call, ref: Ref, response: Response | None) -> None:
         self._run(call, call.on_response(ref, response, self.clock()))
 
+    def _key_pressed(self, session_id: str, leg: str, key: str) -> None:
+        call = self.calls.get(session_id)
+        if call is not None:
+            self._run(call, call.on_key(leg, key, self.clock()))
+
     def _media_dead(self, session_id: str) -> None:
         call = self.calls.get(session_id)
         if call is not None:
@@ -311,7 +320,7 @@ class CallService:
             elif isinstance(action, SendRaw):
                 self.endpoint.send_raw(action.target, action.data)
             elif isinstance(action, SetMedia):
-                self.media.set_announced(rid, action.leg, action.address)
+                self.media.set_announced(rid, action.leg, action.address, action.events)
             elif isinstance(action, BindDialog):
                 self.dialogs[action.key] = (call, action.leg)
                 self.keys.setdefault(rid, []).append(action.key)
@@ -321,6 +330,8 @@ class CallService:
                 self._park(call, action)
             elif isinstance(action, Play):
                 self._play(call, action)
+            elif isinstance(action, Announce):
+                self._announce(call, action)
             elif isinstance(action, StopPlaying):
                 self.media.stop_playing(rid, action.leg)
             elif isinstance(action, Detach):
@@ -463,6 +474,20 @@ class CallService:
             self.media.play_music(call.record.id, play.leg, load(park.music or sounds.music_on_hold()), play.pt)
         except SoundError as exc:
             log.error("call %s: cannot play music on hold: %s", call.record.id, exc)
+
+    def _announce(self, call: Call, announce: Announce) -> None:
+        rid, leg = call.record.id, announce.leg
+
+        def done() -> None:
+            if rid in self.calls:
+                self._run(call, call.announced(leg, self.clock()))
+
+        try:
+            prompts = [load(sounds.prompt(name)) for name in announce.prompts]
+        except (SoundError, KeyError) as exc:
+            log.error("call %s: cannot play prompt: %s", rid, exc)
+            prompts = []
+        self.media.announce(rid, leg, prompts, announce.pt, done)
 
     def _park_expired(self, call: Call) -> None:
         """Nobody picked the call up in time: ring the parker back (then the fallback), ring

@@ -51,12 +51,14 @@ class MediaEndpoint:
     def __init__(
         self, address: str, pool: PortPool, *, inactivity_timeout: float = 60.0,
         on_dead: Callable[[str], None] = lambda _: None,
+        on_digit: Callable[[str, str, str], None] = lambda *_: None,
     ) -> None:
         self.address = address
         self.family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self.pool = pool
         self.inactivity_timeout = inactivity_timeout
         self.on_dead = on_dead
+        self.on_digit = on_digit  # (session id, leg, key): a key pressed on that leg (RFC 4733)
         self.loop = asyncio.get_running_loop()
         self.sessions: dict[str, MediaSession] = {}
         self.counters = {"sessions_opened": 0, "sessions_closed": 0, "send_failed": 0, "bind_failed": 0}
@@ -81,7 +83,7 @@ class MediaEndpoint:
             raise
         for (leg, rtcp), sock in session.sockets.items():
             out = session.sockets[("b" if leg == "a" else "a", rtcp)]
-            self.loop.add_reader(sock.fileno(), self._readable, sock, out, session.relay, leg, rtcp)
+            self.loop.add_reader(sock.fileno(), self._readable, sock, out, session.relay, leg, rtcp, session_id)
         self.sessions[session_id] = session
         self.counters["sessions_opened"] += 1
         return session
@@ -106,10 +108,15 @@ class MediaEndpoint:
             return port, socks[0], socks[1]
         raise PortsExhausted(f"no bindable RTP port after {BIND_ATTEMPTS} attempts")
 
-    def set_announced(self, session_id: str, leg: str, address: Address | None) -> None:
+    def set_announced(self, session_id: str, leg: str, address: Address | None, events: int | None = None) -> None:
+        """What the SDP of the phone on ``leg`` said: where it receives RTP (None: keep the
+        last known) and its telephone-event payload type."""
         session = self.sessions.get(session_id)
-        if session is not None and address is not None:
+        if session is None:
+            return
+        if address is not None:
             session.relay.legs[leg].announced = address
+        session.relay.set_events(leg, events)
 
     def activate(self, session_id: str, active: bool = True) -> None:
         """The call is answered: from now on silence both ways counts towards hang-up.  A parked
@@ -171,7 +178,8 @@ class MediaEndpoint:
             self.close(session_id)
 
     # --- the hot path -----------------------------------------------------------
-    def _readable(self, sock: socket.socket, out: socket.socket, relay: RelaySession, leg: str, rtcp: bool) -> None:
+    def _readable(self, sock: socket.socket, out: socket.socket, relay: RelaySession, leg: str, rtcp: bool,
+                  session_id: str) -> None:
         # One datagram per wake-up: a phone sends one packet per 20 ms, so a second read would
         # almost always fail (and a failed non-blocking read costs an exception).  The loop's
         # poll is level-triggered: a socket with more waiting is simply ready again next turn.
@@ -190,6 +198,10 @@ class MediaEndpoint:
                 out.sendto(data, destination)
             except OSError:
                 self.counters["send_failed"] += 1
+        if relay.digits:
+            digits, relay.digits = relay.digits, []
+            for pressed_on, key in digits:
+                self.on_digit(session_id, pressed_on, key)
 
     # --- inactivity --------------------------------------------------------------------
     def _sweep(self) -> None:

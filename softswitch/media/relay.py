@@ -18,6 +18,13 @@ loss from the extended highest sequence number (§A.3) and interarrival jitter (
 RTCP (and anything that is not RTP version 2) is relayed the same way and counted,
 without statistics.  ``deadline()`` is when the call counts as dead: no packet in
 either direction for ``inactivity_timeout`` seconds.
+
+Key presses travel as RFC 4733 telephone-events, relayed like any packet.  On the
+payload types the call's SDP named for them (``set_events``) the relay also reads
+the event code and notes each new key in ``digits`` for the B2BUA to collect.  A key
+is one event (its RTP timestamp and code): its first packet reports it, marker bit or
+not (the marked packet may be lost, and some phones never mark), and the packets that
+follow, the three end packets included, are the same key.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 Address = tuple[str, int]
+KEYS = "0123456789*#ABCD"  # RFC 4733 §3.2: DTMF events 0-15
 
 
 @dataclass
@@ -89,6 +97,8 @@ class Leg:
     undeliverable: int = 0  # the other leg had nowhere to send to yet
     playing: bool = False  # the switch plays a sound to this leg's phone: the other leg is not heard
     muted: int = 0  # packets for this leg dropped while it was played to
+    events: frozenset[int] = frozenset()  # RFC 4733 payload types this leg's phone may send
+    last_event: tuple[int, int] | None = None  # (RTP timestamp, event code) of the last key
 
     def detach(self) -> None:
         """The phone on this leg left (a parked call's parker): forget where it was."""
@@ -114,6 +124,16 @@ class RelaySession:
         self.last_packet = now
         self.inactivity_timeout = inactivity_timeout
         self.relatch_after = relatch_after
+        self.digits: list[tuple[str, str]] = []  # (leg, key) pressed, for the B2BUA to take
+        self._event_pts: dict[str, int | None] = {}
+
+    def set_events(self, leg: str, pt: int | None) -> None:
+        """The telephone-event payload type in the SDP of the phone on ``leg``.  Phones send
+        events with their own number or their peer's, so either counts on both legs."""
+        self._event_pts[leg] = pt
+        both = frozenset(p for p in self._event_pts.values() if p is not None)
+        for each in self.legs.values():
+            each.events = both
 
     def other(self, leg: str) -> Leg:
         return self.legs["b" if leg == "a" else "a"]
@@ -134,10 +154,13 @@ class RelaySession:
             elif me.latched != source:
                 me.strays += 1
                 return None
-            if len(data) >= 12 and data[0] >> 6 == 2 and not 72 <= (data[1] & 0x7F) <= 76:
+            pt = data[1] & 0x7F if len(data) >= 12 and data[0] >> 6 == 2 else 72
+            if not 72 <= pt <= 76:
                 seq = int.from_bytes(data[2:4], "big")
                 timestamp = int.from_bytes(data[4:8], "big")
                 me.received.update(seq, timestamp, now, len(data))
+                if pt in me.events:
+                    self._key(me, data, timestamp)
             else:
                 me.received.packets += 1
                 me.received.bytes += len(data)
@@ -153,6 +176,18 @@ class RelaySession:
             return None
         peer.sent_packets += 1
         return destination
+
+    def _key(self, me: Leg, data: bytes, timestamp: int) -> None:
+        offset = 12 + 4 * (data[0] & 0x0F)  # past the CSRC list
+        if data[0] & 0x10 and len(data) >= offset + 4:  # and a header extension (RFC 3550 §5.3.1)
+            offset += 4 + 4 * int.from_bytes(data[offset + 2 : offset + 4], "big")
+        if len(data) < offset + 4:
+            return
+        event = data[offset]
+        if event > 15 or (timestamp, event) == me.last_event:
+            return
+        me.last_event = (timestamp, event)
+        self.digits.append((me.name, KEYS[event]))
 
     def _may_relatch(self, leg: Leg, now: float) -> bool:
         return leg.last_seen is not None and now - leg.last_seen >= self.relatch_after

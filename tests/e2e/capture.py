@@ -19,6 +19,7 @@ class Capture:
     proc: subprocess.Popen[bytes] | None = None
     packets: list[tuple[str, int, str, int, int]] = field(default_factory=list)  # src, sport, dst, dport, seq
     streams: list[tuple[int, int, str, int]] = field(default_factory=list)  # sport, dport, SSRC, payload type
+    payloads: dict[str, dict[int, bytes]] = field(default_factory=dict)  # SSRC -> seq -> RTP payload
 
     def __enter__(self) -> Capture:
         tshark = require_tool("tshark")
@@ -42,13 +43,14 @@ class Capture:
         out = subprocess.run(
             ["tshark", "-r", str(self.path), *decode, "-Y", "rtp", "-T", "fields",
              "-e", "ip.src", "-e", "udp.srcport", "-e", "ip.dst", "-e", "udp.dstport", "-e", "rtp.seq",
-             "-e", "rtp.ssrc", "-e", "rtp.p_type"],
+             "-e", "rtp.ssrc", "-e", "rtp.p_type", "-e", "rtp.payload"],
             capture_output=True, text=True, timeout=60,
         )
         for line in out.stdout.splitlines():
-            src, sport, dst, dport, seq, ssrc, pt = line.split("\t")
+            src, sport, dst, dport, seq, ssrc, pt, payload = line.split("\t")
             self.packets.append((src, int(sport), dst, int(dport), int(seq)))
             self.streams.append((int(sport), int(dport), ssrc, int(pt)))
+            self.payloads.setdefault(ssrc, {})[int(seq)] = bytes.fromhex(payload.replace(":", ""))
 
     def sent_from(self, port: int) -> list[int]:
         """RTP sequence numbers sent from ``port``, in order."""
@@ -65,6 +67,11 @@ class Capture:
             if (s, d) == (sport, dport):
                 counts[ssrc] += 1
         return dict(counts)
+
+    def audio(self, ssrc: str) -> bytes:
+        """The payloads of one stream joined in sequence order (a short stream: no wrap)."""
+        stream = self.payloads.get(ssrc, {})
+        return b"".join(stream[seq] for seq in sorted(stream))
 
     def flows(self) -> dict[tuple[int, int], int]:
         counts: dict[tuple[int, int], int] = defaultdict(int)

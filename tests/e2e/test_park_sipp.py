@@ -8,6 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from softswitch.media.audio import load
+from softswitch.sounds import prompt, spoken_code
+
 from .capture import Capture
 from .harness import Switch, admin, base_config, calls, free_port, register
 
@@ -216,3 +219,39 @@ def test_expiry_rings_the_parker_back_then_the_fallback(make_switch: object) -> 
     second = next(r for r in rows if r["caller"] == "103")
     assert (second["park_slot"], second["parked_by"], second["retrieved_by"]) == ("*801", "102", "104")
     assert admin(switch, "parked") == [] and admin(switch, "counters")["calls"]["active"] == 0
+
+
+def test_park_by_keys_the_callee_hears_the_code(make_switch: object) -> None:
+    """B presses *85 (RFC 4733 events) during a call from A: A is parked (music), B hears
+    "Call parked at star eight zero one" (the exact prompt audio, checked on the wire), gets the
+    slot in a text too, and the switch's BYE.  Nobody picks up: the 5 s expiry hangs up."""
+    accounts = base_config(0, Path("unused.db"))["accounts"]
+    accounts[0]["park"] = {"expiry": 5, "on_expiry": "hangup"}
+    switch = make_switch(accounts=accounts)  # type: ignore[operator]
+    b_sip, a_media, b_media = free_port(), free_port(), free_port()
+    register(switch, "102", "acme-102-secret", b_sip)
+    messages = switch.workdir / "parker-messages.log"
+    with Capture(switch.workdir / "rtp.pcap", [a_media, b_media]) as cap:
+        parker = popen(switch.sipp("park_by_keys_callee.xml", "-m", "2", "-mp", str(b_media), "-d", "1000",
+                                   "-trace_msg", "-message_file", str(messages),
+                                   domain="acme.example", local_port=b_sip, background=True, timeout=60))
+        time.sleep(0.3)
+        party = popen(switch.sipp("park_caller.xml", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(a_media),
+                                  users=[("101", "-")], domain="acme.example", background=True, timeout=60))
+        (slot,) = switch.wait_for(lambda: admin(switch, "parked"), timeout=15, what="a parked call")
+        (live,) = admin(switch, "calls")
+        finish(parker)
+        finish(party)
+    assert (slot["slot"], slot["parker"]) == ("*801", "102")
+    assert "Call parked at *801" in messages.read_text()
+    # What B heard after pressing the keys: one stream of the switch's own from B's relay port,
+    # exactly the prompts "parked at", "star", "eight", "zero", "one" in PCMA (B's codec).
+    spoken = {ssrc: n for ssrc, n in cap.ssrcs(live["ports"]["b"], b_media).items()}
+    expected = b"".join(b"".join(load(prompt(name)).frames[8]) for name in ("parked-at", *spoken_code("*801")))
+    heard = [ssrc for ssrc in spoken if cap.audio(ssrc) == expected]
+    assert len(heard) == 1, {ssrc: (n, len(cap.audio(ssrc))) for ssrc, n in spoken.items()}
+    assert {pt for sport, dport, ssrc, pt in cap.streams if ssrc == heard[0]} == {8}
+    # A heard music meanwhile.
+    assert any(n >= 100 for n in cap.ssrcs(live["ports"]["a"], a_media).values())
+    (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
+    assert (row["park_slot"], row["parked_by"], row["hangup_by"]) == ("*801", "102", "switch")

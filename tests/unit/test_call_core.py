@@ -110,7 +110,7 @@ def test_start_rings_every_device_with_own_call_id_and_relay_sdp() -> None:
         offer = parse_sdp(req.body)
         assert offer.connection is not None and offer.connection.address == "203.0.113.1"
         assert offer.media[0].line.port == 10002 and offer.media[0].line.formats == ("0", "8", "101")
-    assert SetMedia("a", ("192.168.1.10", 4000)) in out
+    assert SetMedia("a", ("192.168.1.10", 4000), 101) in out
     assert {b.leg for b in of(out, BindDialog)} == {"a", "fork:0", "fork:1"}
 
 
@@ -125,7 +125,7 @@ def test_first_2xx_wins_others_cancelled_with_reason_after_provisional() -> None
     assert [r.status for r in resp] == [200]
     answer = parse_sdp(resp[0].body)
     assert answer.media[0].line.port == 10000 and answer.connection is not None and answer.connection.address == "203.0.113.1"
-    assert SetMedia("b", ("10.0.0.1", 5000)) in out
+    assert SetMedia("b", ("10.0.0.1", 5000), 101) in out
     acks = of(out, SendRaw)
     assert len(acks) == 1 and acks[0].data.startswith(b"ACK sip:102@10.0.0.1:5060 SIP/2.0")
     assert not [a for a in of(out, SendRequest) if a.ref.kind == "cancel"]
@@ -323,7 +323,7 @@ def test_late_offer_acks_callee_with_callers_answer() -> None:
     out = call.on_ack("a", ack, 1002.3)
     (raw,) = of(out, SendRaw)
     assert raw.data.startswith(b"ACK ") and b"m=audio 10002 RTP/AVP" in raw.data
-    assert SetMedia("a", ("192.168.1.10", 4000)) in out
+    assert SetMedia("a", ("192.168.1.10", 4000), 101) in out
 
 
 def test_requests_before_answer_and_unknown_methods() -> None:

@@ -4,6 +4,7 @@ while parked, pick-up bridging the retriever with identities, refusals, expiry (
 from __future__ import annotations
 
 from softswitch.b2bua.actions import (
+    Announce,
     BindDialog,
     CallEnded,
     Detach,
@@ -94,7 +95,7 @@ def test_pick_up_bridges_the_retriever_with_both_identities() -> None:
     invite = pickup_invite(sdp("192.0.2.30", 7000))
     out = call.pick_up(invite, Tx("c-invite"), C_SRC, "103", 1020.0)
     assert [r.status for r in responses(out)] == [100]
-    assert SetMedia("b", ("192.0.2.30", 7000)) in out and of(out, BindDialog)[0].leg == "b"
+    assert SetMedia("b", ("192.0.2.30", 7000), 101) in out and of(out, BindDialog)[0].leg == "b"
     (reinvite,) = of(out, SendRequest)
     req = reinvite.request
     assert req.method == "INVITE" and req.call_id == "a-call@phone"  # inside the parked party's dialog
@@ -109,7 +110,7 @@ def test_pick_up_bridges_the_retriever_with_both_identities() -> None:
     assert ok.status == 200 and ok.to.tag is not None
     assert ok.get("P-Asserted-Identity") == 'Reception <sip:101@acme.example>'
     assert parse_sdp(ok.body).media[0].line.port == 10002  # the retriever gets the parker's relay port
-    assert StopPlaying("a") in out and SetMedia("a", ("192.168.1.10", 4000)) in out
+    assert StopPlaying("a") in out and SetMedia("a", ("192.168.1.10", 4000), 101) in out
     assert [raw.data.split(b" ")[0] for raw in of(out, SendRaw)] == [b"ACK"]
     assert call.phase is Phase.ANSWERED
     assert (call.record.retrieved_by, call.record.retrieved_at) == ("103", 1020.3)
@@ -171,7 +172,7 @@ def test_parked_party_refresh_and_hold_are_answered_here() -> None:
     out = call.on_request("a", Tx("re"), in_dialog(call, "a", "INVITE", 8, sdp("192.168.1.10", 4002)), 1050.0)
     (ok,) = responses(out)
     assert ok.status == 200 and parse_sdp(ok.body).media[0].line.port == 10000
-    assert SetMedia("a", ("192.168.1.10", 4002)) in out
+    assert SetMedia("a", ("192.168.1.10", 4002), 101) in out
     info = call.on_request("a", Tx("i"), in_dialog(call, "a", "INFO", 9), 1051.0)
     assert [r.status for r in responses(info)] == [200]
 
@@ -209,7 +210,7 @@ def test_expiry_rings_the_parker_back_with_the_parked_party_off_hold() -> None:
     # The parker's phone answers: it takes the leg, the parked party is taken off hold.
     out = call.on_response(ring.ref, answer_to(req, 200, "p1", sdp("10.0.0.1", 5002)), 1315.0)
     assert [raw.data.split(b" ")[0] for raw in of(out, SendRaw)] == [b"ACK"]
-    assert SetMedia("b", ("10.0.0.1", 5002)) in out and StopPlaying("a") in out
+    assert SetMedia("b", ("10.0.0.1", 5002), 101) in out and StopPlaying("a") in out
     assert BindDialog((req.call_id, req.from_.tag or ""), "b") in out  # its BYE now ends the call
     (reinvite,) = of(out, SendRequest)
     re_req = reinvite.request
@@ -220,7 +221,7 @@ def test_expiry_rings_the_parker_back_with_the_parked_party_off_hold() -> None:
     assert (call.record.retrieved_by, call.record.retrieved_at) == ("102", 1315.0)
     out = call.on_response(reinvite.ref, answer_to(re_req, 200, "caller", sdp("192.168.1.10", 4004),
                                                    contact="<sip:101@192.168.1.10:5070>"), 1315.1)
-    assert SetMedia("a", ("192.168.1.10", 4004)) in out
+    assert SetMedia("a", ("192.168.1.10", 4004), 101) in out
     assert [raw.data.split(b" ")[0] for raw in of(out, SendRaw)] == [b"ACK"]
     assert call.pending == {}
     # An ordinary call again: the parker's BYE ends both.
@@ -269,3 +270,73 @@ def test_the_parked_party_hanging_up_cancels_the_ring_back() -> None:
     out = call.on_request("a", Tx("bye"), in_dialog(call, "a", "BYE", 9), 1312.0)
     assert [s.request.method for s in of(out, SendRequest)] == ["CANCEL"]
     assert of(out, CallEnded)[0].record.hangup_by == "parked party"
+
+
+def info(call: Call, leg: str, cseq: int, body: str, ctype: str = "application/dtmf-relay") -> Request:
+    req = in_dialog(call, leg, "INFO", cseq, body.encode())
+    msg = parse_message(bytes(req).replace(b"application/sdp", ctype.encode()))
+    assert isinstance(msg, Request)
+    return msg
+
+
+def key_call() -> Call:
+    call, _, _ = answered_call()
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1002.1)
+    call.extensions.update(a="101", b="102")
+    call.park_code = "*85"
+    return call
+
+
+def test_the_park_code_typed_in_a_call_parks_the_other_party_and_the_parker_hears_the_code() -> None:
+    call = key_call()
+    # '*' and '8' as SIP INFO (both kinds of body), each passed on to the other phone.
+    out = call.on_request("b", Tx("i1"), info(call, "b", 5, "Signal=*\r\nDuration=160\r\n"), 1010.0)
+    assert [s.request.method for s in of(out, SendRequest)] == ["INFO"] and not of(out, ParkWanted)
+    call.on_request("b", Tx("i2"), info(call, "b", 6, "8", "application/dtmf"), 1010.5)
+    # '5' as an RFC 4733 event (from the relay): the code is complete.
+    out = call.on_key("b", "5", 1011.0)
+    assert out == [ParkWanted("a", "b", "*85")]
+    assert call.park_accepted() == []  # no REFER to answer
+    done = call.parked("*801", 1311.0, "102", 1011.2)
+    assert [s.request.method for s in of(done, SendRequest)] == ["MESSAGE"]  # no BYE yet
+    assert Play("a", 0) in done
+    assert Announce("b", ("parked-at", "star", "eight", "zero", "one"), 0) in done
+    assert call.phase is Phase.PARKED and call.b is not None  # the parker listens
+    # The prompt is over: the parker is let go.
+    out = call.announced("b", 1014.0)
+    (bye,) = of(out, SendRequest)
+    assert bye.request.method == "BYE" and bye.request.get("Reason") == 'SIP;cause=200;text="Call parked at *801"'
+    assert Detach("b") in out and call.b is None and call.announced("b", 1014.1) == []
+
+
+def test_keys_typed_slowly_by_an_outside_party_or_while_parking_do_not_park() -> None:
+    call = key_call()
+    assert call.on_key("b", "*", 1010.0) == [] and call.on_key("b", "8", 1010.5) == []
+    assert call.on_key("b", "5", 1014.0) == []  # more than 3 s after the '8': a new sequence
+    for key in "*85":
+        out = call.on_key("a", key, 1020.0)
+    assert out == [ParkWanted("b", "a", "*85")]  # the caller may park the callee too
+    assert [call.on_key("b", key, 1020.1) for key in "*85"] == [[], [], []]  # one park at a time
+    call = key_call()
+    call.extensions["a"] = None  # an outside caller (from a trunk) cannot park
+    assert [call.on_key("a", key, 1020.0) for key in "*85"] == [[], [], []]
+
+
+def test_a_full_lot_is_spoken_to_a_key_parker_and_the_call_goes_on() -> None:
+    call = key_call()
+    for key in "*85":
+        call.on_key("b", key, 1010.0)
+    out = call.park_refused(503, "Parking Lot Full", 1010.1)
+    assert out == [Announce("b", ("lot-full",), 0)]
+    assert call.phase is Phase.ANSWERED and call.parking is None and call.announced("b", 1013.0) == []
+
+
+def test_a_parker_hanging_up_during_the_code_leaves_the_parked_party_parked() -> None:
+    call = key_call()
+    for key in "*85":
+        call.on_key("b", key, 1010.0)
+    call.parked("*801", 1311.0, "102", 1010.2)
+    out = call.on_request("b", Tx("bye"), in_dialog(call, "b", "BYE", 7), 1011.0)
+    assert [r.status for r in responses(out)] == [200] and not of(out, CallEnded) and not of(out, SendRequest)
+    assert StopPlaying("b") in out and Detach("b") in out
+    assert call.phase is Phase.PARKED and call.announced("b", 1013.0) == []

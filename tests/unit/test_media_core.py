@@ -117,3 +117,39 @@ def test_non_rtp_payload_is_relayed_without_stats() -> None:
     s = session()
     assert s.on_packet("a", PHONE_A_REAL, b"\x00\x01", 0.0) == PHONE_B_SDP
     assert s.legs["a"].received.packets == 1 and s.legs["a"].received.expected == 0
+
+
+def event(seq: int, ts: int, key: int, end: bool = False, marker: bool = False, pt: int = 101,
+          csrc: int = 0, extension: bool = False) -> bytes:
+    """An RFC 4733 telephone-event packet (§2.3), with optional CSRCs and header extension."""
+    first = 0x80 | (0x10 if extension else 0) | csrc
+    head = bytes([first, (0x80 if marker else 0) | pt]) + seq.to_bytes(2, "big") + ts.to_bytes(4, "big") + b"\x00\x00\x00\x01"
+    head += b"\x00\x00\x00\x02" * csrc
+    if extension:
+        head += b"\xbe\xde\x00\x01" + b"\x00\x00\x00\x00"
+    return head + bytes([key, (0x80 if end else 0) | 10]) + (800).to_bytes(2, "big")
+
+
+def test_keys_pressed_are_read_from_telephone_events_once_each() -> None:
+    s = session()
+    s.set_events("a", 101)
+    s.set_events("b", 96)  # the other phone's number counts too: phones send with either
+    assert s.legs["a"].events == frozenset({96, 101})
+    # '*': marked first packet, continuation, three end packets (same timestamp): one key.
+    packets = [event(1, 800, 10, marker=True), event(2, 800, 10), *[event(3, 800, 10, end=True)] * 3]
+    # '8' without any marker bit (the marked packet was lost), with CSRCs and an extension header.
+    packets += [event(4, 1600, 8, csrc=2), event(5, 1600, 8, end=True, extension=True)]
+    # '5' then '5' again: a new event (new timestamp) is a new key; sent with the peer's pt 96.
+    packets += [event(6, 2400, 5, pt=96), event(7, 2400, 5, pt=96, end=True), event(8, 3200, 5, pt=96)]
+    for p in packets:
+        assert s.on_packet("a", PHONE_A_SDP, p, 100.0) is not None  # still relayed to the other phone
+    assert s.digits == [("a", "*"), ("a", "8"), ("a", "5"), ("a", "5")]
+    # Not a telephone-event payload type, too short, or an event beyond the DTMF keys: no key.
+    s.digits.clear()
+    for p in (rtp(9, 4000, pt=0), event(10, 4800, 3)[:14], event(11, 5600, 20)):
+        s.on_packet("a", PHONE_A_SDP, p, 100.1)
+    assert s.digits == []
+    s.set_events("a", None)
+    s.set_events("b", None)
+    s.on_packet("a", PHONE_A_SDP, event(12, 6400, 1), 100.2)
+    assert s.digits == [] and s.legs["b"].events == frozenset()
