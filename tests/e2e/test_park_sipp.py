@@ -255,3 +255,72 @@ def test_park_by_keys_the_callee_hears_the_code(make_switch: object) -> None:
     assert any(n >= 100 for n in cap.ssrcs(live["ports"]["a"], a_media).values())
     (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
     assert (row["park_slot"], row["parked_by"], row["hangup_by"]) == ("*801", "102", "switch")
+
+
+def repark(switch: Switch, user: str, slot: str, talk_ms: int) -> str:
+    """``user`` picks up ``slot``, talks ``talk_ms``, parks the call again with *85; the text its
+    phone got (naming the slot)."""
+    log = switch.workdir / f"repark-{user}.log"
+    done = switch.sipp("pickup_and_park.xml", "-s", slot, "-key", "park", "*85", "-d", str(talk_ms), "-au", user,
+                       "-ap", f"acme-{user}-secret", "-mp", str(free_port()),
+                       "-oocsf", str(Path(__file__).parent / "scenarios" / "message_ok.xml"),
+                       "-trace_msg", "-message_file", str(log), users=[(user, "-")], domain="acme.example", timeout=60)
+    assert done.returncode == 0, done.stdout[-2500:]
+    return log.read_text()
+
+
+def test_repark_within_the_window_keeps_the_code_after_it_a_new_one(make_switch: object) -> None:
+    """B parks A directly at *805.  C picks it up and parks it again with *85 within the 3 s
+    window: back at *805 (not *801, the first free slot).  D picks it up, talks past the window
+    and parks it again: now *801.  E picks up *801 and hangs up."""
+    accounts = base_config(0, Path("unused.db"))["accounts"]
+    accounts[0]["park"] = {"repark_window": 3, "expiry": 60, "on_expiry": "hangup"}
+    switch = make_switch(accounts=accounts)  # type: ignore[operator]
+    b_sip = free_port()
+    register(switch, "102", "acme-102-secret", b_sip)
+    parker = popen(switch.sipp("park_callee.xml", "-m", "2", "-mp", str(free_port()), "-s", "102", "-key", "park", "*805",
+                               "-d", "500", domain="acme.example", local_port=b_sip, background=True, timeout=60))
+    time.sleep(0.3)
+    party = popen(switch.sipp("park_caller.xml", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(free_port()),
+                              users=[("101", "-")], domain="acme.example", background=True, timeout=90))
+    switch.wait_for(lambda: admin(switch, "parked"), what="the directed park")
+    finish(parker)
+
+    def parked_now() -> list[tuple[str, str]]:
+        return [(p["slot"], p["parker"]) for p in admin(switch, "parked")]
+
+    assert parked_now() == [("*805", "102")]
+    assert "Call parked at *805" in repark(switch, "103", "*805", 1000)
+    assert switch.wait_for(parked_now, what="the re-park") == [("*805", "103")]
+    assert "Call parked at *801" in repark(switch, "104", "*805", 4500)
+    assert switch.wait_for(parked_now, what="the late re-park") == [("*801", "104")]
+    picker = switch.sipp("call_caller.xml", "-d", "500", "-s", "*801", "-au", "105", "-ap", "acme-105-secret",
+                         "-mp", str(free_port()), users=[("105", "-")], domain="acme.example", timeout=60)
+    assert picker.returncode == 0, picker.stdout[-2500:]
+    finish(party)
+    (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
+    assert (row["park_slot"], row["parked_by"], row["retrieved_by"]) == ("*801", "104", "105")
+    assert admin(switch, "parked") == []
+
+
+def test_random_assignment_spreads_parks_over_the_range(make_switch: object) -> None:
+    """Eight calls parked at once with ``assignment: random`` take eight different slots spread
+    over *801..*899, not the first eight; the 5 s expiry then empties the lot."""
+    accounts = base_config(0, Path("unused.db"))["accounts"]
+    accounts[0]["park"] = {"assignment": "random", "expiry": 5, "on_expiry": "hangup"}
+    switch = make_switch(accounts=accounts)  # type: ignore[operator]
+    b_sip = free_port()
+    register(switch, "102", "acme-102-secret", b_sip)
+    parkers = popen(switch.sipp("park_callee.xml", "-m", "16", "-mp", str(free_port()), "-s", "102", "-key", "park", "*85",
+                                "-d", "500", domain="acme.example", local_port=b_sip, background=True, timeout=60))
+    time.sleep(0.3)
+    parties = popen(switch.sipp("park_caller.xml", "-m", "8", "-r", "10", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
+                                "-mp", str(free_port()), users=[("101", "-")], domain="acme.example", background=True,
+                                timeout=60))
+    slots = switch.wait_for(lambda: (lambda p: p if len(p) == 8 else None)(admin(switch, "parked")), what="eight parks")
+    numbers = sorted(int(p["slot"][1:]) for p in slots)
+    assert len(set(numbers)) == 8 and all(801 <= n <= 899 for n in numbers)
+    assert numbers != list(range(801, 809)) and numbers[-1] - numbers[0] > 20, numbers
+    finish(parkers)
+    finish(parties)
+    assert admin(switch, "parked") == []
