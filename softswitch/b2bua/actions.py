@@ -35,6 +35,7 @@ class Device:
     label: str = ""
     caller_id: str | None = None  # a SIP URI shown as From (and P-Asserted-Identity)
     credentials: tuple[str, str] | None = None  # (username, password) for 401/407
+    member: str | None = None  # the extension this device belongs to, where a stage rings several (a group)
 
 
 @dataclass(frozen=True, slots=True)

@@ -378,8 +378,8 @@ class Call:
         self.phase = Phase.ANSWERED
         self.b = dialog
         self.record.answered = now
-        self.record.answered_by = self.stages[fork.stage].label
-        self.extensions["b"] = self.stages[fork.stage].extension
+        self.record.answered_by = fork.device.member or self.stages[fork.stage].label
+        self.extensions["b"] = fork.device.member or self.stages[fork.stage].extension
         self.record.callee_device = response.get("Server") or response.get("User-Agent") or fork.device.label
         self.ring_deadline = None
         out.append(BindDialog(dialog.key, "b"))

@@ -488,7 +488,7 @@ def rung_back(call: Call, parking: Parking, fork: Fork, response: Response, now:
         call.a = dialog
     else:
         call.b = dialog
-    call.extensions[leg] = stage.extension
+    call.extensions[leg] = fork.device.member or stage.extension
     call.allows_update[leg] = allows(response, "UPDATE")
     timer = session_timer.as_uac(response, now)
     if timer is not None:
@@ -504,7 +504,7 @@ def rung_back(call: Call, parking: Parking, fork: Fork, response: Response, now:
     call.pending[held] = ref
     call.phase = Phase.ANSWERED
     call.parking = None
-    call.record.retrieved_by, call.record.retrieved_at = stage.extension or stage.label, now
+    call.record.retrieved_by, call.record.retrieved_at = call.extensions[leg] or stage.label, now
     return out + [StopPlaying(held), SendRequest(reinvite, parked.target, ref)]
 
 

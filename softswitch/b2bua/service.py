@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -22,8 +23,9 @@ from typing import Any
 
 from .. import sounds
 from ..config import Account, Config, Extension
-from ..config.schema import Park, Trunk
-from ..dialplan.resolve import CallOutside, Refuse, for_trunk, normalise, resolve, same_number
+from ..config.schema import Group, Park, Trunk
+from ..dialplan.groups import steps
+from ..dialplan.resolve import CallOutside, Refuse, RingGroup, for_trunk, normalise, resolve, same_number
 from ..media.audio import SoundError, load
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
@@ -87,6 +89,8 @@ class CallService:
         self._rotation: dict[tuple[str, str], int] = {}
         self._addresses: dict[str, str] = {}
         self._claims: set[asyncio.Task[None]] = set()
+        self._last_answered: dict[tuple[str, str], str] = {}  # (account, group) -> member who answered last
+        self._idle_since: dict[tuple[str, str], float] = {}  # (account, extension) -> when its last call ended
         self.writer: BatchWriter[CallRecord] = BatchWriter(store.add_calls, config.store.flush_interval, "call records")
         self.counters = {"calls": 0, "answered": 0, "ended": 0}
         media.on_dead = self._media_dead
@@ -185,10 +189,8 @@ class CallService:
         if call is None:
             return
         call.park_code = account.park.code
-        extension = account.extension(hotline.destination)
-        assert extension is not None  # the config rules guarantee it
-        log.info("call %s: hotline %s from %s -> %s@%s", record.id, hotline.number, record.caller, extension.number, account.name)
-        self._run(call, call.start(self._extension_stages(account, extension, now), now))
+        log.info("call %s: hotline %s from %s -> %s@%s", record.id, hotline.number, record.caller, hotline.destination, account.name)
+        self._run(call, call.start(self._destination_stages(account, hotline.destination, now), now))
 
     def _route(self, call: Call, account: Account, caller: Extension, record: CallRecord, request: Request, now: float) -> None:
         uri = request.uri
@@ -216,10 +218,14 @@ class CallService:
                      trunk.name, device.caller_id)
             self._run(call, call.start([Stage((device,), timeout, device.uri, decision.number)], now))
             return
-        callee = decision.extension
-        stages = self._extension_stages(account, callee, now)
-        log.info("call %s: %s@%s -> %s (%s)", record.id, caller.number, account.name, callee.number,
-                 ", ".join(f"{len(s.devices)} x {s.label}" for s in stages))
+        if isinstance(decision, RingGroup):
+            stages = self._group_stages(account, decision.group, now, caller.number)
+            callee_number = decision.group.number
+        else:
+            stages = self._extension_stages(account, decision.extension, now)
+            callee_number = decision.extension.number
+        log.info("call %s: %s@%s -> %s (%s)", record.id, caller.number, account.name, callee_number,
+                 ", then ".join(f"{len(s.devices)} x {s.label}" for s in stages) or "nobody to ring")
         self._run(call, call.start(stages, now))
 
     def _extension_stages(self, account: Account, callee: Extension, now: float) -> list[Stage]:
@@ -238,6 +244,50 @@ class CallService:
         devices = tuple(Device(b.uri, b.source, b.user_agent or b.uri) for b in bindings)
         timeout = callee.ring_timeout or self.config.calls.ring_timeout
         return [Stage(devices, timeout, f"sip:{callee.number}@{account.domain}", callee.number, callee.number)]
+
+    def _destination_stages(self, account: Account, number: str, now: float, caller: str | None = None,
+                            seen: frozenset[str] = frozenset()) -> list[Stage]:
+        """How a call to ``number`` (an extension or a group of the account; the config rules
+        guarantee it is one) rings."""
+        group = account.group(number)
+        if group is not None:
+            return self._group_stages(account, group, now, caller, seen)
+        extension = account.extension(number)
+        return self._extension_stages(account, extension, now) if extension is not None else []
+
+    def _group_stages(self, account: Account, group: Group, now: float, caller: str | None = None,
+                      seen: frozenset[str] = frozenset()) -> list[Stage]:
+        """A hunt group's steps as stages (SPEC "Groups"), then its overflow's.  Members that are
+        the caller, in do-not-disturb, on a call or without a registered device are not rung."""
+        busy = self._busy(account.name)
+        devices: dict[str, tuple[Device, ...]] = {}
+        for number in group.members:
+            member = account.extension(number)
+            if member is None or member.dnd or number == caller or number in busy:
+                continue
+            found = self.registrar.table.lookup(account.name, number, now)[: self.config.calls.max_forks]
+            if found:
+                devices[number] = tuple(Device(b.uri, b.source, b.user_agent or b.uri, member=number) for b in found)
+        key = (account.name, group.number)
+        plan = steps(group, devices, last_answered=self._last_answered.get(key),
+                     idle_since={m: self._idle_since.get((account.name, m), 0.0) for m in group.members},
+                     shuffle=random.shuffle)
+        uri = f"sip:{group.number}@{account.domain}"
+        stages = [Stage(tuple(d for m in step.members for d in devices[m]), step.timeout, uri, group.number)
+                  for step in plan]
+        if group.overflow != "hangup" and group.overflow not in seen:
+            stages += self._destination_stages(account, group.overflow, now, caller, seen | {group.number})
+        return stages
+
+    def _busy(self, account: str) -> set[str]:
+        """Extensions of ``account`` on a call now: answered or parked legs, and callers waiting."""
+        busy: set[str] = set()
+        for call in self.calls.values():
+            if call.record.account != account:
+                continue
+            legs = ("a",) if call.phase is Phase.RINGING else ("a", "b")
+            busy.update(n for leg in legs if (n := call.extensions.get(leg)) is not None)
+        return busy
 
     def _trunk_device(self, trunk: Trunk, number: str, account: Account, shown: Extension) -> Device:
         """The provider as a device to ring, with the caller ID of ``shown``'s outbound numbers
@@ -353,6 +403,9 @@ class CallService:
         self.media.activate(rid, after is Phase.ANSWERED)
         if before is Phase.RINGING and after is Phase.ANSWERED:
             self.counters["answered"] += 1
+            account = self.config.account(call.record.account)
+            if account is not None and account.group(call.record.callee) is not None and call.extensions["b"]:
+                self._last_answered[(account.name, call.record.callee)] = call.extensions["b"]  # rrmemory
         if before is Phase.PARKED and after is Phase.ANSWERED:
             park, entry = self._park_settings(call)
             if entry is not None:
@@ -366,6 +419,9 @@ class CallService:
         self.calls.pop(rid, None)
         self.phases.pop(rid, None)
         self.park.call_ended(rid, self.clock())
+        for number in call.extensions.values():  # leastrecent: idle from now
+            if number is not None:
+                self._idle_since[(call.record.account, number)] = self.clock()
         self._let_go(call)
         session = self.media.close(rid)
         record = call.record
@@ -505,9 +561,7 @@ class CallService:
             else:
                 wanted = [park.on_expiry] if park.on_expiry != "parker" else []
             for number in wanted:
-                extension = account.extension(number)
-                if extension is not None:
-                    stages += self._extension_stages(account, extension, now)
+                stages += self._destination_stages(account, number, now)
         if not stages:
             log.info("call %s: nobody picked it up at %s; hanging up", rid, code)
             self._run(call, call.hang_up(now, "switch", f"parked at {code} too long"))

@@ -3,6 +3,7 @@ the same pass as field errors (a bad number elsewhere must not hide them)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 Path = tuple[str | int, ...]
@@ -58,6 +59,7 @@ def _trunk_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path,
         if isinstance(trunk, str) and trunk not in trunks:
             problems.append((("accounts", i, "trunk"), f"trunk {trunk!r} is not defined in trunks"))
         numbers = {e.get("number") for e in acc.get("extensions") or [] if isinstance(e, dict)}
+        numbers |= {g.get("number") for g in acc.get("groups") or [] if isinstance(g, dict)}
         hotlines: list[str] = []
         for k, h in enumerate(acc.get("hotlines") or []):
             if not isinstance(h, dict):
@@ -66,7 +68,7 @@ def _trunk_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path,
             if isinstance(htrunk, str) and htrunk not in trunks:
                 problems.append((("accounts", i, "hotlines", k, "trunk"), f"trunk {htrunk!r} is not defined in trunks"))
             if isinstance(dest, str) and dest not in numbers:
-                problems.append((("accounts", i, "hotlines", k, "destination"), f"{dest!r} is not an extension of this account"))
+                problems.append((("accounts", i, "hotlines", k, "destination"), f"{dest!r} is not an extension or group of this account"))
             if isinstance(number, str):
                 if number in hotline_owner:
                     problems.append((("accounts", i, "hotlines", k, "number"), f"hotline {number!r} already belongs to account {hotline_owner[number]!r}"))
@@ -125,7 +127,52 @@ def _extension_checks(i: int, acc: dict[str, Any]) -> list[tuple[Path, str]]:
         site = e.get("site") if isinstance(e, dict) else None
         if isinstance(site, str) and site not in site_names:
             problems.append((("accounts", i, "extensions", j, "site"), f"site {site!r} is not defined in this account's sites"))
-    return problems + _park_checks(i, acc, {n for _, n in numbers})
+    groups = {str(g["number"]) for g in acc.get("groups") or [] if isinstance(g, dict) and isinstance(g.get("number"), str)}
+    return problems + _park_checks(i, acc, {n for _, n in numbers} | groups) + _group_checks(i, acc, dict((n, j) for j, n in numbers))
+
+
+def _group_checks(i: int, acc: dict[str, Any], extensions: dict[str, int]) -> list[tuple[Path, str]]:
+    """Group numbers are free numbers of the extension plan; members are extensions; overflow
+    goes to an extension, a group or 'hangup', and never round in a circle."""
+    problems: list[tuple[Path, str]] = []
+    groups = [(k, g) for k, g in enumerate(acc.get("groups") or []) if isinstance(g, dict)]
+    sizes = Counter(len(n) for n in extensions)
+    length = max(sizes, key=lambda size: (sizes[size], -size)) if sizes else None  # as _extension_checks
+    seen: dict[str, int] = {}
+    overflow: dict[str, str] = {}
+    for k, g in groups:
+        path: Path = ("accounts", i, "groups", k)
+        number = g.get("number")
+        if isinstance(number, str):
+            if number in extensions:
+                problems.append(((*path, "number"), f"group {number!r} is already extension {number!r} (extensions[{extensions[number]}])"))
+            elif number in seen:
+                problems.append(((*path, "number"), f"group {number!r} is already defined at groups[{seen[number]}]"))
+            elif length is not None and len(number) != length:
+                problems.append(((*path, "number"), f"group {number!r} has {len(number)} digits; this account's extensions have {length}"))
+            seen.setdefault(number, k)
+        raw = g.get("members")
+        members: list[Any] = raw if isinstance(raw, list) else []
+        for m, member in enumerate(members):
+            if isinstance(member, str) and member not in extensions:
+                problems.append(((*path, "members", m), f"{member!r} is not an extension of this account"))
+            elif isinstance(member, str) and member in members[:m]:
+                problems.append(((*path, "members", m), f"{member!r} is already a member"))
+    for k, g in groups:
+        target = g.get("overflow")
+        if isinstance(target, str) and target != "hangup" and target not in extensions and target not in seen:
+            problems.append((("accounts", i, "groups", k, "overflow"), f"{target!r} is not an extension or group of this account"))
+        elif isinstance(target, str) and isinstance(g.get("number"), str):
+            overflow[g["number"]] = target
+    for k, g in groups:
+        start, hops = g.get("number"), []
+        target = overflow.get(start) if isinstance(start, str) else None
+        while target in overflow and target not in hops and target != start:
+            hops.append(target)
+            target = overflow[target]
+        if target == start and isinstance(start, str):
+            problems.append((("accounts", i, "groups", k, "overflow"), f"overflow goes round in a circle: {' -> '.join([start, *hops, start])}"))
+    return problems
 
 
 def _park_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[Path, str]]:
@@ -149,5 +196,5 @@ def _park_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[P
         for key in ("on_expiry", "fallback"):
             value = settings.get(key)
             if isinstance(value, str) and value not in ("parker", "hangup") and value.isdigit() and value not in numbers:
-                problems.append(((*path, key), f"{value!r} is not an extension of this account"))
+                problems.append(((*path, key), f"{value!r} is not an extension or group of this account"))
     return problems

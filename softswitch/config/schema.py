@@ -154,8 +154,8 @@ class Park(Strict):
     assignment: Literal["sequential", "random"] = Field(
         "sequential", description="next free slot (what BLF park keys need), or any free slot")
     expiry: float = Field(300, ge=5, le=86400, description="seconds a call stays parked before on_expiry")
-    on_expiry: str = Field("parker", description="'parker' (ring whoever parked it), an extension number, or 'hangup'")
-    fallback: str = Field("hangup", description="when the parker does not answer: an extension number or 'hangup'")
+    on_expiry: str = Field("parker", description="'parker' (ring whoever parked it), an extension or group number, or 'hangup'")
+    fallback: str = Field("hangup", description="when the parker does not answer: an extension or group number, or 'hangup'")
     parker_ring_time: float = Field(30, ge=5, le=600, description="seconds the parker's phones ring on expiry")
     repark_window: float = Field(30, ge=0, le=3600, description="a call picked up and parked again within this "
                                  "many seconds returns to its old slot")
@@ -282,6 +282,7 @@ class Extension(Strict):
     site: str | None = None
     description: str | None = None
     employee: str | None = None
+    dnd: bool = Field(False, description="do not disturb: direct calls get 486, groups skip it")
 
     @field_validator("number")
     @classmethod
@@ -296,10 +297,29 @@ class Extension(Strict):
         return value
 
 
+class Group(Strict):
+    """A hunt group (SPEC "Groups"): a number of the extension plan ringing member extensions."""
+
+    number: str = Field(description="dialled like an extension (same length)")
+    name: str | None = None
+    strategy: Literal["ringall", "linear", "rrmemory", "memoryhunt", "leastrecent", "random"] = Field(
+        "ringall", description="ringall: all at once; linear: in list order; rrmemory: in turn, starting after the "
+        "member who last answered; memoryhunt: 1, then 1+2, then 1+2+3 ...; leastrecent: longest idle first; random")
+    members: Annotated[list[str], Field(min_length=1, description="extension numbers, in order")]
+    member_ring_time: float = Field(15, ge=1, le=600, description="seconds each member (or step) rings")
+    ring_time: float = Field(60, ge=1, le=3600, description="seconds the whole group rings at most")
+    overflow: str = Field("hangup", description="when nobody answers: an extension or group number, or 'hangup'")
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        return check_extension_number(value)
+
+
 class Hotline(Strict):
     number: str = Field(description="the DID as the provider sends it (national or +E.164)")
     trunk: str = Field(description="the trunk it arrives on")
-    destination: str = Field(description="the extension it rings")
+    destination: str = Field(description="the extension or group it rings")
 
     @field_validator("number")
     @classmethod
@@ -319,6 +339,7 @@ class Account(Strict):
     sites: list[Site] = Field(default_factory=list)
     park: Park = Field(default_factory=Park)
     extensions: list[Extension] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -339,6 +360,9 @@ class Account(Strict):
             if ext.number == number:
                 return ext
         return None
+
+    def group(self, number: str) -> Group | None:
+        return next((g for g in self.groups if g.number == number), None)
 
     def site(self, name: str | None) -> Site | None:
         return next((s for s in self.sites if s.name == name), None)

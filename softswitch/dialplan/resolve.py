@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from ..config.schema import Account, Extension, Numbering
+from ..config.schema import Account, Extension, Group, Numbering
 
 LEVELS = {"internal": 0, "local": 1, "mobile": 2, "international": 3}
 _SEPARATORS = re.compile(r"[\s\-.()/]")
@@ -25,6 +25,12 @@ _SEPARATORS = re.compile(r"[\s\-.()/]")
 class RingExtension:
     account: Account
     extension: Extension
+
+
+@dataclass(frozen=True, slots=True)
+class RingGroup:
+    account: Account
+    group: Group
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +46,7 @@ class Refuse:
     detail: str  # what the log says
 
 
-Decision = Union[RingExtension, CallOutside, Refuse]
+Decision = Union[RingExtension, RingGroup, CallOutside, Refuse]
 
 
 def normalise(dialled: str, numbering: Numbering) -> str:
@@ -66,7 +72,12 @@ def resolve(account: Account, caller: Extension, dialled: str, numbering: Number
     if target is not None:
         if target.number == caller.number:
             return Refuse(486, "Busy Here", f"{caller.number} dialled itself")
+        if target.dnd:
+            return Refuse(486, "Busy Here (Do Not Disturb)", f"{target.number} is in do-not-disturb")
         return RingExtension(account, target)
+    group = account.group(dialled)
+    if group is not None:
+        return RingGroup(account, group)
     number = normalise(dialled, numbering)
     if not number or not all(c.isdigit() for c in number):
         return Refuse(404, "Not Found", f"{dialled!r} is not a number of account {account.name}")

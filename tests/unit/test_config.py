@@ -125,7 +125,7 @@ accounts:
         "bad.yaml:9: accounts[0].outbound_numbers[0]: '02873009999' is not one of this account's hotlines"
         " (a provider rejects caller IDs it did not issue)",
         "bad.yaml:11: accounts[0].hotlines[0].trunk: trunk 'mobifone' is not defined in trunks",
-        "bad.yaml:11: accounts[0].hotlines[0].destination: '109' is not an extension of this account",
+        "bad.yaml:11: accounts[0].hotlines[0].destination: '109' is not an extension or group of this account",
         "bad.yaml:13: accounts[0].extensions[0].call_permission: Input should be 'internal', 'local', 'mobile' or 'international'",
         "bad.yaml:16: accounts[0].extensions[1].routing: routing type 'designated' needs a primary number",
         "bad.yaml:20: accounts[1].hotlines[0].number: hotline '02873001234' already belongs to account 'acme'",
@@ -157,4 +157,35 @@ accounts:
     assert "bad.yaml:9: accounts[0].park.music: music file '/nonexistent/music.wav' does not exist" in got
     assert any(p.startswith("bad.yaml:12: accounts[0].sites[0].park.fallback: the fallback is where") for p in got)
     assert "bad.yaml:12: accounts[0].sites[0].park: slots 950..899: need first_slot <= last_slot" in got
-    assert "bad.yaml:8: accounts[0].park.on_expiry: '199' is not an extension of this account" in got
+    assert "bad.yaml:8: accounts[0].park.on_expiry: '199' is not an extension or group of this account" in got
+
+
+def test_group_settings_are_checked() -> None:
+    text = """\
+server:
+  listen: [{transport: udp, address: 127.0.0.1}]
+accounts:
+  - name: acme
+    domain: acme.example
+    hotlines: []
+    extensions:
+      - {number: "101", password: secret-101}
+      - {number: "102", password: secret-102}
+    groups:
+      - {number: "101", members: ["102"]}
+      - {number: "6000", members: ["102", "109", "102"], overflow: "700"}
+      - {number: "600", members: ["101"], overflow: "601", strategy: roundrobin}
+      - {number: "601", members: ["102"], overflow: "600"}
+      - {number: "602", members: []}
+"""
+    got = problems(text)
+    assert "bad.yaml:11: accounts[0].groups[0].number: group '101' is already extension '101' (extensions[0])" in got
+    assert "bad.yaml:12: accounts[0].groups[1].number: group '6000' has 4 digits; this account's extensions have 3" in got
+    assert "bad.yaml:12: accounts[0].groups[1].members[1]: '109' is not an extension or group of this account" not in got
+    assert "bad.yaml:12: accounts[0].groups[1].members[1]: '109' is not an extension of this account" in got
+    assert "bad.yaml:12: accounts[0].groups[1].members[2]: '102' is already a member" in got
+    assert "bad.yaml:12: accounts[0].groups[1].overflow: '700' is not an extension or group of this account" in got
+    assert "bad.yaml:13: accounts[0].groups[2].overflow: overflow goes round in a circle: 600 -> 601 -> 600" in got
+    assert "bad.yaml:14: accounts[0].groups[3].overflow: overflow goes round in a circle: 601 -> 600 -> 601" in got
+    assert any(p.startswith("bad.yaml:13: accounts[0].groups[2].strategy: Input should be 'ringall'") for p in got)
+    assert any(p.startswith("bad.yaml:15: accounts[0].groups[4].members: List should have at least 1 item") for p in got)

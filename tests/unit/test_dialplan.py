@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from softswitch.config.schema import Account, Extension, Numbering
-from softswitch.dialplan.resolve import CallOutside, Refuse, RingExtension, classify, normalise, resolve
+from softswitch.dialplan.resolve import CallOutside, Refuse, RingExtension, RingGroup, classify, normalise, resolve
 
 NUMBERING = Numbering()
 
@@ -53,3 +53,16 @@ def test_permission_levels_include_the_ones_below(permission: str, dialled: str,
 
 def test_default_permission_is_internal() -> None:
     assert Extension(number="101", password="secret-101").call_permission == "internal"
+
+
+def test_group_numbers_and_do_not_disturb() -> None:
+    acc = Account.model_validate({
+        "name": "acme", "domain": "acme.example",
+        "extensions": [{"number": "101", "password": "secret-101"}, {"number": "102", "password": "secret-102", "dnd": True}],
+        "groups": [{"number": "600", "members": ["101", "102"]}],
+    })
+    caller = acc.extensions[0]
+    got = resolve(acc, caller, "600", Numbering())
+    assert isinstance(got, RingGroup) and got.group.number == "600"
+    busy = resolve(acc, caller, "102", Numbering())
+    assert isinstance(busy, Refuse) and (busy.status, busy.reason) == (486, "Busy Here (Do Not Disturb)")
