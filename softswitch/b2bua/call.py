@@ -314,8 +314,7 @@ class Call:
     def _fork_lost(self, now: float) -> list[Action]:
         """A device is out of the running: wait for the others of its stage, then ring the
         next stage, or answer the caller with the best failure when none is left."""
-        back = parking.ringing_back(self)
-        if back is None and (self.phase is not Phase.RINGING or self.a_final_sent):
+        if not self._forks_matter():
             return []
         if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks if f.stage == self.stage):
             return []
@@ -323,7 +322,12 @@ class Call:
             return self._next_stage(now)
         if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks):
             return []
-        return parking.nobody_answered(self, now) if back is not None else self._all_forks_failed(now)
+        return parking.nobody_answered(self, now) if self.phase is Phase.PARKED else self._all_forks_failed(now)
+
+    def _forks_matter(self) -> bool:
+        """Whether the forks' outcome still decides something: the caller waits for an answer,
+        or a parked call rings someone back."""
+        return (self.phase is Phase.RINGING and not self.a_final_sent) or parking.ringing_back(self) is not None
 
     def _fork_provisional(self, fork: Fork, response: Response, now: float) -> list[Action]:
         out: list[Action] = []
@@ -506,14 +510,13 @@ class Call:
 
     def _ring_timeout(self, now: float) -> list[Action]:
         """Nobody of this stage answered in time: the next stage, or the end of ringing."""
-        back = parking.ringing_back(self)
-        if back is None and (self.phase is not Phase.RINGING or self.a_final_sent):
+        if not self._forks_matter():
             return []
         timeout = self.stages[self.stage].timeout
         out = self._cancel_others(None, 'SIP;cause=480;text="No answer"')
         if self.stage + 1 < len(self.stages):
             return out + self._next_stage(now)
-        if back is not None:
+        if self.phase is Phase.PARKED:
             return out + parking.nobody_answered(self, now)
         self.a_final_sent = True
         out.append(Respond(self.tx, self._a_response(480, "No Answer")))

@@ -213,10 +213,10 @@ def parked(call: Call, code: str, expires_at: float, parker: str, now: float) ->
         # Parked by keys: the parker is on the line and hears the code, then is let go (``announced``).
         parking.announcing = True
         return out + [Announce(parking.parker_leg, ("parked-at", *spoken_code(code)), _voice(call, parking.parker_leg))]
-    return out + _let_go(call, parking.parker_leg)
+    return out + _parker_leaves(call, parking.parker_leg)
 
 
-def _let_go(call: Call, leg: str) -> list[Action]:
+def _parker_leaves(call: Call, leg: str) -> list[Action]:
     """BYE to the parker (unless it hung up already) and its leg is gone from the call."""
     parking, device = call.parking, call._leg(leg)
     out: list[Action] = []
@@ -232,7 +232,7 @@ def announced(call: Call, leg: str, now: float) -> list[Action]:
     if parking is None or not parking.announcing or leg != parking.parker_leg:
         return []
     parking.announcing = False
-    return _let_go(call, leg)
+    return _parker_leaves(call, leg)
 
 
 def _leave(call: Call, leg: str) -> list[Action]:

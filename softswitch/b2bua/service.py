@@ -136,7 +136,6 @@ class CallService:
         call = self._new_call(tx, request, source, record)
         if call is not None:
             call.extensions["a"] = caller.number
-            call.park_code = account.park.code
             self._route(call, account, caller, record, request, now)
 
     def _new_call(self, tx: ServerTransaction, request: Request, source: Target, record: CallRecord) -> Call | None:
@@ -157,6 +156,8 @@ class CallService:
         except Exception:  # e.g. a malformed Record-Route: the endpoint answers 400; the ports go back
             self.media.close(record.id)
             raise
+        account = self.config.account(record.account)
+        call.park_code = account.park.code if account is not None else None  # typed in the call, it parks
         tx.user_data = call
         self.calls[record.id] = call
         self.counters["calls"] += 1
@@ -188,7 +189,6 @@ class CallService:
         call = self._new_call(tx, request, source, record)
         if call is None:
             return
-        call.park_code = account.park.code
         log.info("call %s: hotline %s from %s -> %s@%s", record.id, hotline.number, record.caller, hotline.destination, account.name)
         self._run(call, call.start(self._destination_stages(account, hotline.destination, now), now))
 
@@ -540,7 +540,7 @@ class CallService:
 
         try:
             prompts = [load(sounds.prompt(name)) for name in announce.prompts]
-        except (SoundError, KeyError) as exc:
+        except SoundError as exc:
             log.error("call %s: cannot play prompt: %s", rid, exc)
             prompts = []
         self.media.announce(rid, leg, prompts, announce.pt, done)
@@ -553,15 +553,14 @@ class CallService:
         code = entry.code if entry is not None else "?"
         account = self.config.account(call.record.account)
         stages: list[Stage] = []
-        if account is not None and park.on_expiry != "hangup":
-            parker = account.extension(entry.parker) if entry is not None and park.on_expiry == "parker" else None
-            if parker is not None:
-                stages += [replace(s, timeout=park.parker_ring_time) for s in self._extension_stages(account, parker, now)]
-                wanted = [park.fallback] if park.fallback != "hangup" else []
-            else:
-                wanted = [park.on_expiry] if park.on_expiry != "parker" else []
-            for number in wanted:
-                stages += self._destination_stages(account, number, now)
+        then = park.on_expiry
+        if account is not None:
+            if then == "parker":
+                back = self._destination_stages(account, entry.parker, now) if entry is not None else []
+                stages += [replace(s, timeout=park.parker_ring_time) for s in back]
+                then = park.fallback
+            if then != "hangup":
+                stages += self._destination_stages(account, then, now)
         if not stages:
             log.info("call %s: nobody picked it up at %s; hanging up", rid, code)
             self._run(call, call.hang_up(now, "switch", f"parked at {code} too long"))

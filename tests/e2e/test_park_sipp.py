@@ -36,14 +36,8 @@ def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -
     lamp = popen(blf(switch, "blf_watch.xml", "104", "acme-104-secret", background=True))
     switch.wait_for(lambda: admin(switch, "subscriptions"), what="the BLF subscription")
     with Capture(switch.workdir / "rtp.pcap", [a_media, c_media]) as cap:
-        parker = popen(switch.sipp(
-            "park_callee.xml", "-m", "2", "-mp", str(b_media), "-s", "102", "-key", "park", "*85", "-d", "1500",
-            "-trace_msg", "-message_file", str(messages),
-            domain="acme.example", local_port=b_sip, background=True, timeout=60))
-        time.sleep(0.3)
-        parked_party = popen(switch.sipp(
-            "park_caller.xml", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(a_media),
-            users=[("101", "-")], domain="acme.example", background=True, timeout=60))
+        parker, parked_party = park_call(switch, "101", "102", b_sip, caller_media=a_media, callee_media=b_media,
+                                         parker_args=("-d", "1500", "-trace_msg", "-message_file", str(messages)))
         (slot,) = switch.wait_for(lambda: admin(switch, "parked"), timeout=15, what="a parked call")
         assert (slot["account"], slot["slot"], slot["parker"]) == ("acme", "*801", "102")
         assert "sip:101@acme.example" in slot["party"]
@@ -110,16 +104,21 @@ def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -
     assert counters["media"]["sessions"] == 0 and counters["calls"]["active"] == 0
 
 
-def park_call(switch: Switch, caller: str, callee: str, callee_sip: int, scenario: str = "park_callee.xml",
+def park_call(switch: Switch, caller: str, callee: str, callee_sip: int, scenario: str = "park_callee.xml", *,
+              code: str = "*85", calls: int = 1, caller_media: int | None = None, callee_media: int | None = None,
+              parker_args: tuple[str, ...] = (), caller_args: tuple[str, ...] = (),
               ) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
-    """``caller`` calls ``callee`` (registered at ``callee_sip``), who transfers the call to *85."""
-    parker = popen(switch.sipp(scenario, "-m", "2" if scenario == "park_callee.xml" else "1", "-mp", str(free_port()),
-                               "-s", callee, "-key", "park", "*85", "-d", "500", domain="acme.example",
+    """``caller`` calls ``callee`` (registered at ``callee_sip``), who parks the call at ``code``
+    (by REFER, or by keys with park_by_keys_callee.xml), ``calls`` times.  The parker's SIPp also
+    takes each text message as a call of its own, except where the park is refused."""
+    texts = 1 if scenario == "park_refused_callee.xml" else 2
+    parker = popen(switch.sipp(scenario, "-m", str(calls * texts), "-mp", str(callee_media or free_port()),
+                               "-s", callee, "-key", "park", code, "-d", "500", *parker_args, domain="acme.example",
                                local_port=callee_sip, background=True, timeout=60))
     time.sleep(0.3)
-    party = popen(switch.sipp("park_caller.xml", "-s", callee, "-au", caller, "-ap", f"acme-{caller}-secret",
-                              "-mp", str(free_port()), users=[(caller, "-")], domain="acme.example",
-                              background=True, timeout=60))
+    party = popen(switch.sipp("park_caller.xml", "-m", str(calls), "-s", callee, "-au", caller, "-ap", f"acme-{caller}-secret",
+                              "-mp", str(caller_media or free_port()), *caller_args, users=[(caller, "-")],
+                              domain="acme.example", background=True, timeout=90))
     return parker, party
 
 
@@ -177,11 +176,7 @@ def test_expiry_rings_the_parker_back_then_the_fallback(make_switch: object) -> 
     register(switch, "104", "acme-104-secret", d_sip)
     a_media, b_media = free_port(), free_port()
     with Capture(switch.workdir / "rtp.pcap", [a_media, b_media]) as cap:
-        parker = popen(switch.sipp("park_callee.xml", "-m", "2", "-mp", str(free_port()), "-s", "102", "-key", "park", "*85",
-                                   "-d", "500", domain="acme.example", local_port=b_sip, background=True, timeout=60))
-        time.sleep(0.3)
-        party = popen(switch.sipp("park_caller.xml", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(a_media),
-                                  users=[("101", "-")], domain="acme.example", background=True, timeout=60))
+        parker, party = park_call(switch, "101", "102", b_sip, caller_media=a_media)
         switch.wait_for(lambda: admin(switch, "parked"), what="the park")
         parked_at = time.monotonic()
         finish(parker)  # the park is done; the same phone now waits for the ring-back
@@ -200,11 +195,7 @@ def test_expiry_rings_the_parker_back_then_the_fallback(make_switch: object) -> 
     assert len(cap.received_at(b_media)) >= PCAP_PACKETS
 
     # Second call: the parker's phone rings for 5 s unanswered, then 104 answers.
-    parker = popen(switch.sipp("park_callee.xml", "-m", "2", "-mp", str(free_port()), "-s", "102", "-key", "park", "*85",
-                               "-d", "500", domain="acme.example", local_port=b_sip, background=True, timeout=60))
-    time.sleep(0.3)
-    party = popen(switch.sipp("park_caller.xml", "-s", "102", "-au", "103", "-ap", "acme-103-secret", "-mp", str(free_port()),
-                              users=[("103", "-")], domain="acme.example", background=True, timeout=60))
+    parker, party = park_call(switch, "103", "102", b_sip)
     switch.wait_for(lambda: admin(switch, "parked"), what="the second park")
     finish(parker)
     ringing = popen(switch.sipp("callee_ring_until_cancel.xml", "-s", "102", domain="acme.example", local_port=b_sip,
@@ -232,12 +223,8 @@ def test_park_by_keys_the_callee_hears_the_code(make_switch: object) -> None:
     register(switch, "102", "acme-102-secret", b_sip)
     messages = switch.workdir / "parker-messages.log"
     with Capture(switch.workdir / "rtp.pcap", [a_media, b_media]) as cap:
-        parker = popen(switch.sipp("park_by_keys_callee.xml", "-m", "2", "-mp", str(b_media), "-d", "1000",
-                                   "-trace_msg", "-message_file", str(messages),
-                                   domain="acme.example", local_port=b_sip, background=True, timeout=60))
-        time.sleep(0.3)
-        party = popen(switch.sipp("park_caller.xml", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(a_media),
-                                  users=[("101", "-")], domain="acme.example", background=True, timeout=60))
+        parker, party = park_call(switch, "101", "102", b_sip, "park_by_keys_callee.xml", caller_media=a_media,
+                                  callee_media=b_media, parker_args=("-d", "1000", "-trace_msg", "-message_file", str(messages)))
         (slot,) = switch.wait_for(lambda: admin(switch, "parked"), timeout=15, what="a parked call")
         (live,) = admin(switch, "calls")
         finish(parker)
@@ -278,11 +265,7 @@ def test_repark_within_the_window_keeps_the_code_after_it_a_new_one(make_switch:
     switch = make_switch(accounts=accounts)  # type: ignore[operator]
     b_sip = free_port()
     register(switch, "102", "acme-102-secret", b_sip)
-    parker = popen(switch.sipp("park_callee.xml", "-m", "2", "-mp", str(free_port()), "-s", "102", "-key", "park", "*805",
-                               "-d", "500", domain="acme.example", local_port=b_sip, background=True, timeout=60))
-    time.sleep(0.3)
-    party = popen(switch.sipp("park_caller.xml", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(free_port()),
-                              users=[("101", "-")], domain="acme.example", background=True, timeout=90))
+    parker, party = park_call(switch, "101", "102", b_sip, code="*805")
     switch.wait_for(lambda: admin(switch, "parked"), what="the directed park")
     finish(parker)
 
@@ -311,12 +294,7 @@ def test_random_assignment_spreads_parks_over_the_range(make_switch: object) -> 
     switch = make_switch(accounts=accounts)  # type: ignore[operator]
     b_sip = free_port()
     register(switch, "102", "acme-102-secret", b_sip)
-    parkers = popen(switch.sipp("park_callee.xml", "-m", "16", "-mp", str(free_port()), "-s", "102", "-key", "park", "*85",
-                                "-d", "500", domain="acme.example", local_port=b_sip, background=True, timeout=60))
-    time.sleep(0.3)
-    parties = popen(switch.sipp("park_caller.xml", "-m", "8", "-r", "10", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
-                                "-mp", str(free_port()), users=[("101", "-")], domain="acme.example", background=True,
-                                timeout=60))
+    parkers, parties = park_call(switch, "101", "102", b_sip, calls=8, caller_args=("-r", "10"))
     slots = switch.wait_for(lambda: (lambda p: p if len(p) == 8 else None)(admin(switch, "parked")), what="eight parks")
     numbers = sorted(int(p["slot"][1:]) for p in slots)
     assert len(set(numbers)) == 8 and all(801 <= n <= 899 for n in numbers)
