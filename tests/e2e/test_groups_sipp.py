@@ -1,6 +1,7 @@
-"""Hunt groups with SIPp members (SPEC "Groups"): the order and timing of the rings, members
-skipped when unregistered or busy on a call, a member's 486 not ending the hunt, and
-rrmemory's memory across calls.  When each member's phone saw its INVITE and CANCEL is read
+"""Hunt groups with SIPp members (SPEC "Groups"), one test per strategy: the order and timing
+of the rings, members skipped when unregistered or busy on a call, a member's 486 not ending
+the hunt, rrmemory's memory across calls, leastrecent's idle times, and "completed elsewhere"
+for the members who did not answer.  When each member's phone saw its INVITE and CANCEL is read
 from SIPp's own message logs."""
 
 from __future__ import annotations
@@ -106,3 +107,114 @@ def test_rrmemory_remembers_who_answered_and_busy_members_are_skipped(make_switc
     by_caller = {r["caller"]: r for r in rows}
     assert [(by_caller[c]["callee"], by_caller[c]["answered_by"]) for c in ("101", "104", "105")] == [
         ("601", "102"), ("601", "103"), ("602", "102")]
+
+
+def caller(switch: Switch, number: str, ext: str = "101", *args: str, scenario: str = "call_caller.xml") -> None:
+    done = switch.sipp(scenario, "-s", number, "-au", ext, "-ap", f"acme-{ext}-secret", "-mp", str(free_port()), *args,
+                       users=[(ext, "-")], domain="acme.example", timeout=60)
+    assert isinstance(done, subprocess.CompletedProcess) and done.returncode == 0, done.stdout[-2500:]
+
+
+def invites(switch: Switch, ext: str) -> list[float]:
+    return [t for t, what in received(switch.workdir / f"{ext}.log") if what == "INVITE"]
+
+
+def test_ringall_rings_everyone_at_once_and_the_others_see_completed_elsewhere(make_switch: object) -> None:
+    """Group 610 (ringall over 102, 103, 104): the three INVITEs leave together; 103 answers
+    after 1 s; 102 and 104 then get CANCEL with ``Reason: ... Call completed elsewhere`` (their
+    SIPp scenario fails without it), so their phones log no missed call."""
+    switch = with_groups(make_switch, [{"number": "610", "strategy": "ringall", "members": ["102", "103", "104"],
+                                        "ring_time": 10}])
+    ports = {ext: free_port() for ext in ("102", "103", "104")}
+    for ext, port in ports.items():
+        register(switch, ext, f"acme-{ext}-secret", port)
+    phones = [member(switch, "102", "callee_ring_cancelled_elsewhere.xml", ports["102"]),
+              member(switch, "103", "callee_answer_after.xml", ports["103"], "-d", "1000"),
+              member(switch, "104", "callee_ring_cancelled_elsewhere.xml", ports["104"])]
+    time.sleep(0.3)
+    caller(switch, "610", "101", "-d", "500")
+    for proc in phones:
+        finish(proc)
+    first = {ext: invites(switch, ext)[0] for ext in ports}
+    assert max(first.values()) - min(first.values()) <= 0.3
+    for ext in ("102", "104"):
+        cancel = next(t for t, what in received(switch.workdir / f"{ext}.log") if what == "CANCEL")
+        assert 0.9 <= cancel - first["103"] <= 1.6
+    (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
+    assert (row["callee"], row["answered_by"], row["disposition"]) == ("610", "103", "answered")
+
+
+def test_memoryhunt_rings_one_then_two_then_three(make_switch: object) -> None:
+    """Group 620 (memoryhunt over 102, 103, 104, 2 s a step): 102 alone, then 102 and 103,
+    then all three; 104 answers in the third step."""
+    switch = with_groups(make_switch, [{"number": "620", "strategy": "memoryhunt", "members": ["102", "103", "104"],
+                                        "member_ring_time": 2, "ring_time": 20}])
+    ports = {ext: free_port() for ext in ("102", "103", "104")}
+    for ext, port in ports.items():
+        register(switch, ext, f"acme-{ext}-secret", port)
+    phones = [member(switch, "102", "callee_ring_until_cancel.xml", ports["102"], "-m", "3"),
+              member(switch, "103", "callee_ring_until_cancel.xml", ports["103"], "-m", "2"),
+              member(switch, "104", "call_callee.xml", ports["104"])]
+    time.sleep(0.3)
+    caller(switch, "620", "101", "-d", "500")
+    for proc in phones:
+        finish(proc)
+    got = {ext: invites(switch, ext) for ext in ports}
+    assert [len(got[ext]) for ext in ("102", "103", "104")] == [3, 2, 1]
+    t0 = got["102"][0]
+    step2, step3 = [t - t0 for t in got["102"][1:]]
+    assert 1.7 <= step2 <= 2.7 and 3.7 <= step3 <= 4.9
+    assert abs(got["103"][0] - t0 - step2) <= 0.3 and abs(got["103"][1] - t0 - step3) <= 0.3
+    assert abs(got["104"][0] - t0 - step3) <= 0.3
+    (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
+    assert (row["callee"], row["answered_by"]) == ("620", "104")
+
+
+def test_leastrecent_rings_the_longest_idle_member_first(make_switch: object) -> None:
+    """Group 630 (leastrecent over 102, 103, 104).  102 has just had a call; 103 and 104 never
+    had one.  Three group calls are answered by 103 (never called, first in the list), 104
+    (never called), then 102 (idle longest); linear would have given 102 three times and
+    rrmemory 102, 103, 104."""
+    switch = with_groups(make_switch, [{"number": "630", "strategy": "leastrecent", "members": ["102", "103", "104"],
+                                        "member_ring_time": 5}])
+    ports = {ext: free_port() for ext in ("102", "103", "104")}
+    for ext, port in ports.items():
+        register(switch, ext, f"acme-{ext}-secret", port)
+    phones = [member(switch, "102", "call_callee.xml", ports["102"], "-m", "2"),
+              member(switch, "103", "call_callee.xml", ports["103"]),
+              member(switch, "104", "call_callee.xml", ports["104"])]
+    time.sleep(0.3)
+    caller(switch, "102", "105", "-d", "200")
+    for _ in range(3):
+        caller(switch, "630", "101", "-d", "200")
+    for proc in phones:
+        finish(proc)
+    assert [len(invites(switch, ext)) for ext in ("102", "103", "104")] == [2, 1, 1]  # nobody rung out of turn
+    rows = switch.wait_for(lambda: (lambda r: r if len(r) == 4 else None)(calls(switch, "--account", "acme")),
+                           what="four history rows")
+    group_calls = sorted((r for r in rows if r["callee"] == "630"), key=lambda r: r["started"])
+    assert [r["answered_by"] for r in group_calls] == ["103", "104", "102"]
+
+
+def test_random_rings_one_at_a_time_in_a_new_order_each_call(make_switch: object) -> None:
+    """Group 640 (random over 102, 103, 104, 2 s each), every member busy (486 at once): each of
+    six calls rings all three, one after the other, and the caller gets 486.  The orders
+    are not all the same (the chance that six shuffles agree is 1 in 7776)."""
+    switch = with_groups(make_switch, [{"number": "640", "strategy": "random", "members": ["102", "103", "104"],
+                                        "member_ring_time": 2}])
+    ports = {ext: free_port() for ext in ("102", "103", "104")}
+    for ext, port in ports.items():
+        register(switch, ext, f"acme-{ext}-secret", port)
+    phones = [member(switch, ext, "callee_early_media_busy.xml", port, "-m", "6") for ext, port in ports.items()]
+    time.sleep(0.3)
+    caller(switch, "640", "101", "-m", "6", "-l", "1", "-key", "callee_domain", "acme.example", scenario="caller_refused.xml")
+    for proc in phones:
+        finish(proc)
+    rung = sorted((t, ext) for ext in ports for t in invites(switch, ext))
+    assert len(rung) == 18
+    orders = [tuple(ext for _, ext in rung[i:i + 3]) for i in range(0, 18, 3)]
+    assert all(sorted(order) == ["102", "103", "104"] for order in orders)
+    assert len(set(orders)) > 1
+    rows = switch.wait_for(lambda: (lambda r: r if len(r) == 6 else None)(calls(switch, "--account", "acme")),
+                           what="six history rows")
+    assert {(r["callee"], r["disposition"]) for r in rows} == {("640", "busy")}
