@@ -11,11 +11,13 @@ import os
 import re
 import sys
 import time
+import wave
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .b2bua.record import CallRecord, LegMedia
-from .config import Config, ConfigError, load_config
+from .config import Account, Config, ConfigError, load_config
 
 if TYPE_CHECKING:
     from .store import Store
@@ -147,10 +149,11 @@ def cmd_calls(args: argparse.Namespace) -> int:
             writer.writerow(row)
         return 0
     header = ("START", "ACCOUNT", "CALLER", "CALLEE", "DIRECTION", "DISPOSITION", "DURATION", "BILLED",
-              "HANGUP", "CAUSE", "PARK(slot parker>retriever)", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID")
+              "HANGUP", "CAUSE", "PARK(slot parker>retriever)", "PATH", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID")
     _print_table(header, [
         (_when(r.started), r.account, r.caller, r.callee, r.direction, r.disposition, f"{r.duration:.1f}s",
-         f"{r.billed_seconds}s", r.hangup_by or "-", r.cause or "-", _park(r), _media(r.media_a), _media(r.media_b), r.id)
+         f"{r.billed_seconds}s", r.hangup_by or "-", r.cause or "-", _park(r), ">".join(r.path) or "-",
+         _media(r.media_a), _media(r.media_b), r.id)
         for r in records
     ])
     print(f"{len(records)} call{'s' if len(records) != 1 else ''}")
@@ -215,6 +218,65 @@ def cmd_trunks(args: argparse.Namespace) -> int:
         for r in rows
     ])
     print(f"{len(rows)} trunk{'s' if len(rows) != 1 else ''}")
+    return 0
+
+
+def _wav_facts(path: Path) -> tuple[str, str]:
+    """(seconds, format) of a WAV file, for the recordings listing."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate, channels, width, frames = wav.getframerate(), wav.getnchannels(), wav.getsampwidth(), wav.getnframes()
+    except (OSError, EOFError, wave.Error) as exc:
+        return "-", f"unreadable: {exc}"
+    shape = f"{rate} Hz {'mono' if channels == 1 else f'{channels} channels'} {8 * width}-bit"
+    if (rate, channels, width) != (8000, 1, 2):
+        shape += " (converted to 8 kHz mono when played)"
+    return f"{frames / rate:.1f}s" if rate else "-", shape
+
+
+def _uses(account: Account) -> dict[str, list[str]]:
+    """recording name -> what in the account's config plays it."""
+    uses: dict[str, list[str]] = {}
+    for menu in account.menus:
+        uses.setdefault(menu.prompt, []).append(f"menu {menu.name}")
+        uses.setdefault(menu.invalid_prompt, []).append(f"menu {menu.name} (wrong key)")
+    wheres = [(f"hotline {h.number}", h.destination) for h in account.hotlines]
+    wheres += [(f"hotline {h.number} ({r.name or f'rule {n + 1}'})", r.destination) for h in account.hotlines
+               for n, r in enumerate(h.scenario)]
+    wheres += [(f"menu {m.name} key {k}", d) for m in account.menus for k, d in m.options.items()]
+    wheres += [(f"menu {m.name} fallback", m.fallback) for m in account.menus]
+    for who, destination in wheres:
+        if destination.startswith("announcement:"):
+            uses.setdefault(destination.partition(":")[2], []).append(who)
+    return uses
+
+
+def cmd_recordings(args: argparse.Namespace) -> int:
+    """Prompts and music per account: the registered recordings, park music, and the switch's
+    own prompts the account's config uses."""
+    from . import sounds
+
+    config = _account_config(args)
+    if config is None:
+        return 1
+    rows: list[tuple[str, ...]] = []
+    for account in config.accounts:
+        if args.account and account.name != args.account:
+            continue
+        uses = _uses(account)
+        entries: list[tuple[str, str, Path]] = [(name, "recording", path) for name, path in account.recordings.items()]
+        entries += [(name, "prompt (built-in)", sounds.prompt(name)) for name in sorted(uses)
+                    if name not in account.recordings and name in sounds.PROMPTS]
+        parks = [("park", account.park.music)] + [(f"park, site {s.name}", s.park.music) for s in account.sites if s.park]
+        for who, music in parks:
+            if music is not None or who == "park":
+                entries.append(("music-on-hold", "music" if music else "music (built-in)", music or sounds.music_on_hold()))
+                uses.setdefault("music-on-hold", []).append(who)
+        for name, kind, path in entries:
+            seconds, shape = _wav_facts(path)
+            rows.append((account.name, name, kind, seconds, shape, ", ".join(dict.fromkeys(uses.get(name, []))) or "-", str(path)))
+    _print_table(("ACCOUNT", "NAME", "KIND", "LENGTH", "FORMAT", "USED BY", "FILE"), rows)
+    print(f"{len(rows)} recording{'s' if len(rows) != 1 else ''}")
     return 0
 
 
@@ -290,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     trunks = sub.add_parser("trunks", help="trunks and their outbound registration status (asks the running switch)")
     trunks.add_argument("--config", default=DEFAULT_CONFIG)
     trunks.set_defaults(func=cmd_trunks)
+
+    recs = sub.add_parser("recordings", help="prompts and music per account, and what plays them")
+    recs.add_argument("--config", default=DEFAULT_CONFIG)
+    recs.add_argument("--account", help="only this account")
+    recs.set_defaults(func=cmd_recordings)
 
     info = sub.add_parser("login-info", help="what a phone needs to log in as an extension")
     info.add_argument("extension")

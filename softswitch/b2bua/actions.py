@@ -175,7 +175,7 @@ class Play:
 
 @dataclass(frozen=True, slots=True)
 class Announce:
-    """Say ``prompts`` (names of the switch's sounds) once to the phone on ``leg``, in G.711
+    """Say ``prompts`` (names of recordings: the account's, else the switch's own) once to the phone on ``leg``, in G.711
     payload type ``pt``; when done the service calls ``Call.announced(leg)``."""
 
     leg: str
@@ -200,8 +200,19 @@ class ParkExpired:
     """Nobody picked the parked call up in time: the service routes it on."""
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A call the switch answered itself (a menu) goes on to ``destination`` (as the config
+    writes it: a number, ``menu:<name>``, ``announcement:<name>``, ``hangup``); ``why``
+    says what chose it ("key 1", "no key").  The service answers with ``Call.run_menu``,
+    ``announce``, ``ring_for_caller`` or ``hang_up``."""
+
+    destination: str
+    why: str
+
+
 Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, Announce, StopPlaying, Detach,
-               ParkExpired]
+               ParkExpired, Route]
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +230,7 @@ class Ref:
 
 class Phase(enum.Enum):
     RINGING = "ringing"
+    ATTENDED = "attended"  # answered by the switch itself: a menu, an announcement (attendant.py)
     ANSWERED = "answered"
     PARKED = "parked"
     ENDED = "ended"

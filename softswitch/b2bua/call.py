@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..dialplan.menu import MenuRun
 from ..sdp.model import SessionDescription, parse_sdp
 from ..sdp.offer_answer import RelayPorts, narrow_codecs, relay_view
 from ..sip.auth import authorization
@@ -50,7 +51,7 @@ from ..sip.headers import NameAddr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import parse_uri
-from . import parking, session_timer
+from . import attendant, parking, session_timer
 from .actions import (
     ALLOW,
     COMPLETED_ELSEWHERE,
@@ -94,6 +95,8 @@ class Unacked:
 
 # --------------------------------------------------------------------------- the call
 
+SESSION_PHASES = (Phase.ATTENDED, Phase.ANSWERED, Phase.PARKED)  # the caller has been answered
+
 
 class Call:
     def __init__(
@@ -110,6 +113,7 @@ class Call:
         self.new_id = new_id
         self.new_branch = new_branch
         self.t1, self.t2 = t1, t2
+        self.accepted = False  # the caller's INVITE got its 100 and its offer was read
         self.stages: list[Stage] = []
         self.stage = -1
         self.phase = Phase.RINGING
@@ -136,6 +140,7 @@ class Call:
         # who parks and who picks up; set by the service for the caller, by the stage for the callee.
         self.extensions: dict[str, str | None] = {"a": None, "b": None}
         self.parking: Parking | None = None
+        self.attendant: attendant.Attendant | None = None  # the switch answered the caller itself
         self.park_code: str | None = None  # typed in the call (RFC 4733 or INFO) by a phone of the account: park
         self.typed: dict[str, Typed] = {}
 
@@ -192,8 +197,13 @@ class Call:
         self.a_final_sent = True
         return [Respond(self.tx, self._a_response(status, reason)), *self._end(now, disposition, "switch", cause)]
 
-    def start(self, stages: list[Stage], now: float) -> list[Action]:
-        """Ring each stage's devices at once, stage after stage."""
+    def accept(self, now: float) -> list[Action]:
+        """Take the caller's INVITE in hand: 100, its dialog, its offer; or refuse it (a session
+        interval too small, an offer without a usable codec).  Before ``start`` or the
+        switch answering itself (``run_menu``, ``announce``, ``ring_for_caller``); once."""
+        if self.accepted:
+            return []
+        self.accepted = True
         out: list[Action] = [Respond(self.tx, make_response(self.invite, 100)), BindDialog(self.a_dialog.key, "a")]
         if session_timer.too_small(self.invite):
             self.a_final_sent = True
@@ -207,6 +217,13 @@ class Call:
             except RemoteProtocolError as exc:
                 return out + self.reject(exc.status_hint, None, "failed", exc.reason, now)
             out.append(SetMedia.of("a", self.offer))
+        return out
+
+    def start(self, stages: list[Stage], now: float) -> list[Action]:
+        """Ring each stage's devices at once, stage after stage."""
+        out = self.accept(now)
+        if self.phase is not Phase.RINGING:
+            return out
         self.stages = [s for s in stages if s.devices]
         if not self.stages:
             return out + self.reject(480, "Temporarily Unavailable", "failed", "no registered device", now)
@@ -216,8 +233,11 @@ class Call:
         self.stage += 1
         stage = self.stages[self.stage]
         back = parking.ringing_back(self)
+        held = attendant.ringing(self)
         if back is not None:  # the parked party, taken off hold, is offered on the parker's leg
             body, shown = parking.ring_back_offer(self, back)
+        elif held is not None:  # the session the switch answered the caller with
+            body, shown = attendant.offer_for_b(self, held), None
         else:
             body = bytes(relay_view(self.offer, self.media.address, self.media.b)) if self.offer is not None else b""
             self.sdp_sent["b"] = body
@@ -322,12 +342,17 @@ class Call:
             return self._next_stage(now)
         if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks):
             return []
-        return parking.nobody_answered(self, now) if self.phase is Phase.PARKED else self._all_forks_failed(now)
+        if self.phase is Phase.PARKED:
+            return parking.nobody_answered(self, now)
+        if self.phase is Phase.ATTENDED:
+            return attendant.nobody_answered(self, now)
+        return self._all_forks_failed(now)
 
     def _forks_matter(self) -> bool:
         """Whether the forks' outcome still decides something: the caller waits for an answer,
-        or a parked call rings someone back."""
-        return (self.phase is Phase.RINGING and not self.a_final_sent) or parking.ringing_back(self) is not None
+        a parked call rings someone back, or the switch rings for a caller it answered."""
+        return ((self.phase is Phase.RINGING and not self.a_final_sent) or parking.ringing_back(self) is not None
+                or attendant.ringing(self) is not None)
 
     def _fork_provisional(self, fork: Fork, response: Response, now: float) -> list[Action]:
         out: list[Action] = []
@@ -360,6 +385,9 @@ class Call:
         back = parking.ringing_back(self)
         if back is not None and not self.pending:  # not while a pick-up is being bridged
             return parking.rung_back(self, back, fork, response, now)
+        held = attendant.ringing(self)
+        if held is not None:
+            return attendant.connected(self, held, fork, response, now)
         if self.phase is not Phase.RINGING or self.a_final_sent:
             # Too late (answered elsewhere, cancelled, timed out): ACK and hang up (§15).
             late = self._ack_fork(fork, b"")
@@ -480,11 +508,11 @@ class Call:
 
     def get_timer(self) -> float | None:
         times = [u.next_at for u in self.unacked.values()] + [u.give_up_at for u in self.unacked.values()]
-        if self.phase in (Phase.ANSWERED, Phase.PARKED):
+        if self.phase in SESSION_PHASES:
             times += [t.deadline() for t in self.timers.values()]
-        park = parking.deadline(self)
-        if park is not None:
-            times.append(park)
+        for deadline in (parking.deadline(self), attendant.deadline(self)):
+            if deadline is not None:
+                times.append(deadline)
         if self.ring_deadline is not None:
             times.append(self.ring_deadline)
         return min(times) if times else None
@@ -495,8 +523,9 @@ class Call:
             self.ring_deadline = None
             out += self._ring_timeout(now)
         out += parking.expiry(self, now)
+        out += attendant.due(self, now)
         for leg, timer in list(self.timers.items()):
-            if self.phase in (Phase.ANSWERED, Phase.PARKED) and now >= timer.deadline():
+            if self.phase in SESSION_PHASES and now >= timer.deadline():
                 out += self._session_timer_due(leg, timer, now)
         for leg, unacked in list(self.unacked.items()):
             if now >= unacked.give_up_at:
@@ -518,6 +547,8 @@ class Call:
             return out + self._next_stage(now)
         if self.phase is Phase.PARKED:
             return out + parking.nobody_answered(self, now)
+        if self.phase is Phase.ATTENDED:
+            return out + attendant.nobody_answered(self, now)
         self.a_final_sent = True
         out.append(Respond(self.tx, self._a_response(480, "No Answer")))
         return out + self._end(now, "no answer", "switch", f"no answer in {timeout:g} s")
@@ -527,7 +558,21 @@ class Call:
         return parking.refused(self, status, reason, now)
 
     def announced(self, leg: str, now: float) -> list[Action]:
-        return parking.announced(self, leg, now)
+        """What an ``Announce`` played to ``leg`` has been heard."""
+        return parking.announced(self, leg, now) + attendant.played(self, leg, now)
+
+    # --- the switch answers itself (attendant.py) ----------------------------------------------
+    def run_menu(self, run: MenuRun, now: float) -> list[Action]:
+        return attendant.run_menu(self, run, now)
+
+    def announce(self, prompts: tuple[str, ...], now: float) -> list[Action]:
+        return attendant.announce(self, prompts, now)
+
+    def ring_for_caller(self, stages: list[Stage], now: float) -> list[Action]:
+        """Ring ``stages``: at once if the caller still rings, else with music (a menu chose)."""
+        if self.phase is Phase.RINGING:
+            return self.start(stages, now)
+        return attendant.ring(self, stages, now)
 
     def park_accepted(self) -> list[Action]:
         return parking.accepted(self)
@@ -558,6 +603,8 @@ class Call:
         dialog = self._leg(leg)
         if self.phase is Phase.PARKED and not leg.startswith("fork:"):
             return parking.parked_request(self, leg, tx, request, now)
+        if self.phase is Phase.ATTENDED and leg == "a":
+            return attendant.request(self, tx, request, now)
         if leg.startswith("fork:") or dialog is None or self.phase is not Phase.ANSWERED:
             if method == "OPTIONS":
                 return [Respond(tx, self._options(request))]
@@ -590,6 +637,8 @@ class Call:
     def on_key(self, leg: str, key: str, now: float) -> list[Action]:
         """A key pressed on ``leg`` (RFC 4733 from the relay, or INFO): the park code typed by
         a phone of the account parks the other party."""
+        if self.phase is Phase.ATTENDED:
+            return attendant.key(self, leg, key, now)
         code = self.park_code
         if not code or self.phase is not Phase.ANSWERED or self.extensions.get(leg) is None:
             return []
@@ -613,12 +662,13 @@ class Call:
         who = "caller" if leg == "a" else "callee"
         return [SendRequest(bye, other.target, Ref("bye")), *self._end(now, "answered", who, "BYE")]
 
-    def hang_up(self, now: float, who: str, cause: str) -> list[Action]:
-        """End the call from the switch (media timeout, missing ACK, shutdown)."""
+    def hang_up(self, now: float, who: str, cause: str, disposition: str = "failed") -> list[Action]:
+        """End the call from the switch (media timeout, missing ACK, shutdown, the end of an
+        announcement)."""
         if self.phase is Phase.ENDED:
             return []
         out: list[Action] = []
-        if self.phase in (Phase.ANSWERED, Phase.PARKED):
+        if self.phase in SESSION_PHASES:
             text = cause.replace('"', "'")
             for dialog in (self.a, self.b):
                 if dialog is not None:
@@ -628,7 +678,7 @@ class Call:
             self.a_final_sent = True
             out.append(Respond(self.tx, self._a_response(503, "Service Unavailable")))
             out += self._cancel_others(None, 'SIP;cause=503;text="Shutting down"')
-        return out + self._end(now, "failed", who, cause)
+        return out + self._end(now, disposition, who, cause)
 
     def _forward(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
         method = request.method
@@ -733,7 +783,7 @@ class Call:
         dialog, timer = self._leg(leg), self.timers.get(leg)
         if response is not None and response.status < 200:
             return []
-        if self.phase not in (Phase.ANSWERED, Phase.PARKED) or dialog is None or timer is None:
+        if self.phase not in SESSION_PHASES or dialog is None or timer is None:
             if response is not None and response.status < 300 and dialog is not None and ref.method == "INVITE":
                 return [SendRaw(dialog.target, bytes(dialog.ack(response.cseq.number, self._via(dialog.target))))]
             return []
@@ -818,6 +868,8 @@ class Call:
         unacked = self.unacked.get(leg)
         if unacked is not None and request.cseq.number == unacked.cseq:
             del self.unacked[leg]
+        if leg == "a" and self.phase is Phase.ATTENDED:
+            return attendant.late_answer(self, request)
         other_leg = self._other(leg)
         waiting = self.late_ack.pop(other_leg, None)
         if waiting is None:

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 DISPOSITIONS = ("answered", "no answer", "busy", "failed", "cancelled")
+PATH_SEPARATOR = " > "
 
 
 @dataclass
@@ -41,6 +42,7 @@ class CallRecord:
     parked_at: float | None = None
     retrieved_by: str | None = None  # the extension that picked it up
     retrieved_at: float | None = None
+    path: list[str] = field(default_factory=list)  # where it went: hotline, menu, group ... and who answered
     media_a: LegMedia = field(default_factory=LegMedia)
     media_b: LegMedia = field(default_factory=LegMedia)
 
@@ -63,6 +65,7 @@ class CallRecord:
         for leg, media in (("a", self.media_a), ("b", self.media_b)):
             for key, value in asdict(media).items():
                 row[f"{leg}_{key}"] = value
+        row["path"] = PATH_SEPARATOR.join(self.path)
         row["duration"] = round(self.duration, 3)
         row["billed_seconds"] = self.billed_seconds
         return row
@@ -77,6 +80,8 @@ class CallRecord:
         data = dict(row)
         data.pop("duration", None)
         data.pop("billed_seconds", None)
+        path = data.pop("path", None)
+        data["path"] = path.split(PATH_SEPARATOR) if path else []
         media = {}
         for leg in ("a", "b"):
             media[leg] = LegMedia(**{k: data.pop(f"{leg}_{k}") for k in ("packets_in", "packets_out", "lost", "jitter_ms")})

@@ -23,9 +23,11 @@ from typing import Any
 
 from .. import sounds
 from ..config import Account, Config, Extension
-from ..config.schema import Group, Park, Trunk
+from ..config.schema import Group, Park, Trunk, parse_destination
 from ..dialplan.groups import steps
+from ..dialplan.menu import MenuRun
 from ..dialplan.resolve import CallOutside, Refuse, RingGroup, for_trunk, normalise, resolve, same_number
+from ..dialplan.timerules import choose
 from ..media.audio import SoundError, load
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
@@ -53,6 +55,7 @@ from .actions import (
     Play,
     Ref,
     Respond,
+    Route,
     SendRaw,
     SendRequest,
     SetMedia,
@@ -181,16 +184,40 @@ class CallService:
             return
         caller = request.from_.uri
         caller_number = (caller.user_unescaped or "") if isinstance(caller, SipUri) else str(caller)
+        rule, destination = choose([(r.when, r.destination) for r in hotline.scenario], hotline.destination, now, account.zone)
         record = CallRecord(
             id=self.new_id(), account=account.name, caller=normalise(caller_number, self.config.numbering)[:64],
-            callee=hotline.destination, direction="inbound", hotline=hotline.number, started=now,
-            caller_device=f"trunk {trunk.name}",
+            callee=destination, direction="inbound", hotline=hotline.number, started=now,
+            caller_device=f"trunk {trunk.name}", path=[f"hotline {hotline.number}"],
         )
         call = self._new_call(tx, request, source, record)
         if call is None:
             return
-        log.info("call %s: hotline %s from %s -> %s@%s", record.id, hotline.number, record.caller, hotline.destination, account.name)
-        self._run(call, call.start(self._destination_stages(account, hotline.destination, now), now))
+        why = "default" if rule is None else hotline.scenario[rule].name or f"rule {rule + 1}"
+        log.info("call %s: hotline %s from %s -> %s@%s (%s)", record.id, hotline.number, record.caller, destination, account.name, why)
+        self._go(call, account, destination, now)
+
+    def _go(self, call: Call, account: Account, destination: str, now: float) -> None:
+        """Send a call where a scenario or a menu says (SPEC "Hotlines, scenarios and menus"),
+        and note the step in the call's path."""
+        kind, target = parse_destination(destination)
+        path = call.record.path
+        if kind == "menu" and (menu := account.menu(target)) is not None:
+            path.append(f"menu {target}")
+            numbers = [e.number for e in account.extensions]
+            self._run(call, call.run_menu(MenuRun(menu, numbers), now))
+        elif kind == "announcement":
+            path.append(f"announcement {target}")
+            self._run(call, call.announce((target,), now))
+        elif kind == "number":
+            path.append(f"group {target}" if account.group(target) is not None else target)
+            self._run(call, call.ring_for_caller(self._destination_stages(account, target, now), now))
+        else:  # hangup (or a menu removed by a reload)
+            path.append("hangup")
+            if call.phase is Phase.RINGING:
+                self._run(call, call.reject(480, "Temporarily Unavailable", "no answer", "the scenario hangs up", now))
+            else:
+                self._run(call, call.hang_up(now, "switch", "the menu hangs up", disposition="no answer"))
 
     def _route(self, call: Call, account: Account, caller: Extension, record: CallRecord, request: Request, now: float) -> None:
         uri = request.uri
@@ -221,6 +248,7 @@ class CallService:
         if isinstance(decision, RingGroup):
             stages = self._group_stages(account, decision.group, now, caller.number)
             callee_number = decision.group.number
+            record.path.append(f"group {callee_number}")
         else:
             stages = self._extension_stages(account, decision.extension, now)
             callee_number = decision.extension.number
@@ -278,6 +306,16 @@ class CallService:
         if group.overflow != "hangup" and group.overflow not in seen:
             stages += self._destination_stages(account, group.overflow, now, caller, seen | {group.number})
         return stages
+
+    def _routed(self, call: Call, route: Route) -> None:
+        """A menu chose (a key, or its fallback)."""
+        account = self.config.account(call.record.account)
+        now = self.clock()
+        if account is None:  # removed by a reload
+            self._run(call, call.hang_up(now, "switch", "account removed"))
+            return
+        log.info("call %s: %s -> %s", call.record.id, route.why, route.destination)
+        self._go(call, account, route.destination, now)
 
     def _busy(self, account: str) -> set[str]:
         """Extensions of ``account`` on a call now: answered or parked legs, and callers waiting."""
@@ -388,6 +426,8 @@ class CallService:
                 self.media.detach(rid, action.leg)
             elif isinstance(action, ParkExpired):
                 self._park_expired(call)
+            elif isinstance(action, Route):
+                self._routed(call, action)
         if rid in self.calls:
             self._phase_seen(call)
             self._arm(call)
@@ -401,11 +441,12 @@ class CallService:
             return
         self.phases[rid] = after
         self.media.activate(rid, after is Phase.ANSWERED)
-        if before is Phase.RINGING and after is Phase.ANSWERED:
+        if before in (Phase.RINGING, Phase.ATTENDED) and after is Phase.ANSWERED:
             self.counters["answered"] += 1
             account = self.config.account(call.record.account)
-            if account is not None and account.group(call.record.callee) is not None and call.extensions["b"]:
-                self._last_answered[(account.name, call.record.callee)] = call.extensions["b"]  # rrmemory
+            group = next((step.removeprefix("group ") for step in reversed(call.record.path) if step.startswith("group ")), None)
+            if account is not None and group is not None and call.extensions["b"]:
+                self._last_answered[(account.name, group)] = call.extensions["b"]  # rrmemory
         if before is Phase.PARKED and after is Phase.ANSWERED:
             park, entry = self._park_settings(call)
             if entry is not None:
@@ -431,6 +472,8 @@ class CallService:
                 stats = relay_leg.received
                 media.packets_in, media.packets_out = stats.packets, relay_leg.sent_packets
                 media.lost, media.jitter_ms = stats.lost, round(stats.jitter_ms, 3)
+        if record.answered_by is not None and record.path[-1:] != [record.answered_by]:
+            record.path.append(record.answered_by)
         self.counters["ended"] += 1
         log.info("call %s ended: %s, %s by %s (%s), billed %d s", rid, record.disposition, record.callee,
                  record.hangup_by, record.cause, record.billed_seconds)
@@ -538,8 +581,10 @@ class CallService:
             if rid in self.calls:
                 self._run(call, call.announced(leg, self.clock()))
 
+        account = self.config.account(call.record.account)
+        recordings = account.recordings if account is not None else {}
         try:
-            prompts = [load(sounds.prompt(name)) for name in announce.prompts]
+            prompts = [load(recordings.get(name) or sounds.prompt(name)) for name in announce.prompts]
         except SoundError as exc:
             log.error("call %s: cannot play prompt: %s", rid, exc)
             prompts = []

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ..sounds import PROMPTS
+
 Path = tuple[str | int, ...]
 
 
@@ -64,11 +66,9 @@ def _trunk_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path,
         for k, h in enumerate(acc.get("hotlines") or []):
             if not isinstance(h, dict):
                 continue
-            number, htrunk, dest = h.get("number"), h.get("trunk"), h.get("destination")
+            number, htrunk = h.get("number"), h.get("trunk")
             if isinstance(htrunk, str) and htrunk not in trunks:
                 problems.append((("accounts", i, "hotlines", k, "trunk"), f"trunk {htrunk!r} is not defined in trunks"))
-            if isinstance(dest, str) and dest not in numbers:
-                problems.append((("accounts", i, "hotlines", k, "destination"), f"{dest!r} is not an extension or group of this account"))
             if isinstance(number, str):
                 if number in hotline_owner:
                     problems.append((("accounts", i, "hotlines", k, "number"), f"hotline {number!r} already belongs to account {hotline_owner[number]!r}"))
@@ -128,7 +128,56 @@ def _extension_checks(i: int, acc: dict[str, Any]) -> list[tuple[Path, str]]:
         if isinstance(site, str) and site not in site_names:
             problems.append((("accounts", i, "extensions", j, "site"), f"site {site!r} is not defined in this account's sites"))
     groups = {str(g["number"]) for g in acc.get("groups") or [] if isinstance(g, dict) and isinstance(g.get("number"), str)}
-    return problems + _park_checks(i, acc, {n for _, n in numbers} | groups) + _group_checks(i, acc, dict((n, j) for j, n in numbers))
+    return (problems + _park_checks(i, acc, {n for _, n in numbers} | groups) + _group_checks(i, acc, dict((n, j) for j, n in numbers))
+            + _routing_checks(i, acc, {n for _, n in numbers} | groups))
+
+
+def _routing_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[Path, str]]:
+    """What hotlines (their scenarios) and menus send calls to exists in the account: numbers
+    of its plan, its menus, its recordings (or the switch's own prompts)."""
+    problems: list[tuple[Path, str]] = []
+    raw = acc.get("recordings")
+    recordings = set(raw) if isinstance(raw, dict) else set()
+    menus: dict[str, int] = {}
+    for k, menu in enumerate(acc.get("menus") or []):
+        name = menu.get("name") if isinstance(menu, dict) else None
+        if isinstance(name, str):
+            if name in menus:
+                problems.append((("accounts", i, "menus", k, "name"), f"menu {name!r} is already defined at menus[{menus[name]}]"))
+            menus.setdefault(name, k)
+
+    def recording(path: Path, name: Any) -> None:
+        if isinstance(name, str) and name not in recordings and name not in PROMPTS:
+            problems.append((path, f"{name!r} is not a recording of this account nor one of the switch's prompts"))
+
+    def destination(path: Path, value: Any) -> None:
+        if not isinstance(value, str):
+            return
+        kind, colon, name = value.partition(":")
+        if not colon and value.isdigit() and value not in numbers:
+            problems.append((path, f"{value!r} is not an extension or group of this account"))
+        elif colon and kind == "menu" and name not in menus:
+            problems.append((path, f"menu {name!r} is not defined in this account's menus"))
+        elif colon and kind == "announcement":
+            recording(path, name)
+
+    for k, h in enumerate(acc.get("hotlines") or []):
+        if isinstance(h, dict):
+            destination(("accounts", i, "hotlines", k, "destination"), h.get("destination"))
+            for r, rule in enumerate(h.get("scenario") or []):
+                if isinstance(rule, dict):
+                    destination(("accounts", i, "hotlines", k, "scenario", r, "destination"), rule.get("destination"))
+    for k, menu in enumerate(acc.get("menus") or []):
+        if not isinstance(menu, dict):
+            continue
+        path: Path = ("accounts", i, "menus", k)
+        recording((*path, "prompt"), menu.get("prompt"))
+        recording((*path, "invalid_prompt"), menu.get("invalid_prompt"))
+        destination((*path, "fallback"), menu.get("fallback"))
+        options = menu.get("options")
+        for key, value in options.items() if isinstance(options, dict) else ():
+            destination((*path, "options", key), value)
+    return problems
 
 
 def _group_checks(i: int, acc: dict[str, Any], extensions: dict[str, int]) -> list[tuple[Path, str]]:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import wave
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from ..dialplan.timerules import When, parse_dates, parse_days, parse_hours
 
 NUMBER_RE = re.compile(r"[1-9][0-9]*\Z")
 ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
@@ -316,10 +321,84 @@ class Group(Strict):
         return check_extension_number(value)
 
 
+DESTINATION_KINDS = ("menu", "announcement")
+DESTINATION_HELP = "an extension or group number, 'menu:<name>', 'announcement:<recording>' or 'hangup'"
+
+
+def parse_destination(value: str) -> tuple[str, str]:
+    """Where a call can be sent (a hotline's scenario, a menu key): ``("number", "600")``,
+    ``("menu", "main")``, ``("announcement", "closed")`` or ``("hangup", "")``."""
+    if value == "hangup":
+        return ("hangup", "")
+    kind, colon, name = value.partition(":")
+    if colon:
+        if kind not in DESTINATION_KINDS or not NAME_RE.match(name):
+            raise ValueError(f"{value!r} is not a destination: {DESTINATION_HELP}")
+        return (kind, name)
+    if not value.isascii() or not value.isdigit() or not NUMBER_RE.match(value):
+        raise ValueError(f"{value!r} is not a destination: {DESTINATION_HELP}")
+    return ("number", value)
+
+
+def _destination(value: str) -> str:
+    parse_destination(value)
+    return value
+
+
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        parse(value)
+        return value
+    return check
+
+
+def _wav(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"file {str(path)!r} does not exist")
+    try:
+        with wave.open(str(path)) as wav:
+            channels = wav.getnchannels()
+    except (wave.Error, EOFError, OSError) as exc:
+        raise ValueError(f"{str(path)!r} is not a PCM WAV file ({exc})") from None
+    if channels > 2:
+        raise ValueError(f"{str(path)!r} has {channels} channels: mono or stereo only")
+    return path
+
+
+class ScenarioRule(Strict):
+    """One time rule of a hotline's scenario: when it applies (every condition given must
+    hold, on the account's clock) and where the call then goes."""
+
+    name: str | None = Field(None, description="what the rule is for (shown in the log and the call's path)")
+    days: list[Annotated[str, AfterValidator(_checked(parse_days))]] | None = Field(
+        None, description="weekdays: mon ... sun, or ranges such as mon-fri")
+    hours: list[Annotated[str, AfterValidator(_checked(parse_hours))]] | None = Field(
+        None, description="HH:MM-HH:MM spans, end not included; 22:00-06:00 runs past midnight")
+    dates: list[Annotated[str, AfterValidator(_checked(parse_dates))]] | None = Field(
+        None, description="YYYY-MM-DD, MM-DD (every year), or ranges a..b: holidays")
+    destination: str = Field(description=DESTINATION_HELP)
+
+    @field_validator("destination")
+    @classmethod
+    def _where(cls, value: str) -> str:
+        return _destination(value)
+
+    @model_validator(mode="after")
+    def _some_condition(self) -> ScenarioRule:
+        if self.days is None and self.hours is None and self.dates is None:
+            raise ValueError("a rule needs days, hours or dates (what applies at all other times is the hotline's destination)")
+        return self
+
+    @property
+    def when(self) -> When:
+        return When.parse(self.days, self.hours, self.dates)
+
+
 class Hotline(Strict):
     number: str = Field(description="the DID as the provider sends it (national or +E.164)")
     trunk: str = Field(description="the trunk it arrives on")
-    destination: str = Field(description="the extension or group it rings")
+    destination: str = Field(description=f"where calls go when no scenario rule applies: {DESTINATION_HELP}")
+    scenario: list[ScenarioRule] = Field(default_factory=list, description="time rules, the first that applies wins")
 
     @field_validator("number")
     @classmethod
@@ -328,11 +407,59 @@ class Hotline(Strict):
             raise ValueError(f"hotline {value!r} is not a phone number")
         return value
 
+    @field_validator("destination")
+    @classmethod
+    def _where(cls, value: str) -> str:
+        return _destination(value)
+
+
+MENU_KEYS = frozenset("0123456789*#")
+
+
+class Menu(Strict):
+    """A key-press menu (IVR): a prompt, then a destination per key."""
+
+    name: str
+    prompt: str = Field(description="the recording played (a name from the account's recordings or the switch's prompts)")
+    options: dict[str, str] = Field(default_factory=dict, description=f"key (0-9, *, #) -> {DESTINATION_HELP}")
+    direct_dial: bool = Field(False, description="callers may also type an extension's number")
+    timeout: float = Field(5, ge=1, le=60, description="seconds to wait for a key after the prompt")
+    attempts: int = Field(3, ge=1, le=10, description="times the prompt is played (after a timeout or a wrong key) before the fallback")
+    invalid_prompt: str = Field("invalid", description="the recording played after a wrong key")
+    fallback: str = Field("hangup", description=f"where the call goes after the last attempt: {DESTINATION_HELP}")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"menu name {value!r}: use lower-case letters, digits, '_' and '-'")
+        return value
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: object) -> object:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, where in value.items():
+            if key not in MENU_KEYS:
+                raise ValueError(f"key {key!r}: a menu key is one of 0-9, * and #")
+            _destination(where)
+        return value
+
+    @field_validator("fallback")
+    @classmethod
+    def _where(cls, value: str) -> str:
+        return _destination(value)
+
 
 class Account(Strict):
     name: str
     domain: str
     default: bool = False
+    timezone: str = Field("Asia/Ho_Chi_Minh", description="IANA time zone: the clock of scenario rules and text messages")
     trunk: str | None = Field(None, description="the trunk outside calls of this account go out through")
     hotlines: list[Hotline] = Field(default_factory=list)
     outbound_numbers: list[str] = Field(default_factory=list, description="caller IDs for outside calls, in rotation")
@@ -340,6 +467,9 @@ class Account(Strict):
     park: Park = Field(default_factory=Park)
     extensions: list[Extension] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
+    menus: list[Menu] = Field(default_factory=list)
+    recordings: dict[str, Annotated[Path, AfterValidator(_wav)]] = Field(
+        default_factory=dict, description="prompts and music by name: a WAV file each")
 
     @field_validator("name")
     @classmethod
@@ -347,6 +477,30 @@ class Account(Strict):
         if not NAME_RE.match(value):
             raise ValueError(f"account name {value!r}: use lower-case letters, digits, '_' and '-'")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone (IANA names such as Asia/Ho_Chi_Minh)") from None
+        return value
+
+    @field_validator("recordings")
+    @classmethod
+    def _recording_names(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for name in value:
+            if not NAME_RE.match(name):
+                raise ValueError(f"recording name {name!r}: use lower-case letters, digits, '_' and '-'")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def menu(self, name: str) -> Menu | None:
+        return next((m for m in self.menus if m.name == name), None)
 
     @field_validator("domain")
     @classmethod

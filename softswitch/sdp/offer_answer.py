@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..sip.errors import RemoteProtocolError
-from .model import Connection, Media, SessionDescription
+from .model import Connection, Media, SessionDescription, parse_sdp
 
 # Static payload types of RFC 3551 that we relay, by number; dynamic ones by rtpmap name.
 STATIC = {"0": "PCMU", "8": "PCMA"}
@@ -166,3 +166,47 @@ def _payload(sdp: SessionDescription, names: tuple[str, ...]) -> int | None:
         if (codec_name(media, pt) or "").lower() in names and pt.isdigit():
             return int(pt)
     return None
+
+
+def own_origin(sdp: SessionDescription, session: str, version: int, address: str) -> SessionDescription:
+    """``sdp`` with the switch as its origin: ``o=softswitch <session> <version> ...``
+    (RFC 4566 §5.2; the same session id for the whole dialog, RFC 3264 §8)."""
+    out = sdp.copy()
+    addrtype = "IP6" if ":" in address else "IP4"
+    out._replace("o", f"softswitch {session} {version} IN {addrtype} {address}", "vosiuepcbtrzka")
+    return out
+
+
+def answer_alone(offer: SessionDescription, address: str, ports: RelayPorts, session: str) -> SessionDescription:
+    """The switch's own answer when it takes the call itself (a menu, an announcement): the
+    relayed stream keeps the first G.711 codec offered and telephone-event if offered, on
+    ``ports``, its direction the mirror of the offer's (RFC 3264 §6.1); the offer must be
+    narrowed already."""
+    out = offer.copy()
+    index = relayed_stream(out)
+    if index is None:
+        raise RemoteProtocolError("no audio stream to answer", 488)
+    media = out.media[index]
+    line = media.line
+    voice = next((pt for pt in line.formats if (codec_name(media, pt) or "").lower() in ("pcmu", "pcma")), None)
+    if voice is None:
+        raise RemoteProtocolError("no G.711 codec offered: PCMU or PCMA is what the switch plays", 488)
+    kept = [voice] + [pt for pt in line.formats if (codec_name(media, pt) or "").lower() == "telephone-event"][:1]
+    media.line = type(line)(line.media, line.port, line.proto, tuple(kept), None)
+    media.lines = [(k, v) for k, v in media.lines
+                   if not (k == "a" and v.partition(":")[0] in ("rtpmap", "fmtp", "rtcp-fb")
+                           and v.partition(":")[2].split(" ")[0] not in kept)]
+    mirror = {"sendonly": "recvonly", "recvonly": "sendonly"}
+    for section in (out, media):
+        section.lines = [(k, mirror.get(v, v) if k == "a" else v) for k, v in section.lines]
+    return own_origin(relay_view(out, address, ports), session, 1, address)
+
+
+def own_offer(address: str, ports: RelayPorts, session: str) -> SessionDescription:
+    """The switch's offer to a caller whose INVITE had none (RFC 3261 §13.2.1: the answer
+    comes in the ACK): PCMU, PCMA and telephone-event on ``ports``."""
+    addrtype = "IP6" if ":" in address else "IP4"
+    text = (f"v=0\r\no=softswitch {session} 1 IN {addrtype} {address}\r\ns=softswitch\r\nc=IN {addrtype} {address}\r\n"
+            f"t=0 0\r\nm=audio {ports.rtp} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+            f"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=rtcp:{ports.rtcp}\r\na=sendrecv\r\n")
+    return parse_sdp(text)

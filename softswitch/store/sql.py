@@ -42,7 +42,7 @@ def _binding(row: Any) -> Binding:
 
 def _call_row(record: CallRecord) -> dict[str, Any]:
     row = record.as_row()
-    for key, size in (("cause", 256), ("caller_device", 256), ("callee_device", 256)):
+    for key, size in (("cause", 256), ("caller_device", 256), ("callee_device", 256), ("path", 512)):
         row[key] = str(row[key])[:size]
     return row
 

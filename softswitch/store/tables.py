@@ -57,6 +57,7 @@ calls = Table(
     Column("parked_at", Float),
     Column("retrieved_by", String(64)),
     Column("retrieved_at", Float),
+    Column("path", String(512)),
     *[Column(f"{leg}_{name}", kind, nullable=False) for leg in ("a", "b") for name, kind in (
         ("packets_in", Integer), ("packets_out", Integer), ("lost", Integer), ("jitter_ms", Float))],
     Index("ix_calls_account_started", "account", "started"),

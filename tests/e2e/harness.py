@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -73,6 +74,7 @@ class Switch:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    clock: str | None = None  # "2026-11-23 03:00:00" (UTC): the switch's wall clock starts there (libfaketime)
 
     @property
     def config_path(self) -> Path:
@@ -89,11 +91,14 @@ class Switch:
     def start(self) -> Switch:
         if not self.config_path.exists():
             self.write_config()
+        command = [sys.executable, "-m", "softswitch", "serve", "--config", str(self.config_path)]
+        env = None
+        if self.clock is not None:  # only the wall clock moves: timers keep the real monotonic one
+            require_tool("faketime")
+            (lib,) = Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1")
+            env = {**os.environ, "LD_PRELOAD": str(lib), "FAKETIME": f"@{self.clock}", "TZ": "UTC", "DONT_FAKE_MONOTONIC": "1"}
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "softswitch", "serve", "--config", str(self.config_path)],
-                cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-            )
+            self.proc = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -189,3 +189,65 @@ accounts:
     assert "bad.yaml:14: accounts[0].groups[3].overflow: overflow goes round in a circle: 601 -> 600 -> 601" in got
     assert any(p.startswith("bad.yaml:13: accounts[0].groups[2].strategy: Input should be 'ringall'") for p in got)
     assert any(p.startswith("bad.yaml:15: accounts[0].groups[4].members: List should have at least 1 item") for p in got)
+
+
+def test_scenarios_menus_and_recordings_are_checked(tmp_path: Path) -> None:
+    not_wav = tmp_path / "closed.mp3"
+    not_wav.write_bytes(b"ID3\x03\x00 not a wave file")
+    text = f"""\
+server:
+  listen: [{{transport: udp, address: 127.0.0.1}}]
+trunks: [{{name: provider, host: 127.0.0.2}}]
+accounts:
+  - name: acme
+    domain: acme.example
+    timezone: Asia/Saigon_City
+    recordings: {{welcome: {tmp_path}/missing.wav, closed: {not_wav}}}
+    hotlines:
+      - number: "02873001234"
+        trunk: provider
+        destination: "menu:night"
+        scenario:
+          - {{days: [mon-fri], hours: ["08:00-17:30"], destination: "menu:main"}}
+          - {{days: [funday], hours: ["0800-1700", "25:00-26:00", "09:00-09:00"], dates: ["2026-02-30", "13-01"], destination: "announcement:holiday"}}
+          - {{destination: "101"}}
+          - {{dates: ["12-24..12-26", "2026-01-01..02-01"], destination: "voicemail:101"}}
+    extensions:
+      - {{number: "101", password: secret-101}}
+    menus:
+      - name: main
+        prompt: sample-menu
+        options: {{1: "101", 2: "109", 3: "menu:other", 4: "announcement:goodbye", A: "101", 5: "hangup"}}
+        fallback: "menu:main"
+        attempts: 0
+      - {{name: main, prompt: welcome-back, invalid_prompt: oops}}
+"""
+    got = problems(text)
+    expected = [
+        "bad.yaml:7: accounts[0].timezone: 'Asia/Saigon_City' is not a time zone (IANA names such as Asia/Ho_Chi_Minh)",
+        f"bad.yaml:8: accounts[0].recordings.welcome: file '{tmp_path}/missing.wav' does not exist",
+        "bad.yaml:12: accounts[0].hotlines[0].destination: menu 'night' is not defined in this account's menus",
+        "bad.yaml:15: accounts[0].hotlines[0].scenario[1].days[0]: 'funday': days are mon, tue, wed, thu, fri, sat, sun, "
+        "or a range such as mon-fri",
+        "bad.yaml:15: accounts[0].hotlines[0].scenario[1].hours[0]: '0800-1700': hours are written HH:MM-HH:MM, such as 08:00-17:30",
+        "bad.yaml:15: accounts[0].hotlines[0].scenario[1].hours[1]: '25:00-26:00': '25:00' is not a time of day",
+        "bad.yaml:15: accounts[0].hotlines[0].scenario[1].hours[2]: '09:00-09:00': the start and the end are the same time",
+        "bad.yaml:15: accounts[0].hotlines[0].scenario[1].dates[0]: '2026-02-30': dates are YYYY-MM-DD, or MM-DD for every year, "
+        "or a range a..b",
+        "bad.yaml:15: accounts[0].hotlines[0].scenario[1].dates[1]: '13-01': dates are YYYY-MM-DD, or MM-DD for every year, or a range a..b",
+        "bad.yaml:15: accounts[0].hotlines[0].scenario[1].destination: 'holiday' is not a recording of this account nor one of the switch's prompts",
+        "bad.yaml:16: accounts[0].hotlines[0].scenario[2]: a rule needs days, hours or dates (what applies at all other times is the hotline's destination)",
+        "bad.yaml:17: accounts[0].hotlines[0].scenario[3].dates[1]: '2026-01-01..02-01': both ends of a range need a year, or neither",
+        "bad.yaml:17: accounts[0].hotlines[0].scenario[3].destination: 'voicemail:101' is not a destination: an extension or group number, "
+        "'menu:<name>', 'announcement:<recording>' or 'hangup'",
+        "bad.yaml:23: accounts[0].menus[0].options: key 'A': a menu key is one of 0-9, * and #",
+        "bad.yaml:23: accounts[0].menus[0].options.2: '109' is not an extension or group of this account",
+        "bad.yaml:23: accounts[0].menus[0].options.3: menu 'other' is not defined in this account's menus",
+        "bad.yaml:25: accounts[0].menus[0].attempts: Input should be greater than or equal to 1",
+        "bad.yaml:26: accounts[0].menus[1].name: menu 'main' is already defined at menus[0]",
+        "bad.yaml:26: accounts[0].menus[1].prompt: 'welcome-back' is not a recording of this account nor one of the switch's prompts",
+        "bad.yaml:26: accounts[0].menus[1].invalid_prompt: 'oops' is not a recording of this account nor one of the switch's prompts",
+    ]
+    for line in expected:
+        assert line in got, "\n".join(got)
+    assert any(p.startswith(f"bad.yaml:8: accounts[0].recordings.closed: '{not_wav}' is not a PCM WAV file") for p in got)
