@@ -11,7 +11,6 @@ import os
 import re
 import sys
 import time
-import wave
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -221,17 +220,17 @@ def cmd_trunks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wav_facts(path: Path) -> tuple[str, str]:
-    """(seconds, format) of a WAV file, for the recordings listing."""
+def _sound_facts(path: Path) -> tuple[str, str]:
+    """(length, format) of a recording, for the recordings listing."""
+    from .media.audio import SoundError, describe
+
     try:
-        with wave.open(str(path), "rb") as wav:
-            rate, channels, width, frames = wav.getframerate(), wav.getnchannels(), wav.getsampwidth(), wav.getnframes()
-    except (OSError, EOFError, wave.Error) as exc:
+        seconds, shape = describe(path)
+    except SoundError as exc:
         return "-", f"unreadable: {exc}"
-    shape = f"{rate} Hz {'mono' if channels == 1 else f'{channels} channels'} {8 * width}-bit"
-    if (rate, channels, width) != (8000, 1, 2):
+    if not shape.startswith("WAV 8000 Hz mono 16-bit"):
         shape += " (converted to 8 kHz mono when played)"
-    return f"{frames / rate:.1f}s" if rate else "-", shape
+    return f"{seconds:.1f}s", shape
 
 
 def _uses(account: Account) -> dict[str, list[str]]:
@@ -273,7 +272,7 @@ def cmd_recordings(args: argparse.Namespace) -> int:
                 entries.append(("music-on-hold", "music" if music else "music (built-in)", music or sounds.music_on_hold()))
                 uses.setdefault("music-on-hold", []).append(who)
         for name, kind, path in entries:
-            seconds, shape = _wav_facts(path)
+            seconds, shape = _sound_facts(path)
             rows.append((account.name, name, kind, seconds, shape, ", ".join(dict.fromkeys(uses.get(name, []))) or "-", str(path)))
     _print_table(("ACCOUNT", "NAME", "KIND", "LENGTH", "FORMAT", "USED BY", "FILE"), rows)
     print(f"{len(rows)} recording{'s' if len(rows) != 1 else ''}")

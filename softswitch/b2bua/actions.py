@@ -35,7 +35,9 @@ class Device:
     label: str = ""
     caller_id: str | None = None  # a SIP URI shown as From (and P-Asserted-Identity)
     credentials: tuple[str, str] | None = None  # (username, password) for 401/407
-    member: str | None = None  # the extension this device belongs to, where a stage rings several (a group)
+    member: str | None = None  # the extension (or outside number) of a group this device rings for
+    diversion: str | None = None  # a Diversion header (RFC 5806): the hotline the call was sent on from
+    asserted: str | None = None  # P-Asserted-Identity when not caller_id (the original caller, where a trunk passes it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ class Stage:
     callee_uri: str
     label: str  # who answers if this stage does (extension or number), for the history
     extension: str | None = None  # the account's extension rung (None: an outside number)
+    confirm: str | None = None  # a prompt: whoever answers must press 1 before being put through
+    confirm_timeout: float = 10.0
 
 
 class ForkState(enum.Enum):
@@ -189,6 +193,14 @@ class StopPlaying:
 
 
 @dataclass(frozen=True, slots=True)
+class Deafen:
+    """The phone on ``leg`` must not hear the other leg (``deaf``), or may again."""
+
+    leg: str
+    deaf: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Detach:
     """The phone on ``leg`` left; the relay forgets where it was."""
 
@@ -212,7 +224,7 @@ class Route:
 
 
 Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, Announce, StopPlaying, Detach,
-               ParkExpired, Route]
+               Deafen, ParkExpired, Route]
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,11 +217,12 @@ def ringing(call: Call) -> Attendant | None:
     return attendant if attendant is not None and attendant.ringing else None
 
 
-def connected(call: Call, attendant: Attendant, fork: Fork, response: Response, now: float) -> list[Action]:
+def connected(call: Call, attendant: Attendant, fork: Fork, response: Response, now: float, *,
+              acked: bool = False) -> list[Action]:
     """A fork answered: it is leg B, bridged to the caller as the caller's session stands."""
     dialog = fork.dialog
     assert dialog is not None
-    out = call._ack_fork(fork, b"")
+    out = [] if acked else call._ack_fork(fork, b"")
     try:
         if not response.body:
             raise RemoteProtocolError("no SDP in the answer to an offer", 488)
@@ -245,8 +246,8 @@ def connected(call: Call, attendant: Attendant, fork: Fork, response: Response, 
     if timer is not None:
         call.timers["b"] = timer
     call.ring_deadline = None
-    return out + [SetMedia.of("b", sdp), BindDialog(dialog.key, "b"), StopPlaying("a"),
-                  *call._cancel_others(fork, COMPLETED_ELSEWHERE)]
+    bind = [] if acked else [BindDialog(dialog.key, "b")]
+    return out + [SetMedia.of("b", sdp), *bind, StopPlaying("a"), *call._cancel_others(fork, COMPLETED_ELSEWHERE)]
 
 
 def nobody_answered(call: Call, now: float) -> list[Action]:

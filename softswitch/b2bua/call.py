@@ -51,7 +51,7 @@ from ..sip.headers import NameAddr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import parse_uri
-from . import attendant, parking, session_timer
+from . import attendant, confirm, parking, session_timer
 from .actions import (
     ALLOW,
     COMPLETED_ELSEWHERE,
@@ -141,6 +141,7 @@ class Call:
         self.extensions: dict[str, str | None] = {"a": None, "b": None}
         self.parking: Parking | None = None
         self.attendant: attendant.Attendant | None = None  # the switch answered the caller itself
+        self.confirming: confirm.Confirming | None = None  # a member answered and must press 1
         self.park_code: str | None = None  # typed in the call (RFC 4733 or INFO) by a phone of the account: park
         self.typed: dict[str, Typed] = {}
 
@@ -189,7 +190,8 @@ class Call:
         rec.cause = cause
         self.ring_deadline = None
         self.unacked.clear()
-        return [*self._cancel_others(None, None), CallEnded(rec)]  # forks still ringing (a ring-back)
+        # Forks still ringing (a ring-back), a member who has not pressed 1 yet.
+        return [*self._cancel_others(None, None), *confirm.abandon(self, cause), CallEnded(rec)]
 
     # --- start ----------------------------------------------------------------
     def reject(self, status: int, reason: str | None, disposition: str, cause: str, now: float) -> list[Action]:
@@ -263,7 +265,7 @@ class Call:
             Header("Via", self._via(device.target)),
             Header("Max-Forwards", str(max(1, (70 if max_forwards is None else max_forwards) - 1))),
             Header("From", str(shown_from)),
-            Header("To", f"<{callee_uri}>"),
+            Header("To", f"<{callee_uri if device.caller_id is None else device.uri}>"),  # a provider: the number
             Header("Call-ID", f"{self.new_id()}{self.new_id()}"),
             Header("CSeq", "1 INVITE"),
             Header("Contact", self.locality.contact(device.target.transport)),
@@ -272,7 +274,9 @@ class Call:
             Header("User-Agent", self.locality.user_agent),
         ]
         if device.caller_id is not None:
-            headers.append(Header("P-Asserted-Identity", f"<{device.caller_id}>"))
+            headers.append(Header("P-Asserted-Identity", f"<{device.asserted or device.caller_id}>"))
+        if device.diversion is not None:
+            headers.append(Header("Diversion", device.diversion))
         if body:
             headers.append(Header("Content-Type", "application/sdp"))
         headers.append(Header("Content-Length", str(len(body))))
@@ -385,12 +389,21 @@ class Call:
         back = parking.ringing_back(self)
         if back is not None and not self.pending:  # not while a pick-up is being bridged
             return parking.rung_back(self, back, fork, response, now)
+        if confirm.wanted(self, fork):  # the member must press 1 first
+            return confirm.begin(self, fork, response, now)
+        return self._put_through(fork, response, now)
+
+    def _put_through(self, fork: Fork, response: Response, now: float, *, acked: bool = False) -> list[Action]:
+        """``fork`` answered (and confirmed, if its stage asks): it becomes leg B, and the
+        caller is answered with its session (or bridged on the session the switch gave it)."""
+        dialog = fork.dialog
+        assert dialog is not None
         held = attendant.ringing(self)
         if held is not None:
-            return attendant.connected(self, held, fork, response, now)
+            return attendant.connected(self, held, fork, response, now, acked=acked)
         if self.phase is not Phase.RINGING or self.a_final_sent:
             # Too late (answered elsewhere, cancelled, timed out): ACK and hang up (§15).
-            late = self._ack_fork(fork, b"")
+            late = [] if acked else self._ack_fork(fork, b"")
             bye = dialog.request("BYE", self._via(fork.device.target), extra=[Header("Reason", COMPLETED_ELSEWHERE)])
             return late + [SendRequest(bye, fork.device.target, Ref("bye", fork.id))]
         out: list[Action] = []
@@ -400,7 +413,7 @@ class Call:
                 body, media = self._relay(response.body, "b", narrow=self.offer is None)
                 out.append(media)
         except RemoteProtocolError as exc:
-            out += self._ack_fork(fork, b"")
+            out += [] if acked else self._ack_fork(fork, b"")
             out.append(SendRequest(dialog.request("BYE", self._via(fork.device.target)), fork.device.target, Ref("bye", fork.id)))
             fork.state = ForkState.FAILED
             self.a_final_sent = True
@@ -414,11 +427,12 @@ class Call:
         self.extensions["b"] = fork.device.member or self.stages[fork.stage].extension
         self.record.callee_device = response.get("Server") or response.get("User-Agent") or fork.device.label
         self.ring_deadline = None
-        out.append(BindDialog(dialog.key, "b"))
-        if self.offer is not None:
-            out += self._ack_fork(fork, b"")
-        else:
-            self.late_ack["b"] = (dialog, fork.invite.cseq.number)
+        if not acked:
+            out.append(BindDialog(dialog.key, "b"))
+            if self.offer is not None:
+                out += self._ack_fork(fork, b"")
+            else:
+                self.late_ack["b"] = (dialog, fork.invite.cseq.number)
         out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
         self.allows_update["b"] = allows(response, "UPDATE")
         b_timer = session_timer.as_uac(response, now)
@@ -510,7 +524,7 @@ class Call:
         times = [u.next_at for u in self.unacked.values()] + [u.give_up_at for u in self.unacked.values()]
         if self.phase in SESSION_PHASES:
             times += [t.deadline() for t in self.timers.values()]
-        for deadline in (parking.deadline(self), attendant.deadline(self)):
+        for deadline in (parking.deadline(self), attendant.deadline(self), confirm.deadline(self)):
             if deadline is not None:
                 times.append(deadline)
         if self.ring_deadline is not None:
@@ -524,6 +538,7 @@ class Call:
             out += self._ring_timeout(now)
         out += parking.expiry(self, now)
         out += attendant.due(self, now)
+        out += confirm.due(self, now)
         for leg, timer in list(self.timers.items()):
             if self.phase in SESSION_PHASES and now >= timer.deadline():
                 out += self._session_timer_due(leg, timer, now)
@@ -559,7 +574,7 @@ class Call:
 
     def announced(self, leg: str, now: float) -> list[Action]:
         """What an ``Announce`` played to ``leg`` has been heard."""
-        return parking.announced(self, leg, now) + attendant.played(self, leg, now)
+        return parking.announced(self, leg, now) + attendant.played(self, leg, now) + confirm.played(self, leg, now)
 
     # --- the switch answers itself (attendant.py) ----------------------------------------------
     def run_menu(self, run: MenuRun, now: float) -> list[Action]:
@@ -605,6 +620,8 @@ class Call:
             return parking.parked_request(self, leg, tx, request, now)
         if self.phase is Phase.ATTENDED and leg == "a":
             return attendant.request(self, tx, request, now)
+        if self.confirming is not None and leg == "b":
+            return confirm.request(self, tx, request, now)
         if leg.startswith("fork:") or dialog is None or self.phase is not Phase.ANSWERED:
             if method == "OPTIONS":
                 return [Respond(tx, self._options(request))]
@@ -637,6 +654,8 @@ class Call:
     def on_key(self, leg: str, key: str, now: float) -> list[Action]:
         """A key pressed on ``leg`` (RFC 4733 from the relay, or INFO): the park code typed by
         a phone of the account parks the other party."""
+        if self.confirming is not None and leg == "b":
+            return confirm.key(self, key, now)
         if self.phase is Phase.ATTENDED:
             return attendant.key(self, leg, key, now)
         code = self.park_code

@@ -19,11 +19,12 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from .. import sounds
+from .. import sms, sounds
 from ..config import Account, Config, Extension
-from ..config.schema import Group, Park, Trunk, parse_destination
+from ..config.schema import ExternalGroup, Group, Park, Trunk, parse_destination
 from ..dialplan.groups import steps
 from ..dialplan.menu import MenuRun
 from ..dialplan.resolve import CallOutside, Refuse, RingGroup, for_trunk, normalise, resolve, same_number
@@ -45,6 +46,7 @@ from .actions import (
     Announce,
     BindDialog,
     CallEnded,
+    Deafen,
     Detach,
     Device,
     Locality,
@@ -95,7 +97,9 @@ class CallService:
         self._last_answered: dict[tuple[str, str], str] = {}  # (account, group) -> member who answered last
         self._idle_since: dict[tuple[str, str], float] = {}  # (account, extension) -> when its last call ended
         self.writer: BatchWriter[CallRecord] = BatchWriter(store.add_calls, config.store.flush_interval, "call records")
-        self.counters = {"calls": 0, "answered": 0, "ended": 0}
+        self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
+        self._texts: set[asyncio.Task[None]] = set()
+        self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0}
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
 
@@ -106,10 +110,23 @@ class CallService:
         for call in list(self.calls.values()):
             self._run(call, call.hang_up(self.clock(), "switch", "switch shutting down"))
         await self.writer.close()
+        if self._texts:  # texts of the last calls: a little time to go out
+            await asyncio.wait(self._texts, timeout=5)
+        if self.sms is not None:
+            await self.sms.close()
 
     def apply_config(self, config: Config) -> None:
+        if config.sms != self.config.sms:
+            old, self.sms = self.sms, sms.WebhookSms(config.sms) if config.sms is not None else None
+            if old is not None:
+                self._spawn(old.close())
         self.config = config
         self._addresses.clear()
+
+    def _spawn(self, job: Any) -> None:
+        task = self.loop.create_task(job)
+        self._texts.add(task)
+        task.add_done_callback(self._texts.discard)
 
     def _locality(self) -> Locality:
         return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
@@ -212,6 +229,9 @@ class CallService:
         elif kind == "number":
             path.append(f"group {target}" if account.group(target) is not None else target)
             self._run(call, call.ring_for_caller(self._destination_stages(account, target, now), now))
+        elif kind == "external" and (group := account.external_group(target)) is not None:
+            path.append(f"external {target}")
+            self._run(call, call.ring_for_caller(self._external_stages(account, group, call.record, now), now))
         else:  # hangup (or a menu removed by a reload)
             path.append("hangup")
             if call.phase is Phase.RINGING:
@@ -316,6 +336,40 @@ class CallService:
             return
         log.info("call %s: %s -> %s", call.record.id, route.why, route.destination)
         self._go(call, account, route.destination, now)
+
+    def _external_stages(self, account: Account, group: ExternalGroup, record: CallRecord, now: float,
+                         seen: frozenset[str] = frozenset()) -> list[Stage]:
+        """An external group's steps (SPEC "Groups"): its outside numbers through its trunk,
+        showing the hotline the call came in on (and naming it in Diversion), then its overflow."""
+        trunk = self.config.trunk(group.trunk or account.trunk)
+        if trunk is None:  # the config rules make this impossible; a reload may race a call
+            return []
+        numbering = self.config.numbering
+        key = (account.name, f"external:{group.name}")
+        plan = steps(group, group.members, last_answered=self._last_answered.get(key),
+                     idle_since={m: self._idle_since.get((account.name, m), 0.0) for m in group.members},
+                     shuffle=random.shuffle)
+        hotline = for_trunk(normalise(record.hotline, numbering), trunk.number_format, numbering) if record.hotline else None
+        shown = f"sip:{hotline}@{trunk.host}" if hotline else None
+        caller = for_trunk(normalise(record.caller, numbering), trunk.number_format, numbering)
+        asserted = f"sip:{caller}@{trunk.host}" if trunk.original_caller_in_pai and shown else None
+        target = Target(trunk.transport.upper(), self.address(trunk.host), trunk.port)
+        prompt = group.confirm_prompt if group.confirm else None
+
+        def device(number: str) -> Device:
+            dial = for_trunk(normalise(number, numbering), trunk.number_format, numbering)
+            return Device(f"sip:{dial}@{trunk.host}:{trunk.port}", target, f"trunk {trunk.name}", shown, trunk.credentials,
+                          member=number, diversion=f"<{shown}>;reason=unconditional;counter=1" if shown else None,
+                          asserted=asserted)
+
+        stages = [Stage(tuple(device(m) for m in step.members), step.timeout, f"sip:{group.name}@{account.domain}",
+                        f"external {group.name}", confirm=prompt, confirm_timeout=group.confirm_timeout) for step in plan]
+        kind, then = parse_destination(group.overflow)
+        if kind == "number":
+            stages += self._destination_stages(account, then, now)
+        elif kind == "external" and then not in seen and (other := account.external_group(then)) is not None:
+            stages += self._external_stages(account, other, record, now, seen | {group.name})
+        return stages
 
     def _busy(self, account: str) -> set[str]:
         """Extensions of ``account`` on a call now: answered or parked legs, and callers waiting."""
@@ -424,6 +478,8 @@ class CallService:
                 self.media.stop_playing(rid, action.leg)
             elif isinstance(action, Detach):
                 self.media.detach(rid, action.leg)
+            elif isinstance(action, Deafen):
+                self.media.deafen(rid, action.leg, action.deaf)
             elif isinstance(action, ParkExpired):
                 self._park_expired(call)
             elif isinstance(action, Route):
@@ -444,9 +500,10 @@ class CallService:
         if before in (Phase.RINGING, Phase.ATTENDED) and after is Phase.ANSWERED:
             self.counters["answered"] += 1
             account = self.config.account(call.record.account)
-            group = next((step.removeprefix("group ") for step in reversed(call.record.path) if step.startswith("group ")), None)
-            if account is not None and group is not None and call.extensions["b"]:
-                self._last_answered[(account.name, group)] = call.extensions["b"]  # rrmemory
+            group = _last_group(call.record.path)
+            who = call.extensions["b"] or call.record.answered_by
+            if account is not None and group is not None and who:
+                self._last_answered[(account.name, group)] = who  # rrmemory
         if before is Phase.PARKED and after is Phase.ANSWERED:
             park, entry = self._park_settings(call)
             if entry is not None:
@@ -460,9 +517,8 @@ class CallService:
         self.calls.pop(rid, None)
         self.phases.pop(rid, None)
         self.park.call_ended(rid, self.clock())
-        for number in call.extensions.values():  # leastrecent: idle from now
-            if number is not None:
-                self._idle_since[(call.record.account, number)] = self.clock()
+        for number in {*call.extensions.values(), call.record.answered_by} - {None}:  # leastrecent: idle from now
+            self._idle_since[(call.record.account, str(number))] = self.clock()
         self._let_go(call)
         session = self.media.close(rid)
         record = call.record
@@ -474,10 +530,42 @@ class CallService:
                 media.lost, media.jitter_ms = stats.lost, round(stats.jitter_ms, 3)
         if record.answered_by is not None and record.path[-1:] != [record.answered_by]:
             record.path.append(record.answered_by)
+        self._text_members(call)
         self.counters["ended"] += 1
         log.info("call %s ended: %s, %s by %s (%s), billed %d s", rid, record.disposition, record.callee,
                  record.hangup_by, record.cause, record.billed_seconds)
         self.writer.enqueue([record])
+
+    def _text_members(self, call: Call) -> None:
+        """Each member of an external group with ``sms`` that was rung gets a text: the call
+        missed, or taken by that member (SPEC "Groups")."""
+        rec = call.record
+        account = self.config.account(rec.account)
+        if account is None or self.sms is None:
+            return
+        groups = [g for step in rec.path if step.startswith("external ")
+                  if (g := account.external_group(step.partition(" ")[2])) is not None and g.sms]
+        texted = {m for g in groups for m in g.members}
+        rung = dict.fromkeys(f.device.member for f in call.forks if f.device.member in texted)
+        brand = account.brand or account.name
+        when = datetime.fromtimestamp(rec.started, account.zone)
+        for member in rung:
+            took = rec.answered is not None and member == rec.answered_by
+            text = sms.answered(brand, rec.caller) if took else sms.missed(brand, rec.caller, when)
+            self._spawn(self._send_text(rec.id, str(member), text, brand))
+
+    async def _send_text(self, rid: str, to: str, text: str, brand: str) -> None:
+        sender = self.sms
+        if sender is None:
+            return
+        try:
+            await sender.send(to, text, brand)
+        except sms.SmsError as exc:
+            self.counters["sms_failed"] += 1
+            log.warning("call %s: text to %s failed: %s", rid, to, exc)
+            return
+        self.counters["sms_sent"] += 1
+        log.info("call %s: texted %s: %s", rid, to, text)
 
     def _let_go(self, call: Call) -> None:
         """Transactions outlive their call by up to 32 s (RFC 6026 Timers L and M). They must not
@@ -655,6 +743,17 @@ class CallService:
                 "state": call.phase.value, "forks": len(call.forks), "legs": legs, "ports": ports,
             })
         return out
+
+
+def _last_group(path: list[str]) -> str | None:
+    """The group a call was last sent to, as group memory knows it: ``600``, ``external:mobiles``."""
+    for step in reversed(path):
+        kind, _, name = step.partition(" ")
+        if kind == "group":
+            return name
+        if kind == "external":
+            return f"external:{name}"
+    return None
 
 
 def _dialled(request: Request) -> str:

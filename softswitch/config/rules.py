@@ -3,10 +3,12 @@ the same pass as field errors (a bad number elsewhere must not hide them)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
 from ..sounds import PROMPTS
+from .schema import _vietnam
 
 Path = tuple[str | int, ...]
 
@@ -37,6 +39,7 @@ def cross_checks(tree: Any) -> list[tuple[Path, str]]:
     for i in defaults[1:]:
         problems.append((("accounts", i, "default"), f"only one account may be the default (accounts[{defaults[0]}] is)"))
     problems += _trunk_checks(tree, accounts)
+    problems += _external_group_checks(tree, accounts)
     return problems
 
 
@@ -146,6 +149,8 @@ def _routing_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tupl
                 problems.append((("accounts", i, "menus", k, "name"), f"menu {name!r} is already defined at menus[{menus[name]}]"))
             menus.setdefault(name, k)
 
+    externals = set(_names(acc.get("external_groups")))
+
     def recording(path: Path, name: Any) -> None:
         if isinstance(name, str) and name not in recordings and name not in PROMPTS:
             problems.append((path, f"{name!r} is not a recording of this account nor one of the switch's prompts"))
@@ -158,6 +163,8 @@ def _routing_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tupl
             problems.append((path, f"{value!r} is not an extension or group of this account"))
         elif colon and kind == "menu" and name not in menus:
             problems.append((path, f"menu {name!r} is not defined in this account's menus"))
+        elif colon and kind == "external" and name not in externals:
+            problems.append((path, f"external group {name!r} is not defined in this account's external_groups"))
         elif colon and kind == "announcement":
             recording(path, name)
 
@@ -177,6 +184,74 @@ def _routing_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tupl
         options = menu.get("options")
         for key, value in options.items() if isinstance(options, dict) else ():
             destination((*path, "options", key), value)
+    for k, group in enumerate(acc.get("external_groups") or []):
+        if isinstance(group, dict):
+            path = ("accounts", i, "external_groups", k)
+            recording((*path, "confirm_prompt"), group.get("confirm_prompt"))
+            overflow = group.get("overflow")
+            destination((*path, "overflow"), overflow)
+            if isinstance(overflow, str) and overflow.partition(":")[0] in ("menu", "announcement"):
+                problems.append(((*path, "overflow"), "the overflow is rung after the members: an extension, a group, "
+                                 "an external group or 'hangup'"))
+    return problems
+
+
+def _numbering(tree: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+    """The country code and the outside number classes (name, pattern) the config sets, or
+    the defaults."""
+    raw = tree.get("numbering")
+    numbering: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    country = str(numbering.get("country_code") or "84")
+    classes = numbering.get("classes")
+    if isinstance(classes, list) and all(isinstance(c, dict) for c in classes):
+        return country, [(str(c.get("name")), str(c.get("pattern"))) for c in classes]
+    return country, [(c.name, c.pattern) for c in _vietnam()]
+
+
+def _external_group_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path, str]]:
+    """An external group works only when its members can be called: a trunk to ring them
+    through, and numbers the numbering plan knows as outside numbers (SPEC "Groups")."""
+    problems: list[tuple[Path, str]] = []
+    trunks = _names(tree.get("trunks"))
+    country, classes = _numbering(tree)
+    sms = isinstance(tree.get("sms"), dict)
+    for i, acc in enumerate(accounts):
+        if not isinstance(acc, dict):
+            continue
+        seen: dict[str, int] = {}
+        for k, group in enumerate(acc.get("external_groups") or []):
+            if not isinstance(group, dict):
+                continue
+            path: Path = ("accounts", i, "external_groups", k)
+            name = group.get("name")
+            if isinstance(name, str):
+                if name in seen:
+                    problems.append(((*path, "name"), f"external group {name!r} is already defined at external_groups[{seen[name]}]"))
+                seen.setdefault(name, k)
+            trunk = group.get("trunk") or acc.get("trunk")
+            if not isinstance(trunk, str):
+                problems.append((path, "its members are outside numbers rung through a trunk: set its trunk or the account's"))
+            elif trunk not in trunks:
+                problems.append(((*path, "trunk"), f"trunk {trunk!r} is not defined in trunks"))
+            if str(group.get("sms", "")).lower() in ("true", "yes", "1", "on") and not sms:
+                problems.append(((*path, "sms"), "texting the members needs an SMS provider: set sms (a webhook) at the top"))
+            raw = group.get("members")
+            members: list[Any] = raw if isinstance(raw, list) else []
+            for m, number in enumerate(members):
+                if not isinstance(number, str):
+                    continue
+                national = re.sub(r"[\s\-.()/]", "", number)
+                if national.startswith("+"):
+                    national = "0" + national[1 + len(country):] if national[1:].startswith(country) else "00" + national[1:]
+                try:
+                    known = any(re.fullmatch(pattern, national) for _, pattern in classes)
+                except re.error:
+                    continue  # the pattern's own problem is reported where it is
+                if not known:
+                    problems.append(((*path, "members", m), f"{number!r} is not a number the trunk can call: it matches no "
+                                     f"numbering class ({', '.join(n for n, _ in classes)})"))
+                elif number in members[:m]:
+                    problems.append(((*path, "members", m), f"{number!r} is already a member"))
     return problems
 
 

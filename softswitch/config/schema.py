@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -307,7 +306,7 @@ class Group(Strict):
 
     number: str = Field(description="dialled like an extension (same length)")
     name: str | None = None
-    strategy: Literal["ringall", "linear", "rrmemory", "memoryhunt", "leastrecent", "random"] = Field(
+    strategy: STRATEGIES = Field(
         "ringall", description="ringall: all at once; linear: in list order; rrmemory: in turn, starting after the "
         "member who last answered; memoryhunt: 1, then 1+2, then 1+2+3 ...; leastrecent: longest idle first; random")
     members: Annotated[list[str], Field(min_length=1, description="extension numbers, in order")]
@@ -321,13 +320,15 @@ class Group(Strict):
         return check_extension_number(value)
 
 
-DESTINATION_KINDS = ("menu", "announcement")
-DESTINATION_HELP = "an extension or group number, 'menu:<name>', 'announcement:<recording>' or 'hangup'"
+DESTINATION_KINDS = ("menu", "announcement", "external")
+DESTINATION_HELP = ("an extension or group number, 'menu:<name>', 'external:<external group>', 'announcement:<recording>' "
+                    "or 'hangup'")
 
 
 def parse_destination(value: str) -> tuple[str, str]:
     """Where a call can be sent (a hotline's scenario, a menu key): ``("number", "600")``,
-    ``("menu", "main")``, ``("announcement", "closed")`` or ``("hangup", "")``."""
+    ``("menu", "main")``, ``("external", "mobiles")``, ``("announcement", "closed")`` or
+    ``("hangup", "")``."""
     if value == "hangup":
         return ("hangup", "")
     kind, colon, name = value.partition(":")
@@ -352,16 +353,15 @@ def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
     return check
 
 
-def _wav(path: Path) -> Path:
+def _recording(path: Path) -> Path:
     if not path.is_file():
         raise ValueError(f"file {str(path)!r} does not exist")
+    from ..media.audio import SoundError, describe
+
     try:
-        with wave.open(str(path)) as wav:
-            channels = wav.getnchannels()
-    except (wave.Error, EOFError, OSError) as exc:
-        raise ValueError(f"{str(path)!r} is not a PCM WAV file ({exc})") from None
-    if channels > 2:
-        raise ValueError(f"{str(path)!r} has {channels} channels: mono or stereo only")
+        describe(path)
+    except SoundError as exc:
+        raise ValueError(str(exc)) from None
     return path
 
 
@@ -392,6 +392,46 @@ class ScenarioRule(Strict):
     @property
     def when(self) -> When:
         return When.parse(self.days, self.hours, self.dates)
+
+
+STRATEGIES = Literal["ringall", "linear", "rrmemory", "memoryhunt", "leastrecent", "random"]
+
+
+class ExternalGroup(Strict):
+    """A group of outside numbers rung through a trunk (SPEC "Groups"), reached from a
+    hotline's scenario or a menu as ``external:<name>``; the members see the hotline."""
+
+    name: str
+    strategy: STRATEGIES = Field("linear", description="as for groups")
+    members: Annotated[list[str], Field(min_length=1, description="outside numbers, in order")]
+    member_ring_time: float = Field(20, ge=1, le=600)
+    ring_time: float = Field(60, ge=1, le=3600)
+    trunk: str | None = Field(None, description="the trunk the members are rung through (default: the account's)")
+    confirm: bool = Field(False, description="a member takes the call only by pressing 1 (a mobile's voicemail cannot)")
+    confirm_prompt: str = Field("press-one", description="what a member hears before pressing 1")
+    confirm_timeout: float = Field(10, ge=2, le=60, description="seconds a member who answered has to press 1")
+    sms: bool = Field(False, description="text each member rung: the call missed, or taken (needs the sms provider)")
+    overflow: str = Field("hangup", description=f"when nobody takes the call: {DESTINATION_HELP}")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"external group name {value!r}: use lower-case letters, digits, '_' and '-'")
+        return value
+
+    @field_validator("members")
+    @classmethod
+    def _members(cls, value: list[str]) -> list[str]:
+        for number in value:
+            if not OUTSIDE_RE.match(number):
+                raise ValueError(f"{number!r} is not a phone number (digits, optionally after '+')")
+        return value
+
+    @field_validator("overflow")
+    @classmethod
+    def _where(cls, value: str) -> str:
+        return _destination(value)
 
 
 class Hotline(Strict):
@@ -460,6 +500,8 @@ class Account(Strict):
     domain: str
     default: bool = False
     timezone: str = Field("Asia/Ho_Chi_Minh", description="IANA time zone: the clock of scenario rules and text messages")
+    brand: str | None = Field(None, max_length=40, description="the name text messages begin with, '(<brand>) ...' "
+                              "(default: the account's name)")
     trunk: str | None = Field(None, description="the trunk outside calls of this account go out through")
     hotlines: list[Hotline] = Field(default_factory=list)
     outbound_numbers: list[str] = Field(default_factory=list, description="caller IDs for outside calls, in rotation")
@@ -468,8 +510,9 @@ class Account(Strict):
     extensions: list[Extension] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     menus: list[Menu] = Field(default_factory=list)
-    recordings: dict[str, Annotated[Path, AfterValidator(_wav)]] = Field(
-        default_factory=dict, description="prompts and music by name: a WAV file each")
+    external_groups: list[ExternalGroup] = Field(default_factory=list)
+    recordings: dict[str, Annotated[Path, AfterValidator(_recording)]] = Field(
+        default_factory=dict, description="prompts and music by name: a WAV, MP3, FLAC or Ogg Vorbis file each")
 
     @field_validator("name")
     @classmethod
@@ -501,6 +544,9 @@ class Account(Strict):
 
     def menu(self, name: str) -> Menu | None:
         return next((m for m in self.menus if m.name == name), None)
+
+    def external_group(self, name: str) -> ExternalGroup | None:
+        return next((g for g in self.external_groups if g.name == name), None)
 
     @field_validator("domain")
     @classmethod
@@ -547,6 +593,9 @@ class Trunk(Strict):
     auth: TrunkAuth | None = Field(None, description="credentials for the provider's digest challenges (default: registration's)")
     registration: TrunkRegistration | None = Field(None, description="register to the provider (else an IP-authenticated peer)")
     number_format: Literal["national", "e164"] = Field("national", description="how numbers are written towards the provider")
+    original_caller_in_pai: bool = Field(
+        False, description="external groups: P-Asserted-Identity carries the original caller (From shows the hotline); "
+        "only for providers that present From and pass P-Asserted-Identity on")
 
     @field_validator("inbound_addresses")
     @classmethod
@@ -572,6 +621,27 @@ class Trunk(Strict):
         return None
 
 
+class SmsWebhook(Strict):
+    """Text messages through an HTTP webhook.  ``url`` and ``body`` are templates: ``{to}``
+    (the member's number), ``{text}`` and ``{brand}``, each written as the place needs it
+    (URL-encoded in the URL, JSON-escaped in a JSON body, form-encoded in a form body)."""
+
+    provider: Literal["webhook"] = "webhook"
+    url: str = Field(description="http(s) URL, a template")
+    method: Literal["POST", "GET", "PUT"] = "POST"
+    content_type: str = Field("application/json", description="of the body")
+    body: str = Field('{"to": "{to}", "text": "{text}"}', description="a template")
+    headers: dict[str, str] = Field(default_factory=dict, description="sent as they are (an API key ...)")
+    timeout: float = Field(10, gt=0, le=60, description="seconds to wait for the provider")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+
 class Server(Strict):
     listen: Annotated[list[Listen], Field(min_length=1)]
     tls: Tls | None = None
@@ -595,6 +665,7 @@ class Config(Strict):
     calls: Calls = Field(default_factory=Calls)
     admin: Admin = Field(default_factory=Admin)
     trunks: list[Trunk] = Field(default_factory=list)
+    sms: SmsWebhook | None = Field(None, description="the SMS provider external groups text their members through")
     accounts: Annotated[list[Account], Field(min_length=1)]
 
     def account(self, name: str) -> Account | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from ..config.schema import Group
+from ..config.schema import ExternalGroup, Group
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class Step:
 
 
 def steps(
-    group: Group, available: Collection[str], *, last_answered: str | None = None,
+    group: Group | ExternalGroup, available: Collection[str], *, last_answered: str | None = None,
     idle_since: Mapping[str, float] | None = None, shuffle: Callable[[list[str]], None] | None = None,
 ) -> list[Step]:
     members = list(group.members)

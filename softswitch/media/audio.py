@@ -1,8 +1,9 @@
-"""Sounds as RTP payloads: a WAV file read once, made 8 kHz mono 16-bit if it is not,
+"""Sounds as RTP payloads: a recording read once, made 8 kHz mono 16-bit if it is not,
 and cut into 20 ms G.711 frames (PCMU and PCMA, RFC 3551) ready to send.
 
-Conversion is the standard library's ``audioop`` (``audioop-lts`` from Python 3.13 on,
-where the standard one was removed).
+PCM WAV is read and converted with the standard library's ``wave`` and ``audioop``
+(``audioop-lts`` from Python 3.13 on, where the standard one was removed); other
+formats (MP3, FLAC, Ogg Vorbis) are decoded and resampled by ``miniaudio``.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ def linear(path: Path) -> bytes:
         with wave.open(str(path), "rb") as wav:
             width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
             data = wav.readframes(wav.getnframes())
-    except (OSError, EOFError, wave.Error) as exc:
-        raise SoundError(f"{path}: not a readable PCM WAV file ({exc})") from None
+    except (EOFError, wave.Error):
+        return decoded(path)  # not PCM WAV: MP3, FLAC, Ogg Vorbis ...
+    except OSError as exc:
+        raise SoundError(f"{path}: {exc.strerror or exc}") from None
     if width == 1:  # 8-bit WAV is unsigned
         data = audioop.bias(data, 1, -128)
     if width != 2:
@@ -61,6 +64,42 @@ def linear(path: Path) -> bytes:
     if rate != RATE:
         data, _ = audioop.ratecv(data, 2, 1, rate, RATE, None)
     return data
+
+
+def decoded(path: Path) -> bytes:
+    """A compressed recording (MP3, FLAC, Ogg Vorbis, or WAV that is not PCM) decoded and
+    resampled to 8 kHz mono 16-bit by miniaudio."""
+    import miniaudio
+
+    try:
+        sound = miniaudio.decode_file(str(path), output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1,
+                                      sample_rate=RATE)
+    except (miniaudio.DecodeError, OSError) as exc:
+        raise SoundError(f"{path}: not a sound file this switch reads (WAV, MP3, FLAC, Ogg Vorbis): {exc}") from None
+    return bytes(sound.samples.tobytes())
+
+
+def describe(path: Path) -> tuple[float, str]:
+    """(seconds, format) of a recording, without decoding it all; ``SoundError`` if unreadable."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate, channels, width, frames = wav.getframerate(), wav.getnchannels(), wav.getsampwidth(), wav.getnframes()
+        shape = f"WAV {rate} Hz {'mono' if channels == 1 else f'{channels} channels'} {8 * width}-bit"
+        if channels > 2:
+            raise SoundError(f"{path}: {channels} channels; mono or stereo only")
+        return (frames / rate if rate else 0.0), shape
+    except (EOFError, wave.Error):
+        pass
+    except OSError as exc:
+        raise SoundError(f"{path}: {exc.strerror or exc}") from None
+    import miniaudio
+
+    try:
+        info = miniaudio.get_file_info(str(path))
+    except (miniaudio.DecodeError, OSError) as exc:
+        raise SoundError(f"{path}: not a sound file this switch reads (WAV, MP3, FLAC, Ogg Vorbis): {exc}") from None
+    layout = "mono" if info.nchannels == 1 else f"{info.nchannels} channels"
+    return float(info.duration), f"{info.file_format.name} {info.sample_rate} Hz {layout}"
 
 
 def encode(name: str, pcm: bytes) -> Sound:

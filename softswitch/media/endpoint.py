@@ -126,6 +126,12 @@ class MediaEndpoint:
             session.active = active
             session.relay.last_packet = max(session.relay.last_packet, self.loop.time())
 
+    def deafen(self, session_id: str, leg: str, deaf: bool) -> None:
+        """Whether the phone on ``leg`` must not hear the other leg (its packets are dropped)."""
+        session = self.sessions.get(session_id)
+        if session is not None:
+            session.relay.legs[leg].deaf = deaf
+
     def detach(self, session_id: str, leg: str) -> None:
         session = self.sessions.get(session_id)
         if session is not None:

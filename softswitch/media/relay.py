@@ -96,9 +96,11 @@ class Leg:
     strays: int = 0  # packets from a source other than the latched one
     undeliverable: int = 0  # the other leg had nowhere to send to yet
     playing: bool = False  # the switch plays a sound to this leg's phone: the other leg is not heard
-    muted: int = 0  # packets for this leg dropped while it was played to
+    deaf: bool = False  # this leg's phone must not hear the other leg yet (a member who has not pressed 1)
+    muted: int = 0  # packets for this leg dropped while it was played to, or deaf
     events: frozenset[int] = frozenset()  # RFC 4733 payload types this leg's phone may send
     last_event: tuple[int, int] | None = None  # (RTP timestamp, event code) of the last key
+    event_dropped: bool = False  # the last key's first packet was not passed on: nor is the rest of it
 
     def detach(self) -> None:
         """The phone on this leg left (a parked call's parker): forget where it was."""
@@ -141,6 +143,7 @@ class RelaySession:
     def on_packet(self, leg: str, source: Address, data: bytes, now: float, *, rtcp: bool = False) -> Address | None:
         """A packet arrived on ``leg``'s port from ``source``: where to forward it, or None."""
         me = self.legs[leg]
+        pt, key_tail = -1, False  # RTCP: neither voice nor a key
         if rtcp:
             if me.latched_rtcp is None or me.latched_rtcp == source or self._may_relatch(me, now):
                 me.latched_rtcp = source
@@ -160,16 +163,23 @@ class RelaySession:
                 timestamp = int.from_bytes(data[4:8], "big")
                 me.received.update(seq, timestamp, now, len(data))
                 if pt in me.events:
-                    self._key(me, data, timestamp)
+                    key_tail = not self._key(me, data, timestamp)
             else:
                 me.received.packets += 1
                 me.received.bytes += len(data)
         me.last_seen = now
         self.last_packet = now
         peer = self.other(leg)
-        if peer.playing:
+        if key_tail and me.event_dropped:  # a key is passed on whole or not at all
             peer.muted += 1
             return None
+        if peer.playing or peer.deaf:
+            peer.muted += 1
+            if pt in me.events:
+                me.event_dropped = True
+            return None
+        if pt in me.events and not key_tail:
+            me.event_dropped = False
         destination = peer.target(rtcp)
         if destination is None:
             me.undeliverable += 1
@@ -177,17 +187,19 @@ class RelaySession:
         peer.sent_packets += 1
         return destination
 
-    def _key(self, me: Leg, data: bytes, timestamp: int) -> None:
+    def _key(self, me: Leg, data: bytes, timestamp: int) -> bool:
+        """Note a new key (True), or see the rest of the last one (False)."""
         offset = 12 + 4 * (data[0] & 0x0F)  # past the CSRC list
         if data[0] & 0x10 and len(data) >= offset + 4:  # and a header extension (RFC 3550 §5.3.1)
             offset += 4 + 4 * int.from_bytes(data[offset + 2 : offset + 4], "big")
         if len(data) < offset + 4:
-            return
+            return False
         event = data[offset]
         if event > 15 or (timestamp, event) == me.last_event:
-            return
+            return False
         me.last_event = (timestamp, event)
         self.digits.append((me.name, KEYS[event]))
+        return True
 
     def _may_relatch(self, leg: Leg, now: float) -> bool:
         return leg.last_seen is not None and now - leg.last_seen >= self.relatch_after

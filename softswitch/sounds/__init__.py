@@ -28,6 +28,7 @@ PROMPTS: dict[str, str] = {
     "invalid": "That is not a valid choice. Please try again.",
     "goodbye": "Goodbye.",
     "sample-menu": "Thank you for calling. For sales, press 1. For support, press 2.",
+    "press-one": "You have a call from the company hotline. Press 1 to take it.",
 }
 
 MUSIC_ON_HOLD = "default"

@@ -32,6 +32,7 @@ class Capture:
         while time.monotonic() < deadline and b"Capturing on" not in seen:
             seen += self.proc.stderr.readline()
         assert b"Capturing on" in seen, seen.decode(errors="replace")
+        time.sleep(0.5)  # tshark says so a moment before its capture is live: the first packets went missing
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -97,13 +97,14 @@ class Switch:
             require_tool("faketime")
             (lib,) = Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1")
             env = {**os.environ, "LD_PRELOAD": str(lib), "FAKETIME": f"@{self.clock}", "TZ": "UTC", "DONT_FAKE_MONOTONIC": "1"}
+        before = self.log_path.read_bytes().count(b" ready") if self.log_path.exists() else 0  # a restart's old line
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"switch exited: {self.log()}")
-            if b"ready" in self.log_path.read_bytes():
+            if self.log_path.read_bytes().count(b" ready") > before:
                 return self
             time.sleep(0.05)
         raise RuntimeError(f"switch did not start: {self.log()}")

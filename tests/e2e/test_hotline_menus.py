@@ -23,7 +23,7 @@ import yaml
 from softswitch.media.audio import load
 
 from .capture import Capture
-from .harness import Switch, calls, free_port, register
+from .harness import Switch, calls, free_port, register, require_tool
 from .test_calls_trunk import HOTLINE, PROVIDER_IP, trunk_config
 from .test_groups_sipp import received
 
@@ -42,12 +42,19 @@ def tone(path: Path, seconds: float, hz: float) -> Path:
     return path
 
 
+def flac(path: Path, seconds: float, hz: float) -> Path:
+    """A FLAC recording (44.1 kHz stereo, as from a studio): the switch decodes it itself."""
+    subprocess.run([require_tool("sox"), "-n", "-r", "44100", "-c", "2", str(path), "synth", str(seconds), "sine", str(hz)],
+                   check=True)
+    return path
+
+
 def hotline_config(sw: Switch) -> dict[str, Any]:
     cfg = trunk_config(sw.port, sw.workdir / "switch.db", free_port())
     acme = cfg["accounts"][0]
     acme["timezone"] = "Asia/Ho_Chi_Minh"
     acme["recordings"] = {"welcome": str(tone(sw.workdir / "welcome.wav", 2.0, 440)),
-                          "closed": str(tone(sw.workdir / "closed.wav", 1.0, 660))}
+                          "closed": str(flac(sw.workdir / "closed.flac", 1.0, 660))}
     acme["hotlines"] = [
         {"number": HOTLINE, "trunk": "provider", "destination": "announcement:closed",
          "scenario": [{"name": "office hours", "days": ["mon-fri"], "hours": ["08:00-17:30"], "destination": "102"}]},
@@ -168,11 +175,12 @@ def test_scenario_inside_and_outside_office_hours(tmp_path: Path) -> None:
         sunday.stop()
     assert (row["disposition"], row["hangup_by"], row["cause"]) == ("no answer", "switch", "announcement played")
     assert row["path"] == f"hotline {HOTLINE} > announcement closed"
-    # What reached the caller is the registered recording, converted to 8 kHz and encoded in the
-    # PCMA the switch answered with, byte for byte.
+    # What reached the caller is the registered recording (FLAC), decoded, made 8 kHz mono and
+    # encoded in the PCMA the switch answered with, byte for byte.
     ((ssrc, heard),) = cap.payloads.items()
     assert {pt for _, dport, s, pt in cap.streams if s == ssrc} == {8}
-    assert b"".join(heard[seq] for seq in cap.received_at(media)) == b"".join(load(sunday.workdir / "closed.wav").frames[8])
+    got, want = b"".join(heard[seq] for seq in cap.received_at(media)), b"".join(load(sunday.workdir / "closed.flac").frames[8])
+    assert got == want
 
 
 def test_recordings_lists_each_accounts_prompts_and_music_and_what_plays_them(tmp_path: Path) -> None:
@@ -183,8 +191,8 @@ def test_recordings_lists_each_accounts_prompts_and_music_and_what_plays_them(tm
     rows = {line.split()[1]: line for line in out.stdout.splitlines()[1:-1]}
     assert list(rows) == ["welcome", "closed", "invalid", "music-on-hold"]
     assert "recording" in rows["welcome"] and " 2.0s " in rows["welcome"] and "menu main" in rows["welcome"]
-    assert "16000 Hz mono 16-bit (converted to 8 kHz mono when played)" in rows["welcome"]
-    assert f"hotline {HOTLINE}" in rows["closed"]
+    assert "WAV 16000 Hz mono 16-bit (converted to 8 kHz mono when played)" in rows["welcome"]
+    assert f"hotline {HOTLINE}" in rows["closed"] and "FLAC 44100 Hz 2 channels (converted" in rows["closed"]
     assert "prompt (built-in)" in rows["invalid"] and "menu main (wrong key)" in rows["invalid"]
     assert "music (built-in)" in rows["music-on-hold"]
     assert out.stdout.splitlines()[-1] == "4 recordings"

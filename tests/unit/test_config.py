@@ -239,7 +239,7 @@ accounts:
         "bad.yaml:16: accounts[0].hotlines[0].scenario[2]: a rule needs days, hours or dates (what applies at all other times is the hotline's destination)",
         "bad.yaml:17: accounts[0].hotlines[0].scenario[3].dates[1]: '2026-01-01..02-01': both ends of a range need a year, or neither",
         "bad.yaml:17: accounts[0].hotlines[0].scenario[3].destination: 'voicemail:101' is not a destination: an extension or group number, "
-        "'menu:<name>', 'announcement:<recording>' or 'hangup'",
+        "'menu:<name>', 'external:<external group>', 'announcement:<recording>' or 'hangup'",
         "bad.yaml:23: accounts[0].menus[0].options: key 'A': a menu key is one of 0-9, * and #",
         "bad.yaml:23: accounts[0].menus[0].options.2: '109' is not an extension or group of this account",
         "bad.yaml:23: accounts[0].menus[0].options.3: menu 'other' is not defined in this account's menus",
@@ -250,4 +250,48 @@ accounts:
     ]
     for line in expected:
         assert line in got, "\n".join(got)
-    assert any(p.startswith(f"bad.yaml:8: accounts[0].recordings.closed: '{not_wav}' is not a PCM WAV file") for p in got)
+    assert any(p.startswith(f"bad.yaml:8: accounts[0].recordings.closed: {not_wav}: not a sound file this switch reads "
+                            "(WAV, MP3, FLAC, Ogg Vorbis)") for p in got)
+
+
+def test_external_groups_are_checked() -> None:
+    text = """\
+server:
+  listen: [{transport: udp, address: 127.0.0.1}]
+trunks: [{name: provider, host: 127.0.0.2}]
+accounts:
+  - name: acme
+    domain: acme.example
+    hotlines:
+      - {number: "02873001234", trunk: provider, destination: "external:mobile"}
+    extensions:
+      - {number: "101", password: secret-101}
+    external_groups:
+      - {name: mobiles, members: ["0909000001", "+84909000002", "12345", "0909000001"], sms: true, confirm_prompt: beep}
+      - {name: mobiles, members: ["0909000003"], trunk: other, overflow: "external:nobody"}
+  - name: globex
+    domain: globex.example
+    external_groups:
+      - {name: sales, members: ["0909000004"]}
+"""
+    got = problems(text)
+    expected = [
+        "bad.yaml:8: accounts[0].hotlines[0].destination: external group 'mobile' is not defined in this account's external_groups",
+        "bad.yaml:12: accounts[0].external_groups[0].confirm_prompt: 'beep' is not a recording of this account nor one of "
+        "the switch's prompts",
+        "bad.yaml:12: accounts[0].external_groups[0].members[2]: '12345' is not a number the trunk can call: it matches no "
+        "numbering class (local, mobile, international)",
+        "bad.yaml:12: accounts[0].external_groups[0].members[3]: '0909000001' is already a member",
+        "bad.yaml:12: accounts[0].external_groups[0].sms: texting the members needs an SMS provider: set sms (a webhook) at the top",
+        "bad.yaml:13: accounts[0].external_groups[1].name: external group 'mobiles' is already defined at external_groups[0]",
+        "bad.yaml:13: accounts[0].external_groups[1].trunk: trunk 'other' is not defined in trunks",
+        "bad.yaml:13: accounts[0].external_groups[1].overflow: external group 'nobody' is not defined in this account's "
+        "external_groups",
+        "bad.yaml:12: accounts[0].external_groups[0]: its members are outside numbers rung through a trunk: set its trunk or "
+        "the account's",
+        "bad.yaml:17: accounts[1].external_groups[0]: its members are outside numbers rung through a trunk: set its trunk or "
+        "the account's",
+    ]
+    for line in expected:
+        assert line in got, "\n".join(got)
+    assert not any("+84909000002" in p for p in got)  # +84 is a mobile number written the international way

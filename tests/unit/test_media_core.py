@@ -153,3 +153,21 @@ def test_keys_pressed_are_read_from_telephone_events_once_each() -> None:
     s.set_events("b", None)
     s.on_packet("a", PHONE_A_SDP, event(12, 6400, 1), 100.2)
     assert s.digits == [] and s.legs["b"].events == frozenset()
+
+
+def test_a_deaf_leg_hears_nothing_and_a_key_is_passed_on_whole_or_not_at_all() -> None:
+    """A member of an external group who has not pressed 1 yet: the caller (a) must not hear it.
+    Its key 1 starts while a is deaf; a hears again from the second packet on, but not the rest
+    of that key (half a key would be a key press to the caller's side).  The next key is whole."""
+    s = session()
+    s.set_events("b", 101)
+    s.legs["a"].deaf = True
+    assert s.on_packet("b", PHONE_B_SDP, rtp(1, 160), 100.0) is None  # a voicemail greeting
+    assert s.on_packet("b", PHONE_B_SDP, event(2, 800, 1, marker=True), 100.02) is None
+    assert s.digits == [("b", "1")]
+    s.legs["a"].deaf = False  # the member pressed 1: put through
+    assert [s.on_packet("b", PHONE_B_SDP, event(n, 800, 1, end=n > 3), 100.02 + n / 50) for n in (3, 4, 5)] == [None] * 3
+    assert s.on_packet("b", PHONE_B_SDP, rtp(6, 1760), 100.2) == PHONE_A_SDP  # voice again
+    assert s.on_packet("b", PHONE_B_SDP, event(7, 1920, 2, marker=True), 100.22) == PHONE_A_SDP  # a new key, whole
+    assert s.on_packet("b", PHONE_B_SDP, event(8, 1920, 2, end=True), 100.24) == PHONE_A_SDP
+    assert s.legs["a"].muted == 5
