@@ -37,9 +37,12 @@ def finish(proc: subprocess.Popen[str]) -> None:
     assert proc.returncode == 0, out[-2500:]
 
 
-def with_groups(make_switch: object, groups: list[dict[str, object]]) -> Switch:
+def with_groups(make_switch: object, groups: list[dict[str, object]], dnd: tuple[str, ...] = ()) -> Switch:
     accounts = base_config(0, Path("unused.db"))["accounts"]
     accounts[0]["groups"] = groups
+    for ext in accounts[0]["extensions"]:
+        if ext["number"] in dnd:
+            ext["dnd"] = True
     return make_switch(accounts=accounts)  # type: ignore[operator,no-any-return]
 
 
@@ -120,21 +123,28 @@ def invites(switch: Switch, ext: str) -> list[float]:
 
 
 def test_ringall_rings_everyone_at_once_and_the_others_see_completed_elsewhere(make_switch: object) -> None:
-    """Group 610 (ringall over 102, 103, 104): the three INVITEs leave together; 103 answers
-    after 1 s; 102 and 104 then get CANCEL with ``Reason: ... Call completed elsewhere`` (their
-    SIPp scenario fails without it), so their phones log no missed call."""
-    switch = with_groups(make_switch, [{"number": "610", "strategy": "ringall", "members": ["102", "103", "104"],
-                                        "ring_time": 10}])
+    """Group 610 (ringall over 102, 103, 104, 105): the INVITEs to 102, 103 and 104 leave
+    together; 105 is registered but in do-not-disturb and is not rung.  103 answers after 1 s;
+    102 and 104 then get CANCEL with ``Reason: ... Call completed elsewhere`` (their SIPp
+    scenario fails without it), so their phones log no missed call."""
+    switch = with_groups(make_switch, [{"number": "610", "strategy": "ringall", "members": ["102", "103", "104", "105"],
+                                        "ring_time": 10}], dnd=("105",))
     ports = {ext: free_port() for ext in ("102", "103", "104")}
-    for ext, port in ports.items():
+    dnd_port = free_port()
+    for ext, port in {**ports, "105": dnd_port}.items():
         register(switch, ext, f"acme-{ext}-secret", port)
     phones = [member(switch, "102", "callee_ring_cancelled_elsewhere.xml", ports["102"]),
               member(switch, "103", "callee_answer_after.xml", ports["103"], "-d", "1000"),
               member(switch, "104", "callee_ring_cancelled_elsewhere.xml", ports["104"])]
+    dnd = member(switch, "105", "call_callee.xml", dnd_port)
     time.sleep(0.3)
     caller(switch, "610", "101", "-d", "500")
     for proc in phones:
         finish(proc)
+    assert dnd.poll() is None  # 105's phone was there all along, and heard nothing
+    dnd.terminate()
+    dnd.wait(10)
+    assert invites(switch, "105") == []
     first = {ext: invites(switch, ext)[0] for ext in ports}
     assert max(first.values()) - min(first.values()) <= 0.3
     for ext in ("102", "104"):
