@@ -27,7 +27,10 @@ offer); otherwise the switch ACKs the callee's 2xx itself and absorbs the
 caller's ACK.  The switch retransmits its own 2xx on a leg until that leg ACKs
 (§13.3.1.4) and ends the call if no ACK comes in 64*T1.  Keys pressed (an INFO,
 or an RFC 4733 event the relay saw: ``on_key``) are watched for the park code.
-Park, pick-up and the ring-back after a park expires are in ``parking.py``.
+Park, pick-up and the ring-back after a park expires are in ``parking.py``; the
+switch answering the caller itself (menus, announcements, then ringing with music)
+in ``attendant.py``; a member having to press 1 before being put through in
+``confirm.py``.
 
 Not here: sockets, timers and the transaction layer (the service), where the
 relay runs (media endpoint), authentication and what the number means (service
