@@ -543,9 +543,15 @@ class CallService:
         account = self.config.account(rec.account)
         if account is None or self.sms is None:
             return
-        groups = [g for step in rec.path if step.startswith("external ")
-                  if (g := account.external_group(step.partition(" ")[2])) is not None and g.sms]
-        texted = {m for g in groups for m in g.members}
+        groups: list[ExternalGroup] = []
+        names = [step.partition(" ")[2] for step in rec.path if step.startswith("external ")]
+        while names:  # the groups the path names, and those their overflows rang
+            group = account.external_group(names.pop())
+            if group is not None and group not in groups:
+                groups.append(group)
+                kind, then = parse_destination(group.overflow)
+                names += [then] if kind == "external" else []
+        texted = {m for g in groups if g.sms for m in g.members}
         rung = dict.fromkeys(f.device.member for f in call.forks if f.device.member in texted)
         brand = account.brand or account.name
         when = datetime.fromtimestamp(rec.started, account.zone)

@@ -59,8 +59,12 @@ def test_members_see_the_hotline_must_press_1_and_are_texted(tmp_path: Path,
     acme = cfg["accounts"][0]
     acme.update(brand="ACME", timezone="Asia/Ho_Chi_Minh")
     acme["hotlines"][0]["destination"] = "external:mobiles"
-    acme["external_groups"] = [{"name": "mobiles", "strategy": "linear", "members": [FIRST, SECOND], "member_ring_time": 10,
-                                "confirm": True, "confirm_timeout": 3, "sms": True}]
+    # The second member is in the first group's overflow group: its text must come all the same.
+    acme["external_groups"] = [
+        {"name": "mobiles", "strategy": "linear", "members": [FIRST], "member_ring_time": 10,
+         "confirm": True, "confirm_timeout": 3, "sms": True, "overflow": "external:backup"},
+        {"name": "backup", "members": [SECOND], "confirm": True, "sms": True},
+    ]
     sw.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     sw.start()
     caller_media, mobile_media = free_port(), free_port()
