@@ -268,8 +268,13 @@ def cmd_recordings(args: argparse.Namespace) -> int:
                     if name not in account.recordings and name in sounds.PROMPTS]
         parks = [("park", account.park.music)] + [(f"park, site {s.name}", s.park.music) for s in account.sites if s.park]
         for who, music in parks:
-            if music is not None or who == "park":
-                entries.append(("music-on-hold", "music" if music else "music (built-in)", music or sounds.music_on_hold()))
+            if music in account.recordings:
+                uses.setdefault(music, []).append(f"{who} (music)")
+            elif music is not None:
+                entries.append((music, "music", Path(music)))
+                uses.setdefault(music, []).append(who)
+            elif who == "park":
+                entries.append(("music-on-hold", "music (built-in)", sounds.music_on_hold()))
                 uses.setdefault("music-on-hold", []).append(who)
         for name, kind, path in entries:
             seconds, shape = _sound_facts(path)

@@ -663,8 +663,10 @@ class CallService:
 
     def _play(self, call: Call, play: Play) -> None:
         park, _ = self._park_settings(call)
+        account = self.config.account(call.record.account)
+        music = account.sound_file(park.music) if account is not None and park.music else sounds.music_on_hold()
         try:
-            self.media.play_music(call.record.id, play.leg, load(park.music or sounds.music_on_hold()), play.pt)
+            self.media.play_music(call.record.id, play.leg, load(music), play.pt)
         except SoundError as exc:
             log.error("call %s: cannot play music on hold: %s", call.record.id, exc)
 

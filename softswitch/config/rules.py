@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from ..sounds import PROMPTS
-from .schema import _vietnam
+from .schema import _vietnam, is_recording_name
 
 Path = tuple[str | int, ...]
 
@@ -310,6 +310,8 @@ def _park_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[P
         if isinstance(site, dict) and isinstance(site.get("park"), dict):
             places.append((("accounts", i, "sites", k, "park"), site["park"], {**park, **site["park"]}))
     code = str(park.get("code", "*85"))[1:]
+    raw_recordings = acc.get("recordings")
+    recordings = set(raw_recordings) if isinstance(raw_recordings, dict) else set()
     for path, settings, merged in places:
         first, last = str(merged.get("first_slot", "801")), str(merged.get("last_slot", "899"))
         if first.isdigit() and last.isdigit():
@@ -321,4 +323,7 @@ def _park_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[P
             value = settings.get(key)
             if isinstance(value, str) and value not in ("parker", "hangup") and value.isdigit() and value not in numbers:
                 problems.append(((*path, key), f"{value!r} is not an extension or group of this account"))
+        music = settings.get("music")
+        if isinstance(music, str) and is_recording_name(music) and music not in recordings:
+            problems.append(((*path, "music"), f"{music!r} is not a recording of this account (nor a file: write a path)"))
     return problems

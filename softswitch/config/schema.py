@@ -115,6 +115,11 @@ class Store(Strict):
 PARK_CODE_RE = re.compile(r"\*[0-9]{1,6}\Z")
 
 
+def is_recording_name(value: str) -> bool:
+    """A name of the account's recordings (``hold-music``), not a file (``/srv/hold.wav``)."""
+    return bool(NAME_RE.match(value)) and "." not in value
+
+
 def _check_park_destination(value: str, field: str | None) -> str:
     if value == "parker" and field == "fallback":
         raise ValueError("the fallback is where a call goes when the parker does not answer: an extension or 'hangup'")
@@ -134,7 +139,7 @@ class ParkOverride(Strict):
     fallback: str | None = None
     parker_ring_time: float | None = Field(None, ge=5, le=600)
     repark_window: float | None = Field(None, ge=0, le=3600)
-    music: Path | None = None
+    music: str | None = None
 
     @field_validator("on_expiry", "fallback")
     @classmethod
@@ -143,9 +148,9 @@ class ParkOverride(Strict):
 
     @field_validator("music")
     @classmethod
-    def _music(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"music file {str(value)!r} does not exist")
+    def _music(cls, value: str | None) -> str | None:
+        if value is not None and not is_recording_name(value) and not Path(value).is_file():
+            raise ValueError(f"music file {value!r} does not exist")
         return value
 
 
@@ -163,7 +168,8 @@ class Park(Strict):
     parker_ring_time: float = Field(30, ge=5, le=600, description="seconds the parker's phones ring on expiry")
     repark_window: float = Field(30, ge=0, le=3600, description="a call picked up and parked again within this "
                                  "many seconds returns to its old slot")
-    music: Path | None = Field(None, description="WAV file the parked party hears (default: the switch's own music)")
+    music: str | None = Field(None, description="what the parked party hears: a recording of the account (its name) or "
+                              "a sound file (default: the switch's own music)")
 
     @field_validator("code")
     @classmethod
@@ -179,7 +185,7 @@ class Park(Strict):
 
     @field_validator("music")
     @classmethod
-    def _music(cls, value: Path | None) -> Path | None:
+    def _music(cls, value: str | None) -> str | None:
         return ParkOverride._music(value)
 
     def for_site(self, site: Site | None) -> Park:
@@ -537,6 +543,10 @@ class Account(Strict):
             if not NAME_RE.match(name):
                 raise ValueError(f"recording name {name!r}: use lower-case letters, digits, '_' and '-'")
         return value
+
+    def sound_file(self, recording_or_path: str) -> Path:
+        """The file of a recording named in the config, or the path written there."""
+        return self.recordings.get(recording_or_path) or Path(recording_or_path)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -185,17 +185,24 @@ def test_scenario_inside_and_outside_office_hours(tmp_path: Path) -> None:
 
 def test_recordings_lists_each_accounts_prompts_and_music_and_what_plays_them(tmp_path: Path) -> None:
     sw = Switch(tmp_path)
-    sw.config_path.write_text(yaml.safe_dump(hotline_config(sw), sort_keys=False))
+    cfg = hotline_config(sw)
+    cfg["accounts"][0]["recordings"]["hold"] = str(tone(sw.workdir / "hold.wav", 3.0, 330))
+    cfg["accounts"][0]["park"] = {"music": "hold"}  # music by name too
+    sw.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     out = sw.cli("recordings", "--config", str(sw.config_path), "--account", "acme")
     assert out.returncode == 0, out.stderr
     rows = {line.split()[1]: line for line in out.stdout.splitlines()[1:-1]}
-    assert list(rows) == ["welcome", "closed", "invalid", "music-on-hold"]
+    assert list(rows) == ["welcome", "closed", "hold", "invalid"]
+    assert " 3.0s " in rows["hold"] and "park (music)" in rows["hold"]
     assert "recording" in rows["welcome"] and " 2.0s " in rows["welcome"] and "menu main" in rows["welcome"]
     assert "WAV 16000 Hz mono 16-bit (converted to 8 kHz mono when played)" in rows["welcome"]
     assert f"hotline {HOTLINE}" in rows["closed"] and "FLAC 44100 Hz 2 channels (converted" in rows["closed"]
     assert "prompt (built-in)" in rows["invalid"] and "menu main (wrong key)" in rows["invalid"]
-    assert "music (built-in)" in rows["music-on-hold"]
     assert out.stdout.splitlines()[-1] == "4 recordings"
+    del cfg["accounts"][0]["park"]  # no music named: the switch's own
+    sw.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = sw.cli("recordings", "--config", str(sw.config_path), "--account", "acme")
+    assert "music (built-in)" in out.stdout and "music-on-hold" in out.stdout
     (sw.workdir / "welcome.wav").unlink()  # a missing file is a config error, with its line
     out = sw.cli("recordings", "--config", str(sw.config_path))
     assert out.returncode != 0 and "accounts[0].recordings.welcome: file " in out.stderr and "does not exist" in out.stderr

@@ -148,11 +148,13 @@ accounts:
       music: /nonexistent/music.wav
     sites:
       - name: branch
-        park: {first_slot: 950, fallback: parker}
+        park: {first_slot: 950, fallback: parker, music: hold-music}
     extensions:
       - {number: "101", password: secret-101}
 """
     got = problems(text)
+    assert ("bad.yaml:12: accounts[0].sites[0].park.music: 'hold-music' is not a recording of this account (nor a file: "
+            "write a path)") in got
     assert "bad.yaml:6: accounts[0].park: park code *810 is one of the slots *801..*899" in got
     assert "bad.yaml:9: accounts[0].park.music: music file '/nonexistent/music.wav' does not exist" in got
     assert any(p.startswith("bad.yaml:12: accounts[0].sites[0].park.fallback: the fallback is where") for p in got)
