@@ -692,7 +692,7 @@ class Call:
         out: list[Action] = []
         if self.phase in SESSION_PHASES:
             text = cause.replace('"', "'")
-            for dialog in (self.a, self.b):
+            for dialog in (self.a, None if self.confirming else self.b):  # a member pressing 1: _end
                 if dialog is not None:
                     bye = dialog.request("BYE", self._via(dialog.target), extra=[Header("Reason", f'SIP;cause=200;text="{text}"')])
                     out.append(SendRequest(bye, dialog.target, Ref("bye")))

@@ -110,3 +110,20 @@ def test_the_caller_hanging_up_in_the_menu_ends_the_call_as_cancelled() -> None:
     assert [r.status for r in responses(out)] == [200]
     rec = of(out, CallEnded)[0].record
     assert (rec.disposition, rec.hangup_by, rec.cause) == ("cancelled", "caller", "hung up in a menu")
+
+
+def test_a_member_who_must_press_1_hears_the_prompt_and_is_hung_up_once_if_the_call_ends() -> None:
+    call = hotline_call()
+    call.run_menu(MenuRun(MENU), 1000.0)
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
+    mobile = Device("sip:0909000001@198.51.100.9:5060", Target("UDP", "198.51.100.9", 5060), "trunk", "sip:0287@198.51.100.9",
+                    member="0909000001")
+    out = call.ring_for_caller([Stage((mobile,), 20, "sip:mobiles@acme.example", "external mobiles", confirm="press-one",
+                                      confirm_timeout=10)], 1001.0)
+    (fork,) = fork_invites(out)
+    out = call.on_response(fork.ref, answer_to(fork.request, 200, "m1", sdp("198.51.100.9", 7000)), 1002.0)
+    assert of(out, Announce) == [Announce("b", ("press-one",), 0)] and call.phase is Phase.ATTENDED
+    assert call.get_timer() == 1012.0  # the member's 10 s to press 1
+    out = call.hang_up(1003.0, "switch", "switch shutting down")
+    byes = [s for s in of(out, SendRequest) if s.request.method == "BYE"]
+    assert sorted(str(b.request.uri) for b in byes) == ["sip:101@192.168.1.10:5070", "sip:102@10.0.0.1:5060"]
