@@ -16,8 +16,8 @@ switch's offer and the answer comes in the ACK), and the call is ATTENDED:
   * an announcement plays once, then the switch hangs up;
   * stages ring on the free leg (B) while the caller hears music.  They are offered
     the session the caller already has (the same codec), so the first answer is
-    bridged as it is: no re-INVITE to the caller.  When nobody answers, the switch
-    hangs up.
+    bridged as it is: no re-INVITE to the caller.  When nobody answers, the caller
+    hears so ("nobody-available"), then the switch hangs up.
 
 In-dialog requests from the caller meanwhile are answered here: a session refresh
 gets the session it has, INFO carries keys, BYE ends the call.
@@ -66,7 +66,7 @@ class Attendant:
     session: SessionDescription  # what the caller was answered (or offered): the session B is offered
     menu: MenuRun | None = None
     playing: bool = False  # a prompt or announcement whose end matters
-    hang_up_after: bool = False  # an announcement: the call ends when it has played
+    hang_up_after: str | None = None  # an announcement: the call ends when it has played, for this cause
     ringing: bool = False  # stages ring for the caller
 
     @property
@@ -137,7 +137,7 @@ def announce(call: Call, prompts: tuple[str, ...], now: float) -> list[Action]:
     attendant = attending(call)
     if attendant is None:
         return out
-    attendant.menu, attendant.hang_up_after, attendant.playing = None, True, True
+    attendant.menu, attendant.hang_up_after, attendant.playing = None, "announcement played", True
     return out + [StopPlaying("a"), Announce("a", prompts, attendant.pt)]
 
 
@@ -148,7 +148,7 @@ def played(call: Call, leg: str, now: float) -> list[Action]:
         return []
     attendant.playing = False
     if attendant.hang_up_after:
-        return call.hang_up(now, "switch", "announcement played", disposition="no answer")
+        return call.hang_up(now, "switch", attendant.hang_up_after, disposition="no answer")
     if attendant.menu is not None:
         attendant.menu.played(now)
     return []
@@ -251,7 +251,13 @@ def connected(call: Call, attendant: Attendant, fork: Fork, response: Response, 
 
 
 def nobody_answered(call: Call, now: float) -> list[Action]:
-    return call.hang_up(now, "switch", "nobody answered", disposition="no answer")
+    """Nobody took the call: the caller is told so, then the switch hangs up."""
+    attendant = attending(call)
+    if attendant is None:
+        return call.hang_up(now, "switch", "nobody answered", disposition="no answer")
+    attendant.menu, attendant.ringing = None, False
+    attendant.hang_up_after, attendant.playing = "nobody answered", True
+    return [StopPlaying("a"), Announce("a", ("nobody-available",), attendant.pt)]
 
 
 # --------------------------------------------------------------------------- the caller's requests

@@ -29,6 +29,7 @@ PROMPTS: dict[str, str] = {
     "goodbye": "Goodbye.",
     "sample-menu": "Thank you for calling. For sales, press 1. For support, press 2.",
     "press-one": "You have a call from the company hotline. Press 1 to take it.",
+    "nobody-available": "Sorry, nobody can take your call right now. Please call again later. Goodbye.",
 }
 
 MUSIC_ON_HOLD = "default"

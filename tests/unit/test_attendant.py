@@ -127,3 +127,19 @@ def test_a_member_who_must_press_1_hears_the_prompt_and_is_hung_up_once_if_the_c
     out = call.hang_up(1003.0, "switch", "switch shutting down")
     byes = [s for s in of(out, SendRequest) if s.request.method == "BYE"]
     assert sorted(str(b.request.uri) for b in byes) == ["sip:101@192.168.1.10:5070", "sip:102@10.0.0.1:5060"]
+
+
+def test_when_nobody_answers_the_caller_is_told_so_then_hung_up() -> None:
+    call = hotline_call()
+    call.run_menu(MenuRun(MENU), 1000.0)
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
+    device = Device("sip:103@10.0.0.3:5060", Target("UDP", "198.51.100.3", 6000), "phone", member="103")
+    (fork,) = fork_invites(call.ring_for_caller([Stage((device,), 15, "sip:600@acme.example", "600")], 1001.0))
+    out = call.on_response(fork.ref, answer_to(fork.request, 486, "t3"), 1002.0)
+    assert StopPlaying("a") in out and of(out, Announce) == [Announce("a", ("nobody-available",), 0)]
+    assert call.phase is Phase.ATTENDED  # still on the line, hearing it
+    out = call.announced("a", 1006.0)
+    (bye,) = of(out, SendRequest)
+    assert bye.request.method == "BYE" and 'text="nobody answered"' in (bye.request.get("Reason") or "")
+    rec = of(out, CallEnded)[0].record
+    assert (rec.disposition, rec.hangup_by, rec.cause) == ("no answer", "switch", "nobody answered")
