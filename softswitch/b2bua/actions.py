@@ -52,6 +52,7 @@ class Stage:
     extension: str | None = None  # the account's extension rung (None: an outside number)
     confirm: str | None = None  # a prompt: whoever answers must press 1 before being put through
     confirm_timeout: float = 10.0
+    group: str | None = None  # the group it rings for ("600", "external:mobiles"): its memory, its texts
 
 
 class ForkState(enum.Enum):

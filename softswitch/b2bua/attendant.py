@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from ..dialplan.menu import Go, MenuRun, Outcome, Say
 from ..sdp.model import SessionDescription, parse_sdp
 from ..sdp.offer_answer import answer_alone, narrow_codecs, own_offer, relay_view, voice_payload
-from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
 from ..sip.message import Header, Request, Response, make_response
 from . import session_timer
@@ -48,12 +47,10 @@ from .actions import (
     Respond,
     Route,
     SendRequest,
-    SetMedia,
     Stage,
     StopPlaying,
     allows,
 )
-from .dtmf import info_key
 
 if TYPE_CHECKING:
     from .call import Call
@@ -113,10 +110,9 @@ def late_answer(call: Call, request: Request) -> list[Action]:
         sdp = narrow_codecs(parse_sdp(request.body))
     except RemoteProtocolError:
         return []  # nothing to play to: the menu's timeouts end the call
-    call.origin["a"], call.sdp_from["a"] = sdp.first("o"), sdp
     call.offer = sdp
     attendant.session = answer_alone(sdp, call.media.address, call.media.a, call.new_id())
-    return [SetMedia.of("a", sdp)]
+    return [call._heard("a", sdp)]
 
 
 # --------------------------------------------------------------------------- menus and announcements
@@ -231,7 +227,7 @@ def connected(call: Call, attendant: Attendant, fork: Fork, response: Response, 
         bye = dialog.request("BYE", call._via(fork.device.target), extra=[Header("Reason", f'SIP;cause=488;text="{exc.reason}"')])
         fork.state, fork.final, fork.final_reason = ForkState.FAILED, 488, "Not Acceptable Here"
         return out + [SendRequest(bye, fork.device.target, Ref("bye", fork.id))] + call._fork_lost(now)
-    call.origin["b"], call.sdp_from["b"] = sdp.first("o"), sdp
+    heard = call._heard("b", sdp)
     stage = call.stages[fork.stage]
     call.b = dialog
     call.phase = Phase.ANSWERED
@@ -247,7 +243,7 @@ def connected(call: Call, attendant: Attendant, fork: Fork, response: Response, 
         call.timers["b"] = timer
     call.ring_deadline = None
     bind = [] if acked else [BindDialog(dialog.key, "b")]
-    return out + [SetMedia.of("b", sdp), *bind, StopPlaying("a"), *call._cancel_others(fork, COMPLETED_ELSEWHERE)]
+    return out + [heard, *bind, StopPlaying("a"), *call._cancel_others(fork, COMPLETED_ELSEWHERE)]
 
 
 def nobody_answered(call: Call, now: float) -> list[Action]:
@@ -265,29 +261,10 @@ def nobody_answered(call: Call, now: float) -> list[Action]:
 
 def request(call: Call, tx: Any, req: Request, now: float) -> list[Action]:
     """An in-dialog request from the caller while the switch holds the call."""
-    dialog: Dialog | None = call.a
-    method = req.method
-    if dialog is None:
-        return [Respond(tx, make_response(req, 481))]
-    try:
-        dialog.accept(req)
-    except RemoteProtocolError as exc:
-        return [Respond(tx, make_response(req, exc.status_hint))]
-    if method == "BYE":
+
+    def bye() -> list[Action]:
         where = "in a menu" if call.attendant and call.attendant.menu else "while ringing" if ringing(call) else "in an announcement"
-        return [Respond(tx, make_response(req, 200)), *call._end(now, "cancelled", "caller", f"hung up {where}")]
-    if method in ("INVITE", "UPDATE"):
-        if req.body and not call._is_refresh("a", req):
-            try:
-                offer = narrow_codecs(parse_sdp(req.body))
-            except RemoteProtocolError as exc:
-                return [Respond(tx, make_response(req, exc.status_hint))]
-            call.origin["a"], call.sdp_from["a"] = offer.first("o"), offer
-            return [SetMedia.of("a", offer), *call._answer_refresh("a", tx, req, now)]
-        return call._answer_refresh("a", tx, req, now)
-    if method == "OPTIONS":
-        return [Respond(tx, call._options(req))]
-    if method == "INFO":
-        pressed = info_key(req)
-        return [Respond(tx, make_response(req, 200)), *(key(call, "a", pressed, now) if pressed else [])]
-    return [Respond(tx, make_response(req, 488 if method == "REFER" else 501))]
+        return call._end(now, "cancelled", "caller", f"hung up {where}")
+
+    answered = call._lone_request("a", tx, req, now, bye=bye, key=lambda pressed: key(call, "a", pressed, now))
+    return answered if answered is not None else [Respond(tx, make_response(req, 488 if req.method == "REFER" else 501))]

@@ -171,13 +171,48 @@ class Call:
         address and that leg's port), and where that phone receives RTP.  Raises
         ``RemoteProtocolError`` (400 malformed, 488 with ``narrow`` and no common codec)."""
         sdp = parse_sdp(body)
-        self.origin[source] = sdp.first("o")
         if narrow:
             sdp = narrow_codecs(sdp)
-        self.sdp_from[source] = sdp
         view = bytes(relay_view(sdp, self.media.address, self._ports(self._other(source))))
         self.sdp_sent[self._other(source)] = view
-        return view, SetMedia.of(source, sdp)
+        return view, self._heard(source, sdp)
+
+    def _heard(self, leg: str, sdp: SessionDescription) -> SetMedia:
+        """SDP the phone on ``leg`` sent: its o= line (an unchanged one is a refresh) and its
+        session (offered on in a ring-back) are kept, and the relay learns where it listens."""
+        self.origin[leg], self.sdp_from[leg] = sdp.first("o"), sdp
+        return SetMedia.of(leg, sdp)
+
+    def _lone_request(self, leg: str, tx: Any, request: Request, now: float, *,
+                      bye: Callable[[], list[Action]], key: Callable[[str], list[Action]] | None = None) -> list[Action] | None:
+        """An in-dialog request from a phone the switch holds on its own (parked, in a menu, a
+        member yet to press 1): nobody else hears it.  BYE is ``bye()``'s business; a session
+        refresh or a new offer is answered with the session the phone has; INFO may carry a
+        ``key``.  None: a method the caller answers itself."""
+        dialog = self._leg(leg)
+        if dialog is None:
+            return [Respond(tx, make_response(request, 481))]
+        try:
+            dialog.accept(request)
+        except RemoteProtocolError as exc:
+            return [Respond(tx, make_response(request, exc.status_hint))]
+        method = request.method
+        if method == "BYE":
+            return [Respond(tx, make_response(request, 200)), *bye()]
+        if method in ("INVITE", "UPDATE"):
+            if not request.body or self._is_refresh(leg, request):
+                return self._answer_refresh(leg, tx, request, now)
+            try:
+                offer = narrow_codecs(parse_sdp(request.body))
+            except RemoteProtocolError as exc:
+                return [Respond(tx, make_response(request, exc.status_hint))]
+            return [self._heard(leg, offer), *self._answer_refresh(leg, tx, request, now)]
+        if method == "OPTIONS":
+            return [Respond(tx, self._options(request))]
+        if method == "INFO":
+            pressed = info_key(request) if key is not None else None
+            return [Respond(tx, make_response(request, 200)), *(key(pressed) if key is not None and pressed else [])]
+        return None
 
     def _via(self, target: Target) -> str:
         return self.locality.via(target.transport, self.new_branch())

@@ -36,10 +36,8 @@ from .actions import (
     Ref,
     Respond,
     SendRequest,
-    SetMedia,
     StopPlaying,
 )
-from .dtmf import info_key
 
 if TYPE_CHECKING:
     from .call import Call
@@ -71,11 +69,10 @@ def begin(call: Call, fork: Fork, response: Response, now: float) -> list[Action
     except RemoteProtocolError as exc:
         return out + _give_up(call, fork, f'SIP;cause=488;text="{exc.reason}"', now, 488, "Not Acceptable Here")
     call.b = dialog
-    call.origin["b"], call.sdp_from["b"] = sdp.first("o"), sdp
     call.confirming = Confirming(fork, response, stage.confirm, now + stage.confirm_timeout, voice_payload(sdp))
     call.ring_deadline = None  # the member has answered: its confirm deadline counts now
     # The caller must not hear the member (a voicemail's greeting) before it is put through.
-    out += [SetMedia.of("b", sdp), BindDialog(dialog.key, "b"), Deafen("a", True), *call._cancel_others(fork, None)]
+    out += [call._heard("b", sdp), BindDialog(dialog.key, "b"), Deafen("a", True), *call._cancel_others(fork, None)]
     return out + [Announce("b", (stage.confirm,), call.confirming.pt)]
 
 
@@ -108,22 +105,15 @@ def due(call: Call, now: float) -> list[Action]:
 
 def request(call: Call, tx: Any, req: Request, now: float) -> list[Action]:
     """An in-dialog request from the member who has not pressed 1 yet."""
-    waiting, dialog = call.confirming, call.b
-    if waiting is None or dialog is None:
+    waiting = call.confirming
+    if waiting is None:
         return [Respond(tx, make_response(req, 481))]
-    try:
-        dialog.accept(req)
-    except RemoteProtocolError as exc:
-        return [Respond(tx, make_response(req, exc.status_hint))]
-    if req.method == "BYE":  # the member (or its voicemail) hung up
-        ok = Respond(tx, make_response(req, 200))
-        return [ok, *_give_up(call, waiting.fork, None, now, 480, "Hung Up Before Confirming")]
-    if req.method == "INFO":
-        pressed = info_key(req)
-        return [Respond(tx, make_response(req, 200)), *(key(call, pressed, now) if pressed else [])]
-    if req.method in ("INVITE", "UPDATE"):
-        return call._answer_refresh("b", tx, req, now)
-    return [Respond(tx, make_response(req, 200 if req.method == "OPTIONS" else 488))]
+
+    def bye() -> list[Action]:  # the member (or its voicemail) hung up
+        return _give_up(call, waiting.fork, None, now, 480, "Hung Up Before Confirming")
+
+    answered = call._lone_request("b", tx, req, now, bye=bye, key=lambda pressed: key(call, pressed, now))
+    return answered if answered is not None else [Respond(tx, make_response(req, 488))]
 
 
 def abandon(call: Call, cause: str) -> list[Action]:

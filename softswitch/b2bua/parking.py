@@ -67,7 +67,6 @@ from .actions import (
     Respond,
     SendRaw,
     SendRequest,
-    SetMedia,
     Stage,
     StopPlaying,
     allows,
@@ -271,35 +270,17 @@ def _text_message(call: Call, dialog: Dialog, text: str) -> Request:
 
 
 def parked_request(call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
-    """An in-dialog request from the parked party: nobody else to hear it."""
-    dialog = call._leg(leg)
-    method = request.method
-    if dialog is None:
-        return [Respond(tx, make_response(request, 481))]
-    try:
-        dialog.accept(request)
-    except RemoteProtocolError as exc:
-        return [Respond(tx, make_response(request, exc.status_hint))]
-    parking = call.parking
-    if method == "BYE" and parking is not None and parking.announcing and leg == parking.parker_leg:
-        parking.announcing, parking.parker_gone = False, True  # the parker did not wait for the code
-        return [Respond(tx, make_response(request, 200)), *_leave(call, leg)]
-    if method == "BYE":
-        return [Respond(tx, make_response(request, 200)), *call._end(now, "answered", "parked party", "BYE while parked")]
-    if method in ("INVITE", "UPDATE") and (call._is_refresh(leg, request) or not request.body):
-        return call._answer_refresh(leg, tx, request, now)
-    if method in ("INVITE", "UPDATE"):
-        try:
-            offer = parse_sdp(request.body)
-        except RemoteProtocolError as exc:
-            return [Respond(tx, make_response(request, exc.status_hint))]
-        call.origin[leg], call.sdp_from[leg] = offer.first("o"), offer
-        return [SetMedia.of(leg, offer), *call._answer_refresh(leg, tx, request, now)]
-    if method == "OPTIONS":
-        return [Respond(tx, call._options(request))]
-    if method == "INFO":
-        return [Respond(tx, make_response(request, 200))]
-    return [Respond(tx, make_response(request, 480, "Call Is Parked"))]
+    """An in-dialog request from the parked party (or a parker still hearing the code)."""
+
+    def bye() -> list[Action]:
+        parking = call.parking
+        if parking is not None and parking.announcing and leg == parking.parker_leg:
+            parking.announcing, parking.parker_gone = False, True  # the parker did not wait for the code
+            return _leave(call, leg)
+        return call._end(now, "answered", "parked party", "BYE while parked")
+
+    answered = call._lone_request(leg, tx, request, now, bye=bye)
+    return answered if answered is not None else [Respond(tx, make_response(request, 480, "Call Is Parked"))]
 
 
 def parker_bye(call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
@@ -530,8 +511,7 @@ def reinvite_response(call: Call, ref: Ref, response: Response | None, now: floa
             answer = parse_sdp(response.body)
         except RemoteProtocolError:
             return out
-        call.origin[held], call.sdp_from[held] = answer.first("o"), answer
-        out.append(SetMedia.of(held, answer))
+        out.append(call._heard(held, answer))
     return out
 
 

@@ -17,7 +17,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -93,12 +93,11 @@ class CallService:
         self.phases: dict[str, Phase] = {}  # record id -> the call's phase when last looked at
         self._rotation: dict[tuple[str, str], int] = {}
         self._addresses: dict[str, str] = {}
-        self._claims: set[asyncio.Task[None]] = set()
         self._last_answered: dict[tuple[str, str], str] = {}  # (account, group) -> member who answered last
         self._idle_since: dict[tuple[str, str], float] = {}  # (account, extension) -> when its last call ended
         self.writer: BatchWriter[CallRecord] = BatchWriter(store.add_calls, config.store.flush_interval, "call records")
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
-        self._texts: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0}
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
@@ -110,8 +109,8 @@ class CallService:
         for call in list(self.calls.values()):
             self._run(call, call.hang_up(self.clock(), "switch", "switch shutting down"))
         await self.writer.close()
-        if self._texts:  # texts of the last calls: a little time to go out
-            await asyncio.wait(self._texts, timeout=5)
+        if self._tasks:  # the last calls' texts and claims: a little time to finish
+            await asyncio.wait(self._tasks, timeout=5)
         if self.sms is not None:
             await self.sms.close()
 
@@ -123,10 +122,10 @@ class CallService:
         self.config = config
         self._addresses.clear()
 
-    def _spawn(self, job: Any) -> None:
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(job)
-        self._texts.add(task)
-        task.add_done_callback(self._texts.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _locality(self) -> Locality:
         return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
@@ -259,7 +258,7 @@ class CallService:
                 log.warning("call %s: %s@%s dialled %s but the account has no trunk", record.id, caller.number, account.name, decision.number)
                 self._run(call, call.reject(503, "No Trunk Configured", "failed", f"no trunk for {decision.number}", now))
                 return
-            device = self._trunk_device(trunk, decision.number, account, caller)
+            device = self._trunk_device(trunk, decision.number, self._outbound_number(account, caller))
             timeout = self.config.calls.outbound_timeout
             log.info("call %s: %s@%s -> %s via trunk %s as %s", record.id, caller.number, account.name, decision.number,
                      trunk.name, device.caller_id)
@@ -285,7 +284,7 @@ class CallService:
             stages = []
             for number, timeout in ((routing.primary, routing.primary_timeout), (routing.backup, routing.backup_timeout)):
                 if number:
-                    device = self._trunk_device(trunk, normalise(number, self.config.numbering), account, callee)
+                    device = self._trunk_device(trunk, normalise(number, self.config.numbering), self._outbound_number(account, callee))
                     stages.append(Stage((device,), timeout, device.uri, number))
             return stages
         bindings = self.registrar.table.lookup(account.name, callee.number, now)[: self.config.calls.max_forks]
@@ -321,7 +320,7 @@ class CallService:
                      idle_since={m: self._idle_since.get((account.name, m), 0.0) for m in group.members},
                      shuffle=random.shuffle)
         uri = f"sip:{group.number}@{account.domain}"
-        stages = [Stage(tuple(d for m in step.members for d in devices[m]), step.timeout, uri, group.number)
+        stages = [Stage(tuple(d for m in step.members for d in devices[m]), step.timeout, uri, group.number, group=key[1])
                   for step in plan]
         if group.overflow != "hangup" and group.overflow not in seen:
             stages += self._destination_stages(account, group.overflow, now, caller, seen | {group.number})
@@ -344,26 +343,24 @@ class CallService:
         trunk = self.config.trunk(group.trunk or account.trunk)
         if trunk is None:  # the config rules make this impossible; a reload may race a call
             return []
-        numbering = self.config.numbering
         key = (account.name, f"external:{group.name}")
         plan = steps(group, group.members, last_answered=self._last_answered.get(key),
                      idle_since={m: self._idle_since.get((account.name, m), 0.0) for m in group.members},
                      shuffle=random.shuffle)
-        hotline = for_trunk(normalise(record.hotline, numbering), trunk.number_format, numbering) if record.hotline else None
-        shown = f"sip:{hotline}@{trunk.host}" if hotline else None
-        caller = for_trunk(normalise(record.caller, numbering), trunk.number_format, numbering)
-        asserted = f"sip:{caller}@{trunk.host}" if trunk.original_caller_in_pai and shown else None
-        target = Target(trunk.transport.upper(), self.address(trunk.host), trunk.port)
+        hotline = record.hotline
+        extra: dict[str, Any] = {}
+        if hotline:
+            extra["diversion"] = f"<{self._trunk_uri(trunk, hotline)}>;reason=unconditional;counter=1"
+            if trunk.original_caller_in_pai:
+                extra["asserted"] = self._trunk_uri(trunk, record.caller)
         prompt = group.confirm_prompt if group.confirm else None
 
         def device(number: str) -> Device:
-            dial = for_trunk(normalise(number, numbering), trunk.number_format, numbering)
-            return Device(f"sip:{dial}@{trunk.host}:{trunk.port}", target, f"trunk {trunk.name}", shown, trunk.credentials,
-                          member=number, diversion=f"<{shown}>;reason=unconditional;counter=1" if shown else None,
-                          asserted=asserted)
+            return self._trunk_device(trunk, normalise(number, self.config.numbering), hotline, member=number, **extra)
 
         stages = [Stage(tuple(device(m) for m in step.members), step.timeout, f"sip:{group.name}@{account.domain}",
-                        f"external {group.name}", confirm=prompt, confirm_timeout=group.confirm_timeout) for step in plan]
+                        f"external {group.name}", confirm=prompt, confirm_timeout=group.confirm_timeout, group=key[1])
+                  for step in plan]
         kind, then = parse_destination(group.overflow)
         if kind == "number":
             stages += self._destination_stages(account, then, now)
@@ -381,21 +378,29 @@ class CallService:
             busy.update(n for leg in legs if (n := call.extensions.get(leg)) is not None)
         return busy
 
-    def _trunk_device(self, trunk: Trunk, number: str, account: Account, shown: Extension) -> Device:
-        """The provider as a device to ring, with the caller ID of ``shown``'s outbound numbers
-        (one number, or the next of a group in rotation)."""
-        numbering = self.config.numbering
-        dial = for_trunk(number, trunk.number_format, numbering)
-        pool = shown.outbound_numbers or account.outbound_numbers
-        caller_id = None
-        if pool:
-            key = (account.name, shown.number)
-            turn = self._rotation.get(key, 0)
-            self._rotation[key] = turn + 1
-            shown_number = for_trunk(normalise(pool[turn % len(pool)], numbering), trunk.number_format, numbering)
-            caller_id = f"sip:{shown_number}@{trunk.host}"
+    def _trunk_device(self, trunk: Trunk, number: str, shown: str | None, **more: Any) -> Device:
+        """The provider as a device to ring ``number`` (normalised), showing the number ``shown``
+        as the caller; ``more``: the rest of the ``Device``."""
+        dial = for_trunk(number, trunk.number_format, self.config.numbering)
         target = Target(trunk.transport.upper(), self.address(trunk.host), trunk.port)
-        return Device(f"sip:{dial}@{trunk.host}:{trunk.port}", target, f"trunk {trunk.name}", caller_id, trunk.credentials)
+        caller_id = self._trunk_uri(trunk, shown) if shown else None
+        return Device(f"sip:{dial}@{trunk.host}:{trunk.port}", target, f"trunk {trunk.name}", caller_id, trunk.credentials, **more)
+
+    def _trunk_uri(self, trunk: Trunk, number: str) -> str:
+        """A number as a SIP URI at the provider, written as it wants numbers."""
+        numbering = self.config.numbering
+        return f"sip:{for_trunk(normalise(number, numbering), trunk.number_format, numbering)}@{trunk.host}"
+
+    def _outbound_number(self, account: Account, shown: Extension) -> str | None:
+        """The caller ID of ``shown``'s outside calls: one of its outbound numbers (or the
+        account's), the next in rotation."""
+        pool = shown.outbound_numbers or account.outbound_numbers
+        if not pool:
+            return None
+        key = (account.name, shown.number)
+        turn = self._rotation.get(key, 0)
+        self._rotation[key] = turn + 1
+        return pool[turn % len(pool)]
 
     def address(self, host: str) -> str:
         """A trunk host's IP address, looked up once per config (blocking, but only the first
@@ -499,11 +504,11 @@ class CallService:
         self.media.activate(rid, after is Phase.ANSWERED)
         if before in (Phase.RINGING, Phase.ATTENDED) and after is Phase.ANSWERED:
             self.counters["answered"] += 1
-            account = self.config.account(call.record.account)
-            group = _last_group(call.record.path)
+            taken = next((f for f in call.forks if f.dialog is not None and f.dialog is call.b), None)
+            group = call.stages[taken.stage].group if taken is not None else None
             who = call.extensions["b"] or call.record.answered_by
-            if account is not None and group is not None and who:
-                self._last_answered[(account.name, group)] = who  # rrmemory
+            if group is not None and who:
+                self._last_answered[(call.record.account, group)] = who  # rrmemory
         if before is Phase.PARKED and after is Phase.ANSWERED:
             park, entry = self._park_settings(call)
             if entry is not None:
@@ -543,16 +548,13 @@ class CallService:
         account = self.config.account(rec.account)
         if account is None or self.sms is None:
             return
-        groups: list[ExternalGroup] = []
-        names = [step.partition(" ")[2] for step in rec.path if step.startswith("external ")]
-        while names:  # the groups the path names, and those their overflows rang
-            group = account.external_group(names.pop())
-            if group is not None and group not in groups:
-                groups.append(group)
-                kind, then = parse_destination(group.overflow)
-                names += [then] if kind == "external" else []
-        texted = {m for g in groups if g.sms for m in g.members}
-        rung = dict.fromkeys(f.device.member for f in call.forks if f.device.member in texted)
+
+        def texted(group: str | None) -> bool:
+            kind, _, name = (group or "").partition(":")
+            external = account.external_group(name) if kind == "external" else None
+            return external is not None and external.sms
+
+        rung = dict.fromkeys(f.device.member for f in call.forks if f.device.member and texted(call.stages[f.stage].group))
         brand = account.brand or account.name
         when = datetime.fromtimestamp(rec.started, account.zone)
         for member in rung:
@@ -636,9 +638,7 @@ class CallService:
             self._run(call, call.park_refused(taken.status, taken.reason, now))
             return
         self._run(call, call.park_accepted())
-        task = self.loop.create_task(self._claim(call, account, park, entry, requested))
-        self._claims.add(task)
-        task.add_done_callback(self._claims.discard)
+        self._spawn(self._claim(call, account, park, entry, requested))
 
     async def _claim(self, call: Call, account: Account, park: Park, entry: Parked, requested: int | None) -> None:
         now = self.clock()
@@ -751,17 +751,6 @@ class CallService:
                 "state": call.phase.value, "forks": len(call.forks), "legs": legs, "ports": ports,
             })
         return out
-
-
-def _last_group(path: list[str]) -> str | None:
-    """The group a call was last sent to, as group memory knows it: ``600``, ``external:mobiles``."""
-    for step in reversed(path):
-        kind, _, name = step.partition(" ")
-        if kind == "group":
-            return name
-        if kind == "external":
-            return f"external:{name}"
-    return None
 
 
 def _dialled(request: Request) -> str:

@@ -3,12 +3,14 @@ the same pass as field errors (a bad number elsewhere must not hide them)."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Any
 
+from pydantic import ValidationError
+
+from ..dialplan.resolve import classify, normalise
 from ..sounds import PROMPTS
-from .schema import _vietnam, is_recording_name
+from .schema import Numbering, is_recording_name
 
 Path = tuple[str | int, ...]
 
@@ -196,16 +198,13 @@ def _routing_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tupl
     return problems
 
 
-def _numbering(tree: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
-    """The country code and the outside number classes (name, pattern) the config sets, or
-    the defaults."""
-    raw = tree.get("numbering")
-    numbering: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    country = str(numbering.get("country_code") or "84")
-    classes = numbering.get("classes")
-    if isinstance(classes, list) and all(isinstance(c, dict) for c in classes):
-        return country, [(str(c.get("name")), str(c.get("pattern"))) for c in classes]
-    return country, [(c.name, c.pattern) for c in _vietnam()]
+def _numbering(tree: dict[str, Any]) -> Numbering:
+    """The numbering plan the config sets; the default one where its own is not valid (its
+    problems are reported where it is)."""
+    try:
+        return Numbering.model_validate(tree.get("numbering") or {})
+    except ValidationError:
+        return Numbering()
 
 
 def _external_group_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path, str]]:
@@ -213,7 +212,8 @@ def _external_group_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tu
     through, and numbers the numbering plan knows as outside numbers (SPEC "Groups")."""
     problems: list[tuple[Path, str]] = []
     trunks = _names(tree.get("trunks"))
-    country, classes = _numbering(tree)
+    numbering = _numbering(tree)
+    classes = ", ".join(c.name for c in numbering.classes)
     sms = isinstance(tree.get("sms"), dict)
     for i, acc in enumerate(accounts):
         if not isinstance(acc, dict):
@@ -240,16 +240,9 @@ def _external_group_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tu
             for m, number in enumerate(members):
                 if not isinstance(number, str):
                     continue
-                national = re.sub(r"[\s\-.()/]", "", number)
-                if national.startswith("+"):
-                    national = "0" + national[1 + len(country):] if national[1:].startswith(country) else "00" + national[1:]
-                try:
-                    known = any(re.fullmatch(pattern, national) for _, pattern in classes)
-                except re.error:
-                    continue  # the pattern's own problem is reported where it is
-                if not known:
+                if classify(normalise(number, numbering), numbering) is None:
                     problems.append(((*path, "members", m), f"{number!r} is not a number the trunk can call: it matches no "
-                                     f"numbering class ({', '.join(n for n, _ in classes)})"))
+                                     f"numbering class ({classes})"))
                 elif number in members[:m]:
                     problems.append(((*path, "members", m), f"{number!r} is already a member"))
     return problems

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-from ..config.schema import Account, Extension, Group, Numbering
+if TYPE_CHECKING:  # annotations only: the config's own rules call normalise and classify
+    from ..config.schema import Account, Extension, Group, Numbering
 
 LEVELS = {"internal": 0, "local": 1, "mobile": 2, "international": 3}
 _SEPARATORS = re.compile(r"[\s\-.()/]")
