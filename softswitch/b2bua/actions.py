@@ -239,6 +239,7 @@ class Ref:
     method: str = ""
     offer: bool = False  # forward of an INVITE that carried SDP
     request: Request | None = None  # forward: the request being answered
+    feature: Any = None  # the call feature whose request this is: its answer goes there
 
 
 class Phase(enum.Enum):

@@ -26,11 +26,15 @@ answered here.  ACK for 2xx is end to end only where it carries SDP (late
 offer); otherwise the switch ACKs the callee's 2xx itself and absorbs the
 caller's ACK.  The switch retransmits its own 2xx on a leg until that leg ACKs
 (§13.3.1.4) and ends the call if no ACK comes in 64*T1.  Keys pressed (an INFO,
-or an RFC 4733 event the relay saw: ``on_key``) are watched for the park code.
-Park, pick-up and the ring-back after a park expires are in ``parking.py``; the
-switch answering the caller itself (menus, announcements, then ringing with music)
-in ``attendant.py``; a member having to press 1 before being put through in
-``confirm.py``.
+or an RFC 4733 event the relay saw: ``on_key``) go to the call's features.
+
+Features (park, the switch answering the caller itself, answer confirmation,
+transfer) are registered on a call (``add``) and asked at each point where one may
+take over (``feature.py``); the call never names one, and they use only the public
+leg API below: ``leg``/``join``/``leave`` (who is on a leg), ``relay``/``heard`` (SDP
+through the relay), ``ring`` (stages of forks, for the caller or a ``Ringer``),
+``put_through``, ``answer_caller``, ``bye``, ``lone_request``, ``answer_request``,
+``hang_up``/``end``.  Which phase may follow which is the table ``PHASES``.
 
 Not here: sockets, timers and the transaction layer (the service), where the
 relay runs (media endpoint), authentication and what the number means (service
@@ -42,19 +46,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from ..dialplan.menu import MenuRun
 from ..sdp.model import SessionDescription, parse_sdp
 from ..sdp.offer_answer import RelayPorts, narrow_codecs, relay_view
 from ..sip.auth import authorization
 from ..sip.dialog import Dialog
-from ..sip.errors import RemoteProtocolError
+from ..sip.errors import LocalProtocolError, RemoteProtocolError
 from ..sip.headers import NameAddr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import parse_uri
-from . import attendant, confirm, parking, session_timer
+from . import session_timer
 from .actions import (
     ALLOW,
     COMPLETED_ELSEWHERE,
@@ -62,6 +65,7 @@ from .actions import (
     Action,
     BindDialog,
     CallEnded,
+    Detach,
     Device,
     Fork,
     ForkState,
@@ -74,12 +78,13 @@ from .actions import (
     SendRequest,
     SetMedia,
     Stage,
+    StopPlaying,
     allows,
     glare,
     with_body,
 )
-from .dtmf import Typed, info_key
-from .parking import Parking
+from .dtmf import info_key
+from .feature import Feature, Ringer
 from .record import CallRecord
 from .session_timer import LegTimer
 
@@ -99,6 +104,19 @@ class Unacked:
 # --------------------------------------------------------------------------- the call
 
 SESSION_PHASES = (Phase.ATTENDED, Phase.ANSWERED, Phase.PARKED)  # the caller has been answered
+
+BYE = Ref("bye")
+
+# Which phase may follow which (``Call.enter``); a move that is not here is a bug.
+PHASES: dict[Phase, frozenset[Phase]] = {
+    Phase.RINGING: frozenset({Phase.ATTENDED, Phase.ANSWERED, Phase.ENDED}),
+    Phase.ATTENDED: frozenset({Phase.ANSWERED, Phase.ENDED}),
+    Phase.ANSWERED: frozenset({Phase.PARKED, Phase.ENDED}),
+    Phase.PARKED: frozenset({Phase.ANSWERED, Phase.ENDED}),
+    Phase.ENDED: frozenset(),
+}
+
+F = TypeVar("F", bound=Feature)
 
 
 class Call:
@@ -142,15 +160,27 @@ class Call:
         # The account's extension on each leg (None: an outside party), so the service knows
         # who parks and who picks up; set by the service for the caller, by the stage for the callee.
         self.extensions: dict[str, str | None] = {"a": None, "b": None}
-        self.parking: Parking | None = None
-        self.attendant: attendant.Attendant | None = None  # the switch answered the caller itself
-        self.confirming: confirm.Confirming | None = None  # a member answered and must press 1
-        self.park_code: str | None = None  # typed in the call (RFC 4733 or INFO) by a phone of the account: park
-        self.typed: dict[str, Typed] = {}
+        self.features: list[Feature] = []
+        self.ringer: Ringer | None = None  # whom the forks ring for, when not the waiting caller
+
+    # --- features -------------------------------------------------------------
+    def add(self, feature: F) -> F:
+        self.features.append(feature)
+        return feature
+
+    def feature(self, kind: type[F]) -> F | None:
+        """The feature of that kind registered on this call, if any."""
+        return next((f for f in self.features if isinstance(f, kind)), None)
+
+    def enter(self, phase: Phase) -> None:
+        """Move to ``phase`` as the table ``PHASES`` allows."""
+        if phase is not self.phase and phase not in PHASES[self.phase]:
+            raise LocalProtocolError(f"call {self.record.id}: {self.phase.value} -> {phase.value} is not a call phase change")
+        self.phase = phase
 
     # --- helpers ------------------------------------------------------------
-    def _a_response(self, status: int, reason: str | None = None, body: bytes = b"",
-                    extra: list[tuple[str, str]] | None = None) -> Response:
+    def caller_response(self, status: int, reason: str | None = None, body: bytes = b"",
+                        extra: list[tuple[str, str]] | None = None) -> Response:
         resp = make_response(self.invite, status, reason, to_tag=self.a_tag)
         if 100 < status < 300:
             resp.add("Contact", self.a_dialog.contact)
@@ -162,34 +192,34 @@ class Call:
         resp.add("Server", self.locality.user_agent)
         return with_body(resp, body)
 
-    def _await_ack(self, leg: str, response: Response, target: Target, cseq: int, now: float) -> None:
+    def await_ack(self, leg: str, response: Response, target: Target, cseq: int, now: float) -> None:
         """Retransmit our 2xx on ``leg`` from T1 on, doubling to T2, until its ACK (§13.3.1.4)."""
         self.unacked[leg] = Unacked(bytes(response), target, cseq, now + self.t1, self.t1, now + 64 * self.t1)
 
-    def _relay(self, body: bytes, source: str, *, narrow: bool = False) -> tuple[bytes, SetMedia]:
+    def relay(self, body: bytes, source: str, *, narrow: bool = False) -> tuple[bytes, SetMedia]:
         """SDP from the phone on leg ``source`` as the other leg must see it (the relay's
         address and that leg's port), and where that phone receives RTP.  Raises
         ``RemoteProtocolError`` (400 malformed, 488 with ``narrow`` and no common codec)."""
         sdp = parse_sdp(body)
         if narrow:
             sdp = narrow_codecs(sdp)
-        view = bytes(relay_view(sdp, self.media.address, self._ports(self._other(source))))
-        self.sdp_sent[self._other(source)] = view
-        return view, self._heard(source, sdp)
+        view = bytes(relay_view(sdp, self.media.address, self.ports(self.other(source))))
+        self.sdp_sent[self.other(source)] = view
+        return view, self.heard(source, sdp)
 
-    def _heard(self, leg: str, sdp: SessionDescription) -> SetMedia:
+    def heard(self, leg: str, sdp: SessionDescription) -> SetMedia:
         """SDP the phone on ``leg`` sent: its o= line (an unchanged one is a refresh) and its
         session (offered on in a ring-back) are kept, and the relay learns where it listens."""
         self.origin[leg], self.sdp_from[leg] = sdp.first("o"), sdp
         return SetMedia.of(leg, sdp)
 
-    def _lone_request(self, leg: str, tx: Any, request: Request, now: float, *,
-                      bye: Callable[[], list[Action]], key: Callable[[str], list[Action]] | None = None) -> list[Action] | None:
+    def lone_request(self, leg: str, tx: Any, request: Request, now: float, *,
+                     bye: Callable[[], list[Action]], key: Callable[[str], list[Action]] | None = None) -> list[Action] | None:
         """An in-dialog request from a phone the switch holds on its own (parked, in a menu, a
         member yet to press 1): nobody else hears it.  BYE is ``bye()``'s business; a session
         refresh or a new offer is answered with the session the phone has; INFO may carry a
         ``key``.  None: a method the caller answers itself."""
-        dialog = self._leg(leg)
+        dialog = self.leg(leg)
         if dialog is None:
             return [Respond(tx, make_response(request, 481))]
         try:
@@ -206,7 +236,7 @@ class Call:
                 offer = narrow_codecs(parse_sdp(request.body))
             except RemoteProtocolError as exc:
                 return [Respond(tx, make_response(request, exc.status_hint))]
-            return [self._heard(leg, offer), *self._answer_refresh(leg, tx, request, now)]
+            return [self.heard(leg, offer), *self._answer_refresh(leg, tx, request, now)]
         if method == "OPTIONS":
             return [Respond(tx, self._options(request))]
         if method == "INFO":
@@ -214,41 +244,77 @@ class Call:
             return [Respond(tx, make_response(request, 200)), *(key(pressed) if key is not None and pressed else [])]
         return None
 
-    def _via(self, target: Target) -> str:
+    def via(self, target: Target) -> str:
         return self.locality.via(target.transport, self.new_branch())
 
-    def _end(self, now: float, disposition: str, hangup_by: str, cause: str) -> list[Action]:
+    def bye(self, dialog: Dialog, reason: str | None = None, ref: Ref | None = None) -> SendRequest:
+        """A BYE inside ``dialog`` (with an RFC 3326 ``Reason``)."""
+        extra = [Header("Reason", reason)] if reason else None
+        return SendRequest(dialog.request("BYE", self.via(dialog.target), extra=extra), dialog.target, ref or BYE)
+
+    def join(self, leg: str, dialog: Dialog, *, extension: str | None, update: bool, timer: LegTimer | None = None) -> None:
+        """``dialog`` is the phone on ``leg`` now (a pick-up, a ring-back, a member who
+        answered): the account's extension on it, whether it takes UPDATE, its session timer."""
+        if leg == "a":
+            self.a = dialog
+        else:
+            self.b = dialog
+        self.extensions[leg] = extension
+        self.allows_update[leg] = update
+        if timer is not None:
+            self.timers[leg] = timer
+
+    def leave(self, leg: str) -> list[Action]:
+        """The phone on ``leg`` is gone from the call: its dialog, timers and relay leg."""
+        if leg == "a":
+            self.a = None
+        else:
+            self.b = None
+        for table in (self.timers, self.sdp_sent, self.sdp_from, self.origin, self.unacked, self.late_ack, self.pending):
+            table.pop(leg, None)
+        self.extensions[leg] = None
+        return [StopPlaying(leg), Detach(leg)]
+
+    def answer_caller(self, body: bytes, now: float, extra: list[tuple[str, str]] | None = None) -> Response:
+        """The caller's 200 (with its session timer), retransmitted until its ACK."""
+        self.a_final_sent = True
+        ok = self.caller_response(200, None, body, extra=[*self.timer_headers("a", self.invite, now), *(extra or ())])
+        self.await_ack("a", ok, self.source, self.invite.cseq.number, now)
+        return ok
+
+    def end(self, now: float, disposition: str, hangup_by: str, cause: str) -> list[Action]:
         if self.phase is Phase.ENDED:
             return []
-        self.phase = Phase.ENDED
+        self.enter(Phase.ENDED)
         rec = self.record
         rec.ended = now
         rec.disposition = disposition if rec.answered is None else "answered"
         rec.hangup_by = hangup_by
         rec.cause = cause
-        self.ring_deadline = None
         self.unacked.clear()
-        # Forks still ringing (a ring-back), a member who has not pressed 1 yet.
-        return [*self._cancel_others(None, None), *confirm.abandon(self, cause), CallEnded(rec)]
+        out = self.stop_ringing(None, None)  # forks still ringing (a ring-back)
+        for feature in self.features:  # e.g. a member who has not pressed 1 yet
+            out += feature.on_end(self, cause)
+        return out + [CallEnded(rec)]
 
     # --- start ----------------------------------------------------------------
     def reject(self, status: int, reason: str | None, disposition: str, cause: str, now: float) -> list[Action]:
         """Refuse the call before ringing anyone (permission, unknown number, no device)."""
         self.a_final_sent = True
-        return [Respond(self.tx, self._a_response(status, reason)), *self._end(now, disposition, "switch", cause)]
+        return [Respond(self.tx, self.caller_response(status, reason)), *self.end(now, disposition, "switch", cause)]
 
     def accept(self, now: float) -> list[Action]:
         """Take the caller's INVITE in hand: 100, its dialog, its offer; or refuse it (a session
         interval too small, an offer without a usable codec).  Before ``start`` or the
-        switch answering itself (``run_menu``, ``announce``, ``ring_for_caller``); once."""
+        switch answering itself (a menu, an announcement); once."""
         if self.accepted:
             return []
         self.accepted = True
         out: list[Action] = [Respond(self.tx, make_response(self.invite, 100)), BindDialog(self.a_dialog.key, "a")]
         if session_timer.too_small(self.invite):
             self.a_final_sent = True
-            refuse = self._a_response(422, None, extra=[("Min-SE", str(session_timer.MIN_SE))])
-            return out + [Respond(self.tx, refuse), *self._end(now, "failed", "switch", "session interval too small")]
+            refuse = self.caller_response(422, None, extra=[("Min-SE", str(session_timer.MIN_SE))])
+            return out + [Respond(self.tx, refuse), *self.end(now, "failed", "switch", "session interval too small")]
         if self.invite.body:
             try:
                 offer = parse_sdp(self.invite.body)
@@ -269,15 +335,19 @@ class Call:
             return out + self.reject(480, "Temporarily Unavailable", "failed", "no registered device", now)
         return out + self._next_stage(now)
 
+    def ring(self, stages: list[Stage], now: float, ringer: Ringer) -> list[Action]:
+        """Ring ``stages`` (stages without a device are dropped) for ``ringer``, after any
+        rung before: fork stage numbers stay unique across ringings."""
+        self.ringer = ringer
+        self.stage = len(self.stages) - 1
+        self.stages += [s for s in stages if s.devices]
+        return self._next_stage(now)
+
     def _next_stage(self, now: float) -> list[Action]:
         self.stage += 1
         stage = self.stages[self.stage]
-        back = parking.ringing_back(self)
-        held = attendant.ringing(self)
-        if back is not None:  # the parked party, taken off hold, is offered on the parker's leg
-            body, shown = parking.ring_back_offer(self, back)
-        elif held is not None:  # the session the switch answered the caller with
-            body, shown = attendant.offer_for_b(self, held), None
+        if self.ringer is not None:  # the ringer says what the forks are offered, and who calls
+            body, shown = self.ringer.fork_offer(self)
         else:
             body = bytes(relay_view(self.offer, self.media.address, self.media.b)) if self.offer is not None else b""
             self.sdp_sent["b"] = body
@@ -300,7 +370,7 @@ class Call:
             shown_from = NameAddr(caller.uri, caller.display_name, (("tag", self.new_id()),))
         max_forwards = self.invite.max_forwards
         headers = [
-            Header("Via", self._via(device.target)),
+            Header("Via", self.via(device.target)),
             Header("Max-Forwards", str(max(1, (70 if max_forwards is None else max_forwards) - 1))),
             Header("From", str(shown_from)),
             Header("To", f"<{callee_uri if device.caller_id is None else device.uri}>"),  # a provider: the number
@@ -332,7 +402,7 @@ class Call:
             return []
         old = fork.invite
         headers = [h for h in old.headers if h.key not in ("via", "cseq", "authorization", "proxy-authorization", "content-length")]
-        headers.insert(0, Header("Via", self._via(fork.device.target)))
+        headers.insert(0, Header("Via", self.via(fork.device.target)))
         headers.append(Header("CSeq", f"{old.cseq.number + 1} INVITE"))
         headers.append(Header(header, value))
         headers.append(Header("Content-Length", str(len(old.body))))
@@ -349,11 +419,9 @@ class Call:
             return self._forward_response(ref, response, now)
         if ref.kind == "refresh":
             return self._refresh_response(ref, response, now)
-        if ref.kind == "retrieve":
-            return parking.retrieve_response(self, ref, response, now)
-        if ref.kind == "rering":
-            return parking.reinvite_response(self, ref, response, now)
-        return []  # CANCEL, BYE, NOTIFY and MESSAGE answers change nothing
+        if isinstance(ref.feature, Feature):
+            return ref.feature.on_response(self, ref, response, now)
+        return []  # CANCEL and BYE answers change nothing
 
     def _fork_response(self, fork: Fork, response: Response | None, now: float) -> list[Action]:
         status = 408 if response is None else response.status
@@ -371,9 +439,9 @@ class Call:
         fork.state = ForkState.FAILED
         fork.final = status
         fork.final_reason = "Request Timeout" if response is None else response.reason
-        return self._fork_lost(now)
+        return self.fork_lost(now)
 
-    def _fork_lost(self, now: float) -> list[Action]:
+    def fork_lost(self, now: float) -> list[Action]:
         """A device is out of the running: wait for the others of its stage, then ring the
         next stage, or answer the caller with the best failure when none is left."""
         if not self._forks_matter():
@@ -384,17 +452,16 @@ class Call:
             return self._next_stage(now)
         if any(f.state in (ForkState.CALLING, ForkState.EARLY) for f in self.forks):
             return []
-        if self.phase is Phase.PARKED:
-            return parking.nobody_answered(self, now)
-        if self.phase is Phase.ATTENDED:
-            return attendant.nobody_answered(self, now)
+        if self.ringer is not None:
+            return self.ringer.nobody_answered(self, now)
         return self._all_forks_failed(now)
 
     def _forks_matter(self) -> bool:
         """Whether the forks' outcome still decides something: the caller waits for an answer,
-        a parked call rings someone back, or the switch rings for a caller it answered."""
-        return ((self.phase is Phase.RINGING and not self.a_final_sent) or parking.ringing_back(self) is not None
-                or attendant.ringing(self) is not None)
+        or the ringer they ring for (a parked call rung back, a caller the switch answered)."""
+        if self.ringer is not None:
+            return self.ringer.rings(self)
+        return self.phase is Phase.RINGING and not self.a_final_sent
 
     def _fork_provisional(self, fork: Fork, response: Response, now: float) -> list[Action]:
         out: list[Action] = []
@@ -407,12 +474,12 @@ class Call:
         body = b""
         if response.body and self.offer is not None:
             try:
-                body, media = self._relay(response.body, "b")
+                body, media = self.relay(response.body, "b")
                 out.append(media)
             except RemoteProtocolError:
                 body = b""  # unusable early media: ringing without it
         status = 183 if body else (response.status if response.status in (180, 181, 182, 183) else 180)
-        out.append(Respond(self.tx, self._a_response(status, None, body)))
+        out.append(Respond(self.tx, self.caller_response(status, None, body)))
         return out
 
     def _fork_answered(self, fork: Fork, response: Response, now: float) -> list[Action]:
@@ -424,83 +491,95 @@ class Call:
             return self._unusable_answer(fork, response, exc, now)
         fork.dialog = dialog
         fork.state = ForkState.ANSWERED
-        back = parking.ringing_back(self)
-        if back is not None and not self.pending:  # not while a pick-up is being bridged
-            return parking.rung_back(self, back, fork, response, now)
-        if confirm.wanted(self, fork):  # the member must press 1 first
-            return confirm.begin(self, fork, response, now)
-        return self._put_through(fork, response, now)
+        if self._forks_matter():
+            for feature in self.features:  # e.g. the member must press 1 first
+                taken = feature.on_fork_answered(self, fork, response, now)
+                if taken is not None:
+                    return taken
+        return self.put_through(fork, response, now)
 
-    def _put_through(self, fork: Fork, response: Response, now: float, *, acked: bool = False) -> list[Action]:
+    def put_through(self, fork: Fork, response: Response, now: float, *, acked: bool = False) -> list[Action]:
         """``fork`` answered (and confirmed, if its stage asks): it becomes leg B, and the
-        caller is answered with its session (or bridged on the session the switch gave it)."""
+        caller is answered with its session; or it is the ringer's."""
+        if not self._forks_matter():
+            return self.too_late(fork, acked=acked)
+        if self.ringer is not None:
+            return self.ringer.fork_answered(self, fork, response, now, acked=acked)
         dialog = fork.dialog
         assert dialog is not None
-        held = attendant.ringing(self)
-        if held is not None:
-            return attendant.connected(self, held, fork, response, now, acked=acked)
-        if self.phase is not Phase.RINGING or self.a_final_sent:
-            # Too late (answered elsewhere, cancelled, timed out): ACK and hang up (§15).
-            late = [] if acked else self._ack_fork(fork, b"")
-            bye = dialog.request("BYE", self._via(fork.device.target), extra=[Header("Reason", COMPLETED_ELSEWHERE)])
-            return late + [SendRequest(bye, fork.device.target, Ref("bye", fork.id))]
         out: list[Action] = []
         body = b""
         try:
             if response.body:  # narrowed when the callee made the offer (late offer from A)
-                body, media = self._relay(response.body, "b", narrow=self.offer is None)
+                body, media = self.relay(response.body, "b", narrow=self.offer is None)
                 out.append(media)
         except RemoteProtocolError as exc:
-            out += [] if acked else self._ack_fork(fork, b"")
-            out.append(SendRequest(dialog.request("BYE", self._via(fork.device.target)), fork.device.target, Ref("bye", fork.id)))
+            out += [] if acked else self.ack_fork(fork, b"")
+            out.append(SendRequest(dialog.request("BYE", self.via(fork.device.target)), fork.device.target, Ref("bye", fork.id)))
             fork.state = ForkState.FAILED
             self.a_final_sent = True
-            out.append(Respond(self.tx, self._a_response(488 if exc.status_hint == 488 else 502)))
-            out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
-            return out + self._end(now, "failed", "switch", f"callee's SDP: {exc.reason}")
-        self.phase = Phase.ANSWERED
+            out.append(Respond(self.tx, self.caller_response(488 if exc.status_hint == 488 else 502)))
+            out += self.stop_ringing(fork, COMPLETED_ELSEWHERE)
+            return out + self.end(now, "failed", "switch", f"callee's SDP: {exc.reason}")
+        self.enter(Phase.ANSWERED)
         self.b = dialog
-        self.record.answered = now
-        self.record.answered_by = fork.device.member or self.stages[fork.stage].label
+        self.answered_by(fork, response, now)
         self.extensions["b"] = fork.device.member or self.stages[fork.stage].extension
-        self.record.callee_device = response.get("Server") or response.get("User-Agent") or fork.device.label
-        self.ring_deadline = None
         if not acked:
             out.append(BindDialog(dialog.key, "b"))
             if self.offer is not None:
-                out += self._ack_fork(fork, b"")
+                out += self.ack_fork(fork, b"")
             else:
                 self.late_ack["b"] = (dialog, fork.invite.cseq.number)
-        out += self._cancel_others(fork, COMPLETED_ELSEWHERE)
+        out += self.stop_ringing(fork, COMPLETED_ELSEWHERE)
         self.allows_update["b"] = allows(response, "UPDATE")
         b_timer = session_timer.as_uac(response, now)
         if b_timer is not None:
             self.timers["b"] = b_timer
-        answer = self._a_response(200, None, body, extra=self._timer_headers("a", self.invite, now))
-        self.a_final_sent = True
-        out.append(Respond(self.tx, answer))
-        self._await_ack("a", answer, self.source, self.invite.cseq.number, now)
-        return out
+        return out + [Respond(self.tx, self.answer_caller(body, now))]
+
+    def answered_by(self, fork: Fork, response: Response, now: float) -> None:
+        """The history learns who took the call, when, on which device."""
+        rec = self.record
+        rec.answered = now
+        rec.answered_by = fork.device.member or self.stages[fork.stage].label
+        rec.callee_device = response.get("Server") or response.get("User-Agent") or fork.device.label
+
+    def too_late(self, fork: Fork, *, acked: bool = False) -> list[Action]:
+        """A fork answered too late (answered elsewhere, cancelled, timed out): ACK and BYE (§15)."""
+        assert fork.dialog is not None
+        late = [] if acked else self.ack_fork(fork, b"")
+        return late + [self.bye(fork.dialog, COMPLETED_ELSEWHERE, Ref("bye", fork.id))]
+
+    def fork_failed(self, fork: Fork, reason: str, now: float) -> list[Action]:
+        """An answered fork whose SDP cannot be used (ACKed already): BYE it and count it as a
+        488, then on with the ringing."""
+        assert fork.dialog is not None
+        fork.state, fork.final, fork.final_reason = ForkState.FAILED, 488, "Not Acceptable Here"
+        return [self.bye(fork.dialog, f'SIP;cause=488;text="{reason}"', Ref("bye", fork.id)), *self.fork_lost(now)]
 
     def _unusable_answer(self, fork: Fork, response: Response, exc: RemoteProtocolError, now: float) -> list[Action]:
         """A 2xx whose Contact or Record-Route cannot be read cannot carry a call: ACK it and
         hang it up where the INVITE went, and treat the fork as failed (502)."""
         fork.dialog = Dialog.as_uac(fork.invite, response, fork.device.target, routing=False)
         fork.state = ForkState.ANSWERED  # a retransmitted 2xx is ACKed again, nothing more
-        out = self._ack_fork(fork, b"")
+        out = self.ack_fork(fork, b"")
         reason = f'SIP;cause=502;text="{exc.reason.replace(chr(34), chr(39))}"'
-        bye = fork.dialog.request("BYE", self._via(fork.device.target), extra=[Header("Reason", reason)])
+        bye = fork.dialog.request("BYE", self.via(fork.device.target), extra=[Header("Reason", reason)])
         out.append(SendRequest(bye, fork.device.target, Ref("bye", fork.id)))
         fork.final, fork.final_reason = 502, "Bad Gateway"
-        return out + self._fork_lost(now)
+        return out + self.fork_lost(now)
 
-    def _ack_fork(self, fork: Fork, body: bytes) -> list[Action]:
+    def ack_fork(self, fork: Fork, body: bytes) -> list[Action]:
         assert fork.dialog is not None
-        ack = fork.dialog.ack(fork.invite.cseq.number, self._via(fork.device.target), body)
+        ack = fork.dialog.ack(fork.invite.cseq.number, self.via(fork.device.target), body)
         fork.ack = bytes(ack)
         return [SendRaw(fork.device.target, fork.ack)]
 
-    def _cancel_others(self, winner: Fork | None, reason: str | None) -> list[Action]:
+    def stop_ringing(self, winner: Fork | None, reason: str | None) -> list[Action]:
+        """The ringing is over: no ring timeout, and every fork but ``winner`` still ringing
+        gets CANCEL (with ``reason``) as soon as it may."""
+        self.ring_deadline = None
         out: list[Action] = []
         for fork in self.forks:
             if fork is winner or fork.state in (ForkState.ANSWERED, ForkState.FAILED) or fork.cancel_wanted:
@@ -545,24 +624,29 @@ class Call:
             status, reason = 480, "Temporarily Unavailable"
         disposition = "busy" if status in (486, 600, 603) else "no answer" if status == 480 else "failed"
         self.a_final_sent = True
-        return [Respond(self.tx, self._a_response(status, reason)), *self._end(now, disposition, "callee", f"{status} {reason}")]
+        return [Respond(self.tx, self.caller_response(status, reason)), *self.end(now, disposition, "callee", f"{status} {reason}")]
 
     # --- the caller gives up; the ring timeout --------------------------------------
     def on_cancel(self, now: float, reason: str | None = None, tx: Any = None) -> list[Action]:
-        if tx is not None and tx is not self.tx:  # not the caller's INVITE: a retriever's
-            return parking.cancel_pick_up(self, tx, now)
+        if tx is not None and tx is not self.tx:  # not the caller's INVITE: a feature's (a retriever's)
+            for feature in self.features:
+                taken = feature.on_cancel(self, tx, now)
+                if taken is not None:
+                    return taken
+            return []
         if self.a_final_sent or self.phase is not Phase.RINGING:
             return []
         self.a_final_sent = True
-        out: list[Action] = [Respond(self.tx, self._a_response(487))]
-        out += self._cancel_others(None, reason)
-        return out + self._end(now, "cancelled", "caller", "CANCEL")
+        out: list[Action] = [Respond(self.tx, self.caller_response(487))]
+        out += self.stop_ringing(None, reason)
+        return out + self.end(now, "cancelled", "caller", "CANCEL")
 
     def get_timer(self) -> float | None:
         times = [u.next_at for u in self.unacked.values()] + [u.give_up_at for u in self.unacked.values()]
         if self.phase in SESSION_PHASES:
             times += [t.deadline() for t in self.timers.values()]
-        for deadline in (parking.deadline(self), attendant.deadline(self), confirm.deadline(self)):
+        for feature in self.features:
+            deadline = feature.deadline(self)
             if deadline is not None:
                 times.append(deadline)
         if self.ring_deadline is not None:
@@ -574,9 +658,8 @@ class Call:
         if self.ring_deadline is not None and now >= self.ring_deadline:
             self.ring_deadline = None
             out += self._ring_timeout(now)
-        out += parking.expiry(self, now)
-        out += attendant.due(self, now)
-        out += confirm.due(self, now)
+        for feature in self.features:
+            out += feature.due(self, now)
         for leg, timer in list(self.timers.items()):
             if self.phase in SESSION_PHASES and now >= timer.deadline():
                 out += self._session_timer_due(leg, timer, now)
@@ -595,71 +678,41 @@ class Call:
         if not self._forks_matter():
             return []
         timeout = self.stages[self.stage].timeout
-        out = self._cancel_others(None, 'SIP;cause=480;text="No answer"')
+        out = self.stop_ringing(None, 'SIP;cause=480;text="No answer"')
         if self.stage + 1 < len(self.stages):
             return out + self._next_stage(now)
-        if self.phase is Phase.PARKED:
-            return out + parking.nobody_answered(self, now)
-        if self.phase is Phase.ATTENDED:
-            return out + attendant.nobody_answered(self, now)
+        if self.ringer is not None:
+            return out + self.ringer.nobody_answered(self, now)
         self.a_final_sent = True
-        out.append(Respond(self.tx, self._a_response(480, "No Answer")))
-        return out + self._end(now, "no answer", "switch", f"no answer in {timeout:g} s")
-
-    # --- call park (parking.py) ---------------------------------------------------------
-    def park_refused(self, status: int, reason: str, now: float) -> list[Action]:
-        return parking.refused(self, status, reason, now)
+        out.append(Respond(self.tx, self.caller_response(480, "No Answer")))
+        return out + self.end(now, "no answer", "switch", f"no answer in {timeout:g} s")
 
     def announced(self, leg: str, now: float) -> list[Action]:
         """What an ``Announce`` played to ``leg`` has been heard."""
-        return parking.announced(self, leg, now) + attendant.played(self, leg, now) + confirm.played(self, leg, now)
-
-    # --- the switch answers itself (attendant.py) ----------------------------------------------
-    def run_menu(self, run: MenuRun, now: float) -> list[Action]:
-        return attendant.run_menu(self, run, now)
-
-    def announce(self, prompts: tuple[str, ...], now: float) -> list[Action]:
-        return attendant.announce(self, prompts, now)
-
-    def ring_for_caller(self, stages: list[Stage], now: float) -> list[Action]:
-        """Ring ``stages``: at once if the caller still rings, else with music (a menu chose)."""
-        if self.phase is Phase.RINGING:
-            return self.start(stages, now)
-        return attendant.ring(self, stages, now)
-
-    def park_accepted(self) -> list[Action]:
-        return parking.accepted(self)
-
-    def parked(self, code: str, expires_at: float, parker: str, now: float) -> list[Action]:
-        return parking.parked(self, code, expires_at, parker, now)
-
-    def ring_back(self, stages: list[Stage], now: float) -> list[Action]:
-        return parking.ring_back(self, stages, now)
-
-    def pick_up(self, invite: Request, tx: Any, source: Target, retriever: str, now: float) -> list[Action]:
-        return parking.pick_up(self, invite, tx, source, retriever, now)
+        out: list[Action] = []
+        for feature in self.features:
+            out += feature.on_played(self, leg, now)
+        return out
 
     def identity(self, leg: str) -> str:
         """Who is on ``leg``, as a name-addr (what a BLF lamp and P-Asserted-Identity show)."""
-        dialog = self._leg(leg)
+        dialog = self.leg(leg)
         return dialog.remote_uri if dialog is not None else ""
 
     # --- in-dialog requests ------------------------------------------------------------
-    def _leg(self, leg: str) -> Dialog | None:
+    def leg(self, leg: str) -> Dialog | None:
         return self.a if leg == "a" else self.b
 
-    def _other(self, leg: str) -> str:
+    def other(self, leg: str) -> str:
         return "b" if leg == "a" else "a"
 
     def on_request(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
         method = request.method
-        dialog = self._leg(leg)
-        if self.phase is Phase.PARKED and not leg.startswith("fork:"):
-            return parking.parked_request(self, leg, tx, request, now)
-        if self.phase is Phase.ATTENDED and leg == "a":
-            return attendant.request(self, tx, request, now)
-        if self.confirming is not None and leg == "b":
-            return confirm.request(self, tx, request, now)
+        dialog = self.leg(leg)
+        for feature in self.features:  # a leg a feature holds on its own
+            taken = feature.on_request(self, leg, tx, request, now)
+            if taken is not None:
+                return taken
         if leg.startswith("fork:") or dialog is None or self.phase is not Phase.ANSWERED:
             if method == "OPTIONS":
                 return [Respond(tx, self._options(request))]
@@ -668,14 +721,16 @@ class Call:
             dialog.accept(request)
         except RemoteProtocolError as exc:
             return [Respond(tx, make_response(request, exc.status_hint, "Server Internal Error (CSeq out of order)"))]
+        if method == "REFER" and request.get("Refer-To") is None:  # RFC 3515 §2.4.1
+            return [Respond(tx, make_response(request, 400, None))]
+        if method in ("BYE", "REFER"):
+            for feature in self.features:  # a parker leaving, a transfer
+                taken = feature.on_bridged_request(self, leg, tx, request, now)
+                if taken is not None:
+                    return taken
         if method == "BYE":
-            leaving = parking.parker_bye(self, leg, tx, request, now)
-            if leaving is not None:
-                return leaving
             out: list[Action] = [Respond(tx, make_response(request, 200))]
             return out + self._bye_other(leg, request, now)
-        if method == "REFER":
-            return parking.on_refer(self, leg, tx, request, now)
         if method == "OPTIONS":
             return [Respond(tx, self._options(request))]
         if method in ("INVITE", "UPDATE") and self._is_refresh(leg, request):
@@ -690,20 +745,13 @@ class Call:
         return [Respond(tx, resp)]
 
     def on_key(self, leg: str, key: str, now: float) -> list[Action]:
-        """A key pressed on ``leg`` (RFC 4733 from the relay, or INFO): the park code typed by
-        a phone of the account parks the other party."""
-        if self.confirming is not None and leg == "b":
-            return confirm.key(self, key, now)
-        if self.phase is Phase.ATTENDED:
-            return attendant.key(self, leg, key, now)
-        code = self.park_code
-        if not code or self.phase is not Phase.ANSWERED or self.extensions.get(leg) is None:
-            return []
-        typed = self.typed.setdefault(leg, Typed())
-        if typed.add(key, now, len(code)) != code:
-            return []
-        typed.clear()
-        return parking.key_park(self, leg)
+        """A key pressed on ``leg`` (RFC 4733 from the relay, or INFO): the first feature that
+        wants it has it (a menu, a member pressing 1, a feature code such as park)."""
+        for feature in self.features:
+            taken = feature.on_key(self, leg, key, now)
+            if taken is not None:
+                return taken
+        return []
 
     def _options(self, request: Request) -> Response:
         resp = make_response(request, 200)
@@ -712,12 +760,10 @@ class Call:
         return resp
 
     def _bye_other(self, leg: str, request: Request, now: float) -> list[Action]:
-        other = self._leg(self._other(leg))
+        other = self.leg(self.other(leg))
         assert other is not None
-        reason = request.get("Reason")
-        bye = other.request("BYE", self._via(other.target), extra=[Header("Reason", reason)] if reason else None)
         who = "caller" if leg == "a" else "callee"
-        return [SendRequest(bye, other.target, Ref("bye")), *self._end(now, "answered", who, "BYE")]
+        return [self.bye(other, request.get("Reason")), *self.end(now, "answered", who, "BYE")]
 
     def hang_up(self, now: float, who: str, cause: str, disposition: str = "failed") -> list[Action]:
         """End the call from the switch (media timeout, missing ACK, shutdown, the end of an
@@ -727,20 +773,20 @@ class Call:
         out: list[Action] = []
         if self.phase in SESSION_PHASES:
             text = cause.replace('"', "'")
-            for dialog in (self.a, None if self.confirming else self.b):  # a member pressing 1: _end
-                if dialog is not None:
-                    bye = dialog.request("BYE", self._via(dialog.target), extra=[Header("Reason", f'SIP;cause=200;text="{text}"')])
-                    out.append(SendRequest(bye, dialog.target, Ref("bye")))
+            for leg in ("a", "b"):  # a leg a feature holds (a member pressing 1) is its to end
+                dialog = self.leg(leg)
+                if dialog is not None and not any(f.owns_leg(self, leg) for f in self.features):
+                    out.append(self.bye(dialog, f'SIP;cause=200;text="{text}"'))
         elif not self.a_final_sent:
             self.a_final_sent = True
-            out.append(Respond(self.tx, self._a_response(503, "Service Unavailable")))
-            out += self._cancel_others(None, 'SIP;cause=503;text="Shutting down"')
-        return out + self._end(now, disposition, who, cause)
+            out.append(Respond(self.tx, self.caller_response(503, "Service Unavailable")))
+            out += self.stop_ringing(None, 'SIP;cause=503;text="Shutting down"')
+        return out + self.end(now, disposition, who, cause)
 
     def _forward(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
         method = request.method
-        other_leg = self._other(leg)
-        other = self._leg(other_leg)
+        other_leg = self.other(leg)
+        other = self.leg(other_leg)
         assert other is not None
         if method == "INVITE" and (other_leg in self.pending or leg in self.pending or self.unacked):
             return [Respond(tx, glare(request))]
@@ -751,7 +797,7 @@ class Call:
         content_type = request.get("Content-Type")
         if body and method in ("INVITE", "UPDATE") and (content_type or "").lower().startswith("application/sdp"):
             try:
-                body, media = self._relay(body, leg, narrow=True)
+                body, media = self.relay(body, leg, narrow=True)
             except RemoteProtocolError as exc:
                 return out + [Respond(tx, make_response(request, exc.status_hint))]
             out.append(media)
@@ -759,17 +805,17 @@ class Call:
         theirs = self.timers.get(other_leg)
         if theirs is not None and method in ("INVITE", "UPDATE"):  # keep that leg's agreement as it is
             extra = [Header("Session-Expires", theirs.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
-        forwarded = other.request(method, self._via(other.target), body=body, content_type=content_type, extra=extra)
+        forwarded = other.request(method, self.via(other.target), body=body, content_type=content_type, extra=extra)
         ref = Ref("forward", tx=tx, from_leg=leg, method=method, offer=bool(body), request=request)
         if method == "INVITE":
             self.pending[other_leg] = ref
         return out + [SendRequest(forwarded, other.target, ref)]
 
     # --- session timers (RFC 4028) ------------------------------------------------------
-    def _timer_headers(self, leg: str, request: Request, now: float) -> list[tuple[str, str]]:
+    def timer_headers(self, leg: str, request: Request, now: float) -> list[tuple[str, str]]:
         """Answering ``request`` (an INVITE or UPDATE) on ``leg`` with a 2xx: agree to the timer
         it asks for, or keep the one the leg has, and say so in the response (§9)."""
-        timer = self._refreshed(leg, session_timer.as_uas(request, now), now)
+        timer = self.refreshed(leg, session_timer.as_uas(request, now), now)
         if timer is None:
             return []
         headers = [("Session-Expires", timer.header(we_are_uac=False))]
@@ -777,7 +823,7 @@ class Call:
             headers.append(("Require", session_timer.TAG))  # the phone refreshes: it must know
         return headers
 
-    def _refreshed(self, leg: str, agreed: LegTimer | None, now: float) -> LegTimer | None:
+    def refreshed(self, leg: str, agreed: LegTimer | None, now: float) -> LegTimer | None:
         if agreed is not None:
             self.timers[leg] = agreed
         timer = self.timers.get(leg)
@@ -800,7 +846,7 @@ class Call:
         return origin is not None and origin == self.origin.get(leg)
 
     def _answer_refresh(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
-        dialog = self._leg(leg)
+        dialog = self.leg(leg)
         assert dialog is not None
         if request.method == "INVITE" and (leg in self.pending or leg in self.unacked):
             return [Respond(tx, glare(request))]
@@ -812,37 +858,37 @@ class Call:
         if request.method == "INVITE":
             resp.add("Contact", dialog.contact)
         resp.add("Supported", session_timer.TAG)
-        for name, value in self._timer_headers(leg, request, now):
+        for name, value in self.timer_headers(leg, request, now):
             resp.add(name, value)
         with_body(resp, self.sdp_sent.get(leg, b"") if request.body or request.method == "INVITE" else b"")
         if request.method == "INVITE":
-            self._await_ack(leg, resp, dialog.target, request.cseq.number, now)
+            self.await_ack(leg, resp, dialog.target, request.cseq.number, now)
         return [Respond(tx, resp)]
 
     def _session_timer_due(self, leg: str, timer: LegTimer, now: float) -> list[Action]:
         who = "caller" if leg == "a" else "callee"
         if not timer.we_refresh or now >= timer.last + timer.seconds:
             return self.hang_up(now, "switch", f"session timer expired (no refresh with the {who})")
-        dialog = self._leg(leg)
+        dialog = self.leg(leg)
         assert dialog is not None
         timer.retry_at = timer.last + timer.seconds  # if nothing answers by then, the session is over
-        if leg in self.pending or self._other(leg) in self.pending or leg in self.unacked:
+        if leg in self.pending or self.other(leg) in self.pending or leg in self.unacked:
             timer.retry_at = now + 2.0  # an offer is in progress there: refresh after it
             return []
         method = "UPDATE" if self.allows_update.get(leg) else "INVITE"
         body = self.sdp_sent.get(leg, b"") if method == "INVITE" else b""
         extra = [Header("Session-Expires", timer.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
-        refresh = dialog.request(method, self._via(dialog.target), body=body, extra=extra)
+        refresh = dialog.request(method, self.via(dialog.target), body=body, extra=extra)
         return [SendRequest(refresh, dialog.target, Ref("refresh", from_leg=leg, method=method))]
 
     def _refresh_response(self, ref: Ref, response: Response | None, now: float) -> list[Action]:
         leg = ref.from_leg
-        dialog, timer = self._leg(leg), self.timers.get(leg)
+        dialog, timer = self.leg(leg), self.timers.get(leg)
         if response is not None and response.status < 200:
             return []
         if self.phase not in SESSION_PHASES or dialog is None or timer is None:
             if response is not None and response.status < 300 and dialog is not None and ref.method == "INVITE":
-                return [SendRaw(dialog.target, bytes(dialog.ack(response.cseq.number, self._via(dialog.target))))]
+                return [SendRaw(dialog.target, bytes(dialog.ack(response.cseq.number, self.via(dialog.target))))]
             return []
         status = 408 if response is None else response.status
         if status in (408, 481):  # §10: the session is gone
@@ -857,26 +903,26 @@ class Call:
         out: list[Action] = []
         dialog.refresh_from_response(response)
         if ref.method == "INVITE":
-            out.append(SendRaw(dialog.target, bytes(dialog.ack(response.cseq.number, self._via(dialog.target)))))
+            out.append(SendRaw(dialog.target, bytes(dialog.ack(response.cseq.number, self.via(dialog.target)))))
         if response.body:
             try:
                 out.append(SetMedia.of(leg, parse_sdp(response.body)))
             except RemoteProtocolError:
                 pass  # the answer to an unchanged offer: nothing to learn from a bad one
-        self._refreshed(leg, session_timer.as_uac(response, now), now)
+        self.refreshed(leg, session_timer.as_uac(response, now), now)
         return out
 
-    def _ports(self, leg: str) -> RelayPorts:
+    def ports(self, leg: str) -> RelayPorts:
         return self.media.a if leg == "a" else self.media.b
 
     def _forward_response(self, ref: Ref, response: Response | None, now: float) -> list[Action]:
         if response is not None and response.status < 200:
             return []
         leg = ref.from_leg
-        other_leg = self._other(leg)
+        other_leg = self.other(leg)
         if ref.method == "INVITE":
             self.pending.pop(other_leg, None)
-        dialog, other = self._leg(leg), self._leg(other_leg)
+        dialog, other = self.leg(leg), self.leg(other_leg)
         if self.phase is not Phase.ANSWERED or dialog is None or other is None:
             return []
         status = 408 if response is None else response.status
@@ -886,38 +932,38 @@ class Call:
         out: list[Action] = []
         if body and (ctype or "").lower().startswith("application/sdp") and ref.method in ("INVITE", "UPDATE"):
             try:
-                body, media = self._relay(body, other_leg)
+                body, media = self.relay(body, other_leg)
                 out.append(media)
             except RemoteProtocolError:
                 body = b""
         if response is not None and 200 <= status < 300:
             other.refresh_from_response(response)
             if ref.method in ("INVITE", "UPDATE"):  # a 2xx re-INVITE or UPDATE refreshes that leg's session
-                self._refreshed(other_leg, session_timer.as_uac(response, now), now)
+                self.refreshed(other_leg, session_timer.as_uac(response, now), now)
             if ref.method == "INVITE":
                 if ref.offer:
-                    ack = other.ack(response.cseq.number, self._via(other.target))
+                    ack = other.ack(response.cseq.number, self.via(other.target))
                     out.append(SendRaw(other.target, bytes(ack)))
                 else:
                     self.late_ack[other_leg] = (other, response.cseq.number)
         reason = "Request Timeout" if response is None else response.reason
-        return out + self._answer_forwarded(ref, status, reason, body, ctype, now)
+        return out + self.answer_request(ref, status, reason, body, ctype, now)
 
-    def _answer_forwarded(self, ref: Ref, status: int, reason: str, body: bytes, ctype: str | None, now: float,
+    def answer_request(self, ref: Ref, status: int, reason: str, body: bytes, ctype: str | None, now: float,
                           extra: list[tuple[str, str]] | None = None) -> list[Action]:
         request = ref.request
-        dialog = self._leg(ref.from_leg)
+        dialog = self.leg(ref.from_leg)
         assert request is not None and dialog is not None
         resp = make_response(request, status, reason, to_tag=dialog.local_tag)
         success = ref.method == "INVITE" and 200 <= status < 300
         if success:
             resp.add("Contact", dialog.contact)
         if ref.method in ("INVITE", "UPDATE") and 200 <= status < 300:
-            for name, value in [*self._timer_headers(ref.from_leg, request, now), *(extra or ())]:
+            for name, value in [*self.timer_headers(ref.from_leg, request, now), *(extra or ())]:
                 resp.add(name, value)
         with_body(resp, body, ctype)
         if success:
-            self._await_ack(ref.from_leg, resp, dialog.target, request.cseq.number, now)
+            self.await_ack(ref.from_leg, resp, dialog.target, request.cseq.number, now)
         return [Respond(ref.tx, resp)]
 
     def on_ack(self, leg: str, request: Request, now: float) -> list[Action]:
@@ -925,9 +971,11 @@ class Call:
         unacked = self.unacked.get(leg)
         if unacked is not None and request.cseq.number == unacked.cseq:
             del self.unacked[leg]
-        if leg == "a" and self.phase is Phase.ATTENDED:
-            return attendant.late_answer(self, request)
-        other_leg = self._other(leg)
+        for feature in self.features:  # e.g. the answer to the switch's own offer
+            taken = feature.on_ack(self, leg, request, now)
+            if taken is not None:
+                return taken
+        other_leg = self.other(leg)
         waiting = self.late_ack.pop(other_leg, None)
         if waiting is None:
             return []
@@ -936,8 +984,8 @@ class Call:
         body = b""
         if request.body:
             try:
-                body, media = self._relay(request.body, leg)
+                body, media = self.relay(request.body, leg)
                 out.append(media)
             except RemoteProtocolError:
                 body = b""
-        return out + [SendRaw(dialog.target, bytes(dialog.ack(cseq, self._via(dialog.target), body)))]
+        return out + [SendRaw(dialog.target, bytes(dialog.ack(cseq, self.via(dialog.target), body)))]

@@ -56,9 +56,7 @@ from .actions import (
     Action,
     Announce,
     BindDialog,
-    Detach,
     Fork,
-    ForkState,
     ParkExpired,
     ParkWanted,
     Phase,
@@ -72,6 +70,8 @@ from .actions import (
     allows,
     glare,
 )
+from .dtmf import Typed
+from .feature import Feature
 
 if TYPE_CHECKING:
     from .call import Call
@@ -114,406 +114,405 @@ def refer_target(request: Request) -> str | None:
     return uri.user_unescaped or None
 
 
-# --------------------------------------------------------------------------- asking to park
 
+class CallPark(Feature):
+    """Call park on one call: asked by REFER or by the park ``code`` typed in the call.
+    The service answers ``ParkWanted`` with ``refused``, or ``accepted`` then ``parked``;
+    it calls ``pick_up`` for a phone dialling the slot and ``ring_back`` when the park
+    expires."""
 
-def on_refer(call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
-    target = refer_target(request)
-    if request.get("Refer-To") is None:
-        return [Respond(tx, make_response(request, 400))]
-    if target is None:
-        return [Respond(tx, make_response(request, 501, "Transfer Target Not Supported"))]
-    if call.parking is not None or call.pending:
-        return [Respond(tx, glare(request))]
-    notify = (request.get("Refer-Sub") or "").strip().lower() != "false"
-    call.parking = Parking(call._other(leg), leg, request, tx, notify)
-    return [ParkWanted(call._other(leg), leg, target)]
+    def __init__(self, code: str | None = None) -> None:
+        self.code = code  # typed in the call (RFC 4733 or INFO) by a phone of the account: park
+        self.parking: Parking | None = None  # a park in progress, or done
+        self.typed: dict[str, Typed] = {}
 
-
-def key_park(call: Call, leg: str) -> list[Action]:
-    """The phone on ``leg`` typed the park code during the call: park the other party."""
-    if call.parking is not None or call.pending or not call.park_code:
-        return []
-    call.parking = Parking(call._other(leg), leg, None, notify=False)
-    return [ParkWanted(call._other(leg), leg, call.park_code)]
-
-
-def refused(call: Call, status: int, reason: str, now: float) -> list[Action]:
-    """The park cannot happen (lot full, slot taken, no such code): the REFER fails, or its
-    NOTIFY says so once accepted; the call goes on (or ends, if the parker left)."""
-    parking = call.parking
-    if parking is None:
-        return []
-    call.parking = None
-    out: list[Action] = []
-    if parking.refer_tx is not None and parking.refer is not None:
-        out.append(Respond(parking.refer_tx, make_response(parking.refer, status, reason)))
-    elif parking.refer is not None:
-        out += _notify_refer(call, parking, f"SIP/2.0 {status} {reason}", final=True)
-    elif status in REFUSED_PROMPTS and not parking.parker_gone:  # parked by keys: say why not
-        out.append(Announce(parking.parker_leg, (REFUSED_PROMPTS[status],), _voice(call, parking.parker_leg)))
-    if parking.parker_gone:
-        out += call.hang_up(now, "switch", f"park failed: {status} {reason}")
-    return out
-
-
-def accepted(call: Call) -> list[Action]:
-    """The service will try: 202 (RFC 3515 §2.4.2) and a first NOTIFY."""
-    parking = call.parking
-    if parking is None or parking.refer is None or parking.refer_tx is None:
-        return []
-    tx, request = parking.refer_tx, parking.refer
-    parking.refer_tx = None
-    dialog = call._leg(parking.parker_leg)
-    resp = make_response(request, 202, to_tag=dialog.local_tag if dialog is not None else None)
-    if dialog is not None:
-        resp.add("Contact", dialog.contact)
-    if not parking.notify:
-        resp.add("Refer-Sub", "false")
-    resp.add("Content-Length", "0")
-    return [Respond(tx, resp), *_notify_refer(call, parking, "SIP/2.0 100 Trying", final=False)]
-
-
-def _notify_refer(call: Call, parking: Parking, status_line: str, *, final: bool) -> list[Action]:
-    dialog = call._leg(parking.parker_leg)
-    if not parking.notify or parking.parker_gone or dialog is None:
-        return []
-    state = "terminated;reason=noresource" if final else "active;expires=60"
-    notify = dialog.request("NOTIFY", call._via(dialog.target), body=f"{status_line}\r\n".encode(),
-                            content_type=SIPFRAG, extra=[Header("Event", "refer"), Header("Subscription-State", state)])
-    return [SendRequest(notify, dialog.target, Ref("notify"))]
-
-
-# --------------------------------------------------------------------------- parked
-
-
-def parked(call: Call, code: str, expires_at: float, parker: str, now: float) -> list[Action]:
-    """The slot is ours: tell the parker (NOTIFY, MESSAGE, or the code spoken when it parked
-    with keys), let it go, and play music to the parked party until someone picks it up or
-    ``expires_at``."""
-    parking = call.parking
-    if parking is None or call.phase is Phase.ENDED:
-        return []
-    parking.expires_at = expires_at
-    by_keys = parking.refer is None
-    out: list[Action] = []
-    if parking.refer is not None:
-        out += _notify_refer(call, parking, "SIP/2.0 200 OK", final=True)
-        parking.refer = None
-    device = call._leg(parking.parker_leg)
-    if device is not None:  # a parker that already hung up still gets the text on its phone
-        out.append(SendRequest(_text_message(call, device, f"Call parked at {code}"), device.target, Ref("message")))
-    call.phase = Phase.PARKED
-    rec = call.record
-    rec.park_slot, rec.parked_by, rec.parked_at = code, parker, now
-    rec.retrieved_by = rec.retrieved_at = None
-    out.append(Play(parking.parked_leg, _voice(call, parking.parked_leg)))
-    if device is not None and not parking.parker_gone and by_keys:
-        # Parked by keys: the parker is on the line and hears the code, then is let go (``announced``).
-        parking.announcing = True
-        return out + [Announce(parking.parker_leg, ("parked-at", *spoken_code(code)), _voice(call, parking.parker_leg))]
-    return out + _parker_leaves(call, parking.parker_leg)
-
-
-def _parker_leaves(call: Call, leg: str) -> list[Action]:
-    """BYE to the parker (unless it hung up already) and its leg is gone from the call."""
-    parking, device = call.parking, call._leg(leg)
-    out: list[Action] = []
-    if parking is not None and not parking.parker_gone and device is not None:
-        reason = Header("Reason", f'SIP;cause=200;text="Call parked at {call.record.park_slot}"')
-        out.append(SendRequest(device.request("BYE", call._via(device.target), extra=[reason]), device.target, Ref("bye")))
-    return out + _leave(call, leg)
-
-
-def announced(call: Call, leg: str, now: float) -> list[Action]:
-    """The parker heard the code (or why the park failed): let it go, or nothing."""
-    parking = call.parking
-    if parking is None or not parking.announcing or leg != parking.parker_leg:
-        return []
-    parking.announcing = False
-    return _parker_leaves(call, leg)
-
-
-def _leave(call: Call, leg: str) -> list[Action]:
-    """The phone on ``leg`` is gone from the call: its dialog, timers and relay leg."""
-    if leg == "a":
-        call.a = None
-    else:
-        call.b = None
-    for table in (call.timers, call.sdp_sent, call.sdp_from, call.origin, call.unacked, call.late_ack, call.pending, call.typed):
-        table.pop(leg, None)
-    call.extensions[leg] = None
-    return [StopPlaying(leg), Detach(leg)]
-
-
-def _voice(call: Call, leg: str) -> int | None:
-    """The G.711 payload type the phone on ``leg`` receives (from what we last sent it)."""
-    try:
-        return voice_payload(parse_sdp(call.sdp_sent.get(leg, b"")))
-    except RemoteProtocolError:
+    # --- the feature's hooks -----------------------------------------------------------
+    def on_request(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
+        if call.phase is Phase.PARKED and not leg.startswith("fork:"):
+            return self.parked_request(call, leg, tx, request, now)
         return None
 
+    def on_bridged_request(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
+        if request.method == "BYE":
+            return self.parker_bye(call, leg, tx, request, now)
+        return self.on_refer(call, leg, tx, request, now)
 
-def _text_message(call: Call, dialog: Dialog, text: str) -> Request:
-    """A MESSAGE (RFC 3428) to the phone of ``dialog``, outside the dialog."""
-    to = parse_name_addr(dialog.remote_uri, "To")
-    host = to.uri.host if isinstance(to.uri, SipUri) else "localhost"
-    body = text.encode()
-    headers = [
-        Header("Via", call._via(dialog.target)), Header("Max-Forwards", "70"),
-        Header("From", f'"Park" <sip:park@{host}>;tag={call.new_id()}'), Header("To", dialog.remote_uri),
-        Header("Call-ID", f"{call.new_id()}{call.new_id()}"), Header("CSeq", "1 MESSAGE"),
-        Header("User-Agent", call.locality.user_agent),
-        Header("Content-Type", "text/plain;charset=utf-8"), Header("Content-Length", str(len(body))),
-    ]
-    return Request("MESSAGE", dialog.remote_target, headers, body)
+    def on_response(self, call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
+        if ref.kind == "retrieve":
+            return self.retrieve_response(call, ref, response, now)
+        return self.reinvite_response(call, ref, response, now)
 
+    def on_key(self, call: Call, leg: str, key: str, now: float) -> list[Action] | None:
+        code = self.code
+        if not code or call.phase is not Phase.ANSWERED or call.extensions.get(leg) is None:
+            return None
+        typed = self.typed.setdefault(leg, Typed())
+        if typed.add(key, now, len(code)) != code:
+            return None
+        self.typed.clear()
+        return self.key_park(call, leg)
 
-def parked_request(call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
-    """An in-dialog request from the parked party (or a parker still hearing the code)."""
+    def on_cancel(self, call: Call, tx: Any, now: float) -> list[Action] | None:
+        return self.cancel_pick_up(call, tx, now)
 
-    def bye() -> list[Action]:
-        parking = call.parking
-        if parking is not None and parking.announcing and leg == parking.parker_leg:
-            parking.announcing, parking.parker_gone = False, True  # the parker did not wait for the code
-            return _leave(call, leg)
-        return call._end(now, "answered", "parked party", "BYE while parked")
+    def on_played(self, call: Call, leg: str, now: float) -> list[Action]:
+        return self.announced(call, leg, now)
 
-    answered = call._lone_request(leg, tx, request, now, bye=bye)
-    return answered if answered is not None else [Respond(tx, make_response(request, 480, "Call Is Parked"))]
+    def due(self, call: Call, now: float) -> list[Action]:
+        return self.expiry(call, now)
 
+    def rings(self, call: Call) -> bool:
+        return self.ringing_back(call) is not None
 
-def parker_bye(call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
-    """BYE from the parker while its park is in progress: it leaves alone.  None when the
-    BYE is not that."""
-    parking = call.parking
-    if parking is None or leg != parking.parker_leg or parking.parker_gone:
-        return None
-    parking.parker_gone = True
-    return [Respond(tx, make_response(request, 200))]
+    def fork_offer(self, call: Call) -> tuple[bytes, NameAddr | None]:
+        assert self.parking is not None
+        return self.ring_back_offer(call, self.parking)
 
+    def fork_answered(self, call: Call, fork: Fork, response: Response, now: float, *, acked: bool) -> list[Action]:
+        back = self.ringing_back(call)
+        if back is None or call.pending:  # not while a pick-up is being bridged
+            return call.too_late(fork, acked=acked)
+        return self.rung_back(call, back, fork, response, now)
 
-# --------------------------------------------------------------------------- picked up
+    # --- asking to park -------------------------------------------------------------------
+    def on_refer(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
+        target = refer_target(request)
+        if target is None:
+            return [Respond(tx, make_response(request, 501, "Transfer Target Not Supported"))]
+        if self.parking is not None or call.pending:
+            return [Respond(tx, glare(request))]
+        notify = (request.get("Refer-Sub") or "").strip().lower() != "false"
+        self.parking = Parking(call.other(leg), leg, request, tx, notify)
+        return [ParkWanted(call.other(leg), leg, target)]
 
-
-def pick_up(call: Call, invite: Request, tx: Any, source: Target, retriever: str, now: float) -> list[Action]:
-    """A phone dialled the slot: bridge it to the parked party (see the module doc).  The
-    retriever takes the parker's place (its leg name and relay port)."""
-    parking = call.parking
-    if call.phase is not Phase.PARKED or parking is None or call.pending:
-        return [Respond(tx, make_response(invite, 486, "Already Being Picked Up", to_tag=call.new_id()))]
-    held, new = parking.parked_leg, parking.parker_leg
-    parked = call._leg(held)
-    assert parked is not None
-    out: list[Action] = announced(call, new, now)  # a parker still hearing the code is let go first
-    dialog = Dialog.as_uas(invite, call.new_id(), call.locality.contact(source.transport), source)
-    if new == "a":
-        call.a = dialog
-    else:
-        call.b = dialog
-    call.extensions[new] = retriever
-    call.allows_update[new] = allows(invite, "UPDATE")
-    out += [Respond(tx, make_response(invite, 100)), BindDialog(dialog.key, new)]
-    body = invite.body
-    if body:
-        try:
-            body, media = call._relay(body, new, narrow=True)
-        except RemoteProtocolError as exc:
-            return out + _leave(call, new) + [Respond(tx, make_response(invite, exc.status_hint, to_tag=dialog.local_tag))]
-        out.append(media)
-    extra = [Header("P-Asserted-Identity", dialog.remote_uri)]  # who the parked party now talks to
-    timer = call.timers.get(held)
-    if timer is not None:
-        extra += [Header("Session-Expires", timer.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
-    reinvite = parked.request("INVITE", call._via(parked.target), body=body, content_type=invite.get("Content-Type"), extra=extra)
-    ref = Ref("retrieve", tx=tx, from_leg=new, method="INVITE", offer=bool(body), request=invite)
-    call.pending[held] = ref
-    return out + [SendRequest(reinvite, parked.target, ref)]
-
-
-def cancel_pick_up(call: Call, tx: Any, now: float) -> list[Action]:
-    """The retriever hung up before the parked party answered the re-INVITE: 487, and the
-    call stays parked (the late answer is ACKed and changes nothing)."""
-    parking = call.parking
-    ref = call.pending.get(parking.parked_leg) if parking is not None else None
-    if parking is None or ref is None or ref.kind != "retrieve" or ref.tx is not tx or ref.request is None:
-        return []
-    call.pending[parking.parked_leg] = Ref("retrieve", from_leg=ref.from_leg, method="INVITE", offer=ref.offer)
-    dialog = call._leg(ref.from_leg)
-    out = _leave(call, ref.from_leg)
-    return out + [Respond(tx, make_response(ref.request, 487, to_tag=dialog.local_tag if dialog else None))]
-
-
-def retrieve_response(call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
-    if response is not None and response.status < 200:
-        return []
-    parking = call.parking
-    new = ref.from_leg
-    held = call._other(new)
-    call.pending.pop(held, None)
-    status = 408 if response is None else response.status
-    parked, retriever = call._leg(held), call._leg(new)
-    if parking is None or call.phase is not Phase.PARKED or parked is None or retriever is None or ref.request is None:
-        # The retriever gave up (or the call ended): the parked party's answer is ACKed, and no
-        # more; an offer in it (the re-INVITE had none) gets back the SDP it had before.
-        if response is None or status >= 300 or parked is None:
+    def key_park(self, call: Call, leg: str) -> list[Action]:
+        """The phone on ``leg`` typed the park code during the call: park the other party."""
+        if self.parking is not None or call.pending or not self.code:
             return []
-        answer = b"" if ref.offer else call.sdp_sent.get(held, b"")
-        return [SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call._via(parked.target), answer)))]
-    if response is None or status >= 300:
-        reason = "Request Timeout" if response is None else response.reason
-        refused = make_response(ref.request, status if status < 500 else 480, reason, to_tag=retriever.local_tag)
-        out = _leave(call, new) + [Respond(ref.tx, refused)]
-        if status in (408, 481):  # the parked party is gone
-            out += call.hang_up(now, "switch", f"parked party unreachable ({status})")
+        self.parking = Parking(call.other(leg), leg, None, notify=False)
+        return [ParkWanted(call.other(leg), leg, self.code)]
+
+    def refused(self, call: Call, status: int, reason: str, now: float) -> list[Action]:
+        """The park cannot happen (lot full, slot taken, no such code): the REFER fails, or its
+        NOTIFY says so once accepted; the call goes on (or ends, if the parker left)."""
+        parking = self.parking
+        if parking is None:
+            return []
+        self.parking = None
+        out: list[Action] = []
+        if parking.refer_tx is not None and parking.refer is not None:
+            out.append(Respond(parking.refer_tx, make_response(parking.refer, status, reason)))
+        elif parking.refer is not None:
+            out += self._notify_refer(call, parking, f"SIP/2.0 {status} {reason}", final=True)
+        elif status in REFUSED_PROMPTS and not parking.parker_gone:  # parked by keys: say why not
+            out.append(Announce(parking.parker_leg, (REFUSED_PROMPTS[status],), self._voice(call, parking.parker_leg)))
+        if parking.parker_gone:
+            out += call.hang_up(now, "switch", f"park failed: {status} {reason}")
         return out
-    out = []
-    parked.refresh_from_response(response)
-    call._refreshed(held, session_timer.as_uac(response, now), now)
-    body, ctype = response.body, response.get("Content-Type")
-    if body:
+
+    def accepted(self, call: Call) -> list[Action]:
+        """The service will try: 202 (RFC 3515 §2.4.2) and a first NOTIFY."""
+        parking = self.parking
+        if parking is None or parking.refer is None or parking.refer_tx is None:
+            return []
+        tx, request = parking.refer_tx, parking.refer
+        parking.refer_tx = None
+        dialog = call.leg(parking.parker_leg)
+        resp = make_response(request, 202, to_tag=dialog.local_tag if dialog is not None else None)
+        if dialog is not None:
+            resp.add("Contact", dialog.contact)
+        if not parking.notify:
+            resp.add("Refer-Sub", "false")
+        resp.add("Content-Length", "0")
+        return [Respond(tx, resp), *self._notify_refer(call, parking, "SIP/2.0 100 Trying", final=False)]
+
+    def _notify_refer(self, call: Call, parking: Parking, status_line: str, *, final: bool) -> list[Action]:
+        dialog = call.leg(parking.parker_leg)
+        if not parking.notify or parking.parker_gone or dialog is None:
+            return []
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        notify = dialog.request("NOTIFY", call.via(dialog.target), body=f"{status_line}\r\n".encode(),
+                                content_type=SIPFRAG, extra=[Header("Event", "refer"), Header("Subscription-State", state)])
+        return [SendRequest(notify, dialog.target, Ref("notify"))]
+
+    # --------------------------------------------------------------------------- parked
+
+    def parked(self, call: Call, code: str, expires_at: float, parker: str, now: float) -> list[Action]:
+        """The slot is ours: tell the parker (NOTIFY, MESSAGE, or the code spoken when it parked
+        with keys), let it go, and play music to the parked party until someone picks it up or
+        ``expires_at``."""
+        parking = self.parking
+        if parking is None or call.phase is Phase.ENDED:
+            return []
+        parking.expires_at = expires_at
+        by_keys = parking.refer is None
+        out: list[Action] = []
+        if parking.refer is not None:
+            out += self._notify_refer(call, parking, "SIP/2.0 200 OK", final=True)
+            parking.refer = None
+        device = call.leg(parking.parker_leg)
+        if device is not None:  # a parker that already hung up still gets the text on its phone
+            out.append(SendRequest(self._text_message(call, device, f"Call parked at {code}"), device.target, Ref("message")))
+        call.enter(Phase.PARKED)
+        rec = call.record
+        rec.park_slot, rec.parked_by, rec.parked_at = code, parker, now
+        rec.retrieved_by = rec.retrieved_at = None
+        out.append(Play(parking.parked_leg, self._voice(call, parking.parked_leg)))
+        if device is not None and not parking.parker_gone and by_keys:
+            # Parked by keys: the parker is on the line and hears the code, then is let go (``announced``).
+            parking.announcing = True
+            return out + [Announce(parking.parker_leg, ("parked-at", *spoken_code(code)), self._voice(call, parking.parker_leg))]
+        return out + self._parker_leaves(call, parking.parker_leg)
+
+    def _parker_leaves(self, call: Call, leg: str) -> list[Action]:
+        """BYE to the parker (unless it hung up already) and its leg is gone from the call."""
+        parking, device = self.parking, call.leg(leg)
+        out: list[Action] = []
+        if parking is not None and not parking.parker_gone and device is not None:
+            out.append(call.bye(device, f'SIP;cause=200;text="Call parked at {call.record.park_slot}"'))
+        return out + call.leave(leg)
+
+    def announced(self, call: Call, leg: str, now: float) -> list[Action]:
+        """The parker heard the code (or why the park failed): let it go, or nothing."""
+        parking = self.parking
+        if parking is None or not parking.announcing or leg != parking.parker_leg:
+            return []
+        parking.announcing = False
+        return self._parker_leaves(call, leg)
+
+    def _voice(self, call: Call, leg: str) -> int | None:
+        """The G.711 payload type the phone on ``leg`` receives (from what we last sent it)."""
         try:
-            body, media = call._relay(body, held)
+            return voice_payload(parse_sdp(call.sdp_sent.get(leg, b"")))
+        except RemoteProtocolError:
+            return None
+
+    def _text_message(self, call: Call, dialog: Dialog, text: str) -> Request:
+        """A MESSAGE (RFC 3428) to the phone of ``dialog``, outside the dialog."""
+        to = parse_name_addr(dialog.remote_uri, "To")
+        host = to.uri.host if isinstance(to.uri, SipUri) else "localhost"
+        body = text.encode()
+        headers = [
+            Header("Via", call.via(dialog.target)), Header("Max-Forwards", "70"),
+            Header("From", f'"Park" <sip:park@{host}>;tag={call.new_id()}'), Header("To", dialog.remote_uri),
+            Header("Call-ID", f"{call.new_id()}{call.new_id()}"), Header("CSeq", "1 MESSAGE"),
+            Header("User-Agent", call.locality.user_agent),
+            Header("Content-Type", "text/plain;charset=utf-8"), Header("Content-Length", str(len(body))),
+        ]
+        return Request("MESSAGE", dialog.remote_target, headers, body)
+
+    def parked_request(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
+        """An in-dialog request from the parked party (or a parker still hearing the code)."""
+
+        def bye() -> list[Action]:
+            parking = self.parking
+            if parking is not None and parking.announcing and leg == parking.parker_leg:
+                parking.announcing, parking.parker_gone = False, True  # the parker did not wait for the code
+                return call.leave(leg)
+            return call.end(now, "answered", "parked party", "BYE while parked")
+
+        answered = call.lone_request(leg, tx, request, now, bye=bye)
+        return answered if answered is not None else [Respond(tx, make_response(request, 480, "Call Is Parked"))]
+
+    def parker_bye(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
+        """BYE from the parker while its park is in progress: it leaves alone.  None when the
+        BYE is not that."""
+        parking = self.parking
+        if parking is None or leg != parking.parker_leg or parking.parker_gone:
+            return None
+        parking.parker_gone = True
+        return [Respond(tx, make_response(request, 200))]
+
+    # --------------------------------------------------------------------------- picked up
+
+    def pick_up(self, call: Call, invite: Request, tx: Any, source: Target, retriever: str, now: float) -> list[Action]:
+        """A phone dialled the slot: bridge it to the parked party (see the module doc).  The
+        retriever takes the parker's place (its leg name and relay port)."""
+        parking = self.parking
+        if call.phase is not Phase.PARKED or parking is None or call.pending:
+            return [Respond(tx, make_response(invite, 486, "Already Being Picked Up", to_tag=call.new_id()))]
+        held, new = parking.parked_leg, parking.parker_leg
+        parked = call.leg(held)
+        assert parked is not None
+        out: list[Action] = self.announced(call, new, now)  # a parker still hearing the code is let go first
+        dialog = Dialog.as_uas(invite, call.new_id(), call.locality.contact(source.transport), source)
+        call.join(new, dialog, extension=retriever, update=allows(invite, "UPDATE"))
+        out += [Respond(tx, make_response(invite, 100)), BindDialog(dialog.key, new)]
+        body = invite.body
+        if body:
+            try:
+                body, media = call.relay(body, new, narrow=True)
+            except RemoteProtocolError as exc:
+                return out + call.leave(new) + [Respond(tx, make_response(invite, exc.status_hint, to_tag=dialog.local_tag))]
             out.append(media)
-        except RemoteProtocolError:
-            body = b""
-    if ref.offer:
-        out.append(SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call._via(parked.target)))))
-    else:
-        call.late_ack[held] = (parked, response.cseq.number)
-    call.phase = Phase.ANSWERED
-    call.parking = None
-    call.record.retrieved_by, call.record.retrieved_at = call.extensions.get(new), now
-    call.ring_deadline = None
-    out += call._cancel_others(None, COMPLETED_ELSEWHERE)  # a ring-back still ringing
-    out.append(StopPlaying(held))
-    extra = [("Allow", ALLOW), ("Supported", session_timer.TAG), ("P-Asserted-Identity", parked.remote_uri)]
-    return out + call._answer_forwarded(ref, status, response.reason, body, ctype, now, extra)
+        extra = [Header("P-Asserted-Identity", dialog.remote_uri)]  # who the parked party now talks to
+        timer = call.timers.get(held)
+        if timer is not None:
+            extra += [Header("Session-Expires", timer.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
+        reinvite = parked.request("INVITE", call.via(parked.target), body=body, content_type=invite.get("Content-Type"), extra=extra)
+        ref = Ref("retrieve", tx=tx, from_leg=new, method="INVITE", offer=bool(body), request=invite, feature=self)
+        call.pending[held] = ref
+        return out + [SendRequest(reinvite, parked.target, ref)]
 
+    def cancel_pick_up(self, call: Call, tx: Any, now: float) -> list[Action]:
+        """The retriever hung up before the parked party answered the re-INVITE: 487, and the
+        call stays parked (the late answer is ACKed and changes nothing)."""
+        parking = self.parking
+        ref = call.pending.get(parking.parked_leg) if parking is not None else None
+        if parking is None or ref is None or ref.kind != "retrieve" or ref.tx is not tx or ref.request is None:
+            return []
+        call.pending[parking.parked_leg] = Ref("retrieve", from_leg=ref.from_leg, method="INVITE", offer=ref.offer, feature=self)
+        dialog = call.leg(ref.from_leg)
+        out = call.leave(ref.from_leg)
+        return out + [Respond(tx, make_response(ref.request, 487, to_tag=dialog.local_tag if dialog else None))]
 
-# --------------------------------------------------------------------------- expiry
-
-
-def deadline(call: Call) -> float | None:
-    parking = call.parking
-    if call.phase is Phase.PARKED and parking is not None and not call.pending:
-        return parking.expires_at
-    return None
-
-
-def expiry(call: Call, now: float) -> list[Action]:
-    due = deadline(call)
-    if due is None or now < due:
-        return []
-    assert call.parking is not None
-    call.parking.expires_at = None
-    return [ParkExpired()]
-
-
-# --------------------------------------------------------------------------- ringing back
-
-
-def ringing_back(call: Call) -> Parking | None:
-    """The park whose forks are ringing someone back, if that is what the call's forks do."""
-    parking = call.parking
-    return parking if parking is not None and parking.ringing and call.phase is Phase.PARKED else None
-
-
-def ring_back(call: Call, stages: list[Stage], now: float) -> list[Action]:
-    """Ring ``stages`` (the parker's phones, then a fallback) for the parked party."""
-    parking = call.parking
-    if call.phase is not Phase.PARKED or parking is None:
-        return []
-    stages = [s for s in stages if s.devices]
-    code = call.record.park_slot or "the park"
-    if not stages:
-        return call.hang_up(now, "switch", f"parked at {code} too long; no phone to ring back")
-    if parking.parked_leg not in call.sdp_from:
-        return call.hang_up(now, "switch", f"parked at {code} too long; no session to offer")
-    parking.ringing = True
-    call.stage = len(call.stages) - 1  # fork stage numbers stay unique across both ringings
-    call.stages += stages
-    return call._next_stage(now)
-
-
-def ring_back_offer(call: Call, parking: Parking) -> tuple[bytes, NameAddr]:
-    """What the ring-back forks are offered (the parked party's session, off hold, on the
-    parker's relay port) and who they see calling (the parked party, named as parked)."""
-    held = parking.parked_leg
-    body = bytes(relay_view(sendrecv(call.sdp_from[held]), call.media.address, call._ports(parking.parker_leg)))
-    call.sdp_sent[parking.parker_leg] = body
-    party = parse_name_addr(call.identity(held) or call.invite.get("From") or "", "From")
-    name = party.display_name or (party.uri.user_unescaped if isinstance(party.uri, SipUri) else None) or ""
-    return body, NameAddr(party.uri, " ".join(w for w in ("Parked", call.record.park_slot, name) if w), ())
-
-
-def rung_back(call: Call, parking: Parking, fork: Fork, response: Response, now: float) -> list[Action]:
-    """A ring-back fork answered: it takes the parker's leg, and the parked party is
-    re-INVITEd with its session (RFC 3725 §4.1's re-INVITE of the party on hold)."""
-    leg, held = parking.parker_leg, parking.parked_leg
-    parked, dialog = call._leg(held), fork.dialog
-    assert dialog is not None
-    out = call._ack_fork(fork, b"")
-    try:
-        if not response.body:
-            raise RemoteProtocolError("no SDP in the answer to an offer", 488)
-        view, media = call._relay(response.body, leg)
-    except RemoteProtocolError as exc:
-        bye = dialog.request("BYE", call._via(fork.device.target), extra=[Header("Reason", f'SIP;cause=488;text="{exc.reason}"')])
-        fork.state, fork.final, fork.final_reason = ForkState.FAILED, 488, "Not Acceptable Here"
-        return out + [SendRequest(bye, fork.device.target, Ref("bye", fork.id))] + call._fork_lost(now)
-    if parked is None:
-        return out
-    stage = call.stages[fork.stage]
-    if leg == "a":
-        call.a = dialog
-    else:
-        call.b = dialog
-    call.extensions[leg] = fork.device.member or stage.extension
-    call.allows_update[leg] = allows(response, "UPDATE")
-    timer = session_timer.as_uac(response, now)
-    if timer is not None:
-        call.timers[leg] = timer
-    call.ring_deadline = None
-    out += [media, BindDialog(dialog.key, leg), *call._cancel_others(fork, COMPLETED_ELSEWHERE)]
-    extra = [Header("P-Asserted-Identity", dialog.remote_uri)]
-    theirs = call.timers.get(held)
-    if theirs is not None:
-        extra += [Header("Session-Expires", theirs.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
-    reinvite = parked.request("INVITE", call._via(parked.target), body=view, content_type="application/sdp", extra=extra)
-    ref = Ref("rering", from_leg=leg, method="INVITE", offer=True)
-    call.pending[held] = ref
-    call.phase = Phase.ANSWERED
-    call.parking = None
-    call.record.retrieved_by, call.record.retrieved_at = call.extensions[leg] or stage.label, now
-    return out + [StopPlaying(held), SendRequest(reinvite, parked.target, ref)]
-
-
-def reinvite_response(call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
-    """The parked party's answer to the ring-back's re-INVITE."""
-    if response is not None and response.status < 200:
-        return []
-    held = call._other(ref.from_leg)
-    call.pending.pop(held, None)
-    parked = call._leg(held)
-    status = 408 if response is None else response.status
-    if response is None or status >= 300 or parked is None:
-        if call.phase is Phase.ANSWERED and status in (408, 481):  # the parked party is gone
-            return call.hang_up(now, "switch", f"parked party unreachable ({status})")
-        return []  # a refusal leaves its old session in place: the relay ports are the same
-    out: list[Action] = [SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call._via(parked.target))))]
-    if call.phase is not Phase.ANSWERED:
-        return out
-    parked.refresh_from_response(response)
-    call._refreshed(held, session_timer.as_uac(response, now), now)
-    if response.body:
-        try:
-            answer = parse_sdp(response.body)
-        except RemoteProtocolError:
+    def retrieve_response(self, call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
+        if response is not None and response.status < 200:
+            return []
+        parking = self.parking
+        new = ref.from_leg
+        held = call.other(new)
+        call.pending.pop(held, None)
+        status = 408 if response is None else response.status
+        parked, retriever = call.leg(held), call.leg(new)
+        if parking is None or call.phase is not Phase.PARKED or parked is None or retriever is None or ref.request is None:
+            # The retriever gave up (or the call ended): the parked party's answer is ACKed, and no
+            # more; an offer in it (the re-INVITE had none) gets back the SDP it had before.
+            if response is None or status >= 300 or parked is None:
+                return []
+            answer = b"" if ref.offer else call.sdp_sent.get(held, b"")
+            return [SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call.via(parked.target), answer)))]
+        if response is None or status >= 300:
+            reason = "Request Timeout" if response is None else response.reason
+            refused = make_response(ref.request, status if status < 500 else 480, reason, to_tag=retriever.local_tag)
+            out = call.leave(new) + [Respond(ref.tx, refused)]
+            if status in (408, 481):  # the parked party is gone
+                out += call.hang_up(now, "switch", f"parked party unreachable ({status})")
             return out
-        out.append(call._heard(held, answer))
-    return out
+        out = []
+        parked.refresh_from_response(response)
+        call.refreshed(held, session_timer.as_uac(response, now), now)
+        body, ctype = response.body, response.get("Content-Type")
+        if body:
+            try:
+                body, media = call.relay(body, held)
+                out.append(media)
+            except RemoteProtocolError:
+                body = b""
+        if ref.offer:
+            out.append(SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call.via(parked.target)))))
+        else:
+            call.late_ack[held] = (parked, response.cseq.number)
+        call.enter(Phase.ANSWERED)
+        self.parking = None
+        call.record.retrieved_by, call.record.retrieved_at = call.extensions.get(new), now
+        out += call.stop_ringing(None, COMPLETED_ELSEWHERE)  # a ring-back still ringing
+        out.append(StopPlaying(held))
+        extra = [("Allow", ALLOW), ("Supported", session_timer.TAG), ("P-Asserted-Identity", parked.remote_uri)]
+        return out + call.answer_request(ref, status, response.reason, body, ctype, now, extra)
 
+    # --------------------------------------------------------------------------- expiry
 
-def nobody_answered(call: Call, now: float) -> list[Action]:
-    return call.hang_up(now, "switch", f"parked at {call.record.park_slot}: nobody answered the ring-back")
+    def deadline(self, call: Call) -> float | None:
+        parking = self.parking
+        if call.phase is Phase.PARKED and parking is not None and not call.pending:
+            return parking.expires_at
+        return None
+
+    def expiry(self, call: Call, now: float) -> list[Action]:
+        due = self.deadline(call)
+        if due is None or now < due:
+            return []
+        assert self.parking is not None
+        self.parking.expires_at = None
+        return [ParkExpired()]
+
+    # --------------------------------------------------------------------------- ringing back
+
+    def ringing_back(self, call: Call) -> Parking | None:
+        """The park whose forks are ringing someone back, if that is what the call's forks do."""
+        parking = self.parking
+        return parking if parking is not None and parking.ringing and call.phase is Phase.PARKED else None
+
+    def ring_back(self, call: Call, stages: list[Stage], now: float) -> list[Action]:
+        """Ring ``stages`` (the parker's phones, then a fallback) for the parked party."""
+        parking = self.parking
+        if call.phase is not Phase.PARKED or parking is None:
+            return []
+        stages = [s for s in stages if s.devices]
+        code = call.record.park_slot or "the park"
+        if not stages:
+            return call.hang_up(now, "switch", f"parked at {code} too long; no phone to ring back")
+        if parking.parked_leg not in call.sdp_from:
+            return call.hang_up(now, "switch", f"parked at {code} too long; no session to offer")
+        parking.ringing = True
+        return call.ring(stages, now, self)
+
+    def ring_back_offer(self, call: Call, parking: Parking) -> tuple[bytes, NameAddr]:
+        """What the ring-back forks are offered (the parked party's session, off hold, on the
+        parker's relay port) and who they see calling (the parked party, named as parked)."""
+        held = parking.parked_leg
+        body = bytes(relay_view(sendrecv(call.sdp_from[held]), call.media.address, call.ports(parking.parker_leg)))
+        call.sdp_sent[parking.parker_leg] = body
+        party = parse_name_addr(call.identity(held) or call.invite.get("From") or "", "From")
+        name = party.display_name or (party.uri.user_unescaped if isinstance(party.uri, SipUri) else None) or ""
+        return body, NameAddr(party.uri, " ".join(w for w in ("Parked", call.record.park_slot, name) if w), ())
+
+    def rung_back(self, call: Call, parking: Parking, fork: Fork, response: Response, now: float) -> list[Action]:
+        """A ring-back fork answered: it takes the parker's leg, and the parked party is
+        re-INVITEd with its session (RFC 3725 §4.1's re-INVITE of the party on hold)."""
+        leg, held = parking.parker_leg, parking.parked_leg
+        parked, dialog = call.leg(held), fork.dialog
+        assert dialog is not None
+        out = call.ack_fork(fork, b"")
+        try:
+            if not response.body:
+                raise RemoteProtocolError("no SDP in the answer to an offer", 488)
+            view, media = call.relay(response.body, leg)
+        except RemoteProtocolError as exc:
+            return out + call.fork_failed(fork, exc.reason, now)
+        if parked is None:
+            return out
+        stage = call.stages[fork.stage]
+        call.join(leg, dialog, extension=fork.device.member or stage.extension, update=allows(response, "UPDATE"),
+                  timer=session_timer.as_uac(response, now))
+        out += [media, BindDialog(dialog.key, leg), *call.stop_ringing(fork, COMPLETED_ELSEWHERE)]
+        extra = [Header("P-Asserted-Identity", dialog.remote_uri)]
+        theirs = call.timers.get(held)
+        if theirs is not None:
+            extra += [Header("Session-Expires", theirs.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
+        reinvite = parked.request("INVITE", call.via(parked.target), body=view, content_type="application/sdp", extra=extra)
+        ref = Ref("rering", from_leg=leg, method="INVITE", offer=True, feature=self)
+        call.pending[held] = ref
+        call.enter(Phase.ANSWERED)
+        self.parking = None
+        call.record.retrieved_by, call.record.retrieved_at = call.extensions[leg] or stage.label, now
+        return out + [StopPlaying(held), SendRequest(reinvite, parked.target, ref)]
+
+    def reinvite_response(self, call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
+        """The parked party's answer to the ring-back's re-INVITE."""
+        if response is not None and response.status < 200:
+            return []
+        held = call.other(ref.from_leg)
+        call.pending.pop(held, None)
+        parked = call.leg(held)
+        status = 408 if response is None else response.status
+        if response is None or status >= 300 or parked is None:
+            if call.phase is Phase.ANSWERED and status in (408, 481):  # the parked party is gone
+                return call.hang_up(now, "switch", f"parked party unreachable ({status})")
+            return []  # a refusal leaves its old session in place: the relay ports are the same
+        out: list[Action] = [SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call.via(parked.target))))]
+        if call.phase is not Phase.ANSWERED:
+            return out
+        parked.refresh_from_response(response)
+        call.refreshed(held, session_timer.as_uac(response, now), now)
+        if response.body:
+            try:
+                answer = parse_sdp(response.body)
+            except RemoteProtocolError:
+                return out
+            out.append(call.heard(held, answer))
+        return out
+
+    def nobody_answered(self, call: Call, now: float) -> list[Action]:
+        return call.hang_up(now, "switch", f"parked at {call.record.park_slot}: nobody answered the ring-back")

@@ -64,7 +64,10 @@ from .actions import (
     Stage,
     StopPlaying,
 )
+from .attendant import attendant_of
 from .call import Call
+from .confirm import Confirm
+from .parking import CallPark
 from .record import CallRecord
 
 log = logging.getLogger(__name__)
@@ -176,7 +179,7 @@ class CallService:
             self.media.close(record.id)
             raise
         account = self.config.account(record.account)
-        call.park_code = account.park.code if account is not None else None  # typed in the call, it parks
+        call.add(CallPark(account.park.code if account is not None else None))  # typed in the call, it parks
         tx.user_data = call
         self.calls[record.id] = call
         self.counters["calls"] += 1
@@ -221,22 +224,32 @@ class CallService:
         if kind == "menu" and (menu := account.menu(target)) is not None:
             path.append(f"menu {target}")
             numbers = [e.number for e in account.extensions]
-            self._run(call, call.run_menu(MenuRun(menu, numbers), now))
+            self._run(call, attendant_of(call).run_menu(call, MenuRun(menu, numbers), now))
         elif kind == "announcement":
             path.append(f"announcement {target}")
-            self._run(call, call.announce((target,), now))
+            self._run(call, attendant_of(call).announce(call, (target,), now))
         elif kind == "number":
             path.append(f"group {target}" if account.group(target) is not None else target)
-            self._run(call, call.ring_for_caller(self._destination_stages(account, target, now), now))
+            self._run(call, self._ring_for_caller(call, self._destination_stages(account, target, now), now))
         elif kind == "external" and (group := account.external_group(target)) is not None:
             path.append(f"external {target}")
-            self._run(call, call.ring_for_caller(self._external_stages(account, group, call.record, now), now))
+            stages = self._external_stages(account, group, call.record, now)
+            if any(s.confirm for s in stages) and call.feature(Confirm) is None:
+                call.add(Confirm())
+            self._run(call, self._ring_for_caller(call, stages, now))
         else:  # hangup (or a menu removed by a reload)
             path.append("hangup")
             if call.phase is Phase.RINGING:
                 self._run(call, call.reject(480, "Temporarily Unavailable", "no answer", "the scenario hangs up", now))
             else:
                 self._run(call, call.hang_up(now, "switch", "the menu hangs up", disposition="no answer"))
+
+    @staticmethod
+    def _ring_for_caller(call: Call, stages: list[Stage], now: float) -> list[Action]:
+        """Ring ``stages``: at once if the caller still rings, else with music (a menu chose)."""
+        if call.phase is Phase.RINGING:
+            return call.start(stages, now)
+        return attendant_of(call).ring(call, stages, now)
 
     def _route(self, call: Call, account: Account, caller: Extension, record: CallRecord, request: Request, now: float) -> None:
         uri = request.uri
@@ -621,23 +634,23 @@ class CallService:
         rid = call.record.id
         who = self._parker(call, wanted.parker_leg)
         if who is None:
-            self._run(call, call.park_refused(403, "Only Phones Of The Account Can Park", now))
+            self._run(call, self._parking(call).refused(call, 403, "Only Phones Of The Account Can Park", now))
             return
         account, parker = who
         park = account.park_for(parker)
         requested = None if wanted.target == park.code else slot_of(wanted.target, park)
         if requested is None and wanted.target != park.code:
             log.info("call %s: REFER to %r is not a park code of %s; blind transfer is not supported", rid, wanted.target, account.name)
-            self._run(call, call.park_refused(501, "Transfer Target Not Supported", now))
+            self._run(call, self._parking(call).refused(call, 501, "Transfer Target Not Supported", now))
             return
         entry = Parked(account.name, requested or 0, rid, now, now + park.expiry, parker.number,
                        call.identity(wanted.parked_leg))
         taken = self.park.take(account.name, park, entry, requested, now)
         if isinstance(taken, Refused):
             log.info("call %s: park by %s@%s refused: %s", rid, parker.number, account.name, taken.reason)
-            self._run(call, call.park_refused(taken.status, taken.reason, now))
+            self._run(call, self._parking(call).refused(call, taken.status, taken.reason, now))
             return
-        self._run(call, call.park_accepted())
+        self._run(call, self._parking(call).accepted(call))
         self._spawn(self._claim(call, account, park, entry, requested))
 
     async def _claim(self, call: Call, account: Account, park: Park, entry: Parked, requested: int | None) -> None:
@@ -645,13 +658,13 @@ class CallService:
         outcome = await self.park.record(account.name, park, entry, requested, now)
         rid = call.record.id
         if isinstance(outcome, Refused):
-            self._run(call, call.park_refused(outcome.status, outcome.reason, self.clock()))
+            self._run(call, self._parking(call).refused(call, outcome.status, outcome.reason, self.clock()))
             return
         if rid not in self.calls:  # the call ended while the store was asked
             self.park.call_ended(rid, self.clock())
             return
         log.info("call %s parked at %s of %s by %s (expires in %g s)", rid, outcome.code, account.name, outcome.parker, park.expiry)
-        self._run(call, call.parked(outcome.code, outcome.expires_at, outcome.parker, self.clock()))
+        self._run(call, self._parking(call).parked(call, outcome.code, outcome.expires_at, outcome.parker, self.clock()))
 
     def _park_settings(self, call: Call) -> tuple[Park, Parked | None]:
         """The park settings of a parked call (its parker's site's) and its slot."""
@@ -660,6 +673,11 @@ class CallService:
         if account is None:  # removed by a reload: the defaults
             return Park(), entry
         return account.park_for(account.extension(entry.parker) if entry is not None else None), entry
+
+    @staticmethod
+    def _parking(call: Call) -> CallPark:
+        """The call's park feature (every call has one, registered when it is made)."""
+        return call.feature(CallPark) or call.add(CallPark())
 
     def _play(self, call: Call, play: Play) -> None:
         park, _ = self._park_settings(call)
@@ -708,7 +726,7 @@ class CallService:
             return
         log.info("call %s: nobody picked it up at %s; ringing %s", rid, code,
                  ", then ".join(f"{len(s.devices)} x {s.label}" for s in stages))
-        self._run(call, call.ring_back(stages, now))
+        self._run(call, self._parking(call).ring_back(call, stages, now))
 
     def parked(self) -> list[dict[str, Any]]:
         """Calls parked in this process, for the control socket."""
@@ -728,7 +746,7 @@ class CallService:
             return False
         log.info("call %s: %s@%s picks up %s", call.record.id, caller.number, account.name, dialled)
         tx.user_data = call
-        self._run(call, call.pick_up(request, tx, source, caller.number, now))
+        self._run(call, self._parking(call).pick_up(call, request, tx, source, caller.number, now))
         return True
 
     # --- live state -------------------------------------------------------------------------

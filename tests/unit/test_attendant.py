@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 
 from softswitch.b2bua.actions import (
+    Action,
     Announce,
     CallEnded,
     Device,
@@ -20,7 +21,9 @@ from softswitch.b2bua.actions import (
     Stage,
     StopPlaying,
 )
+from softswitch.b2bua.attendant import attendant_of
 from softswitch.b2bua.call import Call
+from softswitch.b2bua.confirm import Confirm
 from softswitch.b2bua.record import CallRecord
 from softswitch.config.schema import Menu
 from softswitch.dialplan.menu import MenuRun
@@ -45,6 +48,13 @@ def hotline_call(body: bytes | None = None) -> Call:
     )
 
 
+def ring_for_caller(call: Call, stages: list[Stage], now: float) -> list[Action]:
+    """As the service rings what a menu chose: with answer confirmation where a stage asks."""
+    if any(s.confirm for s in stages) and call.feature(Confirm) is None:
+        call.add(Confirm())
+    return attendant_of(call).ring(call, stages, now)
+
+
 def info(call: Call, key: str, cseq: int) -> Request:
     body = f"Signal={key}\r\nDuration=160\r\n".encode()
     head = (f"INFO sip:b2bua@203.0.113.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bKinfo{cseq}\r\n"
@@ -57,7 +67,7 @@ def info(call: Call, key: str, cseq: int) -> Request:
 
 def test_a_menu_answers_plays_takes_a_key_and_bridges_the_first_answer_without_reinvite() -> None:
     call = hotline_call()
-    out = call.run_menu(MenuRun(MENU), 1000.0)
+    out = attendant_of(call).run_menu(call, MenuRun(MENU), 1000.0)
     (ok,) = [r for r in responses(out) if r.status == 200]
     answer = parse_sdp(ok.body)
     assert answer.media[0].line.formats == ("0", "101")  # the first G.711 offered, and telephone-event
@@ -71,7 +81,7 @@ def test_a_menu_answers_plays_takes_a_key_and_bridges_the_first_answer_without_r
     assert [r.status for r in responses(out)] == [200]
     assert of(out, Route) == [Route("600", "key 1")]
     device = Device("sip:103@10.0.0.3:5060", Target("UDP", "198.51.100.3", 6000), "phone", member="103")
-    out = call.ring_for_caller([Stage((device,), 15, "sip:600@acme.example", "600")], 1003.1)
+    out = ring_for_caller(call, [Stage((device,), 15, "sip:600@acme.example", "600")], 1003.1)
     assert of(out, Play) == [Play("a", 0)]
     (fork,) = fork_invites(out)
     offered = parse_sdp(fork.request.body)
@@ -86,7 +96,7 @@ def test_a_menu_answers_plays_takes_a_key_and_bridges_the_first_answer_without_r
 
 def test_silence_repeats_the_prompt_then_the_fallback_is_chosen() -> None:
     call = hotline_call()
-    call.run_menu(MenuRun(MENU), 1000.0)
+    attendant_of(call).run_menu(call, MenuRun(MENU), 1000.0)
     call.announced("a", 1002.0)
     assert of(call.handle_timer(1007.0), Announce) == [Announce("a", ("welcome",), 0)]
     call.announced("a", 1009.0)
@@ -95,7 +105,7 @@ def test_silence_repeats_the_prompt_then_the_fallback_is_chosen() -> None:
 
 def test_an_invite_without_sdp_gets_the_switchs_offer_and_the_answer_comes_in_the_ack() -> None:
     call = hotline_call(body=b"")
-    out = call.run_menu(MenuRun(MENU), 1000.0)
+    out = attendant_of(call).run_menu(call, MenuRun(MENU), 1000.0)
     (ok,) = [r for r in responses(out) if r.status == 200]
     assert parse_sdp(ok.body).media[0].line.formats == ("0", "8", "101")
     ack = in_dialog(call, "a", "ACK", 2, sdp("192.168.1.10", 4100))
@@ -105,7 +115,7 @@ def test_an_invite_without_sdp_gets_the_switchs_offer_and_the_answer_comes_in_th
 
 def test_the_caller_hanging_up_in_the_menu_ends_the_call_as_cancelled() -> None:
     call = hotline_call()
-    call.run_menu(MenuRun(MENU), 1000.0)
+    attendant_of(call).run_menu(call, MenuRun(MENU), 1000.0)
     out = call.on_request("a", Tx("bye"), in_dialog(call, "a", "BYE", 3), 1001.0)
     assert [r.status for r in responses(out)] == [200]
     rec = of(out, CallEnded)[0].record
@@ -114,11 +124,11 @@ def test_the_caller_hanging_up_in_the_menu_ends_the_call_as_cancelled() -> None:
 
 def test_a_member_who_must_press_1_hears_the_prompt_and_is_hung_up_once_if_the_call_ends() -> None:
     call = hotline_call()
-    call.run_menu(MenuRun(MENU), 1000.0)
+    attendant_of(call).run_menu(call, MenuRun(MENU), 1000.0)
     call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
     mobile = Device("sip:0909000001@198.51.100.9:5060", Target("UDP", "198.51.100.9", 5060), "trunk", "sip:0287@198.51.100.9",
                     member="0909000001")
-    out = call.ring_for_caller([Stage((mobile,), 20, "sip:mobiles@acme.example", "external mobiles", confirm="press-one",
+    out = ring_for_caller(call, [Stage((mobile,), 20, "sip:mobiles@acme.example", "external mobiles", confirm="press-one",
                                       confirm_timeout=10)], 1001.0)
     (fork,) = fork_invites(out)
     out = call.on_response(fork.ref, answer_to(fork.request, 200, "m1", sdp("198.51.100.9", 7000)), 1002.0)
@@ -131,10 +141,10 @@ def test_a_member_who_must_press_1_hears_the_prompt_and_is_hung_up_once_if_the_c
 
 def test_when_nobody_answers_the_caller_is_told_so_then_hung_up() -> None:
     call = hotline_call()
-    call.run_menu(MenuRun(MENU), 1000.0)
+    attendant_of(call).run_menu(call, MenuRun(MENU), 1000.0)
     call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
     device = Device("sip:103@10.0.0.3:5060", Target("UDP", "198.51.100.3", 6000), "phone", member="103")
-    (fork,) = fork_invites(call.ring_for_caller([Stage((device,), 15, "sip:600@acme.example", "600")], 1001.0))
+    (fork,) = fork_invites(ring_for_caller(call, [Stage((device,), 15, "sip:600@acme.example", "600")], 1001.0))
     out = call.on_response(fork.ref, answer_to(fork.request, 486, "t3"), 1002.0)
     assert StopPlaying("a") in out and of(out, Announce) == [Announce("a", ("nobody-available",), 0)]
     assert call.phase is Phase.ATTENDED  # still on the line, hearing it

@@ -20,6 +20,7 @@ from softswitch.b2bua.actions import (
     Stage,
 )
 from softswitch.b2bua.call import Call
+from softswitch.b2bua.parking import CallPark
 from softswitch.b2bua.record import CallRecord
 from softswitch.sdp.model import parse_sdp
 from softswitch.sdp.offer_answer import RelayPorts
@@ -68,6 +69,7 @@ def new_call(body: bytes | None = None, devices: int = 1, ring_timeout: float = 
         media=MediaPorts("203.0.113.1", RelayPorts(10000, 10001), RelayPorts(10002, 10003)),
         new_id=lambda: f"id{next(ids)}", new_branch=lambda: f"z9hG4bKb{next(ids)}",
     )
+    call.add(CallPark())  # as the service does for every call
     devs = tuple(Device(f"sip:102@10.0.0.{i + 1}:5060", Target("UDP", "198.51.100.1", 6000 + i), f"phone{i}") for i in range(devices))
     return call, tx, call.start([Stage(devs, ring_timeout, "sip:102@acme.example", "102")], 1000.0)
 

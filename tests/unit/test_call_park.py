@@ -20,6 +20,7 @@ from softswitch.b2bua.actions import (
     StopPlaying,
 )
 from softswitch.b2bua.call import Call
+from softswitch.b2bua.parking import CallPark
 from softswitch.sdp.model import parse_sdp
 from softswitch.sip.message import Request, parse_message
 from softswitch.sip.transaction import Target
@@ -49,14 +50,20 @@ def pickup_invite(body: bytes) -> Request:
     return msg
 
 
+def park(call: Call) -> CallPark:
+    """The call's park feature (the service registers one on every call)."""
+    return call.feature(CallPark) or call.add(CallPark())
+
+
 def parked_call() -> tuple[Call, list]:  # type: ignore[type-arg]
     """A calls B; B (leg b) REFERs A to *85; the service accepts and parks at *801."""
     call, _, _ = answered_call()
+    park(call)
     call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1002.1)
     out = call.on_request("b", Tx("refer"), refer(call, "b", 5), 1010.0)
     assert of(out, ParkWanted) == [ParkWanted("a", "b", "*85")]
     assert responses(out) == []  # held until the service decides
-    accepted = call.park_accepted()
+    accepted = park(call).accepted(call)
     (resp,) = responses(accepted)
     assert resp.status == 202
     (notify,) = of(accepted, SendRequest)
@@ -64,7 +71,7 @@ def parked_call() -> tuple[Call, list]:  # type: ignore[type-arg]
     assert notify.request.get("Subscription-State") == "active;expires=60"
     assert notify.request.get("Content-Type") == "message/sipfrag;version=2.0"
     assert notify.request.body == b"SIP/2.0 100 Trying\r\n"
-    done = call.parked("*801", 1310.0, "102", 1010.5)
+    done = park(call).parked(call, "*801", 1310.0, "102", 1010.5)
     return call, done
 
 
@@ -93,7 +100,7 @@ def test_refer_to_the_park_code_parks_the_other_party() -> None:
 def test_pick_up_bridges_the_retriever_with_both_identities() -> None:
     call, _ = parked_call()
     invite = pickup_invite(sdp("192.0.2.30", 7000))
-    out = call.pick_up(invite, Tx("c-invite"), C_SRC, "103", 1020.0)
+    out = park(call).pick_up(call, invite, Tx("c-invite"), C_SRC, "103", 1020.0)
     assert [r.status for r in responses(out)] == [100]
     assert SetMedia("b", ("192.0.2.30", 7000), 101) in out and of(out, BindDialog)[0].leg == "b"
     (reinvite,) = of(out, SendRequest)
@@ -102,7 +109,7 @@ def test_pick_up_bridges_the_retriever_with_both_identities() -> None:
     assert req.get("P-Asserted-Identity") == 'Carol <sip:103@acme.example>'
     assert parse_sdp(req.body).media[0].line.port == 10000  # the parked party keeps its relay port
     # A second retriever while the first is being bridged is told so.
-    other = call.pick_up(pickup_invite(sdp()), Tx("d"), C_SRC, "104", 1020.1)
+    other = park(call).pick_up(call, pickup_invite(sdp()), Tx("d"), C_SRC, "104", 1020.1)
     assert [r.status for r in responses(other)] == [486]
     answer = answer_to(req, 200, "caller", sdp("192.168.1.10", 4000), contact="<sip:101@192.168.1.10:5070>")
     out = call.on_response(reinvite.ref, answer, 1020.3)
@@ -128,7 +135,7 @@ def test_pick_up_bridges_the_retriever_with_both_identities() -> None:
 
 def test_a_refused_retrieve_keeps_the_call_parked() -> None:
     call, _ = parked_call()
-    out = call.pick_up(pickup_invite(sdp("192.0.2.30", 7000)), Tx("c"), C_SRC, "103", 1020.0)
+    out = park(call).pick_up(call, pickup_invite(sdp("192.0.2.30", 7000)), Tx("c"), C_SRC, "103", 1020.0)
     (reinvite,) = of(out, SendRequest)
     out = call.on_response(reinvite.ref, answer_to(reinvite.request, 488, "caller"), 1020.2)
     assert [r.status for r in responses(out)] == [488]
@@ -139,13 +146,13 @@ def test_a_refused_retrieve_keeps_the_call_parked() -> None:
 def test_full_lot_refuses_the_refer_and_the_call_goes_on() -> None:
     call, _, _ = answered_call()
     call.on_request("b", Tx("refer"), refer(call, "b", 5), 1010.0)
-    out = call.park_refused(503, "Parking Lot Full", 1010.0)
+    out = park(call).refused(call, 503, "Parking Lot Full", 1010.0)
     assert [(r.status, r.reason) for r in responses(out)] == [(503, "Parking Lot Full")]
-    assert call.phase is Phase.ANSWERED and call.parking is None and call.b is not None
+    assert call.phase is Phase.ANSWERED and park(call).parking is None and call.b is not None
     # Accepted first, then the store says no: the NOTIFY carries the failure.
     call.on_request("b", Tx("refer"), refer(call, "b", 6), 1011.0)
-    call.park_accepted()
-    out = call.park_refused(486, "Parking Slot Taken", 1011.2)
+    park(call).accepted(call)
+    out = park(call).refused(call, 486, "Parking Slot Taken", 1011.2)
     (notify,) = of(out, SendRequest)
     assert notify.request.body == b"SIP/2.0 486 Parking Slot Taken\r\n"
     assert call.phase is Phase.ANSWERED
@@ -154,11 +161,11 @@ def test_full_lot_refuses_the_refer_and_the_call_goes_on() -> None:
 def test_parker_hanging_up_after_202_does_not_take_the_parked_party() -> None:
     call, _, _ = answered_call()
     call.on_request("b", Tx("refer"), refer(call, "b", 5, extra="Refer-Sub: false\r\n"), 1010.0)
-    (resp,) = responses(call.park_accepted())
+    (resp,) = responses(park(call).accepted(call))
     assert resp.get("Refer-Sub") == "false"
     bye = call.on_request("b", Tx("bye"), in_dialog(call, "b", "BYE", 6), 1010.1)
     assert [r.status for r in responses(bye)] == [200] and not of(bye, CallEnded) and not of(bye, SendRequest)
-    done = call.parked("*801", 1310.0, "102", 1010.3)
+    done = park(call).parked(call, "*801", 1310.0, "102", 1010.3)
     # No NOTIFY (Refer-Sub: false), no BYE (gone already); the text still goes to its phone.
     assert [s.request.method for s in of(done, SendRequest)] == ["MESSAGE"]
     # The parked party hangs up: the call ends.
@@ -191,7 +198,7 @@ def expired_call(held_sdp: bytes | None = None) -> tuple[Call, list]:  # type: i
     assert of(call.handle_timer(1310.0), ParkExpired)
     stages = [Stage((PARKER_PHONE,), 30.0, "sip:102@acme.example", "102", "102"),
               Stage(DESK_PHONES, 20.0, "sip:104@acme.example", "104", "104")]
-    return call, call.ring_back(stages, 1310.1)
+    return call, park(call).ring_back(call, stages, 1310.1)
 
 
 def test_expiry_rings_the_parker_back_with_the_parked_party_off_hold() -> None:
@@ -217,7 +224,7 @@ def test_expiry_rings_the_parker_back_with_the_parked_party_off_hold() -> None:
     assert re_req.method == "INVITE" and re_req.call_id == "a-call@phone"
     assert re_req.get("P-Asserted-Identity") == "<sip:102@acme.example>"
     assert parse_sdp(re_req.body).media[0].line.port == 10000 and parse_sdp(re_req.body).media[0].direction == "sendrecv"
-    assert call.phase is Phase.ANSWERED and call.parking is None
+    assert call.phase is Phase.ANSWERED and park(call).parking is None
     assert (call.record.retrieved_by, call.record.retrieved_at) == ("102", 1315.0)
     out = call.on_response(reinvite.ref, answer_to(re_req, 200, "caller", sdp("192.168.1.10", 4004),
                                                    contact="<sip:101@192.168.1.10:5070>"), 1315.1)
@@ -252,7 +259,7 @@ def test_a_pick_up_during_the_ring_back_wins_and_a_late_answer_is_hung_up() -> N
     call, out = expired_call()
     (ring,) = of(out, SendRequest)
     call.on_response(ring.ref, answer_to(ring.request, 180, "p1"), 1310.5)
-    out = call.pick_up(pickup_invite(sdp("192.0.2.30", 7000)), Tx("c"), C_SRC, "103", 1311.0)
+    out = park(call).pick_up(call, pickup_invite(sdp("192.0.2.30", 7000)), Tx("c"), C_SRC, "103", 1311.0)
     (reinvite,) = of(out, SendRequest)
     # The parker answers while the pick-up is being bridged: too late.
     late = call.on_response(ring.ref, answer_to(ring.request, 200, "p1", sdp("10.0.0.1", 5002)), 1311.1)
@@ -283,7 +290,7 @@ def key_call() -> Call:
     call, _, _ = answered_call()
     call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1002.1)
     call.extensions.update(a="101", b="102")
-    call.park_code = "*85"
+    park(call).code = "*85"
     return call
 
 
@@ -296,8 +303,8 @@ def test_the_park_code_typed_in_a_call_parks_the_other_party_and_the_parker_hear
     # '5' as an RFC 4733 event (from the relay): the code is complete.
     out = call.on_key("b", "5", 1011.0)
     assert out == [ParkWanted("a", "b", "*85")]
-    assert call.park_accepted() == []  # no REFER to answer
-    done = call.parked("*801", 1311.0, "102", 1011.2)
+    assert park(call).accepted(call) == []  # no REFER to answer
+    done = park(call).parked(call, "*801", 1311.0, "102", 1011.2)
     assert [s.request.method for s in of(done, SendRequest)] == ["MESSAGE"]  # no BYE yet
     assert Play("a", 0) in done
     assert Announce("b", ("parked-at", "star", "eight", "zero", "one"), 0) in done
@@ -326,16 +333,16 @@ def test_a_full_lot_is_spoken_to_a_key_parker_and_the_call_goes_on() -> None:
     call = key_call()
     for key in "*85":
         call.on_key("b", key, 1010.0)
-    out = call.park_refused(503, "Parking Lot Full", 1010.1)
+    out = park(call).refused(call, 503, "Parking Lot Full", 1010.1)
     assert out == [Announce("b", ("lot-full",), 0)]
-    assert call.phase is Phase.ANSWERED and call.parking is None and call.announced("b", 1013.0) == []
+    assert call.phase is Phase.ANSWERED and park(call).parking is None and call.announced("b", 1013.0) == []
 
 
 def test_a_parker_hanging_up_during_the_code_leaves_the_parked_party_parked() -> None:
     call = key_call()
     for key in "*85":
         call.on_key("b", key, 1010.0)
-    call.parked("*801", 1311.0, "102", 1010.2)
+    park(call).parked(call, "*801", 1311.0, "102", 1010.2)
     out = call.on_request("b", Tx("bye"), in_dialog(call, "b", "BYE", 7), 1011.0)
     assert [r.status for r in responses(out)] == [200] and not of(out, CallEnded) and not of(out, SendRequest)
     assert StopPlaying("b") in out and Detach("b") in out
