@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .b2bua.record import CallRecord, LegMedia
 from .config import Account, Config, ConfigError, load_config
+from .park.lot import code
+from .store.records import CallRow, LegMediaRow
 
 if TYPE_CHECKING:
     from .store import Store
@@ -91,7 +92,7 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     header = ("ACCOUNT", "EXT", "CONTACT", "TRANSPORT", "SOURCE", "EXPIRES", "NAT", "USER-AGENT")
     _print_table(header, [
         (b.account, b.extension, b.uri, b.source.transport, _addr(b.source.host, b.source.port),
-         f"{b.expires_in(now)}s", "yes" if b.nat else "no", b.user_agent or "-")
+         f"{max(0, int(b.expires_at - now + 0.5))}s", "yes" if b.nat else "no", b.user_agent or "-")
         for b in rows
     ])
     print(f"{len(rows)} registration{'s' if len(rows) != 1 else ''}")
@@ -125,7 +126,7 @@ def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-def _media(m: LegMedia) -> str:
+def _media(m: LegMediaRow) -> str:
     return f"{m.packets_in}/{m.packets_out}/{m.lost}/{m.jitter_ms:.1f}"
 
 
@@ -139,7 +140,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
     records = _from_store(config, lambda store: store.list_calls(args.account, since, None, args.limit))
     if args.csv:
         rows = [r.as_row() for r in records]
-        fields = CallRecord.columns()
+        fields = CallRow.columns()
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for row in rows:
@@ -159,7 +160,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _park(r: CallRecord) -> str:
+def _park(r: CallRow) -> str:
     if r.park_slot is None:
         return "-"
     return f"{r.park_slot} {r.parked_by or '?'}>{r.retrieved_by or '-'}"
@@ -174,7 +175,7 @@ def cmd_parked(args: argparse.Namespace) -> int:
     now = time.time()
     header = ("ACCOUNT", "SLOT", "PARKED PARTY", "PARKER", "PARKED AT", "EXPIRES", "SWITCH", "CALL")
     _print_table(header, [
-        (p.account, p.code, p.party or "-", p.parker, _when(p.parked_at), f"{max(0, int(p.expires_at - now))}s", node, p.call)
+        (p.account, code(p.slot), p.party or "-", p.parker, _when(p.parked_at), f"{max(0, int(p.expires_at - now))}s", node, p.call)
         for p, node in rows
     ])
     print(f"{len(rows)} parked call{'s' if len(rows) != 1 else ''}")

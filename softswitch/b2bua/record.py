@@ -1,12 +1,16 @@
-"""The call history row (SPEC "Call history (CDR)"): what a finished call leaves behind."""
+"""The call history row (SPEC "Call history (CDR)"): what a finished call leaves behind.
+
+A ``CallRecord`` is filled in while the call runs; ``row()`` turns it into the
+store's immutable ``CallRow`` when it is written."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..store.records import CallRow, LegMediaRow
+
 DISPOSITIONS = ("answered", "no answer", "busy", "failed", "cancelled")
-PATH_SEPARATOR = " > "
 
 
 @dataclass
@@ -18,6 +22,9 @@ class LegMedia:
     packets_out: int = 0
     lost: int = 0
     jitter_ms: float = 0.0
+
+    def row(self) -> LegMediaRow:
+        return LegMediaRow(self.packets_in, self.packets_out, self.lost, self.jitter_ms)
 
 
 @dataclass
@@ -58,31 +65,16 @@ class CallRecord:
             return 0
         return int(max(0.0, self.ended - self.answered) + 0.5)
 
+    def row(self) -> CallRow:
+        """The history row as the store keeps it (a snapshot: later changes do not reach it)."""
+        return CallRow(
+            self.id, self.account, self.caller, self.callee, self.direction, self.started, self.hotline,
+            self.answered, self.ended, self.disposition, self.hangup_by, self.cause, self.caller_device,
+            self.callee_device, self.answered_by, self.park_slot, self.parked_by, self.parked_at,
+            self.retrieved_by, self.retrieved_at, tuple(self.path), self.media_a.row(), self.media_b.row(),
+            round(self.duration, 3), self.billed_seconds,
+        )
+
     def as_row(self) -> dict[str, Any]:
-        row = asdict(self)
-        row.pop("media_a")
-        row.pop("media_b")
-        for leg, media in (("a", self.media_a), ("b", self.media_b)):
-            for key, value in asdict(media).items():
-                row[f"{leg}_{key}"] = value
-        row["path"] = PATH_SEPARATOR.join(self.path)
-        row["duration"] = round(self.duration, 3)
-        row["billed_seconds"] = self.billed_seconds
-        return row
-
-    @classmethod
-    def columns(cls) -> list[str]:
-        """The names ``as_row`` gives, in order (the CSV header)."""
-        return list(cls("", "", "", "", "", 0.0).as_row())
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> CallRecord:
-        data = dict(row)
-        data.pop("duration", None)
-        data.pop("billed_seconds", None)
-        path = data.pop("path", None)
-        data["path"] = path.split(PATH_SEPARATOR) if path else []
-        media = {}
-        for leg in ("a", "b"):
-            media[leg] = LegMedia(**{k: data.pop(f"{leg}_{k}") for k in ("packets_in", "packets_out", "lost", "jitter_ms")})
-        return cls(**data, media_a=media["a"], media_b=media["b"])
+        """The table's columns (``CallRow.as_row``)."""
+        return self.row().as_row()

@@ -98,7 +98,8 @@ class CallService:
         self._addresses: dict[str, str] = {}
         self._last_answered: dict[tuple[str, str], str] = {}  # (account, group) -> member who answered last
         self._idle_since: dict[tuple[str, str], float] = {}  # (account, extension) -> when its last call ended
-        self.writer: BatchWriter[CallRecord] = BatchWriter(store.add_calls, config.store.flush_interval, "call records")
+        self.writer: BatchWriter[CallRecord] = BatchWriter(
+            lambda records: store.add_calls([r.row() for r in records]), config.store.flush_interval, "call records")
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0}

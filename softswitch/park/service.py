@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 
 from ..config.schema import Park
-from ..store import ParkStore
+from ..store import ParkedRow, ParkStore
 from .lot import Parked, ParkingLot, Refused
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class ParkService:
         chosen, take the next one."""
         for _ in range(CLAIM_ATTEMPTS):
             try:
-                held_until = await self.store.claim_slot(entry, self.node, now)
+                held_until = await self.store.claim_slot(_row(entry), self.node, now)
             except Exception:
                 log.exception("park: recording slot %s of %s failed; kept in this process only", entry.code, account)
                 return entry
@@ -101,3 +101,8 @@ class ParkService:
         if entry is not None:
             self.release(entry.account, entry.slot, now)
         self.lot.forget(call)
+
+
+def _row(entry: Parked) -> ParkedRow:
+    """The store's row of a parked call (the store keeps its own types)."""
+    return ParkedRow(entry.account, entry.slot, entry.call, entry.parked_at, entry.expires_at, entry.parker, entry.party)

@@ -15,7 +15,7 @@ import hashlib
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..config import Account, Config
@@ -26,7 +26,7 @@ from ..sip.headers import NameAddr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
 from ..sip.uri import SipUri, Uri
-from ..store import BindingStore
+from ..store import BindingStore, RegistrationChange, RegistrationRemoved, RegistrationRow, RegistrationSaved
 from ..store.writer import BatchWriter
 from .core import Binding, BindingTable, Change, ContactRequest, Removed, Rules, Saved
 
@@ -119,7 +119,7 @@ class RegistrarService:
         self.clock = wall_clock
         self.secret = secret
         self.table = BindingTable()
-        self.writer: BatchWriter[Change] = BatchWriter(store.apply, config.store.flush_interval, "bindings")
+        self.writer: BatchWriter[Change] = BatchWriter(self._persist, config.store.flush_interval, "bindings")
         self.throttle = FailureThrottle()
         self.counters = {"registered": 0, "challenged": 0, "auth_failed": 0, "banned": 0}
         self._expiry: asyncio.TimerHandle | None = None
@@ -147,12 +147,15 @@ class RegistrarService:
 
     async def start(self) -> None:
         now = self.clock()
-        self.table.load(await self.store.load_bindings(now), now)
+        self.table.load([_binding(row) for row in await self.store.load_bindings(now)], now)
         self.apply_config(self.config)
         await self.store.purge_expired(now)
         self.writer.start()
         self._arm_expiry()
         log.info("registrar: %d bindings restored", len(self.table))
+
+    async def _persist(self, changes: Sequence[Change]) -> None:
+        await self.store.apply([_stored(change) for change in changes])
 
     async def close(self) -> None:
         if self._expiry is not None:
@@ -277,3 +280,23 @@ class RegistrarService:
             if mode == "all" or b.nat:
                 flows.setdefault(b.source, b)
         return flows
+
+
+# The store keeps its own rows (store/records.py): bindings are converted here, at the edge.
+def _row(b: Binding) -> RegistrationRow:
+    return RegistrationRow(
+        b.account, b.extension, b.key, b.contact, b.uri, b.expires_at, b.registered_at, b.call_id, b.cseq,
+        b.source, b.nat, b.instance, b.reg_id, b.q, b.user_agent,
+    )
+
+
+def _stored(change: Change) -> RegistrationChange:
+    row = _row(change.binding)
+    return RegistrationSaved(row) if isinstance(change, Saved) else RegistrationRemoved(row)
+
+
+def _binding(r: RegistrationRow) -> Binding:
+    return Binding(
+        r.account, r.extension, r.key, r.contact, r.uri, r.expires_at, r.registered_at, r.call_id, r.cseq,
+        r.source, r.nat, r.instance, r.reg_id, r.q, r.user_agent,
+    )

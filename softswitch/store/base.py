@@ -1,23 +1,23 @@
-"""The repository protocol the services use (DESIGN.md: Store and config)."""
+"""The repository protocol the services use (DESIGN.md: Store and config).
+
+It speaks only the store's own rows (records.py); each service converts at its edge."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..b2bua.record import CallRecord
-from ..park.lot import Parked
-from ..registrar.core import Binding, Change
+from .records import CallRow, ParkedRow, RegistrationChange, RegistrationRow
 
 
 class BindingStore(Protocol):
-    async def load_bindings(self, now: float) -> list[Binding]:
+    async def load_bindings(self, now: float) -> list[RegistrationRow]:
         """Every binding that has not expired at ``now``."""
 
-    async def list_bindings(self, now: float, account: str | None = None) -> list[Binding]:
+    async def list_bindings(self, now: float, account: str | None = None) -> list[RegistrationRow]:
         """Live bindings, optionally of one account, by account/extension."""
 
-    async def apply(self, changes: Sequence[Change]) -> None:
+    async def apply(self, changes: Sequence[RegistrationChange]) -> None:
         """Persist saved and removed bindings, all in one transaction."""
 
     async def purge_expired(self, now: float) -> int:
@@ -27,12 +27,12 @@ class BindingStore(Protocol):
 
 
 class CallStore(Protocol):
-    async def add_calls(self, records: Sequence[CallRecord]) -> None:
+    async def add_calls(self, records: Sequence[CallRow]) -> None:
         """Append finished calls to the history, in one transaction."""
 
     async def list_calls(
         self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
-    ) -> list[CallRecord]:
+    ) -> list[CallRow]:
         """Calls by start time, oldest first: optionally one account's, in [since, until);
         ``limit`` keeps the newest that many."""
 
@@ -42,14 +42,14 @@ STALE_AFTER = 600.0
 
 
 class ParkStore(Protocol):
-    async def claim_slot(self, entry: Parked, node: str, now: float) -> float | None:
+    async def claim_slot(self, entry: ParkedRow, node: str, now: float) -> float | None:
         """Record that ``node`` parks ``entry`` in its slot.  None: done; otherwise another
         live process holds the slot, until the returned time."""
 
     async def release_slot(self, account: str, slot: int, call: str) -> None:
         """The call left the slot (only the row of that call is removed)."""
 
-    async def list_parked(self, account: str | None = None) -> list[tuple[Parked, str]]:
+    async def list_parked(self, account: str | None = None) -> list[tuple[ParkedRow, str]]:
         """Occupied slots and the process holding each, by account and slot."""
 
     async def clear_node(self, node: str) -> int:

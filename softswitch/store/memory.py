@@ -4,39 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..b2bua.record import CallRecord
-from ..park.lot import Parked
-from ..registrar.core import Binding, Change, Saved
 from .base import STALE_AFTER
+from .records import CallRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
 
 
-def binding_id(b: Binding) -> str:
-    return f"{b.account}/{b.extension}/{b.key}"
-
-
-def sort_key(b: Binding) -> tuple[str, int, str, float]:
+def sort_key(b: RegistrationRow) -> tuple[str, int, str, float]:
     return (b.account, len(b.extension), b.extension, -b.registered_at)
 
 
 class MemoryStore:
     def __init__(self) -> None:
-        self._rows: dict[str, Binding] = {}
-        self._calls: dict[str, CallRecord] = {}
-        self._parked: dict[tuple[str, int], tuple[Parked, str]] = {}
+        self._rows: dict[str, RegistrationRow] = {}
+        self._calls: dict[str, CallRow] = {}
+        self._parked: dict[tuple[str, int], tuple[ParkedRow, str]] = {}
 
-    async def load_bindings(self, now: float) -> list[Binding]:
+    async def load_bindings(self, now: float) -> list[RegistrationRow]:
         return await self.list_bindings(now)
 
-    async def list_bindings(self, now: float, account: str | None = None) -> list[Binding]:
+    async def list_bindings(self, now: float, account: str | None = None) -> list[RegistrationRow]:
         rows = [b for b in self._rows.values() if b.expires_at > now and (account is None or b.account == account)]
         return sorted(rows, key=sort_key)
 
-    async def apply(self, changes: Sequence[Change]) -> None:
+    async def apply(self, changes: Sequence[RegistrationChange]) -> None:
         for change in changes:
-            if isinstance(change, Saved):
-                self._rows[binding_id(change.binding)] = change.binding
+            row = change.registration
+            if isinstance(change, RegistrationSaved):
+                self._rows[row.id] = row
             else:
-                self._rows.pop(binding_id(change.binding), None)
+                self._rows.pop(row.id, None)
 
     async def purge_expired(self, now: float) -> int:
         dead = [k for k, b in self._rows.items() if b.expires_at <= now]
@@ -44,13 +39,13 @@ class MemoryStore:
             del self._rows[k]
         return len(dead)
 
-    async def add_calls(self, records: Sequence[CallRecord]) -> None:
+    async def add_calls(self, records: Sequence[CallRow]) -> None:
         for record in records:
-            self._calls[record.id] = CallRecord.from_row(record.as_row())
+            self._calls[record.id] = record  # rows are immutable: nothing to copy
 
     async def list_calls(
         self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
-    ) -> list[CallRecord]:
+    ) -> list[CallRow]:
         rows = sorted(
             (r for r in self._calls.values() if (account is None or r.account == account)
              and (since is None or r.started >= since) and (until is None or r.started < until)),
@@ -58,7 +53,7 @@ class MemoryStore:
         )
         return rows[-limit:] if limit else rows
 
-    async def claim_slot(self, entry: Parked, node: str, now: float) -> float | None:
+    async def claim_slot(self, entry: ParkedRow, node: str, now: float) -> float | None:
         held = self._parked.get((entry.account, entry.slot))
         if held is not None and held[0].call != entry.call and held[0].expires_at + STALE_AFTER > now:
             return held[0].expires_at + STALE_AFTER
@@ -70,7 +65,7 @@ class MemoryStore:
         if held is not None and held[0].call == call:
             del self._parked[(account, slot)]
 
-    async def list_parked(self, account: str | None = None) -> list[tuple[Parked, str]]:
+    async def list_parked(self, account: str | None = None) -> list[tuple[ParkedRow, str]]:
         return [v for k, v in sorted(self._parked.items()) if account in (None, k[0])]
 
     async def clear_node(self, node: str) -> int:

@@ -10,20 +10,18 @@ from sqlalchemy import Connection, bindparam, delete, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ..b2bua.record import CallRecord
-from ..park.lot import Parked
-from ..registrar.core import Binding, Change, Saved
 from ..sip.transaction import Target
 from .base import STALE_AFTER
-from .memory import binding_id, sort_key
+from .memory import sort_key
+from .records import CallRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
 from .tables import calls, parked, registrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _row(b: Binding) -> dict[str, Any]:
+def _row(b: RegistrationRow) -> dict[str, Any]:
     return {
-        "id": binding_id(b), "account": b.account, "extension": b.extension, "binding_key": b.key,
+        "id": b.id, "account": b.account, "extension": b.extension, "binding_key": b.key,
         "contact": b.contact, "uri": b.uri, "expires_at": b.expires_at, "registered_at": b.registered_at,
         "call_id": b.call_id, "cseq": b.cseq, "transport": b.source.transport,
         "source_host": b.source.host, "source_port": b.source.port, "nat": b.nat,
@@ -31,16 +29,16 @@ def _row(b: Binding) -> dict[str, Any]:
     }
 
 
-def _binding(row: Any) -> Binding:
+def _registration(row: Any) -> RegistrationRow:
     # Connections do not survive the process: a restored stream binding has no connection id.
-    return Binding(
+    return RegistrationRow(
         row.account, row.extension, row.binding_key, row.contact, row.uri, row.expires_at,
         row.registered_at, row.call_id, row.cseq, Target(row.transport, row.source_host, row.source_port),
         bool(row.nat), row.instance, row.reg_id, row.q, row.user_agent,
     )
 
 
-def _call_row(record: CallRecord) -> dict[str, Any]:
+def _call_row(record: CallRow) -> dict[str, Any]:
     row = record.as_row()
     for key, size in (("cause", 256), ("caller_device", 256), ("callee_device", 256), ("path", 512)):
         row[key] = str(row[key])[:size]
@@ -78,25 +76,25 @@ class SqlStore:
         async with self.engine.begin() as conn:
             await conn.run_sync(upgrade)
 
-    async def load_bindings(self, now: float) -> list[Binding]:
+    async def load_bindings(self, now: float) -> list[RegistrationRow]:
         return await self.list_bindings(now)
 
-    async def list_bindings(self, now: float, account: str | None = None) -> list[Binding]:
+    async def list_bindings(self, now: float, account: str | None = None) -> list[RegistrationRow]:
         query = select(registrations).where(registrations.c.expires_at > now)
         if account is not None:
             query = query.where(registrations.c.account == account)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return sorted((_binding(r) for r in rows), key=sort_key)
+        return sorted((_registration(r) for r in rows), key=sort_key)
 
-    async def apply(self, changes: Sequence[Change]) -> None:
+    async def apply(self, changes: Sequence[RegistrationChange]) -> None:
         if not changes:
             return
-        latest: dict[str, Change] = {}
+        latest: dict[str, RegistrationChange] = {}
         for change in changes:
-            latest[binding_id(change.binding)] = change
-        saved = [_row(c.binding) for c in latest.values() if isinstance(c, Saved)]
-        removed = [{"rid": key} for key, c in latest.items() if not isinstance(c, Saved)]
+            latest[change.registration.id] = change
+        saved = [_row(c.registration) for c in latest.values() if isinstance(c, RegistrationSaved)]
+        removed = [{"rid": key} for key, c in latest.items() if not isinstance(c, RegistrationSaved)]
         async with self.engine.begin() as conn:
             if saved:
                 await conn.execute(self._upsert, saved)
@@ -108,14 +106,14 @@ class SqlStore:
             result = await conn.execute(delete(registrations).where(registrations.c.expires_at <= now))
         return int(result.rowcount or 0)
 
-    async def add_calls(self, records: Sequence[CallRecord]) -> None:
+    async def add_calls(self, records: Sequence[CallRow]) -> None:
         if records:
             async with self.engine.begin() as conn:
                 await conn.execute(calls.insert(), [_call_row(r) for r in records])
 
     async def list_calls(
         self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
-    ) -> list[CallRecord]:
+    ) -> list[CallRow]:
         query = select(calls)
         if account is not None:
             query = query.where(calls.c.account == account)
@@ -128,9 +126,9 @@ class SqlStore:
             query = query.limit(limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [CallRecord.from_row(dict(r)) for r in reversed(rows)]
+        return [CallRow.from_row(dict(r)) for r in reversed(rows)]
 
-    async def claim_slot(self, entry: Parked, node: str, now: float) -> float | None:
+    async def claim_slot(self, entry: ParkedRow, node: str, now: float) -> float | None:
         key = (parked.c.account == entry.account) & (parked.c.slot == entry.slot)
         row = {"account": entry.account, "slot": entry.slot, "call": entry.call, "parked_at": entry.parked_at,
                "expires_at": entry.expires_at, "parker": entry.parker[:64], "party": entry.party[:256], "node": node[:128]}
@@ -150,13 +148,13 @@ class SqlStore:
             await conn.execute(delete(parked).where(
                 (parked.c.account == account) & (parked.c.slot == slot) & (parked.c.call == call)))
 
-    async def list_parked(self, account: str | None = None) -> list[tuple[Parked, str]]:
+    async def list_parked(self, account: str | None = None) -> list[tuple[ParkedRow, str]]:
         query = select(parked).order_by(parked.c.account, parked.c.slot)
         if account is not None:
             query = query.where(parked.c.account == account)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [(Parked(r.account, r.slot, r.call, r.parked_at, r.expires_at, r.parker, r.party), r.node) for r in rows]
+        return [(ParkedRow(r.account, r.slot, r.call, r.parked_at, r.expires_at, r.parker, r.party), r.node) for r in rows]
 
     async def clear_node(self, node: str) -> int:
         async with self.engine.begin() as conn:

@@ -31,7 +31,7 @@ registrations = Table(
     Index("ix_registrations_expires", "expires_at"),
 )
 
-# Call history (one row per call; b2bua/record.py ``CallRecord.as_row``).
+# Call history (one row per call; records.py ``CallRow.as_row``).
 calls = Table(
     "calls",
     metadata,
@@ -64,7 +64,7 @@ calls = Table(
     Index("ix_calls_started", "started"),
 )
 
-# Occupied park slots (park/lot.py ``Parked``), one row per slot, written by the switch process
+# Occupied park slots (records.py ``ParkedRow``), one row per slot, written by the switch process
 # (``node``) that holds the call; a row whose ``expires_at`` is long past belongs to a process that
 # died and no longer counts.
 parked = Table(

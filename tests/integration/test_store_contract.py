@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from softswitch.b2bua.record import CallRecord, LegMedia
-from softswitch.park.lot import Parked
-from softswitch.registrar.core import Binding, Removed, Saved
 from softswitch.sip.transaction import Target
 from softswitch.store import MemoryStore, Store, open_store
+from softswitch.store.records import ParkedRow, RegistrationRemoved, RegistrationRow, RegistrationSaved
 
 
-def binding(ext: str = "101", key: str = "uri:a", expires_at: float = 100.0, account: str = "acme") -> Binding:
-    return Binding(account, ext, key, "<sip:101@10.0.0.1>", "sip:101@10.0.0.1", expires_at, 1.0, "cid", 1,
+def binding(ext: str = "101", key: str = "uri:a", expires_at: float = 100.0, account: str = "acme") -> RegistrationRow:
+    return RegistrationRow(account, ext, key, "<sip:101@10.0.0.1>", "sip:101@10.0.0.1", expires_at, 1.0, "cid", 1,
                    Target("TCP", "127.0.0.1", 5062, conn_id=3), True, "<urn:uuid:1>", 1, "0.5", "ua")
 
 
@@ -51,18 +50,19 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def test_save_list_and_remove(store: Store) -> None:
-    await store.apply([Saved(binding("101")), Saved(binding("102")), Saved(binding("101", account="globex"))])
+    await store.apply([RegistrationSaved(binding("101")), RegistrationSaved(binding("102")),
+                       RegistrationSaved(binding("101", account="globex"))])
     listed = await store.list_bindings(0.0, account="acme")
     assert [b.extension for b in listed] == ["101", "102"]
     got = listed[0]
     assert (got.contact, got.source.transport, got.source.host, got.source.port) == ("<sip:101@10.0.0.1>", "TCP", "127.0.0.1", 5062)
     assert (got.nat, got.instance, got.reg_id, got.q, got.user_agent) == (True, "<urn:uuid:1>", 1, "0.5", "ua")
-    await store.apply([Removed(binding("101"), "unregistered")])
+    await store.apply([RegistrationRemoved(binding("101"))])
     assert [b.extension for b in await store.list_bindings(0.0, account="acme")] == ["102"]
 
 
 async def test_last_change_wins_and_expired_hidden(store: Store) -> None:
-    await store.apply([Saved(binding(expires_at=50.0)), Saved(binding(expires_at=150.0))])
+    await store.apply([RegistrationSaved(binding(expires_at=50.0)), RegistrationSaved(binding(expires_at=150.0))])
     (b,) = await store.load_bindings(120.0)
     assert b.expires_at == 150.0
     assert await store.list_bindings(150.0) == []
@@ -72,7 +72,7 @@ async def test_last_change_wins_and_expired_hidden(store: Store) -> None:
 async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/r.db"
     first = await open_store(url)
-    await first.apply([Saved(binding())])
+    await first.apply([RegistrationSaved(binding())])
     await first.close()
     second = await open_store(url)  # migrations are idempotent
     (b,) = await second.load_bindings(0.0)
@@ -93,7 +93,7 @@ async def test_call_history_round_trip_and_filters(store: Store) -> None:
     answered.media_b = LegMedia(498, 500, 0, 0.5)
     busy = record("c2", 200.0, ended=201.0, disposition="busy", hangup_by="callee", cause="486 Busy Here")
     other = record("c3", 150.0, account="globex", ended=151.0, disposition="cancelled", hangup_by="caller")
-    await store.add_calls([answered, busy, other])
+    await store.add_calls([answered.row(), busy.row(), other.row()])
     got = await store.list_calls(account="acme")
     assert [r.id for r in got] == ["c1", "c2"]
     first = got[0]
@@ -105,8 +105,8 @@ async def test_call_history_round_trip_and_filters(store: Store) -> None:
     assert [r.id for r in await store.list_calls(limit=2)] == ["c3", "c2"]
 
 
-def parked_entry(slot: int = 801, call: str = "c1", expires_at: float = 400.0) -> Parked:
-    return Parked("acme", slot, call, 100.0, expires_at, "102", '"Alice" <sip:101@acme.example>')
+def parked_entry(slot: int = 801, call: str = "c1", expires_at: float = 400.0) -> ParkedRow:
+    return ParkedRow("acme", slot, call, 100.0, expires_at, "102", '"Alice" <sip:101@acme.example>')
 
 
 async def test_park_slot_claim_release_and_listing(store: Store) -> None:

@@ -1,0 +1,148 @@
+"""What the store keeps: its own rows, one type per table (tables.py).
+
+The store sits below the services: the registrar, the parking lot and the call
+service convert their live objects to these rows at their edge, and back where
+they read.  So the schema changes only with these types, and a service can
+change its own objects without the store (or a migration) following.  Pure
+values: no I/O, nothing imported from above the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from ..sip.transaction import Target
+
+PATH_SEPARATOR = " > "
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationRow:
+    """One binding of a registered device (RFC 3261 §10.3): the ``registrations`` table."""
+
+    account: str
+    extension: str
+    key: str  # identity within the address of record
+    contact: str
+    uri: str
+    expires_at: float
+    registered_at: float
+    call_id: str
+    cseq: int
+    source: Target  # read back without a connection id: connections do not survive the process
+    nat: bool = False
+    instance: str | None = None
+    reg_id: int | None = None
+    q: str | None = None
+    user_agent: str = ""
+
+    @property
+    def id(self) -> str:
+        """The row's primary key."""
+        return f"{self.account}/{self.extension}/{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationSaved:
+    """Insert or replace a binding."""
+
+    registration: RegistrationRow
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationRemoved:
+    """Delete a binding (unregistered, expired, replaced or dropped with its flow)."""
+
+    registration: RegistrationRow
+
+
+RegistrationChange = Union[RegistrationSaved, RegistrationRemoved]
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRow:
+    """An occupied park slot: the ``parked`` table, less the process holding it."""
+
+    account: str
+    slot: int
+    call: str  # the call's id (its history row)
+    parked_at: float
+    expires_at: float
+    parker: str  # the extension that parked it
+    party: str  # who is parked, as shown to a BLF subscriber (a name-addr)
+
+
+@dataclass(frozen=True, slots=True)
+class LegMediaRow:
+    """One leg's RTP counters at the end of a call (RFC 3550 §A.3 loss, §A.8 jitter)."""
+
+    packets_in: int = 0
+    packets_out: int = 0
+    lost: int = 0
+    jitter_ms: float = 0.0
+
+
+_MEDIA = ("packets_in", "packets_out", "lost", "jitter_ms")
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One finished call: the ``calls`` table (SPEC "Call history (CDR)").  ``duration``
+    and ``billed_seconds`` are kept as the call service computed them."""
+
+    id: str
+    account: str
+    caller: str
+    callee: str
+    direction: str
+    started: float
+    hotline: str | None = None
+    answered: float | None = None
+    ended: float | None = None
+    disposition: str = "failed"
+    hangup_by: str = ""
+    cause: str = ""
+    caller_device: str = ""
+    callee_device: str = ""
+    answered_by: str | None = None
+    park_slot: str | None = None
+    parked_by: str | None = None
+    parked_at: float | None = None
+    retrieved_by: str | None = None
+    retrieved_at: float | None = None
+    path: tuple[str, ...] = ()
+    media_a: LegMediaRow = field(default_factory=LegMediaRow)
+    media_b: LegMediaRow = field(default_factory=LegMediaRow)
+    duration: float = 0.0
+    billed_seconds: int = 0
+
+    def as_row(self) -> dict[str, Any]:
+        """The table's columns, in the order ``columns`` gives (the CSV export's too)."""
+        row: dict[str, Any] = {
+            "id": self.id, "account": self.account, "caller": self.caller, "callee": self.callee,
+            "direction": self.direction, "started": self.started, "hotline": self.hotline,
+            "answered": self.answered, "ended": self.ended, "disposition": self.disposition,
+            "hangup_by": self.hangup_by, "cause": self.cause, "caller_device": self.caller_device,
+            "callee_device": self.callee_device, "answered_by": self.answered_by, "park_slot": self.park_slot,
+            "parked_by": self.parked_by, "parked_at": self.parked_at, "retrieved_by": self.retrieved_by,
+            "retrieved_at": self.retrieved_at, "path": PATH_SEPARATOR.join(self.path),
+        }
+        for leg, media in (("a", self.media_a), ("b", self.media_b)):
+            for name in _MEDIA:
+                row[f"{leg}_{name}"] = getattr(media, name)
+        row["duration"] = self.duration
+        row["billed_seconds"] = self.billed_seconds
+        return row
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        """The names ``as_row`` gives, in order (the CSV header)."""
+        return list(cls("", "", "", "", "", 0.0).as_row())
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CallRow:
+        data = dict(row)
+        path = data.pop("path", None)
+        media = {leg: LegMediaRow(**{k: data.pop(f"{leg}_{k}") for k in _MEDIA}) for leg in ("a", "b")}
+        return cls(**data, path=tuple(path.split(PATH_SEPARATOR)) if path else (), media_a=media["a"], media_b=media["b"])
