@@ -94,10 +94,10 @@ class App:
         await self.park.start()
         self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, self.park,
                                  new_id=new_id, user_agent=USER_AGENT)
-        self.calls.start()
+        await self.calls.start()
         self.blf = BlfService(cfg, self.registrar, self.endpoint, new_id=new_id, state=self.park.lot.find, clock=time.time)
         self.park.on_change = self.blf.slot_changed
-        self.trunks = TrunkRegistrations(cfg, self.endpoint, new_id=new_id, user_agent=USER_AGENT, resolve=self.calls.address)
+        self.trunks = TrunkRegistrations(cfg, self.endpoint, new_id=new_id, user_agent=USER_AGENT, resolve=self.calls.hosts.address)
         self._trunk_task = asyncio.get_running_loop().create_task(self.trunks.run())
         self.admin = AdminServer(cfg.admin.socket, {
             "calls": self.calls.active, "counters": self._counters, "trunks": self.trunks.status,

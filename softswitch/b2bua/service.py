@@ -15,7 +15,6 @@ import asyncio
 import functools
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
@@ -24,11 +23,10 @@ from typing import Any
 
 from .. import sms, sounds
 from ..config import Account, Config, Extension
-from ..config.schema import ExternalGroup, Group, Park, Trunk, parse_destination
-from ..dialplan.groups import steps
+from ..config.schema import Park, Trunk, parse_destination
 from ..dialplan.menu import MenuRun
-from ..dialplan.resolve import CallOutside, Refuse, RingGroup, for_trunk, normalise, resolve, same_number
-from ..dialplan.timerules import choose
+from ..dialplan.resolve import normalise
+from ..hosts import HostCache
 from ..media.audio import SoundError, load
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
@@ -48,7 +46,6 @@ from .actions import (
     CallEnded,
     Deafen,
     Detach,
-    Device,
     Locality,
     MediaPorts,
     ParkExpired,
@@ -69,6 +66,7 @@ from .call import Call
 from .confirm import Confirm
 from .parking import CallPark
 from .record import CallRecord
+from .routing import HuntMemory, Refusal, Router
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +92,10 @@ class CallService:
         self.invites: dict[str, list[tuple[ClientTransaction, Ref]]] = {}  # record id -> its forks' INVITEs
         self.timers: dict[str, Any] = {}
         self.phases: dict[str, Phase] = {}  # record id -> the call's phase when last looked at
-        self._rotation: dict[tuple[str, str], int] = {}
-        self._addresses: dict[str, str] = {}
-        self._last_answered: dict[tuple[str, str], str] = {}  # (account, group) -> member who answered last
-        self._idle_since: dict[tuple[str, str], float] = {}  # (account, extension) -> when its last call ended
+        self.hosts = HostCache(self.loop)
+        self.memory = HuntMemory()
+        self.router = Router(config, registrar.table.lookup, self.memory, busy=self._busy, address=self.hosts.address,
+                             shuffle=random.shuffle)
         self.writer: BatchWriter[CallRecord] = BatchWriter(
             lambda records: store.add_calls([r.row() for r in records]), config.store.flush_interval, "call records")
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
@@ -106,8 +104,9 @@ class CallService:
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self.writer.start()
+        await self.hosts.use(t.host for t in self.config.trunks)  # before the first call needs them
 
     async def close(self) -> None:
         for call in list(self.calls.values()):
@@ -117,6 +116,7 @@ class CallService:
             await asyncio.wait(self._tasks, timeout=5)
         if self.sms is not None:
             await self.sms.close()
+        await self.hosts.close()
 
     def apply_config(self, config: Config) -> None:
         if config.sms != self.config.sms:
@@ -124,7 +124,8 @@ class CallService:
             if old is not None:
                 self._spawn(old.close())
         self.config = config
-        self._addresses.clear()
+        self.router.config = config
+        self.hosts.use_soon(t.host for t in config.trunks)
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(job)
@@ -193,18 +194,14 @@ class CallService:
         to_uri = request.to.uri
         candidates = [_dialled(request)] + ([to_uri.user_unescaped or ""] if isinstance(to_uri, SipUri) else [])
         dialled = candidates[0]
-        for account in self.config.accounts:
-            hotline = next((h for h in account.hotlines if h.trunk == trunk.name
-                            and any(same_number(h.number, c, self.config.numbering) for c in candidates if c)), None)
-            if hotline is not None:
-                break
-        else:
+        found = self.router.inbound(trunk, candidates, now)
+        if found is None:
             log.info("trunk %s: no hotline %r", trunk.name, dialled)
             self.endpoint.respond(tx, make_response(request, 404, "No Such Hotline", to_tag=self.new_id()))
             return
+        account, hotline, destination = found.account, found.hotline, found.destination
         caller = request.from_.uri
         caller_number = (caller.user_unescaped or "") if isinstance(caller, SipUri) else str(caller)
-        rule, destination = choose([(r.when, r.destination) for r in hotline.scenario], hotline.destination, now, account.zone)
         record = CallRecord(
             id=self.new_id(), account=account.name, caller=normalise(caller_number, self.config.numbering)[:64],
             callee=destination, direction="inbound", hotline=hotline.number, started=now,
@@ -213,8 +210,8 @@ class CallService:
         call = self._new_call(tx, request, source, record)
         if call is None:
             return
-        why = "default" if rule is None else hotline.scenario[rule].name or f"rule {rule + 1}"
-        log.info("call %s: hotline %s from %s -> %s@%s (%s)", record.id, hotline.number, record.caller, destination, account.name, why)
+        log.info("call %s: hotline %s from %s -> %s@%s (%s)", record.id, hotline.number, record.caller, destination, account.name,
+                 found.why)
         self._go(call, account, destination, now)
 
     def _go(self, call: Call, account: Account, destination: str, now: float) -> None:
@@ -231,10 +228,10 @@ class CallService:
             self._run(call, attendant_of(call).announce(call, (target,), now))
         elif kind == "number":
             path.append(f"group {target}" if account.group(target) is not None else target)
-            self._run(call, self._ring_for_caller(call, self._destination_stages(account, target, now), now))
+            self._run(call, self._ring_for_caller(call, self.router.destination(account, target, now), now))
         elif kind == "external" and (group := account.external_group(target)) is not None:
             path.append(f"external {target}")
-            stages = self._external_stages(account, group, call.record, now)
+            stages = self.router.external(account, group, call.record.hotline, call.record.caller, now)
             if any(s.confirm for s in stages) and call.feature(Confirm) is None:
                 call.add(Confirm())
             self._run(call, self._ring_for_caller(call, stages, now))
@@ -254,91 +251,20 @@ class CallService:
 
     def _route(self, call: Call, account: Account, caller: Extension, record: CallRecord, request: Request, now: float) -> None:
         uri = request.uri
-        other = self.registrar.directory.by_domain.get(uri.host.lower()) if isinstance(uri, SipUri) else None
-        if other is not None and other.name != account.name:
-            log.info("call %s: %s@%s dialled %s of another account: refused", record.id, caller.number, account.name, uri)
-            self._run(call, call.reject(404, "Not Found", "failed", "number of another account", now))
+        addressed_to = self.registrar.directory.by_domain.get(uri.host.lower()) if isinstance(uri, SipUri) else None
+        route = self.router.route(account, caller, record.callee, now, addressed_to=addressed_to)
+        if isinstance(route, Refusal):
+            level = logging.WARNING if route.warn else logging.INFO
+            log.log(level, "call %s: %s@%s dialled %s: refused %d: %s", record.id, caller.number, account.name, uri,
+                    route.status, route.cause)
+            self._run(call, call.reject(route.status, route.reason, "failed", route.cause, now))
             return
-        decision = resolve(account, caller, record.callee, self.config.numbering)
-        if isinstance(decision, Refuse):
-            level = logging.WARNING if decision.status == 403 else logging.INFO
-            log.log(level, "call %s refused %d: %s", record.id, decision.status, decision.detail)
-            self._run(call, call.reject(decision.status, decision.reason, "failed", decision.detail, now))
-            return
-        if isinstance(decision, CallOutside):
-            record.direction = "outbound"
-            trunk = self.config.trunk(account.trunk)
-            if trunk is None:
-                log.warning("call %s: %s@%s dialled %s but the account has no trunk", record.id, caller.number, account.name, decision.number)
-                self._run(call, call.reject(503, "No Trunk Configured", "failed", f"no trunk for {decision.number}", now))
-                return
-            device = self._trunk_device(trunk, decision.number, self._outbound_number(account, caller))
-            timeout = self.config.calls.outbound_timeout
-            log.info("call %s: %s@%s -> %s via trunk %s as %s", record.id, caller.number, account.name, decision.number,
-                     trunk.name, device.caller_id)
-            self._run(call, call.start([Stage((device,), timeout, device.uri, decision.number)], now))
-            return
-        if isinstance(decision, RingGroup):
-            stages = self._group_stages(account, decision.group, now, caller.number)
-            callee_number = decision.group.number
-            record.path.append(f"group {callee_number}")
-        else:
-            stages = self._extension_stages(account, decision.extension, now)
-            callee_number = decision.extension.number
-        log.info("call %s: %s@%s -> %s (%s)", record.id, caller.number, account.name, callee_number,
-                 ", then ".join(f"{len(s.devices)} x {s.label}" for s in stages) or "nobody to ring")
-        self._run(call, call.start(stages, now))
-
-    def _extension_stages(self, account: Account, callee: Extension, now: float) -> list[Stage]:
-        """How a call to ``callee`` rings: its registered devices at once, or its designated
-        numbers through the account's trunk (primary, then backup)."""
-        routing = callee.routing
-        trunk = self.config.trunk(account.trunk)
-        if routing.type == "designated" and trunk is not None:
-            stages = []
-            for number, timeout in ((routing.primary, routing.primary_timeout), (routing.backup, routing.backup_timeout)):
-                if number:
-                    device = self._trunk_device(trunk, normalise(number, self.config.numbering), self._outbound_number(account, callee))
-                    stages.append(Stage((device,), timeout, device.uri, number))
-            return stages
-        bindings = self.registrar.table.lookup(account.name, callee.number, now)[: self.config.calls.max_forks]
-        devices = tuple(Device(b.uri, b.source, b.user_agent or b.uri) for b in bindings)
-        timeout = callee.ring_timeout or self.config.calls.ring_timeout
-        return [Stage(devices, timeout, f"sip:{callee.number}@{account.domain}", callee.number, callee.number)]
-
-    def _destination_stages(self, account: Account, number: str, now: float, caller: str | None = None,
-                            seen: frozenset[str] = frozenset()) -> list[Stage]:
-        """How a call to ``number`` (an extension or a group of the account; the config rules
-        guarantee it is one) rings."""
-        group = account.group(number)
-        if group is not None:
-            return self._group_stages(account, group, now, caller, seen)
-        extension = account.extension(number)
-        return self._extension_stages(account, extension, now) if extension is not None else []
-
-    def _group_stages(self, account: Account, group: Group, now: float, caller: str | None = None,
-                      seen: frozenset[str] = frozenset()) -> list[Stage]:
-        """A hunt group's steps as stages (SPEC "Groups"), then its overflow's.  Members that are
-        the caller, in do-not-disturb, on a call or without a registered device are not rung."""
-        busy = self._busy(account.name)
-        devices: dict[str, tuple[Device, ...]] = {}
-        for number in group.members:
-            member = account.extension(number)
-            if member is None or member.dnd or number == caller or number in busy:
-                continue
-            found = self.registrar.table.lookup(account.name, number, now)[: self.config.calls.max_forks]
-            if found:
-                devices[number] = tuple(Device(b.uri, b.source, b.user_agent or b.uri, member=number) for b in found)
-        key = (account.name, group.number)
-        plan = steps(group, devices, last_answered=self._last_answered.get(key),
-                     idle_since={m: self._idle_since.get((account.name, m), 0.0) for m in group.members},
-                     shuffle=random.shuffle)
-        uri = f"sip:{group.number}@{account.domain}"
-        stages = [Stage(tuple(d for m in step.members for d in devices[m]), step.timeout, uri, group.number, group=key[1])
-                  for step in plan]
-        if group.overflow != "hangup" and group.overflow not in seen:
-            stages += self._destination_stages(account, group.overflow, now, caller, seen | {group.number})
-        return stages
+        record.direction = route.direction
+        if route.step is not None:
+            record.path.append(route.step)
+        log.info("call %s: %s@%s -> %s (%s)", record.id, caller.number, account.name, route.callee,
+                 route.via or ", then ".join(f"{len(s.devices)} x {s.label}" for s in route.stages) or "nobody to ring")
+        self._run(call, call.start(route.stages, now))
 
     def _routed(self, call: Call, route: Route) -> None:
         """A menu chose (a key, or its fallback)."""
@@ -350,38 +276,6 @@ class CallService:
         log.info("call %s: %s -> %s", call.record.id, route.why, route.destination)
         self._go(call, account, route.destination, now)
 
-    def _external_stages(self, account: Account, group: ExternalGroup, record: CallRecord, now: float,
-                         seen: frozenset[str] = frozenset()) -> list[Stage]:
-        """An external group's steps (SPEC "Groups"): its outside numbers through its trunk,
-        showing the hotline the call came in on (and naming it in Diversion), then its overflow."""
-        trunk = self.config.trunk(group.trunk or account.trunk)
-        if trunk is None:  # the config rules make this impossible; a reload may race a call
-            return []
-        key = (account.name, f"external:{group.name}")
-        plan = steps(group, group.members, last_answered=self._last_answered.get(key),
-                     idle_since={m: self._idle_since.get((account.name, m), 0.0) for m in group.members},
-                     shuffle=random.shuffle)
-        hotline = record.hotline
-        extra: dict[str, Any] = {}
-        if hotline:
-            extra["diversion"] = f"<{self._trunk_uri(trunk, hotline)}>;reason=unconditional;counter=1"
-            if trunk.original_caller_in_pai:
-                extra["asserted"] = self._trunk_uri(trunk, record.caller)
-        prompt = group.confirm_prompt if group.confirm else None
-
-        def device(number: str) -> Device:
-            return self._trunk_device(trunk, normalise(number, self.config.numbering), hotline, member=number, **extra)
-
-        stages = [Stage(tuple(device(m) for m in step.members), step.timeout, f"sip:{group.name}@{account.domain}",
-                        f"external {group.name}", confirm=prompt, confirm_timeout=group.confirm_timeout, group=key[1])
-                  for step in plan]
-        kind, then = parse_destination(group.overflow)
-        if kind == "number":
-            stages += self._destination_stages(account, then, now)
-        elif kind == "external" and then not in seen and (other := account.external_group(then)) is not None:
-            stages += self._external_stages(account, other, record, now, seen | {group.name})
-        return stages
-
     def _busy(self, account: str) -> set[str]:
         """Extensions of ``account`` on a call now: answered or parked legs, and callers waiting."""
         busy: set[str] = set()
@@ -391,43 +285,6 @@ class CallService:
             legs = ("a",) if call.phase is Phase.RINGING else ("a", "b")
             busy.update(n for leg in legs if (n := call.extensions.get(leg)) is not None)
         return busy
-
-    def _trunk_device(self, trunk: Trunk, number: str, shown: str | None, **more: Any) -> Device:
-        """The provider as a device to ring ``number`` (normalised), showing the number ``shown``
-        as the caller; ``more``: the rest of the ``Device``."""
-        dial = for_trunk(number, trunk.number_format, self.config.numbering)
-        target = Target(trunk.transport.upper(), self.address(trunk.host), trunk.port)
-        caller_id = self._trunk_uri(trunk, shown) if shown else None
-        return Device(f"sip:{dial}@{trunk.host}:{trunk.port}", target, f"trunk {trunk.name}", caller_id, trunk.credentials, **more)
-
-    def _trunk_uri(self, trunk: Trunk, number: str) -> str:
-        """A number as a SIP URI at the provider, written as it wants numbers."""
-        numbering = self.config.numbering
-        return f"sip:{for_trunk(normalise(number, numbering), trunk.number_format, numbering)}@{trunk.host}"
-
-    def _outbound_number(self, account: Account, shown: Extension) -> str | None:
-        """The caller ID of ``shown``'s outside calls: one of its outbound numbers (or the
-        account's), the next in rotation."""
-        pool = shown.outbound_numbers or account.outbound_numbers
-        if not pool:
-            return None
-        key = (account.name, shown.number)
-        turn = self._rotation.get(key, 0)
-        self._rotation[key] = turn + 1
-        return pool[turn % len(pool)]
-
-    def address(self, host: str) -> str:
-        """A trunk host's IP address, looked up once per config (blocking, but only the first
-        call after start or reload pays it)."""
-        address = self._addresses.get(host)
-        if address is None:
-            try:
-                address = str(socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0])
-            except OSError as exc:
-                log.error("cannot resolve trunk host %s: %s", host, exc)
-                address = host
-            self._addresses[host] = str(address)
-        return str(address)
 
     # --- inside calls -------------------------------------------------------------
     def _find(self, request: Request) -> tuple[Call, str] | None:
@@ -522,7 +379,7 @@ class CallService:
             group = call.stages[taken.stage].group if taken is not None else None
             who = call.extensions["b"] or call.record.answered_by
             if group is not None and who:
-                self._last_answered[(call.record.account, group)] = who  # rrmemory
+                self.memory.answered(call.record.account, group, who)  # rrmemory
         if before is Phase.PARKED and after is Phase.ANSWERED:
             park, entry = self._park_settings(call)
             if entry is not None:
@@ -536,8 +393,8 @@ class CallService:
         self.calls.pop(rid, None)
         self.phases.pop(rid, None)
         self.park.call_ended(rid, self.clock())
-        for number in {*call.extensions.values(), call.record.answered_by} - {None}:  # leastrecent: idle from now
-            self._idle_since[(call.record.account, str(number))] = self.clock()
+        idle = {str(n) for n in (*call.extensions.values(), call.record.answered_by) if n is not None}
+        self.memory.idle(call.record.account, idle, self.clock())  # leastrecent: idle from now
         self._let_go(call)
         session = self.media.close(rid)
         record = call.record
@@ -716,11 +573,11 @@ class CallService:
         then = park.on_expiry
         if account is not None:
             if then == "parker":
-                back = self._destination_stages(account, entry.parker, now) if entry is not None else []
+                back = self.router.destination(account, entry.parker, now) if entry is not None else []
                 stages += [replace(s, timeout=park.parker_ring_time) for s in back]
                 then = park.fallback
             if then != "hangup":
-                stages += self._destination_stages(account, then, now)
+                stages += self.router.destination(account, then, now)
         if not stages:
             log.info("call %s: nobody picked it up at %s; hanging up", rid, code)
             self._run(call, call.hang_up(now, "switch", f"parked at {code} too long"))
