@@ -18,10 +18,25 @@ ring time; what then is the overflow's business (the service).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from ..config.schema import ExternalGroup, Group
+
+class HuntGroup(Protocol):
+    """What the planner reads of a group (config.schema.Group and ExternalGroup have these)."""
+
+    @property
+    def strategy(self) -> str: ...
+
+    @property
+    def members(self) -> Sequence[str]: ...
+
+    @property
+    def member_ring_time(self) -> float: ...
+
+    @property
+    def ring_time(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +46,7 @@ class Step:
 
 
 def steps(
-    group: Group | ExternalGroup, available: Collection[str], *, last_answered: str | None = None,
+    group: HuntGroup, available: Collection[str], *, last_answered: str | None = None,
     idle_since: Mapping[str, float] | None = None, shuffle: Callable[[list[str]], None] | None = None,
 ) -> list[Step]:
     members = list(group.members)

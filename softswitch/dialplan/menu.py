@@ -13,12 +13,36 @@ menus").  Pure: keys and the time in, what to play or where to go out.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-
-from ..config.schema import Menu
+from typing import Protocol
 
 INTER_DIGIT = 2.0  # seconds between the digits of an extension typed in a menu
+
+
+class MenuSettings(Protocol):
+    """What a run reads of its menu (config.schema.Menu has these fields)."""
+
+    @property
+    def prompt(self) -> str: ...
+
+    @property
+    def options(self) -> Mapping[str, str]: ...  # key -> destination
+
+    @property
+    def direct_dial(self) -> bool: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def invalid_prompt(self) -> str: ...
+
+    @property
+    def fallback(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +64,7 @@ Outcome = Say | Go | None
 
 
 class MenuRun:
-    def __init__(self, menu: Menu, extensions: Collection[str] = ()) -> None:
+    def __init__(self, menu: MenuSettings, extensions: Collection[str] = ()) -> None:
         self.menu = menu
         self.extensions = tuple(extensions) if menu.direct_dial else ()
         self.attempt = 0

@@ -19,21 +19,36 @@ store refuses a claim).
     or any free slot (``random``).
 ``park`` and ``unpark`` record the outcome; ``unpark(..., picked_up=True)``
 starts the reservation.
+
+The lot reads an account's park settings through ``SlotRange`` (the config's
+``Park`` has these fields), so it imports nothing of the config layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from ..config.schema import Park
+
+class SlotRange(Protocol):
+    """What the lot reads of an account's park settings (config.schema.Park)."""
+
+    @property
+    def first_slot(self) -> int: ...
+
+    @property
+    def last_slot(self) -> int: ...
+
+    @property
+    def assignment(self) -> str: ...  # "sequential" | "random"
 
 
 def code(slot: int) -> str:
     return f"*{slot}"
 
 
-def slot_of(dialled: str, park: Park) -> int | None:
+def slot_of(dialled: str, park: SlotRange) -> int | None:
     """The slot a dialled code names (``*801``, or ``801`` as BLF keys write it), if it is one."""
     digits = dialled[1:] if dialled.startswith("*") else dialled
     if not digits.isdigit() or digits.startswith("0"):
@@ -102,7 +117,7 @@ class ParkingLot:
             return False
         return self._reservation(key, now) in (None, call)
 
-    def choose(self, account: str, park: Park, call: str, now: float, requested: int | None = None) -> int | Refused:
+    def choose(self, account: str, park: SlotRange, call: str, now: float, requested: int | None = None) -> int | Refused:
         """The slot ``call`` parks in (not yet taken: see ``park``)."""
         mine = next((slot for (acc, slot), (holder, until) in self.reserved.items()
                      if acc == account and holder == call and now < until), None)
