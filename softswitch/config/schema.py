@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from ..dialplan.destination import DESTINATION_HELP, NAME_RE, NUMBER_RE
+from ..dialplan.destination import parse_destination as parse_destination  # re-exported for the services
 from ..dialplan.timerules import When, parse_dates, parse_days, parse_hours
 
-NUMBER_RE = re.compile(r"[1-9][0-9]*\Z")
 ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
 DOMAIN_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 OUTSIDE_RE = re.compile(r"\+?[0-9]{3,20}\Z")
 
 
@@ -324,27 +324,6 @@ class Group(Strict):
     @classmethod
     def _number(cls, value: str) -> str:
         return check_extension_number(value)
-
-
-DESTINATION_KINDS = ("menu", "announcement", "external")
-DESTINATION_HELP = ("an extension or group number, 'menu:<name>', 'external:<external group>', 'announcement:<recording>' "
-                    "or 'hangup'")
-
-
-def parse_destination(value: str) -> tuple[str, str]:
-    """Where a call can be sent (a hotline's scenario, a menu key): ``("number", "600")``,
-    ``("menu", "main")``, ``("external", "mobiles")``, ``("announcement", "closed")`` or
-    ``("hangup", "")``."""
-    if value == "hangup":
-        return ("hangup", "")
-    kind, colon, name = value.partition(":")
-    if colon:
-        if kind not in DESTINATION_KINDS or not NAME_RE.match(name):
-            raise ValueError(f"{value!r} is not a destination: {DESTINATION_HELP}")
-        return (kind, name)
-    if not value.isascii() or not value.isdigit() or not NUMBER_RE.match(value):
-        raise ValueError(f"{value!r} is not a destination: {DESTINATION_HELP}")
-    return ("number", value)
 
 
 def _destination(value: str) -> str:
