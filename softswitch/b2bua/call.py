@@ -38,8 +38,9 @@ through the relay), ``ring`` (stages of forks, for the caller or a ``Ringer``),
 
 Not here: sockets, timers and the transaction layer (the service), where the
 relay runs (media endpoint), authentication and what the number means (service
-and dialplan).  Inputs come with ``now`` (wall clock seconds); outputs are
-``Action`` values.
+and routing).  Inputs come with ``now`` on a monotonic clock (the one the SIP
+layer's timers run on); what a person reads (the history's times) is ``wall(now)``.
+Outputs are ``Action`` values.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class Call:
     def __init__(
         self, *, record: CallRecord, invite: Request, tx: Any, source: Target, locality: Locality,
         media: MediaPorts, new_id: Callable[[], str], new_branch: Callable[[], str],
-        t1: float = 0.5, t2: float = 4.0,
+        t1: float = 0.5, t2: float = 4.0, wall_offset: float = 0.0,
     ) -> None:
         self.record = record
         self.invite = invite
@@ -134,6 +135,7 @@ class Call:
         self.new_id = new_id
         self.new_branch = new_branch
         self.t1, self.t2 = t1, t2
+        self.wall_offset = wall_offset  # wall-clock seconds minus the call's clock, for what a person reads
         self.accepted = False  # the caller's INVITE got its 100 and its offer was read
         self.stages: list[Stage] = []
         self.stage = -1
@@ -162,6 +164,10 @@ class Call:
         self.extensions: dict[str, str | None] = {"a": None, "b": None}
         self.features: list[Feature] = []
         self.ringer: Ringer | None = None  # whom the forks ring for, when not the waiting caller
+
+    def wall(self, now: float) -> float:
+        """``now`` (the monotonic clock every timer runs on) as wall-clock time, for the history."""
+        return now + self.wall_offset
 
     # --- features -------------------------------------------------------------
     def add(self, feature: F) -> F:
@@ -287,7 +293,7 @@ class Call:
             return []
         self.enter(Phase.ENDED)
         rec = self.record
-        rec.ended = now
+        rec.ended = self.wall(now)
         rec.disposition = disposition if rec.answered is None else "answered"
         rec.hangup_by = hangup_by
         rec.cause = cause
@@ -541,7 +547,7 @@ class Call:
     def answered_by(self, fork: Fork, response: Response, now: float) -> None:
         """The history learns who took the call, when, on which device."""
         rec = self.record
-        rec.answered = now
+        rec.answered = self.wall(now)
         rec.answered_by = fork.device.member or self.stages[fork.stage].label
         rec.callee_device = response.get("Server") or response.get("User-Agent") or fork.device.label
 

@@ -255,7 +255,7 @@ class CallPark(Feature):
             out.append(SendRequest(self._text_message(call, device, f"Call parked at {code}"), device.target, Ref("message")))
         call.enter(Phase.PARKED)
         rec = call.record
-        rec.park_slot, rec.parked_by, rec.parked_at = code, parker, now
+        rec.park_slot, rec.parked_by, rec.parked_at = code, parker, call.wall(now)
         rec.retrieved_by = rec.retrieved_at = None
         out.append(Play(parking.parked_leg, self._voice(call, parking.parked_leg)))
         if device is not None and not parking.parker_gone and by_keys:
@@ -405,7 +405,7 @@ class CallPark(Feature):
             call.late_ack[held] = (parked, response.cseq.number)
         call.enter(Phase.ANSWERED)
         self.parking = None
-        call.record.retrieved_by, call.record.retrieved_at = call.extensions.get(new), now
+        call.record.retrieved_by, call.record.retrieved_at = call.extensions.get(new), call.wall(now)
         out += call.stop_ringing(None, COMPLETED_ELSEWHERE)  # a ring-back still ringing
         out.append(StopPlaying(held))
         extra = [("Allow", ALLOW), ("Supported", session_timer.TAG), ("P-Asserted-Identity", parked.remote_uri)]
@@ -486,7 +486,7 @@ class CallPark(Feature):
         call.pending[held] = ref
         call.enter(Phase.ANSWERED)
         self.parking = None
-        call.record.retrieved_by, call.record.retrieved_at = call.extensions[leg] or stage.label, now
+        call.record.retrieved_by, call.record.retrieved_at = call.extensions[leg] or stage.label, call.wall(now)
         return out + [StopPlaying(held), SendRequest(reinvite, parked.target, ref)]
 
     def reinvite_response(self, call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:

@@ -84,8 +84,11 @@ class CallService:
         self.media = media
         self.new_id = new_id
         self.user_agent = user_agent
-        self.clock = wall_clock
         self.loop = endpoint.loop
+        # Two clocks: every call timer runs on the loop's monotonic clock (as the SIP layer's
+        # do); registrations, the park lot, time rules and the history are wall-clock time.
+        self.clock = self.loop.time
+        self.wall = wall_clock
         self.calls: dict[str, Call] = {}  # by record id
         self.dialogs: dict[tuple[str, str], tuple[Call, str]] = {}
         self.keys: dict[str, list[tuple[str, str]]] = {}  # record id -> its dialog keys, to unbind at the end
@@ -137,7 +140,7 @@ class CallService:
 
     # --- a new INVITE -----------------------------------------------------------
     def on_invite(self, tx: ServerTransaction, request: Request, source: Target) -> None:
-        now = self.clock()
+        now, wall = self.clock(), self.wall()
         trunk = next((t for t in self.config.trunks if source.host in t.trusted), None)
         if trunk is not None:
             self._inbound(tx, request, source, trunk, now)
@@ -147,7 +150,7 @@ class CallService:
         if account is None:
             self.endpoint.respond(tx, make_response(request, 403, "Unknown Domain", to_tag=self.new_id()))
             return
-        username = self.registrar.authenticate(tx, request, source, account, now, proxy=True)
+        username = self.registrar.authenticate(tx, request, source, account, wall, proxy=True)
         caller = account.extension(username) if username is not None else None
         if caller is None:
             return
@@ -155,7 +158,7 @@ class CallService:
             return
         record = CallRecord(
             id=self.new_id(), account=account.name, caller=caller.number, callee=_dialled(request),
-            direction="internal", started=now, caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
+            direction="internal", started=wall, caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
         )
         call = self._new_call(tx, request, source, record)
         if call is not None:
@@ -175,7 +178,7 @@ class CallService:
             call = Call(
                 record=record, invite=request, tx=tx, source=source, locality=self._locality(), media=ports,
                 new_id=self.new_id, new_branch=self.endpoint.layer.new_branch,
-                t1=self.config.timers.t1, t2=self.config.timers.t2,
+                t1=self.config.timers.t1, t2=self.config.timers.t2, wall_offset=self.wall() - self.clock(),
             )
         except Exception:  # e.g. a malformed Record-Route: the endpoint answers 400; the ports go back
             self.media.close(record.id)
@@ -194,7 +197,7 @@ class CallService:
         to_uri = request.to.uri
         candidates = [_dialled(request)] + ([to_uri.user_unescaped or ""] if isinstance(to_uri, SipUri) else [])
         dialled = candidates[0]
-        found = self.router.inbound(trunk, candidates, now)
+        found = self.router.inbound(trunk, candidates, self.wall())
         if found is None:
             log.info("trunk %s: no hotline %r", trunk.name, dialled)
             self.endpoint.respond(tx, make_response(request, 404, "No Such Hotline", to_tag=self.new_id()))
@@ -204,7 +207,7 @@ class CallService:
         caller_number = (caller.user_unescaped or "") if isinstance(caller, SipUri) else str(caller)
         record = CallRecord(
             id=self.new_id(), account=account.name, caller=normalise(caller_number, self.config.numbering)[:64],
-            callee=destination, direction="inbound", hotline=hotline.number, started=now,
+            callee=destination, direction="inbound", hotline=hotline.number, started=self.wall(),
             caller_device=f"trunk {trunk.name}", path=[f"hotline {hotline.number}"],
         )
         call = self._new_call(tx, request, source, record)
@@ -228,10 +231,10 @@ class CallService:
             self._run(call, attendant_of(call).announce(call, (target,), now))
         elif kind == "number":
             path.append(f"group {target}" if account.group(target) is not None else target)
-            self._run(call, self._ring_for_caller(call, self.router.destination(account, target, now), now))
+            self._run(call, self._ring_for_caller(call, self.router.destination(account, target, self.wall()), now))
         elif kind == "external" and (group := account.external_group(target)) is not None:
             path.append(f"external {target}")
-            stages = self.router.external(account, group, call.record.hotline, call.record.caller, now)
+            stages = self.router.external(account, group, call.record.hotline, call.record.caller, self.wall())
             if any(s.confirm for s in stages) and call.feature(Confirm) is None:
                 call.add(Confirm())
             self._run(call, self._ring_for_caller(call, stages, now))
@@ -252,7 +255,7 @@ class CallService:
     def _route(self, call: Call, account: Account, caller: Extension, record: CallRecord, request: Request, now: float) -> None:
         uri = request.uri
         addressed_to = self.registrar.directory.by_domain.get(uri.host.lower()) if isinstance(uri, SipUri) else None
-        route = self.router.route(account, caller, record.callee, now, addressed_to=addressed_to)
+        route = self.router.route(account, caller, record.callee, self.wall(), addressed_to=addressed_to)
         if isinstance(route, Refusal):
             level = logging.WARNING if route.warn else logging.INFO
             log.log(level, "call %s: %s@%s dialled %s: refused %d: %s", record.id, caller.number, account.name, uri,
@@ -383,7 +386,7 @@ class CallService:
         if before is Phase.PARKED and after is Phase.ANSWERED:
             park, entry = self._park_settings(call)
             if entry is not None:
-                self.park.release(entry.account, entry.slot, self.clock(), picked_up=True, window=park.repark_window)
+                self.park.release(entry.account, entry.slot, self.wall(), picked_up=True, window=park.repark_window)
                 log.info("call %s picked up from %s by %s", rid, entry.code, call.record.retrieved_by)
 
     def _finish(self, call: Call) -> None:
@@ -392,9 +395,9 @@ class CallService:
             self.dialogs.pop(key, None)
         self.calls.pop(rid, None)
         self.phases.pop(rid, None)
-        self.park.call_ended(rid, self.clock())
+        self.park.call_ended(rid, self.wall())
         idle = {str(n) for n in (*call.extensions.values(), call.record.answered_by) if n is not None}
-        self.memory.idle(call.record.account, idle, self.clock())  # leastrecent: idle from now
+        self.memory.idle(call.record.account, idle, self.wall())  # leastrecent: idle from now
         self._let_go(call)
         session = self.media.close(rid)
         record = call.record
@@ -488,7 +491,7 @@ class CallService:
     def _park(self, call: Call, wanted: ParkWanted) -> None:
         """A REFER to a park code: choose the slot now (or refuse), record it in the store,
         then tell the call it is parked (SPEC "Call park")."""
-        now = self.clock()
+        now, wall = self.clock(), self.wall()
         rid = call.record.id
         who = self._parker(call, wanted.parker_leg)
         if who is None:
@@ -501,9 +504,9 @@ class CallService:
             log.info("call %s: REFER to %r is not a park code of %s; blind transfer is not supported", rid, wanted.target, account.name)
             self._run(call, self._parking(call).refused(call, 501, "Transfer Target Not Supported", now))
             return
-        entry = Parked(account.name, requested or 0, rid, now, now + park.expiry, parker.number,
+        entry = Parked(account.name, requested or 0, rid, wall, wall + park.expiry, parker.number,
                        call.identity(wanted.parked_leg))
-        taken = self.park.take(account.name, park, entry, requested, now)
+        taken = self.park.take(account.name, park, entry, requested, wall)
         if isinstance(taken, Refused):
             log.info("call %s: park by %s@%s refused: %s", rid, parker.number, account.name, taken.reason)
             self._run(call, self._parking(call).refused(call, taken.status, taken.reason, now))
@@ -512,17 +515,18 @@ class CallService:
         self._spawn(self._claim(call, account, park, entry, requested))
 
     async def _claim(self, call: Call, account: Account, park: Park, entry: Parked, requested: int | None) -> None:
-        now = self.clock()
-        outcome = await self.park.record(account.name, park, entry, requested, now)
+        outcome = await self.park.record(account.name, park, entry, requested, self.wall())
         rid = call.record.id
         if isinstance(outcome, Refused):
             self._run(call, self._parking(call).refused(call, outcome.status, outcome.reason, self.clock()))
             return
         if rid not in self.calls:  # the call ended while the store was asked
-            self.park.call_ended(rid, self.clock())
+            self.park.call_ended(rid, self.wall())
             return
         log.info("call %s parked at %s of %s by %s (expires in %g s)", rid, outcome.code, account.name, outcome.parker, park.expiry)
-        self._run(call, self._parking(call).parked(call, outcome.code, outcome.expires_at, outcome.parker, self.clock()))
+        now = self.clock()
+        expires_at = now + outcome.expires_at - self.wall()  # the lot's wall-clock expiry on the call's clock
+        self._run(call, self._parking(call).parked(call, outcome.code, expires_at, outcome.parker, now))
 
     def _park_settings(self, call: Call) -> tuple[Park, Parked | None]:
         """The park settings of a parked call (its parker's site's) and its slot."""
@@ -573,11 +577,11 @@ class CallService:
         then = park.on_expiry
         if account is not None:
             if then == "parker":
-                back = self.router.destination(account, entry.parker, now) if entry is not None else []
+                back = self.router.destination(account, entry.parker, self.wall()) if entry is not None else []
                 stages += [replace(s, timeout=park.parker_ring_time) for s in back]
                 then = park.fallback
             if then != "hangup":
-                stages += self.router.destination(account, then, now)
+                stages += self.router.destination(account, then, self.wall())
         if not stages:
             log.info("call %s: nobody picked it up at %s; hanging up", rid, code)
             self._run(call, call.hang_up(now, "switch", f"parked at {code} too long"))

@@ -413,3 +413,15 @@ def test_callee_2xx_with_unreadable_record_route_is_acked_byed_and_the_call_fail
     assert (rec.disposition, rec.billed_seconds, rec.answered) == ("no answer", 0, None)
     # A retransmission of that 2xx is ACKed again, and nothing more.
     assert [a.data for a in call.on_response(f0.ref, answer, 1002.5) if isinstance(a, SendRaw)] == [ack.data]
+
+
+def test_timers_run_on_the_calls_clock_and_the_history_reads_wall_clock_time() -> None:
+    call, _, out = new_call()
+    call.wall_offset = 1_800_000_000.0 - 1000.0  # the call's monotonic 1000.0 is this wall-clock second
+    (f0,) = fork_invites(out)
+    call.on_response(f0.ref, answer_to(f0.request, 200, "t0", sdp("10.0.0.1", 5000)), 1002.0)
+    assert call.get_timer() == 1002.5  # the 2xx retransmission: on the call's own clock
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1002.6)
+    out = call.on_request("b", Tx("bye"), in_dialog(call, "b", "BYE", 1), 1012.0)
+    rec = of(out, CallEnded)[0].record
+    assert rec.answered == 1_800_000_002.0 and rec.ended == 1_800_000_012.0 and rec.billed_seconds == 10
