@@ -28,15 +28,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-from ..config.schema import Account, Config, Extension, ExternalGroup, Group, Hotline, Trunk, parse_destination
+from ..dialplan.destination import parse_destination
 from ..dialplan.groups import steps
 from ..dialplan.resolve import CallOutside, Refuse, RingGroup, for_trunk, normalise, resolve, same_number
 from ..dialplan.timerules import choose
 from ..registrar.core import Binding
 from ..sip.transaction import Target
 from .actions import Device, Stage
+
+if TYPE_CHECKING:  # annotations only: routing reads the config's values, it imports nothing of it
+    from ..config.schema import Account, Config, Extension, ExternalGroup, Group, Hotline, Trunk
 
 Lookup = Callable[[str, str, float], Sequence[Binding]]  # account, extension, now -> its registered devices
 
