@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store.records import CallRow, LegMediaRow
+from ..store.records import CallRow, LegMediaRow, PartyRow
 
 DISPOSITIONS = ("answered", "no answer", "busy", "failed", "cancelled")
 
@@ -25,6 +25,26 @@ class LegMedia:
 
     def row(self) -> LegMediaRow:
         return LegMediaRow(self.packets_in, self.packets_out, self.lost, self.jitter_ms)
+
+
+@dataclass
+class Party:
+    """One party's time on the call (SPEC "Call history"): who, in what role, from when to
+    when (wall clock), and who brought it in (the transferor of a transfer target, the
+    parker of a call picked up).  A call's parties, in the order they joined, tell its
+    story across transfers, park and pick-up; each is billed its own seconds."""
+
+    who: str  # the extension or outside number
+    role: str  # caller | callee | blind transfer | attended transfer | pick-up | retriever | ring-back
+    joined: float
+    left: float | None = None
+    by: str | None = None
+
+    @property
+    def billed_seconds(self) -> int:
+        if self.left is None:
+            return 0
+        return int(max(0.0, self.left - self.joined) + 0.5)
 
 
 @dataclass
@@ -52,6 +72,17 @@ class CallRecord:
     path: list[str] = field(default_factory=list)  # where it went: hotline, menu, group ... and who answered
     media_a: LegMedia = field(default_factory=LegMedia)
     media_b: LegMedia = field(default_factory=LegMedia)
+    parties: list[Party] = field(default_factory=list)  # who was on the call, in order (answered calls)
+
+    def joined(self, who: str, role: str, at: float, by: str | None = None) -> None:
+        """``who`` is connected from ``at`` on (the call's answer, a transfer, a pick-up)."""
+        self.parties.append(Party(who, role, at, by=by))
+
+    def left(self, who: str | None, at: float) -> None:
+        """``who`` (None: everyone still on) is no longer connected from ``at``."""
+        for party in self.parties:
+            if party.left is None and (who is None or party.who == who):
+                party.left = at
 
     @property
     def duration(self) -> float:
@@ -73,6 +104,7 @@ class CallRecord:
             self.callee_device, self.answered_by, self.park_slot, self.parked_by, self.parked_at,
             self.retrieved_by, self.retrieved_at, tuple(self.path), self.media_a.row(), self.media_b.row(),
             round(self.duration, 3), self.billed_seconds,
+            tuple(PartyRow(p.who, p.role, p.joined, p.left, p.by) for p in self.parties),
         )
 
     def as_row(self) -> dict[str, Any]:

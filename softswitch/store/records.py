@@ -9,6 +9,7 @@ values: no I/O, nothing imported from above the store.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -87,6 +88,43 @@ _MEDIA = ("packets_in", "packets_out", "lost", "jitter_ms")
 
 
 @dataclass(frozen=True, slots=True)
+class PartyRow:
+    """One party's time on a call (SPEC "Call history"): who, in what role (caller, callee,
+    blind transfer, attended transfer, pick-up, retriever, ring-back), joined and left on the
+    wall clock, and who brought it in (the transferor, the parker).  Kept in the ``calls``
+    row's ``parties`` column as JSON, in the order the parties joined."""
+
+    who: str
+    role: str
+    joined: float
+    left: float | None = None
+    by: str | None = None
+
+    @property
+    def billed_seconds(self) -> int:
+        """Joined to left, to the nearest second (as the call's own ``billed_seconds``);
+        zero for a party whose leaving was never recorded."""
+        if self.left is None:
+            return 0
+        return int(max(0.0, self.left - self.joined) + 0.5)
+
+
+def parties_json(parties: tuple[PartyRow, ...]) -> str | None:
+    """The ``parties`` column: a JSON array of objects, or NULL for a call without parties
+    (as every row written before migration 0005 reads)."""
+    if not parties:
+        return None
+    return json.dumps([{"who": p.who, "role": p.role, "joined": p.joined, "left": p.left, "by": p.by}
+                       for p in parties], separators=(",", ":"))
+
+
+def parties_from_json(text: str | None) -> tuple[PartyRow, ...]:
+    if not text:
+        return ()
+    return tuple(PartyRow(p["who"], p["role"], p["joined"], p.get("left"), p.get("by")) for p in json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
 class CallRow:
     """One finished call: the ``calls`` table (SPEC "Call history (CDR)").  ``duration``
     and ``billed_seconds`` are kept as the call service computed them."""
@@ -116,6 +154,7 @@ class CallRow:
     media_b: LegMediaRow = field(default_factory=LegMediaRow)
     duration: float = 0.0
     billed_seconds: int = 0
+    parties: tuple[PartyRow, ...] = ()  # in the order they joined (answered calls)
 
     def as_row(self) -> dict[str, Any]:
         """The table's columns, in the order ``columns`` gives (the CSV export's too)."""
@@ -133,6 +172,7 @@ class CallRow:
                 row[f"{leg}_{name}"] = getattr(media, name)
         row["duration"] = self.duration
         row["billed_seconds"] = self.billed_seconds
+        row["parties"] = parties_json(self.parties)
         return row
 
     @classmethod
@@ -144,5 +184,7 @@ class CallRow:
     def from_row(cls, row: dict[str, Any]) -> CallRow:
         data = dict(row)
         path = data.pop("path", None)
+        parties = parties_from_json(data.pop("parties", None))
         media = {leg: LegMediaRow(**{k: data.pop(f"{leg}_{k}") for k in _MEDIA}) for leg in ("a", "b")}
-        return cls(**data, path=tuple(path.split(PATH_SEPARATOR)) if path else (), media_a=media["a"], media_b=media["b"])
+        return cls(**data, path=tuple(path.split(PATH_SEPARATOR)) if path else (), media_a=media["a"], media_b=media["b"],
+                   parties=parties)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -58,6 +58,7 @@ calls = Table(
     Column("retrieved_by", String(64)),
     Column("retrieved_at", Float),
     Column("path", String(512)),
+    Column("parties", Text),  # JSON: who was on the call, in order (records.py ``parties_json``); NULL: none
     *[Column(f"{leg}_{name}", kind, nullable=False) for leg in ("a", "b") for name, kind in (
         ("packets_in", Integer), ("packets_out", Integer), ("lost", Integer), ("jitter_ms", Float))],
     Index("ix_calls_account_started", "account", "started"),
