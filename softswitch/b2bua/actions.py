@@ -12,7 +12,7 @@ from typing import Any, Union
 from ..sdp.model import SessionDescription
 from ..sdp.offer_answer import RelayPorts, event_payload, stream_address
 from ..sip.dialog import Dialog
-from ..sip.headers import Via, contact_value
+from ..sip.headers import Replaces, Via, contact_value
 from ..sip.message import Request, Response, make_response
 from ..sip.transaction import Target
 from .record import CallRecord
@@ -171,6 +171,25 @@ class ParkWanted:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferWanted:
+    """The party on ``transferor_leg`` asks (REFER, or keys) to transfer the other one to
+    ``target`` (a number, blind), or to the far end of its other call (``replaces``: that
+    call's dialog, attended).  The service answers with ``Transfer.refused``, ``blind`` or
+    ``attended``."""
+
+    transferee_leg: str
+    transferor_leg: str
+    target: str
+    replaces: Replaces | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFailed:
+    """A blind transfer's target did not answer and the transferor has left: the service
+    rings it back (``Transfer.ring_back``) as its ``transfer_fallback`` says."""
+
+
+@dataclass(frozen=True, slots=True)
 class Play:
     """Music on hold to the phone on ``leg``, in G.711 payload type ``pt``."""
 
@@ -225,7 +244,7 @@ class Route:
 
 
 Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, Announce, StopPlaying, Detach,
-               Deafen, ParkExpired, Route]
+               Deafen, ParkExpired, Route, TransferWanted, TransferFailed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +266,7 @@ class Phase(enum.Enum):
     ATTENDED = "attended"  # answered by the switch itself: a menu, an announcement (attendant.py)
     ANSWERED = "answered"
     PARKED = "parked"
+    TRANSFERRING = "transferring"  # the transferee waits (music) while a transfer's target rings (transfer.py)
     ENDED = "ended"
 
 

@@ -31,7 +31,6 @@ from ..dialplan.menu import Go, MenuRun, Outcome, Say
 from ..sdp.model import SessionDescription, parse_sdp
 from ..sdp.offer_answer import answer_alone, narrow_codecs, own_offer, relay_view, voice_payload
 from ..sip.errors import RemoteProtocolError
-from ..sip.headers import NameAddr
 from ..sip.message import Request, Response, make_response
 from . import session_timer
 from .actions import (
@@ -48,7 +47,7 @@ from .actions import (
     StopPlaying,
     allows,
 )
-from .feature import Feature
+from .feature import Feature, Offer
 
 if TYPE_CHECKING:
     from .call import Call
@@ -176,11 +175,11 @@ class Attendant(Feature):
     def rings(self, call: Call) -> bool:
         return self.attending(call) and self.ringing
 
-    def fork_offer(self, call: Call) -> tuple[bytes, NameAddr | None]:
+    def fork_offer(self, call: Call) -> Offer:
         assert self.session is not None
         body = bytes(relay_view(self.session, call.media.address, call.media.b))
         call.sdp_sent["b"] = body
-        return body, None
+        return Offer(body)
 
     def fork_answered(self, call: Call, fork: Fork, response: Response, now: float, *, acked: bool) -> list[Action]:
         """A fork answered: it is leg B, bridged to the caller as the caller's session stands."""

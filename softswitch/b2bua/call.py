@@ -85,7 +85,7 @@ from .actions import (
     with_body,
 )
 from .dtmf import info_key
-from .feature import Feature, Ringer
+from .feature import Feature, Offer, Ringer
 from .record import CallRecord
 from .session_timer import LegTimer
 
@@ -102,9 +102,20 @@ class Unacked:
     give_up_at: float
 
 
+@dataclass
+class Handoff:
+    """A phone's dialog and what goes with it, moving from one call to another."""
+
+    dialog: Dialog
+    extension: str | None
+    update: bool
+    timer: LegTimer | None
+    session: SessionDescription | None  # what the phone last sent
+
+
 # --------------------------------------------------------------------------- the call
 
-SESSION_PHASES = (Phase.ATTENDED, Phase.ANSWERED, Phase.PARKED)  # the caller has been answered
+SESSION_PHASES = (Phase.ATTENDED, Phase.ANSWERED, Phase.PARKED, Phase.TRANSFERRING)  # the caller has been answered
 
 BYE = Ref("bye")
 
@@ -112,8 +123,9 @@ BYE = Ref("bye")
 PHASES: dict[Phase, frozenset[Phase]] = {
     Phase.RINGING: frozenset({Phase.ATTENDED, Phase.ANSWERED, Phase.ENDED}),
     Phase.ATTENDED: frozenset({Phase.ANSWERED, Phase.ENDED}),
-    Phase.ANSWERED: frozenset({Phase.PARKED, Phase.ENDED}),
+    Phase.ANSWERED: frozenset({Phase.PARKED, Phase.TRANSFERRING, Phase.ENDED}),
     Phase.PARKED: frozenset({Phase.ANSWERED, Phase.ENDED}),
+    Phase.TRANSFERRING: frozenset({Phase.ANSWERED, Phase.ENDED}),
     Phase.ENDED: frozenset(),
 }
 
@@ -281,6 +293,16 @@ class Call:
         self.extensions[leg] = None
         return [StopPlaying(leg), Detach(leg)]
 
+    def hand_off(self, leg: str) -> tuple[Handoff, list[Action]]:
+        """The phone on ``leg`` leaves this call for another (an attended transfer joins it to
+        the transferee): what the other call needs to carry its dialog on, and this call's
+        actions for its leaving (no BYE: the dialog goes on elsewhere)."""
+        dialog = self.leg(leg)
+        assert dialog is not None
+        handoff = Handoff(dialog, self.extensions.get(leg), self.allows_update.get(leg, False), self.timers.get(leg),
+                          self.sdp_from.get(leg))
+        return handoff, self.leave(leg)
+
     def answer_caller(self, body: bytes, now: float, extra: list[tuple[str, str]] | None = None) -> Response:
         """The caller's 200 (with its session timer), retransmitted until its ACK."""
         self.a_final_sent = True
@@ -294,6 +316,7 @@ class Call:
         self.enter(Phase.ENDED)
         rec = self.record
         rec.ended = self.wall(now)
+        rec.left(None, rec.ended)
         rec.disposition = disposition if rec.answered is None else "answered"
         rec.hangup_by = hangup_by
         rec.cause = cause
@@ -353,14 +376,14 @@ class Call:
         self.stage += 1
         stage = self.stages[self.stage]
         if self.ringer is not None:  # the ringer says what the forks are offered, and who calls
-            body, shown = self.ringer.fork_offer(self)
+            offer = self.ringer.fork_offer(self)
         else:
             body = bytes(relay_view(self.offer, self.media.address, self.media.b)) if self.offer is not None else b""
             self.sdp_sent["b"] = body
-            shown = None
+            offer = Offer(body)
         out: list[Action] = []
         for device in stage.devices:
-            invite = self._fork_invite(device, stage.callee_uri, body, shown)
+            invite = self._fork_invite(device, stage.callee_uri, offer)
             fork = Fork(len(self.forks), device, invite, stage=self.stage)
             self.forks.append(fork)
             out.append(BindDialog((fork.invite.call_id, fork.invite.from_.tag or ""), f"fork:{fork.id}"))
@@ -368,8 +391,9 @@ class Call:
         self.ring_deadline = now + stage.timeout
         return out
 
-    def _fork_invite(self, device: Device, callee_uri: str, body: bytes, shown: NameAddr | None = None) -> Request:
-        caller = shown or self.invite.from_
+    def _fork_invite(self, device: Device, callee_uri: str, offer: Offer) -> Request:
+        body = offer.body
+        caller = offer.shown or self.invite.from_
         if device.caller_id is not None:
             shown_from = NameAddr(parse_uri(device.caller_id), None, (("tag", self.new_id()),))
         else:
@@ -391,6 +415,9 @@ class Call:
             headers.append(Header("P-Asserted-Identity", f"<{device.asserted or device.caller_id}>"))
         if device.diversion is not None:
             headers.append(Header("Diversion", device.diversion))
+        for name, value in offer.headers:  # a provider is shown the trunk's caller ID, not the ringer's
+            if device.caller_id is None or name.lower() != "p-asserted-identity":
+                headers.append(Header(name, value))
         if body:
             headers.append(Header("Content-Type", "application/sdp"))
         headers.append(Header("Content-Length", str(len(body))))
@@ -550,6 +577,8 @@ class Call:
         rec.answered = self.wall(now)
         rec.answered_by = fork.device.member or self.stages[fork.stage].label
         rec.callee_device = response.get("Server") or response.get("User-Agent") or fork.device.label
+        rec.joined(rec.caller, "caller", rec.answered)
+        rec.joined(rec.answered_by, "callee", rec.answered)
 
     def too_late(self, fork: Fork, *, acked: bool = False) -> list[Action]:
         """A fork answered too late (answered elsewhere, cancelled, timed out): ACK and BYE (§15)."""

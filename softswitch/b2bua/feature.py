@@ -28,6 +28,7 @@ its business.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..sip.headers import NameAddr
@@ -78,14 +79,24 @@ class Feature:
         return []
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What a ringer's forks are offered: the SDP, who they see calling (None: the caller's
+    From) and more headers (``Referred-By`` for a transfer target)."""
+
+    body: bytes
+    shown: NameAddr | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 class Ringer(Protocol):
     """Whoever the call's forks ring for, when it is not the caller waiting for an answer."""
 
     def rings(self, call: Call) -> bool:
         """Whether the forks' outcome still matters to it."""
 
-    def fork_offer(self, call: Call) -> tuple[bytes, NameAddr | None]:
-        """The SDP the forks are offered, and who they see calling (None: the caller)."""
+    def fork_offer(self, call: Call) -> Offer:
+        """What the forks are offered, and who they see calling."""
 
     def fork_answered(self, call: Call, fork: Fork, response: Response, now: float, *, acked: bool) -> list[Action]:
         """A fork answered (and was confirmed where its stage asks): it is this ringer's."""

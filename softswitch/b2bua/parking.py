@@ -37,19 +37,18 @@ call.  A pick-up while the ring-back rings still wins and cancels it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..sdp.model import parse_sdp
-from ..sdp.offer_answer import relay_view, sendrecv, voice_payload
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
-from ..sip.headers import NameAddr, parse_name_addr
+from ..sip.headers import parse_name_addr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import SipUri
 from ..sounds import spoken_code
-from . import session_timer
+from . import handover, session_timer
 from .actions import (
     ALLOW,
     COMPLETED_ELSEWHERE,
@@ -71,7 +70,7 @@ from .actions import (
     glare,
 )
 from .dtmf import Typed
-from .feature import Feature
+from .feature import Feature, Offer
 
 if TYPE_CHECKING:
     from .call import Call
@@ -121,8 +120,11 @@ class CallPark(Feature):
     it calls ``pick_up`` for a phone dialling the slot and ``ring_back`` when the park
     expires."""
 
-    def __init__(self, code: str | None = None) -> None:
+    def __init__(self, code: str | None = None, codes: Callable[[str | None, str], bool] | None = None) -> None:
         self.code = code  # typed in the call (RFC 4733 or INFO) by a phone of the account: park
+        # Whether a REFER's target is a park code for the extension on the referring leg (its
+        # site's); others are another feature's (transfer).  None: every plain number is.
+        self.codes = codes
         self.parking: Parking | None = None  # a park in progress, or done
         self.typed: dict[str, Typed] = {}
 
@@ -140,7 +142,7 @@ class CallPark(Feature):
     def on_response(self, call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
         if ref.kind == "retrieve":
             return self.retrieve_response(call, ref, response, now)
-        return self.reinvite_response(call, ref, response, now)
+        return handover.answered(call, ref, response, now)
 
     def on_key(self, call: Call, leg: str, key: str, now: float) -> list[Action] | None:
         code = self.code
@@ -164,9 +166,11 @@ class CallPark(Feature):
     def rings(self, call: Call) -> bool:
         return self.ringing_back(call) is not None
 
-    def fork_offer(self, call: Call) -> tuple[bytes, NameAddr | None]:
-        assert self.parking is not None
-        return self.ring_back_offer(call, self.parking)
+    def fork_offer(self, call: Call) -> Offer:
+        parking = self.parking
+        assert parking is not None
+        label = " ".join(w for w in ("Parked", call.record.park_slot) if w)
+        return handover.offer(call, parking.parked_leg, parking.parker_leg, label)
 
     def fork_answered(self, call: Call, fork: Fork, response: Response, now: float, *, acked: bool) -> list[Action]:
         back = self.ringing_back(call)
@@ -175,8 +179,10 @@ class CallPark(Feature):
         return self.rung_back(call, back, fork, response, now)
 
     # --- asking to park -------------------------------------------------------------------
-    def on_refer(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
+    def on_refer(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
         target = refer_target(request)
+        if self.codes is not None and (target is None or not self.codes(call.extensions.get(leg), target)):
+            return None  # not a park: a transfer
         if target is None:
             return [Respond(tx, make_response(request, 501, "Transfer Target Not Supported"))]
         if self.parking is not None or call.pending:
@@ -205,7 +211,7 @@ class CallPark(Feature):
         elif parking.refer is not None:
             out += self._notify_refer(call, parking, f"SIP/2.0 {status} {reason}", final=True)
         elif status in REFUSED_PROMPTS and not parking.parker_gone:  # parked by keys: say why not
-            out.append(Announce(parking.parker_leg, (REFUSED_PROMPTS[status],), self._voice(call, parking.parker_leg)))
+            out.append(Announce(parking.parker_leg, (REFUSED_PROMPTS[status],), handover.voice(call, parking.parker_leg)))
         if parking.parker_gone:
             out += call.hang_up(now, "switch", f"park failed: {status} {reason}")
         return out
@@ -256,12 +262,13 @@ class CallPark(Feature):
         call.enter(Phase.PARKED)
         rec = call.record
         rec.park_slot, rec.parked_by, rec.parked_at = code, parker, call.wall(now)
+        rec.left(parker, rec.parked_at)
         rec.retrieved_by = rec.retrieved_at = None
-        out.append(Play(parking.parked_leg, self._voice(call, parking.parked_leg)))
+        out.append(Play(parking.parked_leg, handover.voice(call, parking.parked_leg)))
         if device is not None and not parking.parker_gone and by_keys:
             # Parked by keys: the parker is on the line and hears the code, then is let go (``announced``).
             parking.announcing = True
-            return out + [Announce(parking.parker_leg, ("parked-at", *spoken_code(code)), self._voice(call, parking.parker_leg))]
+            return out + [Announce(parking.parker_leg, ("parked-at", *spoken_code(code)), handover.voice(call, parking.parker_leg))]
         return out + self._parker_leaves(call, parking.parker_leg)
 
     def _parker_leaves(self, call: Call, leg: str) -> list[Action]:
@@ -279,13 +286,6 @@ class CallPark(Feature):
             return []
         parking.announcing = False
         return self._parker_leaves(call, leg)
-
-    def _voice(self, call: Call, leg: str) -> int | None:
-        """The G.711 payload type the phone on ``leg`` receives (from what we last sent it)."""
-        try:
-            return voice_payload(parse_sdp(call.sdp_sent.get(leg, b"")))
-        except RemoteProtocolError:
-            return None
 
     def _text_message(self, call: Call, dialog: Dialog, text: str) -> Request:
         """A MESSAGE (RFC 3428) to the phone of ``dialog``, outside the dialog."""
@@ -406,6 +406,7 @@ class CallPark(Feature):
         call.enter(Phase.ANSWERED)
         self.parking = None
         call.record.retrieved_by, call.record.retrieved_at = call.extensions.get(new), call.wall(now)
+        call.record.joined(call.record.retrieved_by or "?", "retriever", call.record.retrieved_at, by=call.record.parked_by)
         out += call.stop_ringing(None, COMPLETED_ELSEWHERE)  # a ring-back still ringing
         out.append(StopPlaying(held))
         extra = [("Allow", ALLOW), ("Supported", session_timer.TAG), ("P-Asserted-Identity", parked.remote_uri)]
@@ -448,70 +449,15 @@ class CallPark(Feature):
         parking.ringing = True
         return call.ring(stages, now, self)
 
-    def ring_back_offer(self, call: Call, parking: Parking) -> tuple[bytes, NameAddr]:
-        """What the ring-back forks are offered (the parked party's session, off hold, on the
-        parker's relay port) and who they see calling (the parked party, named as parked)."""
-        held = parking.parked_leg
-        body = bytes(relay_view(sendrecv(call.sdp_from[held]), call.media.address, call.ports(parking.parker_leg)))
-        call.sdp_sent[parking.parker_leg] = body
-        party = parse_name_addr(call.identity(held) or call.invite.get("From") or "", "From")
-        name = party.display_name or (party.uri.user_unescaped if isinstance(party.uri, SipUri) else None) or ""
-        return body, NameAddr(party.uri, " ".join(w for w in ("Parked", call.record.park_slot, name) if w), ())
-
     def rung_back(self, call: Call, parking: Parking, fork: Fork, response: Response, now: float) -> list[Action]:
-        """A ring-back fork answered: it takes the parker's leg, and the parked party is
-        re-INVITEd with its session (RFC 3725 §4.1's re-INVITE of the party on hold)."""
-        leg, held = parking.parker_leg, parking.parked_leg
-        parked, dialog = call.leg(held), fork.dialog
-        assert dialog is not None
-        out = call.ack_fork(fork, b"")
-        try:
-            if not response.body:
-                raise RemoteProtocolError("no SDP in the answer to an offer", 488)
-            view, media = call.relay(response.body, leg)
-        except RemoteProtocolError as exc:
-            return out + call.fork_failed(fork, exc.reason, now)
-        if parked is None:
-            return out
-        stage = call.stages[fork.stage]
-        call.join(leg, dialog, extension=fork.device.member or stage.extension, update=allows(response, "UPDATE"),
-                  timer=session_timer.as_uac(response, now))
-        out += [media, BindDialog(dialog.key, leg), *call.stop_ringing(fork, COMPLETED_ELSEWHERE)]
-        extra = [Header("P-Asserted-Identity", dialog.remote_uri)]
-        theirs = call.timers.get(held)
-        if theirs is not None:
-            extra += [Header("Session-Expires", theirs.header(we_are_uac=True)), Header("Supported", session_timer.TAG)]
-        reinvite = parked.request("INVITE", call.via(parked.target), body=view, content_type="application/sdp", extra=extra)
-        ref = Ref("rering", from_leg=leg, method="INVITE", offer=True, feature=self)
-        call.pending[held] = ref
-        call.enter(Phase.ANSWERED)
-        self.parking = None
-        call.record.retrieved_by, call.record.retrieved_at = call.extensions[leg] or stage.label, call.wall(now)
-        return out + [StopPlaying(held), SendRequest(reinvite, parked.target, ref)]
-
-    def reinvite_response(self, call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
-        """The parked party's answer to the ring-back's re-INVITE."""
-        if response is not None and response.status < 200:
-            return []
-        held = call.other(ref.from_leg)
-        call.pending.pop(held, None)
-        parked = call.leg(held)
-        status = 408 if response is None else response.status
-        if response is None or status >= 300 or parked is None:
-            if call.phase is Phase.ANSWERED and status in (408, 481):  # the parked party is gone
-                return call.hang_up(now, "switch", f"parked party unreachable ({status})")
-            return []  # a refusal leaves its old session in place: the relay ports are the same
-        out: list[Action] = [SendRaw(parked.target, bytes(parked.ack(response.cseq.number, call.via(parked.target))))]
-        if call.phase is not Phase.ANSWERED:
-            return out
-        parked.refresh_from_response(response)
-        call.refreshed(held, session_timer.as_uac(response, now), now)
-        if response.body:
-            try:
-                answer = parse_sdp(response.body)
-            except RemoteProtocolError:
-                return out
-            out.append(call.heard(held, answer))
+        """A ring-back fork answered: it takes the parker's leg (``handover.take``)."""
+        out = handover.take(call, fork, response, parking.parker_leg, parking.parked_leg, now, self)
+        if call.phase is Phase.ANSWERED:
+            self.parking = None
+            leg = parking.parker_leg
+            who = call.extensions[leg] or call.stages[fork.stage].label
+            call.record.retrieved_by, call.record.retrieved_at = who, call.wall(now)
+            call.record.joined(who, "ring-back", call.record.retrieved_at, by=call.record.parked_by)
         return out
 
     def nobody_answered(self, call: Call, now: float) -> list[Action]:

@@ -60,6 +60,8 @@ from .actions import (
     SetMedia,
     Stage,
     StopPlaying,
+    TransferFailed,
+    TransferWanted,
 )
 from .attendant import attendant_of
 from .call import Call
@@ -67,6 +69,7 @@ from .confirm import Confirm
 from .parking import CallPark
 from .record import CallRecord
 from .routing import HuntMemory, Refusal, Router
+from .transfer import Transfer
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +187,9 @@ class CallService:
             self.media.close(record.id)
             raise
         account = self.config.account(record.account)
-        call.add(CallPark(account.park.code if account is not None else None))  # typed in the call, it parks
+        # Every call can be parked (REFER to a park code, or the code typed) and transferred.
+        call.add(CallPark(account.park.code if account is not None else None, functools.partial(self._is_park_code, record.account)))
+        call.add(Transfer())
         tx.user_data = call
         self.calls[record.id] = call
         self.counters["calls"] += 1
@@ -363,6 +368,10 @@ class CallService:
                 self._park_expired(call)
             elif isinstance(action, Route):
                 self._routed(call, action)
+            elif isinstance(action, TransferWanted):
+                self._transfer(call, action)
+            elif isinstance(action, TransferFailed):
+                self._transfer_failed(call)
         if rid in self.calls:
             self._phase_seen(call)
             self._arm(call)
@@ -392,7 +401,8 @@ class CallService:
     def _finish(self, call: Call) -> None:
         rid = call.record.id
         for key in self.keys.pop(rid, ()):
-            self.dialogs.pop(key, None)
+            if self.dialogs.get(key, (None, ""))[0] is call:  # not a dialog handed to another call
+                del self.dialogs[key]
         self.calls.pop(rid, None)
         self.phases.pop(rid, None)
         self.park.call_ended(rid, self.wall())
@@ -407,7 +417,7 @@ class CallService:
                 stats = relay_leg.received
                 media.packets_in, media.packets_out = stats.packets, relay_leg.sent_packets
                 media.lost, media.jitter_ms = stats.lost, round(stats.jitter_ms, 3)
-        if record.answered_by is not None and record.path[-1:] != [record.answered_by]:
+        if record.answered_by is not None and record.answered_by not in record.path:
             record.path.append(record.answered_by)
         self._text_members(call)
         self.counters["ended"] += 1
@@ -536,6 +546,14 @@ class CallService:
             return Park(), entry
         return account.park_for(account.extension(entry.parker) if entry is not None else None), entry
 
+    def _is_park_code(self, account_name: str, extension: str | None, target: str) -> bool:
+        """Whether ``target`` parks, for ``extension``'s site (a REFER to anything else transfers)."""
+        account = self.config.account(account_name)
+        if account is None:
+            return False
+        park = account.park_for(account.extension(extension) if extension else None)
+        return target == park.code or slot_of(target, park) is not None
+
     @staticmethod
     def _parking(call: Call) -> CallPark:
         """The call's park feature (every call has one, registered when it is made)."""
@@ -589,6 +607,77 @@ class CallService:
         log.info("call %s: nobody picked it up at %s; ringing %s", rid, code,
                  ", then ".join(f"{len(s.devices)} x {s.label}" for s in stages))
         self._run(call, self._parking(call).ring_back(call, stages, now))
+
+    # --- transfer ---------------------------------------------------------------------------
+    @staticmethod
+    def _transferring(call: Call) -> Transfer:
+        """The call's transfer feature (every call has one, registered when it is made)."""
+        return call.feature(Transfer) or call.add(Transfer())
+
+    def _transfer(self, call: Call, wanted: TransferWanted) -> None:
+        """A REFER (or keys) to transfer: route the target with the transferor's own rights
+        (blind), or find the transferor's other call (attended) (SPEC "Transfers")."""
+        now, rid = self.clock(), call.record.id
+        transfer = self._transferring(call)
+        account = self.config.account(call.record.account)
+        number = call.extensions.get(wanted.transferor_leg)
+        transferor = account.extension(number) if account is not None and number else None
+        if account is None or transferor is None:
+            self._run(call, transfer.refused(call, 403, "Only Phones Of The Account Can Transfer", now))
+            return
+        if wanted.replaces is not None:
+            self._attended(call, transfer, wanted, now)
+            return
+        route = self.router.route(account, transferor, wanted.target, self.wall())
+        if isinstance(route, Refusal):
+            log.info("call %s: transfer by %s@%s to %s refused %d: %s", rid, transferor.number, account.name, wanted.target,
+                     route.status, route.cause)
+            self._run(call, transfer.refused(call, route.status, route.reason, now))
+            return
+        log.info("call %s: %s@%s transfers to %s (%s)", rid, transferor.number, account.name, route.callee,
+                 route.via or ", then ".join(f"{len(s.devices)} x {s.label}" for s in route.stages) or "nobody to ring")
+        path, answered_by = call.record.path, call.record.answered_by
+        if answered_by is not None and answered_by not in path:  # who had the call, then where it went
+            path.append(answered_by)
+        path.append(f"transfer {route.callee} by {transferor.number}")
+        self._run(call, transfer.blind(call, route.stages, now))
+
+    def _attended(self, call: Call, transfer: Transfer, wanted: TransferWanted, now: float) -> None:
+        """REFER with Replaces: the far end of the transferor's other call (same account,
+        answered) leaves that call and takes the transferor's place in this one."""
+        replaces = wanted.replaces
+        assert replaces is not None
+        found = self.dialogs.get((replaces.call_id, replaces.to_tag)) or self.dialogs.get((replaces.call_id, replaces.from_tag))
+        other, leg = found if found is not None else (None, "")
+        far = other.other(leg) if other is not None and leg in ("a", "b") else ""
+        if (other is None or other is call or other.record.account != call.record.account or other.phase is not Phase.ANSWERED
+                or other.pending or other.leg(far) is None):
+            log.info("call %s: attended transfer names no answered call of its account (%s)", call.record.id, replaces.call_id)
+            self._run(call, transfer.refused(call, 404, "Replaced Call Not Found", now))
+            return
+        log.info("call %s: attended transfer joins %s of call %s", call.record.id, other.identity(far), other.record.id)
+        handoff, leaving = other.hand_off(far)
+        call.record.path.append(f"attended transfer from call {other.record.id}")
+        self._run(other, leaving + other.hang_up(now, "switch", f"attended transfer to call {call.record.id}", "answered"))
+        self._run(call, transfer.attended(call, handoff, now))
+
+    def _transfer_failed(self, call: Call) -> None:
+        """Nobody answered a blind transfer and the transferor left: ring it back (then the
+        fallback), ring the fallback, or hang up, as the account's ``transfer`` says."""
+        now, rid = self.clock(), call.record.id
+        transfer = self._transferring(call)
+        account = self.config.account(call.record.account)
+        state = transfer.state
+        stages: list[Stage] = []
+        if account is not None and state is not None:
+            then = account.transfer.fallback
+            if then == "transferor":
+                back = self.router.destination(account, state.by, self.wall()) if account.extension(state.by) else []
+                stages += [replace(s, timeout=account.transfer.transferor_ring_time) for s in back]
+            elif then != "hangup":
+                stages += self.router.destination(account, then, self.wall())
+        log.info("call %s: transfer failed; %s", rid, ", then ".join(f"{len(s.devices)} x {s.label}" for s in stages) or "hanging up")
+        self._run(call, transfer.ring_back(call, stages, now))
 
     def parked(self) -> list[dict[str, Any]]:
         """Calls parked in this process, for the control socket."""

@@ -319,4 +319,8 @@ def _park_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[P
         music = settings.get("music")
         if isinstance(music, str) and is_recording_name(music) and music not in recordings:
             problems.append(((*path, "music"), f"{music!r} is not a recording of this account (nor a file: write a path)"))
+    transfer = acc.get("transfer")
+    fallback = transfer.get("fallback") if isinstance(transfer, dict) else None
+    if isinstance(fallback, str) and fallback.isdigit() and fallback not in numbers:
+        problems.append((("accounts", i, "transfer", "fallback"), f"{fallback!r} is not an extension or group of this account"))
     return problems

@@ -128,6 +128,30 @@ def _check_park_destination(value: str, field: str | None) -> str:
     return value
 
 
+class Transfers(Strict):
+    """Call transfer (SPEC "Transfers"): where a blind transfer that nobody answered goes, and
+    the keys that transfer from a phone without a transfer button."""
+
+    fallback: str = Field("transferor", description="when a blind transfer's target does not answer and the "
+                          "transferor has hung up: 'transferor' (ring it back), an extension or group number, or 'hangup'")
+    transferor_ring_time: float = Field(30, ge=5, le=600, description="seconds the transferor's phones ring back")
+    blind_code: str = Field("##", description="typed in a call, then the number and '#' (or a 3 s pause): blind transfer")
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback(cls, value: str) -> str:
+        if value not in ("transferor", "hangup"):
+            check_extension_number(value)
+        return value
+
+    @field_validator("blind_code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not 1 <= len(value) <= 4 or any(c not in "0123456789*#" for c in value):
+            raise ValueError(f"transfer code {value!r} must be 1 to 4 keys of 0-9, * and #")
+        return value
+
+
 class ParkOverride(Strict):
     """A site's own park settings; what it leaves out comes from the account's."""
 
@@ -492,6 +516,7 @@ class Account(Strict):
     outbound_numbers: list[str] = Field(default_factory=list, description="caller IDs for outside calls, in rotation")
     sites: list[Site] = Field(default_factory=list)
     park: Park = Field(default_factory=Park)
+    transfer: Transfers = Field(default_factory=Transfers)
     extensions: list[Extension] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     menus: list[Menu] = Field(default_factory=list)

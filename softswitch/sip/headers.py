@@ -313,3 +313,25 @@ def split_list(value: str) -> list[str]:
     """Split a simple comma-separated list (Allow, Require, Supported, ...)."""
     return [item.strip() for item in value.split(",") if item.strip()]
 
+
+
+@dataclass(frozen=True, slots=True)
+class Replaces:
+    """A Replaces header (RFC 3891 §6.1): the dialog a new INVITE takes the place of.  The
+    tags are as the receiver of the INVITE sees the dialog: ``to_tag`` its own (local) tag,
+    ``from_tag`` the remote one."""
+
+    call_id: str
+    to_tag: str
+    from_tag: str
+    early_only: bool = False
+
+
+def parse_replaces(value: str) -> Replaces:
+    """``call-id;to-tag=x;from-tag=y[;early-only]``; ``RemoteProtocolError`` (400) otherwise."""
+    call_id, _, rest = value.strip().partition(";")
+    params = {k.strip().lower(): (v or "").strip() for k, v in _split_params(";" + rest)} if rest else {}
+    to_tag, from_tag = params.get("to-tag"), params.get("from-tag")
+    if not call_id.strip() or not to_tag or not from_tag:
+        raise RemoteProtocolError(f"Replaces {value!r} needs a Call-ID, to-tag and from-tag", 400)
+    return Replaces(call_id.strip(), to_tag, from_tag, "early-only" in params)
