@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"softswitch/{__version__}"
 ALLOWED = frozenset({"REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE", "INVITE", "UPDATE", "INFO", "MESSAGE", "REFER", "NOTIFY",
                      "SUBSCRIBE"})
-SUPPORTED = frozenset({"path", "outbound", "timer", "norefersub"})
+SUPPORTED = frozenset({"path", "outbound", "timer", "norefersub", "replaces"})
 
 
 _ids = random.Random(secrets.randbits(128))

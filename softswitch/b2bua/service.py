@@ -33,12 +33,15 @@ from ..media.ports import PortsExhausted
 from ..park.lot import Parked, Refused, slot_of
 from ..park.service import ParkService
 from ..registrar.service import RegistrarService
+from ..sip.errors import RemoteProtocolError
+from ..sip.headers import parse_replaces
 from ..sip.message import Request, Response, make_response
 from ..sip.transaction import ClientTransaction, ServerTransaction, State, Target
 from ..sip.transport.endpoint import SipEndpoint
 from ..sip.uri import SipUri
 from ..store import CallStore
 from ..store.writer import BatchWriter
+from . import pickup
 from .actions import (
     Action,
     Announce,
@@ -157,7 +160,8 @@ class CallService:
         caller = account.extension(username) if username is not None else None
         if caller is None:
             return
-        if self._pick_up(tx, request, source, account, caller, now):
+        if self._replaces(tx, request, source, account, caller, now) or self._pick_up(tx, request, source, account, caller, now) \
+                or self._ringing_pick_up(tx, request, source, account, caller, now):
             return
         record = CallRecord(
             id=self.new_id(), account=account.name, caller=caller.number, callee=_dialled(request),
@@ -698,6 +702,57 @@ class CallService:
         log.info("call %s: %s@%s picks up %s", call.record.id, caller.number, account.name, dialled)
         tx.user_data = call
         self._run(call, self._parking(call).pick_up(call, request, tx, source, caller.number, now))
+        return True
+
+    # --- pick-up of a ringing call ------------------------------------------------------------
+    def _ringing_pick_up(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
+                         now: float) -> bool:
+        """``*8`` (a call ringing any extension of the caller's pick-up groups) or ``**102`` (the
+        call ringing 102): the oldest such call of the caller's own account is answered by the
+        caller's phone (SPEC "Transfers, pick-up and presence")."""
+        dialled, codes = _dialled(request), account.pickup
+        if dialled == codes.group_code:
+            wanted = {m for members in account.pickup_groups.values() if caller.number in members for m in members}
+        elif dialled.startswith(codes.directed_prefix) and dialled[len(codes.directed_prefix):].isdigit():
+            wanted = {dialled[len(codes.directed_prefix):]}
+        else:
+            return False
+        wanted.discard(caller.number)
+        found = [(call, who) for call in self.calls.values() if call.record.account == account.name and pickup.ringing(call)
+                 and call.extensions.get("a") != caller.number for who in pickup.rung(call) if who in wanted]
+        if not found:
+            log.info("%s@%s dialled %s: no call ringing %s", caller.number, account.name, dialled, sorted(wanted) or "anyone")
+            self.endpoint.respond(tx, make_response(request, 404, "No Call To Pick Up", to_tag=self.new_id()))
+            return True
+        call, who = min(found, key=lambda found: found[0].record.started)
+        log.info("call %s: %s@%s picks up the call ringing %s (%s)", call.record.id, caller.number, account.name, who, dialled)
+        tx.user_data = call
+        self._run(call, pickup.pick_up(call, request, tx, source, caller.number, who, now))
+        return True
+
+    def _replaces(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
+                  now: float) -> bool:
+        """An INVITE with Replaces (RFC 3891) naming a ringing fork's early dialog: a BLF key's
+        pick-up.  A dialog not found, of another account, or no longer ringing: ``481``."""
+        value = request.get("Replaces")
+        if value is None:
+            return False
+        try:
+            replaces = parse_replaces(value)
+        except RemoteProtocolError as exc:
+            self.endpoint.respond(tx, make_response(request, 400, exc.reason[:60], to_tag=self.new_id()))
+            return True
+        found = self.dialogs.get((replaces.call_id, replaces.to_tag)) or self.dialogs.get((replaces.call_id, replaces.from_tag))
+        call, leg = found if found is not None else (None, "")
+        fork = call.forks[int(leg[5:])] if call is not None and leg.startswith("fork:") else None
+        if call is None or fork is None or call.record.account != account.name or not pickup.ringing(call):
+            log.info("%s@%s: INVITE with Replaces names no ringing call of its account", caller.number, account.name)
+            self.endpoint.respond(tx, make_response(request, 481, "Call Does Not Exist", to_tag=self.new_id()))
+            return True
+        who = fork.device.member or call.stages[fork.stage].extension or call.stages[fork.stage].label
+        log.info("call %s: %s@%s picks up the call ringing %s (Replaces)", call.record.id, caller.number, account.name, who)
+        tx.user_data = call
+        self._run(call, pickup.pick_up(call, request, tx, source, caller.number, who, now))
         return True
 
     # --- live state -------------------------------------------------------------------------

@@ -319,6 +319,12 @@ def _park_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[P
         music = settings.get("music")
         if isinstance(music, str) and is_recording_name(music) and music not in recordings:
             problems.append(((*path, "music"), f"{music!r} is not a recording of this account (nor a file: write a path)"))
+    extensions = {str(e.get("number")) for e in acc.get("extensions") or [] if isinstance(e, dict)}
+    pickup = acc.get("pickup_groups")
+    for name, members in (pickup.items() if isinstance(pickup, dict) else ()):
+        for k, member in enumerate(members if isinstance(members, list) else ()):
+            if str(member) not in extensions:
+                problems.append((("accounts", i, "pickup_groups", name, k), f"{member!r} is not an extension of this account"))
     transfer = acc.get("transfer")
     fallback = transfer.get("fallback") if isinstance(transfer, dict) else None
     if isinstance(fallback, str) and fallback.isdigit() and fallback not in numbers:

@@ -152,6 +152,20 @@ class Transfers(Strict):
         return value
 
 
+class Pickup(Strict):
+    """Call pick-up codes (SPEC "Transfers, pick-up and presence")."""
+
+    group_code: str = Field("*8", description="dialled to answer a call ringing any extension of one's pick-up groups")
+    directed_prefix: str = Field("**", description="dialled before an extension's number to answer the call ringing it")
+
+    @field_validator("group_code", "directed_prefix")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not 1 <= len(value) <= 4 or any(c not in "0123456789*#" for c in value) or value[0].isdigit():
+            raise ValueError(f"pick-up code {value!r} must be 1 to 4 keys of 0-9, * and #, not starting with a digit")
+        return value
+
+
 class ParkOverride(Strict):
     """A site's own park settings; what it leaves out comes from the account's."""
 
@@ -278,6 +292,18 @@ class Calls(Strict):
     ring_timeout: float = Field(30, ge=1, le=600, description="seconds an extension rings before the caller gets 480")
     max_forks: int = Field(10, ge=1, le=50, description="devices rung at once for one extension")
     outbound_timeout: float = Field(120, ge=5, le=600, description="seconds an outside number may ring before the caller gets 480")
+
+
+class Messages(Strict):
+    """Text messages between phones (SIP MESSAGE, RFC 3428; README "Messages")."""
+
+    max_size: int = Field(1300, ge=1, le=65535, description="largest body in bytes; a larger one gets 413 (RFC 3428: "
+                          "1300 bytes where congestion control is not known, and phones are reached over UDP)")
+    rate: int = Field(20, ge=1, le=10000, description="messages one extension may send within `window`; more get 503 "
+                      "with Retry-After")
+    window: float = Field(10, ge=1, le=3600, description="seconds of the rate limit's sliding window")
+    wait: float = Field(2, ge=0, le=16, description="seconds the sender's answer waits for a device's: 200 when one "
+                        "took it, else 202 Accepted")
 
 
 class Routing(Strict):
@@ -517,6 +543,9 @@ class Account(Strict):
     sites: list[Site] = Field(default_factory=list)
     park: Park = Field(default_factory=Park)
     transfer: Transfers = Field(default_factory=Transfers)
+    pickup: Pickup = Field(default_factory=Pickup)
+    pickup_groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="pick-up groups by name: extensions that may answer each other's ringing calls with *8")
     extensions: list[Extension] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     menus: list[Menu] = Field(default_factory=list)
@@ -677,6 +706,7 @@ class Config(Strict):
     media: Media = Field(default_factory=Media)
     numbering: Numbering = Field(default_factory=Numbering)
     calls: Calls = Field(default_factory=Calls)
+    messages: Messages = Field(default_factory=Messages)
     admin: Admin = Field(default_factory=Admin)
     trunks: list[Trunk] = Field(default_factory=list)
     sms: SmsWebhook | None = Field(None, description="the SMS provider external groups text their members through")

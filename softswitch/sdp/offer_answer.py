@@ -177,20 +177,21 @@ def own_origin(sdp: SessionDescription, session: str, version: int, address: str
     return out
 
 
-def answer_alone(offer: SessionDescription, address: str, ports: RelayPorts, session: str) -> SessionDescription:
-    """The switch's own answer when it takes the call itself (a menu, an announcement): the
-    relayed stream keeps the first G.711 codec offered and telephone-event if offered, on
-    ``ports``, its direction the mirror of the offer's (RFC 3264 §6.1); the offer must be
-    narrowed already."""
+def answer_alone(offer: SessionDescription, address: str, ports: RelayPorts, session: str,
+                 codecs: tuple[str, ...] = ("pcmu", "pcma")) -> SessionDescription:
+    """The switch's own answer when it takes the call itself (a menu, an announcement, a
+    pick-up): the relayed stream keeps the first G.711 codec offered (of ``codecs``) and
+    telephone-event if offered, on ``ports``, its direction the mirror of the offer's (RFC
+    3264 §6.1); the offer must be narrowed already."""
     out = offer.copy()
     index = relayed_stream(out)
     if index is None:
         raise RemoteProtocolError("no audio stream to answer", 488)
     media = out.media[index]
     line = media.line
-    voice = next((pt for pt in line.formats if (codec_name(media, pt) or "").lower() in ("pcmu", "pcma")), None)
+    voice = next((pt for pt in line.formats if (codec_name(media, pt) or "").lower() in codecs), None)
     if voice is None:
-        raise RemoteProtocolError("no G.711 codec offered: PCMU or PCMA is what the switch plays", 488)
+        raise RemoteProtocolError(f"none of {', '.join(c.upper() for c in codecs)} offered: G.711 is what the switch plays", 488)
     kept = [voice] + [pt for pt in line.formats if (codec_name(media, pt) or "").lower() == "telephone-event"][:1]
     media.line = type(line)(line.media, line.port, line.proto, tuple(kept), None)
     media.lines = [(k, v) for k, v in media.lines
@@ -200,6 +201,21 @@ def answer_alone(offer: SessionDescription, address: str, ports: RelayPorts, ses
     for section in (out, media):
         section.lines = [(k, mirror.get(v, v) if k == "a" else v) for k, v in section.lines]
     return own_origin(relay_view(out, address, ports), session, 1, address)
+
+
+def common_voice(one: SessionDescription, other: SessionDescription) -> str | None:
+    """The first G.711 codec of ``one``'s relayed stream that ``other``'s offers too (both
+    narrowed): what two phones answered separately by the switch must both use."""
+    theirs = set(_voice_codecs(other))
+    return next((c for c in _voice_codecs(one) if c in theirs), None)
+
+
+def _voice_codecs(sdp: SessionDescription) -> list[str]:
+    index = relayed_stream(sdp)
+    if index is None:
+        return []
+    media = sdp.media[index]
+    return [name for pt in media.line.formats if (name := (codec_name(media, pt) or "").lower()) in ("pcmu", "pcma")]
 
 
 def own_offer(address: str, ports: RelayPorts, session: str) -> SessionDescription:
