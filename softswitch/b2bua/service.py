@@ -193,7 +193,7 @@ class CallService:
         account = self.config.account(record.account)
         # Every call can be parked (REFER to a park code, or the code typed) and transferred.
         call.add(CallPark(account.park.code if account is not None else None, functools.partial(self._is_park_code, record.account)))
-        call.add(Transfer())
+        call.add(Transfer(account.transfer.blind_code if account is not None else None))
         tx.user_data = call
         self.calls[record.id] = call
         self.counters["calls"] += 1

@@ -60,6 +60,7 @@ from .actions import (
     TransferWanted,
     glare,
 )
+from .dtmf import INTER_KEY, Typed
 from .feature import Feature, Offer
 
 if TYPE_CHECKING:
@@ -120,8 +121,39 @@ class Transfer(Feature):
     """Transfers on one call (module doc).  The service answers ``TransferWanted`` with
     ``refused``, ``blind`` or ``attended``, and ``TransferFailed`` with ``ring_back``."""
 
-    def __init__(self) -> None:
+    def __init__(self, code: str | None = None) -> None:
         self.state: Transferring | None = None
+        self.code = code  # typed in a call, then a number and '#' (or a pause): blind transfer by keys
+        self.typed: dict[str, Typed] = {}
+        self.dialling: tuple[str, str, float] | None = None  # after the code: (leg, number so far, when it is done)
+
+    # --- by keys --------------------------------------------------------------------------
+    def on_key(self, call: Call, leg: str, key: str, now: float) -> list[Action] | None:
+        """The transfer code, then the number, ended by ``#`` or a pause (``INTER_KEY``)."""
+        if call.phase is not Phase.ANSWERED or not self.code or call.extensions.get(leg) is None or self.state is not None:
+            return None
+        if self.dialling is not None and self.dialling[0] == leg:
+            number = self.dialling[1]
+            if key.isdigit():
+                self.dialling = (leg, number + key, now + INTER_KEY)
+                return []
+            self.dialling = None
+            return self.by_keys(call, leg, number) if key == "#" and number else []
+        if self.typed.setdefault(leg, Typed()).add(key, now, len(self.code)) != self.code:
+            return None
+        self.typed.clear()
+        self.dialling = (leg, "", now + INTER_KEY)
+        return []
+
+    def deadline(self, call: Call) -> float | None:
+        return self.dialling[2] if self.dialling is not None else None
+
+    def due(self, call: Call, now: float) -> list[Action]:
+        if self.dialling is None or now < self.dialling[2]:
+            return []
+        leg, number, _ = self.dialling
+        self.dialling = None
+        return self.by_keys(call, leg, number) if number else []
 
     # --- asked to transfer ---------------------------------------------------------------
     def on_bridged_request(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
@@ -199,6 +231,8 @@ class Transfer(Feature):
         out = self._accept(call, state)
         dialog = call.leg(state.transferor)
         assert dialog is not None
+        if state.refer is None:  # by keys: nobody to tell how it goes, and the transferor is done
+            state.notify = False
         state.kept = (dialog, call.extensions.get(state.transferor), call.allows_update.get(state.transferor, False),
                       call.timers.get(state.transferor), call.sdp_from.get(state.transferor), call.sdp_sent.get(state.transferor))
         state.aside = dialog
@@ -207,6 +241,8 @@ class Transfer(Feature):
         call.enter(Phase.TRANSFERRING)
         state.ringing = True
         out.append(Play(state.transferee, handover.voice(call, state.transferee)))
+        if state.refer is None:
+            out += self._let_go(call, state, "Call transferred")
         return out + call.ring(stages, now, self)
 
     def rings(self, call: Call) -> bool:

@@ -174,3 +174,33 @@ def blind_setup() -> tuple[Call, list]:  # type: ignore[type-arg]
     (wanted,) = of(out, TransferWanted)
     assert wanted.replaces == Replaces("c2@phone", "sw2", "b2")
     return call, out
+
+
+def test_the_transfer_code_typed_in_a_call_then_a_number_and_hash_transfers_blind() -> None:
+    call, _, _ = answered_call()
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1002.1)
+    call.extensions.update(a="101", b="102")
+    transfer_of(call).code = "##"
+    assert call.on_key("b", "#", 1010.0) is not None
+    for i, key in enumerate("#104"):
+        assert of(call.on_key("b", key, 1010.2 + i / 10), TransferWanted) == []
+    assert call.get_timer() == 1010.5 + 3.0  # a pause ends the number too
+    assert of(call.on_key("b", "#", 1011.0), TransferWanted) == [TransferWanted("a", "b", "104")]
+    out = transfer_of(call).blind(call, [Stage((TARGET,), 20.0, "sip:104@acme.example", "104", "104")], 1011.0)
+    assert responses(out) == []  # no REFER to answer
+    sends = [s.request.method for s in of(out, SendRequest)]
+    assert sends == ["BYE", "INVITE"]  # the transferor is done at once; the target rings
+    assert call.phase is Phase.TRANSFERRING
+
+
+def test_a_pause_after_the_number_transfers_and_another_key_gives_up() -> None:
+    call, _, _ = answered_call()
+    call.extensions.update(a="101", b="102")
+    transfer_of(call).code = "##"
+    for key in "##10":
+        call.on_key("b", key, 1010.0)
+    assert of(call.handle_timer(1013.1), TransferWanted) == [TransferWanted("a", "b", "10")]
+    transfer_of(call).refused(call, 404, "Not Found", 1013.1)
+    for key in "##1*":
+        call.on_key("b", key, 1020.0)
+    assert call.get_timer() is None or of(call.handle_timer(1030.0), TransferWanted) == []
