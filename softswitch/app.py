@@ -23,6 +23,7 @@ from .b2bua.service import CallService
 from .config import Config, ConfigError, load_config
 from .media.endpoint import MediaEndpoint
 from .media.ports import PortPool
+from .messaging.service import MessageService
 from .park.blf import BlfService
 from .park.service import ParkService, node_name
 from .registrar.keepalive import KeepaliveService
@@ -62,6 +63,7 @@ class App:
         self.calls: CallService | None = None
         self.park: ParkService | None = None
         self.blf: BlfService | None = None
+        self.messages: MessageService | None = None
         self.admin: AdminServer | None = None
         self.trunks: TrunkRegistrations | None = None
         self._trunk_task: asyncio.Task[None] | None = None
@@ -82,6 +84,7 @@ class App:
             cfg, self.store, secret=secrets.token_bytes(32), respond=self.endpoint.respond, tag_factory=new_id,
         )
         await self.registrar.start()
+        self.messages = MessageService(cfg, self.registrar, self.endpoint, new_id=new_id, user_agent=USER_AGENT)
         tls = make_tls_context(str(cfg.server.tls.certificate), str(cfg.server.tls.private_key)) if cfg.server.tls else None
         await self.endpoint.listen([ListenSpec(spec.transport, spec.address, spec.port) for spec in cfg.server.listen], tls)
         media = cfg.media
@@ -129,6 +132,8 @@ class App:
             await self.calls.close()
         if self.blf is not None:
             self.blf.close()
+        if self.messages is not None:
+            self.messages.close()
         if self.park is not None:
             await self.park.close()
         if self.media is not None:
@@ -149,6 +154,8 @@ class App:
             out["registrar"] = dict(self.registrar.counters)
         if self.calls is not None:
             out["calls"] = dict(self.calls.counters, active=len(self.calls.calls))
+        if self.messages is not None:
+            out["messages"] = dict(self.messages.counters)
         if self.media is not None:
             out["media"] = dict(self.media.counters, sessions=len(self.media.sessions),
                                 ports_allocated=self.media.pool.counters.allocated,
@@ -177,6 +184,8 @@ class App:
         self.calls.apply_config(new)
         if self.blf is not None:
             self.blf.apply_config(new)
+        if self.messages is not None:
+            self.messages.apply_config(new)
         if self.trunks is not None:
             self.trunks.apply_config(new)
         log.info("config reloaded from %s (%d bindings of removed extensions dropped)", self.config_path, len(gone))
@@ -197,6 +206,8 @@ class App:
             self.calls.on_in_dialog(tx, request)
         elif method == "OPTIONS":
             self.endpoint.respond(tx, self._options_answer(request))
+        elif method == "MESSAGE" and self.messages is not None:
+            self.messages.on_message(tx, request, source)
         elif method == "INVITE":
             if request.max_forwards == 0:
                 self.endpoint.respond(tx, make_response(request, 483))
