@@ -112,6 +112,26 @@ class CallService:
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0}
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
+        # BLF (presence.service): told, after each input of a call, which extensions it touches.
+        self.on_change: Callable[[str, set[str]], None] | None = None
+        self._do: dict[type[Any], Callable[[Call, Any], None]] = {
+            Respond: lambda call, a: self.endpoint.respond(a.tx, a.response),
+            SendRequest: self._send_request,
+            SendRaw: lambda call, a: self.endpoint.send_raw(a.target, a.data),
+            SetMedia: lambda call, a: self.media.set_announced(call.record.id, a.leg, a.address, a.events),
+            BindDialog: self._bind,
+            CallEnded: lambda call, a: self._finish(call),
+            ParkWanted: self._park,
+            Play: self._play,
+            Announce: self._announce,
+            StopPlaying: lambda call, a: self.media.stop_playing(call.record.id, a.leg),
+            Detach: lambda call, a: self.media.detach(call.record.id, a.leg),
+            Deafen: lambda call, a: self.media.deafen(call.record.id, a.leg, a.deaf),
+            ParkExpired: lambda call, a: self._park_expired(call),
+            Route: self._routed,
+            TransferWanted: self._transfer,
+            TransferFailed: lambda call, a: self._transfer_failed(call),
+        }
 
     async def start(self) -> None:
         self.writer.start()
@@ -340,45 +360,23 @@ class CallService:
     # --- running a call's actions ---------------------------------------------------------
     def _run(self, call: Call, actions: list[Action]) -> None:
         rid = call.record.id
-        for action in actions:
-            if isinstance(action, Respond):
-                self.endpoint.respond(action.tx, action.response)
-            elif isinstance(action, SendRequest):
-                tx = self.endpoint.send_request(action.request, action.target, functools.partial(self._on_response, call, action.ref))
-                if action.ref.kind == "invite":
-                    self.invites.setdefault(rid, []).append((tx, action.ref))
-            elif isinstance(action, SendRaw):
-                self.endpoint.send_raw(action.target, action.data)
-            elif isinstance(action, SetMedia):
-                self.media.set_announced(rid, action.leg, action.address, action.events)
-            elif isinstance(action, BindDialog):
-                self.dialogs[action.key] = (call, action.leg)
-                self.keys.setdefault(rid, []).append(action.key)
-            elif isinstance(action, CallEnded):
-                self._finish(call)
-            elif isinstance(action, ParkWanted):
-                self._park(call, action)
-            elif isinstance(action, Play):
-                self._play(call, action)
-            elif isinstance(action, Announce):
-                self._announce(call, action)
-            elif isinstance(action, StopPlaying):
-                self.media.stop_playing(rid, action.leg)
-            elif isinstance(action, Detach):
-                self.media.detach(rid, action.leg)
-            elif isinstance(action, Deafen):
-                self.media.deafen(rid, action.leg, action.deaf)
-            elif isinstance(action, ParkExpired):
-                self._park_expired(call)
-            elif isinstance(action, Route):
-                self._routed(call, action)
-            elif isinstance(action, TransferWanted):
-                self._transfer(call, action)
-            elif isinstance(action, TransferFailed):
-                self._transfer_failed(call)
+        for action in actions:  # what each kind of action means: a table (__init__)
+            self._do[type(action)](call, action)
         if rid in self.calls:
             self._phase_seen(call)
             self._arm(call)
+        if self.on_change is not None:  # also once the call is gone: its extensions may be idle now
+            forks = (f.device.member or call.stages[f.stage].extension for f in call.forks)
+            self.on_change(call.record.account, {n for n in (*call.extensions.values(), *forks) if n})
+
+    def _send_request(self, call: Call, action: SendRequest) -> None:
+        tx = self.endpoint.send_request(action.request, action.target, functools.partial(self._on_response, call, action.ref))
+        if action.ref.kind == "invite":
+            self.invites.setdefault(call.record.id, []).append((tx, action.ref))
+
+    def _bind(self, call: Call, action: BindDialog) -> None:
+        self.dialogs[action.key] = (call, action.leg)
+        self.keys.setdefault(call.record.id, []).append(action.key)
 
     def _phase_seen(self, call: Call) -> None:
         """What follows from a call changing phase: its relay's inactivity check applies while
