@@ -24,8 +24,8 @@ from .config import Config, ConfigError, load_config
 from .media.endpoint import MediaEndpoint
 from .media.ports import PortPool
 from .messaging.service import MessageService
-from .park.blf import BlfService
 from .park.service import ParkService, node_name
+from .presence.service import DialogEventService
 from .registrar.keepalive import KeepaliveService
 from .registrar.service import RegistrarService
 from .registrar.trunks import TrunkRegistrations
@@ -62,7 +62,7 @@ class App:
         self.media: MediaEndpoint | None = None
         self.calls: CallService | None = None
         self.park: ParkService | None = None
-        self.blf: BlfService | None = None
+        self.blf: DialogEventService | None = None
         self.messages: MessageService | None = None
         self.admin: AdminServer | None = None
         self.trunks: TrunkRegistrations | None = None
@@ -98,8 +98,11 @@ class App:
         self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, self.park,
                                  new_id=new_id, user_agent=USER_AGENT)
         await self.calls.start()
-        self.blf = BlfService(cfg, self.registrar, self.endpoint, new_id=new_id, state=self.park.lot.find, clock=time.time)
+        calls = self.calls
+        self.blf = DialogEventService(cfg, self.registrar, self.endpoint, new_id=new_id, slot_state=self.park.lot.find,
+                                      calls=lambda: calls.calls.values(), clock=time.time)
         self.park.on_change = self.blf.slot_changed
+        self.calls.on_change = self.blf.extensions_changed
         self.trunks = TrunkRegistrations(cfg, self.endpoint, new_id=new_id, user_agent=USER_AGENT, resolve=self.calls.hosts.address)
         self._trunk_task = asyncio.get_running_loop().create_task(self.trunks.run())
         self.admin = AdminServer(cfg.admin.socket, {
