@@ -1,0 +1,106 @@
+"""BLF on extensions with SIPp phones (SPEC "Transfers, pick-up and presence"; RFC 6665, RFC 4235):
+103's BLF key on 102 sees it idle, ringing (with the caller, as a pick-up needs it), talking and
+idle again while 101 calls 102; a phone of another account, or a number the account does not
+have, is refused alike."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from .harness import Switch, admin, free_port, register
+
+NS = "{urn:ietf:params:xml:ns:dialog-info}"
+
+
+def popen(proc: object) -> subprocess.Popen[str]:
+    assert isinstance(proc, subprocess.Popen)
+    return proc
+
+
+def finish(proc: subprocess.Popen[str]) -> None:
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-2500:]
+
+
+def subscription_state(switch: Switch) -> str | None:
+    subs = admin(switch, "subscriptions")
+    return subs[0]["state"] if subs else None
+
+
+def notified(log: Path) -> list[ET.Element]:
+    """The dialog-info documents the subscriber received, in order."""
+    text = log.read_text(errors="replace")
+    docs = []
+    for chunk in re.split(r"message received \[\d+\] bytes :", text)[1:]:
+        if chunk.lstrip().startswith("NOTIFY "):
+            found = re.search(r"<dialog-info.*?</dialog-info>", chunk, re.S)
+            assert found is not None, chunk
+            docs.append(ET.fromstring(found.group(0)))
+    return docs
+
+
+def lamp(doc: ET.Element) -> str:
+    states = {d.findtext(f"{NS}state") for d in doc.iter(f"{NS}dialog")}
+    return "early" if "early" in states else "confirmed" if "confirmed" in states else "terminated"
+
+
+def test_a_blf_key_on_an_extension_sees_it_ring_talk_and_hang_up(switch: Switch) -> None:
+    desk = free_port()
+    register(switch, "102", "acme-102-secret", desk)
+    log = switch.workdir / "lamp-messages.log"
+    key = popen(switch.sipp("blf_extension_watch.xml", "-key", "watched", "102", "-key", "watched_domain", "acme.example",
+                            "-au", "103", "-ap", "acme-103-secret", "-trace_msg", "-message_file", str(log),
+                            users=[("103", "-")], domain="acme.example", background=True, timeout=60))
+    (sub,) = switch.wait_for(lambda: admin(switch, "subscriptions"), what="the BLF subscription")
+    assert (sub["account"], sub["kind"], sub["watched"]) == ("acme", "extension", "102")
+    switch.wait_for(lambda: subscription_state(switch) == "terminated", what="102 shown idle")
+
+    callee = popen(switch.sipp("callee_answer_after.xml", "-mp", str(free_port()), "-d", "2500", domain="acme.example",
+                               local_port=desk, background=True, timeout=40))
+    caller = popen(switch.sipp("call_caller.xml", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(free_port()),
+                               "-d", "2000", users=[("101", "-")], domain="acme.example", background=True, timeout=40))
+    switch.wait_for(lambda: subscription_state(switch) == "early", what="102 shown ringing")
+    switch.wait_for(lambda: subscription_state(switch) == "confirmed", timeout=15, what="102 shown on a call")
+    finish(caller)
+    finish(callee)
+    finish(key)  # it saw confirmed and then terminated, and unsubscribed
+
+    by_version = {int(doc.get("version", "-1")): doc for doc in notified(log)}  # a retransmission is one NOTIFY
+    docs = [by_version[v] for v in sorted(by_version)]
+    assert sorted(by_version) == list(range(len(docs)))
+    lamps = [lamp(doc) for doc in docs]
+    shown = [state for i, state in enumerate(lamps) if i == 0 or state != lamps[i - 1]]
+    assert shown == ["terminated", "early", "confirmed", "terminated"], lamps
+    # Notified on a change only (the 180 after the INVITE, the ACK after the 200 say nothing new);
+    # the last one is the unsubscribe's final NOTIFY.
+    assert lamps[:-1] == shown, lamps
+    assert {doc.get("state") for doc in docs} == {"full"} and {doc.get("entity") for doc in docs} == {"sip:102@acme.example"}
+
+    # Ringing: 102 is the recipient of a call from 101, with the early dialog's Call-ID and the
+    # switch's tag, so a BLF key can pick the call up.
+    (ringing,) = docs[lamps.index("early")].iter(f"{NS}dialog")
+    assert ringing.get("direction") == "recipient" and ringing.get("call-id") and ringing.get("remote-tag")
+    assert ringing.findtext(f"{NS}remote/{NS}identity") == "sip:101@acme.example"
+    assert ringing.find(f"{NS}remote/{NS}identity").get("display") == "Caller"  # type: ignore[union-attr]
+    assert ringing.findtext(f"{NS}local/{NS}identity") == "sip:102@acme.example"
+    # On the call: the same dialog, confirmed, now with the phone's tag too.
+    (talking,) = docs[lamps.index("confirmed")].iter(f"{NS}dialog")
+    assert talking.get("id") == ringing.get("id") and talking.get("direction") == "recipient"
+    assert talking.get("local-tag") and talking.findtext(f"{NS}remote/{NS}identity") == "sip:101@acme.example"
+    assert "Subscription-State: terminated" in log.read_text(errors="replace").rsplit("NOTIFY sip:", 1)[1]
+    assert admin(switch, "subscriptions") == []
+
+
+def test_another_accounts_phone_and_an_unknown_number_are_refused_alike(switch: Switch) -> None:
+    def refused(watched: str, user: str, password: str, domain: str) -> None:
+        result = switch.sipp("blf_refused.xml", "-key", "slot", watched, "-key", "slotdomain", "acme.example",
+                             "-au", user, "-ap", password, users=[(user, "-")], domain=domain, timeout=30)
+        assert isinstance(result, subprocess.CompletedProcess)
+        assert result.returncode == 0, result.stdout[-2500:]  # 404 after the digest, nothing else
+
+    refused("102", "101", "globex-101-secret", "globex.example")  # acme's 102 watched from globex
+    refused("199", "104", "acme-104-secret", "acme.example")  # acme has no 199
+    assert admin(switch, "subscriptions") == []
