@@ -79,6 +79,7 @@ class Fork:
     auth_tried: bool = False
     dialog: Dialog | None = None
     ack: bytes | None = None
+    tag: str | None = None  # the device's To tag from its first provisional: its early dialog (BLF, Replaces)
 
 
 @dataclass(frozen=True, slots=True)

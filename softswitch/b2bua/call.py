@@ -498,6 +498,8 @@ class Call:
 
     def _fork_provisional(self, fork: Fork, response: Response, now: float) -> list[Action]:
         out: list[Action] = []
+        if fork.tag is None and response.status > 100:
+            fork.tag = response.to.tag
         if fork.state is ForkState.CALLING:
             fork.state = ForkState.EARLY
         if fork.cancel_wanted and not fork.cancel_sent:

@@ -22,10 +22,9 @@ through their public attributes only (``CallView``):
     ``direction="recipient"``, with the identity the phone is shown (the fork's
     From: the caller) as remote.  Its ids are those of that fork's dialog as the
     phone sees it: ``call-id`` is the fork's Call-ID and ``remote-tag`` the
-    switch's From tag; ``local-tag`` (the phone's To tag from its 18x) is not kept
-    by the call core, so it is left out (RFC 4235 §4.1.2: the tags are given "if
-    known").  A BLF key's INVITE with Replaces naming this Call-ID and the
-    switch's tag finds the fork (RFC 3891; the pick-up feature matches either tag);
+    switch's From tag; ``local-tag`` is the phone's To tag from its first 18x (left
+    out before one came: RFC 4235 §4.1.2 gives the tags "if known").  A BLF key's
+    INVITE with Replaces naming this Call-ID and these tags finds the fork (RFC 3891);
   * an extension on leg A or B of a call is ``confirmed`` (on a call; a parked or
     transferred party listening to music is on a call too), with the other leg's
     party as remote and the leg's dialog ids;
@@ -210,8 +209,8 @@ def extension_dialogs(number: str, calls: Iterable[CallView], *, entity: str,
 def _ringing(fork: Fork, local: Party, entity: str) -> DialogView:
     shown = fork.invite.from_
     caller = party(shown)
-    return DialogView(fork.invite.call_id, EARLY, "recipient", call_id=fork.invite.call_id, remote_tag=shown.tag,
-                      local=local, local_target=entity, remote=caller, remote_target=caller.identity)
+    return DialogView(fork.invite.call_id, EARLY, "recipient", call_id=fork.invite.call_id, local_tag=fork.tag,
+                      remote_tag=shown.tag, local=local, local_target=entity, remote=caller, remote_target=caller.identity)
 
 
 def _on_leg(call: CallView, leg: str, local: Party, entity: str) -> DialogView:

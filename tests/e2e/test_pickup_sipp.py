@@ -64,3 +64,28 @@ def test_a_colleague_picks_up_a_ringing_call_and_talks_to_the_caller(make_switch
         ["101", "caller", ""], ["103", "pick-up", "102"]]
     counters = admin(switch, "counters")
     assert counters["calls"]["active"] == 0 and counters["media"]["sessions"] == 0
+
+
+def test_a_blf_key_picks_up_with_replaces_naming_the_ringing_dialog(switch: Switch) -> None:
+    """103's BLF key watches 102; when it shows 102 ringing (with the early dialog's call-id and
+    tags), the key sends INVITE with Replaces naming that dialog, as Yealink keys do, and 103
+    talks to 101 while 102 stops ringing."""
+    ring_sip, a_media, c_media = free_port(), free_port(), free_port()
+    register(switch, "102", "acme-102-secret", ring_sip)
+    ringing = switch.sipp("callee_ring_cancelled_elsewhere.xml", "-mp", str(free_port()), domain="acme.example",
+                          local_port=ring_sip, background=True, timeout=60)
+    key = switch.sipp("blf_pickup.xml", "-key", "watched", "102", "-key", "watched_domain", "acme.example",
+                      "-au", "103", "-ap", "acme-103-secret", "-mp", str(c_media), "-d", "9000",
+                      users=[("103", "-")], domain="acme.example", background=True, timeout=60)
+    switch.wait_for(lambda: admin(switch, "subscriptions"), what="the BLF subscription")
+    with Capture(switch.workdir / "rtp.pcap", [a_media, c_media]) as cap:
+        a = caller(switch, "101", "102", a_media, scenario="caller_until_bye.xml")
+        finish(ringing, "102 (rang, then was cancelled elsewhere)")
+        finish(key, "103 (the BLF key)")
+        finish(a, "101 (the caller)")
+    sent_by_a, sent_by_c = cap.sent_from(a_media), cap.sent_from(c_media)
+    assert len(sent_by_a) == PCAP_PACKETS and len(sent_by_c) == PCAP_PACKETS
+    assert set(sent_by_a) <= set(cap.received_at(c_media)) and set(sent_by_c) <= set(cap.received_at(a_media))
+    (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
+    assert (row["answered_by"], row["disposition"]) == ("103", "answered"), row
+    assert "103|pick-up" in row["parties"] and "(Replaces)" in switch.log()

@@ -108,14 +108,15 @@ def test_ringing_answered_and_hung_up_as_the_callee_and_the_caller_see_it() -> N
     assert ringing.remote == Party("sip:101@acme.example", "Reception")
     assert ringing.local == Party(ENTITY, "Bob")
     assert (ringing.id, ringing.call_id, ringing.remote_tag) == (fork_invite.call_id, fork_invite.call_id, fork_invite.from_.tag)
-    assert ringing.local_tag is None  # the phone's own tag is not known while it rings
+    assert ringing.local_tag is None  # the phone's own tag is not known before its 18x
     # The caller rings out: early too, but the initiator, with whom it dialled.
     (calling,) = extension_dialogs("101", [call], entity="sip:101@acme.example")
     assert (calling.state, calling.direction, calling.call_id) == (EARLY, "initiator", "a-call@phone")
     assert calling.remote == Party("sip:102@acme.example") and calling.local_tag == "caller"
-    # A 180 changes nothing a lamp shows: the same view, so no NOTIFY.
+    # A 180 tells the phone's own tag: a BLF key then has both tags for its INVITE with Replaces.
     call.on_response(f0.ref, answer_to(f0.request, 180, "t0"), 1001.0)
-    assert extension_dialogs("102", [call], entity=ENTITY, display="Bob") == (ringing,)
+    (early,) = extension_dialogs("102", [call], entity=ENTITY, display="Bob")
+    assert early.local_tag == "t0" and early.state == EARLY and early.id == ringing.id
     # Answered: both confirmed; 102's dialog keeps its id and now has both tags.
     call.on_response(f0.ref, answer_to(f0.request, 200, "t0", sdp("10.0.0.1", 5000)), 1002.0)
     assert call.phase is Phase.ANSWERED
