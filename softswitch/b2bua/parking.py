@@ -48,7 +48,7 @@ from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import Target
 from ..sip.uri import SipUri
 from ..sounds import spoken_code
-from . import handover, session_timer
+from . import handover, refer, session_timer
 from .actions import (
     ALLOW,
     COMPLETED_ELSEWHERE,
@@ -89,9 +89,6 @@ class Parking:
     expires_at: float | None = None
     ringing: bool = False  # expired, and ringing someone (the parker) back
     announcing: bool = False  # parked by key presses: the parker hears the code, then is let go
-
-
-SIPFRAG = "message/sipfrag;version=2.0"
 
 
 # What a parker who used the keys hears when the park cannot happen.
@@ -187,8 +184,7 @@ class CallPark(Feature):
             return [Respond(tx, make_response(request, 501, "Transfer Target Not Supported"))]
         if self.parking is not None or call.pending:
             return [Respond(tx, glare(request))]
-        notify = (request.get("Refer-Sub") or "").strip().lower() != "false"
-        self.parking = Parking(call.other(leg), leg, request, tx, notify)
+        self.parking = Parking(call.other(leg), leg, request, tx, refer.subscribed(request))
         return [ParkWanted(call.other(leg), leg, target)]
 
     def key_park(self, call: Call, leg: str) -> list[Action]:
@@ -223,23 +219,14 @@ class CallPark(Feature):
             return []
         tx, request = parking.refer_tx, parking.refer
         parking.refer_tx = None
-        dialog = call.leg(parking.parker_leg)
-        resp = make_response(request, 202, to_tag=dialog.local_tag if dialog is not None else None)
-        if dialog is not None:
-            resp.add("Contact", dialog.contact)
-        if not parking.notify:
-            resp.add("Refer-Sub", "false")
-        resp.add("Content-Length", "0")
+        resp = refer.accepted(request, call.leg(parking.parker_leg), parking.notify)
         return [Respond(tx, resp), *self._notify_refer(call, parking, "SIP/2.0 100 Trying", final=False)]
 
     def _notify_refer(self, call: Call, parking: Parking, status_line: str, *, final: bool) -> list[Action]:
         dialog = call.leg(parking.parker_leg)
         if not parking.notify or parking.parker_gone or dialog is None:
             return []
-        state = "terminated;reason=noresource" if final else "active;expires=60"
-        notify = dialog.request("NOTIFY", call.via(dialog.target), body=f"{status_line}\r\n".encode(),
-                                content_type=SIPFRAG, extra=[Header("Event", "refer"), Header("Subscription-State", state)])
-        return [SendRequest(notify, dialog.target, Ref("notify"))]
+        return [refer.notify(call, dialog, status_line, final=final)]
 
     # --------------------------------------------------------------------------- parked
 

@@ -740,7 +740,9 @@ class CallService:
         except RemoteProtocolError as exc:
             self.endpoint.respond(tx, make_response(request, 400, exc.reason[:60], to_tag=self.new_id()))
             return True
-        found = self.dialogs.get((replaces.call_id, replaces.to_tag)) or self.dialogs.get((replaces.call_id, replaces.from_tag))
+        found = self.dialogs.get((replaces.call_id, replaces.to_tag))
+        if found is None and replaces.from_tag:  # the tags the other way round
+            found = self.dialogs.get((replaces.call_id, replaces.from_tag))
         call, leg = found if found is not None else (None, "")
         fork = call.forks[int(leg[5:])] if call is not None and leg.startswith("fork:") else None
         if call is None or fork is None or call.record.account != account.name or not pickup.ringing(call):

@@ -43,7 +43,7 @@ from ..sip.errors import RemoteProtocolError
 from ..sip.headers import Replaces, parse_name_addr, parse_replaces
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.uri import SipUri, unescape
-from . import handover, session_timer
+from . import handover, refer, session_timer
 from .actions import (
     Action,
     BindDialog,
@@ -66,7 +66,6 @@ from .feature import Feature, Offer
 if TYPE_CHECKING:
     from .call import Call, Handoff
 
-SIPFRAG = "message/sipfrag;version=2.0"
 ASIDE = "transferor"  # the leg name the transferor's dialog answers to once it left its leg
 
 
@@ -164,9 +163,8 @@ class Transfer(Feature):
             return [Respond(tx, make_response(request, 501, "Transfer Target Not Supported"))]
         if self.state is not None or call.pending:
             return [Respond(tx, glare(request))]
-        notify = (request.get("Refer-Sub") or "").strip().lower() != "false"
         other = call.other(leg)
-        self.state = Transferring(other, leg, target.number, _who(call, leg), request, tx, notify,
+        self.state = Transferring(other, leg, target.number, _who(call, leg), request, tx, refer.subscribed(request),
                                   referred_by=request.get("Referred-By") or call.identity(leg))
         return [TransferWanted(other, leg, target.number, target.replaces)]
 
@@ -192,23 +190,14 @@ class Transfer(Feature):
             return []
         tx, request = state.refer_tx, state.refer
         state.refer_tx = None
-        dialog = call.leg(state.transferor)
-        resp = make_response(request, 202, to_tag=dialog.local_tag if dialog is not None else None)
-        if dialog is not None:
-            resp.add("Contact", dialog.contact)
-        if not state.notify:
-            resp.add("Refer-Sub", "false")
-        resp.add("Content-Length", "0")
+        resp = refer.accepted(request, call.leg(state.transferor), state.notify)
         return [Respond(tx, resp), *self._notify(call, state, "SIP/2.0 100 Trying", final=False)]
 
     def _notify(self, call: Call, state: Transferring, status_line: str, *, final: bool) -> list[Action]:
         dialog = state.aside or call.leg(state.transferor)
         if state.refer is None or not state.notify or state.gone or dialog is None:
             return []
-        sub = "terminated;reason=noresource" if final else "active;expires=60"
-        notify = dialog.request("NOTIFY", call.via(dialog.target), body=f"{status_line}\r\n".encode(), content_type=SIPFRAG,
-                                extra=[Header("Event", "refer"), Header("Subscription-State", sub)])
-        return [SendRequest(notify, dialog.target, Ref("notify"))]
+        return [refer.notify(call, dialog, status_line, final=final)]
 
     def _let_go(self, call: Call, state: Transferring, why: str) -> list[Action]:
         """The transferor's part is over: BYE it unless it hung up already."""

@@ -23,7 +23,8 @@ through their public attributes only (``CallView``):
     From: the caller) as remote.  Its ids are those of that fork's dialog as the
     phone sees it: ``call-id`` is the fork's Call-ID and ``remote-tag`` the
     switch's From tag; ``local-tag`` is the phone's To tag from its first 18x (left
-    out before one came: RFC 4235 §4.1.2 gives the tags "if known").  A BLF key's
+    out before one came: RFC 4235 §4.1.2 gives the tags "if known"; its coming alone
+    is no news worth a NOTIFY).  A BLF key's
     INVITE with Replaces naming this Call-ID and these tags finds the fork (RFC 3891);
   * an extension on leg A or B of a call is ``confirmed`` (on a call; a parked or
     transferred party listening to music is on a call too), with the other leg's
@@ -43,7 +44,7 @@ how calls change (``b2bua``).  No sockets, clocks or randomness.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ..b2bua.actions import Fork, ForkState, Phase, Stage
@@ -204,6 +205,16 @@ def extension_dialogs(number: str, calls: Iterable[CallView], *, entity: str,
                     if fork.state in (ForkState.CALLING, ForkState.EARLY) and not fork.cancel_wanted
                     and not fork.cancel_sent and rung_extension(call, fork) == number]
     return tuple(out) or idle(number)
+
+
+def news(now: Sequence[DialogView], told: Sequence[DialogView]) -> bool:
+    """Whether ``now`` is worth a NOTIFY after ``told``: a ringing phone's own tag arriving
+    (its 180, a moment after the INVITE) is not; it goes out with the next change.  (Two
+    NOTIFYs a millisecond apart saying the same lamp state only make keys flicker.)"""
+    def lamp_view(views: Sequence[DialogView]) -> tuple[DialogView, ...]:
+        return tuple(replace(v, local_tag=None) if v.state == EARLY else v for v in views)
+
+    return lamp_view(now) != lamp_view(told)
 
 
 def _ringing(fork: Fork, local: Party, entity: str) -> DialogView:

@@ -48,7 +48,7 @@ from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
 from ..sip.transport.endpoint import SipEndpoint
 from ..sip.uri import SipUri
-from .dialog_info import TERMINATED, CallView, DialogView, dialog_info, extension_dialogs, lamp, slot_dialogs
+from .dialog_info import TERMINATED, CallView, DialogView, dialog_info, extension_dialogs, lamp, news, slot_dialogs
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ class DialogEventService:
             for number in numbers:
                 for sub in list(self.watchers.get((account, number), ())):
                     dialogs = self._extension_dialogs(sub, calls)
-                    if dialogs != sub.last and not sub.ended:
+                    if news(dialogs, sub.last) and not sub.ended:
                         self._notify(sub, self._active(sub, now), dialogs)
 
     def _extension_dialogs(self, sub: Subscription, calls: Iterable[CallView]) -> tuple[DialogView, ...]:

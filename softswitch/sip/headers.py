@@ -328,10 +328,13 @@ class Replaces:
 
 
 def parse_replaces(value: str) -> Replaces:
-    """``call-id;to-tag=x;from-tag=y[;early-only]``; ``RemoteProtocolError`` (400) otherwise."""
+    """``call-id;to-tag=x;from-tag=y[;early-only]``; ``RemoteProtocolError`` (400) otherwise.
+    An empty ``from-tag`` is taken (a BLF key copies the tags of a dialog-info document,
+    which gives a ringing phone's own tag only "if known", RFC 4235 §4.1.2): the ``to-tag``
+    alone names a dialog of ours."""
     call_id, _, rest = value.strip().partition(";")
     params = {k.strip().lower(): (v or "").strip() for k, v in _split_params(";" + rest)} if rest else {}
-    to_tag, from_tag = params.get("to-tag"), params.get("from-tag")
-    if not call_id.strip() or not to_tag or not from_tag:
-        raise RemoteProtocolError(f"Replaces {value!r} needs a Call-ID, to-tag and from-tag", 400)
-    return Replaces(call_id.strip(), to_tag, from_tag, "early-only" in params)
+    to_tag = params.get("to-tag")
+    if not call_id.strip() or not to_tag:
+        raise RemoteProtocolError(f"Replaces {value!r} needs a Call-ID and a to-tag", 400)
+    return Replaces(call_id.strip(), to_tag, params.get("from-tag", ""), "early-only" in params)

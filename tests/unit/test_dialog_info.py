@@ -20,6 +20,7 @@ from softswitch.presence.dialog_info import (
     dialog_info,
     extension_dialogs,
     lamp,
+    news,
     slot_dialogs,
 )
 from softswitch.sdp.offer_answer import RelayPorts
@@ -117,6 +118,7 @@ def test_ringing_answered_and_hung_up_as_the_callee_and_the_caller_see_it() -> N
     call.on_response(f0.ref, answer_to(f0.request, 180, "t0"), 1001.0)
     (early,) = extension_dialogs("102", [call], entity=ENTITY, display="Bob")
     assert early.local_tag == "t0" and early.state == EARLY and early.id == ringing.id
+    assert not news((early,), (ringing,))  # its tag alone is no news: no second NOTIFY a moment after the first
     # Answered: both confirmed; 102's dialog keeps its id and now has both tags.
     call.on_response(f0.ref, answer_to(f0.request, 200, "t0", sdp("10.0.0.1", 5000)), 1002.0)
     assert call.phase is Phase.ANSWERED
