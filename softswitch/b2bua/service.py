@@ -730,8 +730,10 @@ class CallService:
 
     def _replaces(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
                   now: float) -> bool:
-        """An INVITE with Replaces (RFC 3891) naming a ringing fork's early dialog: a BLF key's
-        pick-up.  A dialog not found, of another account, or no longer ringing: ``481``."""
+        """An INVITE with Replaces (RFC 3891) naming a dialog of the caller's account: a ringing
+        fork's early dialog (a BLF key's pick-up), or a phone's answered call (an attended
+        transfer done by INVITE, a call pulled to another phone: the sender takes that phone's
+        place).  A dialog not found, of another account, or neither ringing nor answered: ``481``."""
         value = request.get("Replaces")
         if value is None:
             return False
@@ -744,6 +746,15 @@ class CallService:
         if found is None and replaces.from_tag:  # the tags the other way round
             found = self.dialogs.get((replaces.call_id, replaces.from_tag))
         call, leg = found if found is not None else (None, "")
+        if call is not None and leg in ("a", "b") and call.record.account == account.name and call.phase is Phase.ANSWERED:
+            if replaces.early_only:  # RFC 3891 §3: not for a confirmed dialog
+                self.endpoint.respond(tx, make_response(request, 486, "Call Already Answered", to_tag=self.new_id()))
+                return True
+            log.info("call %s: %s@%s takes the place of %s (Replaces)", call.record.id, caller.number, account.name,
+                     call.extensions.get(leg) or leg)
+            tx.user_data = call
+            self._run(call, self._transferring(call).replaced(call, leg, request, tx, source, caller.number, now))
+            return True
         fork = call.forks[int(leg[5:])] if call is not None and leg.startswith("fork:") else None
         if call is None or fork is None or call.record.account != account.name or not pickup.ringing(call):
             log.info("%s@%s: INVITE with Replaces names no ringing call of its account", caller.number, account.name)

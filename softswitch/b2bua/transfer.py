@@ -26,7 +26,11 @@ answers:
     one: it takes the transferor's leg, is re-INVITEd with the transferee's session, and
     its answer goes on to the transferee in a re-INVITE with its identity.  The
     transferor gets NOTIFY ``200 OK`` and a BYE; nobody else hears a gap longer than the
-    re-INVITE's round trip.
+    re-INVITE's round trip;
+  * replaced (``replaced``): the other way (RFC 3891 §3), an INVITE with Replaces naming
+    one phone of this answered call: the sender takes that phone's leg on the codec the far
+    party has, the phone gets BYE, and the far party a re-INVITE with the sender's session
+    and identity.
 
 The call's history keeps the story (``CallRecord.parties``): the transferor leaves, the
 target joins by it.
@@ -37,14 +41,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..sdp.offer_answer import relay_view, sendrecv
+from ..sdp.model import parse_sdp
+from ..sdp.offer_answer import answer_alone, common_voice, keep_voice, narrow_codecs, relay_view, sendrecv
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import Replaces, parse_name_addr, parse_replaces
 from ..sip.message import Header, Request, Response, make_response
+from ..sip.transaction import Target
 from ..sip.uri import SipUri, unescape
 from . import handover, refer, session_timer
 from .actions import (
+    ALLOW,
     Action,
     BindDialog,
     Fork,
@@ -58,7 +65,9 @@ from .actions import (
     StopPlaying,
     TransferFailed,
     TransferWanted,
+    allows,
     glare,
+    with_body,
 )
 from .dtmf import INTER_KEY, Typed
 from .feature import Feature, Offer
@@ -354,6 +363,50 @@ class Transfer(Feature):
         except RemoteProtocolError as exc:
             return out + call.hang_up(now, "switch", f"attended transfer: the target's answer: {exc.reason}")
         return out + [media, *handover.reinvite_held(call, ref.from_leg, new, view, self)]
+
+    # --- replaced by an INVITE --------------------------------------------------------
+    def replaced(self, call: Call, leg: str, invite: Request, tx: Any, source: Target, who: str | None,
+                 now: float) -> list[Action]:
+        """An INVITE with Replaces naming the phone on ``leg`` of this answered call (RFC 3891
+        §3): an attended transfer done the other way, or a call pulled to another phone.  The
+        sender (``who``, its extension) takes the leg on the codec the far party has, the phone
+        that had it gets BYE, and the far party is re-INVITEd with the new phone's session and
+        identity (its answer: ``handover.answered``)."""
+        tag = call.new_id()
+        if call.phase is not Phase.ANSWERED or self.state is not None or call.pending:
+            status = 491 if call.phase is Phase.ANSWERED else 481  # busy with another offer, or no call to replace
+            return [Respond(tx, make_response(invite, status, to_tag=tag))]
+        far, old = call.other(leg), call.leg(leg)
+        assert old is not None
+        try:
+            theirs = narrow_codecs(parse_sdp(invite.body)) if invite.body else None
+            current = call.sdp_from.get(far)
+            codec = common_voice(current, theirs) if theirs is not None and current is not None else None
+            if theirs is None or codec is None:
+                raise RemoteProtocolError("no G.711 codec in common with the party on the call", 488)
+            answer = answer_alone(theirs, call.media.address, call.ports(leg), call.new_id(), (codec,))
+            offer = bytes(relay_view(sendrecv(keep_voice(theirs, (codec,))), call.media.address, call.ports(far)))
+        except RemoteProtocolError as exc:
+            return [Respond(tx, make_response(invite, exc.status_hint, exc.reason[:60], to_tag=tag))]
+        gone = _who(call, leg)
+        out: list[Action] = [*call.leave(leg), BindDialog(old.key, ASIDE),  # a BYE crossing ours is answered
+                             call.bye(old, 'SIP;cause=200;text="Call replaced"')]
+        dialog = Dialog.as_uas(invite, tag, call.locality.contact(source.transport), source)
+        call.join(leg, dialog, extension=who, update=allows(invite, "UPDATE"))
+        out += [BindDialog(dialog.key, leg), call.heard(leg, theirs)]
+        body = bytes(answer)
+        call.sdp_sent[leg], call.sdp_sent[far] = body, offer
+        ok = make_response(invite, 200, to_tag=tag)
+        for name, value in [("Contact", dialog.contact), ("Allow", ALLOW), ("Supported", session_timer.TAG),
+                            ("P-Asserted-Identity", call.identity(far)), *call.timer_headers(leg, invite, now)]:
+            ok.add(name, value)
+        with_body(ok, body)
+        call.await_ack(leg, ok, source, invite.cseq.number, now)
+        out.append(Respond(tx, ok))
+        wall = call.wall(now)
+        call.record.left(gone, wall)
+        call.record.joined(who or _who(call, leg), "replaces", wall, by=gone)
+        return out + handover.reinvite_held(call, far, leg, offer, self)
 
     # --- the feature's other hooks ------------------------------------------------------
     def on_response(self, call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:

@@ -177,13 +177,10 @@ def own_origin(sdp: SessionDescription, session: str, version: int, address: str
     return out
 
 
-def answer_alone(offer: SessionDescription, address: str, ports: RelayPorts, session: str,
-                 codecs: tuple[str, ...] = ("pcmu", "pcma")) -> SessionDescription:
-    """The switch's own answer when it takes the call itself (a menu, an announcement, a
-    pick-up): the relayed stream keeps the first G.711 codec offered (of ``codecs``) and
-    telephone-event if offered, on ``ports``, its direction the mirror of the offer's (RFC
-    3264 §6.1); the offer must be narrowed already."""
-    out = offer.copy()
+def keep_voice(sdp: SessionDescription, codecs: tuple[str, ...] = ("pcmu", "pcma")) -> SessionDescription:
+    """A copy of ``sdp`` whose relayed stream keeps only the first G.711 codec it lists (of
+    ``codecs``) and telephone-event if listed; ``488`` when it lists none of them."""
+    out = sdp.copy()
     index = relayed_stream(out)
     if index is None:
         raise RemoteProtocolError("no audio stream to answer", 488)
@@ -197,6 +194,17 @@ def answer_alone(offer: SessionDescription, address: str, ports: RelayPorts, ses
     media.lines = [(k, v) for k, v in media.lines
                    if not (k == "a" and v.partition(":")[0] in ("rtpmap", "fmtp", "rtcp-fb")
                            and v.partition(":")[2].split(" ")[0] not in kept)]
+    return out
+
+
+def answer_alone(offer: SessionDescription, address: str, ports: RelayPorts, session: str,
+                 codecs: tuple[str, ...] = ("pcmu", "pcma")) -> SessionDescription:
+    """The switch's own answer when it takes the call itself (a menu, an announcement, a
+    pick-up): the relayed stream keeps the first G.711 codec offered (of ``codecs``) and
+    telephone-event if offered, on ``ports``, its direction the mirror of the offer's (RFC
+    3264 §6.1); the offer must be narrowed already."""
+    out = keep_voice(offer, codecs)
+    media = out.media[relayed_stream(out) or 0]
     mirror = {"sendonly": "recvonly", "recvonly": "sendonly"}
     for section in (out, media):
         section.lines = [(k, mirror.get(v, v) if k == "a" else v) for k, v in section.lines]

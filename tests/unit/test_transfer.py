@@ -204,3 +204,63 @@ def test_a_pause_after_the_number_transfers_and_another_key_gives_up() -> None:
     for key in "##1*":
         call.on_key("b", key, 1020.0)
     assert call.get_timer() is None or of(call.handle_timer(1030.0), TransferWanted) == []
+
+
+def pulling_invite(call: Call, body: bytes) -> Request:
+    """103's INVITE with Replaces naming 102's dialog (leg b) as the switch sees it."""
+    assert call.b is not None
+    head = (
+        "INVITE sip:102@acme.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.3:5060;branch=z9hG4bKpull\r\n"
+        "Max-Forwards: 70\r\nFrom: \"Carol\" <sip:103@acme.example>;tag=carol\r\nTo: <sip:102@acme.example>\r\n"
+        f"Call-ID: pull@phone\r\nCSeq: 1 INVITE\r\nContact: <sip:103@10.0.0.3:5060>\r\n"
+        f"Replaces: {call.b.call_id};to-tag={call.b.local_tag};from-tag=t0\r\nRequire: replaces\r\n"
+        f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    msg = parse_message(head.encode() + body)
+    assert isinstance(msg, Request)
+    return msg
+
+
+def test_an_invite_with_replaces_takes_the_place_of_a_phone_on_an_answered_call() -> None:
+    """RFC 3891 §3: 103's INVITE names 102's dialog; 103 is answered on leg b's port with the
+    codec 101 has, 102 gets BYE, and 101 is re-INVITEd with 103's session and identity."""
+    call, _, _ = answered_call()
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1002.1)
+    call.extensions.update(a="101", b="102")
+    old = call.b
+    assert old is not None
+    pcma_first = sdp("10.0.0.3", 7300).replace(b"RTP/AVP 0 8 18 101", b"RTP/AVP 8 0 101")
+    out = transfer_of(call).replaced(call, "b", pulling_invite(call, pcma_first), Tx("pull"), Target("UDP", "10.0.0.3", 5060),
+                                     "103", 1030.0)
+    (ok,) = responses(out)
+    assert ok.status == 200 and ok.get("P-Asserted-Identity") == "Reception <sip:101@acme.example>"
+    answer = parse_sdp(ok.body).media[0].line
+    assert (answer.port, answer.formats[0]) == (10002, "0")  # leg b's port, the codec 101 talks (PCMU), not 103's first
+    assert SetMedia("b", ("10.0.0.3", 7300), 101) in out and BindDialog(call.b.key, "b") in out  # type: ignore[union-attr]
+    assert call.b is not old and call.b is not None and call.b.call_id == "pull@phone" and call.extensions["b"] == "103"
+    sends = {s.request.method: s for s in of(out, SendRequest)}
+    assert sends["BYE"].request.call_id == old.call_id and "replaced" in (sends["BYE"].request.get("Reason") or "")
+    reinvite = sends["INVITE"]
+    assert reinvite.request.call_id == "a-call@phone" and reinvite.request.get("P-Asserted-Identity") == "Carol <sip:103@acme.example>"
+    offered = parse_sdp(reinvite.request.body).media[0].line
+    assert (offered.port, offered.formats) == (10000, ("0", "101"))  # 101's port, only the agreed codec
+    # 102's BYE crossing ours is answered and ends nothing.
+    late = call.on_request("transferor", Tx("bye"), in_dialog(call, "b", "BYE", 9), 1030.05)
+    assert [r.status for r in responses(late)] == [200] and call.phase is Phase.ANSWERED
+    out = call.on_response(reinvite.ref, answer_to(reinvite.request, 200, "caller", sdp("192.168.1.10", 4000)), 1030.1)
+    assert [raw.data.split(b" ")[0] for raw in of(out, SendRaw)] == [b"ACK"] and not call.pending
+    assert [(p.who, p.role, p.by) for p in call.record.parties][-1] == ("103", "replaces", "102")
+    assert call.phase is Phase.ANSWERED
+
+
+def test_an_invite_with_replaces_during_another_offer_or_without_a_common_codec_is_refused() -> None:
+    call, _, _ = answered_call()
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1002.1)
+    g729 = sdp("10.0.0.3", 7300).replace(b"RTP/AVP 0 8 18 101", b"RTP/AVP 18 101")
+    (refused,) = responses(transfer_of(call).replaced(call, "b", pulling_invite(call, g729), Tx("p"),
+                                                      Target("UDP", "10.0.0.3", 5060), "103", 1030.0))
+    assert refused.status == 488 and call.b is not None and call.b.call_id != "pull@phone"
+    transfer_of(call).by_keys(call, "b", "104")  # a transfer in progress
+    (busy,) = responses(transfer_of(call).replaced(call, "b", pulling_invite(call, sdp("10.0.0.3", 7300)), Tx("q"),
+                                                   Target("UDP", "10.0.0.3", 5060), "103", 1030.0))
+    assert busy.status == 491
