@@ -156,7 +156,9 @@ class App:
         if self.registrar is not None:
             out["registrar"] = dict(self.registrar.counters)
         if self.calls is not None:
-            out["calls"] = dict(self.calls.counters, active=len(self.calls.calls))
+            admission = self.calls.admission
+            out["calls"] = dict(self.calls.counters, active=len(self.calls.calls), **{f"shed_{k}": v for k, v in admission.shed.items()},
+                                overloaded=admission.overloaded, loop_lag_ms=round(admission.lag * 1000, 1))
         if self.messages is not None:
             out["messages"] = dict(self.messages.counters)
         if self.media is not None:

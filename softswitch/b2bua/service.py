@@ -30,6 +30,7 @@ from ..hosts import HostCache
 from ..media.audio import SoundError, load
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
+from ..overload import Admission, Shed, Shedding
 from ..park.lot import Parked, Refused, slot_of
 from ..park.service import ParkService
 from ..registrar.service import RegistrarService
@@ -110,6 +111,8 @@ class CallService:
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0}
+        self.admission = Admission(_shedding(config), random.randint)
+        self._lag_watch: asyncio.Task[None] | None = None
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
         # BLF (presence.service): told, after each input of a call, which extensions it touches.
@@ -135,9 +138,12 @@ class CallService:
 
     async def start(self) -> None:
         self.writer.start()
+        self._lag_watch = self.loop.create_task(self._watch_lag())
         await self.hosts.use(t.host for t in self.config.trunks)  # before the first call needs them
 
     async def close(self) -> None:
+        if self._lag_watch is not None:
+            self._lag_watch.cancel()
         for call in list(self.calls.values()):
             self._run(call, call.hang_up(self.clock(), "switch", "switch shutting down"))
         await self.writer.close()
@@ -154,6 +160,7 @@ class CallService:
                 self._spawn(old.close())
         self.config = config
         self.router.config = config
+        self.admission.configure(_shedding(config))
         self.hosts.use_soon(t.host for t in config.trunks)
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
@@ -164,12 +171,23 @@ class CallService:
     def _locality(self) -> Locality:
         return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
 
+    async def _watch_lag(self, every: float = 0.05) -> None:
+        """How late the loop runs: a short sleep, measured (``overload``)."""
+        while True:
+            due = self.loop.time() + every
+            await asyncio.sleep(every)
+            now = self.loop.time()
+            self.admission.observe_lag(max(0.0, now - due), now)
+
     # --- a new INVITE -----------------------------------------------------------
     def on_invite(self, tx: ServerTransaction, request: Request, source: Target) -> None:
         now, wall = self.clock(), self.wall()
+        if self._shed(tx, request, self.admission.pressure(self.media.pool.free)):
+            return  # before authentication, routing or relay ports: it costs the least
         trunk = next((t for t in self.config.trunks if source.host in t.trusted), None)
         if trunk is not None:
-            self._inbound(tx, request, source, trunk, now)
+            if not self._shed(tx, request, self.admission.rate(now)):
+                self._inbound(tx, request, source, trunk, now)
             return
         caller_uri = request.from_.uri
         account = self.registrar.directory.account_for_host(caller_uri.host) if isinstance(caller_uri, SipUri) else None
@@ -178,7 +196,7 @@ class CallService:
             return
         username = self.registrar.authenticate(tx, request, source, account, wall, proxy=True)
         caller = account.extension(username) if username is not None else None
-        if caller is None:
+        if caller is None or self._shed(tx, request, self.admission.rate(now)):
             return
         if self._replaces(tx, request, source, account, caller, now) or self._pick_up(tx, request, source, account, caller, now) \
                 or self._ringing_pick_up(tx, request, source, account, caller, now):
@@ -191,6 +209,19 @@ class CallService:
         if call is not None:
             call.extensions["a"] = caller.number
             self._route(call, account, caller, record, request, now)
+
+    def _shed(self, tx: ServerTransaction, request: Request, shed: Shed | None) -> bool:
+        """A new call refused for overload (``overload``): 503 with a spread Retry-After."""
+        if shed is None:
+            return False
+        count = self.admission.shed[shed.why]
+        if count in (1, 10, 100, 1000, 10000, 100000):
+            log.warning("overload: new calls shed with 503 (%s: %d so far; loop lag %.0f ms, %d free port pairs)", shed.why,
+                        count, self.admission.lag * 1000, self.media.pool.free)
+        refusal = make_response(request, 503, shed.reason, to_tag=self.new_id())
+        refusal.add("Retry-After", str(shed.retry_after))
+        self.endpoint.respond(tx, refusal)
+        return True
 
     def _new_call(self, tx: ServerTransaction, request: Request, source: Target, record: CallRecord) -> Call | None:
         try:
@@ -786,6 +817,11 @@ class CallService:
                 "state": call.phase.value, "forks": len(call.forks), "legs": legs, "ports": ports,
             })
         return out
+
+
+def _shedding(config: Config) -> Shedding:
+    o = config.overload
+    return Shedding(o.max_call_rate, o.max_loop_lag, o.hold, o.port_reserve, o.retry_after)
 
 
 def _dialled(request: Request) -> str:

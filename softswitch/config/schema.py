@@ -102,6 +102,28 @@ class Security(Strict):
     ban_time: float = Field(300, ge=1, le=86400, description="... ban the source for this long")
 
 
+class Overload(Strict):
+    """Load shedding (README "Overload"): new calls get 503 with Retry-After, before any work is
+    spent on them, when one of these is passed; REGISTERs, requests inside dialogs and calls
+    already up are never shed."""
+
+    max_call_rate: float = Field(0, ge=0, le=100000, description="new calls per second admitted (a second's worth "
+                                 "may come at once); 0: no ceiling")
+    max_loop_lag: float = Field(0.25, ge=0.01, le=10, description="seconds the event loop may run late before new "
+                                "calls are shed, until it is back under half of it")
+    hold: float = Field(2, ge=0, le=600, description="seconds shedding for lag lasts at least")
+    port_reserve: int = Field(20, ge=0, le=100000, description="relay port pairs kept free for calls already up")
+    retry_after: tuple[int, int] = Field((5, 20), description="[low, high]: seconds a shed call's Retry-After is "
+                                         "drawn from, so refused callers do not all come back at once")
+
+    @model_validator(mode="after")
+    def _range(self) -> Overload:
+        low, high = self.retry_after
+        if not 0 <= low <= high <= 3600:
+            raise ValueError("retry_after must be [low, high] with 0 <= low <= high <= 3600")
+        return self
+
+
 class Transport(Strict):
     tcp_idle_timeout: float = Field(900, ge=10, le=86400, description="close idle TCP/TLS connections after this")
     max_message_size: int = Field(65535, ge=1500, le=1048576)
@@ -703,6 +725,7 @@ class Config(Strict):
     keepalive: Keepalive = Field(default_factory=Keepalive)
     security: Security = Field(default_factory=Security)
     transport: Transport = Field(default_factory=Transport)
+    overload: Overload = Field(default_factory=Overload)
     media: Media = Field(default_factory=Media)
     numbering: Numbering = Field(default_factory=Numbering)
     calls: Calls = Field(default_factory=Calls)

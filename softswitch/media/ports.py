@@ -36,6 +36,11 @@ class PortPool:
         self.counters = PortCounters()
         self.size = len(self._free)
 
+    @property
+    def free(self) -> int:
+        """Port pairs ready to hand out."""
+        return len(self._free)
+
     def allocate(self) -> int:
         """An even RTP port (its RTCP port is the one above)."""
         if not self._free:
