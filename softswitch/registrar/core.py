@@ -6,7 +6,10 @@ Theory of operation
 extension).  ``register`` takes what the service read from one authenticated
 REGISTER and returns the outcome (status, the bindings to list in the 200, and
 the changes to persist), all or nothing: a contact below the minimum expiry
-turns the whole request into ``423`` and changes nothing.  A binding's
+turns the whole request into ``423`` and changes nothing, and a binding from the
+same Call-ID whose stored CSeq is not lower than the request's (a late or
+replayed REGISTER; for ``Contact: *`` any binding of the AoR, otherwise one the
+request names) turns it into ``500`` and changes nothing (§10.3 steps 6-7).  A binding's
 identity is its ``+sip.instance``/``reg-id`` when the phone sends them
 (RFC 5626: the same device replaces its old binding), else its contact URI.
 Each binding remembers the flow the REGISTER arrived on (transport, source
@@ -96,6 +99,16 @@ class Outcome:
     min_expires: int | None = None
 
 
+# The reason phrase names no header: SIPp (and naive phone parsers) find the CSeq
+# method with strstr(msg, "CSeq"), which would land in the status line.
+OUT_OF_ORDER = "Request out of order for this binding"
+
+
+def _out_of_order(binding: Binding, call_id: str, cseq: int) -> bool:
+    """RFC 3261 §10.3 steps 6-7: same Call-ID and a CSeq not higher than the stored one."""
+    return binding.call_id == call_id and cseq <= binding.cseq
+
+
 class BindingTable:
     def __init__(self, rules: Rules | None = None) -> None:
         self.rules = rules or Rules()
@@ -142,10 +155,12 @@ class BindingTable:
             # RFC 3261 §10.3 step 6: '*' only with Expires: 0 and no other Contact.
             if contacts or expires_header != 0:
                 return Outcome(400, reason="Contact '*' requires Expires: 0 and no other Contact")
+            # A binding from this Call-ID with a CSeq not lower than the request's aborts it
+            # whole: nothing removed, and never a 200 for a removal that did not happen.
+            if any(_out_of_order(b, call_id, cseq) for b in current.values()):
+                return Outcome(500, reason=OUT_OF_ORDER)
             changes: list[Change] = []
             for b in current.values():
-                if b.call_id == call_id and cseq <= b.cseq:
-                    continue
                 self._drop(b)
                 changes.append(Removed(b, "unregistered"))
             return Outcome(200, tuple(self.lookup(account, extension, now)), tuple(changes))
@@ -158,10 +173,11 @@ class BindingTable:
             if 0 < expires < rules.min_expires:
                 return Outcome(423, min_expires=rules.min_expires)
             plan.append((c, min(expires, rules.max_expires)))
+        # Step 7, checked for every contact before any is applied: one stale contact aborts all.
         for c, _ in plan:
             old = current.get(c.key)
-            if old is not None and old.call_id == call_id and cseq <= old.cseq:
-                return Outcome(500, reason="Out of order CSeq for this binding")
+            if old is not None and _out_of_order(old, call_id, cseq):
+                return Outcome(500, reason=OUT_OF_ORDER)
 
         changes = []
         for c, expires in plan:

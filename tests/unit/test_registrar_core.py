@@ -108,3 +108,69 @@ def test_remove_flow() -> None:
     reg(table, [contact(1), contact(2)])
     assert len(table.remove_flow(SRC, 1.0, "flow dead")) == 2
     assert table.lookup("acme", "101", 1.0) == []
+
+
+# --- RFC 3261 §10.3 steps 6 and 7: an out-of-order CSeq aborts the whole request ----------
+
+
+def uris(table: BindingTable, now: float = 0.0) -> list[str]:
+    return sorted(b.uri for b in table.lookup("acme", "101", now))
+
+
+def test_star_with_stale_cseq_same_call_id_is_500_and_removes_nothing() -> None:
+    table = BindingTable()
+    reg(table, [contact(1), contact(2)], cseq=5)
+    for stale in (4, 5):  # lower, and equal: "not lower than the request's" fails too
+        out = reg(table, [], star=True, expires=0, cseq=stale, now=1.0)
+        assert out.status == 500 and out.changes == () and out.bindings == ()
+    assert uris(table, 1.0) == ["sip:101@10.0.0.1:5060", "sip:101@10.0.0.2:5060"]
+    fetch = reg(table, [], cseq=6, now=2.0)  # no Contact: the phone asks what is bound
+    assert fetch.status == 200 and len(fetch.bindings) == 2 and fetch.changes == ()
+
+
+def test_star_with_higher_cseq_same_call_id_removes_all() -> None:
+    table = BindingTable()
+    reg(table, [contact(1), contact(2)], cseq=5)
+    out = reg(table, [], star=True, expires=0, cseq=6, now=1.0)
+    assert out.status == 200 and out.bindings == ()
+    assert sorted(c.binding.uri for c in out.changes if isinstance(c, Removed)) == [
+        "sip:101@10.0.0.1:5060", "sip:101@10.0.0.2:5060"]
+    assert uris(table, 1.0) == []
+
+
+def test_star_with_other_call_id_removes_whatever_the_cseq() -> None:
+    table = BindingTable()
+    reg(table, [contact(1)], call_id="c1", cseq=50)
+    out = reg(table, [], star=True, expires=0, call_id="c2", cseq=1, now=1.0)
+    assert out.status == 200 and out.bindings == () and len(out.changes) == 1
+    assert uris(table, 1.0) == []
+
+
+def test_star_is_all_or_nothing_across_call_ids() -> None:
+    # One binding from another Call-ID would be removable, but the stale one aborts the request.
+    table = BindingTable()
+    reg(table, [contact(1)], call_id="other", cseq=1)
+    reg(table, [contact(2)], call_id="c1", cseq=9)
+    out = reg(table, [], star=True, expires=0, call_id="c1", cseq=3, now=1.0)
+    assert out.status == 500 and out.changes == ()
+    assert uris(table, 1.0) == ["sip:101@10.0.0.1:5060", "sip:101@10.0.0.2:5060"]
+
+
+def test_multi_contact_with_one_stale_binding_is_500_and_applies_nothing() -> None:
+    table = BindingTable()
+    reg(table, [contact(1, expires=600)], call_id="c1", cseq=7)
+    reg(table, [contact(2, expires=600)], call_id="c2", cseq=1)
+    before = table.lookup("acme", "101", 1.0)
+    # contact 3 is new, contact 2 would be removed (other Call-ID), contact 1 is stale (7 >= 4).
+    out = reg(table, [contact(3), contact(2, expires=0), contact(1, expires=120)], call_id="c1", cseq=4, now=1.0)
+    assert out.status == 500 and out.changes == () and out.bindings == ()
+    assert table.lookup("acme", "101", 1.0) == before
+    assert table.get_timer() == 600.0
+
+
+def test_multi_contact_zero_expiry_with_stale_cseq_is_500() -> None:
+    table = BindingTable()
+    reg(table, [contact(1), contact(2)], cseq=5)
+    out = reg(table, [contact(1, expires=0), contact(2, expires=0)], cseq=5, now=1.0)
+    assert out.status == 500 and out.changes == ()
+    assert len(uris(table, 1.0)) == 2
