@@ -152,7 +152,8 @@ class App:
     def _counters(self) -> dict[str, object]:
         out: dict[str, object] = {}
         if self.endpoint is not None:
-            out["sip"] = dict(self.endpoint.counters)
+            layer = self.endpoint.layer
+            out["sip"] = dict(self.endpoint.counters, transactions=len(layer.server) + len(layer.client))
         if self.registrar is not None:
             out["registrar"] = dict(self.registrar.counters)
         if self.calls is not None:
