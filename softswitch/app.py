@@ -17,7 +17,7 @@ import signal
 import time
 from pathlib import Path
 
-from . import __version__
+from . import __version__, load
 from .admin import AdminServer
 from .b2bua.service import CallService
 from .config import Config, ConfigError, load_config
@@ -69,6 +69,7 @@ class App:
         self._trunk_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self._keepalive: asyncio.Task[None] | None = None
+        self._load_watch: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------
     async def start(self) -> None:
@@ -87,6 +88,7 @@ class App:
         self.messages = MessageService(cfg, self.registrar, self.endpoint, new_id=new_id, user_agent=USER_AGENT)
         tls = make_tls_context(str(cfg.server.tls.certificate), str(cfg.server.tls.private_key)) if cfg.server.tls else None
         await self.endpoint.listen([ListenSpec(spec.transport, spec.address, spec.port) for spec in cfg.server.listen], tls)
+        self._size_buffers(cfg)
         media = cfg.media
         self.media = MediaEndpoint(
             media.address or cfg.server.listen[0].address, PortPool(media.port_min, media.port_max),
@@ -99,6 +101,9 @@ class App:
                                  new_id=new_id, user_agent=USER_AGENT)
         await self.calls.start()
         calls = self.calls
+        endpoint = self.endpoint
+        self._load_watch = asyncio.get_running_loop().create_task(
+            load.watch(lambda: endpoint.udp.values(), calls.admission, endpoint.counters))
         self.blf = DialogEventService(cfg, self.registrar, self.endpoint, new_id=new_id, slot_state=self.park.lot.find,
                                       calls=lambda: calls.calls.values(), clock=time.time)
         self.park.on_change = self.blf.slot_changed
@@ -115,6 +120,11 @@ class App:
         for spec in cfg.server.listen:
             log.info("listening on %s %s:%d", spec.transport, spec.address, spec.port)
 
+    def _size_buffers(self, cfg: Config) -> None:
+        if self.endpoint is not None:
+            for listener in self.endpoint.udp.values():
+                listener.size_receive_buffer(cfg.transport.udp_receive_buffer)
+
     async def run_forever(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, self.reload)
@@ -126,7 +136,7 @@ class App:
         await self.stop()
 
     async def stop(self) -> None:
-        for task in (self._keepalive, self._trunk_task):
+        for task in (self._keepalive, self._trunk_task, self._load_watch):
             if task is not None:
                 task.cancel()
         if self.admin is not None:
@@ -159,7 +169,7 @@ class App:
         if self.calls is not None:
             admission = self.calls.admission
             out["calls"] = dict(self.calls.counters, active=len(self.calls.calls), **{f"shed_{k}": v for k, v in admission.shed.items()},
-                                overloaded=admission.overloaded, loop_lag_ms=round(admission.lag * 1000, 1))
+                                overloaded=admission.overloaded, delay_ms=round(admission.delay * 1000, 1))
         if self.messages is not None:
             out["messages"] = dict(self.messages.counters)
         if self.media is not None:
@@ -188,6 +198,7 @@ class App:
         assert self.registrar is not None and self.calls is not None
         gone = self.registrar.apply_config(new)
         self.calls.apply_config(new)
+        self._size_buffers(new)
         if self.blf is not None:
             self.blf.apply_config(new)
         if self.messages is not None:

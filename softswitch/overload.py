@@ -4,20 +4,27 @@
 
 Theory of operation
 -------------------
-Three signals, checked for each new INVITE (from a phone or a trunk) before it is routed
-or given relay ports (the loop's lag and the ports before it is even authenticated, the
-rate once it is, so a challenge round does not count twice); requests inside dialogs,
-REGISTERs and the calls already up are never shed:
+Checked for each new INVITE (from a phone or a trunk) before it is routed or given relay
+ports; requests inside dialogs, REGISTERs and the calls already up are never shed:
 
-  * **the call rate**: a token bucket holding ``max_call_rate`` tokens (one second's worth)
-    and refilled at that rate; a call that finds it empty is shed (``0``: no ceiling);
-  * **the event loop's lag**: the service measures how late a short periodic timer fires
-    (``lag``); past ``max_loop_lag`` the switch is behind on everything it was asked, and
-    every new call is shed until the lag falls below half of it again (hysteresis, so it
-    does not flap), and for at least ``hold`` seconds;
+  * **the delay** a request waits before it is handled (``observe``, every 50 ms from the
+    edge): how late a short periodic timer fires (the event loop's lag) plus how long the
+    datagrams waiting in the kernel would take to read at the rate they were just read
+    (``queue_delay``; the kernel counts their buffers' true size, so this errs on the long
+    side).  Past ``max_delay`` the switch is behind, and an *adaptive ceiling* on new calls
+    per second starts at 80 % of the rate it was admitting, and is cut by a fifth again at
+    most every ``hold`` / 4 seconds while the delay stays too long.  While the delay is under
+    half of ``max_delay`` the ceiling grows by half of itself per second (so it settles
+    around what the switch can take, within seconds, rather than refusing everything for a
+    while and then taking everything again), and it is lifted once nothing was shed for
+    ``hold`` seconds.  This is checked before the
+    INVITE is even authenticated, so both INVITEs of a challenge round count;
   * **relay ports**: fewer than ``port_reserve`` free pairs left: calls already up keep
     the rest (a transfer or a pick-up needs none, a ring-back none), new ones are shed
-    before the pool runs dry.
+    before the pool runs dry;
+  * **the configured call rate** (``rate``): a token bucket holding ``max_call_rate`` tokens
+    (one second's worth), refilled at that rate (``0``: no ceiling), checked once per call
+    about to be set up (a phone's INVITE once authenticated).
 
 A shed call's ``Retry-After`` is drawn uniformly from ``retry_after`` by the injected
 ``pick`` so that phones and providers refused together do not all come back together.
@@ -29,14 +36,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+MIN_RATE = 5.0  # calls/s the adaptive ceiling never goes below: some calls always get through
+CUT = 0.8  # the ceiling's multiplicative decrease
+GROWTH = 0.5  # the ceiling's increase per second, as a share of itself (at least GROWTH_MIN calls/s)
+GROWTH_MIN = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class Shedding:
     """The thresholds (the config's ``overload`` section)."""
 
     max_call_rate: float = 0.0  # new calls per second; 0: no ceiling
-    max_loop_lag: float = 0.25  # seconds
-    hold: float = 2.0  # seconds shedding lasts at least, once the lag started it
+    max_delay: float = 0.25  # seconds
+    hold: float = 2.0  # seconds without a shed call before the adaptive ceiling is lifted
     port_reserve: int = 20  # relay port pairs kept for calls already up
     retry_after: tuple[int, int] = (5, 20)  # seconds, the range a Retry-After is drawn from
 
@@ -45,71 +57,113 @@ class Shedding:
 class Shed:
     """A new call refused: why (a counter's name) and the ``Retry-After`` to send."""
 
-    why: str  # "rate", "lag" or "ports"
+    why: str  # "delay", "ports" or "rate"
     retry_after: int
     reason: str  # the 503's reason phrase
+
+
+@dataclass
+class Bucket:
+    """Tokens refilled at ``rate`` per second up to ``depth``."""
+
+    tokens: float = 0.0
+    refilled: float | None = None
+
+    def take(self, now: float, rate: float, depth: float) -> bool:
+        if self.refilled is None:
+            self.tokens = depth
+        else:
+            self.tokens = min(depth, self.tokens + (now - self.refilled) * rate)
+        self.refilled = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
 
 @dataclass
 class Admission:
     settings: Shedding
     pick: Callable[[int, int], int]  # e.g. random.randint
-    tokens: float = 0.0
-    refilled: float | None = None
-    lag: float = 0.0
-    overloaded_until: float | None = None  # shedding for lag, at least until then
-    shed: dict[str, int] = field(default_factory=lambda: {"rate": 0, "lag": 0, "ports": 0})
-
-    def observe_lag(self, lag: float, now: float) -> None:
-        """How late the loop's periodic timer fired (seconds)."""
-        self.lag = lag
-        limit = self.settings.max_loop_lag
-        if lag > limit:
-            self.overloaded_until = now + self.settings.hold
-        elif self.overloaded_until is not None and lag < limit / 2 and now >= self.overloaded_until:
-            self.overloaded_until = None
+    delay: float = 0.0
+    ceiling: float | None = None  # the adaptive ceiling (calls/s) while behind; None: none
+    admitting: float = 0.0  # calls/s passed lately (smoothed)
+    shed: dict[str, int] = field(default_factory=lambda: {"delay": 0, "ports": 0, "rate": 0})
+    _passed: int = 0  # since the last observation
+    _observed: float | None = None
+    _cut: float | None = None  # when the ceiling was last cut
+    _last_shed: float | None = None
+    _now: float = 0.0
+    _adaptive: Bucket = field(default_factory=Bucket)
+    _configured: Bucket = field(default_factory=Bucket)
 
     @property
     def overloaded(self) -> bool:
-        return self.overloaded_until is not None
+        return self.ceiling is not None
 
-    def pressure(self, free_ports: int) -> Shed | None:
-        """Checked first for every new INVITE: the loop behind, or the port reserve reached.
-        None: go on.  Else the 503 to send (counted)."""
-        if self.overloaded_until is not None:
-            return self._shed("lag", "Overloaded")
+    def observe(self, delay: float, now: float) -> None:
+        """How long a request arriving now would wait before it is handled (seconds)."""
+        dt = now - self._observed if self._observed is not None else 0.0
+        if dt > 0:
+            self.admitting += (self._passed / dt - self.admitting) * min(1.0, dt / 0.5)  # ~0.5 s smoothing
+        self._observed, self._passed, self._now, self.delay = now, 0, now, delay
+        limit, hold = self.settings.max_delay, self.settings.hold
+        if delay > limit:
+            if self.ceiling is None or self._cut is None or now - self._cut >= hold / 4:
+                base = self.ceiling if self.ceiling is not None else self.admitting
+                self.ceiling, self._cut = max(MIN_RATE, base * CUT), now
+        elif self.ceiling is not None:
+            if delay < limit / 2:
+                self.ceiling += max(GROWTH_MIN, self.ceiling * GROWTH) * dt
+            quiet_since = self._last_shed if self._last_shed is not None else self._cut
+            if quiet_since is None or now - quiet_since >= hold:
+                self.ceiling = None
+
+    def pressure(self, now: float, free_ports: int) -> Shed | None:
+        """Checked first for every new INVITE: the adaptive ceiling while the switch is
+        behind, or the port reserve reached.  None: go on.  Else the 503 to send (counted)."""
+        self._now = max(self._now, now)
+        if self.ceiling is not None and not self._adaptive.take(now, self.ceiling, max(1.0, self.ceiling / 10)):
+            return self._shed("delay", "Overloaded")
         if free_ports < self.settings.port_reserve:
             return self._shed("ports", "No Media Ports")
+        self._passed += 1
         return None
 
     def rate(self, now: float) -> Shed | None:
         """Checked once per call about to be set up (a phone's INVITE once authenticated, so
-        its challenge round does not count twice; a trunk's at once): the call-rate bucket."""
+        its challenge round does not count twice; a trunk's at once): the configured bucket."""
         rate = self.settings.max_call_rate
-        if rate <= 0:
+        if rate <= 0 or self._configured.take(now, rate, rate):
             return None
-        if self.refilled is None:
-            self.tokens, self.refilled = rate, now
-        self.tokens = min(rate, self.tokens + (now - self.refilled) * rate)
-        self.refilled = now
-        if self.tokens < 1.0:
-            return self._shed("rate", "Call Rate Exceeded")
-        self.tokens -= 1.0
-        return None
+        return self._shed("rate", "Call Rate Exceeded")
 
     def admit(self, now: float, free_ports: int) -> Shed | None:
         """Both checks at once."""
-        return self.pressure(free_ports) or self.rate(now)
+        return self.pressure(now, free_ports) or self.rate(now)
 
     def _shed(self, why: str, reason: str) -> Shed:
         self.shed[why] += 1
+        self._last_shed = self._now
         low, high = self.settings.retry_after
         return Shed(why, self.pick(low, high), reason)
 
     def configure(self, settings: Shedding) -> None:
-        """New thresholds (a reloaded config); the bucket refills to the new ceiling."""
+        """New thresholds (a reloaded config); the configured bucket refills to the new ceiling."""
         if settings != self.settings:
-            self.settings, self.refilled = settings, None
+            self.settings, self._configured = settings, Bucket()
 
 
-__all__ = ["Admission", "Shed", "Shedding"]
+DRAIN_FLOOR = 200_000.0  # bytes/s: a loop that read nothing in an interval is not assumed to read nothing ever
+
+
+def queue_delay(queued: int, drained: int, interval: float) -> float:
+    """Seconds the ``queued`` bytes waiting in the kernel would take to read at the rate
+    ``drained`` bytes were read over the last ``interval`` seconds."""
+    if queued <= 0:
+        return 0.0
+    rate = max(drained / interval if interval > 0 else 0.0, DRAIN_FLOOR)
+    return queued / rate
+
+
+__all__ = ["Admission", "Shed", "Shedding", "queue_delay"]

@@ -117,7 +117,7 @@ def main() -> int:
                 watcher.kill()
     shed = len(flood.response_ms)  # the 503s; the scenario fails a call whose 503 has no Retry-After
     completed = flood.successful - shed
-    counted = sum(after["calls"].get(f"shed_{k}", 0) - before["calls"].get(f"shed_{k}", 0) for k in ("lag", "ports", "rate"))
+    counted = sum(after["calls"].get(f"shed_{k}", 0) - before["calls"].get(f"shed_{k}", 0) for k in ("delay", "ports", "rate"))
     failed = flood.calls - flood.successful
     rate_done = completed / args.seconds
     media_b, media_a = before["media"], after["media"]

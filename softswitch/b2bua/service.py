@@ -112,7 +112,6 @@ class CallService:
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0}
         self.admission = Admission(_shedding(config), random.randint)
-        self._lag_watch: asyncio.Task[None] | None = None
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
         # BLF (presence.service): told, after each input of a call, which extensions it touches.
@@ -138,12 +137,9 @@ class CallService:
 
     async def start(self) -> None:
         self.writer.start()
-        self._lag_watch = self.loop.create_task(self._watch_lag())
         await self.hosts.use(t.host for t in self.config.trunks)  # before the first call needs them
 
     async def close(self) -> None:
-        if self._lag_watch is not None:
-            self._lag_watch.cancel()
         for call in list(self.calls.values()):
             self._run(call, call.hang_up(self.clock(), "switch", "switch shutting down"))
         await self.writer.close()
@@ -171,18 +167,10 @@ class CallService:
     def _locality(self) -> Locality:
         return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
 
-    async def _watch_lag(self, every: float = 0.05) -> None:
-        """How late the loop runs: a short sleep, measured (``overload``)."""
-        while True:
-            due = self.loop.time() + every
-            await asyncio.sleep(every)
-            now = self.loop.time()
-            self.admission.observe_lag(max(0.0, now - due), now)
-
     # --- a new INVITE -----------------------------------------------------------
     def on_invite(self, tx: ServerTransaction, request: Request, source: Target) -> None:
         now, wall = self.clock(), self.wall()
-        if self._shed(tx, request, self.admission.pressure(self.media.pool.free)):
+        if self._shed(tx, request, self.admission.pressure(now, self.media.pool.free)):
             return  # before authentication, routing or relay ports: it costs the least
         trunk = next((t for t in self.config.trunks if source.host in t.trusted), None)
         if trunk is not None:
@@ -216,8 +204,8 @@ class CallService:
             return False
         count = self.admission.shed[shed.why]
         if count in (1, 10, 100, 1000, 10000, 100000):
-            log.warning("overload: new calls shed with 503 (%s: %d so far; loop lag %.0f ms, %d free port pairs)", shed.why,
-                        count, self.admission.lag * 1000, self.media.pool.free)
+            log.warning("overload: new calls shed with 503 (%s: %d so far; delay %.0f ms, %d free port pairs)", shed.why,
+                        count, self.admission.delay * 1000, self.media.pool.free)
         refusal = make_response(request, 503, shed.reason, to_tag=self.new_id())
         refusal.add("Retry-After", str(shed.retry_after))
         self.endpoint.respond(tx, refusal)
@@ -821,7 +809,7 @@ class CallService:
 
 def _shedding(config: Config) -> Shedding:
     o = config.overload
-    return Shedding(o.max_call_rate, o.max_loop_lag, o.hold, o.port_reserve, o.retry_after)
+    return Shedding(o.max_call_rate, o.max_delay, o.hold, o.port_reserve, o.retry_after)
 
 
 def _dialled(request: Request) -> str:

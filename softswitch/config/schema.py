@@ -109,9 +109,10 @@ class Overload(Strict):
 
     max_call_rate: float = Field(0, ge=0, le=100000, description="new calls per second admitted (a second's worth "
                                  "may come at once); 0: no ceiling")
-    max_loop_lag: float = Field(0.25, ge=0.01, le=10, description="seconds the event loop may run late before new "
-                                "calls are shed, until it is back under half of it")
-    hold: float = Field(2, ge=0, le=600, description="seconds shedding for lag lasts at least")
+    max_delay: float = Field(0.25, ge=0.01, le=10, description="seconds a request may wait before it is handled (the "
+                             "event loop running late, datagrams queued in the kernel) before new calls are shed, until "
+                             "it is back under half of it")
+    hold: float = Field(2, ge=0, le=600, description="seconds shedding for delay lasts at least")
     port_reserve: int = Field(20, ge=0, le=100000, description="relay port pairs kept free for calls already up")
     retry_after: tuple[int, int] = Field((5, 20), description="[low, high]: seconds a shed call's Retry-After is "
                                          "drawn from, so refused callers do not all come back at once")
@@ -126,6 +127,9 @@ class Overload(Strict):
 
 class Transport(Strict):
     tcp_idle_timeout: float = Field(900, ge=10, le=86400, description="close idle TCP/TLS connections after this")
+    udp_receive_buffer: int = Field(1048576, ge=65536, le=268435456, description="bytes of datagrams the kernel may "
+                                    "queue for the switch (it doubles this, up to net.core.rmem_max): enough for a "
+                                    "burst, not for seconds of waiting; beyond it the kernel drops, counted as udp_dropped")
     max_message_size: int = Field(65535, ge=1500, le=1048576)
 
 

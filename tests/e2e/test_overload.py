@@ -29,7 +29,7 @@ def test_calls_over_the_rate_ceiling_get_503_with_retry_after(make_switch: objec
     retry_after = [int(v) for v in re.findall(r"^Retry-After: *(\d+)", log.read_text(), re.M)]
     assert len(retry_after) == shed and all(3 <= v <= 9 for v in retry_after), retry_after
     counters = admin(switch, "counters")["calls"]
-    assert counters["shed_rate"] == shed and counters["shed_lag"] == 0 and counters["active"] == 0
+    assert counters["shed_rate"] == shed and counters["shed_delay"] == 0 and counters["active"] == 0
     assert any("103" in row.values() for row in switch.registrations("acme")), "the phone registered meanwhile"
 
 

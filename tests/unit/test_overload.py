@@ -1,9 +1,10 @@
-"""Load shedding, stepping ``now`` by hand: the call-rate bucket, the loop's lag with its
-hysteresis and hold, the relay-port reserve, and the spread of Retry-After."""
+"""Load shedding, stepping ``now`` by hand: the configured call-rate bucket, the adaptive
+ceiling while requests wait too long (cut, grown, lifted), the relay-port reserve, the spread
+of Retry-After, and the queue delay estimate."""
 
 from __future__ import annotations
 
-from softswitch.overload import Admission, Shed, Shedding
+from softswitch.overload import Admission, Shed, Shedding, queue_delay
 
 
 def fixed(low: int, high: int) -> int:
@@ -13,7 +14,7 @@ def fixed(low: int, high: int) -> int:
 def test_no_ceiling_admits_everything_while_the_loop_keeps_up() -> None:
     admission = Admission(Shedding(), fixed)
     assert all(admission.admit(1000.0 + i / 1000, free_ports=500) is None for i in range(10_000))
-    assert admission.shed == {"rate": 0, "lag": 0, "ports": 0}
+    assert admission.shed == {"delay": 0, "ports": 0, "rate": 0}
 
 
 def test_the_rate_ceiling_admits_a_seconds_worth_then_the_refill_rate() -> None:
@@ -27,19 +28,44 @@ def test_the_rate_ceiling_admits_a_seconds_worth_then_the_refill_rate() -> None:
     assert admission.shed["rate"] == 150 - 100 + 2000 - admitted
 
 
-def test_lag_sheds_every_new_call_until_it_falls_below_half_and_the_hold_is_over() -> None:
-    admission = Admission(Shedding(max_loop_lag=0.2, hold=2.0), fixed)
-    admission.observe_lag(0.05, 1000.0)
-    assert admission.admit(1000.0, 500) is None
-    admission.observe_lag(0.3, 1000.1)
-    assert admission.overloaded and admission.admit(1000.1, 500) == Shed("lag", 12, "Overloaded")
-    admission.observe_lag(0.01, 1001.0)  # quiet at once, but the hold is not over
-    assert admission.overloaded
-    admission.observe_lag(0.15, 1002.2)  # hold over, but above half the limit: still behind
-    assert admission.overloaded
-    admission.observe_lag(0.05, 1002.3)
-    assert not admission.overloaded and admission.admit(1002.3, 500) is None
-    assert admission.shed["lag"] == 1
+def test_a_long_delay_sets_a_ceiling_under_the_rate_admitted_that_settles_and_lifts() -> None:
+    admission = Admission(Shedding(max_delay=0.2, hold=2.0), fixed)
+    now = 1000.0
+    # 100 calls/s admitted while the switch keeps up: no ceiling.
+    for _ in range(40):
+        now += 0.05
+        assert all(admission.pressure(now + i / 100, 500) is None for i in range(5))
+        admission.observe(0.01, now)
+    assert not admission.overloaded and 90 <= admission.admitting <= 110
+    # Behind: the ceiling starts at 80 % of that, and is cut again at most every hold/4 s.
+    assert all(admission.pressure(now + 0.01 * i, 500) is None for i in range(1, 6))
+    admission.observe(0.3, now + 0.05)
+    assert admission.ceiling is not None and 72 <= admission.ceiling <= 88
+    first = admission.ceiling
+    admission.observe(0.3, now + 0.10)
+    assert admission.ceiling == first  # too soon to cut again
+    admission.observe(0.3, now + 0.6)
+    assert admission.ceiling == first * 0.8
+    # Offered 200 calls/s for a second under that ceiling: about the ceiling gets through.
+    now += 0.6
+    passed = sum(admission.pressure(now + i / 200, 500) is None for i in range(200))
+    assert first * 0.8 - 10 <= passed <= first * 0.8 + 10
+    assert admission.shed["delay"] == 200 - passed
+    # Caught up: the ceiling grows by half of itself per second ...
+    before = admission.ceiling
+    admission.observe(0.01, now + 1.0)
+    admission.observe(0.01, now + 2.0)
+    assert admission.ceiling is not None and admission.ceiling > before
+    # ... and is lifted once nothing was shed for `hold` seconds.
+    admission.observe(0.01, now + 3.5)
+    assert not admission.overloaded and admission.pressure(now + 3.6, 500) is None
+
+
+def test_some_calls_always_get_through() -> None:
+    admission = Admission(Shedding(max_delay=0.2, hold=2.0), fixed)
+    for step in range(100):  # behind for 50 s, nothing admitted
+        admission.observe(5.0, 1000.0 + step / 2)
+    assert admission.ceiling == 5.0
 
 
 def test_the_port_reserve_is_kept_for_calls_already_up() -> None:
@@ -64,3 +90,9 @@ def test_a_new_ceiling_applies_at_once() -> None:
     assert sum(admission.admit(1000.0, 500) is None for _ in range(20)) == 10
     admission.configure(Shedding(max_call_rate=50))
     assert sum(admission.admit(1000.0, 500) is None for _ in range(60)) == 50
+
+
+def test_the_queue_delay_is_what_waits_over_the_rate_it_was_just_read() -> None:
+    assert queue_delay(0, 0, 0.05) == 0.0
+    assert queue_delay(500_000, 250_000, 0.05) == 0.1  # read at 5 MB/s: 0.1 s to read the rest
+    assert queue_delay(500_000, 0, 0.05) == 2.5  # nothing read: at the floor rate

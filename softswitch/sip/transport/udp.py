@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 # One socket takes every phone's requests: a burst (phones re-registering after a power cut,
-# a busy hour) must wait in the kernel, not be dropped, while the loop is busy.  The kernel
-# caps this at net.core.rmem_max / wmem_max.
+# a busy hour) waits in the kernel while the loop is busy, but not for seconds: an answer
+# that late is worse than a 503 now, so the receive buffer is bounded (``transport.
+# udp_receive_buffer``; the kernel doubles it, and caps it at net.core.rmem_max), and what it
+# holds is measured (``backlog``) so that new calls are shed before the queue grows long.
 SOCKET_BUFFER = 4 * 1024 * 1024
+SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)  # Linux: rmem_alloc, rcvbuf, ..., drops (u32 each)
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -22,6 +26,7 @@ class UdpListener(asyncio.DatagramProtocol):
         self._on_datagram = on_datagram
         self.transport: asyncio.DatagramTransport | None = None
         self.local: tuple[str, int] = ("", 0)
+        self.received_bytes = 0  # handed to the switch so far: the drain rate of the queue
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
@@ -34,7 +39,30 @@ class UdpListener(asyncio.DatagramProtocol):
             except OSError as exc:  # pragma: no cover - not seen on Linux
                 log.warning("udp %s: cannot enlarge socket buffer: %s", self.local, exc)
 
+    def size_receive_buffer(self, size: int) -> None:
+        """Bound the kernel's queue of datagrams not yet read (the kernel doubles ``size``)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            except OSError as exc:  # pragma: no cover - not seen on Linux
+                log.warning("udp %s: cannot size the receive buffer: %s", self.local, exc)
+
+    def backlog(self) -> tuple[int, int]:
+        """Bytes waiting in the kernel to be read, and datagrams the kernel dropped because the
+        buffer was full (both 0 where the kernel does not say)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return 0, 0
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 64)
+        except OSError:
+            return 0, 0
+        fields = struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4])
+        return fields[0], (fields[8] if len(fields) > 8 else 0)
+
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.received_bytes += len(data)
         self._on_datagram(data, (addr[0], addr[1]), self.listener_id)
 
     def error_received(self, exc: Exception) -> None:
