@@ -33,6 +33,7 @@ from .transaction import (
     TimerConfig,
     Transaction,
     TransactionTerminated,
+    TransactionTimedOut,
 )
 
 MAGIC_COOKIE = "z9hG4bK"
@@ -106,13 +107,34 @@ class TransactionLayer:
 
     def handle_timer(self, now: float) -> list[LayerOutput]:
         out: list[LayerOutput] = []
+        while (tx := self.due(now)) is not None:
+            out += self.fire(tx, now)
+        return out
+
+    def due(self, now: float) -> Transaction | None:
+        """The next transaction with a deadline at or before ``now`` (taken off the heap), or
+        None.  With ``fire``, this lets an edge run each transaction's timers on its own, so
+        that one machine failing (a bug) cannot cost the others their timers."""
         while self._heap and self._heap[0][0] <= now:
             deadline, _, tx = heapq.heappop(self._heap)
-            if tx.scheduled != deadline or tx.state is State.TERMINATED:
-                continue
-            tx.scheduled = None
-            out += self._track(tx, tx.handle_timer(now))
-        return out
+            if tx.scheduled == deadline and tx.state is not State.TERMINATED:
+                tx.scheduled = None
+                return tx
+        return None
+
+    def fire(self, tx: Transaction, now: float) -> list[LayerOutput]:
+        """Run the timers of ``tx`` (from ``due``) that are up at ``now``."""
+        return self._track(tx, tx.handle_timer(now))
+
+    def abandon(self, tx: Transaction) -> list[LayerOutput]:
+        """End a transaction whose machine raised (a bug, which the edge logs and counts) as
+        if it had timed out: its user hears so, and nothing of it lingers in the layer."""
+        was_live = tx.state is not State.TERMINATED
+        tx.state = State.TERMINATED
+        tx.deadlines.clear()
+        tx.scheduled = None
+        outputs: list[Output] = [TransactionTimedOut(tx)] if was_live else []
+        return self._track(tx, [*outputs, TransactionTerminated(tx)])
 
     def _track(self, tx: Transaction, outputs: list[Output]) -> list[LayerOutput]:
         """Reschedule ``tx`` and forget it once terminated."""

@@ -7,6 +7,15 @@ transaction layer and hands new requests to the transaction user.  A message
 that does not parse gets a stateless error response when it is a request
 whose Via could be read, and is otherwise dropped and counted; an exception
 in the TU is logged and answered with 500, never allowed to stop the loop.
+
+Any other exception that escapes a core or a callback (a bug: DESIGN.md) is
+caught at the edge where it surfaced: a datagram or stream handler, a timer
+(per transaction, so one failing machine does not cost the others their
+timers; the failed one is abandoned as timed out), or one of the layer's
+outputs.  It is counted in ``counters`` (``internal_errors`` and
+``internal_errors_<where>``, shown with the other SIP counters in the live
+view) and logged with its traceback, at most once per ``ERROR_LOG_INTERVAL``
+per place and exception type so a storm of one bug cannot flood the log.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import asyncio
 import logging
 import math
 import ssl
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +51,7 @@ log = logging.getLogger(__name__)
 trace = logging.getLogger("softswitch.sip.trace")
 
 TIMER_SLACK = 0.01  # seconds
+ERROR_LOG_INTERVAL = 10.0  # seconds between tracebacks of one kind of internal error
 
 
 class TransactionUser(Protocol):
@@ -85,6 +96,7 @@ class SipEndpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self._errors_logged: dict[tuple[str, str], tuple[float, int]] = {}  # last logged, suppressed since
 
     # --- lifecycle --------------------------------------------------------
     async def listen(self, specs: list[ListenSpec], tls: ssl.SSLContext | None = None) -> None:
@@ -109,7 +121,10 @@ class SipEndpoint:
         self._sweeper = self.loop.call_later(5.0, self._sweep)
 
     def _sweep(self) -> None:
-        self.pool.sweep()
+        try:
+            self.pool.sweep()
+        except Exception:
+            self._internal_error("sweep", "sweeping connections")
         self._sweeper = self.loop.call_later(5.0, self._sweep)
 
     async def close(self) -> None:
@@ -126,8 +141,32 @@ class SipEndpoint:
             if proto.transport:
                 proto.transport.close()
 
+    # --- errors -----------------------------------------------------------
+    def _internal_error(self, where: str, what: str, *args: object) -> None:
+        """Count and log the exception being handled (call from an ``except`` block): a bug that
+        escaped a core or a callback.  Its traceback is logged at most once per
+        ``ERROR_LOG_INTERVAL`` per place and exception type; the repeats are counted and told."""
+        self.counters["internal_errors"] += 1
+        self.counters[f"internal_errors_{where}"] += 1
+        exc = sys.exc_info()[1]
+        key = (where, type(exc).__name__)
+        now = self.loop.time()
+        last, suppressed = self._errors_logged.get(key, (-math.inf, 0))
+        if now - last < ERROR_LOG_INTERVAL:
+            self._errors_logged[key] = (last, suppressed + 1)
+            return
+        self._errors_logged[key] = (now, 0)
+        more = f" ({suppressed} more like it not logged since the last)" if suppressed else ""
+        log.error("internal error (%s) " + what + "%s", where, *args, more, exc_info=exc)
+
     # --- receiving --------------------------------------------------------
     def _on_datagram(self, data: bytes, addr: tuple[str, int], listener_id: int) -> None:
+        try:
+            self._datagram(data, addr, listener_id)
+        except Exception:
+            self._internal_error("datagram", "handling a datagram from %s:%s", addr[0], addr[1])
+
+    def _datagram(self, data: bytes, addr: tuple[str, int], listener_id: int) -> None:
         if not data.strip(b"\r\n\x00 "):
             self.counters["keepalives"] += 1  # CRLF keep-alive from a phone: nothing to answer on UDP
             return
@@ -140,10 +179,17 @@ class SipEndpoint:
         self.receive(data, source, stream=False)
 
     def _on_stream_message(self, data: bytes, conn: StreamConnection) -> None:
-        self.receive(data, Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id), stream=True)
+        # Caught here, not in asyncio: an exception out of data_received closes the connection.
+        try:
+            self.receive(data, Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id), stream=True)
+        except Exception:
+            self._internal_error("stream", "handling a message from %s %s:%s", conn.name, *conn.peer)
 
     def _on_stream_closed(self, conn: StreamConnection) -> None:
-        self.tu.on_flow_closed(Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id))
+        try:
+            self.tu.on_flow_closed(Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id))
+        except Exception:
+            self._internal_error("flow_closed", "closing the flow of %s %s:%s", conn.name, *conn.peer)
 
     def receive(self, data: bytes, source: Target, *, stream: bool) -> None:
         if self.is_banned(source.host):
@@ -157,6 +203,9 @@ class SipEndpoint:
         except MessageError as exc:
             self._reject(exc, source)
             return
+        except Exception:  # the parser's bug: nothing was read that could be answered
+            self._internal_error("parse", "parsing a message from %s:%s", source.host, source.port)
+            return
         try:
             if isinstance(msg, Request):
                 stamp_via(msg, source.host, source.port)
@@ -169,8 +218,7 @@ class SipEndpoint:
             self.counters["rejected"] += 1
             log.info("x %s:%s %s", source.host, source.port, exc.reason)
         except Exception:
-            self.counters["internal_errors"] += 1
-            log.exception("internal error handling a message from %s:%s", source.host, source.port)
+            self._internal_error("receive", "handling a message from %s:%s", source.host, source.port)
             if isinstance(msg, Request) and msg.method != "ACK":
                 self._send(source, bytes(make_error_response(msg.headers, 500, "Server Internal Error")))
 
@@ -187,23 +235,32 @@ class SipEndpoint:
 
     # --- the layer's outputs ----------------------------------------------
     def _process(self, outputs: list[LayerOutput]) -> None:
-        for out in outputs:
-            if isinstance(out, Transmit):
-                self._send(out.target, out.data)
-            elif isinstance(out, RequestReceived):
-                self._dispatch(out.transaction, out.request)
-            elif isinstance(out, ResponseReceived):
-                self._notify(out.transaction, out.response, out.last)
-            elif isinstance(out, TransactionTimedOut):
-                if isinstance(out.transaction, ClientTransaction):
-                    self._notify(out.transaction, None, last=True)
-            elif isinstance(out, CancelReceived):
-                self.tu.on_cancel(out.transaction, out.request, out.invite)
-            elif isinstance(out, AckReceived):
-                self.tu.on_ack(out.request, out.source)
-            elif isinstance(out, StrayResponse):
-                self.counters["stray_responses"] += 1
+        self._deliver(outputs)
         self._rearm()
+
+    def _deliver(self, outputs: list[LayerOutput]) -> None:
+        for out in outputs:
+            try:
+                self._output(out)
+            except Exception:  # the outputs after it are still sent and delivered
+                self._internal_error("output", "handling %s", type(out).__name__)
+
+    def _output(self, out: LayerOutput) -> None:
+        if isinstance(out, Transmit):
+            self._send(out.target, out.data)
+        elif isinstance(out, RequestReceived):
+            self._dispatch(out.transaction, out.request)
+        elif isinstance(out, ResponseReceived):
+            self._notify(out.transaction, out.response, out.last)
+        elif isinstance(out, TransactionTimedOut):
+            if isinstance(out.transaction, ClientTransaction):
+                self._notify(out.transaction, None, last=True)
+        elif isinstance(out, CancelReceived):
+            self.tu.on_cancel(out.transaction, out.request, out.invite)
+        elif isinstance(out, AckReceived):
+            self.tu.on_ack(out.request, out.source)
+        elif isinstance(out, StrayResponse):
+            self.counters["stray_responses"] += 1
 
     def _dispatch(self, tx: ServerTransaction, request: Request) -> None:
         try:
@@ -213,8 +270,7 @@ class SipEndpoint:
             log.info("x %s %s: %s", request.method, request.call_id, exc.reason)
             self.respond(tx, make_response(request, exc.status_hint, _reason(exc)))
         except Exception:
-            self.counters["internal_errors"] += 1
-            log.exception("internal error in %s %s", request.method, request.call_id)
+            self._internal_error("request", "in %s %s", request.method, request.call_id)
             self.respond(tx, make_response(request, 500))
 
     def _notify(self, tx: ClientTransaction, response: Response | None, last: bool) -> None:
@@ -226,7 +282,7 @@ class SipEndpoint:
         try:
             callback(response)
         except Exception:
-            log.exception("internal error in a response handler")
+            self._internal_error("response", "in a response handler (%s)", response.status if response else "timeout")
 
     def _rearm(self) -> None:
         when = self.layer.get_timer()
@@ -246,7 +302,17 @@ class SipEndpoint:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self._process(self.layer.handle_timer(self.loop.time()))
+        now = self.loop.time()
+        try:
+            while (tx := self.layer.due(now)) is not None:
+                try:
+                    outputs = self.layer.fire(tx, now)
+                except Exception:
+                    self._internal_error("timer", "in a timer of %s %s", type(tx).__name__, tx.state.value)
+                    outputs = self.layer.abandon(tx)
+                self._deliver(outputs)
+        finally:
+            self._rearm()  # whatever happened, the other transactions' timers stay armed
 
     # --- sending ----------------------------------------------------------
     def respond(self, tx: ServerTransaction, response: Response) -> None:
