@@ -7,6 +7,9 @@ transaction layer and hands new requests to the transaction user.  A message
 that does not parse gets a stateless error response when it is a request
 whose Via could be read, and is otherwise dropped and counted; an exception
 in the TU is logged and answered with 500, never allowed to stop the loop.
+Two hooks screen sources: ``is_banned`` before parsing (a banned source costs a
+look-up) and ``admit`` after it, before any transaction (per-source limits): what
+they refuse is dropped unanswered and counted (``dropped_banned``, ``dropped_limited``).
 
 Any other exception that escapes a core or a callback (a bug: DESIGN.md) is
 caught at the edge where it surfaced: a datagram or stream handler, a timer
@@ -75,6 +78,7 @@ class SipEndpoint:
     def __init__(
         self, tu: TransactionUser, *, timers: TimerConfig, max_message_size: int = 65535,
         tcp_idle_timeout: float = 900.0, is_banned: Callable[[str], bool] = lambda _: False,
+        admit: Callable[[Request | Response | None, Target], bool] = lambda _m, _s: True,
         branch_factory: Callable[[], str] | None = None, advertised_address: str | None = None,
     ) -> None:
         self.tu = tu
@@ -82,7 +86,8 @@ class SipEndpoint:
         self.layer = TransactionLayer(timers, branch_factory)
         self.max_message_size = max_message_size
         self.tcp_idle_timeout = tcp_idle_timeout
-        self.is_banned = is_banned
+        self.is_banned = is_banned  # before parsing: a banned source costs a dictionary look-up
+        self.admit = admit  # after parsing (None: unparseable), before any transaction: False drops it unanswered
         self.loop = asyncio.get_running_loop()
         self.udp: dict[int, UdpListener] = {}
         self.servers: list[asyncio.Server] = []
@@ -201,12 +206,18 @@ class SipEndpoint:
         try:
             msg = parse_message(data, stream=stream, max_size=self.max_message_size)
         except MessageError as exc:
-            self._reject(exc, source)
+            if self.admit(None, source):
+                self._reject(exc, source)
+            else:
+                self.counters["dropped_limited"] += 1
             return
         except Exception:  # the parser's bug: nothing was read that could be answered
             self._internal_error("parse", "parsing a message from %s:%s", source.host, source.port)
             return
         try:
+            if not self.admit(msg, source):
+                self.counters["dropped_limited"] += 1
+                return
             if isinstance(msg, Request):
                 stamp_via(msg, source.host, source.port)
                 self._process(self.layer.receive_request(msg, source, self.loop.time()))
