@@ -6,6 +6,12 @@ Four machines: INVITE/non-INVITE × client/server.  Each is a table
 ``(state, input) -> handler``; an input missing from the table is a protocol
 error (ours when it comes from the TU: ``LocalProtocolError``; a peer's
 retransmission that no longer matters is absorbed by an explicit entry).
+What may come from the peer (a retransmitted request, an ACK, a response) and
+every timer of a machine are covered in every state the machine can be in: a
+timer that fires in a state where it no longer matters (Timer B after a
+provisional, §17.1.1.2: Proceeding waits for a final response however long it
+takes) is ignored, and leaving a state drops the deadlines that only mattered
+there.  Only the TU's own misuse (a second final response) is refused.
 Machines never touch a socket or a clock: every call takes ``now`` and returns
 ``Output`` values; timers are deadlines the layer reads with ``next_deadline``
 and fires with ``handle_timer(now)``.  Timer letters follow RFC 3261 Table 4:
@@ -88,6 +94,14 @@ class TransactionTerminated:
 
 Output = Union[Transmit, ResponseReceived, TransactionTimedOut, TransactionTerminated]
 Handler = Callable[..., list[Output]]
+Table = dict[tuple[State, str], str]
+
+
+def stale_timers(table: Table, letters: str) -> Table:
+    """``table`` completed with "ignore" for each of ``letters`` in every state where the
+    table does not act on it: a timer that outlived the state it matters in (its deadline
+    raced a response, or was left armed) must not be an error."""
+    return {**{(state, "timer_" + c): "_ignore_timer" for state in State for c in letters}, **table}
 
 
 def invite_event(status: int) -> str:
@@ -144,6 +158,9 @@ class Transaction:
     def _absorb(self, *_: Any) -> list[Output]:
         return []
 
+    def _ignore_timer(self, now: float) -> list[Output]:
+        return []
+
     def _timer_terminate(self, now: float) -> list[Output]:
         return self._terminate()
 
@@ -160,7 +177,7 @@ class ServerTransaction(Transaction):
 
     __slots__ = ("last_response",)
 
-    TABLE = {
+    TABLE = stale_timers({
         (State.TRYING, "request"): "_absorb",
         (State.TRYING, "provisional"): "_send_provisional",
         (State.TRYING, "final"): "_send_final",
@@ -170,7 +187,7 @@ class ServerTransaction(Transaction):
         (State.COMPLETED, "request"): "_resend_last",
         (State.COMPLETED, "timer_J"): "_timer_terminate",
         (State.TERMINATED, "request"): "_absorb",
-    }
+    }, "J")
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         # The request itself is not kept: over UDP a transaction lives 32 s after its final
@@ -208,7 +225,7 @@ class InviteServerTransaction(ServerTransaction):
 
     __slots__ = ("_g_interval",)
 
-    TABLE = {
+    TABLE = stale_timers({
         (State.PROCEEDING, "request"): "_resend_last",
         (State.PROCEEDING, "provisional"): "_send_provisional",
         (State.PROCEEDING, "success"): "_send_success",
@@ -225,7 +242,7 @@ class InviteServerTransaction(ServerTransaction):
         (State.ACCEPTED, "timer_L"): "_timer_terminate",
         (State.TERMINATED, "request"): "_absorb",
         (State.TERMINATED, "ack"): "_absorb",
-    }
+    }, "GHIL")
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
@@ -283,7 +300,7 @@ class ClientTransaction(Transaction):
 
     __slots__ = ("request", "_e_interval", "wire")
 
-    TABLE = {
+    TABLE = stale_timers({
         (State.TRYING, "timer_E"): "_timer_e",
         (State.TRYING, "timer_F"): "_timer_timeout",
         (State.TRYING, "provisional"): "_provisional",
@@ -297,7 +314,7 @@ class ClientTransaction(Transaction):
         (State.COMPLETED, "timer_K"): "_timer_terminate",
         (State.TERMINATED, "provisional"): "_absorb",
         (State.TERMINATED, "final"): "_absorb",
-    }
+    }, "EFK")
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
@@ -345,7 +362,7 @@ class InviteClientTransaction(ClientTransaction):
 
     __slots__ = ("_a_interval", "ack")
 
-    TABLE = {
+    TABLE = stale_timers({
         (State.CALLING, "timer_A"): "_timer_a",
         (State.CALLING, "timer_B"): "_timer_timeout",
         (State.CALLING, "provisional"): "_provisional",
@@ -356,6 +373,9 @@ class InviteClientTransaction(ClientTransaction):
         (State.PROCEEDING, "final"): "_final",
         (State.COMPLETED, "final"): "_resend_ack",
         (State.COMPLETED, "provisional"): "_absorb",
+        # A 2xx after our ACK to a failure (a broken peer): the TU has been told the INVITE
+        # failed, so it is not passed up; the peer's own timers end its dialog.
+        (State.COMPLETED, "success"): "_absorb",
         (State.COMPLETED, "timer_D"): "_timer_terminate",
         (State.ACCEPTED, "success"): "_deliver",
         (State.ACCEPTED, "provisional"): "_absorb",
@@ -364,7 +384,7 @@ class InviteClientTransaction(ClientTransaction):
         (State.TERMINATED, "provisional"): "_absorb",
         (State.TERMINATED, "success"): "_absorb",
         (State.TERMINATED, "final"): "_absorb",
-    }
+    }, "ABDM")
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
@@ -388,8 +408,10 @@ class InviteClientTransaction(ClientTransaction):
 
 
     def _provisional(self, response: Response, now: float) -> list[Output]:
+        # §17.1.1.2: Proceeding neither retransmits (A) nor times out (B); it waits for a final.
         self.state = State.PROCEEDING
         self.deadlines.pop("A", None)
+        self.deadlines.pop("B", None)
         return [ResponseReceived(self, response)]
 
     def _success(self, response: Response, now: float) -> list[Output]:
