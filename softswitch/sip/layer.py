@@ -5,12 +5,22 @@ Theory of operation
 Requests are matched to server transactions by the top Via's branch (when it
 carries the RFC 3261 magic cookie and something after it), sent-by and method,
 with ACK matching its INVITE; otherwise by the RFC 2543 rules (Request-URI,
-From tag, Call-ID, CSeq number, top Via).  Responses are matched to client
-transactions by branch and CSeq method.  The layer keeps one heap of
-deadlines over all transactions; ``get_timer`` gives the earliest,
-``handle_timer(now)`` fires what is due.  The layer decides nothing about
-what a request means: new requests, stray responses and ACKs for 2xx are
-returned for the transaction user.
+From tag, Call-ID, CSeq number, top Via).
+
+Sloppy peers are met half-way on the one exchange where it matters, a failure
+to an INVITE (a 401/407 above all): an ACK that carries a new branch still
+reaches the transaction whose failure it acknowledges when its Call-ID, From
+tag, CSeq number and To tag (the tag of our failure) are that failure's (the
+§17.2.3 RFC 2543 rule, without Request-URI and Via); and a new INVITE from the
+same Call-ID and From tag with a higher CSeq supersedes the failed one, which
+stops retransmitting.  Either way nothing is answered or passed up for it.
+
+Responses are matched to client transactions by branch and CSeq method.  The
+layer keeps one heap of deadlines over all transactions; ``get_timer`` gives
+the earliest, ``handle_timer(now)`` fires what is due.  The layer decides
+nothing about what a request means: new requests, stray responses and ACKs
+for 2xx (and any ACK that matches no failure) are returned for the
+transaction user, which never answers an ACK.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
 
+from .errors import RemoteProtocolError
 from .message import Request, Response
 from .transaction import (
     ClientTransaction,
@@ -95,6 +106,10 @@ class TransactionLayer:
         self.client: dict[tuple[Any, ...], ClientTransaction] = {}
         self._heap: list[tuple[float, int, Transaction]] = []
         self._seq = itertools.count()
+        # INVITE server transactions that sent a failure, until they end: by the failure's
+        # (Call-ID, From tag, To tag, CSeq number), and the latest by (Call-ID, From tag).
+        self._failed: dict[tuple[str, str, str, int], InviteServerTransaction] = {}
+        self._failed_by_caller: dict[tuple[str, str], InviteServerTransaction] = {}
 
     # --- timers -----------------------------------------------------------
     def get_timer(self) -> float | None:
@@ -142,6 +157,8 @@ class TransactionLayer:
             if isinstance(item, TransactionTerminated):
                 if isinstance(tx, ServerTransaction):
                     self.server.pop(tx.key, None)
+                    if isinstance(tx, InviteServerTransaction) and tx.failure_ids is not None:
+                        self._forget_failure(tx, tx.failure_ids)
                 else:
                     self.client.pop(tx.key, None)
         deadline = tx.next_deadline()
@@ -154,26 +171,56 @@ class TransactionLayer:
     def receive_request(self, request: Request, target: Target, now: float) -> list[LayerOutput]:
         if request.method == "ACK":
             tx = self.server.get(server_key(request))
-            if isinstance(tx, InviteServerTransaction) and tx.state in (State.COMPLETED, State.CONFIRMED):
+            if not (isinstance(tx, InviteServerTransaction) and tx.state in (State.COMPLETED, State.CONFIRMED)):
+                # §17.2.3 by the dialog's identifiers: a peer that put a new branch in the ACK.
+                tx = self._failed.get((request.call_id, request.from_.tag or "", request.to.tag or "", request.cseq.number))
+            if tx is not None and tx.state in (State.COMPLETED, State.CONFIRMED):
                 return self._track(tx, tx.receive_ack(now))
-            return [AckReceived(request, target)]
+            return [AckReceived(request, target)]  # an ACK for a 2xx: the dialog's (§13.3.1.4)
         key = server_key(request)
         existing = self.server.get(key)
         if existing is not None:
             return self._track(existing, existing.receive_request(now))
+        out: list[LayerOutput] = []
         new: ServerTransaction
         if request.method == "INVITE":
             new = InviteServerTransaction(key, request, target, self.timers)
+            old = self._failed_by_caller.get((request.call_id, request.from_.tag or ""))
+            if old is not None and old.failure_ids is not None and old.failure_ids[3] < request.cseq.number:
+                out += self._track(old, old.supersede(now))
         else:
             new = ServerTransaction(key, request, target, self.timers)
         self.server[key] = new
         if request.method == "CANCEL":
             invite = self.server.get(server_key(request, "INVITE"))
             return [CancelReceived(new, request, invite if isinstance(invite, InviteServerTransaction) else None)]
-        return [RequestReceived(new, request)]
+        return [*out, RequestReceived(new, request)]
 
     def respond(self, tx: ServerTransaction, response: Response, now: float) -> list[LayerOutput]:
-        return self._track(tx, tx.respond(response, now))
+        was = tx.state
+        outputs = tx.respond(response, now)
+        if isinstance(tx, InviteServerTransaction) and was is State.PROCEEDING and tx.state is State.COMPLETED:
+            self._remember_failure(tx, response)
+        return self._track(tx, outputs)
+
+    def _remember_failure(self, tx: InviteServerTransaction, response: Response) -> None:
+        """Index a failure sent, for ACKs with another branch and for superseding INVITEs.
+        (The response's identifiers are the INVITE's, which the TU has read already.)"""
+        try:
+            ids = (response.call_id, response.from_.tag or "", response.to.tag or "", response.cseq.number)
+        except RemoteProtocolError:
+            return
+        tx.failure_ids = ids
+        self._failed[ids] = tx
+        older = self._failed_by_caller.get(ids[:2])
+        if older is None or older.failure_ids is None or older.failure_ids[3] <= ids[3]:
+            self._failed_by_caller[(ids[0], ids[1])] = tx
+
+    def _forget_failure(self, tx: InviteServerTransaction, ids: tuple[str, str, str, int]) -> None:
+        if self._failed.get(ids) is tx:
+            del self._failed[ids]
+        if self._failed_by_caller.get((ids[0], ids[1])) is tx:
+            del self._failed_by_caller[(ids[0], ids[1])]
 
     # --- client side ------------------------------------------------------
     def new_branch(self) -> str:

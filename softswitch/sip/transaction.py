@@ -221,17 +221,29 @@ class ServerTransaction(Transaction):
 
 
 class InviteServerTransaction(ServerTransaction):
-    """INVITE server transaction (RFC 3261 §17.2.1, Figure 7; RFC 6026 §7.1)."""
+    """INVITE server transaction (RFC 3261 §17.2.1, Figure 7; RFC 6026 §7.1).
 
-    __slots__ = ("_g_interval",)
+    Besides the ACK, a failure's retransmissions also stop when the transaction is
+    ``superseded``: the same caller (Call-ID, From tag) sent a new INVITE with a higher CSeq,
+    typically the retry with credentials after a 401/407.  A UAC sends that only once it has
+    the final response (§14.1, §22.2), so the ACK was sent even if it never matched (a peer
+    that put a new branch in it); going on would make the peer take a late failure's To tag
+    for the dialog's.  Like an ACK, this leads to Confirmed, which absorbs what follows."""
+
+    __slots__ = ("_g_interval", "failure_ids")
 
     TABLE = stale_timers({
         (State.PROCEEDING, "request"): "_resend_last",
         (State.PROCEEDING, "provisional"): "_send_provisional",
         (State.PROCEEDING, "success"): "_send_success",
         (State.PROCEEDING, "final"): "_send_final",
+        (State.PROCEEDING, "superseded"): "_absorb",  # still the TU's to answer
         (State.COMPLETED, "request"): "_resend_last",
         (State.COMPLETED, "ack"): "_ack",
+        (State.COMPLETED, "superseded"): "_ack",
+        (State.CONFIRMED, "superseded"): "_absorb",
+        (State.ACCEPTED, "superseded"): "_absorb",
+        (State.TERMINATED, "superseded"): "_absorb",
         (State.COMPLETED, "timer_G"): "_timer_g",
         (State.COMPLETED, "timer_H"): "_timer_timeout",
         (State.CONFIRMED, "request"): "_absorb",
@@ -248,12 +260,19 @@ class InviteServerTransaction(ServerTransaction):
         super().__init__(key, request, target, timers)
         self.state = State.PROCEEDING
         self._g_interval = timers.t1
+        # (Call-ID, From tag, To tag, CSeq number) of the failure sent, for the layer to match
+        # an ACK whose branch a sloppy peer changed (layer-owned).
+        self.failure_ids: tuple[str, str, str, int] | None = None
 
     def respond(self, response: Response, now: float) -> list[Output]:
         return self._dispatch(invite_event(response.status), response, now)
 
     def receive_ack(self, now: float) -> list[Output]:
         return self._dispatch("ack", now)
+
+    def supersede(self, now: float) -> list[Output]:
+        """The same caller sent a new INVITE with a higher CSeq (see the class docstring)."""
+        return self._dispatch("superseded", now)
 
     def _send_provisional(self, response: Response, now: float) -> list[Output]:
         self.last_response = bytes(response)

@@ -73,7 +73,7 @@ def peer_inputs(cls: type[Transaction], state: State) -> set[str]:
     if cls is ServerTransaction:
         return {"request"}
     if cls is InviteServerTransaction:
-        return {"request"} | ({"ack"} if state in (S.COMPLETED, S.CONFIRMED) else set())
+        return {"request", "superseded"} | ({"ack"} if state in (S.COMPLETED, S.CONFIRMED) else set())
     if cls is ClientTransaction:
         return {"provisional", "final"}
     return {"provisional", "success", "final"}
@@ -87,7 +87,7 @@ def tu_inputs(cls: type[Transaction]) -> set[str]:
     return set()
 
 
-INPUTS = ["request", "ack", "provisional", "success", "final", *(f"timer_{c}" for c in LETTERS)]
+INPUTS = ["request", "ack", "superseded", "provisional", "success", "final", *(f"timer_{c}" for c in LETTERS)]
 STATUS = {"provisional": 180, "success": 200, "final": 486}
 
 
@@ -221,3 +221,74 @@ def test_random_walks_raise_only_on_tu_misuse(cls: type[Transaction], reliable: 
         assert tx.state in REACHABLE[cls]
         if before is S.TERMINATED:
             assert tx.state is S.TERMINATED
+
+
+# --------------------------------------------------------------------------- the layer
+
+EXCHANGE = st.lists(st.tuples(
+    st.sampled_from(["rtx", "ack_same", "ack_new", "ack_2xx", "retry", "answer_first", "answer_retry", "tick"]),
+    st.floats(0.0, 5.0, allow_nan=False),
+), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=EXCHANGE, reliable=st.booleans())
+def test_challenge_exchanges_in_any_order(steps: list[tuple[str, float]], reliable: bool) -> None:
+    """A 407 exchange with its messages in any order and at any time (issue 13 item 4): the
+    layer raises nothing but the TU's misuse; an ACK is never answered nor made a request;
+    once an ACK (either branch) or the authenticated retry has come after the 407, the 407 is
+    never sent again; in the end only unanswered INVITEs remain, and the failure indexes hold
+    only live transactions."""
+    from softswitch.sip.layer import RequestReceived, TransactionLayer
+    from softswitch.sip.transaction import Transmit
+
+    layer = TransactionLayer()
+    via = "TCP" if reliable else "UDP"
+    tgt = target(reliable)
+    first = request("INVITE", branch="z9hG4bK1", cseq=1, transport=via)
+    retry = request("INVITE", branch="z9hG4bK2", cseq=2, transport=via)
+    acks = {
+        "ack_same": request("ACK", branch="z9hG4bK1", cseq=1, to_tag="c407", transport=via),
+        "ack_new": request("ACK", branch="z9hG4bKnew", cseq=1, to_tag="c407", transport=via),
+        "ack_2xx": request("ACK", branch="z9hG4bK2xx", cseq=2, to_tag="ok", transport=via),
+    }
+    challenge = response_to(first, 407, to_tag="c407")
+    txs: dict[str, ServerTransaction] = {}
+    (event,) = layer.receive_request(first, tgt, 0.0)
+    assert isinstance(event, RequestReceived)
+    txs["first"] = event.transaction
+    now, challenged, done_with_challenge = 0.0, False, False
+    for step, dt in steps:
+        now += dt
+        if step == "tick":
+            out = layer.handle_timer(now)
+        elif step in acks:
+            out = layer.receive_request(acks[step], tgt, now)
+            assert not any(isinstance(o, (RequestReceived, Transmit)) for o in out)
+            done_with_challenge |= challenged and step != "ack_2xx"
+        elif step == "rtx":
+            out = layer.receive_request(first, tgt, now)
+        elif step == "retry":
+            out = layer.receive_request(retry, tgt, now)
+            for o in out:
+                if isinstance(o, RequestReceived):  # new, not its retransmission
+                    txs["retry"] = o.transaction
+                    done_with_challenge |= challenged
+        else:
+            tx = txs.get("first" if step == "answer_first" else "retry")
+            if tx is None:
+                continue
+            answer = challenge if step == "answer_first" else response_to(retry, 200, to_tag="ok")
+            try:
+                out = layer.respond(tx, answer, now)
+            except LocalProtocolError:
+                continue  # the TU answering twice: its own bug, refused
+            challenged |= step == "answer_first"
+            if step == "answer_first":
+                continue
+        if done_with_challenge:
+            assert bytes(challenge) not in [o.data for o in out if isinstance(o, Transmit)], step
+    layer.handle_timer(now + 100.0)
+    assert all(tx.state is S.PROCEEDING for tx in layer.server.values())
+    live = set(map(id, layer.server.values()))
+    assert all(id(tx) in live for tx in [*layer._failed.values(), *layer._failed_by_caller.values()])
