@@ -2,7 +2,10 @@
 
 A Unix stream socket (``admin.socket``, mode 0600, so only the switch's user may
 talk to it): the client writes one command line, the switch answers with one
-JSON document and closes.  Commands are read-only views (``calls``, ``counters``).
+JSON document and closes.  Most commands are read-only views (``calls``, ``counters``,
+``bans``); actions change the running switch (``lift ADDR`` ends a ban) and take one
+argument.  An action is also refused to a peer whose user (``SO_PEERCRED``) is neither the
+switch's nor root, should the socket's mode ever be loosened; each one is logged.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Handler = Callable[[], Any]
+Action = Callable[[str], Any]  # one argument; ValueError: refused, with the reason
 
 
 class AdminError(Exception):
@@ -26,9 +31,10 @@ class AdminError(Exception):
 
 
 class AdminServer:
-    def __init__(self, path: str, handlers: dict[str, Handler]) -> None:
+    def __init__(self, path: str, handlers: dict[str, Handler], actions: dict[str, Action] | None = None) -> None:
         self.path = path
         self.handlers = handlers
+        self.actions = actions or {}
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -44,11 +50,17 @@ class AdminServer:
         try:
             line = await asyncio.wait_for(reader.readline(), 5.0)
             command = line.decode("utf-8", "replace").strip()
+            name, _, argument = command.partition(" ")
             handler = self.handlers.get(command)
-            if handler is None:
-                reply: Any = {"error": f"unknown command {command!r}; known: {', '.join(sorted(self.handlers))}"}
-            else:
+            action = self.actions.get(name)
+            reply: Any
+            if handler is not None:
                 reply = {"result": handler()}
+            elif action is not None:
+                reply = self._act(name, action, argument.strip(), writer)
+            else:
+                known = ", ".join(sorted([*self.handlers, *(f"{a} ARG" for a in self.actions)]))
+                reply = {"error": f"unknown command {command[:100]!r}; known: {known}"}
             writer.write(json.dumps(reply, default=str).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, ConnectionError):
@@ -57,6 +69,20 @@ class AdminServer:
             log.exception("control socket command failed")
         finally:
             writer.close()
+
+    def _act(self, name: str, action: Action, argument: str, writer: asyncio.StreamWriter) -> Any:
+        uid = _peer_uid(writer)
+        if uid is not None and uid not in (0, os.getuid()):
+            log.warning("control socket: %s refused to user %d", name, uid)
+            return {"error": f"{name}: not allowed to user {uid}"}
+        if not argument:
+            return {"error": f"{name} needs an argument"}
+        try:
+            result = action(argument)
+        except ValueError as exc:
+            return {"error": f"{name}: {exc}"}
+        log.info("control socket: %s %s", name, argument[:100])
+        return {"result": result}
 
     async def close(self) -> None:
         if self.server is not None:
@@ -76,6 +102,19 @@ def _alive(path: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    """The connecting process's user (Linux ``SO_PEERCRED``), or None where it cannot be read."""
+    sock = writer.get_extra_info("socket")
+    option = getattr(socket, "SO_PEERCRED", None)
+    if sock is None or option is None:
+        return None
+    try:
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    except OSError:
+        return None
+    return int(uid)
 
 
 def query(path: str, command: str, timeout: float = 5.0) -> Any:

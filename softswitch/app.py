@@ -21,6 +21,7 @@ from . import __version__, load
 from .admin import AdminServer
 from .b2bua.service import CallService
 from .config import Config, ConfigError, load_config
+from .guard import Guard
 from .media.endpoint import MediaEndpoint
 from .media.ports import PortPool
 from .messaging.service import MessageService
@@ -65,6 +66,7 @@ class App:
         self.blf: DialogEventService | None = None
         self.messages: MessageService | None = None
         self.admin: AdminServer | None = None
+        self.guard = Guard(config, resolve=lambda host: self.calls.hosts.address(host) if self.calls is not None else host)
         self.trunks: TrunkRegistrations | None = None
         self._trunk_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -78,11 +80,12 @@ class App:
         self.endpoint = SipEndpoint(
             self, timers=_timers(cfg), max_message_size=cfg.transport.max_message_size,
             tcp_idle_timeout=cfg.transport.tcp_idle_timeout,
-            is_banned=lambda host: self.registrar is not None and self.registrar.is_banned(host),
+            is_banned=self.guard.is_banned, admit=self.guard.admit,
             branch_factory=new_id, advertised_address=cfg.server.advertised_address,
         )
         self.registrar = RegistrarService(
             cfg, self.store, secret=secrets.token_bytes(32), respond=self.endpoint.respond, tag_factory=new_id,
+            guard=self.guard,
         )
         await self.registrar.start()
         self.messages = MessageService(cfg, self.registrar, self.endpoint, new_id=new_id, user_agent=USER_AGENT)
@@ -112,9 +115,10 @@ class App:
         self._trunk_task = asyncio.get_running_loop().create_task(self.trunks.run())
         self.admin = AdminServer(cfg.admin.socket, {
             "calls": self.calls.active, "counters": self._counters, "trunks": self.trunks.status,
-            "parked": self.calls.parked, "subscriptions": self.blf.listing,
-        })
+            "parked": self.calls.parked, "subscriptions": self.blf.listing, "bans": self.guard.listing,
+        }, actions={"lift": self.guard.lift})
         await self.admin.start()
+        self.guard.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
         self._keepalive = asyncio.get_running_loop().create_task(keepalive.run())
         for spec in cfg.server.listen:
@@ -139,6 +143,7 @@ class App:
         for task in (self._keepalive, self._trunk_task, self._load_watch):
             if task is not None:
                 task.cancel()
+        self.guard.close()
         if self.admin is not None:
             await self.admin.close()
         if self.calls is not None:
@@ -172,6 +177,7 @@ class App:
                                 overloaded=admission.overloaded, delay_ms=round(admission.delay * 1000, 1))
         if self.messages is not None:
             out["messages"] = dict(self.messages.counters)
+        out["security"] = self.guard.counters()
         if self.media is not None:
             out["media"] = dict(self.media.counters, sessions=len(self.media.sessions),
                                 ports_allocated=self.media.pool.counters.allocated,
@@ -196,6 +202,7 @@ class App:
             log.warning("media address/ports changes take effect at the next restart")
         self.config = new
         assert self.registrar is not None and self.calls is not None
+        self.guard.apply_config(new)
         gone = self.registrar.apply_config(new)
         self.calls.apply_config(new)
         self._size_buffers(new)

@@ -247,6 +247,50 @@ def cmd_trunks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bans(args: argparse.Namespace) -> int:
+    """Sources the running switch is ignoring (README "Configuration": per-source limits), or
+    ``--lift ADDR``: end that one's ban now."""
+    config = _load(args.config)
+    from .admin import AdminError, query
+
+    try:
+        if args.lift:
+            lifted = query(config.admin.socket, f"lift {args.lift}")
+            if lifted["lifted"] is None:
+                print(f"{args.lift} is not banned")
+                return 1
+            print(f"lifted the ban on {lifted['lifted']} ({lifted['why']}; {lifted['dropped']} messages dropped)")
+            return 0
+        rows = query(config.admin.socket, "bans")
+    except AdminError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    header = ("SOURCE", "WHY", "SINCE", "UNTIL", "LEFT", "DROPPED", "COUNTS")
+    _print_table(header, [
+        (r["source"], r["why"], _when(r["since"]), _when(r["until"]), f"{int(r['left'] + 0.5)}s", str(r["dropped"]),
+         ", ".join(f"{what} {n}" for what, n in r["counts"].items()) or "-")
+        for r in rows
+    ])
+    print(f"{len(rows)} ban{'s' if len(rows) != 1 else ''}")
+    return 0
+
+
+def cmd_counters(args: argparse.Namespace) -> int:
+    """The running switch's counters, one ``section.name value`` a line."""
+    config = _load(args.config)
+    from .admin import AdminError, query
+
+    try:
+        sections = query(config.admin.socket, "counters")
+    except AdminError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    for section, values in sections.items():
+        for name, value in values.items():
+            print(f"{section}.{name} {value}")
+    return 0
+
+
 def _sound_facts(path: Path) -> tuple[str, str]:
     """(length, format) of a recording, for the recordings listing."""
     from .media.audio import SoundError, describe
@@ -383,6 +427,15 @@ def build_parser() -> argparse.ArgumentParser:
     trunks = sub.add_parser("trunks", help="trunks and their outbound registration status (asks the running switch)")
     trunks.add_argument("--config", default=DEFAULT_CONFIG)
     trunks.set_defaults(func=cmd_trunks)
+
+    bans = sub.add_parser("bans", help="sources the running switch ignores (per-source limits); --lift ADDR ends one")
+    bans.add_argument("--config", default=DEFAULT_CONFIG)
+    bans.add_argument("--lift", metavar="ADDR", help="end this source's ban now")
+    bans.set_defaults(func=cmd_bans)
+
+    counters = sub.add_parser("counters", help="the running switch's counters (SIP, registrar, calls, security, media)")
+    counters.add_argument("--config", default=DEFAULT_CONFIG)
+    counters.set_defaults(func=cmd_counters)
 
     recs = sub.add_parser("recordings", help="prompts and music per account, and what plays them")
     recs.add_argument("--config", default=DEFAULT_CONFIG)

@@ -90,6 +90,19 @@ class Keepalive(Strict):
     failures: int = Field(2, ge=1, le=10, description="unanswered pings before the flow's contacts are dropped")
 
 
+class RequestLimits(Strict):
+    """Requests one source address may send within ``security.rate_window`` seconds, by kind;
+    one more bans it for ``ban_time`` (0: no limit).  The defaults are a busy phone's worst
+    burst several times over; put offices behind one NAT address in ``trusted_networks``."""
+
+    registrations: int = Field(60, ge=0, le=1_000_000, description="REGISTERs (a phone with 6 lines sends 12 at boot, "
+                               "the challenge rounds included)")
+    calls: int = Field(60, ge=0, le=1_000_000, description="INVITEs outside a dialog (2 a call: the challenge round)")
+    subscriptions: int = Field(300, ge=0, le=1_000_000, description="SUBSCRIBEs outside a dialog (2 a BLF key at boot)")
+    other: int = Field(60, ge=0, le=1_000_000, description="other requests outside a dialog: OPTIONS, MESSAGE, NOTIFY ...")
+    in_dialog: int = Field(1000, ge=0, le=1_000_000, description="requests inside dialogs, ACK, CANCEL and responses")
+
+
 class Security(Strict):
     auth_algorithms: list[DigestAlgorithm] = Field(
         default_factory=lambda: list[DigestAlgorithm](["MD5"]), min_length=1,
@@ -97,9 +110,30 @@ class Security(Strict):
         "some clients (baresip/libre 1.x) fail outright when any challenge names an algorithm they lack",
     )
     nonce_lifetime: float = Field(300, ge=10, le=3600)
-    ban_threshold: int = Field(20, ge=1, le=100000, description="failed authentications from one source ...")
+    ban_threshold: int = Field(10, ge=1, le=100000, description="failed authentications from one source ...")
     ban_window: float = Field(60, ge=1, le=86400, description="... within this many seconds ...")
-    ban_time: float = Field(300, ge=1, le=86400, description="... ban the source for this long")
+    ban_time: float = Field(300, ge=1, le=86400, description="... ban the source for this long (every ban lasts this long)")
+    rate_window: float = Field(10, ge=1, le=3600, description="seconds max_requests count over (a sliding window)")
+    max_requests: RequestLimits = Field(default_factory=RequestLimits)
+    max_unanswered_challenges: int = Field(
+        100, ge=0, le=1_000_000, description="401/407s sent to one source that it did not come back from with "
+        "credentials, within challenge_window; one more bans it (0: no limit)")
+    challenge_window: float = Field(60, ge=1, le=86400)
+    trusted_networks: list[str] = Field(
+        default_factory=list, description="networks (CIDR) exempt from the request and challenge limits, such as an "
+        "office behind one NAT address; failed authentications still count. Trunks' addresses are always exempt")
+    max_sources: int = Field(50000, ge=100, le=10_000_000, description="sources counted at once: beyond it the least "
+                             "recently seen are forgotten, so a flood from spoofed addresses cannot grow memory")
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for text in value:
+            try:
+                ipaddress.ip_network(text)
+            except ValueError as exc:
+                raise ValueError(f"{text!r} is not a network such as 192.168.1.0/24 ({exc})") from None
+        return value
 
 
 class Overload(Strict):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..config import Account, Config
-from ..security import FailureThrottle
+from ..guard import Guard
 from ..sip.auth import DigestAuthenticator, Verdict
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import NameAddr
@@ -111,7 +111,7 @@ class RegistrarService:
     def __init__(
         self, config: Config, store: BindingStore, *, secret: bytes,
         respond: Callable[[ServerTransaction, Response], None], tag_factory: Callable[[], str],
-        wall_clock: Callable[[], float] = time.time,
+        guard: Guard, wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.respond = respond
@@ -120,7 +120,7 @@ class RegistrarService:
         self.secret = secret
         self.table = BindingTable()
         self.writer: BatchWriter[Change] = BatchWriter(self._persist, config.store.flush_interval, "bindings")
-        self.throttle = FailureThrottle()
+        self.guard = guard  # per-source limits: the challenges sent and answered and the failures count there
         self.counters = {"registered": 0, "challenged": 0, "auth_failed": 0, "banned": 0}
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0
@@ -136,7 +136,6 @@ class RegistrarService:
         self.auth = DigestAuthenticator(
             self.secret, nonce_lifetime=sec.nonce_lifetime, algorithms=tuple(sec.auth_algorithms)
         )
-        self.throttle.threshold, self.throttle.window, self.throttle.ban_time = sec.ban_threshold, sec.ban_window, sec.ban_time
         gone: list[Change] = []
         for b in self.table.all(self.clock()):
             passwords = self.directory.passwords.get(b.account)
@@ -161,9 +160,6 @@ class RegistrarService:
         if self._expiry is not None:
             self._expiry.cancel()
         await self.writer.close()
-
-    def is_banned(self, host: str) -> bool:
-        return self.throttle.is_banned(host, self.clock())
 
     # --- REGISTER ---------------------------------------------------------
     def on_register(self, tx: ServerTransaction, request: Request, source: Target) -> None:
@@ -214,11 +210,13 @@ class RegistrarService:
         the request acts for, which must be the authenticated one."""
         credentials, challenge, status = (
             ("Proxy-Authorization", "Proxy-Authenticate", 407) if proxy else ("Authorization", "WWW-Authenticate", 401))
-        result = self.auth.verify(
-            request.method, request.get_all(credentials), account.domain, self.directory.passwords[account.name], now,
-        )
+        offered = request.get_all(credentials)
+        if offered:
+            self.guard.answered(source.host)
+        result = self.auth.verify(request.method, offered, account.domain, self.directory.passwords[account.name], now)
         if result.verdict is Verdict.MISSING or result.verdict is Verdict.STALE:
             self.counters["challenged"] += 1
+            self.guard.challenged(source.host)
             resp = make_response(request, status, to_tag=self.tag_factory())
             for value in self.auth.challenges(account.domain, now, stale=result.verdict is Verdict.STALE):
                 resp.add(challenge, value)
@@ -229,16 +227,15 @@ class RegistrarService:
         if result.verdict is not Verdict.OK or result.username is None:
             self._auth_failed(tx, request, source, account, result.username, result.reason)
             return None
-        self.throttle.record_success(source.host)
+        self.guard.succeeded(source.host)
         return result.username
 
     def _auth_failed(self, tx: ServerTransaction, request: Request, source: Target, account: Account, user: str | None, why: str) -> None:
         """Unknown user, wrong password, replay: one answer for all (no enumeration)."""
         self.counters["auth_failed"] += 1
         log.warning("authentication failed from %s:%s for %r@%s: %s", source.host, source.port, user, account.name, why)
-        if self.throttle.record_failure(source.host, self.clock()):
+        if self.guard.failed(source.host):  # logged by the guard, with the counts
             self.counters["banned"] += 1
-            log.warning("banning %s for %.0f s after %d failed authentications", source.host, self.throttle.ban_time, self.throttle.threshold)
         self.respond(tx, make_response(request, 403, to_tag=self.tag_factory()))
 
     # --- expiry and flows -------------------------------------------------

@@ -1,0 +1,161 @@
+"""Per-source limits at the edge: the pure ``SourceGuard`` (security.py) on the monotonic
+clock, fed by the SIP endpoint (``is_banned`` before parsing, ``admit`` after) and by the
+registrar's digest authentication (challenges sent and answered, failures).
+
+Each ban is logged once when it starts, with the counts that caused it, and once when it
+ends, with how many messages it dropped; never per packet.  The allow-list is the trunks'
+addresses (``inbound_addresses``, an IP ``host``, or the address a host name resolved to)
+and ``security.trusted_networks``; it is refreshed every second, so a trunk whose name
+resolves later is trusted from then on.  ``listing`` and ``lift`` serve the control socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .config import Config
+from .security import CHALLENGES, FAILURES, Ban, Kind, Limits, Network, SourceGuard, classify
+from .sip.errors import RemoteProtocolError
+from .sip.message import Request, Response
+from .sip.transaction import Target
+
+log = logging.getLogger(__name__)
+
+TICK = 1.0  # seconds between sweeps: ended bans reported, idle sources let go, trunks re-resolved
+
+
+class Guard:
+    def __init__(self, config: Config, *, resolve: Callable[[str], str] = lambda host: host,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+        self.core = SourceGuard()
+        self.resolve = resolve
+        self.clock = clock
+        self.wall = wall
+        self._trust: tuple[frozenset[str], tuple[Network, ...]] | None = None
+        self._tick: asyncio.TimerHandle | None = None
+        self.apply_config(config)
+
+    def apply_config(self, config: Config) -> None:
+        sec = config.security
+        req = sec.max_requests
+        self.core.limits = Limits(
+            window=sec.rate_window, registrations=req.registrations, calls=req.calls, subscriptions=req.subscriptions,
+            other=req.other, dialog=req.in_dialog, challenges=sec.max_unanswered_challenges,
+            challenge_window=sec.challenge_window, failures=sec.ban_threshold, failure_window=sec.ban_window,
+            ban_time=sec.ban_time, max_sources=sec.max_sources,
+        )
+        self.config = config
+        self._refresh_trust()
+
+    def _refresh_trust(self) -> None:
+        hosts = {address for t in self.config.trunks for address in t.trusted}
+        hosts.update(self.resolve(t.host) for t in self.config.trunks)
+        trust = (frozenset(hosts), tuple(ipaddress.ip_network(n) for n in self.config.security.trusted_networks))
+        if trust != self._trust:
+            self._trust = trust
+            self.core.trust(*trust)
+
+    # --- the periodic sweep -------------------------------------------------------
+    def start(self) -> None:
+        self._tick = asyncio.get_running_loop().call_later(TICK, self._on_tick)
+
+    def close(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+
+    def _on_tick(self) -> None:
+        try:
+            self.sweep()
+        except Exception:
+            log.exception("internal error sweeping the per-source limits")
+        self.start()
+
+    def sweep(self) -> None:
+        now = self.clock()
+        for ban in self.core.sweep(now):
+            log.warning("ban on %s (%s) ended after %.0f s; %d messages dropped", ban.source, ban.why,
+                        min(now, ban.until) - ban.since, ban.dropped)
+        self._refresh_trust()
+
+    # --- the endpoint's hooks ---------------------------------------------------------
+    def is_banned(self, host: str) -> bool:
+        return self.core.is_banned(host, self.clock())
+
+    def admit(self, msg: Request | Response | None, source: Target) -> bool:
+        """Count one message (None: one that did not parse); False: it starts a ban and is dropped."""
+        if msg is None:
+            kind = Kind.OTHER
+        elif isinstance(msg, Response):
+            kind = Kind.DIALOG
+        else:
+            kind = classify(msg.method, msg.method in ("ACK", "CANCEL") or _has_to_tag(msg))
+        ban = self.core.count(source.host, kind, self.clock())
+        if ban is None:
+            return True
+        self._started(ban)
+        return False
+
+    # --- the registrar's hooks --------------------------------------------------------
+    def challenged(self, host: str) -> None:
+        ban = self.core.challenged(host, self.clock())
+        if ban is not None:
+            self._started(ban)
+
+    def answered(self, host: str) -> None:
+        self.core.answered(host, self.clock())
+
+    def failed(self, host: str) -> bool:
+        """A failed authentication; True when it starts a ban."""
+        ban = self.core.failed(host, self.clock())
+        if ban is not None:
+            self._started(ban)
+        return ban is not None
+
+    def succeeded(self, host: str) -> None:
+        self.core.succeeded(host)
+
+    def _started(self, ban: Ban) -> None:
+        limits = self.core.limits
+        if ban.why == FAILURES:
+            rule = f"{limits.failures} {FAILURES} in {limits.failure_window:g} s"
+        elif ban.why == CHALLENGES:
+            rule = f"more than {limits.challenges} {CHALLENGES} in {limits.challenge_window:g} s"
+        else:
+            limit = next(limits.of(k) for k in Kind if k.label == ban.why)
+            rule = f"more than {limit} {ban.why} in {limits.window:g} s"
+        counts = ", ".join(f"{what} {n}" for what, n in ban.counts.items())
+        log.warning("banning %s for %.0f s: %s (%s); its messages are dropped unanswered", ban.source, limits.ban_time, rule, counts)
+
+    # --- the control socket -----------------------------------------------------------
+    def listing(self) -> list[dict[str, Any]]:
+        now, wall = self.clock(), self.wall()
+        return [{"source": b.source, "why": b.why, "since": wall - (now - b.since), "until": wall + (b.until - now),
+                 "left": round(b.until - now, 1), "dropped": b.dropped, "counts": b.counts} for b in self.core.bans(now)]
+
+    def lift(self, address: str) -> dict[str, Any]:
+        try:
+            host = str(ipaddress.ip_address(address.strip("[]")))
+        except ValueError:
+            raise ValueError(f"{address[:100]!r} is not an IP address") from None
+        ban = self.core.lift(host)
+        if ban is None:
+            return {"lifted": None}
+        log.warning("ban on %s (%s) lifted from the control socket after %.0f s; %d messages dropped",
+                    host, ban.why, self.clock() - ban.since, ban.dropped)
+        return {"lifted": host, "why": ban.why, "dropped": ban.dropped}
+
+    def counters(self) -> dict[str, object]:
+        return dict(self.core.counters, banned=self.core.banned, sources=self.core.tracked)
+
+
+def _has_to_tag(request: Request) -> bool:
+    try:
+        return request.to.tag is not None
+    except RemoteProtocolError:  # a malformed To: counted as out of dialog, answered 400 further on
+        return False
