@@ -64,6 +64,7 @@ class Softswitch(System):
             "server": {"listen": [{"transport": "udp", "address": "127.0.0.1", "port": self.port}]},
             "store": {"url": f"sqlite+aiosqlite:///{self.workdir}/bench.db"},
             "keepalive": {"mode": "off"},
+            "security": {"trusted_networks": ["127.0.0.0/8"]},  # load, not an attack: no per-source limits
             "admin": {"socket": str(self.workdir / "softswitch.sock")},
             "trunks": [{"name": "provider", "host": PROVIDER_IP, "port": 5060}],
             "accounts": [{
