@@ -238,7 +238,11 @@ class TransactionLayer:
             tx = ClientTransaction(key, request, target, self.timers)
         tx.user_data = user_data
         self.client[key] = tx
-        return tx, self._track(tx, tx.start(now))
+        out = self._track(tx, tx.start(now))
+        invite = self.client.get((branch, "INVITE")) if method == "CANCEL" else None
+        if isinstance(invite, InviteClientTransaction):  # §9.1: a CANCEL shares its INVITE's branch
+            out += self._track(invite, invite.cancel_sent(now))
+        return tx, out
 
     def receive_response(self, response: Response, now: float) -> list[LayerOutput]:
         key = (response.vias[0].branch, response.cseq.method)

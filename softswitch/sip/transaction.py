@@ -17,7 +17,10 @@ Machines never touch a socket or a clock: every call takes ``now`` and returns
 and fires with ``handle_timer(now)``.  Timer letters follow RFC 3261 Table 4:
 A/B/D (INVITE client), E/F/K (non-INVITE client), G/H/I (INVITE server),
 J (non-INVITE server), L/M from RFC 6026.  Over reliable transports the
-retransmission timers are not started and the wait timers are zero.
+retransmission timers are not started and the wait timers are zero.  One
+deadline is not in Table 4 and has a name, not a letter: ``cancel``, §9.1's
+64*T1 after a CANCEL for an INVITE still in Proceeding, when a peer that never
+answers the CANCEL is given up (the only end of an INVITE that rang out).
 
 What this module does not own: matching messages to transactions (``layer``),
 where bytes go (the transaction's ``target``, resolved by the transport), and
@@ -27,7 +30,7 @@ where bytes go (the transaction's ``target``, resolved by the transport), and
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -97,11 +100,11 @@ Handler = Callable[..., list[Output]]
 Table = dict[tuple[State, str], str]
 
 
-def stale_timers(table: Table, letters: str) -> Table:
-    """``table`` completed with "ignore" for each of ``letters`` in every state where the
+def stale_timers(table: Table, timers: Iterable[str]) -> Table:
+    """``table`` completed with "ignore" for each of ``timers`` in every state where the
     table does not act on it: a timer that outlived the state it matters in (its deadline
     raced a response, or was left armed) must not be an error."""
-    return {**{(state, "timer_" + c): "_ignore_timer" for state in State for c in letters}, **table}
+    return {**{(state, "timer_" + name): "_ignore_timer" for state in State for name in timers}, **table}
 
 
 def invite_event(status: int) -> str:
@@ -113,7 +116,8 @@ class Transaction:
     """Common parts: state, deadlines by timer letter, the table walk."""
 
     __slots__ = ("key", "method", "target", "config", "state", "deadlines", "user_data", "scheduled", "__weakref__")
-    TABLE: dict[tuple[State, str], str] = {}
+    TABLE: Table = {}
+    TIMERS: tuple[str, ...] = ()  # the deadlines this machine arms (RFC 3261 Table 4 letters)
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         self.key = key
@@ -176,7 +180,7 @@ class ServerTransaction(Transaction):
     """Non-INVITE server transaction (RFC 3261 §17.2.2, Figure 8)."""
 
     __slots__ = ("last_response",)
-
+    TIMERS: tuple[str, ...] = ("J",)
     TABLE = stale_timers({
         (State.TRYING, "request"): "_absorb",
         (State.TRYING, "provisional"): "_send_provisional",
@@ -187,7 +191,7 @@ class ServerTransaction(Transaction):
         (State.COMPLETED, "request"): "_resend_last",
         (State.COMPLETED, "timer_J"): "_timer_terminate",
         (State.TERMINATED, "request"): "_absorb",
-    }, "J")
+    }, TIMERS)
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         # The request itself is not kept: over UDP a transaction lives 32 s after its final
@@ -231,7 +235,7 @@ class InviteServerTransaction(ServerTransaction):
     for the dialog's.  Like an ACK, this leads to Confirmed, which absorbs what follows."""
 
     __slots__ = ("_g_interval", "failure_ids")
-
+    TIMERS = ("G", "H", "I", "L")
     TABLE = stale_timers({
         (State.PROCEEDING, "request"): "_resend_last",
         (State.PROCEEDING, "provisional"): "_send_provisional",
@@ -254,7 +258,7 @@ class InviteServerTransaction(ServerTransaction):
         (State.ACCEPTED, "timer_L"): "_timer_terminate",
         (State.TERMINATED, "request"): "_absorb",
         (State.TERMINATED, "ack"): "_absorb",
-    }, "GHIL")
+    }, TIMERS)
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
@@ -318,7 +322,7 @@ class ClientTransaction(Transaction):
     """Non-INVITE client transaction (RFC 3261 §17.1.2, Figure 6)."""
 
     __slots__ = ("request", "_e_interval", "wire")
-
+    TIMERS: tuple[str, ...] = ("E", "F", "K")
     TABLE = stale_timers({
         (State.TRYING, "timer_E"): "_timer_e",
         (State.TRYING, "timer_F"): "_timer_timeout",
@@ -333,7 +337,7 @@ class ClientTransaction(Transaction):
         (State.COMPLETED, "timer_K"): "_timer_terminate",
         (State.TERMINATED, "provisional"): "_absorb",
         (State.TERMINATED, "final"): "_absorb",
-    }, "EFK")
+    }, TIMERS)
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
@@ -380,7 +384,7 @@ class InviteClientTransaction(ClientTransaction):
     """INVITE client transaction (RFC 3261 §17.1.1, Figure 5; RFC 6026 §7.2)."""
 
     __slots__ = ("_a_interval", "ack")
-
+    TIMERS = ("A", "B", "D", "M", "cancel")
     TABLE = stale_timers({
         (State.CALLING, "timer_A"): "_timer_a",
         (State.CALLING, "timer_B"): "_timer_timeout",
@@ -390,6 +394,12 @@ class InviteClientTransaction(ClientTransaction):
         (State.PROCEEDING, "provisional"): "_provisional",
         (State.PROCEEDING, "success"): "_success",
         (State.PROCEEDING, "final"): "_final",
+        (State.PROCEEDING, "cancelled"): "_cancelled",
+        (State.PROCEEDING, "timer_cancel"): "_timer_timeout",
+        (State.CALLING, "cancelled"): "_absorb",  # Timer B still runs
+        (State.COMPLETED, "cancelled"): "_absorb",
+        (State.ACCEPTED, "cancelled"): "_absorb",
+        (State.TERMINATED, "cancelled"): "_absorb",
         (State.COMPLETED, "final"): "_resend_ack",
         (State.COMPLETED, "provisional"): "_absorb",
         # A 2xx after our ACK to a failure (a broken peer): the TU has been told the INVITE
@@ -403,7 +413,7 @@ class InviteClientTransaction(ClientTransaction):
         (State.TERMINATED, "provisional"): "_absorb",
         (State.TERMINATED, "success"): "_absorb",
         (State.TERMINATED, "final"): "_absorb",
-    }, "ABDM")
+    }, TIMERS)
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
         super().__init__(key, request, target, timers)
@@ -419,6 +429,15 @@ class InviteClientTransaction(ClientTransaction):
 
     def receive_response(self, response: Response, now: float) -> list[Output]:
         return self._dispatch(invite_event(response.status), response, now)
+
+    def cancel_sent(self, now: float) -> list[Output]:
+        """A CANCEL for this INVITE went out (RFC 3261 §9.1): without a final response in
+        64*T1 the transaction is destroyed, and its user told so as for Timer B."""
+        return self._dispatch("cancelled", now)
+
+    def _cancelled(self, now: float) -> list[Output]:
+        self.deadlines.setdefault("cancel", now + 64 * self.config.t1)
+        return []
 
     def _timer_a(self, now: float) -> list[Output]:
         self._a_interval *= 2

@@ -36,12 +36,12 @@ from ..unit.sipmsg import request, response_to
 
 S = State
 MACHINES: list[type[Transaction]] = [ServerTransaction, InviteServerTransaction, ClientTransaction, InviteClientTransaction]
-LETTERS = "ABDEFGHIJKLM"
-TIMERS = {  # RFC 3261 Table 4, RFC 6026 §8.11 (L) and §8.4 (M)
-    ServerTransaction: "J",
-    InviteServerTransaction: "GHIL",
-    ClientTransaction: "EFK",
-    InviteClientTransaction: "ABDM",
+LETTERS = [*"ABDEFGHIJKLM", "cancel"]
+TIMERS = {  # RFC 3261 Table 4, RFC 6026 §8.11 (L) and §8.4 (M), and §9.1's 64*T1 after a CANCEL
+    ServerTransaction: ("J",),
+    InviteServerTransaction: ("G", "H", "I", "L"),
+    ClientTransaction: ("E", "F", "K"),
+    InviteClientTransaction: ("A", "B", "D", "M", "cancel"),
 }
 REACHABLE = {  # the states in each machine's figure
     ServerTransaction: {S.TRYING, S.PROCEEDING, S.COMPLETED, S.TERMINATED},  # Figure 8
@@ -55,6 +55,7 @@ ACTS = {
     (InviteClientTransaction, S.CALLING, "B"),  # time out: only Calling (Proceeding waits for a final)
     (InviteClientTransaction, S.COMPLETED, "D"),  # stop absorbing failure retransmissions
     (InviteClientTransaction, S.ACCEPTED, "M"),  # stop passing 2xx retransmissions up (RFC 6026)
+    (InviteClientTransaction, S.PROCEEDING, "cancel"),  # a CANCEL never answered: give up (§9.1)
     (ClientTransaction, S.TRYING, "E"), (ClientTransaction, S.PROCEEDING, "E"),  # §17.1.2.2
     (ClientTransaction, S.TRYING, "F"), (ClientTransaction, S.PROCEEDING, "F"),
     (ClientTransaction, S.COMPLETED, "K"),
@@ -67,7 +68,8 @@ ACTS = {
 
 
 def peer_inputs(cls: type[Transaction], state: State) -> set[str]:
-    """What the peer's messages become in ``state``.  ACKs reach an INVITE server transaction
+    """What the peer's messages become in ``state`` (and, for an INVITE client, our CANCEL
+    going out, which the TU may send at any time).  ACKs reach an INVITE server transaction
     only in Completed and Confirmed: in the other states the layer hands them to the TU (the
     ACK of a 2xx is the dialog's business, RFC 6026 §7.1)."""
     if cls is ServerTransaction:
@@ -76,7 +78,7 @@ def peer_inputs(cls: type[Transaction], state: State) -> set[str]:
         return {"request", "superseded"} | ({"ack"} if state in (S.COMPLETED, S.CONFIRMED) else set())
     if cls is ClientTransaction:
         return {"provisional", "final"}
-    return {"provisional", "success", "final"}
+    return {"provisional", "success", "final", "cancelled"}
 
 
 def tu_inputs(cls: type[Transaction]) -> set[str]:
@@ -87,7 +89,7 @@ def tu_inputs(cls: type[Transaction]) -> set[str]:
     return set()
 
 
-INPUTS = ["request", "ack", "superseded", "provisional", "success", "final", *(f"timer_{c}" for c in LETTERS)]
+INPUTS = ["request", "ack", "superseded", "cancelled", "provisional", "success", "final", *(f"timer_{c}" for c in LETTERS)]
 STATUS = {"provisional": 180, "success": 200, "final": 486}
 
 
