@@ -245,19 +245,19 @@ class InviteServerTransaction(ServerTransaction):
         (State.COMPLETED, "request"): "_resend_last",
         (State.COMPLETED, "ack"): "_ack",
         (State.COMPLETED, "superseded"): "_ack",
-        (State.CONFIRMED, "superseded"): "_absorb",
-        (State.ACCEPTED, "superseded"): "_absorb",
-        (State.TERMINATED, "superseded"): "_absorb",
         (State.COMPLETED, "timer_G"): "_timer_g",
         (State.COMPLETED, "timer_H"): "_timer_timeout",
         (State.CONFIRMED, "request"): "_absorb",
         (State.CONFIRMED, "ack"): "_absorb",
+        (State.CONFIRMED, "superseded"): "_absorb",
         (State.CONFIRMED, "timer_I"): "_timer_terminate",
         (State.ACCEPTED, "request"): "_absorb",
         (State.ACCEPTED, "success"): "_resend_success",
+        (State.ACCEPTED, "superseded"): "_absorb",
         (State.ACCEPTED, "timer_L"): "_timer_terminate",
         (State.TERMINATED, "request"): "_absorb",
         (State.TERMINATED, "ack"): "_absorb",
+        (State.TERMINATED, "superseded"): "_absorb",
     }, TIMERS)
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
@@ -391,15 +391,13 @@ class InviteClientTransaction(ClientTransaction):
         (State.CALLING, "provisional"): "_provisional",
         (State.CALLING, "success"): "_success",
         (State.CALLING, "final"): "_final",
+        (State.CALLING, "cancelled"): "_absorb",  # Timer B still runs
         (State.PROCEEDING, "provisional"): "_provisional",
         (State.PROCEEDING, "success"): "_success",
         (State.PROCEEDING, "final"): "_final",
         (State.PROCEEDING, "cancelled"): "_cancelled",
         (State.PROCEEDING, "timer_cancel"): "_timer_timeout",
-        (State.CALLING, "cancelled"): "_absorb",  # Timer B still runs
         (State.COMPLETED, "cancelled"): "_absorb",
-        (State.ACCEPTED, "cancelled"): "_absorb",
-        (State.TERMINATED, "cancelled"): "_absorb",
         (State.COMPLETED, "final"): "_resend_ack",
         (State.COMPLETED, "provisional"): "_absorb",
         # A 2xx after our ACK to a failure (a broken peer): the TU has been told the INVITE
@@ -407,12 +405,14 @@ class InviteClientTransaction(ClientTransaction):
         (State.COMPLETED, "success"): "_absorb",
         (State.COMPLETED, "timer_D"): "_timer_terminate",
         (State.ACCEPTED, "success"): "_deliver",
+        (State.ACCEPTED, "cancelled"): "_absorb",
         (State.ACCEPTED, "provisional"): "_absorb",
         (State.ACCEPTED, "final"): "_absorb",
         (State.ACCEPTED, "timer_M"): "_timer_terminate",
         (State.TERMINATED, "provisional"): "_absorb",
         (State.TERMINATED, "success"): "_absorb",
         (State.TERMINATED, "final"): "_absorb",
+        (State.TERMINATED, "cancelled"): "_absorb",
     }, TIMERS)
 
     def __init__(self, key: tuple[Any, ...], request: Request, target: Target, timers: TimerConfig) -> None:
