@@ -106,6 +106,8 @@ def test_a_register_flood_is_banned_for_unanswered_challenges_and_lifted_from_th
     assert switch.log().count("banning 127.0.0.4") == 1
     assert "banning 127.0.0.4 for 120 s: more than 30 unanswered challenges in 60 s" in switch.log()
     assert admin(switch, "counters")["security"]["bans_unanswered_challenges"] == 1
+    shown = switch.cli("counters", "--config", str(switch.config_path))
+    assert shown.returncode == 0 and "security.bans_unanswered_challenges 1" in shown.stdout.splitlines(), shown
     # softswitch bans shows it ...
     listing = switch.cli("bans", "--config", str(switch.config_path))
     assert listing.returncode == 0, listing.stderr
