@@ -7,18 +7,31 @@ and a call history row written when the call ends. Every call is held for 1 s, t
 sippy's ``b2bua_simple`` (PyPI ``sippy``) runs the same scenario, with its next hop set to the
 same answering SIPp; it relays signalling only (no media ports, no records).
 
-A step passes when every call of its ``--seconds`` succeeded, set up in under 0.5 s (p99).
-Prints one result line per system (the highest passing rate and the p50/p99 setup time,
-INVITE sent to 200 received, of that step) and the ratio.
+A step passes when every call of its ``--seconds`` succeeded and was valid, set up in under
+0.5 s (p99), and SIPp started its calls at the asked rate (within 5 %). Valid: SIPp's ACK and
+BYE go to the 200's Contact URI, and its last 200 must answer the BYE; no 200 was retransmitted
+(received by the caller, sent by the answering phone: an ACK not taken), the answering phone
+failed no call, and the system under test logged no error (sippy: no "can't parse", no
+exception; softswitch: nothing at ERROR, no rejected or dropped message).
+
+The figure that survives a shared VM is the CPU time per call: utime + stime of the system's
+process (/proc/<pid>/stat) over the step and 1.5 s after it, divided by the calls completed.
+
+Prints one result line per system (the highest passing rate, the p50/p99 setup time, INVITE
+sent to 200 received, and the CPU time per call of that step) and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import math
+import re
 import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from common import (
@@ -26,6 +39,7 @@ from common import (
     Server,
     Step,
     climb,
+    cpu_seconds,
     free_port,
     log,
     percentile,
@@ -46,17 +60,48 @@ DEFAULT_RATES = [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200]
 HOLD_MS = 1000
 # Zero failures alone would pass an overloaded step whose calls all wait seconds in a queue.
 MAX_SETUP_P99_MS = 500.0
+# SIPp stops starting calls when too many are open (or its CPU is short): the asked rate is not
+# the offered rate unless checked.
+MIN_ACHIEVED = 0.95
+DRAIN_S = 1.5  # after a step, before CPU and the phone's counters are read (its statistics: every 1 s)
 NO_RTP = ["-key", "rtp_ip", "127.0.0.1", "-key", "rtp_port", "9"]  # discard: no RTP in this benchmark
 
 
 class System(Server):
+    log_name = ""
+
     def __init__(self, workdir: Path, phone_port: int) -> None:
         super().__init__(workdir)
         self.phone_port = phone_port  # where the answering SIPp listens
+        self.steps: list[CallStep] = []
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / self.log_name
+
+    def log_offset(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def logged_since(self, offset: int) -> str:
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+
+    def log_errors(self, text: str) -> tuple[int, int]:
+        """(errors, of which parse errors) in a piece of the system's log."""
+        raise NotImplementedError
 
 
 class Softswitch(System):
     name = "softswitch"
+    log_name = "softswitch.log"
+
+    def log_errors(self, text: str) -> tuple[int, int]:
+        # "x <source> ..." at info: a message rejected (4xx) or dropped as malformed
+        parse = len(re.findall(r"^\S+ \S+ \w+ softswitch\.sip\.transport\.\w+: x ", text, re.M))
+        errors = len(re.findall(r"^\S+ \S+ (?:ERROR|CRITICAL) ", text, re.M))
+        errors += text.count("Traceback (most recent call last)")
+        return errors + parse, parse
 
     def start(self) -> None:
         self.port = free_port()
@@ -85,6 +130,7 @@ class Softswitch(System):
 
 class Sippy(System):
     name = "sippy"
+    log_name = "sippy.out"  # in the foreground (-f) sippy logs to stdout and stderr; -L is for daemons
 
     def __init__(self, workdir: Path, phone_port: int, program: str) -> None:
         super().__init__(workdir, phone_port)
@@ -92,22 +138,135 @@ class Sippy(System):
 
     def start(self) -> None:
         self.port = free_port()
-        log_path = self.workdir / "sippy.log"
         self.proc = spawn([self.program, "-f", "-l", "127.0.0.1", "-p", str(self.port),
-                           "-n", f"127.0.0.1:{self.phone_port}", "-L", str(log_path)], self.workdir, "sippy.out")
-        still_running(self.proc, log_path)
+                           "-n", f"127.0.0.1:{self.phone_port}"], self.workdir, self.log_name)
+        still_running(self.proc, self.log_path)
+
+    def log_errors(self, text: str) -> tuple[int, int]:
+        # sippy's dump_exception: "<date> <time> @<program>[<pid>] <what>:", then the traceback
+        dumps = re.findall(r"^\S+ \S+ @\S+\[\d+\] (.*):$", text, re.M)
+        return len(dumps), sum("can't parse" in what for what in dumps)
+
+
+@dataclass
+class CallStep(Step):
+    """A step of ``call_step`` with what makes it valid (besides SIPp's own success count)."""
+
+    achieved: float = math.nan  # calls/s SIPp started (first to last call)
+    started: int = 0  # calls SIPp started
+    cpu_s: float = math.nan  # the system's CPU time over the step
+    retrans_2xx: int = 0  # 200s retransmitted: received by the caller, sent by the answering phone
+    phone_failed: int = 0  # calls the answering phone failed
+    log_errors: int = 0  # errors in the system's log, parse errors included
+    parse_errors: int = 0
+    causes: dict[str, int] = field(default_factory=dict)  # the caller's failed calls by SIPp's cause
+
+    @property
+    def cpu_us_per_call(self) -> float:
+        return self.cpu_s * 1e6 / self.successful if self.successful else math.nan
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.clean:
+            causes = ", ".join(f"{cause} {n}" for cause, n in self.causes.items()) or f"SIPp exit {self.returncode}"
+            found.append(f"{self.calls - self.successful} of {self.calls} calls failed ({causes})")
+        p99 = percentile(self.response_ms, 0.99)
+        if p99 > MAX_SETUP_P99_MS:
+            found.append(f"setup p99 {p99:.0f} ms over {MAX_SETUP_P99_MS:.0f} ms")
+        elif self.clean and len(self.response_ms) != self.calls:
+            found.append(f"{len(self.response_ms)} setups timed for {self.calls} calls")
+        if self.started < self.calls or not self.achieved >= MIN_ACHIEVED * self.rate:
+            found.append(f"SIPp achieved {self.achieved:.1f} of {self.rate} calls/s ({self.started} calls started)")
+        if self.retrans_2xx:
+            found.append(f"{self.retrans_2xx} retransmitted 2xx")
+        if self.phone_failed:
+            found.append(f"answering phone failed {self.phone_failed} calls")
+        if self.log_errors:
+            found.append(f"{self.log_errors} errors in the log ({self.parse_errors} parse errors)")
+        return found
+
+
+def step_detail(step: Step) -> str:
+    assert isinstance(step, CallStep)
+    problems = step.problems()
+    return (f"achieved {step.achieved:.1f}/s, CPU {step.cpu_us_per_call:,.0f} us/call, "
+            f"{step.retrans_2xx} retransmitted 2xx, phone {step.phone_failed} failed, "
+            f"log {step.log_errors} errors ({step.parse_errors} parse)"
+            + (f"; FAIL: {'; '.join(problems)}" if problems else ""))
+
+
+def last_row(path: Path) -> dict[str, str]:
+    """The last complete row of a SIPp CSV (-trace_counts, -trace_stat), by column name."""
+    lines = path.read_text(errors="replace").split("\n")[:-1]  # the last piece may be half-written
+    if len(lines) < 2:
+        return {}
+    header = next(csv.reader([lines[0]], delimiter=";"))
+    row = next(csv.reader([lines[-1]], delimiter=";"))
+    return dict(zip(header, row, strict=False)) if len(row) >= len(header) - 1 else {}
+
+
+def retransmitted_200s(row: dict[str, str]) -> int:
+    return sum(int(v or 0) for k, v in row.items() if k.endswith("_200_Retrans"))
+
+
+def phone_counters(workdir: Path) -> tuple[int, int]:
+    """(retransmitted 200s, failed calls) of the answering phone so far (its statistics every 1 s)."""
+    counts = sorted(workdir.glob("*_counts.csv"))
+    stats = sorted(p for p in workdir.glob("*_.csv"))
+    retrans = retransmitted_200s(last_row(counts[-1])) if counts else 0
+    failed = int(last_row(stats[-1]).get("FailedCall(C)", 0) or 0) if stats else 0
+    return retrans, failed
+
+
+def failure_causes(workdir: Path) -> dict[str, int]:
+    """A finished SIPp's failed calls by cause (its -trace_stat: TimeoutOnRecv, ...), unexpected
+    messages by what they were (its -trace_err: "unexpected 503")."""
+    stats = sorted(workdir.glob("*_.csv"))
+    row = last_row(stats[-1]) if stats else {}
+    causes = {k[len("Failed"):-len("(C)")]: int(v) for k, v in row.items()
+              if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v.isdigit() and int(v)}
+    unexpected: dict[str, int] = {}
+    for errors in workdir.glob("*_errors.log"):
+        text = errors.read_text(errors="replace")
+        for what in re.findall(r"Aborting call on unexpected message .*?, received '(?:SIP/2\.0 )?(\S+)", text):
+            unexpected[f"unexpected {what}"] = unexpected.get(f"unexpected {what}", 0) + 1
+    if unexpected and sum(unexpected.values()) == causes.get("UnexpectedMessage"):
+        del causes["UnexpectedMessage"]
+    return causes | unexpected
 
 
 def answering_phone(workdir: Path, port: int, seconds: int, rtp: list[str] = NO_RTP) -> subprocess.Popen[bytes]:
     """The called phone: one SIPp answering every call, for at most ``seconds``; ``rtp`` names
     the RTP address its answers give (``-key rtp_ip``, ``-key rtp_port``)."""
     return spawn(["sipp", "-sf", str(ANSWER), "-i", "127.0.0.1", "-p", str(port), "-t", "u1", "-nostdin",
-                  "-timeout", str(seconds), "-max_recv_loops", "5000", "-trace_err", *rtp], workdir, "phone.out", LOAD_CPU)
+                  "-timeout", str(seconds), "-max_recv_loops", "5000", "-trace_err",
+                  "-trace_counts", "-trace_stat", "-fd", "1", *rtp], workdir, "phone.out", LOAD_CPU)
 
 
-def call_step(system: System, rate: int, seconds: int, name: str) -> Step:
-    return run_sipp(CALLER, f"127.0.0.1:{system.port}", rate, seconds, system.workdir / name,
-                    args=["-s", HOTLINE, "-d", str(HOLD_MS), *NO_RTP], local_ip=PROVIDER_IP, tags=("R1",))
+def call_step(system: System, rate: int, seconds: int, name: str) -> CallStep:
+    assert system.proc is not None
+    phone_dir = system.workdir / "phone"
+    phone_before = phone_counters(phone_dir)
+    offset = system.log_offset()
+    cpu_before = cpu_seconds(system.proc.pid)
+    workdir = system.workdir / name
+    step = run_sipp(CALLER, f"127.0.0.1:{system.port}", rate, seconds, workdir,
+                    args=["-s", HOTLINE, "-d", str(HOLD_MS), "-trace_counts", "-trace_stat", "-trace_err", *NO_RTP],
+                    local_ip=PROVIDER_IP, tags=("R1",))
+    time.sleep(DRAIN_S)  # late retransmissions, history rows; the phone's next statistics
+    cpu = cpu_seconds(system.proc.pid) - cpu_before
+    phone_after = phone_counters(phone_dir)
+    errors, parse = system.log_errors(system.logged_since(offset))
+    starts = sorted(step.traced.get("S0", []))
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0]) if len(starts) > 1 and starts[-1] > starts[0] else math.nan
+    counts = sorted(workdir.glob("*_counts.csv"))
+    caller_retrans = retransmitted_200s(last_row(counts[-1])) if counts else 0
+    result = CallStep(**{f.name: getattr(step, f.name) for f in fields(Step)}, achieved=achieved, started=len(starts),
+                      cpu_s=cpu, retrans_2xx=caller_retrans + phone_after[0] - phone_before[0],
+                      phone_failed=phone_after[1] - phone_before[1], log_errors=errors, parse_errors=parse,
+                      causes=failure_causes(workdir))
+    system.steps.append(result)
+    return result
 
 
 def measure(system: System, rates: list[int], seconds: int) -> Step | None:
@@ -118,19 +277,25 @@ def measure(system: System, rates: list[int], seconds: int) -> Step | None:
         phone = answering_phone(system.workdir / "phone", system.phone_port, budget)
         time.sleep(1.0)
         warm = call_step(system, 50, 4, "warmup")
-        log(f"  {system.name} warm-up: {warm.successful}/{warm.calls} calls")
+        system.steps.clear()
+        log(f"  {system.name} warm-up: {warm.successful}/{warm.calls} calls; {step_detail(warm)}")
         return climb(system.name, "calls/s", rates, lambda rate: call_step(system, rate, seconds, f"step-{rate}"),
-                     lambda step: step.clean and percentile(step.response_ms, 0.99) <= MAX_SETUP_P99_MS)
+                     lambda step: isinstance(step, CallStep) and not step.problems(), step_detail)
     finally:
         system.stop()
         stop(phone)
 
 
-def describe(name: str, best: Step | None, seconds: int) -> str:
-    if best is None:
-        return f"bench_calls {name}: no rate sustained with zero failed calls"
-    return (f"bench_calls {name}: {best.rate} calls/s sustained {seconds} s with 0 failed calls, held {HOLD_MS / 1000:g} s "
-            f"(one core); setup p50 {percentile(best.response_ms, 0.5):.2f} ms, p99 {percentile(best.response_ms, 0.99):.2f} ms")
+def describe(system: System, best: Step | None, seconds: int) -> str:
+    if not isinstance(best, CallStep):
+        first = system.steps[0] if system.steps else None
+        why = (f" ({first.rate} calls/s: {'; '.join(first.problems())}; CPU {first.cpu_us_per_call:,.0f} us/call)"
+               if first else "")
+        return f"bench_calls {system.name}: no rate sustained with valid calls{why}"
+    return (f"bench_calls {system.name}: {best.rate} calls/s sustained {seconds} s (achieved {best.achieved:.1f}/s), "
+            f"0 failed calls, 0 retransmitted 2xx, 0 log errors, held {HOLD_MS / 1000:g} s (one core); "
+            f"setup p50 {percentile(best.response_ms, 0.5):.2f} ms, p99 {percentile(best.response_ms, 0.99):.2f} ms; "
+            f"CPU {best.cpu_us_per_call:,.0f} us per call")
 
 
 def main() -> int:
@@ -139,9 +304,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--only", choices=["softswitch", "sippy"])
     parser.add_argument("--sippy", default="b2bua_simple", help="sippy's b2bua_simple program")
+    parser.add_argument("--keep", metavar="DIR", help="copy the systems' logs and the SIPp runs there")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     results: dict[str, Step | None] = {}
+    systems: dict[str, System] = {}
     with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp:
         for name in ("softswitch", "sippy"):
             if args.only and name != args.only:
@@ -149,12 +316,20 @@ def main() -> int:
             log(f"{name}:")
             workdir = Path(tmp) / name
             system = Softswitch(workdir, free_port()) if name == "softswitch" else Sippy(workdir, free_port(), args.sippy)
-            results[name] = measure(system, rates, args.seconds)
+            systems[name] = system
+            try:
+                results[name] = measure(system, rates, args.seconds)
+            finally:
+                if args.keep:
+                    shutil.copytree(workdir, Path(args.keep) / name, dirs_exist_ok=True,
+                                    ignore=shutil.ignore_patterns("*.sock"))
     for name, best in results.items():
-        print(describe(name, best, args.seconds))
+        print(describe(systems[name], best, args.seconds))
     ours, ref = results.get("softswitch"), results.get("sippy")
-    if ours is not None and ref is not None:
-        print(f"bench_calls ratio softswitch/sippy: {ours.rate / ref.rate:.2f} ({ours.rate} vs {ref.rate} calls/s)")
+    if isinstance(ours, CallStep) and isinstance(ref, CallStep):
+        print(f"bench_calls ratio softswitch/sippy: {ours.rate / ref.rate:.2f} ({ours.rate} vs {ref.rate} calls/s); "
+              f"CPU per call sippy/softswitch: {ref.cpu_us_per_call / ours.cpu_us_per_call:.2f} "
+              f"({ref.cpu_us_per_call:,.0f} vs {ours.cpu_us_per_call:,.0f} us, at {ref.rate} and {ours.rate} calls/s)")
     return 0
 
 

@@ -5,6 +5,7 @@ Every load is bounded: a fixed number of calls at a fixed rate, with a hard time
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ class Step:
     returncode: int
     wall: float
     response_ms: list[float]
+    traced: dict[str, list[float]] = field(default_factory=dict)  # every "<tag> <number>" the scenario logged
 
     @property
     def clean(self) -> bool:
@@ -68,7 +70,8 @@ def run_sipp(
     """One bounded step: ``rate`` calls/s for ``seconds`` seconds, response times traced.
 
     The scenario logs ``<tag> <microseconds>`` lines (``-trace_logs``); ``tags`` names the ones
-    to collect, in milliseconds.
+    to collect, in milliseconds, as ``response_ms``. Every ``<tag> <number>`` line is also kept,
+    as logged, in ``traced``.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     calls = rate * seconds
@@ -80,18 +83,26 @@ def run_sipp(
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=seconds + 60)
     wall = time.monotonic() - started
-    times: list[float] = []
+    traced: dict[str, list[float]] = {}
     for logfile in workdir.glob("*_logs.log"):
         for line in logfile.read_text(errors="replace").splitlines():
             parts = line.split()
-            if len(parts) == 2 and parts[0] in tags:
+            if len(parts) == 2:
                 try:
-                    times.append(float(parts[1]) / 1000.0)
+                    traced.setdefault(parts[0], []).append(float(parts[1]))
                 except ValueError:
                     pass
         logfile.unlink()
+    times = [us / 1000.0 for tag in tags for us in traced.get(tag, [])]
     return Step(rate, calls, _counter(proc.stdout, "Successful call"), _counter(proc.stdout, "Failed call"),
-                proc.returncode, wall, times)
+                proc.returncode, wall, times, traced)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far, from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
@@ -158,14 +169,17 @@ def still_running(proc: subprocess.Popen[bytes], log_path: Path, seconds: float 
 
 
 def climb(name: str, unit: str, rates: list[int], run: Callable[[int], Step],
-          passes: Callable[[Step], bool] = lambda step: step.clean) -> Step | None:
-    """Step the rate up until a step fails; the last step that passed (None if none did)."""
+          passes: Callable[[Step], bool] = lambda step: step.clean,
+          detail: Callable[[Step], str] | None = None) -> Step | None:
+    """Step the rate up until a step fails; the last step that passed (None if none did).
+    ``detail`` adds to each step's line."""
     best: Step | None = None
     for rate in rates:
         time.sleep(3)  # the previous step's retransmissions, calls and store writes drain
         step = run(rate)
         log(f"  {name} {rate} {unit}: {step.successful} ok, {step.failed} failed, "
-            f"p50 {percentile(step.response_ms, 0.5):.2f} ms, p99 {percentile(step.response_ms, 0.99):.2f} ms")
+            f"p50 {percentile(step.response_ms, 0.5):.2f} ms, p99 {percentile(step.response_ms, 0.99):.2f} ms"
+            + (f"; {detail(step)}" if detail else ""))
         if not passes(step):
             break
         best = step
