@@ -16,6 +16,7 @@ exception; softswitch: nothing at ERROR, no rejected or dropped message).
 
 The figure that survives a shared VM is the CPU time per call: utime + stime of the system's
 process (/proc/<pid>/stat) over the step and 1.5 s after it, divided by the calls completed.
+A failed step also says whether SIPp itself stalled (its watchdog: the generator short of CPU).
 
 Prints one result line per system (the highest passing rate, the p50/p99 setup time, INVITE
 sent to 200 received, and the CPU time per call of that step) and the ratios.
@@ -160,6 +161,7 @@ class CallStep(Step):
     log_errors: int = 0  # errors in the system's log, parse errors included
     parse_errors: int = 0
     causes: dict[str, int] = field(default_factory=dict)  # the caller's failed calls by SIPp's cause
+    stalls: int = 0  # SIPp's watchdog trips (its loop late by >= 0.5 s), caller's and phone's: generator short of CPU
 
     @property
     def cpu_us_per_call(self) -> float:
@@ -183,6 +185,8 @@ class CallStep(Step):
             found.append(f"answering phone failed {self.phone_failed} calls")
         if self.log_errors:
             found.append(f"{self.log_errors} errors in the log ({self.parse_errors} parse errors)")
+        if found and self.stalls:
+            found.append(f"SIPp itself stalled {self.stalls} times (watchdog): maybe the generator's limit")
         return found
 
 
@@ -191,7 +195,7 @@ def step_detail(step: Step) -> str:
     problems = step.problems()
     return (f"achieved {step.achieved:.1f}/s, CPU {step.cpu_us_per_call:,.0f} us/call, "
             f"{step.retrans_2xx} retransmitted 2xx, phone {step.phone_failed} failed, "
-            f"log {step.log_errors} errors ({step.parse_errors} parse)"
+            f"log {step.log_errors} errors ({step.parse_errors} parse), SIPp stalls {step.stalls}"
             + (f"; FAIL: {'; '.join(problems)}" if problems else ""))
 
 
@@ -209,13 +213,22 @@ def retransmitted_200s(row: dict[str, str]) -> int:
     return sum(int(v or 0) for k, v in row.items() if k.endswith("_200_Retrans"))
 
 
-def phone_counters(workdir: Path) -> tuple[int, int]:
-    """(retransmitted 200s, failed calls) of the answering phone so far (its statistics every 1 s)."""
+def stat(row: dict[str, str], name: str) -> int:
+    value = row.get(name, "")
+    return int(value) if value.isdigit() else 0
+
+
+def watchdog_trips(row: dict[str, str]) -> int:
+    return stat(row, "WatchdogMajor(C)") + stat(row, "WatchdogMinor(C)")
+
+
+def phone_counters(workdir: Path) -> tuple[int, int, int]:
+    """(retransmitted 200s, failed calls, watchdog trips) of the answering phone so far (its
+    statistics: every 1 s)."""
     counts = sorted(workdir.glob("*_counts.csv"))
-    stats = sorted(p for p in workdir.glob("*_.csv"))
-    retrans = retransmitted_200s(last_row(counts[-1])) if counts else 0
-    failed = int(last_row(stats[-1]).get("FailedCall(C)", 0) or 0) if stats else 0
-    return retrans, failed
+    stats = sorted(workdir.glob("*_.csv"))
+    row = last_row(stats[-1]) if stats else {}
+    return retransmitted_200s(last_row(counts[-1])) if counts else 0, stat(row, "FailedCall(C)"), watchdog_trips(row)
 
 
 def failure_causes(workdir: Path) -> dict[str, int]:
@@ -261,10 +274,12 @@ def call_step(system: System, rate: int, seconds: int, name: str) -> CallStep:
     achieved = (len(starts) - 1) / (starts[-1] - starts[0]) if len(starts) > 1 and starts[-1] > starts[0] else math.nan
     counts = sorted(workdir.glob("*_counts.csv"))
     caller_retrans = retransmitted_200s(last_row(counts[-1])) if counts else 0
+    stats = sorted(workdir.glob("*_.csv"))
+    caller_stalls = watchdog_trips(last_row(stats[-1])) if stats else 0
     result = CallStep(**{f.name: getattr(step, f.name) for f in fields(Step)}, achieved=achieved, started=len(starts),
                       cpu_s=cpu, retrans_2xx=caller_retrans + phone_after[0] - phone_before[0],
                       phone_failed=phone_after[1] - phone_before[1], log_errors=errors, parse_errors=parse,
-                      causes=failure_causes(workdir))
+                      causes=failure_causes(workdir), stalls=caller_stalls + phone_after[2] - phone_before[2])
     system.steps.append(result)
     return result
 
