@@ -36,12 +36,15 @@ def test_a_blf_key_pulls_an_answered_call_with_replaces(switch: Switch) -> None:
         finish(key, "103 (the BLF key that pulled the call)")
         finish(callee, "102 (answered, then replaced: BYE)")
         finish(caller, "101 (the caller)")
-    # 101 and 103 talked through the relay: each one's stream reached the other (the capture
-    # may miss a packet on a busy machine: 95 % of what it saw sent).
+    # 101 and 103 talked through the relay: each one's stream reached the other.  The capture is
+    # complete; what the relay could not pass on is the tail each phone sent while the call ended
+    # (103 hangs up mid-pcap: its last packets, and 101's until the BYE reaches it, find the relay
+    # gone), at most the last 5 % of a stream, never a packet in the middle.
     sent_by_a, sent_by_c = cap.sent_from(a_media), cap.sent_from(c_media)
     heard_by_a, heard_by_c = set(cap.received_at(a_media)), set(cap.received_at(c_media))
-    assert len(sent_by_c) > 100 and len(set(sent_by_c) & heard_by_a) >= 0.95 * len(sent_by_c)
-    assert len(sent_by_a) > 100 and len(set(sent_by_a) & heard_by_c) >= 0.95 * len(sent_by_a)
+    for sent, heard in ((sent_by_c, heard_by_a), (sent_by_a, heard_by_c)):
+        missed = [i for i, seq in enumerate(sent) if seq not in heard]
+        assert len(sent) > 100 and all(i >= 0.95 * len(sent) for i in missed), (len(sent), missed)
     (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
     assert (row["caller"], row["callee"], row["answered_by"], row["disposition"]) == ("101", "102", "102", "answered"), row
     parties = [p.split("|") for p in row["parties"].split(";")]

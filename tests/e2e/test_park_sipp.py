@@ -35,7 +35,7 @@ def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -
     # A BLF key on *801 watches the slot through it all (free, confirmed, terminated).
     lamp = popen(blf(switch, "blf_watch.xml", "104", "acme-104-secret", background=True))
     switch.wait_for(lambda: admin(switch, "subscriptions"), what="the BLF subscription")
-    with Capture(switch.workdir / "rtp.pcap", [a_media, c_media]) as cap:
+    with Capture(switch.workdir / "rtp.pcap", [a_media, b_media, c_media]) as cap:
         parker, parked_party = park_call(switch, "101", "102", b_sip, caller_media=a_media, callee_media=b_media,
                                          parker_args=("-d", "1500", "-trace_msg", "-message_file", str(messages)))
         (slot,) = switch.wait_for(lambda: admin(switch, "parked"), timeout=15, what="a parked call")
@@ -82,12 +82,20 @@ def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -
     music = {ssrc: n for ssrc, n in to_a.items() if ssrc not in from_c and n >= 100}
     assert len(music) == 1, to_a
     assert {pt for sport, dport, ssrc, pt in cap.streams if ssrc in music} == {8}  # A's session is PCMA
-    # C and A talked: every packet each sent after the pick-up reached the other.
+    # C and A talked: every packet each sent after the pick-up reached the other.  (The capture
+    # is complete, so a packet short is the relay's doing: the flows say where it went.)
+    port_b = live["ports"]["b"]
+    flows = {f"{sport}->{dport}": n for (sport, dport), n in cap.flows().items()}
+    # B's phone, once it left (it talks until the switch's BYE), was sent nothing more: A's stream
+    # went nowhere while parked, then to C.
+    last_from_b, to_b = max(cap.when(sport=b_media)), cap.when(dport=b_media)
+    assert max(to_b) <= last_from_b + 0.5, (
+        f"{sum(t > last_from_b + 0.5 for t in to_b)} packets sent to B's phone after it left: {flows}")
     sent_by_c = cap.sent_from(c_media)
     assert len(sent_by_c) == PCAP_PACKETS
     assert set(sent_by_c) <= set(cap.received_at(a_media))
-    assert len(cap.received_at(c_media)) >= PCAP_PACKETS  # A's second pcap, through the switch
-    assert {sport for sport, dport in cap.flows() if dport == c_media} == {live["ports"]["b"]}
+    assert len(cap.received_at(c_media)) >= PCAP_PACKETS, flows  # A's second pcap, through the switch
+    assert {sport for sport, dport in cap.flows() if dport == c_media} == {port_b}
 
     (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the call history row")
     (refused,) = calls(switch, "--account", "globex")  # the stranger's try, refused and recorded
@@ -95,6 +103,12 @@ def test_park_by_refer_music_text_and_pick_up_by_another_phone(switch: Switch) -
     assert (row["caller"], row["callee"], row["answered_by"], row["disposition"]) == ("101", "102", "102", "answered")
     assert (row["park_slot"], row["parked_by"], row["retrieved_by"]) == ("*801", "102", "103")
     assert row["parked_at"] != "-" and row["retrieved_at"] != "-"
+    # The relay's own counters (exact) and the wire agree on every packet: what the phones of a
+    # leg sent, the relay counted in; what it counted out (not its music), they were sent.
+    relayed_to_a = sum(n for ssrc, n in to_a.items() if ssrc not in music)
+    wire = {"a_packets_in": cap.count(sport=a_media, dport=port_a), "a_packets_out": relayed_to_a,
+            "b_packets_in": cap.count(dport=port_b), "b_packets_out": cap.count(sport=port_b)}  # B's, then C's
+    assert {key: int(row[key]) for key in wire} == wire, flows
     table = switch.cli("calls", "--config", str(switch.config_path))
     assert "*801 102>103" in table.stdout
     # The slot is free again, in the switch and in the store; nothing leaked.

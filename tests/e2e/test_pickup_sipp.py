@@ -30,6 +30,16 @@ def finish(proc: object, who: str) -> None:
     assert proc.returncode == 0, f"{who}: {out[-2500:]}"
 
 
+def relayed_every_packet(row: dict[str, str], cap: Capture, a_media: int, b_media: int) -> None:
+    """The relay's own counters (exact) in the history row: every packet it received on one leg
+    it sent on the other, and they are the packets the phones sent and were sent on the wire."""
+    counted = {key: int(row[key]) for key in ("a_packets_in", "b_packets_out", "b_packets_in", "a_packets_out")}
+    wire_a, wire_b = cap.count(sport=a_media), cap.count(sport=b_media)
+    assert counted == {"a_packets_in": wire_a, "b_packets_out": wire_a, "b_packets_in": wire_b, "a_packets_out": wire_b}, (
+        counted, cap.flows())
+    assert cap.count(dport=b_media) == wire_a and cap.count(dport=a_media) == wire_b, cap.flows()
+
+
 @pytest.mark.parametrize("code", ["*8", "**102"])
 def test_a_colleague_picks_up_a_ringing_call_and_talks_to_the_caller(make_switch: object, code: str) -> None:
     accounts = base_config(0, Path("unused.db"))["accounts"]
@@ -59,6 +69,7 @@ def test_a_colleague_picks_up_a_ringing_call_and_talks_to_the_caller(make_switch
     assert set(sent_by_a) <= set(cap.received_at(c_media)) and set(sent_by_c) <= set(cap.received_at(a_media))
     rows = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
     (row,) = rows
+    relayed_every_packet(row, cap, a_media, c_media)
     assert (row["caller"], row["callee"], row["answered_by"], row["disposition"]) == ("101", "102", "103", "answered"), row
     assert [p.split("|")[:2] + p.split("|")[4:5] for p in row["parties"].split(";")] == [
         ["101", "caller", ""], ["103", "pick-up", "102"]]
@@ -88,4 +99,5 @@ def test_a_blf_key_picks_up_with_replaces_naming_the_ringing_dialog(switch: Swit
     assert set(sent_by_a) <= set(cap.received_at(c_media)) and set(sent_by_c) <= set(cap.received_at(a_media))
     (row,) = switch.wait_for(lambda: calls(switch, "--account", "acme"), what="the history row")
     assert (row["answered_by"], row["disposition"]) == ("103", "answered"), row
+    relayed_every_packet(row, cap, a_media, c_media)
     assert "103|pick-up" in row["parties"] and "(Replaces)" in switch.log()
