@@ -115,7 +115,7 @@ class MediaEndpoint:
         if session is None:
             return
         if address is not None:
-            session.relay.legs[leg].announced = address
+            session.relay.legs[leg].announce(address, self.loop.time())
         session.relay.set_events(leg, events)
 
     def activate(self, session_id: str, active: bool = True) -> None:
@@ -135,7 +135,7 @@ class MediaEndpoint:
     def detach(self, session_id: str, leg: str) -> None:
         session = self.sessions.get(session_id)
         if session is not None:
-            session.relay.legs[leg].detach()
+            session.relay.legs[leg].detach(self.loop.time())
 
     # --- sounds ----------------------------------------------------------------------
     def play_music(self, session_id: str, leg: str, sound: Sound, pt: int | None) -> None:

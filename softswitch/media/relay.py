@@ -101,11 +101,37 @@ class Leg:
     events: frozenset[int] = frozenset()  # RFC 4733 payload types this leg's phone may send
     last_event: tuple[int, int] | None = None  # (RTP timestamp, event code) of the last key
     event_dropped: bool = False  # the last key's first packet was not passed on: nor is the rest of it
+    detached: bool = False  # nobody is on this leg (a parker gone): what still arrives is a stray
+    # Where the phone that left this leg sent from, and when it left: what it sent before it
+    # heard its BYE (a round trip) is not taken as the leg's new phone.
+    departed: Address | None = None
+    departed_rtcp: Address | None = None
+    departed_at: float = 0.0
 
-    def detach(self) -> None:
+    def detach(self, now: float) -> None:
         """The phone on this leg left (a parked call's parker): forget where it was."""
-        self.announced = self.latched = self.latched_rtcp = None
+        self._forget(now)
+        self.announced = None
+        self.detached = True
+
+    def announce(self, address: Address, now: float) -> None:
+        """The leg's SDP names where its phone receives RTP.  A new address (another phone on
+        the leg, or a new session) resets the latch, so the first packet of that phone takes
+        it; the same address again (a session refresh) keeps a NAT latch as it is."""
+        if address != self.announced:
+            self._forget(now)
+        self.announced = address
+        self.detached = False
+
+    def _forget(self, now: float) -> None:
+        if self.latched is not None or self.latched_rtcp is not None:
+            self.departed, self.departed_rtcp, self.departed_at = self.latched, self.latched_rtcp, now
+        self.latched = self.latched_rtcp = None
         self.last_seen = None
+
+    def left_lately(self, source: Address, now: float, rtcp: bool, window: float) -> bool:
+        """``source`` is the phone that left this leg less than ``window`` seconds ago."""
+        return now - self.departed_at < window and source == (self.departed_rtcp if rtcp else self.departed)
 
     def target(self, rtcp: bool) -> Address | None:
         if rtcp:
@@ -144,6 +170,9 @@ class RelaySession:
         """A packet arrived on ``leg``'s port from ``source``: where to forward it, or None."""
         me = self.legs[leg]
         pt, key_tail = -1, False  # RTCP: neither voice nor a key
+        if me.detached or me.left_lately(source, now, rtcp, self.relatch_after):
+            me.strays += 1  # for nobody, or late from the phone that left this leg
+            return None
         if rtcp:
             if me.latched_rtcp is None or me.latched_rtcp == source or self._may_relatch(me, now):
                 me.latched_rtcp = source

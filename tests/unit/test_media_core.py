@@ -171,3 +171,44 @@ def test_a_deaf_leg_hears_nothing_and_a_key_is_passed_on_whole_or_not_at_all() -
     assert s.on_packet("b", PHONE_B_SDP, event(7, 1920, 2, marker=True), 100.22) == PHONE_A_SDP  # a new key, whole
     assert s.on_packet("b", PHONE_B_SDP, event(8, 1920, 2, end=True), 100.24) == PHONE_A_SDP
     assert s.legs["a"].muted == 5
+
+
+PHONE_C_SDP = ("198.51.100.30", 12000)
+
+
+def test_a_late_packet_from_a_phone_that_left_does_not_take_its_leg_back() -> None:
+    """B parks A and leaves (its leg is detached); a packet B sent before it handled the BYE
+    arrives after: it is a stray, and A's audio is not sent after B.  C picks up: its SDP
+    names a new address, so it is where A's audio goes and C's first packet takes the latch,
+    and B's packets still arriving do not."""
+    s = session()
+    s.on_packet("b", PHONE_B_SDP, rtp(1, 160), 0.0)
+    s.on_packet("a", PHONE_A_REAL, rtp(1, 160), 0.01)
+    s.legs["b"].detach(0.02)
+    assert s.on_packet("b", PHONE_B_SDP, rtp(2, 320), 0.03) is None  # late, from the parker gone
+    assert s.legs["b"].strays == 1 and s.legs["b"].latched is None
+    assert s.on_packet("a", PHONE_A_REAL, rtp(2, 320), 0.04) is None  # parked: nobody to send to
+    s.legs["b"].announce(PHONE_C_SDP, 0.45)  # C picked up
+    assert s.on_packet("a", PHONE_A_REAL, rtp(3, 480), 0.5) == PHONE_C_SDP
+    assert s.on_packet("b", PHONE_B_SDP, rtp(3, 480), 0.51) is None  # still the parker: not C
+    assert s.on_packet("b", ("203.0.113.30", 41000), rtp(1, 160), 0.52) == PHONE_A_REAL  # C, from behind its NAT
+    assert s.on_packet("a", PHONE_A_REAL, rtp(4, 640), 0.53) == ("203.0.113.30", 41000)
+
+
+def test_the_phone_that_left_may_come_back_later() -> None:
+    """A transfer that fails gives the transferee back to the transferor, seconds later."""
+    s = session()
+    s.on_packet("b", PHONE_B_SDP, rtp(1, 160), 0.0)
+    s.legs["b"].detach(0.1)
+    s.legs["b"].announce(PHONE_B_SDP, 20.0)
+    assert s.on_packet("b", PHONE_B_SDP, rtp(2, 320), 20.02) == PHONE_A_SDP and s.legs["b"].latched == PHONE_B_SDP
+
+
+def test_a_new_address_for_the_same_leg_resets_the_latch_but_the_same_one_keeps_it() -> None:
+    s = session()
+    s.on_packet("a", PHONE_A_REAL, rtp(1, 160), 0.0)
+    s.legs["a"].announce(PHONE_A_SDP, 0.05)  # a session refresh: the same SDP address, the NAT latch stays
+    assert s.legs["a"].latched == PHONE_A_REAL
+    s.legs["a"].announce(("192.168.1.20", 7090), 0.06)  # its new session: a new port
+    assert s.legs["a"].latched is None
+    assert s.on_packet("a", ("203.0.113.5", 40002), rtp(2, 320), 0.1) == PHONE_B_SDP  # latched at once
