@@ -12,10 +12,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # One socket takes every phone's requests: a burst (phones re-registering after a power cut,
-# a busy hour) waits in the kernel while the loop is busy, but not for seconds: an answer
-# that late is worse than a 503 now, so the receive buffer is bounded (``transport.
-# udp_receive_buffer``; the kernel doubles it, and caps it at net.core.rmem_max), and what it
-# holds is measured (``backlog``) so that new calls are shed before the queue grows long.
+# a busy hour) waits in the kernel while the loop is busy rather than being dropped.  The
+# buffer is bounded (``transport.udp_receive_buffer``; the kernel doubles it, and caps it at
+# net.core.rmem_max), and what it holds is measured (``backlog``) so that new calls are shed
+# before the queue makes every request wait: an answer seconds late is worse than a 503 now.
 SOCKET_BUFFER = 4 * 1024 * 1024
 SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)  # Linux: rmem_alloc, rcvbuf, ..., drops (u32 each)
 
