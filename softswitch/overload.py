@@ -11,7 +11,9 @@ ports; requests inside dialogs, REGISTERs and the calls already up are never she
     edge): how late a short periodic timer fires (the event loop's lag) plus how long the
     datagrams waiting in the kernel would take to read at the rate they were just read
     (``queue_delay``; the kernel counts their buffers' true size, so this errs on the long
-    side).  Past ``max_delay`` the switch is behind, and an *adaptive ceiling* on new calls
+    side), smoothed over the last few observations so that one stall (a collection of the
+    garbage collector, a slow disk write) is not taken for overload.  Past ``max_delay``
+    the switch is behind, and an *adaptive ceiling* on new calls
     per second starts at 80 % of the rate it was admitting, and is cut by a fifth again at
     most every ``hold`` / 4 seconds while the delay stays too long.  While the delay is under
     half of ``max_delay`` the ceiling grows by half of itself per second (so it settles
@@ -40,6 +42,7 @@ MIN_RATE = 5.0  # calls/s the adaptive ceiling never goes below: some calls alwa
 CUT = 0.8  # the ceiling's multiplicative decrease
 GROWTH = 0.5  # the ceiling's increase per second, as a share of itself (at least GROWTH_MIN calls/s)
 GROWTH_MIN = 10.0
+SMOOTHING = 0.2  # each observation's weight in the delay that counts: one stall (a GC pause) is not overload
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,9 @@ class Admission:
         dt = now - self._observed if self._observed is not None else 0.0
         if dt > 0:
             self.admitting += (self._passed / dt - self.admitting) * min(1.0, dt / 0.5)  # ~0.5 s smoothing
-        self._observed, self._passed, self._now, self.delay = now, 0, now, delay
+        self._observed, self._passed, self._now = now, 0, now
+        self.delay += (delay - self.delay) * SMOOTHING
+        delay = self.delay
         limit, hold = self.settings.max_delay, self.settings.hold
         if delay > limit:
             if self.ceiling is None or self._cut is None or now - self._cut >= hold / 4:

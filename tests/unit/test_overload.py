@@ -38,13 +38,18 @@ def test_a_long_delay_sets_a_ceiling_under_the_rate_admitted_that_settles_and_li
         admission.observe(0.01, now)
     assert not admission.overloaded and 90 <= admission.admitting <= 110
     # Behind: the ceiling starts at 80 % of that, and is cut again at most every hold/4 s.
-    assert all(admission.pressure(now + 0.01 * i, 500) is None for i in range(1, 6))
-    admission.observe(0.3, now + 0.05)
-    assert admission.ceiling is not None and 72 <= admission.ceiling <= 88
-    first = admission.ceiling
-    admission.observe(0.3, now + 0.10)
+    admission.observe(0.6, now + 0.05)  # one stall: not overload
+    assert not admission.overloaded
+    for step in range(2, 6):  # still behind, 50 ms after 50 ms, as many calls as before
+        assert all(admission.pressure(now + 0.05 * (step - 1) + 0.01 * i, 500) is None for i in range(1, 6))
+        admission.observe(0.6, now + 0.05 * step)
+        if admission.overloaded:
+            break
+    assert admission.ceiling is not None and 65 <= admission.ceiling <= 88  # 80 % of the ~90-100/s admitted
+    first, now = admission.ceiling, now + 0.05 * step
+    admission.observe(0.6, now + 0.05)
     assert admission.ceiling == first  # too soon to cut again
-    admission.observe(0.3, now + 0.6)
+    admission.observe(0.6, now + 0.55)
     assert admission.ceiling == first * 0.8
     # Offered 200 calls/s for a second under that ceiling: about the ceiling gets through.
     now += 0.6
@@ -53,8 +58,9 @@ def test_a_long_delay_sets_a_ceiling_under_the_rate_admitted_that_settles_and_li
     assert admission.shed["delay"] == 200 - passed
     # Caught up: the ceiling grows by half of itself per second ...
     before = admission.ceiling
-    admission.observe(0.01, now + 1.0)
-    admission.observe(0.01, now + 2.0)
+    for tick in range(20):  # the delay falls back
+        admission.observe(0.0, now + 1.0 + tick * 0.05)
+    admission.observe(0.0, now + 2.0)
     assert admission.ceiling is not None and admission.ceiling > before
     # ... and is lifted once nothing was shed for `hold` seconds.
     admission.observe(0.01, now + 3.5)
