@@ -104,6 +104,7 @@ class App:
                                  new_id=new_id, user_agent=USER_AGENT)
         await self.calls.start()
         calls = self.calls
+        self.registrar.admission = calls.admission
         endpoint = self.endpoint
         self._load_watch = asyncio.get_running_loop().create_task(
             load.watch(lambda: endpoint.udp.values(), calls.admission, endpoint.counters))

@@ -91,7 +91,7 @@ class Admission:
     delay: float = 0.0
     ceiling: float | None = None  # the adaptive ceiling (calls/s) while behind; None: none
     admitting: float = 0.0  # calls/s passed lately (smoothed)
-    shed: dict[str, int] = field(default_factory=lambda: {"delay": 0, "ports": 0, "rate": 0})
+    shed: dict[str, int] = field(default_factory=lambda: {"delay": 0, "ports": 0, "rate": 0, "registrations": 0})
     _passed: int = 0  # since the last observation
     _observed: float | None = None
     _cut: float | None = None  # when the ceiling was last cut
@@ -142,6 +142,18 @@ class Admission:
         if rate <= 0 or self._configured.take(now, rate, rate):
             return None
         return self._shed("rate", "Call Rate Exceeded")
+
+    def registration(self) -> Shed | None:
+        """A REGISTER that would start a registration (no credentials yet, no binding of its
+        Call-ID to refresh): shed while the switch is behind and the delay is over half of
+        ``max_delay``, so that a storm of phones re-registering after an outage is answered
+        in time or told to come back (at a random time) rather than answered seconds late.
+        Refreshes and the second, authenticated request of a registration are never shed."""
+        if self.ceiling is None or self.delay <= self.settings.max_delay / 2:
+            return None
+        self.shed["registrations"] += 1
+        low, high = self.settings.retry_after
+        return Shed("registrations", self.pick(low, high), "Overloaded")
 
     def admit(self, now: float, free_ports: int) -> Shed | None:
         """Both checks at once."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..config import Account, Config
 from ..guard import Guard
+from ..overload import Admission
 from ..sip.auth import DigestAuthenticator, Verdict
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import NameAddr
@@ -121,6 +122,7 @@ class RegistrarService:
         self.table = BindingTable()
         self.writer: BatchWriter[Change] = BatchWriter(self._persist, config.store.flush_interval, "bindings")
         self.guard = guard  # per-source limits: the challenges sent and answered and the failures count there
+        self.admission: Admission | None = None  # load shedding (the call service's): a storm of new registrations
         self.counters = {"registered": 0, "challenged": 0, "auth_failed": 0, "banned": 0}
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0
@@ -172,6 +174,14 @@ class RegistrarService:
             self.respond(tx, make_response(request, 404, "Domain Not Served Here", to_tag=self.tag_factory()))
             return
         extension = to_uri.user_unescaped or ""
+        if self.admission is not None and self.admission.overloaded and request.get("Authorization") is None \
+                and not any(b.call_id == request.call_id for b in self.table.lookup(account.name, extension, now)):
+            shed = self.admission.registration()
+            if shed is not None:
+                resp = make_response(request, 503, shed.reason, to_tag=self.tag_factory())
+                resp.add("Retry-After", str(shed.retry_after))
+                self.respond(tx, resp)
+                return
         if self.authenticate(tx, request, source, account, now, user=extension) is None:
             return
         contacts = [_contact_request(c, source) for c in request.contacts]

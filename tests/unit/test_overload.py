@@ -14,7 +14,7 @@ def fixed(low: int, high: int) -> int:
 def test_no_ceiling_admits_everything_while_the_loop_keeps_up() -> None:
     admission = Admission(Shedding(), fixed)
     assert all(admission.admit(1000.0 + i / 1000, free_ports=500) is None for i in range(10_000))
-    assert admission.shed == {"delay": 0, "ports": 0, "rate": 0}
+    assert admission.shed == {"delay": 0, "ports": 0, "rate": 0, "registrations": 0}
 
 
 def test_the_rate_ceiling_admits_a_seconds_worth_then_the_refill_rate() -> None:
@@ -102,3 +102,16 @@ def test_the_queue_delay_is_what_waits_over_the_rate_it_was_just_read() -> None:
     assert queue_delay(0, 0, 0.05) == 0.0
     assert queue_delay(500_000, 250_000, 0.05) == 0.1  # read at 5 MB/s: 0.1 s to read the rest
     assert queue_delay(500_000, 0, 0.05) == 2.5  # nothing read: at the floor rate
+
+
+def test_new_registrations_are_shed_only_while_behind() -> None:
+    admission = Admission(Shedding(max_delay=0.2, hold=2.0, retry_after=(10, 30)), fixed)
+    admission.observe(0.15, 1000.0)
+    assert admission.registration() is None  # keeping up
+    for tick in range(1, 30):
+        admission.observe(0.5, 1000.0 + tick * 0.05)
+    assert admission.registration() == Shed("registrations", 20, "Overloaded")
+    for tick in range(30, 60):  # caught up: under half of max_delay
+        admission.observe(0.0, 1000.0 + tick * 0.05)
+    assert admission.registration() is None
+    assert admission.shed["registrations"] == 1
