@@ -110,7 +110,7 @@ class CallService:
             lambda records: store.add_calls([r.row() for r in records]), config.store.flush_interval, "call records")
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
-        self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0}
+        self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0, "stray_acks": 0}
         self.admission = Admission(_shedding(config), random.randint)
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
@@ -356,10 +356,13 @@ class CallService:
             self._run(call, call.on_cancel(self.clock(), request.get("Reason"), invite))
 
     def on_ack(self, request: Request) -> None:
+        """An ACK no transaction took (for a 2xx): its call's, by dialog; else dropped, counted."""
         found = self._find(request)
-        if found is not None:
-            call, leg = found
-            self._run(call, call.on_ack(leg, request, self.clock()))
+        if found is None:
+            self.counters["stray_acks"] += 1
+            return
+        call, leg = found
+        self._run(call, call.on_ack(leg, request, self.clock()))
 
     def _on_response(self, call: Call, ref: Ref, response: Response | None) -> None:
         self._run(call, call.on_response(ref, response, self.clock()))

@@ -187,7 +187,8 @@ class DigestAuthenticator:
         known = password_of is not None and username in password_of
         password = password_of[username] if known and password_of is not None else "\x00" + self.opaque
         expected = digest_response(algorithm, username, realm, password, method, uri, nonce, qop, nc, cnonce)
-        if not hmac.compare_digest(expected, response.lower()) or not known:
+        given = response.lower().encode("utf-8", "surrogateescape")  # not necessarily ASCII: bytes compare
+        if not hmac.compare_digest(expected.encode(), given) or not known:
             return AuthResult(Verdict.FAILED, username, "wrong credentials")
         # The password is right: a nonce we no longer know (issued before a restart, or
         # by another node with another secret) or one that expired earns a fresh challenge.

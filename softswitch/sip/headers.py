@@ -48,7 +48,7 @@ def key_of(name: str) -> str:
     if key is None:
         lname = name.lower()
         key = COMPACT.get(lname, lname)
-        if len(_KEYS) < 4096:  # names come from peers: keep the cache bounded
+        if len(_KEYS) < 4096 and len(name) <= 64:  # names come from peers: keep the cache bounded
             _KEYS[name] = key
     return key
 

@@ -219,7 +219,8 @@ def _parse_host_port(text: str, uri: str) -> tuple[str, int | None]:
 
 
 _CACHE: dict[str, Uri] = {}
-_CACHE_SIZE = 65536  # a few MB at most; a phone brings two or three URIs
+_CACHE_SIZE = 65536  # a phone brings two or three URIs
+_CACHE_LONGEST = 256  # characters: a URI longer than a phone's is parsed each time, never kept (≤ ~40 MB in all)
 
 
 def parse_uri(text: str) -> Uri:
@@ -228,9 +229,10 @@ def parse_uri(text: str) -> Uri:
     uri = _CACHE.get(text)
     if uri is None:
         uri = _parse_uri(text)
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.clear()
-        _CACHE[text] = uri
+        if len(text) <= _CACHE_LONGEST:
+            if len(_CACHE) >= _CACHE_SIZE:
+                _CACHE.clear()
+            _CACHE[text] = uri
     return uri
 
 

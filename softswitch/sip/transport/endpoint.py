@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 trace = logging.getLogger("softswitch.sip.trace")
 
 TIMER_SLACK = 0.01  # seconds
+MAX_DATAGRAM = 65507  # bytes of UDP payload over IPv4 (65535 less the IP and UDP headers)
 ERROR_LOG_INTERVAL = 10.0  # seconds between tracebacks of one kind of internal error
 
 
@@ -346,6 +347,10 @@ class SipEndpoint:
             listener = self.udp.get(target.conn_id or 0) or next(iter(self.udp.values()), None)
             if listener is None:
                 self.counters["send_failed"] += 1
+                return
+            if len(data) > MAX_DATAGRAM:  # the kernel would refuse it (EMSGSIZE): a counted drop
+                self.counters["send_failed_too_large"] += 1
+                log.info("x %d bytes for %s:%s do not fit a UDP datagram: not sent", len(data), target.host, target.port)
                 return
             listener.send(data, target.host, target.port)
             return
