@@ -169,7 +169,8 @@ class App:
         out: dict[str, object] = {}
         if self.endpoint is not None:
             layer = self.endpoint.layer
-            out["sip"] = dict(self.endpoint.counters, transactions=len(layer.server) + len(layer.client))
+            out["sip"] = dict(self.endpoint.counters, transactions=len(layer.server) + len(layer.client),
+                              retransmissions=layer.retransmissions)
         if self.registrar is not None:
             out["registrar"] = dict(self.registrar.counters)
         if self.calls is not None:

@@ -110,6 +110,7 @@ class TransactionLayer:
         # (Call-ID, From tag, To tag, CSeq number), and the latest by (Call-ID, From tag).
         self._failed: dict[tuple[str, str, str, int], InviteServerTransaction] = {}
         self._failed_by_caller: dict[tuple[str, str], InviteServerTransaction] = {}
+        self.retransmissions = 0  # requests taken as retransmissions: the transaction answers again, or not
 
     # --- timers -----------------------------------------------------------
     def get_timer(self) -> float | None:
@@ -180,6 +181,7 @@ class TransactionLayer:
         key = server_key(request)
         existing = self.server.get(key)
         if existing is not None:
+            self.retransmissions += 1
             return self._track(existing, existing.receive_request(now))
         out: list[LayerOutput] = []
         new: ServerTransaction

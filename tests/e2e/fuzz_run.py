@@ -59,7 +59,9 @@ GRACE = 0.003  # after the probe's answer, for an answer the switch sends a mome
 RSS_LIMIT_KB = 50 * 1024
 MEDIA_WINDOW = 1.0  # both legs' packet counts must grow over every window this long (50 packets/s each)
 PROBE_RE = re.compile(rb"pr([0-9a-f]+)q")
-DROP_KEYS = ("stray_responses", "keepalives", "udp_dropped", "send_failed_too_large", "stray_acks")  # and dropped_*
+# A request taken for a retransmission of an earlier one (same branch) is its transaction's to
+# answer again, over the transport the first came on: counted as retransmissions.
+DROP_KEYS = ("stray_responses", "keepalives", "udp_dropped", "send_failed_too_large", "stray_acks", "retransmissions")
 IGNORED = ("transactions",)
 # A request this large over UDP gets an error response that copies its oversized headers; a
 # response larger than a datagram cannot be sent and is counted (``send_failed_too_large``).
