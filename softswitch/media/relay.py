@@ -106,6 +106,7 @@ class Leg:
     # heard its BYE (a round trip) is not taken as the leg's new phone.
     departed: Address | None = None
     departed_rtcp: Address | None = None
+    departed_announced: Address | None = None
     departed_at: float = 0.0
 
     def detach(self, now: float) -> None:
@@ -117,15 +118,20 @@ class Leg:
     def announce(self, address: Address, now: float) -> None:
         """The leg's SDP names where its phone receives RTP.  A new address (another phone on
         the leg, or a new session) resets the latch, so the first packet of that phone takes
-        it; the same address again (a session refresh) keeps a NAT latch as it is."""
+        it; the same address again (a session refresh) keeps a NAT latch as it is.  A phone
+        announcing the address the departed one used (it came back, or the provider's media
+        gateway took the next call on the same port) is that address's phone from now on."""
         if address != self.announced:
             self._forget(now)
+        if address in (self.departed, self.departed_announced):
+            self.departed = self.departed_rtcp = self.departed_announced = None
         self.announced = address
         self.detached = False
 
     def _forget(self, now: float) -> None:
         if self.latched is not None or self.latched_rtcp is not None:
             self.departed, self.departed_rtcp, self.departed_at = self.latched, self.latched_rtcp, now
+            self.departed_announced = self.announced
         self.latched = self.latched_rtcp = None
         self.last_seen = None
 

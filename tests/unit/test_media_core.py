@@ -204,6 +204,17 @@ def test_the_phone_that_left_may_come_back_later() -> None:
     assert s.on_packet("b", PHONE_B_SDP, rtp(2, 320), 20.02) == PHONE_A_SDP and s.legs["b"].latched == PHONE_B_SDP
 
 
+def test_a_phone_announcing_the_departed_address_is_heard_at_once() -> None:
+    """An external group's first member (a voicemail) is given up on; the next member comes
+    through the same provider gateway, from the same media address, and presses 1 within a
+    second: its key is not a stray of the member that left."""
+    s = session()
+    s.on_packet("b", PHONE_B_SDP, rtp(1, 160), 0.0)
+    s.legs["b"].detach(3.0)
+    s.legs["b"].announce(PHONE_B_SDP, 3.2)
+    assert s.on_packet("b", PHONE_B_SDP, rtp(1, 160), 3.3) == PHONE_A_SDP and s.legs["b"].strays == 0
+
+
 def test_a_new_address_for_the_same_leg_resets_the_latch_but_the_same_one_keeps_it() -> None:
     s = session()
     s.on_packet("a", PHONE_A_REAL, rtp(1, 160), 0.0)
