@@ -76,3 +76,22 @@ def test_cells_without_parties_or_leaving() -> None:
     assert parties_cell(CallRecord("c3", "acme", "101", "102", "internal", T0).row()) == "-"
     held = PartyRow("101", "caller", T0), PartyRow("104", "pick-up", T0 + 5.0, by="102")
     assert [p.split("|")[3:] for p in parties_csv(held).split(";")] == [["", "", "0"], ["", "102", "0"]]
+
+
+
+def test_a_reader_that_stops_early_is_not_an_error(config: Path) -> None:
+    """``softswitch calls --csv | head -1``: the reader is gone before the rows are written
+    (here from the start: a pipe whose reading end is closed); no traceback, exit 0."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "softswitch", "calls", "--config", str(config), "--csv"],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
