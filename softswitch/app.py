@@ -172,7 +172,7 @@ class App:
             out["sip"] = dict(self.endpoint.counters, transactions=len(layer.server) + len(layer.client),
                               retransmissions=layer.retransmissions)
         if self.registrar is not None:
-            out["registrar"] = dict(self.registrar.counters)
+            out["registrar"] = dict(self.registrar.counters, bindings=len(self.registrar.table))
         if self.calls is not None:
             admission = self.calls.admission
             out["calls"] = dict(self.calls.counters, active=len(self.calls.calls), **{f"shed_{k}": v for k, v in admission.shed.items()},

@@ -61,7 +61,8 @@ class MediaEndpoint:
         self.on_digit = on_digit  # (session id, leg, key): a key pressed on that leg (RFC 4733)
         self.loop = asyncio.get_running_loop()
         self.sessions: dict[str, MediaSession] = {}
-        self.counters = {"sessions_opened": 0, "sessions_closed": 0, "send_failed": 0, "bind_failed": 0}
+        self.counters = {"sessions_opened": 0, "sessions_closed": 0, "send_failed": 0, "bind_failed": 0,
+                         "packets_in": 0, "packets_out": 0}  # of closed sessions: RTP and RTCP
         self.player = Player(self.loop)
         self._sweeper: asyncio.TimerHandle | None = self.loop.call_later(1.0, self._sweep)
 
@@ -161,6 +162,9 @@ class MediaEndpoint:
         if session is not None:
             self._release(session)
             self.counters["sessions_closed"] += 1
+            for leg in session.relay.legs.values():  # what the closed sessions took in and sent on
+                self.counters["packets_in"] += leg.received.packets + leg.rtcp_packets
+                self.counters["packets_out"] += leg.sent_packets
         return session
 
     def _release(self, session: MediaSession) -> None:
