@@ -111,6 +111,14 @@ def refer_target(request: Request) -> str | None:
 
 
 
+@dataclass
+class WaitingPickUp:
+    invite: Request
+    tx: Any
+    source: Target
+    retriever: str
+
+
 class CallPark(Feature):
     """Call park on one call: asked by REFER or by the park ``code`` typed in the call.
     The service answers ``ParkWanted`` with ``refused``, or ``accepted`` then ``parked``;
@@ -124,6 +132,9 @@ class CallPark(Feature):
         self.codes = codes
         self.parking: Parking | None = None  # a park in progress, or done
         self.typed: dict[str, Typed] = {}
+        # A pick-up that came while the slot was claimed but the park not done (a BLF key
+        # pressed as the lamp lit): it waits, and is handled once the call is parked.
+        self.waiting: WaitingPickUp | None = None
 
     # --- the feature's hooks -----------------------------------------------------------
     def on_request(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
@@ -152,7 +163,14 @@ class CallPark(Feature):
         return self.key_park(call, leg)
 
     def on_cancel(self, call: Call, tx: Any, now: float) -> list[Action] | None:
+        waiting = self.waiting
+        if waiting is not None and waiting.tx is tx:  # gave up before the park was done
+            self.waiting = None
+            return [Respond(tx, make_response(waiting.invite, 487, to_tag=call.new_id()))]
         return self.cancel_pick_up(call, tx, now)
+
+    def on_end(self, call: Call, cause: str) -> list[Action]:
+        return self._not_parked(call)
 
     def on_played(self, call: Call, leg: str, now: float) -> list[Action]:
         return self.announced(call, leg, now)
@@ -210,7 +228,14 @@ class CallPark(Feature):
             out.append(Announce(parking.parker_leg, (REFUSED_PROMPTS[status],), handover.voice(call, parking.parker_leg)))
         if parking.parker_gone:
             out += call.hang_up(now, "switch", f"park failed: {status} {reason}")
-        return out
+        return out + self._not_parked(call)
+
+    def _not_parked(self, call: Call) -> list[Action]:
+        """A pick-up waiting for a park that did not happen (or a call that ended) is refused."""
+        waiting, self.waiting = self.waiting, None
+        if waiting is None:
+            return []
+        return [Respond(waiting.tx, make_response(waiting.invite, 480, "Call Not Parked", to_tag=call.new_id()))]
 
     def accepted(self, call: Call) -> list[Action]:
         """The service will try: 202 (RFC 3515 §2.4.2) and a first NOTIFY."""
@@ -255,8 +280,13 @@ class CallPark(Feature):
         if device is not None and not parking.parker_gone and by_keys:
             # Parked by keys: the parker is on the line and hears the code, then is let go (``announced``).
             parking.announcing = True
-            return out + [Announce(parking.parker_leg, ("parked-at", *spoken_code(code)), handover.voice(call, parking.parker_leg))]
-        return out + self._parker_leaves(call, parking.parker_leg)
+            out.append(Announce(parking.parker_leg, ("parked-at", *spoken_code(code)), handover.voice(call, parking.parker_leg)))
+        else:
+            out += self._parker_leaves(call, parking.parker_leg)
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None:  # a pick-up came while the slot was being claimed: now it is parked
+            out += self.pick_up(call, waiting.invite, waiting.tx, waiting.source, waiting.retriever, now)
+        return out
 
     def _parker_leaves(self, call: Call, leg: str) -> list[Action]:
         """BYE to the parker (unless it hung up already) and its leg is gone from the call."""
@@ -316,6 +346,10 @@ class CallPark(Feature):
         """A phone dialled the slot: bridge it to the parked party (see the module doc).  The
         retriever takes the parker's place (its leg name and relay port)."""
         parking = self.parking
+        if parking is not None and call.phase is Phase.ANSWERED and not call.pending and self.waiting is None:
+            # The slot is claimed, the park not yet done (the store's answer is on its way).
+            self.waiting = WaitingPickUp(invite, tx, source, retriever)
+            return [Respond(tx, make_response(invite, 100))]
         if call.phase is not Phase.PARKED or parking is None or call.pending:
             return [Respond(tx, make_response(invite, 486, "Already Being Picked Up", to_tag=call.new_id()))]
         held, new = parking.parked_leg, parking.parker_leg

@@ -133,6 +133,47 @@ def test_pick_up_bridges_the_retriever_with_both_identities() -> None:
     assert of(out, CallEnded)[0].record.hangup_by == "callee"
 
 
+def accepted_call() -> Call:
+    """A calls B; B REFERs A to *85; the slot is taken, the store not yet answered."""
+    call, _, _ = answered_call()
+    park(call)
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1002.1)
+    call.on_request("b", Tx("refer"), refer(call, "b", 5), 1010.0)
+    park(call).accepted(call)
+    return call
+
+
+def test_a_pick_up_while_the_park_is_being_recorded_waits_for_it() -> None:
+    """The lamp lit (the slot is claimed) and a BLF key was pressed at once: the pick-up is
+    not refused; it waits for the park to be done, then bridges as usual."""
+    call = accepted_call()
+    early = park(call).pick_up(call, pickup_invite(sdp("192.0.2.30", 7000)), Tx("c"), C_SRC, "103", 1010.2)
+    assert [r.status for r in responses(early)] == [100] and of(early, SendRequest) == []
+    done = park(call).parked(call, "*801", 1310.0, "102", 1010.5)
+    assert [s.request.method for s in of(done, SendRequest)] == ["NOTIFY", "MESSAGE", "BYE", "INVITE"]
+    reinvite = of(done, SendRequest)[-1]
+    assert reinvite.request.call_id == "a-call@phone" and reinvite.request.get("P-Asserted-Identity") == 'Carol <sip:103@acme.example>'
+    answer = answer_to(reinvite.request, 200, "caller", sdp("192.168.1.10", 4000), contact="<sip:101@192.168.1.10:5070>")
+    out = call.on_response(reinvite.ref, answer, 1010.7)
+    assert [r.status for r in responses(out)] == [200] and call.phase is Phase.ANSWERED
+    assert call.record.retrieved_by == "103"
+
+
+def test_a_waiting_pick_up_is_refused_when_the_park_fails_and_cancelled_when_it_gives_up() -> None:
+    call = accepted_call()
+    tx = Tx("c")
+    park(call).pick_up(call, pickup_invite(sdp()), tx, C_SRC, "103", 1010.2)
+    out = park(call).refused(call, 486, "Slot Taken", 1010.4)
+    assert [(r.status, r.reason) for r in responses(out)] == [(480, "Call Not Parked")]
+    assert all(r.status != 480 for r in responses(park(call).refused(call, 486, "Slot Taken", 1010.5)))
+    call = accepted_call()
+    tx = Tx("d")
+    park(call).pick_up(call, pickup_invite(sdp()), tx, C_SRC, "103", 1010.2)
+    assert [r.status for r in responses(call.on_cancel(1010.3, None, tx))] == [487]
+    done = park(call).parked(call, "*801", 1310.0, "102", 1010.5)
+    assert [s.request.method for s in of(done, SendRequest)] == ["NOTIFY", "MESSAGE", "BYE"]  # nobody picks up
+
+
 def test_a_refused_retrieve_keeps_the_call_parked() -> None:
     call, _ = parked_call()
     out = park(call).pick_up(call, pickup_invite(sdp("192.0.2.30", 7000)), Tx("c"), C_SRC, "103", 1020.0)
