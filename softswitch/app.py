@@ -21,6 +21,7 @@ from . import __version__, load
 from .admin import AdminServer
 from .b2bua.service import CallService
 from .config import Config, ConfigError, load_config
+from .gcpauses import GcPauses
 from .guard import Guard
 from .media.endpoint import MediaEndpoint
 from .media.ports import PortPool
@@ -72,6 +73,7 @@ class App:
         self._stopped = asyncio.Event()
         self._keepalive: asyncio.Task[None] | None = None
         self._load_watch: asyncio.Task[None] | None = None
+        self.gc_pauses = GcPauses()
 
     # --- lifecycle --------------------------------------------------------
     async def start(self) -> None:
@@ -135,10 +137,12 @@ class App:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         loop.add_signal_handler(signal.SIGTERM, self._stopped.set)
         loop.add_signal_handler(signal.SIGINT, self._stopped.set)
+        self.gc_pauses.install()
         await self.start()
         log.info("softswitch %s ready", __version__)
         await self._stopped.wait()
         await self.stop()
+        self.gc_pauses.uninstall()
 
     async def stop(self) -> None:
         for task in (self._keepalive, self._trunk_task, self._load_watch):
@@ -180,6 +184,7 @@ class App:
         if self.messages is not None:
             out["messages"] = dict(self.messages.counters)
         out["security"] = self.guard.counters()
+        out["gc"] = self.gc_pauses.counters()
         if self.media is not None:
             out["media"] = dict(self.media.counters, sessions=len(self.media.sessions),
                                 ports_allocated=self.media.pool.counters.allocated,

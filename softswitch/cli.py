@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     bans.add_argument("--lift", metavar="ADDR", help="end this source's ban now")
     bans.set_defaults(func=cmd_bans)
 
-    counters = sub.add_parser("counters", help="the running switch's counters (SIP, registrar, calls, security, media)")
+    counters = sub.add_parser("counters", help="the running switch's counters (SIP, registrar, calls, security, gc, media)")
     counters.add_argument("--config", default=DEFAULT_CONFIG)
     counters.set_defaults(func=cmd_counters)
 
