@@ -6,6 +6,7 @@ Every load is bounded: a fixed number of calls at a fixed rate, with a hard time
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -33,6 +34,27 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_media_port() -> int:
+    """An even port P with P..P+3 free on 127.0.0.1, for SIPp's ``-mp`` (it binds audio RTP and
+    RTCP at P, P+1 and video at P+2, P+3), above the relay's default range and below the
+    kernel's ephemeral ports, where other sockets bound to port 0 would come and go."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000, 4)
+        held: list[socket.socket] = []
+        try:
+            for p in range(base, base + 4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError("no 4 free consecutive UDP ports in 20000-32000")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -188,3 +210,57 @@ def climb(name: str, unit: str, rates: list[int], run: Callable[[int], Step],
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants that are still running
+    (a forking daemon such as Kamailio works in its children), from /proc/<pid>/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += cpu_seconds(current)
+        except (OSError, ValueError):
+            continue
+        todo.extend(children.get(current, []))
+    return total
+
+
+def udp_drops(*, port: int | None = None, inodes: set[int] | None = None) -> int:
+    """Datagrams dropped so far by the kernel at UDP sockets (their receive buffer full), from
+    /proc/net/udp: the sockets bound to local ``port``, or those with one of ``inodes``."""
+    total = 0
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 13:
+            continue
+        local_port = int(parts[1].rsplit(":", 1)[1], 16)
+        if (port is not None and local_port == port) or (inodes is not None and int(parts[9]) in inodes):
+            total += int(parts[12])
+    return total
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of a process's sockets (/proc/<pid>/fd), for ``udp_drops``."""
+    found = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                found.add(int(target[8:-1]))
+    except OSError:
+        pass
+    return found

@@ -2,19 +2,28 @@
 
 For each N: N calls are set up for real (the switch: SIPp provider on 127.0.0.2 calls a hotline
 routed to extension 200, a SIPp phone answers, both SDPs naming the RTP generator's sockets;
-rtpengine: ``offer``/``answer`` over its ng control protocol), then ``../shared/bench/rtpgen.c``
-(C, ``sendmmsg``/``recvmmsg``, pinned to the other CPU) sends 50 packets/s each way per call,
+rtpengine: ``offer``/``answer`` over its ng control protocol), then ``bench/rtpgen/rtpgen.c``
+(C, ``sendmmsg``/``recvmmsg``, built with cc at run time, pinned to the other CPU) sends 50 packets/s each way per call,
 172-byte packets, for ``--seconds``, to the relay ports each system handed out, and measures
 what comes back: loss, and one-way latency through the relay (loopback itself adds ~0.02 ms).
 A step passes when under 0.1 % of the packets were lost or came more than 50 ms late (too
-late for any jitter buffer: as good as lost). Prints one result line per system (the largest passing N
-with latency p50/p99) and the ratio.
+late for any jitter buffer: as good as lost). The generator says when it fell behind (its own CPU,
+sending slots more than 5 ms late): a step failed then is generator-bound.
+
+The figure that survives a shared VM is the CPU time per relayed packet: utime + stime of the
+relay's processes (/proc/<pid>/stat: the switch; rtpengine's daemon) over the generator's run,
+divided by the packets that came back through the relay.
+
+Prints one result line per system (the largest passing N with latency p50/p99 and CPU per
+packet) and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,23 +33,40 @@ from pathlib import Path
 from typing import Any
 
 from calls import HOTLINE, PROVIDER_IP, Softswitch, answering_phone
-from common import LOAD_CPU, free_port, log, pinned, spawn, stop
+from common import LOAD_CPU, free_port, log, pinned, spawn, stop, tree_cpu_seconds
 from ng import NgClient
 
 from softswitch.admin import query
 
 ROOT = Path(__file__).resolve().parents[2]
-RTPGEN_SOURCE = ROOT.parent / "shared" / "bench" / "rtpgen.c"
+RTPGEN_SOURCE = ROOT / "bench" / "rtpgen" / "rtpgen.c"
 CALLER = ROOT / "bench" / "call_uac_timed.xml"
 DEFAULT_COUNTS = [100, 250, 500, 600, 700, 800, 1000, 1250, 1500, 2000]
 MAX_LOSS_PCT = 0.1
 SETUP_RATE = 200  # calls/s while a step's calls are set up
+GENERATOR_SATURATED = 90.0  # rtpgen's CPU, % of its core
 
 
 @dataclass
 class Result:
     calls: int
     report: dict[str, Any]
+    cpu_s: float = math.nan  # the relay's CPU time over the generator's run
+
+    @property
+    def cpu_us_per_packet(self) -> float:
+        """The relay's CPU time per packet it relayed (that came back to the generator), in us."""
+        received = int(self.report["received"])
+        return self.cpu_s * 1e6 / received if received else math.nan
+
+    def generator_signs(self) -> list[str]:
+        """What says that rtpgen, not the relay, fell behind."""
+        r, signs = self.report, []
+        if float(r["gen_cpu_pct"]) >= GENERATOR_SATURATED:
+            signs.append(f"its CPU {r['gen_cpu_pct']} %")
+        if int(r["late_slots"]):
+            signs.append(f"{r['late_slots']} sending slots > 5 ms late")
+        return signs
 
     @property
     def loss_pct(self) -> float:
@@ -75,6 +101,11 @@ class SwitchRelay:
     """Calls through the switch: SIP sets them up, the live view names their relay ports."""
 
     name = "softswitch"
+
+    @property
+    def pid(self) -> int:
+        assert self.switch.proc is not None
+        return self.switch.proc.pid
 
     def __init__(self, workdir: Path, gen_a: int, gen_b: int, seconds: int, counts: list[int]) -> None:
         self.workdir = workdir
@@ -128,6 +159,11 @@ class Rtpengine:
 
     name = "rtpengine"
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid  # taskset execs the daemon: its pid (--foreground: no fork)
+
     def __init__(self, workdir: Path, gen_a: int, gen_b: int) -> None:
         self.workdir = workdir
         self.gen_a, self.gen_b = gen_a, gen_b
@@ -165,7 +201,9 @@ class Rtpengine:
             self.ng.delete(f"bench-{n}-{i}")
 
 
-def measure(system: SwitchRelay | Rtpengine, binary: Path, counts: list[int], gen_a: int, gen_b: int, seconds: int) -> Result | None:
+def measure(system: SwitchRelay | Rtpengine, binary: Path, counts: list[int], gen_a: int, gen_b: int, seconds: int,
+            steps: list[Result]) -> Result | None:
+    """The largest passing step; every step run is added to ``steps``."""
     system.start()
     try:
         best: Result | None = None
@@ -176,13 +214,19 @@ def measure(system: SwitchRelay | Rtpengine, binary: Path, counts: list[int], ge
                 log(f"  {system.name} {n} calls: not set up: {exc}")
                 break
             try:
-                result = Result(n, rtpgen(binary, system.workdir, ports, gen_a, gen_b, seconds))
+                cpu_before = tree_cpu_seconds(system.pid)
+                report = rtpgen(binary, system.workdir, ports, gen_a, gen_b, seconds)
+                result = Result(n, report, tree_cpu_seconds(system.pid) - cpu_before)
             finally:
                 system.close(n)
+            steps.append(result)
             r = result.report
+            signs = result.generator_signs()
             log(f"  {system.name} {n} calls: {r['received']}/{r['sent']} packets, loss {result.loss_pct:.3f} %, "
                 f"late > 50 ms {r['late_gt_50ms']}, "
-                f"latency {result.latency()}, generator CPU {r['gen_cpu_pct']} %")
+                f"latency {result.latency()}, CPU {result.cpu_us_per_packet:.1f} us/packet, "
+                f"generator CPU {r['gen_cpu_pct']} %, late slots {r['late_slots']}"
+                + ("" if result.passed else "; FAIL" + (f": GENERATOR-BOUND (rtpgen: {', '.join(signs)})" if signs else "")))
             if not result.passed:
                 break
             best = result
@@ -192,16 +236,39 @@ def measure(system: SwitchRelay | Rtpengine, binary: Path, counts: list[int], ge
         system.stop()
 
 
-def describe(name: str, best: Result | None, seconds: int) -> str:
+def describe(name: str, best: Result | None, steps: list[Result], seconds: int) -> str:
+    after = steps[steps.index(best) + 1] if best is not None and steps.index(best) + 1 < len(steps) else None
     if best is None:
-        return f"bench_media {name}: no call count relayed with under {MAX_LOSS_PCT} % lost or late"
+        first = steps[0] if steps else None
+        why = (f" ({first.calls} calls: lost or late {first.effective_loss_pct:.3f} %, CPU {first.cpu_us_per_packet:.1f} us/packet"
+               + (f"; GENERATOR-BOUND (rtpgen: {', '.join(first.generator_signs())})" if first.generator_signs() else "")
+               + ")") if first else ""
+        return f"bench_media {name}: no call count relayed with under {MAX_LOSS_PCT} % lost or late{why}"
+    if after is None:
+        ceiling = "no larger count ran (the last one, or the next not set up: see above): its ceiling may be higher"
+    else:
+        r = after.report
+        ceiling = (f"at {after.calls} calls: lost {after.loss_pct:.3f} %, late > 50 ms {r['late_gt_50ms']}, "
+                   f"send failures {r['send_fail']}")
+        if after.generator_signs():
+            ceiling = (f"GENERATOR-BOUND: at {after.calls} calls rtpgen fell behind ({', '.join(after.generator_signs())}), "
+                       f"so {name}'s ceiling may be higher ({ceiling})")
     return (f"bench_media {name}: {best.calls} concurrent G.711 calls relayed for {seconds} s (one core, 50 pps each way, "
-            f"172-byte packets), lost or > 50 ms late {best.effective_loss_pct:.3f} %; one-way latency through the relay {best.latency()}")
+            f"172-byte packets), lost or > 50 ms late {best.effective_loss_pct:.3f} %; one-way latency through the relay "
+            f"{best.latency()}; CPU {best.cpu_us_per_packet:.1f} us per relayed packet "
+            f"(generator CPU {best.report['gen_cpu_pct']} %); {ceiling}")
 
 
 def build_rtpgen(workdir: Path) -> Path:
+    """The generator, built from the repo's source with the machine's C compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise SystemExit(f"bench_media: no C compiler (cc or gcc) to build the RTP generator {RTPGEN_SOURCE}: "
+                         "install one (Debian: apt-get install gcc; scripts/bench_media does)")
     binary = workdir / "rtpgen"
-    subprocess.run(["gcc", "-O2", "-o", str(binary), str(RTPGEN_SOURCE)], check=True)
+    built = subprocess.run([compiler, "-O2", "-o", str(binary), str(RTPGEN_SOURCE)], capture_output=True, text=True)
+    if built.returncode != 0:
+        raise SystemExit(f"bench_media: {compiler} could not build {RTPGEN_SOURCE}:\n{built.stderr}")
     return binary
 
 
@@ -210,11 +277,13 @@ def main() -> int:
     parser.add_argument("--counts", default=",".join(map(str, DEFAULT_COUNTS)))
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--only", choices=["softswitch", "rtpengine"])
+    parser.add_argument("--keep", metavar="DIR", help="copy the systems' logs and the SIPp runs there")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     if not 1 <= args.seconds <= 60:
         parser.error("--seconds: 1 to 60")
     results: dict[str, Result | None] = {}
+    steps: dict[str, list[Result]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-media-") as tmp:
         binary = build_rtpgen(Path(tmp))
         for name in ("softswitch", "rtpengine"):
@@ -225,12 +294,26 @@ def main() -> int:
             workdir = Path(tmp) / name
             system = (SwitchRelay(workdir, gen_a, gen_b, args.seconds, counts) if name == "softswitch"
                       else Rtpengine(workdir, gen_a, gen_b))
-            results[name] = measure(system, binary, counts, gen_a, gen_b, args.seconds)
+            steps[name] = []
+            try:
+                results[name] = measure(system, binary, counts, gen_a, gen_b, args.seconds, steps[name])
+            finally:
+                if args.keep:
+                    shutil.copytree(workdir, Path(args.keep) / name, dirs_exist_ok=True,
+                                    ignore=shutil.ignore_patterns("*.sock"))
     for name, best in results.items():
-        print(describe(name, best, args.seconds))
+        print(describe(name, best, steps[name], args.seconds))
     ours, ref = results.get("softswitch"), results.get("rtpengine")
     if ours is not None and ref is not None:
-        print(f"bench_media ratio softswitch/rtpengine: {ours.calls / ref.calls:.2f} ({ours.calls} vs {ref.calls} calls)")
+        line = (f"bench_media ratio softswitch/rtpengine: {ours.calls / ref.calls:.2f} ({ours.calls} vs {ref.calls} calls"
+                + ("; rtpengine passed every step, so this ratio is an upper bound" if ref is steps["rtpengine"][-1] else "")
+                + f"); CPU per relayed packet rtpengine/softswitch: {ref.cpu_us_per_packet / ours.cpu_us_per_packet:.2f} "
+                f"({ref.cpu_us_per_packet:.1f} vs {ours.cpu_us_per_packet:.1f} us, at {ref.calls} and {ours.calls} calls")
+        same = next((s for s in steps["rtpengine"] if s.calls == ours.calls and s.passed), None)
+        if same is not None and same is not ref:
+            line += (f"; at {ours.calls} calls both: {same.cpu_us_per_packet / ours.cpu_us_per_packet:.2f} "
+                     f"({same.cpu_us_per_packet:.1f} vs {ours.cpu_us_per_packet:.1f} us)")
+        print(line + ")")
     return 0
 
 

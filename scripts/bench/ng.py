@@ -85,7 +85,7 @@ class NgClient:
 
     def ping(self) -> bool:
         try:
-            return self.command(command="ping")[b"result"] == b"pong"
+            return bool(self.command(command="ping")[b"result"] == b"pong")
         except OSError:
             return False
 
