@@ -107,6 +107,7 @@ class App:
         await self.calls.start()
         calls = self.calls
         self.registrar.admission = calls.admission
+        self.endpoint.shed = calls.shed_invite
         endpoint = self.endpoint
         self._load_watch = asyncio.get_running_loop().create_task(
             load.watch(lambda: endpoint.udp.values(), calls.admission, endpoint.counters))

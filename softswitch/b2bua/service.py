@@ -168,10 +168,18 @@ class CallService:
         return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
 
     # --- a new INVITE -----------------------------------------------------------
+    def shed_invite(self, request: Request, source: Target) -> Response | None:
+        """The endpoint's ``shed`` hook, for every new INVITE before its transaction (and so
+        before authentication, routing or relay ports: refusing costs the least): the
+        stateless ``503`` for a call refused because the switch is behind or short of relay
+        ports, or None."""
+        shed = self.admission.pressure(self.clock(), self.media.pool.free)
+        if shed is None:
+            return None
+        return self._refusal(request, shed, self.endpoint.stateless_tag(request))
+
     def on_invite(self, tx: ServerTransaction, request: Request, source: Target) -> None:
         now, wall = self.clock(), self.wall()
-        if self._shed(tx, request, self.admission.pressure(now, self.media.pool.free)):
-            return  # before authentication, routing or relay ports: it costs the least
         trunk = next((t for t in self.config.trunks if source.host in t.trusted), None)
         if trunk is not None:
             if not self._shed(tx, request, self.admission.rate(now)):
@@ -199,17 +207,21 @@ class CallService:
             self._route(call, account, caller, record, request, now)
 
     def _shed(self, tx: ServerTransaction, request: Request, shed: Shed | None) -> bool:
-        """A new call refused for overload (``overload``): 503 with a spread Retry-After."""
+        """A new call refused for its rate (``overload.max_call_rate``), in its transaction."""
         if shed is None:
             return False
+        self.endpoint.respond(tx, self._refusal(request, shed, self.new_id()))
+        return True
+
+    def _refusal(self, request: Request, shed: Shed, to_tag: str) -> Response:
+        """The ``503`` for a shed call, with its spread Retry-After (logged at 1, 10, 100...)."""
         count = self.admission.shed[shed.why]
         if count in (1, 10, 100, 1000, 10000, 100000):
             log.warning("overload: new calls shed with 503 (%s: %d so far; delay %.0f ms, %d free port pairs)", shed.why,
                         count, self.admission.delay * 1000, self.media.pool.free)
-        refusal = make_response(request, 503, shed.reason, to_tag=self.new_id())
+        refusal = make_response(request, 503, shed.reason, to_tag=to_tag)
         refusal.add("Retry-After", str(shed.retry_after))
-        self.endpoint.respond(tx, refusal)
-        return True
+        return refusal
 
     def _new_call(self, tx: ServerTransaction, request: Request, source: Target, record: CallRecord) -> Call | None:
         try:

@@ -198,6 +198,10 @@ class TransactionLayer:
             return [CancelReceived(new, request, invite if isinstance(invite, InviteServerTransaction) else None)]
         return [*out, RequestReceived(new, request)]
 
+    def knows(self, request: Request) -> bool:
+        """Whether ``request`` belongs to a server transaction (a retransmission)."""
+        return server_key(request) in self.server
+
     def respond(self, tx: ServerTransaction, response: Response, now: float) -> list[LayerOutput]:
         was = tx.state
         outputs = tx.respond(response, now)

@@ -41,3 +41,24 @@ def finals_of(log: Path) -> list[int]:
         if status and int(status[1]) >= 300 and re.search(r"^CSeq: *2 INVITE", message, re.M):
             out.append(int(status[1]))
     return out
+
+
+def test_calls_short_of_relay_ports_are_refused_statelessly(make_switch: object) -> None:
+    """Fewer free relay port pairs than ``port_reserve``: every new INVITE gets its 503 (with a
+    Retry-After) without a transaction (RFC 3261 §8.2.7), SIPp's ACKs are recognised and
+    ignored, nothing is left behind; a phone still registers and is answered meanwhile."""
+    switch: Switch = make_switch(overload={"port_reserve": 30, "retry_after": [4, 6]},  # type: ignore[operator]
+                                 media={"port_min": 32000, "port_max": 32050})  # 25 pairs < 30
+    log = switch.workdir / "shed-messages.log"
+    out = switch.sipp("caller_shed.xml", "-s", "102", "-trace_msg", "-message_file", str(log),
+                      users=[("101", "-")], domain="acme.example", calls=20, rate=20)
+    assert isinstance(out, subprocess.CompletedProcess) and out.returncode == 0, out.stdout[-2500:]
+    retry_after = [int(v) for v in re.findall(r"^Retry-After: *(\d+)", log.read_text(), re.M)]
+    assert len(retry_after) >= 20 and all(4 <= v <= 6 for v in retry_after), retry_after
+    counters = admin(switch, "counters")
+    sip, calls = counters["sip"], counters["calls"]
+    assert calls["shed_ports"] == sip["stateless_responses"] >= 20, (calls, sip)  # a retransmission is refused again
+    assert sip["stateless_acks"] == 20 and sip["transactions"] == 0, sip
+    assert calls["active"] == 0 and calls["shed_delay"] == 0
+    register(switch, "103", "acme-103-secret", free_port())  # REGISTERs are not calls: never shed
+    assert "overload: new calls shed with 503 (ports: 1 so far" in switch.log()

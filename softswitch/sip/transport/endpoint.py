@@ -10,6 +10,13 @@ in the TU is logged and answered with 500, never allowed to stop the loop.
 Two hooks screen sources: ``is_banned`` before parsing (a banned source costs a
 look-up) and ``admit`` after it, before any transaction (per-source limits): what
 they refuse is dropped unanswered and counted (``dropped_banned``, ``dropped_limited``).
+A third, ``shed``, sees each new INVITE (no To tag, no transaction yet) before any
+transaction is made for it: the response it returns (a ``503`` under overload) is sent
+statelessly (RFC 3261 §8.2.7, the way a UAS under heavy load answers): no transaction,
+no retransmission, a To tag derived from the request (``stateless_tag``) so that a
+retransmitted INVITE gets the same answer, and the ACK for it, recognised by that tag
+before it is parsed, ignored (``stateless_responses``, ``stateless_acks``).  Refusing
+a call so costs a parse and a send, not a transaction with its timers and its ACK.
 
 Any other exception that escapes a core or a callback (a bug: DESIGN.md) is
 caught at the edge where it surfaced: a datagram or stream handler, a timer
@@ -26,8 +33,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import secrets
 import ssl
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +89,7 @@ class SipEndpoint:
         self, tu: TransactionUser, *, timers: TimerConfig, max_message_size: int = 65535,
         tcp_idle_timeout: float = 900.0, is_banned: Callable[[str], bool] = lambda _: False,
         admit: Callable[[Request | Response | None, Target], bool] = lambda _m, _s: True,
+        shed: Callable[[Request, Target], Response | None] = lambda _r, _s: None,
         branch_factory: Callable[[], str] | None = None, advertised_address: str | None = None,
     ) -> None:
         self.tu = tu
@@ -89,6 +99,9 @@ class SipEndpoint:
         self.tcp_idle_timeout = tcp_idle_timeout
         self.is_banned = is_banned  # before parsing: a banned source costs a dictionary look-up
         self.admit = admit  # after parsing (None: unparseable), before any transaction: False drops it unanswered
+        self.shed = shed  # a new INVITE, before its transaction: a response to send statelessly, or None
+        self._stateless = "sl" + secrets.token_hex(4)  # how the To tags of stateless answers begin
+        self._stateless_ack = f"tag={self._stateless}".encode()
         self.loop = asyncio.get_running_loop()
         self.udp: dict[int, UdpListener] = {}
         self.servers: list[asyncio.Server] = []
@@ -204,6 +217,9 @@ class SipEndpoint:
         self.counters["received"] += 1
         if trace.isEnabledFor(logging.DEBUG):
             trace.debug("< %s %s:%s\n%s", source.transport, source.host, source.port, data.decode("utf-8", "replace"))
+        if data.startswith(b"ACK ") and self._stateless_ack in data:
+            self.counters["stateless_acks"] += 1  # for a stateless answer: nothing to match (§8.2.7)
+            return
         try:
             msg = parse_message(data, stream=stream, max_size=self.max_message_size)
         except MessageError as exc:
@@ -221,6 +237,8 @@ class SipEndpoint:
                 return
             if isinstance(msg, Request):
                 stamp_via(msg, source.host, source.port)
+                if msg.method == "INVITE" and self._answered_statelessly(msg, source):
+                    return
                 self._process(self.layer.receive_request(msg, source, self.loop.time()))
             else:
                 self._process(self.layer.receive_response(msg, self.loop.time()))
@@ -233,6 +251,25 @@ class SipEndpoint:
             self._internal_error("receive", "handling a message from %s:%s", source.host, source.port)
             if isinstance(msg, Request) and msg.method != "ACK":
                 self._send(source, bytes(make_error_response(msg.headers, 500, "Server Internal Error")))
+
+    def _answered_statelessly(self, request: Request, source: Target) -> bool:
+        """A new INVITE (not a retransmission, not inside a dialog) that ``shed`` answers."""
+        if request.to.tag is not None or self.layer.knows(request):
+            return False
+        response = self.shed(request, source)
+        if response is None:
+            return False
+        if response.get("Content-Length") is None:
+            response.set("Content-Length", str(len(response.body)))
+        self.counters["stateless_responses"] += 1
+        self._send(source, bytes(response))
+        return True
+
+    def stateless_tag(self, request: Request) -> str:
+        """The To tag of a stateless answer to ``request``: the same for its retransmissions
+        (RFC 3261 §8.2.7), and recognisable in the ACK that comes back for it."""
+        ids = f"{request.call_id}\0{request.from_.tag}\0{request.vias[0].branch}\0{request.cseq.number}"
+        return f"{self._stateless}{zlib.crc32(ids.encode('utf-8', 'surrogateescape')):08x}"
 
     def _reject(self, exc: MessageError, source: Target) -> None:
         has_via = any(h.name.lower() in ("via", "v") for h in exc.headers)
