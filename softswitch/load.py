@@ -4,17 +4,21 @@ Every ``every`` seconds: how late the sleep woke (the event loop's lag) and, for
 listener, the bytes waiting in the kernel against the rate they were just read
 (``overload.queue_delay``).  Their sum (the worst listener) is what a request arriving now
 would wait; the admission core decides from it.  The kernel's count of datagrams it dropped
-for a full buffer is kept in the endpoint's counters as ``udp_dropped``.
+for a full buffer is kept in the endpoint's counters as ``udp_dropped``.  When the switch
+starts shedding, what it saw is logged once: the lag and the queue's share of the delay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 
 from .overload import Admission, queue_delay
 from .sip.transport.udp import UdpListener
+
+log = logging.getLogger(__name__)
 
 
 async def watch(listeners: Callable[[], Iterable[UdpListener]], admission: Admission, counters: Counter[str],
@@ -34,7 +38,12 @@ async def watch(listeners: Callable[[], Iterable[UdpListener]], admission: Admis
             queued_for = max(queued_for, queue_delay(queued, drained, every + lag))
             dropped += drops
         counters["udp_dropped"] = dropped
+        was = admission.overloaded
         admission.observe(lag + queued_for, now)
+        if admission.overloaded and not was:
+            log.warning("overload: behind by %.0f ms (smoothed; now: loop lag %.0f ms, SIP queue %.0f ms): "
+                        "new calls limited to %.0f/s", admission.delay * 1000, lag * 1000, queued_for * 1000,
+                        admission.ceiling or 0.0)
 
 
 __all__ = ["watch"]

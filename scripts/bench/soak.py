@@ -372,6 +372,8 @@ def main() -> int:
           f"end {end.rss:.0f} MB: {'PASS' if ok else 'FAIL'}")
     for failure in soak.park_failures[:5]:
         log(f"  park {failure}")
+    for line in re.findall(r"^.*overload: .*$", log_text, re.M)[:10]:  # when and why the switch shed calls
+        log(f"  switch: {line}")
     if ok and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
