@@ -8,11 +8,11 @@ Checked for each new INVITE (from a phone or a trunk) before it is routed or giv
 ports; requests inside dialogs, REGISTERs and the calls already up are never shed:
 
   * **the delay** a request waits before it is handled (``observe``, every 50 ms from the
-    edge): how late a short periodic timer fires (the event loop's lag) plus how long the
-    datagrams waiting in the kernel would take to read at the rate they were just read
-    (``queue_delay``; the kernel counts their buffers' true size, so this errs on the long
-    side), smoothed over the last few observations so that one stall (a collection of the
-    garbage collector, a slow disk write) is not taken for overload.  Past ``max_delay``
+    edge, ``load.py``): the longest the requests just read waited in the kernel, or, if
+    longer, how long the datagrams waiting there would take to read at the rate they were
+    just read (``queue_delay``; the kernel counts their buffers' true size, so this errs on
+    the long side), smoothed over the last few observations so that one stall (a collection
+    of the garbage collector, a slow disk write) is not taken for overload.  Past ``max_delay``
     the switch is behind, and an *adaptive ceiling* on new calls
     per second starts at 80 % of the rate it was admitting, and is cut by a fifth again at
     most every ``hold`` / 4 seconds while the delay stays too long.  While the delay is under

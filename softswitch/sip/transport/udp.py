@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import struct
+import time
 from collections.abc import Callable
+from fcntl import ioctl
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -18,6 +21,9 @@ log = logging.getLogger(__name__)
 # before the queue makes every request wait: an answer seconds late is worse than a 503 now.
 SOCKET_BUFFER = 4 * 1024 * 1024
 SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)  # Linux: rmem_alloc, rcvbuf, ..., drops (u32 each)
+SIOCGSTAMP = 0x8906  # Linux: when the datagram last read reached the socket (a struct timeval, wall clock)
+_TIMEVAL = struct.Struct("@ll")
+_NO_TIMEVAL = bytes(_TIMEVAL.size)
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -27,12 +33,15 @@ class UdpListener(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.local: tuple[str, int] = ("", 0)
         self.received_bytes = 0  # handed to the switch so far: the drain rate of the queue
+        self.waited = 0.0  # the longest a datagram read since ``take_waited`` had waited in the kernel (seconds)
+        self._fd = -1  # for the kernel's arrival stamps; -1: not available
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         sockname: Any = transport.get_extra_info("sockname")
         self.local = (sockname[0], sockname[1])
         sock = transport.get_extra_info("socket")
+        self._fd = sock.fileno()
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             try:
                 sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
@@ -61,8 +70,23 @@ class UdpListener(asyncio.DatagramProtocol):
         fields = struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4])
         return fields[0], (fields[8] if len(fields) > 8 else 0)
 
+    def take_waited(self) -> float:
+        """The longest wait in the kernel of the datagrams read since the last call (seconds)."""
+        waited, self.waited = self.waited, 0.0
+        return waited
+
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.received_bytes += len(data)
+        if self._fd >= 0:  # how long it waited: what a request arriving now would wait, measured
+            try:
+                sec, usec = _TIMEVAL.unpack(ioctl(self._fd, SIOCGSTAMP, _NO_TIMEVAL))
+            except OSError as exc:  # ENOENT: none yet (the first call turns stamping on); else not asked again
+                if exc.errno != errno.ENOENT:
+                    self._fd = -1
+            else:
+                waited = time.time() - sec - usec * 1e-6
+                if waited > self.waited:
+                    self.waited = waited
         self._on_datagram(data, (addr[0], addr[1]), self.listener_id)
 
     def error_received(self, exc: Exception) -> None:
