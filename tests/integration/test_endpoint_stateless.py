@@ -72,8 +72,6 @@ async def test_a_refused_invite_is_answered_without_a_transaction_and_its_ack_ig
     peer.send(options(peer.port, 5), port)  # whatever the ACK caused would come before this answer
     assert response(await peer.next()).call_id == "err-5@test"
     assert ep.counters["stateless_responses"] == 2 and ep.counters["stateless_acks"] == 1 and not tu.acks
-    other = response(await peer.next()) if not peer.queue.empty() else None
-    assert other is None, other
 
 
 async def test_only_new_invites_reach_the_hook(stack: Stack) -> None:
