@@ -3,8 +3,8 @@
 A Unix stream socket (``admin.socket``, mode 0600, so only the switch's user may
 talk to it): the client writes one command line, the switch answers with one
 JSON document and closes.  Most commands are read-only views (``calls``, ``counters``,
-``bans``); actions change the running switch (``lift ADDR`` ends a ban) and take one
-argument.  An action is also refused to a peer whose user (``SO_PEERCRED``) is neither the
+``bans``); actions change the running switch (``lift ADDR`` ends a ban, ``reload`` applies
+the config file as SIGHUP does) and take at most one argument.  An action is also refused to a peer whose user (``SO_PEERCRED``) is neither the
 switch's nor root, should the socket's mode ever be loosened; each one is logged.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Handler = Callable[[], Any]
-Action = Callable[[str], Any]  # one argument; ValueError: refused, with the reason
+Action = Callable[[str], Any]  # one argument (may be empty); ValueError: refused, with the reason
 
 
 class AdminError(Exception):
@@ -75,8 +75,6 @@ class AdminServer:
         if uid is not None and uid not in (0, os.getuid()):
             log.warning("control socket: %s refused to user %d", name, uid)
             return {"error": f"{name}: not allowed to user {uid}"}
-        if not argument:
-            return {"error": f"{name} needs an argument"}
         try:
             result = action(argument)
         except ValueError as exc:

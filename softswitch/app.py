@@ -120,7 +120,7 @@ class App:
         self.admin = AdminServer(cfg.admin.socket, {
             "calls": self.calls.active, "counters": self._counters, "trunks": self.trunks.status,
             "parked": self.calls.parked, "subscriptions": self.blf.listing, "bans": self.guard.listing,
-        }, actions={"lift": self.guard.lift})
+        }, actions={"lift": self.guard.lift, "reload": self._reload_action})
         await self.admin.start()
         self.guard.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
@@ -193,15 +193,34 @@ class App:
         return out
 
     def reload(self) -> None:
+        """SIGHUP: apply the config file, or log why not."""
+        try:
+            self.apply_file()
+        except ValueError:
+            pass  # logged
+
+    def _reload_action(self, argument: str) -> str:
+        """The control socket's ``reload [renumbered ACCOUNT OLD NEW]`` (what the command line's
+        edits call; a renumbering names the extension so that its calls go on)."""
+        words = argument.split()
+        if words and (words[0] != "renumbered" or len(words) != 4):
+            raise ValueError(f"reload takes no argument or 'renumbered ACCOUNT OLD NEW', not {argument[:100]!r}")
+        return self.apply_file(renumbered={(words[1], words[2])} if words else set())
+
+    def apply_file(self, renumbered: set[tuple[str, str]] | None = None) -> str:
+        """Apply the config file to the running switch as it is now; ``ValueError`` (with every
+        problem) if it is invalid, and then the running config stays in place.  ``renumbered``:
+        (account, old number) of extensions that got a new number (their calls go on)."""
         if self.config_path is None:
-            return
+            raise ValueError("the switch was started without a config file")
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:
             log.error("config reload refused; the running config stays in place:")
             for problem in exc.problems:
                 log.error("  %s", problem)
-            return
+            raise ValueError("config reload refused; the running config stays in place:\n"
+                             + "\n".join(str(p) for p in exc.problems)) from None
         if new.server != self.config.server:
             log.warning("server.listen/tls changes take effect at the next restart")
         if new.store != self.config.store:
@@ -212,7 +231,7 @@ class App:
         assert self.registrar is not None and self.calls is not None
         self.guard.apply_config(new)
         gone = self.registrar.apply_config(new)
-        self.calls.apply_config(new)
+        ended = self.calls.apply_config(new, renumbered or set())
         self._size_buffers(new)
         if self.blf is not None:
             self.blf.apply_config(new)
@@ -220,7 +239,9 @@ class App:
             self.messages.apply_config(new)
         if self.trunks is not None:
             self.trunks.apply_config(new)
-        log.info("config reloaded from %s (%d bindings of removed extensions dropped)", self.config_path, len(gone))
+        what = f"{len(gone)} bindings and {ended} calls of removed extensions dropped"
+        log.info("config reloaded from %s (%s)", self.config_path, what)
+        return f"config reloaded ({what})"
 
     # --- the transaction user ----------------------------------------------
     def on_request(self, tx: ServerTransaction, request: Request, source: Target) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .config import Account, Config, ConfigError, load_config
+from .ops import cli as ops_cli
 from .park.lot import code
 from .store.records import CallRow, LegMediaRow, PartyRow
 
@@ -137,7 +138,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
     if args.active:
         return _active_calls(config, args)
     since = parse_since(args.since, time.time()) if args.since else None
-    records = _from_store(config, lambda store: store.list_calls(args.account, since, None, args.limit))
+    records = _from_store(config, lambda store: store.list_calls(args.account, since, None, args.limit, args.person))
     if args.csv:
         fields = CallRow.columns()
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
@@ -359,36 +360,6 @@ def _addr(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def cmd_login_info(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    account = config.account(args.account)
-    if account is None:
-        print(f"no account named {args.account!r}", file=sys.stderr)
-        return 1
-    ext = account.extension(args.extension)
-    if ext is None:
-        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
-        return 1
-    listen = config.server.listen[0]
-    server = config.server.advertised_address or listen.address
-    lines = [
-        ("Domain", account.domain),
-        ("Server (proxy)", server),
-        ("Port", str(listen.port)),
-        ("Transport", listen.transport.upper()),
-        ("Other transports", ", ".join(f"{x.transport.upper()} {x.port}" for x in config.server.listen[1:]) or "-"),
-        ("Username", ext.number),
-        ("Auth username", ext.number),
-        ("Password", ext.password),
-        ("Display name", ext.display_name or ext.number),
-        ("Registration expiry", f"{config.registration.default_expires} s"),
-    ]
-    width = max(len(k) for k, _ in lines)
-    for key, value in lines:
-        print(f"{key.ljust(width)}  {value}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="softswitch", description="A pure-Python SIP/RTP softswitch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -415,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--account", help="only this account")
     calls.add_argument("--since", help="calls started since: 30m, 2h, 7d or an ISO date/time")
     calls.add_argument("--limit", type=int, help="only the newest N calls")
+    calls.add_argument("--person", help="only calls of this person (as caller or callee), under any number they had")
     calls.add_argument("--csv", action="store_true", help="every field, as CSV on standard output")
     calls.add_argument("--active", action="store_true", help="calls in progress, with legs and media counters")
     calls.set_defaults(func=cmd_calls)
@@ -442,11 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     recs.add_argument("--account", help="only this account")
     recs.set_defaults(func=cmd_recordings)
 
-    info = sub.add_parser("login-info", help="what a phone needs to log in as an extension")
+    info = sub.add_parser("login-info", help="what a phone needs to log in as an extension (as `extensions login-info`)")
     info.add_argument("extension")
     info.add_argument("--account", required=True)
     info.add_argument("--config", default=DEFAULT_CONFIG)
-    info.set_defaults(func=cmd_login_info)
+    info.set_defaults(func=ops_cli.cmd_login_info)
+    ops_cli.add_parsers(sub, DEFAULT_CONFIG)
     return parser
 
 

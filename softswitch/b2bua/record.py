@@ -73,6 +73,8 @@ class CallRecord:
     media_a: LegMedia = field(default_factory=LegMedia)
     media_b: LegMedia = field(default_factory=LegMedia)
     parties: list[Party] = field(default_factory=list)  # who was on the call, in order (answered calls)
+    caller_person: str | None = None  # the person (config ``people``) behind the caller's extension
+    callee_person: str | None = None  # ... behind the extension that answered, or was rung
 
     def joined(self, who: str, role: str, at: float, by: str | None = None) -> None:
         """``who`` is connected from ``at`` on (the call's answer, a transfer, a pick-up)."""
@@ -105,6 +107,7 @@ class CallRecord:
             self.retrieved_by, self.retrieved_at, tuple(self.path), self.media_a.row(), self.media_b.row(),
             round(self.duration, 3), self.billed_seconds,
             tuple(PartyRow(p.who, p.role, p.joined, p.left, p.by) for p in self.parties),
+            self.caller_person, self.callee_person,
         )
 
     def as_row(self) -> dict[str, Any]:

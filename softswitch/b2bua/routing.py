@@ -26,12 +26,14 @@ shuffle for ``random`` groups is injected), DNS (trunk hosts come resolved throu
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 from ..dialplan.destination import parse_destination
 from ..dialplan.groups import steps
+from ..dialplan.plans import Allowance, allowance
 from ..dialplan.resolve import CallOutside, Refuse, RingGroup, for_trunk, normalise, resolve, same_number
 from ..dialplan.timerules import choose
 from ..registrar.core import Binding
@@ -130,6 +132,11 @@ class Router:
         if isinstance(decision, Refuse):
             return Refusal(decision.status, decision.reason, decision.detail, warn=decision.status == 403)
         if isinstance(decision, CallOutside):
+            plans = self.allowance(account, caller, now)
+            refused = plans.refuses_class(decision.number_class) if plans is not None else None
+            if refused is not None:
+                return Refusal(403, f"Forbidden ({refused})", f"{caller.number}@{account.name} dialled {decision.number}: {refused}",
+                               warn=True)
             trunk = self.config.trunk(account.trunk)
             if trunk is None:
                 return Refusal(503, "No Trunk Configured", f"no trunk for {decision.number}", warn=True)
@@ -140,6 +147,15 @@ class Router:
             number = decision.group.number
             return Ring(self.group_stages(account, decision.group, now, caller.number), number, step=f"group {number}")
         return Ring(self.extension_stages(account, decision.extension, now), decision.extension.number)
+
+    def allowance(self, account: Account, extension: Extension, now: float) -> Allowance | None:
+        """What the calling plans of the extension's person allow on the account's date at
+        ``now`` (wall clock); None: no plan limits it."""
+        person = account.person(extension.person) if extension.person is not None else None
+        if person is None:
+            return None
+        plans = [p for name in person.plans if (p := self.config.plan(name)) is not None]
+        return allowance(plans, dt.datetime.fromtimestamp(now, account.zone).date())
 
     # --- calls from providers ---------------------------------------------------------
     def inbound(self, trunk: Trunk, candidates: Sequence[str], now: float) -> Inbound | None:

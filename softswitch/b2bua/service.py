@@ -97,6 +97,7 @@ class CallService:
         self.clock = self.loop.time
         self.wall = wall_clock
         self.calls: dict[str, Call] = {}  # by record id
+        self.started_with: dict[str, Config] = {}  # by record id: the config when the call began
         self.dialogs: dict[tuple[str, str], tuple[Call, str]] = {}
         self.keys: dict[str, list[tuple[str, str]]] = {}  # record id -> its dialog keys, to unbind at the end
         self.invites: dict[str, list[tuple[ClientTransaction, Ref]]] = {}  # record id -> its forks' INVITEs
@@ -149,15 +150,26 @@ class CallService:
             await self.sms.close()
         await self.hosts.close()
 
-    def apply_config(self, config: Config) -> None:
+    def apply_config(self, config: Config, renumbered: set[tuple[str, str]] | None = None) -> int:
+        """Take a new (validated) config; the calls of extensions it no longer has end (an
+        extension stopped), except where the same person holds a new number or the extension is
+        named in ``renumbered`` (account, old number): then the call goes on.  Returns how many
+        calls ended."""
         if config.sms != self.config.sms:
             old, self.sms = self.sms, sms.WebhookSms(config.sms) if config.sms is not None else None
             if old is not None:
                 self._spawn(old.close())
+        stopped = _stopped(self.config, config, renumbered or set())
         self.config = config
         self.router.config = config
         self.admission.configure(_shedding(config))
         self.hosts.use_soon(t.host for t in config.trunks)
+        ending = [call for call in self.calls.values()
+                  if stopped.get(call.record.account, set()) & {n for n in call.extensions.values() if n is not None}]
+        for call in ending:
+            log.info("call %s ends: an extension on it was stopped", call.record.id)
+            self._run(call, call.hang_up(self.clock(), "switch", "extension stopped"))
+        return len(ending)
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(job)
@@ -200,6 +212,7 @@ class CallService:
         record = CallRecord(
             id=self.new_id(), account=account.name, caller=caller.number, callee=_dialled(request),
             direction="internal", started=wall, caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
+            caller_person=caller.person,
         )
         call = self._new_call(tx, request, source, record)
         if call is not None:
@@ -247,6 +260,7 @@ class CallService:
         call.add(Transfer(account.transfer.blind_code if account is not None else None))
         tx.user_data = call
         self.calls[record.id] = call
+        self.started_with[record.id] = self.config  # whose numbers were whose when it began
         self.counters["calls"] += 1
         return call
 
@@ -441,6 +455,7 @@ class CallService:
                 del self.dialogs[key]
         self.calls.pop(rid, None)
         self.phases.pop(rid, None)
+        started_with = self.started_with.pop(rid, self.config)
         self.park.call_ended(rid, self.wall())
         idle = {str(n) for n in (*call.extensions.values(), call.record.answered_by) if n is not None}
         self.memory.idle(call.record.account, idle, self.wall())  # leastrecent: idle from now
@@ -455,6 +470,9 @@ class CallService:
                 media.lost, media.jitter_ms = stats.lost, round(stats.jitter_ms, 3)
         if record.answered_by is not None and record.answered_by not in record.path:
             record.path.append(record.answered_by)
+        if record.callee_person is None:
+            number = record.answered_by or record.callee
+            record.callee_person = _person(started_with, record.account, number) or _person(self.config, record.account, number)
         self._text_members(call)
         self.counters["ended"] += 1
         log.info("call %s ended: %s, %s by %s (%s), billed %d s", rid, record.disposition, record.callee,
@@ -544,6 +562,12 @@ class CallService:
             self._run(call, self._parking(call).refused(call, 403, "Only Phones Of The Account Can Park", now))
             return
         account, parker = who
+        plans = self.router.allowance(account, parker, wall)
+        refused = plans.refuses_feature("park") if plans is not None else None
+        if refused is not None:
+            log.info("call %s: park by %s@%s refused: %s", rid, parker.number, account.name, refused)
+            self._run(call, self._parking(call).refused(call, 403, f"Forbidden ({refused})", now))
+            return
         park = account.park_for(parker)
         requested = None if wanted.target == park.code else slot_of(wanted.target, park)
         if requested is None and wanted.target != park.code:
@@ -835,3 +859,24 @@ def _dialled(request: Request) -> str:
 
 
 __all__ = ["CallService"]
+
+
+def _stopped(old: Config, new: Config, renumbered: set[tuple[str, str]]) -> dict[str, set[str]]:
+    """Per account, the extension numbers ``old`` had and ``new`` has not, but for those
+    renumbered: named so, or whose person holds another number in ``new``."""
+    out: dict[str, set[str]] = {}
+    for account in old.accounts:
+        now = new.account(account.name)
+        numbers = {e.number for e in now.extensions} if now is not None else set()
+        people = {e.person for e in now.extensions if e.person is not None} if now is not None else set()
+        gone = {e.number for e in account.extensions if e.number not in numbers
+                and (account.name, e.number) not in renumbered and (e.person is None or e.person not in people)}
+        if gone:
+            out[account.name] = gone
+    return out
+
+
+def _person(config: Config, account_name: str, number: str) -> str | None:
+    account = config.account(account_name)
+    extension = account.extension(number) if account is not None else None
+    return extension.person if extension is not None else None

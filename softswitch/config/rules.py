@@ -40,8 +40,40 @@ def cross_checks(tree: Any) -> list[tuple[Path, str]]:
         problems += _extension_checks(i, acc)
     for i in defaults[1:]:
         problems.append((("accounts", i, "default"), f"only one account may be the default (accounts[{defaults[0]}] is)"))
+    problems += _plan_checks(tree, accounts)
     problems += _trunk_checks(tree, accounts)
     problems += _external_group_checks(tree, accounts)
+    return problems
+
+
+def _plan_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path, str]]:
+    """Plan names are unique; people name plans that exist, once each; no plan has more people
+    than its seats."""
+    problems: list[tuple[Path, str]] = []
+    plans = _names(tree.get("plans"))
+    for j, name in enumerate(plans):
+        if name in plans[:j]:
+            problems.append((("plans", j, "name"), f"plan {name!r} is already defined"))
+    holders: dict[str, int] = {}
+    for i, acc in enumerate(accounts):
+        for k, person in enumerate(acc.get("people") or [] if isinstance(acc, dict) else []):
+            raw = person.get("plans") if isinstance(person, dict) else None
+            named: list[Any] = raw if isinstance(raw, list) else []
+            for m, plan in enumerate(named):
+                if not isinstance(plan, str):
+                    continue
+                path: Path = ("accounts", i, "people", k, "plans", m)
+                if plan not in plans:
+                    problems.append((path, f"plan {plan!r} is not defined in plans"))
+                elif plan in named[:m]:
+                    problems.append((path, f"plan {plan!r} is already given"))
+                else:
+                    holders[plan] = holders.get(plan, 0) + 1
+    for j, plan in enumerate(tree.get("plans") or []):
+        if isinstance(plan, dict) and isinstance(plan.get("name"), str) and str(plan.get("seats", "")).isdigit():
+            seats, held = int(plan["seats"]), holders.get(plan["name"], 0)
+            if held > seats:
+                problems.append((("plans", j, "seats"), f"plan {plan['name']!r} has {seats} seats and {held} people"))
     return problems
 
 
@@ -128,6 +160,12 @@ def _extension_checks(i: int, acc: dict[str, Any]) -> list[tuple[Path, str]]:
                 problems.append((("accounts", i, "extensions", j, "alias"), f"alias {alias!r} is already used by extensions[{aliases[alias]}]"))
             aliases.setdefault(alias, j)
     site_names = {s.get("name") for s in acc.get("sites") or [] if isinstance(s, dict)}
+    problems += _people_checks(i, acc, site_names)
+    people = {str(p.get("id")) for p in acc.get("people") or [] if isinstance(p, dict)}
+    for j, e in enumerate(exts):
+        person = e.get("person") if isinstance(e, dict) else None
+        if isinstance(person, str) and person not in people:
+            problems.append((("accounts", i, "extensions", j, "person"), f"person {person!r} is not one of this account's people"))
     for j, e in enumerate(exts):
         site = e.get("site") if isinstance(e, dict) else None
         if isinstance(site, str) and site not in site_names:
@@ -135,6 +173,22 @@ def _extension_checks(i: int, acc: dict[str, Any]) -> list[tuple[Path, str]]:
     groups = {str(g["number"]) for g in acc.get("groups") or [] if isinstance(g, dict) and isinstance(g.get("number"), str)}
     return (problems + _park_checks(i, acc, {n for _, n in numbers} | groups) + _group_checks(i, acc, dict((n, j) for j, n in numbers))
             + _routing_checks(i, acc, {n for _, n in numbers} | groups))
+
+
+def _people_checks(i: int, acc: dict[str, Any], site_names: set[Any]) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    seen: dict[str, int] = {}
+    for k, p in enumerate(acc.get("people") or []):
+        if not isinstance(p, dict):
+            continue
+        ident, site = p.get("id"), p.get("site")
+        if isinstance(ident, str):
+            if ident in seen:
+                problems.append((("accounts", i, "people", k, "id"), f"person {ident!r} is already defined at people[{seen[ident]}]"))
+            seen.setdefault(ident, k)
+        if isinstance(site, str) and site not in site_names:
+            problems.append((("accounts", i, "people", k, "site"), f"site {site!r} is not defined in this account's sites"))
+    return problems
 
 
 def _routing_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[Path, str]]:

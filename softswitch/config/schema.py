@@ -7,6 +7,7 @@ are reported together with field errors in one pass.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from collections.abc import Callable
@@ -402,7 +403,8 @@ class Extension(Strict):
     department: str | None = None
     site: str | None = None
     description: str | None = None
-    employee: str | None = None
+    person: str | None = Field(None, description="the id of the person (the account's people) it belongs to: "
+                               "history, plans and audit follow the person across renumbering")
     dnd: bool = Field(False, description="do not disturb: direct calls get 486, groups skip it")
 
     @field_validator("number")
@@ -591,6 +593,36 @@ class Menu(Strict):
         return _destination(value)
 
 
+PERSON_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+
+
+class Person(Strict):
+    """An employee: extensions, call history, plans and the audit refer to the person by id."""
+
+    id: str = Field(description="stable id (an employee number): letters, digits, '_', '.', '-'")
+    name: str = Field(min_length=1, max_length=100)
+    email: str | None = Field(None, description="where change notifications to this person go")
+    department: str | None = None
+    site: str | None = None
+    plans: list[str] = Field(default_factory=list, description="the calling plans (names from the top-level plans) "
+                             "the person has; none: only the extension's own call permission limits its calls")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not PERSON_ID_RE.match(value):
+            raise ValueError(f"person id {value!r} may hold only ASCII letters, digits, '_', '.' and '-' (at most 64)")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not EMAIL_RE.match(value):
+            raise ValueError(f"{value!r} is not an e-mail address")
+        return value
+
+
 class Account(Strict):
     name: str
     domain: str
@@ -607,6 +639,7 @@ class Account(Strict):
     pickup: Pickup = Field(default_factory=Pickup)
     pickup_groups: dict[str, list[str]] = Field(
         default_factory=dict, description="pick-up groups by name: extensions that may answer each other's ringing calls with *8")
+    people: list[Person] = Field(default_factory=list, description="the employees extensions belong to")
     extensions: list[Extension] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     menus: list[Menu] = Field(default_factory=list)
@@ -667,6 +700,9 @@ class Account(Strict):
 
     def group(self, number: str) -> Group | None:
         return next((g for g in self.groups if g.number == number), None)
+
+    def person(self, ident: str) -> Person | None:
+        return next((p for p in self.people if p.id == ident), None)
 
     def site(self, name: str | None) -> Site | None:
         return next((s for s in self.sites if s.name == name), None)
@@ -756,6 +792,48 @@ class Admin(Strict):
     socket: str = Field("softswitch.sock", description="Unix control socket the command line asks for live state")
 
 
+PlanFeature = Literal["outside", "international", "park", "recording", "voicemail"]
+PLAN_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z")
+
+
+class Plan(Strict):
+    """A calling plan (package) people are given (SPEC "Calling plans (packages)")."""
+
+    name: str
+    status: Literal["active", "legacy"] = Field("active", description="people with legacy plans only are listed as Inactive")
+    retire_on: dt.date | None = Field(None, description="a legacy plan's last day is the day before: from then on its "
+                                      "people's calls beyond internal are refused")
+    permission: Permission = Field(description="the highest call permission it allows (the lower of this and the "
+                                   "extension's own applies)")
+    features: list[PlanFeature] = Field(default_factory=list, description="outside (landline and mobile calls), "
+                                        "international, park, recording, voicemail")
+    minutes: dict[Literal["local", "mobile", "international"], int] | None = Field(
+        None, description="included minutes per month by class of number; outside calls of a class used up are refused")
+    seats: int | None = Field(None, ge=1, le=10_000_000, description="at most this many people may have it")
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not PLAN_NAME_RE.match(value):
+            raise ValueError(f"plan name {value!r} may hold only ASCII letters, digits, '_', '.', '+' and '-' (at most 64)")
+        return value
+
+    @field_validator("minutes")
+    @classmethod
+    def _minutes(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        for key, minutes in (value or {}).items():
+            if minutes < 0:
+                raise ValueError(f"{key}: minutes must be 0 or more")
+        return value
+
+    @model_validator(mode="after")
+    def _retire(self) -> Plan:
+        if self.retire_on is not None and self.status != "legacy":
+            raise ValueError("retire_on is for legacy plans: set status: legacy")
+        return self
+
+
 class Config(Strict):
     server: Server
     store: Store = Field(default_factory=Store)
@@ -772,6 +850,7 @@ class Config(Strict):
     admin: Admin = Field(default_factory=Admin)
     trunks: list[Trunk] = Field(default_factory=list)
     sms: SmsWebhook | None = Field(None, description="the SMS provider external groups text their members through")
+    plans: list[Plan] = Field(default_factory=list, description="calling plans (packages) the accounts' people are given")
     accounts: Annotated[list[Account], Field(min_length=1)]
 
     def account(self, name: str) -> Account | None:
@@ -779,6 +858,9 @@ class Config(Strict):
 
     def trunk(self, name: str | None) -> Trunk | None:
         return next((t for t in self.trunks if t.name == name), None)
+
+    def plan(self, name: str) -> Plan | None:
+        return next((p for p in self.plans if p.name == name), None)
 
     @property
     def default_account(self) -> Account:

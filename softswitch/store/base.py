@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from .records import CallRow, ParkedRow, RegistrationChange, RegistrationRow
+from .records import AuditRow, CallRow, ParkedRow, RegistrationChange, RegistrationRow
 
 
 class BindingStore(Protocol):
@@ -32,9 +32,18 @@ class CallStore(Protocol):
 
     async def list_calls(
         self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
+        person: str | None = None,
     ) -> list[CallRow]:
-        """Calls by start time, oldest first: optionally one account's, in [since, until);
-        ``limit`` keeps the newest that many."""
+        """Calls by start time, oldest first: optionally one account's, in [since, until), with
+        ``person`` as caller or callee; ``limit`` keeps the newest that many."""
+
+
+class AuditLog(Protocol):
+    async def add_audit(self, rows: Sequence[AuditRow]) -> None:
+        """Append changes, in one transaction."""
+
+    async def list_audit(self, account: str | None = None, since: float | None = None, limit: int | None = None) -> list[AuditRow]:
+        """Changes oldest first: optionally one account's, since a time; ``limit`` keeps the newest."""
 
 
 # A row whose call should have left its slot this long ago belongs to a switch process that died.
@@ -56,7 +65,7 @@ class ParkStore(Protocol):
         """Forget the slots a previous run of ``node`` held (its calls died with it)."""
 
 
-class Store(BindingStore, CallStore, ParkStore, Protocol):
+class Store(BindingStore, CallStore, ParkStore, AuditLog, Protocol):
     """Everything the switch keeps."""
 
 

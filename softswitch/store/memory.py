@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .base import STALE_AFTER
-from .records import CallRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
+from .records import AuditRow, CallRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
 
 
 def sort_key(b: RegistrationRow) -> tuple[str, int, str, float]:
@@ -16,6 +16,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._rows: dict[str, RegistrationRow] = {}
         self._calls: dict[str, CallRow] = {}
+        self._audit: list[AuditRow] = []
         self._parked: dict[tuple[str, int], tuple[ParkedRow, str]] = {}
 
     async def load_bindings(self, now: float) -> list[RegistrationRow]:
@@ -45,12 +46,21 @@ class MemoryStore:
 
     async def list_calls(
         self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
+        person: str | None = None,
     ) -> list[CallRow]:
         rows = sorted(
             (r for r in self._calls.values() if (account is None or r.account == account)
-             and (since is None or r.started >= since) and (until is None or r.started < until)),
+             and (since is None or r.started >= since) and (until is None or r.started < until)
+             and (person is None or person in (r.caller_person, r.callee_person))),
             key=lambda r: (r.started, r.id),
         )
+        return rows[-limit:] if limit else rows
+
+    async def add_audit(self, rows: Sequence[AuditRow]) -> None:
+        self._audit.extend(rows)
+
+    async def list_audit(self, account: str | None = None, since: float | None = None, limit: int | None = None) -> list[AuditRow]:
+        rows = [r for r in self._audit if (account is None or r.account == account) and (since is None or r.at >= since)]
         return rows[-limit:] if limit else rows
 
     async def claim_slot(self, entry: ParkedRow, node: str, now: float) -> float | None:

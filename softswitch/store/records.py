@@ -155,6 +155,8 @@ class CallRow:
     duration: float = 0.0
     billed_seconds: int = 0
     parties: tuple[PartyRow, ...] = ()  # in the order they joined (answered calls)
+    caller_person: str | None = None  # the people (config ``people``) behind the numbers, when known:
+    callee_person: str | None = None  # a person's history survives a new number; a reused number does not mix two
 
     def as_row(self) -> dict[str, Any]:
         """The table's columns, in the order ``columns`` gives (the CSV export's too)."""
@@ -172,7 +174,9 @@ class CallRow:
                 row[f"{leg}_{name}"] = getattr(media, name)
         row["duration"] = self.duration
         row["billed_seconds"] = self.billed_seconds
-        row["parties"] = parties_json(self.parties)
+        row["caller_person"] = self.caller_person
+        row["callee_person"] = self.callee_person
+        row["parties"] = parties_json(self.parties)  # last: the CSV's widest column
         return row
 
     @classmethod
@@ -188,3 +192,25 @@ class CallRow:
         media = {leg: LegMediaRow(**{k: data.pop(f"{leg}_{k}") for k in _MEDIA}) for leg in ("a", "b")}
         return cls(**data, path=tuple(path.split(PATH_SEPARATOR)) if path else (), media_a=media["a"], media_b=media["b"],
                    parties=parties)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One change an operator made (SPEC "Operating it"): who, when, what, to whom, and the
+    entry before and after as JSON text (passwords only as "(set)")."""
+
+    at: float  # wall-clock seconds
+    actor: str
+    account: str
+    action: str  # grant, stop, change-number, password, update, person-add, person-update ...
+    subject: str  # "extension 101", "extension 101 -> 105", "person e001"
+    person: str | None
+    before: str | None  # JSON
+    after: str | None  # JSON
+    version: str  # the config file's version the change wrote
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "actor": self.actor, "account": self.account, "action": self.action,
+                "subject": self.subject, "person": self.person,
+                "before": json.loads(self.before) if self.before else None,
+                "after": json.loads(self.after) if self.after else None, "version": self.version}

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ..sip.transaction import Target
 from .base import STALE_AFTER
 from .memory import sort_key
-from .records import CallRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
-from .tables import calls, parked, registrations
+from .records import AuditRow, CallRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
+from .tables import audit, calls, parked, registrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -113,10 +113,13 @@ class SqlStore:
 
     async def list_calls(
         self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
+        person: str | None = None,
     ) -> list[CallRow]:
         query = select(calls)
         if account is not None:
             query = query.where(calls.c.account == account)
+        if person is not None:
+            query = query.where((calls.c.caller_person == person) | (calls.c.callee_person == person))
         if since is not None:
             query = query.where(calls.c.started >= since)
         if until is not None:
@@ -127,6 +130,28 @@ class SqlStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [CallRow.from_row(dict(r)) for r in reversed(rows)]
+
+    async def add_audit(self, rows: Sequence[AuditRow]) -> None:
+        if rows:
+            async with self.engine.begin() as conn:
+                await conn.execute(audit.insert(), [{
+                    "at": r.at, "actor": r.actor[:128], "account": r.account[:64], "action": r.action[:32],
+                    "subject": r.subject[:128], "person": r.person, "before": r.before, "after": r.after,
+                    "version": r.version} for r in rows])
+
+    async def list_audit(self, account: str | None = None, since: float | None = None, limit: int | None = None) -> list[AuditRow]:
+        query = select(audit)
+        if account is not None:
+            query = query.where(audit.c.account == account)
+        if since is not None:
+            query = query.where(audit.c.at >= since)
+        query = query.order_by(audit.c.id.desc())
+        if limit:
+            query = query.limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [AuditRow(r.at, r.actor, r.account, r.action, r.subject, r.person, r.before, r.after, r.version)
+                for r in reversed(rows)]
 
     async def claim_slot(self, entry: ParkedRow, node: str, now: float) -> float | None:
         key = (parked.c.account == entry.account) & (parked.c.slot == entry.slot)

@@ -59,10 +59,14 @@ calls = Table(
     Column("retrieved_at", Float),
     Column("path", String(512)),
     Column("parties", Text),  # JSON: who was on the call, in order (records.py ``parties_json``); NULL: none
+    Column("caller_person", String(64)),
+    Column("callee_person", String(64)),
     *[Column(f"{leg}_{name}", kind, nullable=False) for leg in ("a", "b") for name, kind in (
         ("packets_in", Integer), ("packets_out", Integer), ("lost", Integer), ("jitter_ms", Float))],
     Index("ix_calls_account_started", "account", "started"),
     Index("ix_calls_started", "started"),
+    Index("ix_calls_caller_person", "caller_person"),
+    Index("ix_calls_callee_person", "callee_person"),
 )
 
 # Occupied park slots (records.py ``ParkedRow``), one row per slot, written by the switch process
@@ -79,4 +83,22 @@ parked = Table(
     Column("parker", String(64), nullable=False),
     Column("party", String(256), nullable=False),
     Column("node", String(128), nullable=False),
+)
+
+# What operators changed (records.py ``AuditRow``), appended and never updated.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("person", String(64)),
+    Column("before", Text),
+    Column("after", Text),
+    Column("version", String(32), nullable=False),
+    Index("ix_audit_account_at", "account", "at"),
+    Index("ix_audit_at", "at"),
 )

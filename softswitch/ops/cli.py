@@ -1,0 +1,323 @@
+"""``softswitch people …``, ``softswitch extensions …`` and ``softswitch audit``: the command line's
+side of the operations layer.  Every change goes through ``service.Operations``; this module
+only parses arguments and prints."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import admin
+from ..config import Account, Config, ConfigError, load_config
+from . import tree as t
+from .document import StaleEdit
+from .extensions import Change
+from .login import login_info
+from .service import Operations, Outcome
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+
+def _config(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
+    async def run() -> int:
+        from ..store import open_store
+
+        store = await open_store(config.store.url)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _applier(config: Config) -> Callable[[Change], Awaitable[str]]:
+    async def apply(change: Change) -> str:
+        command = "reload"
+        if change.action == "change-number" and change.before is not None and change.after is not None:
+            command += f" renumbered {change.account} {change.before['number']} {change.after['number']}"
+        try:
+            result = await asyncio.to_thread(admin.query, config.admin.socket, command, 30.0)
+        except admin.AdminError as exc:
+            return f"not applied to a running switch ({exc}); it applies when the switch starts"
+        return f"applied to the running switch: {result}"
+
+    return apply
+
+
+def _edit(args: argparse.Namespace, op: Callable[[Operations], Awaitable[Outcome]]) -> int:
+    config = _config(args.config)
+    actor = f"{getpass.getuser()} (command line)"
+
+    async def work(store: Store) -> int:
+        ops = Operations(Path(args.config), store, _applier(config), actor)
+        try:
+            outcome = await op(ops)
+        except ConfigError as exc:
+            print("refused: the change would make the config invalid; nothing was written:", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 1
+        except StaleEdit as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
+        except ValueError as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
+        _report(outcome)
+        return 0
+
+    return _with_store(config, work)
+
+
+def _report(outcome: Outcome) -> None:
+    change = outcome.change
+    print(change.summary())
+    print(f"config version {outcome.version}; {outcome.applied}")
+    if change.action not in ("grant", "password", "change-number"):
+        return
+    number = change.subject.split()[-1]  # "extension 101", "extension 101 -> 105"
+    account = outcome.config.account(change.account)
+    extension = account.extension(number) if account is not None else None
+    if account is not None and extension is not None:
+        print()
+        _print_pairs(login_info(outcome.config, account, extension, password=change.secret))
+
+
+def _print_pairs(lines: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        print(f"{key.ljust(width)}  {value}")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("alias", "display_name", "call_permission", "department", "site", "description"):
+        value = getattr(args, key, None)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    return _edit(args, lambda ops: ops.grant(args.account, args.extension, args.person, _settings(args),
+                                             password=args.password, expected=args.if_version))
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    return _edit(args, lambda ops: ops.update(args.account, args.extension, _settings(args), expected=args.if_version))
+
+
+def cmd_password(args: argparse.Namespace) -> int:
+    return _edit(args, lambda ops: ops.set_password(args.account, args.extension, args.set, expected=args.if_version))
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    return _edit(args, lambda ops: ops.stop(args.account, args.extension, expected=args.if_version))
+
+
+def cmd_change(args: argparse.Namespace) -> int:
+    return _edit(args, lambda ops: ops.change_number(args.account, args.extension, args.new, expected=args.if_version))
+
+
+def _person_values(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in ("name", "email", "department", "site") if getattr(args, k) is not None}
+
+
+def cmd_person_add(args: argparse.Namespace) -> int:
+    return _edit(args, lambda ops: ops.add_person(args.account, args.id, _person_values(args), expected=args.if_version))
+
+
+def cmd_person_update(args: argparse.Namespace) -> int:
+    return _edit(args, lambda ops: ops.update_person(args.account, args.id, _person_values(args), expected=args.if_version))
+
+
+def _account(config: Config, name: str) -> Account:
+    account = config.account(name)
+    if account is None:
+        print(f"no account named {name!r}", file=sys.stderr)
+        raise SystemExit(1)
+    return account
+
+
+def cmd_people_list(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    account = _account(config, args.account)
+    rows: list[tuple[str, ...]] = []
+    for p in account.people:
+        numbers = ", ".join(e.number for e in account.extensions if e.person == p.id) or "-"
+        rows.append((p.id, p.name, p.email or "-", p.department or "-", p.site or "-", numbers))
+    _table(("ID", "NAME", "E-MAIL", "DEPARTMENT", "SITE", "EXTENSIONS"), rows)
+    print(f"{len(rows)} {'person' if len(rows) == 1 else 'people'}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    account = _account(config, args.account)
+
+    async def work(store: Store) -> int:
+        bindings = await store.list_bindings(time.time(), account.name)
+        devices: dict[str, int] = {}
+        for b in bindings:
+            devices[b.extension] = devices.get(b.extension, 0) + 1
+        people = {p.id: p.name for p in account.people}
+        rows: list[tuple[str, ...]] = [(e.number, f"{e.person} ({people.get(e.person, '?')})" if e.person else "-", e.alias or "-",
+                 e.call_permission, "dnd" if e.dnd else "active", str(devices.get(e.number, 0)))
+                for e in account.extensions]
+        _table(("EXT", "PERSON", "ALIAS", "PERMISSION", "STATUS", "DEVICES"), rows)
+        print(f"{len(rows)} extension{'s' if len(rows) != 1 else ''}")
+        return 0
+
+    return _with_store(config, work)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    account = _account(config, args.account)
+    extension = account.extension(args.extension)
+    if extension is None:
+        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
+        return 1
+    data = t.plain(extension.model_dump(exclude_none=True, mode="json"))
+    data["password"] = "(set)"
+    if extension.person:
+        person = next((p for p in account.people if p.id == extension.person), None)
+        if person is not None:
+            data["person"] = person.model_dump(exclude_none=True, mode="json")
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_login_info(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    account = _account(config, args.account)
+    extension = account.extension(args.extension)
+    if extension is None:
+        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
+        return 1
+    _print_pairs(login_info(config, account, extension, password=extension.password))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from ..cli import parse_since
+
+    config = _config(args.config)
+    since = parse_since(args.since, time.time()) if args.since else None
+
+    async def work(store: Store) -> int:
+        rows = await store.list_audit(args.account, since, args.limit)
+        if args.json:
+            for r in rows:
+                print(json.dumps(r.as_dict(), ensure_ascii=False))
+            return 0
+        _table(("WHEN", "WHO", "ACCOUNT", "ACTION", "SUBJECT", "PERSON", "BEFORE -> AFTER"), [
+            (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.at)), r.actor, r.account, r.action, r.subject,
+             r.person or "-", f"{r.before or '-'} -> {r.after or '-'}") for r in rows])
+        print(f"{len(rows)} change{'s' if len(rows) != 1 else ''}")
+        return 0
+
+    return _with_store(config, work)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    from ..cli import _print_table
+
+    _print_table(header, rows)
+
+
+def add_parsers(sub: Any, default_config: str) -> None:
+    def common(p: argparse.ArgumentParser, edits: bool = False) -> None:
+        p.add_argument("--account", required=True)
+        p.add_argument("--config", default=default_config)
+        if edits:
+            p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
+
+    def settings(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--alias", help="a memorable name: letters, digits, _ and -")
+        p.add_argument("--display-name", dest="display_name")
+        p.add_argument("--permission", dest="call_permission", choices=["internal", "local", "mobile", "international"])
+        p.add_argument("--department")
+        p.add_argument("--site")
+        p.add_argument("--description")
+
+    people = sub.add_parser("people", help="the people (employees) extensions belong to")
+    people_sub = people.add_subparsers(dest="people_command", required=True)
+    p = people_sub.add_parser("list", help="people of an account and their extensions")
+    common(p)
+    p.set_defaults(func=cmd_people_list)
+    for name, func, help_text in (("add", cmd_person_add, "add a person"), ("update", cmd_person_update, "change a person's details")):
+        p = people_sub.add_parser(name, help=help_text)
+        p.add_argument("id", help="a stable id (an employee number): history follows it")
+        p.add_argument("--name", required=name == "add")
+        p.add_argument("--email")
+        p.add_argument("--department")
+        p.add_argument("--site")
+        common(p, edits=True)
+        p.set_defaults(func=func)
+
+    exts = sub.add_parser("extensions", help="grant, stop, renumber and edit extensions")
+    ext_sub = exts.add_subparsers(dest="extensions_command", required=True)
+    p = ext_sub.add_parser("list", help="extensions with person, alias, permission, status and registered devices")
+    common(p)
+    p.set_defaults(func=cmd_list)
+    p = ext_sub.add_parser("show", help="one extension's settings and person")
+    p.add_argument("extension")
+    common(p)
+    p.set_defaults(func=cmd_show)
+    p = ext_sub.add_parser("login-info", help="what a phone needs to log in as the extension")
+    p.add_argument("extension")
+    common(p)
+    p.set_defaults(func=cmd_login_info)
+    p = ext_sub.add_parser("grant", help="a new extension for a person; prints its login information")
+    p.add_argument("extension")
+    p.add_argument("--person", required=True, help="the person's id (softswitch people add)")
+    p.add_argument("--password", help="default: a strong generated one, shown once")
+    settings(p)
+    common(p, edits=True)
+    p.set_defaults(func=cmd_grant)
+    p = ext_sub.add_parser("update", help="change settings; an empty value ('') clears one")
+    p.add_argument("extension")
+    settings(p)
+    common(p, edits=True)
+    p.set_defaults(func=cmd_update)
+    p = ext_sub.add_parser("password", help="a new generated password (or --set one); prints the login information")
+    p.add_argument("extension")
+    p.add_argument("--set", metavar="PASSWORD")
+    common(p, edits=True)
+    p.set_defaults(func=cmd_password)
+    p = ext_sub.add_parser("stop", help="revoke: registrations dropped, calls ended, the number freed; history stays")
+    p.add_argument("extension")
+    common(p, edits=True)
+    p.set_defaults(func=cmd_stop)
+    p = ext_sub.add_parser("change", help="renumber: settings, groups and references follow")
+    p.add_argument("extension")
+    p.add_argument("new")
+    common(p, edits=True)
+    p.set_defaults(func=cmd_change)
+
+    audit = sub.add_parser("audit", help="who changed what, when: before and after")
+    audit.add_argument("--account")
+    audit.add_argument("--since", help="30m, 2h, 7d or an ISO date/time")
+    audit.add_argument("--limit", type=int)
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    audit.add_argument("--config", default=default_config)
+    audit.set_defaults(func=cmd_audit)

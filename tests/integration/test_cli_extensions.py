@@ -1,0 +1,96 @@
+"""``softswitch people|extensions|audit`` on a config file with no switch running: each edit is
+written, audited in the store and reported as not applied; refusals change nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from softswitch.cli import main
+from softswitch.config import load_config
+from softswitch.ops.document import read
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.yaml"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "switch.yaml"
+    text = EXAMPLE.read_text().replace("sqlite+aiosqlite:///softswitch.db", f"sqlite+aiosqlite:///{tmp_path}/s.db")
+    text = text.replace("accounts:\n", f"admin:\n  socket: {tmp_path}/none.sock\n\naccounts:\n", 1)
+    path.write_text(text)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_people_and_extensions_from_the_command_line(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    c = ["--config", str(config), "--account", "acme"]
+    code, out, _ = run(capsys, "people", "add", "e7", "--name", "Hoa Le", "--email", "hoa@acme.example", "--site", "hq", *c)
+    assert code == 0 and "person-add person e7 (acme)" in out and "not applied to a running switch" in out
+    code, out, _ = run(capsys, "extensions", "grant", "106", "--person", "e7", "--permission", "mobile", *c)
+    assert code == 0, out
+    password = re.search(r"^Password\s+(\S+)$", out, re.M)
+    assert password is not None and len(password.group(1)) == 20
+    ext = load_config(config).account("acme").extension("106")  # type: ignore[union-attr]
+    assert ext is not None and ext.password == password.group(1) and ext.display_name == "Hoa Le"
+
+    code, out, _ = run(capsys, "extensions", "list", *c)
+    assert code == 0 and re.search(r"^106\s+e7 \(Hoa Le\)\s+-\s+mobile\s+active\s+0$", out, re.M), out
+    code, out, _ = run(capsys, "people", "list", *c)
+    assert re.search(r"^e7\s+Hoa Le\s+hoa@acme.example\s+-\s+hq\s+106$", out, re.M), out
+    code, out, _ = run(capsys, "extensions", "show", "106", *c)
+    shown = json.loads(out)
+    assert shown["password"] == "(set)" and shown["person"]["email"] == "hoa@acme.example"
+
+    code, out, _ = run(capsys, "extensions", "password", "106", *c)
+    new = re.search(r"^Password\s+(\S+)$", out, re.M)
+    assert code == 0 and new is not None and new.group(1) != password.group(1)
+    code, out, _ = run(capsys, "extensions", "update", "106", "--alias", "hoa", "--permission", "local", *c)
+    assert code == 0
+    code, out, _ = run(capsys, "audit", "--json", "--config", str(config))
+    audit = [json.loads(line) for line in out.splitlines()]
+    assert [a["action"] for a in audit] == ["person-add", "grant", "password", "update"]
+    assert audit[3]["before"]["call_permission"] == "mobile" and audit[3]["after"]["alias"] == "hoa"
+    assert password.group(1) not in out and new.group(1) not in out  # passwords never reach the audit
+    assert all(a["actor"].endswith("(command line)") for a in audit)
+
+
+def test_refusals_change_nothing(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    c = ["--config", str(config), "--account", "acme"]
+    before = config.read_bytes()
+    code, _, err = run(capsys, "extensions", "grant", "106", "--person", "nobody", *c)
+    assert code == 1 and "refused: no person 'nobody' in account 'acme'" in err
+    code, _, err = run(capsys, "extensions", "stop", "101", *c)
+    assert code == 1 and "extension 101 still receives calls from: group 600 overflow, menu main key 0, menu main fallback" in err
+    code, _, err = run(capsys, "extensions", "update", "102", "--alias", "bad alias!", *c)
+    assert code == 1 and "would make the config invalid" in err and f"{config}:" in err and "alias 'bad alias!'" in err
+    version = read(config).version
+    code, _, _ = run(capsys, "extensions", "update", "104", "--alias", "help", "--if-version", version, *c)
+    assert code == 0
+    after_one = config.read_bytes()
+    code, _, err = run(capsys, "extensions", "update", "105", "--alias", "chief", "--if-version", version, *c)
+    assert code == 1 and f"changed since version {version}" in err
+    assert config.read_bytes() == after_one != before
+    code, out, _ = run(capsys, "audit", "--json", "--config", str(config))
+    assert [json.loads(line)["action"] for line in out.splitlines()] == ["update"]
+
+
+def test_stop_and_change_number(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    c = ["--config", str(config), "--account", "acme"]
+    code, out, err = run(capsys, "extensions", "change", "103", "113", *c)
+    assert code == 0, err
+    assert "now 113 in: group 600 members, pick-up group sales" in out
+    assert re.search(r"^Username\s+113$", out, re.M) and re.search(r"^Password\s+\(unchanged\)$", out, re.M)
+    code, out, err = run(capsys, "extensions", "stop", "104", *c)
+    assert code == 0, err
+    acme = load_config(config).account("acme")
+    assert acme is not None and acme.extension("104") is None and acme.extension("113") is not None
+    assert acme.groups[0].members == ["102", "113"]
