@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .config import Account, Config, ConfigError, load_config
 from .ops import cli as ops_cli
+from .ops import plans_cli
 from .park.lot import code
 from .store.records import CallRow, LegMediaRow, PartyRow
 
@@ -420,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--config", default=DEFAULT_CONFIG)
     info.set_defaults(func=ops_cli.cmd_login_info)
     ops_cli.add_parsers(sub, DEFAULT_CONFIG)
+    plans_cli.add_parsers(sub, DEFAULT_CONFIG)
     return parser
 
 

@@ -4,7 +4,7 @@ Every ``every`` seconds, for each UDP listener: the longest any datagram read me
 waited in the kernel before the switch read it (the kernel's arrival stamps: a request's real
 wait, whatever held the loop up), and the bytes waiting there now against the rate they were
 just read (``overload.queue_delay``: the wait of the requests still queued, foreseen before they
-are read).  The larger of the two, over the listeners, is what a request arriving now would
+are read), scaled by what it learnt of its bias (``overload.QueueBias``).  The larger of the two, over the listeners, is what a request arriving now would
 wait; the admission core decides from it.  How late this sleep itself woke (the timers' lag) is
 not counted: under a heavy media load the loop serves thousands of ready sockets (the SIP
 socket among them, in turn) before it runs its timers again, so timers can run late while no
@@ -20,25 +20,17 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from .overload import Admission, queue_delay
+from .overload import Admission, QueueBias, queue_delay
 from .sip.transport.udp import UdpListener
 
 log = logging.getLogger(__name__)
-
-# The byte estimate of the queue's wait errs long: the kernel counts each queued datagram's
-# buffer, several times its bytes (bench_overload: 692 ms foreseen, 105 ms measured). Whenever
-# both are known (datagrams read, more waiting), the measured/foreseen ratio is learnt and the
-# estimate scaled by it, so it still warns of a growing queue before its requests are read.
-MEANINGFUL = 0.01  # seconds: a foreseen wait shorter than this teaches nothing
-MIN_BIAS = 0.05
-BIAS_SMOOTHING = 0.1
 
 
 async def watch(listeners: Callable[[], Iterable[UdpListener]], admission: Admission, counters: Counter[str],
                 every: float = 0.05) -> None:
     loop = asyncio.get_running_loop()
     read: dict[int, int] = {}
-    bias: dict[int, float] = {}
+    biases: dict[int, QueueBias] = {}
     while True:
         due = loop.time() + every
         await asyncio.sleep(every)
@@ -51,11 +43,10 @@ async def watch(listeners: Callable[[], Iterable[UdpListener]], admission: Admis
             read[id(listener)] = listener.received_bytes
             foreseen = queue_delay(queued, drained, every + lag)
             measured = listener.take_waited()
-            key = id(listener)
-            if drained > 0 and foreseen > MEANINGFUL and measured > 0:
-                ratio = min(1.0, max(MIN_BIAS, measured / foreseen))
-                bias[key] = bias.get(key, 1.0) + (ratio - bias.get(key, 1.0)) * BIAS_SMOOTHING
-            queued_for = max(queued_for, foreseen * bias.get(key, 1.0))
+            bias = biases.setdefault(id(listener), QueueBias())
+            if drained > 0:
+                bias.learn(measured, foreseen)
+            queued_for = max(queued_for, bias.scale(foreseen))
             waited = max(waited, measured)
             dropped += drops
         counters["udp_dropped"] = dropped

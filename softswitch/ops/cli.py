@@ -20,6 +20,7 @@ from . import tree as t
 from .document import StaleEdit
 from .extensions import Change
 from .login import login_info
+from .plans import CsvErrors
 from .service import Operations, Outcome
 
 if TYPE_CHECKING:
@@ -78,6 +79,12 @@ def _edit(args: argparse.Namespace, op: Callable[[Operations], Awaitable[Outcome
         except StaleEdit as exc:
             print(f"refused: {exc}", file=sys.stderr)
             return 1
+        except CsvErrors as exc:
+            print(f"refused: {len(exc.errors)} problem{'s' if len(exc.errors) != 1 else ''} in the file; nothing was changed:",
+                  file=sys.stderr)
+            for error in exc.errors:
+                print(f"  {error}", file=sys.stderr)
+            return 1
         except ValueError as exc:
             print(f"refused: {exc}", file=sys.stderr)
             return 1
@@ -88,9 +95,12 @@ def _edit(args: argparse.Namespace, op: Callable[[Operations], Awaitable[Outcome
 
 
 def _report(outcome: Outcome) -> None:
-    change = outcome.change
-    print(change.summary())
+    for one in outcome.changes:
+        print(one.summary() + _plans_moved(one))
     print(f"config version {outcome.version}; {outcome.applied}")
+    if len(outcome.changes) != 1:
+        return
+    change = outcome.change
     if change.action not in ("grant", "password", "change-number"):
         return
     number = change.subject.split()[-1]  # "extension 101", "extension 101 -> 105"
@@ -99,6 +109,12 @@ def _report(outcome: Outcome) -> None:
     if account is not None and extension is not None:
         print()
         _print_pairs(login_info(outcome.config, account, extension, password=change.secret))
+
+
+def _plans_moved(change: Change) -> str:
+    if not change.action.startswith("plan-") or change.before is None or change.after is None:
+        return ""
+    return f": plans {', '.join(change.before['plans']) or '(none)'} -> {', '.join(change.after['plans']) or '(none)'}"
 
 
 def _print_pairs(lines: list[tuple[str, str]]) -> None:

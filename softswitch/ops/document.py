@@ -118,14 +118,16 @@ def _replace(path: Path, text: str) -> None:
         os.close(dirfd)
 
 
-def edit(path: Path, change: Callable[[Any, Config], R], expected: str | None = None) -> Edited[R]:
+def edit(path: Path, change: Callable[[Any, Config], R], expected: str | None = None, dry_run: bool = False) -> Edited[R]:
     """Apply ``change`` (which mutates the round-trip tree, given the current valid config, and
     may raise ``ValueError`` to refuse) and write the file if the result is valid.
 
     ``expected``: the version the caller's decision was made from (None: whatever is current).
     Raises ``StaleEdit``, ``ConfigError`` (the edited file's problems; nothing written) or the
-    change's ``ValueError``."""
+    change's ``ValueError``.  ``dry_run``: everything but the writing."""
     with _locked(path):
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by an edit killed mid-way (we hold the lock)
+            stale.unlink(missing_ok=True)
         before = read(path)
         if expected is not None and expected != before.version:
             raise StaleEdit(path, expected, before.version)
@@ -133,6 +135,6 @@ def edit(path: Path, change: Callable[[Any, Config], R], expected: str | None = 
         result = change(tree, before.config)
         text = render(tree)
         config = load_config_text(text, str(path))  # ConfigError: the edited text's problems, nothing written
-        if text != before.text:
+        if text != before.text and not dry_run:
             _replace(path, text)
         return Edited(before, version_of(text.encode("utf-8")), config, result)

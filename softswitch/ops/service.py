@@ -14,7 +14,7 @@ import json
 import secrets
 import string
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from ..config import Config
 from ..store.base import AuditLog
 from ..store.records import AuditRow
-from . import document
+from . import document, plans
 from . import extensions as ext
 from .extensions import Change
 
@@ -38,10 +38,14 @@ def new_password() -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    change: Change
+    changes: list[Change]  # one per person or extension changed (none: nothing to do)
     version: str  # the file's version after the edit (the API's ETag)
     config: Config
     applied: str  # what the running switch said, or why it was not told
+
+    @property
+    def change(self) -> Change:
+        return self.changes[0]
 
 
 Apply = Callable[[Change], Awaitable[str]]  # tell the running switch; what it said
@@ -55,18 +59,24 @@ class Operations:
         self.actor = actor
         self.clock = clock
 
-    async def _run(self, op: Callable[[Any, Config], Change], expected: str | None) -> Outcome:
-        edited = await asyncio.to_thread(document.edit, self.path, op, expected)
-        change = edited.result
+    async def _run(self, op: Callable[[Any, Config], Change | list[Change]], expected: str | None,
+                   dry_run: bool = False) -> Outcome:
+        edited = await asyncio.to_thread(document.edit, self.path, op, expected, dry_run)
+        changes = edited.result if isinstance(edited.result, list) else [edited.result]
+        if dry_run:
+            return Outcome(changes, edited.before.version, edited.config, "a dry run: nothing was written")
+        if not changes:
+            return Outcome(changes, edited.version, edited.config, "nothing to change")
+        at = self.clock()
         await self.audit.add_audit([AuditRow(
-            at=self.clock(), actor=self.actor, account=change.account, action=change.action,
+            at=at, actor=self.actor, account=change.account, action=change.action,
             subject=change.subject, person=change.person,
             before=None if change.before is None else json.dumps(change.before, sort_keys=True),
             after=None if change.after is None else json.dumps(change.after, sort_keys=True),
             version=edited.version,
-        )])
-        applied = await self.apply(change)
-        return Outcome(change, edited.version, edited.config, applied)
+        ) for change in changes])
+        applied = await self.apply(changes[0])
+        return Outcome(changes, edited.version, edited.config, applied)
 
     async def add_person(self, account: str, ident: str, values: dict[str, Any], expected: str | None = None) -> Outcome:
         return await self._run(lambda tree, _c: ext.add_person(tree, account, ident, values), expected)
@@ -93,3 +103,18 @@ class Operations:
 
     async def change_number(self, account: str, old: str, new: str, expected: str | None = None) -> Outcome:
         return await self._run(lambda tree, _c: ext.change_number(tree, account, old, new), expected)
+
+    # --- calling plans ---------------------------------------------------------------
+    async def assign_plan(self, account: str, plan: str, people: Sequence[str], expected: str | None = None) -> Outcome:
+        return await self._run(lambda tree, _c: plans.assign(tree, account, plan, people), expected)
+
+    async def remove_plan(self, account: str, plan: str, people: Sequence[str], expected: str | None = None) -> Outcome:
+        return await self._run(lambda tree, _c: plans.remove(tree, account, plan, people), expected)
+
+    async def replace_plan(self, old: str, new: str, account: str | None = None, people: Sequence[str] | None = None,
+                           expected: str | None = None) -> Outcome:
+        return await self._run(lambda tree, _c: plans.replace(tree, old, new, account, people), expected)
+
+    async def import_plans(self, account: str, data: str, dry_run: bool = False, expected: str | None = None) -> Outcome:
+        """Raises ``plans.CsvErrors`` (every problem) and then nothing is changed."""
+        return await self._run(lambda tree, _c: plans.import_csv(tree, account, data), expected, dry_run)

@@ -115,3 +115,22 @@ def test_new_registrations_are_shed_only_while_behind() -> None:
         admission.observe(0.0, 1000.0 + tick * 0.05)
     assert admission.registration() is None
     assert admission.shed["registrations"] == 1
+
+
+def test_the_queue_estimate_learns_how_far_it_overstates() -> None:
+    from softswitch.overload import QueueBias
+
+    bias = QueueBias()
+    assert bias.scale(0.7) == 0.7  # nothing learnt: taken as it is
+    for _ in range(60):
+        bias.learn(measured=0.1, foreseen=0.7)  # bench_overload: 105 ms waited, 692 ms foreseen
+    assert 0.14 < bias.ratio < 0.16 and 0.09 < bias.scale(0.7) < 0.11
+    bias.learn(measured=0.0, foreseen=0.7)  # nothing read: teaches nothing
+    bias.learn(measured=0.05, foreseen=0.005)  # too short to tell
+    assert 0.14 < bias.ratio < 0.16
+    for _ in range(200):
+        bias.learn(measured=5.0, foreseen=0.5)  # waited longer than foreseen: never scaled up
+    assert bias.ratio <= 1.0 and bias.scale(0.5) <= 0.5
+    for _ in range(200):
+        bias.learn(measured=0.0001, foreseen=1.0)
+    assert bias.ratio >= bias.floor
