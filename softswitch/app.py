@@ -16,6 +16,7 @@ import secrets
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, load
 from .admin import AdminServer
@@ -36,6 +37,10 @@ from .sip.transaction import ServerTransaction, Target, TimerConfig
 from .sip.transport.endpoint import ListenSpec, SipEndpoint, make_tls_context
 from .sip.uas import check_request
 from .store import Store, open_store
+
+if TYPE_CHECKING:  # imported when the API is configured: FastAPI is not loaded otherwise
+    from .api.server import ApiServer
+    from .ops.extensions import Change
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,7 @@ class App:
         self.blf: DialogEventService | None = None
         self.messages: MessageService | None = None
         self.admin: AdminServer | None = None
+        self.api: ApiServer | None = None
         self.guard = Guard(config, resolve=lambda host: self.calls.hosts.address(host) if self.calls is not None else host)
         self.trunks: TrunkRegistrations | None = None
         self._trunk_task: asyncio.Task[None] | None = None
@@ -122,11 +128,35 @@ class App:
             "parked": self.calls.parked, "subscriptions": self.blf.listing, "bans": self.guard.listing,
         }, actions={"lift": self.guard.lift, "reload": self._reload_action})
         await self.admin.start()
+        if cfg.api is not None:
+            await self._start_api(cfg)
         self.guard.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
         self._keepalive = asyncio.get_running_loop().create_task(keepalive.run())
         for spec in cfg.server.listen:
             log.info("listening on %s %s:%d", spec.transport, spec.address, spec.port)
+
+    async def _start_api(self, cfg: Config) -> None:
+        from .api.app import ApiContext, build
+        from .api.server import ApiServer
+
+        assert cfg.api is not None and self.store is not None and self.calls is not None and self.config_path is not None
+        calls = self.calls
+
+        async def apply(change: Change) -> str:
+            renumbered = set()
+            if change.action == "change-number" and change.before is not None:
+                renumbered.add((change.account, str(change.before["number"])))
+            try:
+                return f"applied to the running switch: {self.apply_file(renumbered)}"
+            except ValueError as exc:  # the file changed by hand in between, into something invalid
+                return f"not applied to the running switch: {exc}"
+
+        context = ApiContext(Path(self.config_path), lambda: self.config, self.store, apply, calls.active)
+        tls = cfg.api.tls
+        self.api = ApiServer(build(context), cfg.api.address, cfg.api.port,
+                             str(tls.certificate) if tls else None, str(tls.private_key) if tls else None)
+        await self.api.start()
 
     def _size_buffers(self, cfg: Config) -> None:
         if self.endpoint is not None:
@@ -150,6 +180,8 @@ class App:
             if task is not None:
                 task.cancel()
         self.guard.close()
+        if self.api is not None:
+            await self.api.close()
         if self.admin is not None:
             await self.admin.close()
         if self.calls is not None:
@@ -227,6 +259,9 @@ class App:
             log.warning("store changes take effect at the next restart")
         if new.media != self.config.media:
             log.warning("media address/ports changes take effect at the next restart")
+        if (new.api is None) != (self.config.api is None) or (new.api and self.config.api and (
+                new.api.address, new.api.port, new.api.tls) != (self.config.api.address, self.config.api.port, self.config.api.tls)):
+            log.warning("api address/port/tls changes take effect at the next restart (its tokens apply now)")
         self.config = new
         assert self.registrar is not None and self.calls is not None
         self.guard.apply_config(new)

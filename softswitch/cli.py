@@ -51,7 +51,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _load(args.config)  # refuse to start on a bad config, listing every problem
     from .app import run
 
-    run(args.config)
+    try:
+        run(args.config)
+    except OSError as exc:  # a port taken, an address this machine does not have, a file it may not read
+        logging.getLogger("softswitch").error("cannot start: %s", exc)
+        return 1
     return 0
 
 

@@ -41,8 +41,32 @@ def cross_checks(tree: Any) -> list[tuple[Path, str]]:
     for i in defaults[1:]:
         problems.append((("accounts", i, "default"), f"only one account may be the default (accounts[{defaults[0]}] is)"))
     problems += _plan_checks(tree, accounts)
+    problems += _api_checks(tree, names)
     problems += _trunk_checks(tree, accounts)
     problems += _external_group_checks(tree, accounts)
+    return problems
+
+
+def _api_checks(tree: dict[str, Any], accounts: dict[str, int]) -> list[tuple[Path, str]]:
+    api = tree.get("api")
+    tokens = api.get("tokens") if isinstance(api, dict) else None
+    problems: list[tuple[Path, str]] = []
+    names: dict[str, int] = {}
+    hashes: dict[str, int] = {}
+    for k, token in enumerate(tokens if isinstance(tokens, list) else []):
+        if not isinstance(token, dict):
+            continue
+        name, sha, account = token.get("name"), token.get("sha256"), token.get("account")
+        if isinstance(name, str):
+            if name in names:
+                problems.append((("api", "tokens", k, "name"), f"token name {name!r} is already used by tokens[{names[name]}]"))
+            names.setdefault(name, k)
+        if isinstance(sha, str):
+            if sha.lower() in hashes:
+                problems.append((("api", "tokens", k, "sha256"), f"the same token as tokens[{hashes[sha.lower()]}]"))
+            hashes.setdefault(sha.lower(), k)
+        if isinstance(account, str) and account not in accounts:
+            problems.append((("api", "tokens", k, "account"), f"account {account!r} is not defined"))
     return problems
 
 

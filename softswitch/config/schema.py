@@ -834,6 +834,29 @@ class Plan(Strict):
         return self
 
 
+class ApiToken(Strict):
+    name: str = Field(min_length=1, max_length=64, description="who uses it: the audit names changes made with it so")
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="the SHA-256 of the token, in hex (`softswitch api "
+                        "token NAME` makes a token and prints both); the token itself is never kept")
+    account: str | None = Field(None, description="an account token sees and changes only this account; none: an "
+                                "operator token, for everything")
+
+
+class Api(Strict):
+    """The HTTP admin API, served by the switch (its OpenAPI document at /api/openapi.json)."""
+
+    address: str = Field("127.0.0.1", description="address to listen on: loopback unless the API must be reached from "
+                         "elsewhere (then set tls)")
+    port: int = Field(8088, ge=1, le=65535)
+    tls: Tls | None = Field(None, description="certificate and key: HTTPS instead of HTTP")
+    tokens: list[ApiToken] = Field(default_factory=list, description="bearer tokens; a request without a valid one gets 401")
+
+    @field_validator("address")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        return _check_ip(value)
+
+
 class Config(Strict):
     server: Server
     store: Store = Field(default_factory=Store)
@@ -848,6 +871,7 @@ class Config(Strict):
     calls: Calls = Field(default_factory=Calls)
     messages: Messages = Field(default_factory=Messages)
     admin: Admin = Field(default_factory=Admin)
+    api: Api | None = Field(None, description="the HTTP admin API; not served unless set")
     trunks: list[Trunk] = Field(default_factory=list)
     sms: SmsWebhook | None = Field(None, description="the SMS provider external groups text their members through")
     plans: list[Plan] = Field(default_factory=list, description="calling plans (packages) the accounts' people are given")

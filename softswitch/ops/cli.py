@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import admin
+from ..api.auth import digest, new_token
 from ..config import Account, Config, ConfigError, load_config
 from . import tree as t
 from .document import StaleEdit
@@ -254,6 +255,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return _with_store(config, work)
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    token = new_token()
+    code = _edit(args, lambda ops: ops.add_token(args.name, digest(token), args.account, expected=args.if_version))
+    if code == 0:
+        print()
+        print(f"Token  {token}")
+        print("(shown once: the config keeps only its SHA-256; send it as 'Authorization: Bearer <token>')")
+    return code
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    return _edit(args, lambda ops: ops.revoke_token(args.name, expected=args.if_version))
+
+
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     from ..cli import _print_table
 
@@ -329,6 +344,20 @@ def add_parsers(sub: Any, default_config: str) -> None:
     p.add_argument("new")
     common(p, edits=True)
     p.set_defaults(func=cmd_change)
+
+    api = sub.add_parser("api", help="admin API tokens")
+    api_sub = api.add_subparsers(dest="api_command", required=True)
+    p = api_sub.add_parser("token", help="make a bearer token, keep its SHA-256 in the config, print it once")
+    p.add_argument("name", help="who will use it (changes made with it are audited under this name)")
+    p.add_argument("--account", help="an account token: it sees and changes only this account")
+    p.add_argument("--config", default=default_config)
+    p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
+    p.set_defaults(func=cmd_token)
+    p = api_sub.add_parser("revoke", help="remove a token from the config (requests with it get 401 at once)")
+    p.add_argument("name")
+    p.add_argument("--config", default=default_config)
+    p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
+    p.set_defaults(func=cmd_revoke)
 
     audit = sub.add_parser("audit", help="who changed what, when: before and after")
     audit.add_argument("--account")

@@ -22,7 +22,7 @@ from typing import Any
 from ..config import Config
 from ..store.base import AuditLog
 from ..store.records import AuditRow
-from . import document, plans
+from . import document, plans, tokens
 from . import extensions as ext
 from .extensions import Change
 
@@ -118,3 +118,10 @@ class Operations:
     async def import_plans(self, account: str, data: str, dry_run: bool = False, expected: str | None = None) -> Outcome:
         """Raises ``plans.CsvErrors`` (every problem) and then nothing is changed."""
         return await self._run(lambda tree, _c: plans.import_csv(tree, account, data), expected, dry_run)
+
+    # --- admin API tokens --------------------------------------------------------------
+    async def add_token(self, name: str, sha256: str, account: str | None, expected: str | None = None) -> Outcome:
+        return await self._run(lambda tree, _c: tokens.add(tree, name, sha256, account), expected)
+
+    async def revoke_token(self, name: str, expected: str | None = None) -> Outcome:
+        return await self._run(lambda tree, _c: tokens.revoke(tree, name), expected)

@@ -1,0 +1,1 @@
+"""The HTTP admin API: FastAPI on uvicorn, inside the switch's own event loop."""

@@ -1,0 +1,325 @@
+"""The HTTP admin API (FastAPI): the command line's resources for scripts and web pages.
+
+Every change goes through ``ops.service.Operations`` (the same rules as the command line),
+made as the token's name.  Reads of the config answer with its version as ``ETag``; a change
+may name the version it was decided on in ``If-Match`` and is refused with ``409`` if the file
+changed since.  Errors are JSON: ``{"error": message}``, with ``problems`` (``file:line: path:
+message``) for a change that would make the config invalid and ``errors`` (``row N, column C``)
+for a CSV.  The OpenAPI document is at ``/api/openapi.json``.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations,
+# and the dependencies (``Who``, ``IfMatch``) are names local to ``build``.
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+
+from .. import __version__
+from ..config import Config, ConfigError
+from ..ops import document
+from ..ops import plans as plan_ops
+from ..ops.document import StaleEdit
+from ..ops.extensions import Change
+from ..ops.login import login_info
+from ..ops.service import Operations, Outcome
+from ..ops.tree import NotFound
+from ..store import Store
+from .auth import Caller, authenticate
+
+
+@dataclass
+class ApiContext:
+    config_path: Path
+    config: Callable[[], Config]  # the config the switch runs now
+    store: Store
+    apply: Callable[[Change], Awaitable[str]]  # apply the file to the running switch
+    live_calls: Callable[[], list[dict[str, Any]]]
+
+
+class PersonIn(BaseModel):
+    id: str = Field(description="a stable id (an employee number)")
+    name: str
+    email: str | None = None
+    department: str | None = None
+    site: str | None = None
+
+
+class PersonPatch(BaseModel):
+    name: str | None = None
+    email: str | None = None
+    department: str | None = None
+    site: str | None = None
+
+
+class Settings(BaseModel):
+    alias: str | None = None
+    display_name: str | None = None
+    call_permission: str | None = None
+    department: str | None = None
+    site: str | None = None
+    description: str | None = None
+
+
+class Grant(Settings):
+    number: str
+    person: str
+    password: str | None = Field(None, description="default: a strong generated one, returned once")
+
+
+class NewNumber(BaseModel):
+    number: str
+
+
+class NewPassword(BaseModel):
+    password: str | None = Field(None, description="default: a strong generated one, returned once")
+
+
+class PeopleList(BaseModel):
+    people: list[str] = Field(min_length=1)
+
+
+class Replace(BaseModel):
+    old: str
+    new: str
+    account: str | None = None
+    people: list[str] | None = None
+
+
+def _expected(if_match: str | None) -> str | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    return if_match.strip().removeprefix("W/").strip('"')
+
+
+def _outcome(outcome: Outcome, status: int = 200) -> JSONResponse:
+    body = {
+        "changes": [{"action": c.action, "account": c.account, "subject": c.subject, "person": c.person,
+                     "before": c.before, "after": c.after, "notes": list(c.notes)} for c in outcome.changes],
+        "version": outcome.version, "applied": outcome.applied,
+    }
+    secret = next((c.secret for c in outcome.changes if c.secret), None)
+    if secret is not None:
+        body["password"] = secret
+    return JSONResponse(body, status_code=status, headers={"ETag": f'"{outcome.version}"'})
+
+
+def build(ctx: ApiContext) -> FastAPI:
+    api = FastAPI(title="softswitch admin API", version=__version__, openapi_url="/api/openapi.json",
+                  docs_url="/api/docs", redoc_url=None)
+
+    def caller(request: Request) -> Caller:
+        api_config = ctx.config().api
+        who = authenticate(request.headers.get("authorization"), list(api_config.tokens) if api_config is not None else [])
+        if who is None:
+            raise HTTPException(401, "a valid bearer token is needed", headers={"WWW-Authenticate": "Bearer"})
+        return who
+
+    Who = Annotated[Caller, Depends(caller)]
+    IfMatch = Annotated[str | None, Header(description="the config version the change was decided on")]
+
+    def visible(who: Caller, account: str) -> None:
+        if not who.may_see(account) or ctx.config().account(account) is None:
+            raise NotFound(f"no account named {account!r}")
+
+    def operator(who: Caller) -> None:
+        if who.account is not None:
+            raise HTTPException(403, "an operator token is needed")
+
+    def ops(who: Caller) -> Operations:
+        return Operations(ctx.config_path, ctx.store, ctx.apply, who.actor)
+
+    def version() -> str:
+        return document.version_of(ctx.config_path.read_bytes())
+
+    def listing(body: Any) -> JSONResponse:
+        return JSONResponse(body, headers={"ETag": f'"{version()}"'})
+
+    @api.exception_handler(NotFound)
+    async def _not_found(_r: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+
+    @api.exception_handler(StaleEdit)
+    async def _stale(_r: Request, exc: StaleEdit) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "version": exc.current}, status_code=409)
+
+    @api.exception_handler(ConfigError)
+    async def _invalid(_r: Request, exc: ConfigError) -> JSONResponse:
+        return JSONResponse({"error": "the change would make the config invalid; nothing was written",
+                             "problems": [str(p) for p in exc.problems]}, status_code=422)
+
+    @api.exception_handler(plan_ops.CsvErrors)
+    async def _csv(_r: Request, exc: plan_ops.CsvErrors) -> JSONResponse:
+        return JSONResponse({"error": f"{len(exc.errors)} problems in the file; nothing was changed",
+                             "errors": exc.errors}, status_code=422)
+
+    @api.exception_handler(ValueError)
+    async def _refused(_r: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=409)
+
+    # --- people ---------------------------------------------------------------
+    @api.get("/api/accounts/{account}/people", tags=["people"])
+    def list_people(account: str, who: Who) -> JSONResponse:
+        visible(who, account)
+        acc = ctx.config().account(account)
+        assert acc is not None
+        return listing([{**p.model_dump(mode="json"), "extensions": [e.number for e in acc.extensions if e.person == p.id]}
+                        for p in acc.people])
+
+    @api.post("/api/accounts/{account}/people", tags=["people"], status_code=201)
+    async def add_person(account: str, body: PersonIn, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        values = body.model_dump(exclude={"id"}, exclude_none=True)
+        return _outcome(await ops(who).add_person(account, body.id, values, _expected(if_match)), 201)
+
+    @api.patch("/api/accounts/{account}/people/{ident}", tags=["people"])
+    async def update_person(account: str, ident: str, body: PersonPatch, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        return _outcome(await ops(who).update_person(account, ident, body.model_dump(exclude_none=True), _expected(if_match)))
+
+    # --- extensions --------------------------------------------------------------
+    def extension_json(config: Config, account: str, number: str) -> dict[str, Any]:
+        acc = config.account(account)
+        ext = acc.extension(number) if acc is not None else None
+        if ext is None:
+            raise NotFound(f"no extension {number!r} in account {account!r}")
+        data = ext.model_dump(mode="json", exclude_none=True)
+        data["password"] = "(set)"
+        return data
+
+    @api.get("/api/accounts/{account}/extensions", tags=["extensions"])
+    async def list_extensions(account: str, who: Who) -> JSONResponse:
+        visible(who, account)
+        config = ctx.config()
+        bindings = await ctx.store.list_bindings(time.time(), account)
+        devices: dict[str, int] = {}
+        for b in bindings:
+            devices[b.extension] = devices.get(b.extension, 0) + 1
+        acc = config.account(account)
+        assert acc is not None
+        return listing([{**extension_json(config, account, e.number), "devices": devices.get(e.number, 0)}
+                        for e in acc.extensions])
+
+    @api.get("/api/accounts/{account}/extensions/{number}", tags=["extensions"])
+    def show_extension(account: str, number: str, who: Who) -> JSONResponse:
+        visible(who, account)
+        return listing(extension_json(ctx.config(), account, number))
+
+    @api.get("/api/accounts/{account}/extensions/{number}/login-info", tags=["extensions"])
+    def extension_login_info(account: str, number: str, who: Who) -> JSONResponse:
+        visible(who, account)
+        config = ctx.config()
+        acc = config.account(account)
+        ext = acc.extension(number) if acc is not None else None
+        if acc is None or ext is None:
+            raise NotFound(f"no extension {number!r} in account {account!r}")
+        return listing(dict(login_info(config, acc, ext, password=ext.password)))
+
+    @api.post("/api/accounts/{account}/extensions", tags=["extensions"], status_code=201)
+    async def grant(account: str, body: Grant, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        settings = body.model_dump(exclude={"number", "person", "password"}, exclude_none=True)
+        return _outcome(await ops(who).grant(account, body.number, body.person, settings, body.password, _expected(if_match)), 201)
+
+    @api.patch("/api/accounts/{account}/extensions/{number}", tags=["extensions"])
+    async def update_extension(account: str, number: str, body: Settings, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        return _outcome(await ops(who).update(account, number, body.model_dump(exclude_none=True), _expected(if_match)))
+
+    @api.post("/api/accounts/{account}/extensions/{number}/password", tags=["extensions"])
+    async def password(account: str, number: str, body: NewPassword, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        return _outcome(await ops(who).set_password(account, number, body.password, _expected(if_match)))
+
+    @api.post("/api/accounts/{account}/extensions/{number}/stop", tags=["extensions"])
+    async def stop(account: str, number: str, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        return _outcome(await ops(who).stop(account, number, _expected(if_match)))
+
+    @api.post("/api/accounts/{account}/extensions/{number}/change", tags=["extensions"])
+    async def change(account: str, number: str, body: NewNumber, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        return _outcome(await ops(who).change_number(account, number, body.number, _expected(if_match)))
+
+    # --- plans ------------------------------------------------------------------
+    @api.get("/api/plans", tags=["plans"])
+    def list_plans(who: Who) -> JSONResponse:
+        config = ctx.config()
+        return listing([{**p.model_dump(mode="json"), "people": sum(
+            1 for a in config.accounts if who.may_see(a.name) for person in a.people if p.name in person.plans)}
+            for p in config.plans])
+
+    @api.post("/api/accounts/{account}/plans/{plan}/assign", tags=["plans"])
+    async def assign(account: str, plan: str, body: PeopleList, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        return _outcome(await ops(who).assign_plan(account, plan, body.people, _expected(if_match)))
+
+    @api.post("/api/accounts/{account}/plans/{plan}/remove", tags=["plans"])
+    async def remove(account: str, plan: str, body: PeopleList, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        return _outcome(await ops(who).remove_plan(account, plan, body.people, _expected(if_match)))
+
+    @api.post("/api/plans/replace", tags=["plans"])
+    async def replace(body: Replace, who: Who, if_match: IfMatch = None) -> JSONResponse:
+        if body.account is None:
+            operator(who)
+        else:
+            visible(who, body.account)
+        return _outcome(await ops(who).replace_plan(body.old, body.new, body.account, body.people, _expected(if_match)))
+
+    @api.post("/api/accounts/{account}/plans/import", tags=["plans"],
+              openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}})
+    async def import_csv(account: str, request: Request, who: Who, dry_run: bool = False,
+                         if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        data = (await request.body()).decode("utf-8-sig", "replace")
+        return _outcome(await ops(who).import_plans(account, data, dry_run, _expected(if_match)))
+
+    @api.get("/api/accounts/{account}/plans/export", tags=["plans"], response_class=PlainTextResponse)
+    def export_csv(account: str, who: Who) -> Response:
+        visible(who, account)
+        snapshot = document.read(ctx.config_path)
+        return Response(plan_ops.export_csv(snapshot.tree, account), media_type="text/csv",
+                        headers={"ETag": f'"{snapshot.version}"'})
+
+    @api.get("/api/plans/inactive", tags=["plans"])
+    def inactive(who: Who) -> JSONResponse:
+        rows = plan_ops.inactive(document.read(ctx.config_path).tree)
+        return listing([{"account": a, "person": i, "name": n, "plans": list(p)} for a, i, n, p in rows if who.may_see(a)])
+
+    # --- live state and history --------------------------------------------------
+    @api.get("/api/accounts/{account}/registrations", tags=["state"])
+    async def registrations(account: str, who: Who) -> list[dict[str, Any]]:
+        visible(who, account)
+        rows = await ctx.store.list_bindings(time.time(), account)
+        return [{"extension": b.extension, "contact": b.uri, "transport": b.source.transport, "source": f"{b.source.host}:{b.source.port}",
+                 "expires_at": b.expires_at, "nat": b.nat, "user_agent": b.user_agent} for b in rows]
+
+    @api.get("/api/accounts/{account}/calls/active", tags=["state"])
+    def active_calls(account: str, who: Who) -> list[dict[str, Any]]:
+        visible(who, account)
+        return [c for c in ctx.live_calls() if c.get("account") == account]
+
+    @api.get("/api/accounts/{account}/calls", tags=["history"])
+    async def call_history(account: str, who: Who, since: float | None = None, until: float | None = None,
+                           person: str | None = None, limit: Annotated[int | None, Query(ge=1, le=100_000)] = 1000,
+                           ) -> list[dict[str, Any]]:
+        visible(who, account)
+        rows = await ctx.store.list_calls(account, since, until, limit, person)
+        return [r.as_row() for r in rows]
+
+    @api.get("/api/audit", tags=["history"])
+    async def audit(who: Who, account: str | None = None, since: float | None = None,
+                    limit: Annotated[int | None, Query(ge=1, le=100_000)] = 1000) -> list[dict[str, Any]]:
+        if account is not None:
+            visible(who, account)
+        elif who.account is not None:
+            account = who.account
+        return [r.as_dict() for r in await ctx.store.list_audit(account, since, limit)]
+
+    return api

@@ -1,0 +1,156 @@
+"""The admin API's resources (httpx against the ASGI app, a real config file and SQLite store):
+tokens, account isolation per resource, ETag/If-Match, JSON errors, the CSV import and export."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from softswitch.api.app import ApiContext, build
+from softswitch.api.auth import digest
+from softswitch.config import Config, load_config
+from softswitch.ops.extensions import Change
+from softswitch.store import Store, open_store
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.yaml"
+OPERATOR, ACME, GLOBEX = "ss_operator-token", "ss_acme-token", "ss_globex-token"
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Path, list[str]]]:
+    path = tmp_path / "switch.yaml"
+    shutil.copy(EXAMPLE, path)
+    text = path.read_text().replace("sqlite+aiosqlite:///softswitch.db", f"sqlite+aiosqlite:///{tmp_path}/s.db")
+    text = text.replace("\naccounts:\n", f"""
+api:
+  tokens:
+    - {{name: ops, sha256: {digest(OPERATOR)}}}
+    - {{name: acme-admin, sha256: {digest(ACME)}, account: acme}}
+    - {{name: globex-admin, sha256: {digest(GLOBEX)}, account: globex}}
+plans:
+  - {{name: office, permission: mobile, features: [outside, park]}}
+
+accounts:
+""", 1)
+    path.write_text(text)
+    store: Store = await open_store(f"sqlite+aiosqlite:///{tmp_path}/s.db")
+    applied: list[str] = []
+    running: dict[str, Config] = {"config": load_config(path)}
+
+    async def apply(change: Change) -> str:  # what the switch does: take the file as it is now
+        running["config"] = load_config(path)
+        applied.append(change.action)
+        return "config reloaded"
+
+    app = build(ApiContext(path, lambda: running["config"], store, apply, lambda: []))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://switch") as c:
+        yield c, path, applied
+    await store.close()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_no_token_or_a_wrong_one_is_401(client: Any) -> None:
+    c, _, _ = client
+    for headers in ({}, auth("ss_wrong"), {"Authorization": "Basic b3BzOnB3"}):
+        r = await c.get("/api/accounts/acme/extensions", headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert (await c.get("/api/openapi.json")).json()["info"]["title"] == "softswitch admin API"
+
+
+async def test_grant_change_stop_and_audit_through_the_api(client: Any) -> None:
+    c, path, applied = client
+    h = auth(ACME)
+    r = await c.post("/api/accounts/acme/people", json={"id": "e100", "name": "Lan Nguyen", "email": "lan@acme.example"}, headers=h)
+    assert r.status_code == 201, r.text
+    etag = r.headers["etag"]
+    r = await c.post("/api/accounts/acme/extensions", json={"number": "106", "person": "e100", "alias": "lan"},
+                     headers={**h, "If-Match": etag})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert len(body["password"]) == 20 and body["changes"][0]["after"]["password"] == "(set)"
+    assert load_config(path).account("acme").extension("106").password == body["password"]  # type: ignore[union-attr]
+    r = await c.post("/api/accounts/acme/extensions/106/change", json={"number": "156"}, headers={**h, "If-Match": etag})
+    assert r.status_code == 409 and "changed since version" in r.json()["error"]  # the grant moved the file on
+    r = await c.post("/api/accounts/acme/extensions/106/change", json={"number": "156"}, headers=h)
+    assert r.status_code == 200 and r.json()["changes"][0]["subject"] == "extension 106 -> 156"
+    r = await c.get("/api/accounts/acme/extensions/156/login-info", headers=h)
+    assert r.json()["Username"] == "156" and r.json()["Password"] == body["password"]
+    r = await c.post("/api/accounts/acme/extensions/156/stop", headers=h)
+    assert r.status_code == 200 and applied == ["person-add", "grant", "change-number", "stop"]
+    audit = (await c.get("/api/audit", headers=h)).json()
+    assert [a["action"] for a in audit] == applied and {a["actor"] for a in audit} == {"acme-admin (API, account acme)"}
+
+
+async def test_errors_are_json_and_change_nothing(client: Any) -> None:
+    c, path, _ = client
+    h = auth(OPERATOR)
+    before = path.read_bytes()
+    r = await c.patch("/api/accounts/acme/extensions/102", json={"alias": "bad alias!"}, headers=h)
+    assert r.status_code == 422 and any(p.startswith(f"{path}:") and "alias 'bad alias!'" in p for p in r.json()["problems"])
+    r = await c.post("/api/accounts/acme/extensions/101/stop", headers=h)
+    assert r.status_code == 409 and "still receives calls from" in r.json()["error"]
+    r = await c.get("/api/accounts/acme/extensions/999", headers=h)
+    assert r.status_code == 404 and r.json() == {"error": "no extension '999' in account 'acme'"}
+    r = await c.post("/api/accounts/acme/plans/import", content="ID,Package (Required)\ne9,office\n", headers=h)
+    assert r.status_code == 422 and r.json()["errors"] == ["row 2, column ID: no person of account acme has ID 'e9'"]
+    assert path.read_bytes() == before
+
+
+async def test_plans_csv_round_trip(client: Any) -> None:
+    c, _, _ = client
+    h = auth(OPERATOR)
+    await c.post("/api/accounts/acme/people", json={"id": "e1", "name": "Lan"}, headers=h)
+    r = await c.post("/api/accounts/acme/plans/import?dry_run=true", content="ID,Package (Required)\ne1,office\n", headers=h)
+    assert r.status_code == 200 and r.json()["applied"] == "a dry run: nothing was written"
+    r = await c.post("/api/accounts/acme/plans/import", content="ID,Package (Required)\ne1,office\n", headers=h)
+    assert r.json()["changes"][0]["after"] == {"plans": ["office"]}
+    exported = (await c.get("/api/accounts/acme/plans/export", headers=h)).text
+    assert exported.splitlines()[1] == "e1,Lan,,,,office,Active"
+    r = await c.post("/api/accounts/acme/plans/import", content=exported, headers=h)
+    assert r.json()["changes"] == [] and r.json()["applied"] == "nothing to change"
+    assert (await c.get("/api/plans", headers=h)).json()[0]["people"] == 1
+
+
+READS = [
+    "/api/accounts/{a}/people", "/api/accounts/{a}/extensions", "/api/accounts/{a}/extensions/101",
+    "/api/accounts/{a}/extensions/101/login-info", "/api/accounts/{a}/plans/export", "/api/accounts/{a}/registrations",
+    "/api/accounts/{a}/calls/active", "/api/accounts/{a}/calls", "/api/audit?account={a}",
+]
+WRITES: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("post", "/api/accounts/{a}/people", {"id": "x1", "name": "X"}),
+    ("patch", "/api/accounts/{a}/people/x1", {"name": "Y"}),
+    ("post", "/api/accounts/{a}/extensions", {"number": "109", "person": "x1"}),
+    ("patch", "/api/accounts/{a}/extensions/101", {"alias": "x"}),
+    ("post", "/api/accounts/{a}/extensions/101/password", {}),
+    ("post", "/api/accounts/{a}/extensions/102/stop", None),
+    ("post", "/api/accounts/{a}/extensions/101/change", {"number": "109"}),
+    ("post", "/api/accounts/{a}/plans/office/assign", {"people": ["x1"]}),
+    ("post", "/api/accounts/{a}/plans/office/remove", {"people": ["x1"]}),
+    ("post", "/api/accounts/{a}/plans/import", None),
+]
+
+
+async def test_an_account_token_neither_sees_nor_changes_another_account(client: Any) -> None:
+    c, path, _ = client
+    before = path.read_bytes()
+    for url in READS:
+        mine = await c.get(url.format(a="globex"), headers=auth(GLOBEX))
+        assert mine.status_code == 200, (url, mine.text)
+        theirs = await c.get(url.format(a="acme"), headers=auth(GLOBEX))
+        assert theirs.status_code == 404 and theirs.json() == {"error": "no account named 'acme'"}, url
+    for method, url, body in WRITES:
+        r = await c.request(method, url.format(a="acme"), json=body, headers=auth(GLOBEX))
+        assert r.status_code == 404, (url, r.text)
+    r = await c.post("/api/plans/replace", json={"old": "office", "new": "office"}, headers=auth(GLOBEX))
+    assert r.status_code == 403
+    assert path.read_bytes() == before
+    audit = (await c.get("/api/audit", headers=auth(GLOBEX))).json()
+    assert audit == []
