@@ -39,6 +39,7 @@ from .sip.uas import check_request
 from .store import Store, open_store
 
 if TYPE_CHECKING:  # imported when the API is configured: FastAPI is not loaded otherwise
+    from .api.metrics import Snapshot
     from .api.server import ApiServer
     from .ops.extensions import Change
 
@@ -152,11 +153,53 @@ class App:
             except ValueError as exc:  # the file changed by hand in between, into something invalid
                 return f"not applied to the running switch: {exc}"
 
-        context = ApiContext(Path(self.config_path), lambda: self.config, self.store, apply, calls.active)
+        context = ApiContext(Path(self.config_path), lambda: self.config, self.store, apply, calls.active, self._metrics)
         tls = cfg.api.tls
         self.api = ApiServer(build(context), cfg.api.address, cfg.api.port,
                              str(tls.certificate) if tls else None, str(tls.private_key) if tls else None)
         await self.api.start()
+
+    def _metrics(self) -> Snapshot:
+        """What /metrics shows, read from the services' counters and tables now."""
+        from .api.metrics import Snapshot
+
+        assert self.registrar is not None and self.calls is not None and self.endpoint is not None and self.media is not None
+        snap = Snapshot()
+        for b in self.registrar.table.all(self.registrar.clock()):
+            key = (b.account, b.source.transport)
+            snap.registrations[key] = snap.registrations.get(key, 0) + 1
+        for call in self.calls.calls.values():
+            snap.calls_active[call.record.account] = snap.calls_active.get(call.record.account, 0) + 1
+        snap.calls_ended = dict(self.calls.outcomes)
+        snap.calls_shed = {k: v for k, v in self.calls.admission.shed.items()}
+        snap.requests_received = dict(self.endpoint.requests_in)
+        snap.responses_sent = {str(k): v for k, v in self.endpoint.responses_out.items()}
+        counters = self.endpoint.counters
+        snap.dropped = {"banned": counters["dropped_banned"], "limited": counters["dropped_limited"],
+                        "malformed": counters["dropped_malformed"], "kernel_buffer_full": counters["udp_dropped"]}
+        live_in = live_out = 0
+        jitter = 0.0
+        for session in self.media.sessions.values():
+            for leg in session.relay.legs.values():
+                live_in += leg.received.packets + leg.rtcp_packets
+                live_out += leg.sent_packets
+                jitter = max(jitter, leg.received.jitter_ms)
+        snap.relay_packets = {"in": self.media.counters["packets_in"] + live_in, "out": self.media.counters["packets_out"] + live_out}
+        snap.relay_lost = self.calls.counters["relay_lost"]
+        snap.relay_jitter_ms = {"max": jitter}
+        snap.relay_sessions = len(self.media.sessions)
+        if self.park is not None:
+            for entry in self.park.lot.listing():
+                snap.parked[entry.account] = snap.parked.get(entry.account, 0) + 1
+        security = self.guard.counters()
+        banned = security.pop("banned", 0)
+        snap.banned = banned if isinstance(banned, int) else 0
+        snap.security = {k: int(v) for k, v in security.items() if isinstance(v, int) and k != "sources"}
+        if self.trunks is not None:
+            snap.trunks = {row["trunk"]: row["state"] == "registered" for row in self.trunks.status() if row["state"] != "ip peer"}
+        snap.store_pending = {"bindings": self.registrar.writer.pending, "calls": self.calls.writer.pending}
+        snap.delay_seconds = self.calls.admission.delay
+        return snap
 
     def _size_buffers(self, cfg: Config) -> None:
         if self.endpoint is not None:

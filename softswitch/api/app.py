@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from .. import __version__
@@ -31,6 +32,8 @@ from ..ops.service import Operations, Outcome
 from ..ops.tree import NotFound
 from ..store import Store
 from .auth import Caller, authenticate
+from .metrics import Snapshot
+from .metrics import registry as metrics_registry
 
 
 @dataclass
@@ -40,6 +43,7 @@ class ApiContext:
     store: Store
     apply: Callable[[Change], Awaitable[str]]  # apply the file to the running switch
     live_calls: Callable[[], list[dict[str, Any]]]
+    metrics: Callable[[], Snapshot] | None = None  # the switch's counters, for /metrics
 
 
 class PersonIn(BaseModel):
@@ -291,6 +295,16 @@ def build(ctx: ApiContext) -> FastAPI:
     def inactive(who: Who) -> JSONResponse:
         rows = plan_ops.inactive(document.read(ctx.config_path).tree)
         return listing([{"account": a, "person": i, "name": n, "plans": list(p)} for a, i, n, p in rows if who.may_see(a)])
+
+    # --- metrics ------------------------------------------------------------------
+    if ctx.metrics is not None:
+        scraped = metrics_registry(ctx.metrics)
+
+        @api.get("/metrics", tags=["state"], response_class=PlainTextResponse)
+        def metrics(who: Who) -> Response:
+            """Prometheus text format (an operator token: scrape with ``authorization: {credentials: …}``)."""
+            operator(who)
+            return Response(generate_latest(scraped), media_type=CONTENT_TYPE_LATEST)
 
     # --- live state and history --------------------------------------------------
     @api.get("/api/accounts/{account}/registrations", tags=["state"])

@@ -16,6 +16,7 @@ import functools
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime
@@ -111,7 +112,8 @@ class CallService:
             lambda records: store.add_calls([r.row() for r in records]), config.store.flush_interval, "call records")
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
-        self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0, "stray_acks": 0}
+        self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0, "stray_acks": 0, "relay_lost": 0}
+        self.outcomes: Counter[str] = Counter()  # ended calls by disposition
         self.admission = Admission(_shedding(config), random.randint)
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
@@ -475,6 +477,8 @@ class CallService:
             record.callee_person = _person(started_with, record.account, number) or _person(self.config, record.account, number)
         self._text_members(call)
         self.counters["ended"] += 1
+        self.counters["relay_lost"] += max(0, record.media_a.lost) + max(0, record.media_b.lost)
+        self.outcomes[record.disposition] += 1
         log.info("call %s ended: %s, %s by %s (%s), billed %d s", rid, record.disposition, record.callee,
                  record.hangup_by, record.cause, record.billed_seconds)
         self.writer.enqueue([record])

@@ -28,6 +28,11 @@ class BatchWriter(Generic[T]):
         self._task: asyncio.Task[None] | None = None
         self.written = 0
 
+    @property
+    def pending(self) -> int:
+        """Items waiting to be written."""
+        return len(self._pending)
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 

@@ -47,3 +47,55 @@ def test_the_api_of_a_running_switch(make_switch: object) -> None:
     assert revoked.returncode == 0, revoked.stderr
     assert httpx.get(f"{base}/api/accounts/globex/extensions", headers=globex, timeout=10).status_code == 401
 
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_parse_and_move_with_a_sipp_call(make_switch: object) -> None:
+    import subprocess
+    import time
+
+    from softswitch.api.auth import digest
+
+    port = free_port()
+    token = "ss_metrics-test"
+    sw: Switch = make_switch(api={"address": "127.0.0.1", "port": port,  # type: ignore[operator]
+                                  "tokens": [{"name": "prometheus", "sha256": digest(token)},
+                                             {"name": "acme", "sha256": digest("ss_acme"), "account": "acme"}]})
+    url = f"http://127.0.0.1:{port}/metrics"
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(url, timeout=10).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer ss_acme"}, timeout=10).status_code == 403
+    before = _samples(httpx.get(url, headers=headers, timeout=10).text)
+    assert before.get(("softswitch_calls_active", (("account", "acme"),)), 0) == 0
+
+    phone = free_port()
+    register(sw, "102", "acme-102-secret", phone)
+    callee = sw.sipp("call_callee.xml", "-mp", str(free_port()), domain="acme.example", local_port=phone, background=True, timeout=40)
+    time.sleep(0.3)
+    caller = sw.sipp("call_caller.xml", "-d", "2000", "-s", "102", "-au", "101", "-ap", "acme-101-secret", "-mp", str(free_port()),
+                     users=[("101", "-")], domain="acme.example", timeout=40, background=True)
+    assert isinstance(callee, subprocess.Popen) and isinstance(caller, subprocess.Popen)
+    during = sw.wait_for(lambda: (lambda s: s if s.get(("softswitch_calls_active", (("account", "acme"),))) == 1 else None)(
+        _samples(httpx.get(url, headers=headers, timeout=10).text)), what="the call in /metrics")
+    assert during[("softswitch_registrations", (("account", "acme"), ("transport", "udp")))] >= 1
+    for proc in (caller, callee):
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out[-2000:]
+    after = sw.wait_for(lambda: (lambda s: s if s.get(("softswitch_calls_ended_total", (("disposition", "answered"),))) == 1 else None)(
+        _samples(httpx.get(url, headers=headers, timeout=10).text)), what="the ended call in /metrics")
+
+    def moved(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+        return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+    assert moved("softswitch_sip_requests_received_total", (("method", "INVITE"),)) >= 2  # the challenge round
+    assert moved("softswitch_sip_requests_received_total", (("method", "REGISTER"),)) >= 2
+    assert moved("softswitch_sip_responses_sent_total", (("status", "407"),)) >= 1
+    assert moved("softswitch_sip_responses_sent_total", (("status", "200"),)) >= 2
+    assert moved("softswitch_relay_packets_total", (("direction", "in"),)) > 100
+    assert moved("softswitch_relay_packets_total", (("direction", "out"),)) > 100
+    assert after[("softswitch_relay_sessions", ())] == 0

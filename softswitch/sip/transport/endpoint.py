@@ -59,6 +59,10 @@ from ..uas import stamp_via
 from .stream import ConnectionPool, StreamConnection
 from .udp import UdpListener
 
+# Methods counted by name (RFC 3261 and its extensions); any other is "other".
+METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH",
+                     "INFO", "REFER", "MESSAGE", "UPDATE"})
+
 log = logging.getLogger(__name__)
 trace = logging.getLogger("softswitch.sip.trace")
 
@@ -111,6 +115,8 @@ class SipEndpoint:
         )
         self.local: dict[str, tuple[str, int]] = {}  # transport -> an address we listen on
         self.counters: Counter[str] = Counter()
+        self.requests_in: Counter[str] = Counter()  # by method (METHODS, else "other": labels stay few)
+        self.responses_out: Counter[int] = Counter()  # by status, of the transactions' and stateless answers
         self._udp_flows: dict[tuple[str, int, int], Target] = {}  # one Target per UDP source
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -236,6 +242,7 @@ class SipEndpoint:
                 self.counters["dropped_limited"] += 1
                 return
             if isinstance(msg, Request):
+                self.requests_in[msg.method if msg.method in METHODS else "other"] += 1
                 stamp_via(msg, source.host, source.port)
                 if msg.method == "INVITE" and self._answered_statelessly(msg, source):
                     return
@@ -262,6 +269,7 @@ class SipEndpoint:
         if response.get("Content-Length") is None:
             response.set("Content-Length", str(len(response.body)))
         self.counters["stateless_responses"] += 1
+        self.responses_out[response.status] += 1
         self._send(source, bytes(response))
         return True
 
@@ -365,6 +373,7 @@ class SipEndpoint:
 
     # --- sending ----------------------------------------------------------
     def respond(self, tx: ServerTransaction, response: Response) -> None:
+        self.responses_out[response.status] += 1
         if response.get("Content-Length") is None:
             response.set("Content-Length", str(len(response.body)))
         self._process(self.layer.respond(tx, response, self.loop.time()))
