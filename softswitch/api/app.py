@@ -68,6 +68,7 @@ class Settings(BaseModel):
     department: str | None = None
     site: str | None = None
     description: str | None = None
+    outbound_group: str | None = None
 
 
 class Grant(Settings):
@@ -105,7 +106,7 @@ def _outcome(outcome: Outcome, status: int = 200) -> JSONResponse:
     body = {
         "changes": [{"action": c.action, "account": c.account, "subject": c.subject, "person": c.person,
                      "before": c.before, "after": c.after, "notes": list(c.notes)} for c in outcome.changes],
-        "version": outcome.version, "applied": outcome.applied,
+        "version": outcome.version, "applied": outcome.applied, "notified": outcome.notified,
     }
     secret = next((c.secret for c in outcome.changes if c.secret), None)
     if secret is not None:
@@ -135,8 +136,11 @@ def build(ctx: ApiContext) -> FastAPI:
         if who.account is not None:
             raise HTTPException(403, "an operator token is needed")
 
-    def ops(who: Caller) -> Operations:
-        return Operations(ctx.config_path, ctx.store, ctx.apply, who.actor)
+    def make_ops(who: Who, notify: Annotated[list[str] | None, Query(
+            description="also e-mail these addresses or people (their ids) about the change")] = None) -> Operations:
+        return Operations(ctx.config_path, ctx.store, ctx.apply, who.actor, notify=notify or [])
+
+    Ops = Annotated[Operations, Depends(make_ops)]
 
     def version() -> str:
         return document.version_of(ctx.config_path.read_bytes())
@@ -176,15 +180,15 @@ def build(ctx: ApiContext) -> FastAPI:
                         for p in acc.people])
 
     @api.post("/api/accounts/{account}/people", tags=["people"], status_code=201)
-    async def add_person(account: str, body: PersonIn, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def add_person(account: str, body: PersonIn, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
         values = body.model_dump(exclude={"id"}, exclude_none=True)
-        return _outcome(await ops(who).add_person(account, body.id, values, _expected(if_match)), 201)
+        return _outcome(await o.add_person(account, body.id, values, _expected(if_match)), 201)
 
     @api.patch("/api/accounts/{account}/people/{ident}", tags=["people"])
-    async def update_person(account: str, ident: str, body: PersonPatch, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def update_person(account: str, ident: str, body: PersonPatch, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
-        return _outcome(await ops(who).update_person(account, ident, body.model_dump(exclude_none=True), _expected(if_match)))
+        return _outcome(await o.update_person(account, ident, body.model_dump(exclude_none=True), _expected(if_match)))
 
     # --- extensions --------------------------------------------------------------
     def extension_json(config: Config, account: str, number: str) -> dict[str, Any]:
@@ -225,30 +229,30 @@ def build(ctx: ApiContext) -> FastAPI:
         return listing(dict(login_info(config, acc, ext, password=ext.password)))
 
     @api.post("/api/accounts/{account}/extensions", tags=["extensions"], status_code=201)
-    async def grant(account: str, body: Grant, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def grant(account: str, body: Grant, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
         settings = body.model_dump(exclude={"number", "person", "password"}, exclude_none=True)
-        return _outcome(await ops(who).grant(account, body.number, body.person, settings, body.password, _expected(if_match)), 201)
+        return _outcome(await o.grant(account, body.number, body.person, settings, body.password, _expected(if_match)), 201)
 
     @api.patch("/api/accounts/{account}/extensions/{number}", tags=["extensions"])
-    async def update_extension(account: str, number: str, body: Settings, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def update_extension(account: str, number: str, body: Settings, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
-        return _outcome(await ops(who).update(account, number, body.model_dump(exclude_none=True), _expected(if_match)))
+        return _outcome(await o.update(account, number, body.model_dump(exclude_none=True), _expected(if_match)))
 
     @api.post("/api/accounts/{account}/extensions/{number}/password", tags=["extensions"])
-    async def password(account: str, number: str, body: NewPassword, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def password(account: str, number: str, body: NewPassword, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
-        return _outcome(await ops(who).set_password(account, number, body.password, _expected(if_match)))
+        return _outcome(await o.set_password(account, number, body.password, _expected(if_match)))
 
     @api.post("/api/accounts/{account}/extensions/{number}/stop", tags=["extensions"])
-    async def stop(account: str, number: str, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def stop(account: str, number: str, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
-        return _outcome(await ops(who).stop(account, number, _expected(if_match)))
+        return _outcome(await o.stop(account, number, _expected(if_match)))
 
     @api.post("/api/accounts/{account}/extensions/{number}/change", tags=["extensions"])
-    async def change(account: str, number: str, body: NewNumber, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def change(account: str, number: str, body: NewNumber, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
-        return _outcome(await ops(who).change_number(account, number, body.number, _expected(if_match)))
+        return _outcome(await o.change_number(account, number, body.number, _expected(if_match)))
 
     # --- plans ------------------------------------------------------------------
     @api.get("/api/plans", tags=["plans"])
@@ -259,30 +263,30 @@ def build(ctx: ApiContext) -> FastAPI:
             for p in config.plans])
 
     @api.post("/api/accounts/{account}/plans/{plan}/assign", tags=["plans"])
-    async def assign(account: str, plan: str, body: PeopleList, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def assign(account: str, plan: str, body: PeopleList, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
-        return _outcome(await ops(who).assign_plan(account, plan, body.people, _expected(if_match)))
+        return _outcome(await o.assign_plan(account, plan, body.people, _expected(if_match)))
 
     @api.post("/api/accounts/{account}/plans/{plan}/remove", tags=["plans"])
-    async def remove(account: str, plan: str, body: PeopleList, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def remove(account: str, plan: str, body: PeopleList, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
-        return _outcome(await ops(who).remove_plan(account, plan, body.people, _expected(if_match)))
+        return _outcome(await o.remove_plan(account, plan, body.people, _expected(if_match)))
 
     @api.post("/api/plans/replace", tags=["plans"])
-    async def replace(body: Replace, who: Who, if_match: IfMatch = None) -> JSONResponse:
+    async def replace(body: Replace, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
         if body.account is None:
             operator(who)
         else:
             visible(who, body.account)
-        return _outcome(await ops(who).replace_plan(body.old, body.new, body.account, body.people, _expected(if_match)))
+        return _outcome(await o.replace_plan(body.old, body.new, body.account, body.people, _expected(if_match)))
 
     @api.post("/api/accounts/{account}/plans/import", tags=["plans"],
               openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}})
-    async def import_csv(account: str, request: Request, who: Who, dry_run: bool = False,
+    async def import_csv(account: str, request: Request, who: Who, o: Ops, dry_run: bool = False,
                          if_match: IfMatch = None) -> JSONResponse:
         visible(who, account)
         data = (await request.body()).decode("utf-8-sig", "replace")
-        return _outcome(await ops(who).import_plans(account, data, dry_run, _expected(if_match)))
+        return _outcome(await o.import_plans(account, data, dry_run, _expected(if_match)))
 
     @api.get("/api/accounts/{account}/plans/export", tags=["plans"], response_class=PlainTextResponse)
     def export_csv(account: str, who: Who) -> Response:

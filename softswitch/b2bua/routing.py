@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 from ..dialplan.destination import parse_destination
 from ..dialplan.groups import steps
-from ..dialplan.plans import Allowance, allowance
-from ..dialplan.resolve import CallOutside, Refuse, RingGroup, for_trunk, normalise, resolve, same_number
+from ..dialplan.plans import Allowance, Usage, allowance
+from ..dialplan.resolve import CallOutside, Refuse, RingGroup, classify, for_trunk, normalise, resolve, same_number
 from ..dialplan.timerules import choose
 from ..registrar.core import Binding
 from ..sip.transaction import Target
@@ -67,12 +67,14 @@ class HuntMemory:
         return {m: self.idle_since.get((account, m), 0.0) for m in members}
 
     def next_outbound(self, account: Account, shown: Extension) -> str | None:
-        """The caller ID of ``shown``'s outside calls: one of its outbound numbers (or the
-        account's), the next in rotation."""
-        pool = shown.outbound_numbers or account.outbound_numbers
+        """The caller ID of ``shown``'s outside calls: the next in rotation of its own outbound
+        numbers, or of its outbound group's (one rotation for all the group's extensions), or
+        of the account's."""
+        group = account.outbound_groups.get(shown.outbound_group) if shown.outbound_group else None
+        pool = shown.outbound_numbers or group or account.outbound_numbers
         if not pool:
             return None
-        key = (account.name, shown.number)
+        key = (account.name, f"group {shown.outbound_group}" if group and not shown.outbound_numbers else shown.number)
         turn = self.rotation.get(key, 0)
         self.rotation[key] = turn + 1
         return pool[turn % len(pool)]
@@ -120,6 +122,7 @@ class Router:
         self.busy = busy  # account -> its extensions on a call now
         self.address = address  # a trunk host -> its IP address (resolved ahead, off the event loop)
         self.shuffle = shuffle
+        self.usage = Usage()  # billed seconds of outside calls this month, by person and class (plans' minutes)
 
     # --- calls from phones ------------------------------------------------------------
     def route(self, account: Account, caller: Extension, dialled: str, now: float, *,
@@ -134,6 +137,9 @@ class Router:
         if isinstance(decision, CallOutside):
             plans = self.allowance(account, caller, now)
             refused = plans.refuses_class(decision.number_class) if plans is not None else None
+            if refused is None and plans is not None and caller.person is not None:
+                used = self.usage.used(caller.person, month_of(account, now), decision.number_class)
+                refused = plans.refuses_minutes(decision.number_class, used)
             if refused is not None:
                 return Refusal(403, f"Forbidden ({refused})", f"{caller.number}@{account.name} dialled {decision.number}: {refused}",
                                warn=True)
@@ -267,3 +273,20 @@ class Router:
 
     def _devices(self, account: Account, number: str, now: float) -> Sequence[Binding]:
         return self.lookup(account.name, number, now)[: self.config.calls.max_forks]
+
+
+def month_of(account: Account, wall: float) -> str:
+    """``YYYY-MM`` of the wall-clock time ``wall`` in the account's time zone (plans count
+    minutes per calendar month there)."""
+    return dt.datetime.fromtimestamp(wall, account.zone).strftime("%Y-%m")
+
+
+def count_usage(usage: Usage, config: Config, rows: Sequence[Any]) -> None:
+    """Add the billed seconds of finished outside calls (history rows, or records) to ``usage``."""
+    for row in rows:
+        account = config.account(row.account)
+        if account is None or row.direction != "outbound" or not row.caller_person or row.billed_seconds <= 0:
+            continue
+        number_class = classify(normalise(row.callee, config.numbering), config.numbering)
+        if number_class is not None:
+            usage.add(row.caller_person, month_of(account, row.started), number_class, row.billed_seconds)

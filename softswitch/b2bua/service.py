@@ -12,6 +12,7 @@ and ACKs find their call by (Call-ID, our tag).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 import random
@@ -73,7 +74,7 @@ from .call import Call
 from .confirm import Confirm
 from .parking import CallPark
 from .record import CallRecord
-from .routing import HuntMemory, Refusal, Router
+from .routing import HuntMemory, Refusal, Router, count_usage
 from .transfer import Transfer
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class CallService:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.store = store
         self.park = park
         self.registrar = registrar
         self.endpoint = endpoint
@@ -140,6 +142,11 @@ class CallService:
 
     async def start(self) -> None:
         self.writer.start()
+        # Plans count minutes per calendar month: this month's outside calls so far (a day before
+        # the UTC month's start covers every time zone's month).
+        now = dt.datetime.fromtimestamp(self.wall(), dt.UTC)
+        since = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp() - 86400
+        count_usage(self.router.usage, self.config, await self.store.list_calls(since=since))
         await self.hosts.use(t.host for t in self.config.trunks)  # before the first call needs them
 
     async def close(self) -> None:
@@ -478,6 +485,7 @@ class CallService:
         self._text_members(call)
         self.counters["ended"] += 1
         self.counters["relay_lost"] += max(0, record.media_a.lost) + max(0, record.media_b.lost)
+        count_usage(self.router.usage, self.config, [record])
         self.outcomes[record.disposition] += 1
         log.info("call %s ended: %s, %s by %s (%s), billed %d s", rid, record.disposition, record.callee,
                  record.hangup_by, record.cause, record.billed_seconds)

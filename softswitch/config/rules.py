@@ -136,9 +136,22 @@ def _trunk_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path,
                 hotline_owner.setdefault(number, str(acc.get("name")))
                 hotlines.append(number)
         paths: list[tuple[Path, Any]] = [(("accounts", i, "outbound_numbers"), acc.get("outbound_numbers"))]
+        groups = acc.get("outbound_groups")
+        groups = groups if isinstance(groups, dict) else {}
+        for name, numbers in groups.items():
+            paths.append((("accounts", i, "outbound_groups", name), numbers))
+            if isinstance(numbers, list) and not numbers:
+                problems.append((("accounts", i, "outbound_groups", name), "a group needs at least one number"))
         for j, e in enumerate(acc.get("extensions") or []):
             if isinstance(e, dict):
                 paths.append((("accounts", i, "extensions", j, "outbound_numbers"), e.get("outbound_numbers")))
+                group = e.get("outbound_group")
+                if isinstance(group, str) and group not in groups:
+                    problems.append((("accounts", i, "extensions", j, "outbound_group"),
+                                     f"outbound group {group!r} is not defined in this account's outbound_groups"))
+                if group is not None and e.get("outbound_numbers") is not None:
+                    problems.append((("accounts", i, "extensions", j, "outbound_group"),
+                                     "give outbound_numbers or an outbound_group, not both"))
                 routing = e.get("routing")
                 if isinstance(routing, dict) and routing.get("type") == "designated" and not isinstance(trunk, str):
                     problems.append((("accounts", i, "extensions", j, "routing"), "a designated number is rung through a trunk: set the account's trunk"))

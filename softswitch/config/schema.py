@@ -398,6 +398,8 @@ class Extension(Strict):
     routing: Routing = Field(default_factory=Routing)
     outbound_numbers: list[str] | None = Field(
         None, description="hotline numbers shown as caller ID when calling out, used in rotation (default: the account's)")
+    outbound_group: str | None = Field(None, description="a named group of the account's outbound_groups whose numbers "
+                                       "its outside calls show, in a rotation the group's extensions share")
     alias: str | None = None
     display_name: str | None = Field(None, max_length=100)
     department: str | None = None
@@ -597,6 +599,28 @@ PERSON_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 
+class AccountNotify(Strict):
+    """Who hears of changes to the account's people, extensions and plans."""
+
+    emails: list[str] = Field(default_factory=list, description="addresses e-mailed about every change")
+    webhook: str | None = Field(None, description="a URL POSTed a JSON document about every change")
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for email in value:
+            if not EMAIL_RE.match(email):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
 class Person(Strict):
     """An employee: extensions, call history, plans and the audit refer to the person by id."""
 
@@ -633,6 +657,9 @@ class Account(Strict):
     trunk: str | None = Field(None, description="the trunk outside calls of this account go out through")
     hotlines: list[Hotline] = Field(default_factory=list)
     outbound_numbers: list[str] = Field(default_factory=list, description="caller IDs for outside calls, in rotation")
+    outbound_groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="named groups of hotline numbers (\"nhóm đầu số\") extensions show when "
+        "calling out (outbound_group), in rotation")
     sites: list[Site] = Field(default_factory=list)
     park: Park = Field(default_factory=Park)
     transfer: Transfers = Field(default_factory=Transfers)
@@ -640,6 +667,7 @@ class Account(Strict):
     pickup_groups: dict[str, list[str]] = Field(
         default_factory=dict, description="pick-up groups by name: extensions that may answer each other's ringing calls with *8")
     people: list[Person] = Field(default_factory=list, description="the employees extensions belong to")
+    notify: AccountNotify | None = Field(None, description="who is told of each change made by the command line or the API")
     extensions: list[Extension] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     menus: list[Menu] = Field(default_factory=list)
@@ -834,6 +862,20 @@ class Plan(Strict):
         return self
 
 
+class Smtp(Strict):
+    host: str
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field(description="the From address")
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = Field(10, gt=0, le=120)
+
+
+class Notify(Strict):
+    smtp: Smtp | None = Field(None, description="the mail server change notifications are sent through")
+
+
 class ApiToken(Strict):
     name: str = Field(min_length=1, max_length=64, description="who uses it: the audit names changes made with it so")
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="the SHA-256 of the token, in hex (`softswitch api "
@@ -872,6 +914,7 @@ class Config(Strict):
     messages: Messages = Field(default_factory=Messages)
     admin: Admin = Field(default_factory=Admin)
     api: Api | None = Field(None, description="the HTTP admin API; not served unless set")
+    notify: Notify | None = Field(None, description="how change notifications are sent")
     trunks: list[Trunk] = Field(default_factory=list)
     sms: SmsWebhook | None = Field(None, description="the SMS provider external groups text their members through")
     plans: list[Plan] = Field(default_factory=list, description="calling plans (packages) the accounts' people are given")

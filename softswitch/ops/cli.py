@@ -69,7 +69,7 @@ def _edit(args: argparse.Namespace, op: Callable[[Operations], Awaitable[Outcome
     actor = f"{getpass.getuser()} (command line)"
 
     async def work(store: Store) -> int:
-        ops = Operations(Path(args.config), store, _applier(config), actor)
+        ops = Operations(Path(args.config), store, _applier(config), actor, notify=getattr(args, "notify", None) or ())
         try:
             outcome = await op(ops)
         except ConfigError as exc:
@@ -99,6 +99,8 @@ def _report(outcome: Outcome) -> None:
     for one in outcome.changes:
         print(one.summary() + _plans_moved(one))
     print(f"config version {outcome.version}; {outcome.applied}")
+    for line in outcome.notified:
+        print(f"notify: {line}")
     if len(outcome.changes) != 1:
         return
     change = outcome.change
@@ -126,7 +128,7 @@ def _print_pairs(lines: list[tuple[str, str]]) -> None:
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in ("alias", "display_name", "call_permission", "department", "site", "description"):
+    for key in ("alias", "display_name", "call_permission", "department", "site", "description", "outbound_group"):
         value = getattr(args, key, None)
         if value is not None:
             out[key] = value
@@ -281,6 +283,8 @@ def add_parsers(sub: Any, default_config: str) -> None:
         p.add_argument("--config", default=default_config)
         if edits:
             p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
+            p.add_argument("--notify", action="append", metavar="WHO",
+                           help="also e-mail this address or person (their id) about the change (repeat for more)")
 
     def settings(p: argparse.ArgumentParser) -> None:
         p.add_argument("--alias", help="a memorable name: letters, digits, _ and -")
@@ -289,6 +293,7 @@ def add_parsers(sub: Any, default_config: str) -> None:
         p.add_argument("--department")
         p.add_argument("--site")
         p.add_argument("--description")
+        p.add_argument("--outbound-group", dest="outbound_group", help="the account's group of numbers its outside calls show")
 
     people = sub.add_parser("people", help="the people (employees) extensions belong to")
     people_sub = people.add_subparsers(dest="people_command", required=True)

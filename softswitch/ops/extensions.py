@@ -16,7 +16,7 @@ from .tree import entry_list, node, text
 
 # Settings an operator may give when granting or updating an extension (the schema checks values).
 SETTINGS = ("alias", "display_name", "call_permission", "department", "site", "description",
-            "ring_timeout", "dnd")
+            "ring_timeout", "dnd", "outbound_group")
 PERSON_FIELDS = ("name", "email", "department", "site")
 
 

@@ -78,6 +78,8 @@ def add_parsers(sub: Any, default_config: str) -> None:
         p.add_argument("--account", required=account_required)
         p.add_argument("--config", default=default_config)
         p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
+        p.add_argument("--notify", action="append", metavar="WHO",
+                       help="also e-mail this address or person (their id) about the change (repeat for more)")
 
     p = plans_sub.add_parser("list", help="plans with status, permission, features, minutes and people/seats")
     p.add_argument("--config", default=default_config)

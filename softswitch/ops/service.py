@@ -15,14 +15,14 @@ import secrets
 import string
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import Config
 from ..store.base import AuditLog
 from ..store.records import AuditRow
-from . import document, plans, tokens
+from . import document, notify, plans, tokens
 from . import extensions as ext
 from .extensions import Change
 
@@ -42,6 +42,7 @@ class Outcome:
     version: str  # the file's version after the edit (the API's ETag)
     config: Config
     applied: str  # what the running switch said, or why it was not told
+    notified: list[str] = field(default_factory=list)  # what each notification did
 
     @property
     def change(self) -> Change:
@@ -52,12 +53,14 @@ Apply = Callable[[Change], Awaitable[str]]  # tell the running switch; what it s
 
 
 class Operations:
-    def __init__(self, path: Path, audit: AuditLog, apply: Apply, actor: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, audit: AuditLog, apply: Apply, actor: str, clock: Callable[[], float] = time.time,
+                 notify: Sequence[str] = ()) -> None:
         self.path = path
         self.audit = audit
         self.apply = apply
         self.actor = actor
         self.clock = clock
+        self.notify = notify  # e-mail addresses or people's ids told of each change (besides the accounts' own)
 
     async def _run(self, op: Callable[[Any, Config], Change | list[Change]], expected: str | None,
                    dry_run: bool = False) -> Outcome:
@@ -76,7 +79,9 @@ class Operations:
             version=edited.version,
         ) for change in changes])
         applied = await self.apply(changes[0])
-        return Outcome(changes, edited.version, edited.config, applied)
+        emails, problems = notify.recipients(edited.config, changes, self.notify)
+        notified = problems + await notify.send(edited.config, changes, self.actor, emails)
+        return Outcome(changes, edited.version, edited.config, applied, notified)
 
     async def add_person(self, account: str, ident: str, values: dict[str, Any], expected: str | None = None) -> Outcome:
         return await self._run(lambda tree, _c: ext.add_person(tree, account, ident, values), expected)

@@ -140,3 +140,34 @@ def test_trunk_registers_with_digest_refreshes_before_expiry_and_shows_status(tm
         assert 'Authorization: Digest username="trunkuser", realm="provider.example"' in messages
     finally:
         sw.stop()
+
+
+def test_an_outbound_group_rotates_its_numbers_across_its_extensions(tmp_path: Path) -> None:
+    provider_port = free_port()
+    sw = Switch(tmp_path)
+    cfg = trunk_config(sw.port, tmp_path / "switch.db", provider_port)
+    acme = cfg["accounts"][0]
+    acme["outbound_groups"] = {"sales": [HOTLINE, "02873001235"]}
+    for ext in acme["extensions"][:2]:  # 101 and 102
+        ext.pop("outbound_numbers", None)
+        ext.update(call_permission="mobile", outbound_group="sales")
+    sw.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    sw.start()
+    try:
+        far_end = sw.sipp("call_callee.xml", "-mp", str(free_port()), "-trace_msg", local_ip=PROVIDER_IP,
+                          local_port=provider_port, background=True, timeout=60, calls=3)
+        assert isinstance(far_end, subprocess.Popen)
+        time.sleep(0.3)
+        for caller in ("101", "102", "101"):
+            result = sw.sipp("call_caller.xml", "-d", "500", "-s", "0909789846", "-au", caller, "-ap", f"acme-{caller}-secret",
+                             "-mp", str(free_port()), users=[(caller, "-")], domain="acme.example", timeout=40)
+            assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stdout[-2500:]
+        finish(far_end)
+        received = provider_messages(sw, "call_callee.xml")
+        froms: dict[str, str] = {}  # by Call-ID, in order (a retransmitted INVITE counts once)
+        for block in received.split("INVITE sip:0909789846@")[1:]:
+            call_id = block.split("\nCall-ID: ", 1)[1].split("\n", 1)[0].strip()
+            froms.setdefault(call_id, block.split("\nFrom: <sip:", 1)[1].split("@", 1)[0])
+        assert list(froms.values()) == [HOTLINE, "02873001235", HOTLINE], froms
+    finally:
+        sw.stop()

@@ -18,11 +18,23 @@ async def test_a_datagram_that_arrived_during_a_stall_is_measured_as_waiting() -
         lambda: UdpListener(0, lambda _d, _a, _i: got.set()), local_addr=("127.0.0.1", 0))
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
-            for n in (0, 1):  # the first read turns the kernel's stamping on; the second is stamped
+            # The kernel turns arrival stamping on in deferred work (net_enable_timestamp) when the
+            # first socket asks: until then a datagram is stamped when read.  Wait for it to be on:
+            # a datagram held up 20 ms is seen to have waited (bounded: 5 s).
+            deadline = time.monotonic() + 5
+            while True:
                 got.clear()
-                peer.sendto(b"OPTIONS %d" % n, listener.local)  # read at once: it waited next to nothing
+                peer.sendto(b"OPTIONS probe", listener.local)
+                time.sleep(0.02)
                 async with asyncio.timeout(5):
                     await got.wait()
+                if listener.take_waited() >= 0.02:
+                    break
+                assert time.monotonic() < deadline, "the kernel never stamped an arrival"
+            got.clear()
+            peer.sendto(b"OPTIONS 1", listener.local)  # read at once: it waited next to nothing
+            async with asyncio.timeout(5):
+                await got.wait()
             quick = listener.take_waited()
             got.clear()
             peer.sendto(b"OPTIONS 2", listener.local)

@@ -123,3 +123,39 @@ def test_plan_rules() -> None:
         load_config_text(CONFIG.replace("status: legacy, retire_on", "retire_on"))
     with pytest.raises(ConfigError, match="plan 'world' is already defined"):
         load_config_text(CONFIG.replace("name: calls-only", "name: world"))
+
+
+MINUTES = CONFIG.replace("{name: office, permission: mobile, features: [outside, park]}",
+                         "{name: office, permission: mobile, features: [outside, park], minutes: {mobile: 2, local: 0}}")
+
+
+def test_included_minutes_are_counted_per_month_in_the_accounts_time_zone() -> None:
+    from softswitch.b2bua.record import CallRecord
+    from softswitch.b2bua.routing import count_usage, month_of
+
+    r = router()
+    r.config = load_config_text(MINUTES)
+    acme = r.config.account("acme")
+    assert acme is not None and month_of(acme, BEFORE) == "2027-01"
+    refused = call(r, "101", LANDLINE, BEFORE)
+    assert isinstance(refused, Refusal) and refused.reason == \
+        "Forbidden (local minutes of plan office used up this month (0 of 0))"
+    assert isinstance(call(r, "101", MOBILE, BEFORE), Ring)
+    calls = [CallRecord(f"c{i}", "acme", "101", MOBILE, "outbound", BEFORE - 600, answered=BEFORE - 600, ended=BEFORE - 539,
+                        caller_person="e1") for i in range(2)]  # 61 s each
+    old = BEFORE - 40 * 86400
+    calls.append(CallRecord("c9", "acme", "101", MOBILE, "outbound", old, answered=old, ended=old + 999, caller_person="e1"))
+    count_usage(r.usage, r.config, calls)
+    refused = call(r, "101", MOBILE, BEFORE)  # 122 s of 2 minutes this month; last month's do not count
+    assert isinstance(refused, Refusal) and refused.reason == "Forbidden (mobile minutes of plan office used up this month (2 of 2))"
+    next_month = dt.datetime(2027, 1, 31, 17, 30, tzinfo=dt.UTC).timestamp()  # 00:30 on 1 February in Ho Chi Minh City
+    assert isinstance(call(r, "101", MOBILE, next_month), Ring)
+
+
+def test_a_plan_without_minutes_for_a_class_leaves_it_unlimited() -> None:
+    config = load_config_text(MINUTES)
+    plans = [config.plan("office"), config.plan("world")]
+    got = allowance([p for p in plans if p is not None], dt.date(2027, 1, 9))
+    assert got is not None and got.minutes == {}  # world counts no mobile minutes: no limit
+    only = allowance([config.plan("office")], dt.date(2027, 1, 9))  # type: ignore[list-item]
+    assert only is not None and only.minutes == {"local": 0, "mobile": 2}
