@@ -145,9 +145,8 @@ class App:
         calls = self.calls
 
         async def apply(change: Change) -> str:
-            renumbered = set()
-            if change.action == "change-number" and change.before is not None:
-                renumbered.add((change.account, str(change.before["number"])))
+            moved = change.renumbered
+            renumbered = {(change.account, moved[0])} if moved is not None else set()
             try:
                 return f"applied to the running switch: {self.apply_file(renumbered)}"
             except ValueError as exc:  # the file changed by hand in between, into something invalid
@@ -171,7 +170,7 @@ class App:
         for call in self.calls.calls.values():
             snap.calls_active[call.record.account] = snap.calls_active.get(call.record.account, 0) + 1
         snap.calls_ended = dict(self.calls.outcomes)
-        snap.calls_shed = {k: v for k, v in self.calls.admission.shed.items()}
+        snap.calls_shed = dict(self.calls.admission.shed)
         snap.requests_received = dict(self.endpoint.requests_in)
         snap.responses_sent = {str(k): v for k, v in self.endpoint.responses_out.items()}
         counters = self.endpoint.counters

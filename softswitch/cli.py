@@ -3,39 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import datetime as dt
 import logging
 import os
-import re
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .config import Account, Config, ConfigError, load_config
+from .cli_common import from_store, load_or_exit, parse_since, print_table
+from .config import Account, Config
 from .ops import cli as ops_cli
 from .ops import plans_cli
 from .park.lot import code
 from .store.records import CallRow, LegMediaRow, PartyRow
 
 if TYPE_CHECKING:
-    from .store import Store
+    pass
 
 T = TypeVar("T")
 
 DEFAULT_CONFIG = os.environ.get("SOFTSWITCH_CONFIG", "config/example.yaml")
-
-
-def _load(path: str) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        raise SystemExit(1) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -48,7 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logging.getLogger("softswitch.sip.trace").setLevel(logging.DEBUG)
     else:
         logging.getLogger("softswitch.sip.trace").setLevel(logging.INFO)
-    _load(args.config)  # refuse to start on a bad config, listing every problem
+    load_or_exit(args.config)  # refuse to start on a bad config, listing every problem
     from .app import run
 
     try:
@@ -60,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = _load(args.file)
+    config = load_or_exit(args.file)
     exts = sum(len(a.extensions) for a in config.accounts)
     print(f"{args.file}: OK ({len(config.accounts)} accounts, {exts} extensions)")
     return 0
@@ -68,25 +57,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def _account_config(args: argparse.Namespace) -> Config | None:
     """The config, and ``--account`` checked against it (None: said why)."""
-    config = _load(args.config)
+    config = load_or_exit(args.config)
     if args.account and config.account(args.account) is None:
         print(f"no account named {args.account!r}", file=sys.stderr)
         return None
     return config
-
-
-def _from_store(config: Config, query: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the configured store, ask it one thing, close it."""
-    async def run() -> T:
-        from .store import open_store
-
-        store = await open_store(config.store.url)
-        try:
-            return await query(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
 
 
 def cmd_registrations(args: argparse.Namespace) -> int:
@@ -94,9 +69,9 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     now = time.time()
-    rows = _from_store(config, lambda store: store.list_bindings(now, args.account))
+    rows = from_store(config, lambda store: store.list_bindings(now, args.account))
     header = ("ACCOUNT", "EXT", "CONTACT", "TRANSPORT", "SOURCE", "EXPIRES", "NAT", "USER-AGENT")
-    _print_table(header, [
+    print_table(header, [
         (b.account, b.extension, b.uri, b.source.transport, _addr(b.source.host, b.source.port),
          f"{max(0, int(b.expires_at - now + 0.5))}s", "yes" if b.nat else "no", b.user_agent or "-")
         for b in rows
@@ -105,31 +80,8 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     return 0
 
 
-_RELATIVE = re.compile(r"(\d+)([smhd])\Z")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_since(text: str, now: float) -> float:
-    """``30m``, ``2h``, ``7d`` (ago), or an ISO date/time in local time (``2026-11-22``,
-    ``2026-11-22T09:00``)."""
-    m = _RELATIVE.match(text.strip())
-    if m:
-        return now - int(m.group(1)) * _UNITS[m.group(2)]
-    try:
-        return dt.datetime.fromisoformat(text.strip()).timestamp()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--since {text!r}: use 30m, 2h, 7d or an ISO date like 2026-11-22T09:00") from None
-
-
 def _when(ts: float | None) -> str:
     return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    table = [header, *rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _media(m: LegMediaRow) -> str:
@@ -143,7 +95,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
     if args.active:
         return _active_calls(config, args)
     since = parse_since(args.since, time.time()) if args.since else None
-    records = _from_store(config, lambda store: store.list_calls(args.account, since, None, args.limit, args.person))
+    records = from_store(config, lambda store: store.list_calls(args.account, since, None, args.limit, args.person))
     if args.csv:
         fields = CallRow.columns()
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
@@ -158,7 +110,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
     header = ("START", "ACCOUNT", "CALLER", "CALLEE", "DIRECTION", "DISPOSITION", "DURATION", "BILLED",
               "HANGUP", "CAUSE", "PARK(slot parker>retriever)", "PATH", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID",
               "PARTIES(who billed (how by +joined))")
-    _print_table(header, [
+    print_table(header, [
         (_when(r.started), r.account, r.caller, r.callee, r.direction, r.disposition, f"{r.duration:.1f}s",
          f"{r.billed_seconds}s", r.hangup_by or "-", r.cause or "-", _park(r), ">".join(r.path) or "-",
          _media(r.media_a), _media(r.media_b), r.id, parties_cell(r))
@@ -203,10 +155,10 @@ def cmd_parked(args: argparse.Namespace) -> int:
     config = _account_config(args)
     if config is None:
         return 1
-    rows = _from_store(config, lambda store: store.list_parked(args.account))
+    rows = from_store(config, lambda store: store.list_parked(args.account))
     now = time.time()
     header = ("ACCOUNT", "SLOT", "PARKED PARTY", "PARKER", "PARKED AT", "EXPIRES", "SWITCH", "CALL")
-    _print_table(header, [
+    print_table(header, [
         (p.account, code(p.slot), p.party or "-", p.parker, _when(p.parked_at), f"{max(0, int(p.expires_at - now))}s", node, p.call)
         for p, node in rows
     ])
@@ -224,7 +176,7 @@ def _active_calls(config: Config, args: argparse.Namespace) -> int:
         return 1
     rows = [c for c in calls if not args.account or c["account"] == args.account]
     header = ("START", "ACCOUNT", "CALLER", "CALLEE", "STATE", "ANSWERED", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID")
-    _print_table(header, [
+    print_table(header, [
         (_when(c["started"]), c["account"], c["caller"], c["callee"], c["state"], _when(c["answered"]),
          c["legs"].get("a", "-"), c["legs"].get("b", "-"), c["id"])
         for c in rows
@@ -234,7 +186,7 @@ def _active_calls(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_trunks(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_or_exit(args.config)
     from .admin import AdminError, query
 
     try:
@@ -244,7 +196,7 @@ def cmd_trunks(args: argparse.Namespace) -> int:
         return 1
     now = time.time()
     header = ("TRUNK", "HOST", "TRANSPORT", "STATE", "EXPIRES", "LAST", "SINCE")
-    _print_table(header, [
+    print_table(header, [
         (r["trunk"], r["host"], r["transport"], r["state"],
          "-" if r["expires_at"] is None else f"{max(0, int(r['expires_at'] - now))}s", r["last"] or "-", _when(r["since"]))
         for r in rows
@@ -256,7 +208,7 @@ def cmd_trunks(args: argparse.Namespace) -> int:
 def cmd_bans(args: argparse.Namespace) -> int:
     """Sources the running switch is ignoring (README "Configuration": per-source limits), or
     ``--lift ADDR``: end that one's ban now."""
-    config = _load(args.config)
+    config = load_or_exit(args.config)
     from .admin import AdminError, query
 
     try:
@@ -272,7 +224,7 @@ def cmd_bans(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     header = ("SOURCE", "WHY", "SINCE", "UNTIL", "LEFT", "DROPPED", "COUNTS")
-    _print_table(header, [
+    print_table(header, [
         (r["source"], r["why"], _when(r["since"]), _when(r["until"]), f"{int(r['left'] + 0.5)}s", str(r["dropped"]),
          ", ".join(f"{what} {n}" for what, n in r["counts"].items()) or "-")
         for r in rows
@@ -283,7 +235,7 @@ def cmd_bans(args: argparse.Namespace) -> int:
 
 def cmd_counters(args: argparse.Namespace) -> int:
     """The running switch's counters, one ``section.name value`` a line."""
-    config = _load(args.config)
+    config = load_or_exit(args.config)
     from .admin import AdminError, query
 
     try:
@@ -356,7 +308,7 @@ def cmd_recordings(args: argparse.Namespace) -> int:
         for name, kind, path in entries:
             seconds, shape = _sound_facts(path)
             rows.append((account.name, name, kind, seconds, shape, ", ".join(dict.fromkeys(uses.get(name, []))) or "-", str(path)))
-    _print_table(("ACCOUNT", "NAME", "KIND", "LENGTH", "FORMAT", "USED BY", "FILE"), rows)
+    print_table(("ACCOUNT", "NAME", "KIND", "LENGTH", "FORMAT", "USED BY", "FILE"), rows)
     print(f"{len(rows)} recording{'s' if len(rows) != 1 else ''}")
     return 0
 

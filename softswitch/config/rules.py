@@ -75,9 +75,7 @@ def _plan_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path, 
     than its seats."""
     problems: list[tuple[Path, str]] = []
     plans = _names(tree.get("plans"))
-    for j, name in enumerate(plans):
-        if name in plans[:j]:
-            problems.append((("plans", j, "name"), f"plan {name!r} is already defined"))
+    problems += _repeated("plans", plans, "plan {!r} is already defined")
     holders: dict[str, int] = {}
     for i, acc in enumerate(accounts):
         for k, person in enumerate(acc.get("people") or [] if isinstance(acc, dict) else []):
@@ -101,6 +99,11 @@ def _plan_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path, 
     return problems
 
 
+def _repeated(section: str, names: list[str], message: str) -> list[tuple[Path, str]]:
+    """A problem for each name of ``section`` used before (``message`` formats the name)."""
+    return [((section, j, "name"), message.format(name)) for j, name in enumerate(names) if name in names[:j]]
+
+
 def _names(items: Any) -> list[str]:
     if not isinstance(items, list):
         return []
@@ -111,9 +114,7 @@ def _trunk_checks(tree: dict[str, Any], accounts: list[Any]) -> list[tuple[Path,
     """Trunk names, hotline numbers and what refers to them (SPEC "Trunks", "Hotlines")."""
     problems: list[tuple[Path, str]] = []
     trunks = _names(tree.get("trunks"))
-    for j, name in enumerate(trunks):
-        if name in trunks[:j]:
-            problems.append((("trunks", j, "name"), f"trunk name {name!r} is already used"))
+    problems += _repeated("trunks", trunks, "trunk name {!r} is already used")
     hotline_owner: dict[str, str] = {}
     for i, acc in enumerate(accounts):
         if not isinstance(acc, dict):

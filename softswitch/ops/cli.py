@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import admin
 from ..api.auth import digest, new_token
-from ..config import Account, Config, ConfigError, load_config
+from ..cli_common import from_store, load_or_exit, parse_since, print_table
+from ..config import Account, Config, ConfigError
 from . import tree as t
 from .document import StaleEdit
 from .extensions import Change
@@ -28,33 +29,11 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
-def _config(path: str) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        raise SystemExit(1) from None
-
-
-def _with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
-    async def run() -> int:
-        from ..store import open_store
-
-        store = await open_store(config.store.url)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
 def _applier(config: Config) -> Callable[[Change], Awaitable[str]]:
     async def apply(change: Change) -> str:
         command = "reload"
-        if change.action == "change-number" and change.before is not None and change.after is not None:
-            command += f" renumbered {change.account} {change.before['number']} {change.after['number']}"
+        if (moved := change.renumbered) is not None:
+            command += f" renumbered {change.account} {moved[0]} {moved[1]}"
         try:
             result = await asyncio.to_thread(admin.query, config.admin.socket, command, 30.0)
         except admin.AdminError as exc:
@@ -65,7 +44,7 @@ def _applier(config: Config) -> Callable[[Change], Awaitable[str]]:
 
 
 def _edit(args: argparse.Namespace, op: Callable[[Operations], Awaitable[Outcome]]) -> int:
-    config = _config(args.config)
+    config = load_or_exit(args.config)
     actor = f"{getpass.getuser()} (command line)"
 
     async def work(store: Store) -> int:
@@ -92,7 +71,7 @@ def _edit(args: argparse.Namespace, op: Callable[[Operations], Awaitable[Outcome
         _report(outcome)
         return 0
 
-    return _with_store(config, work)
+    return from_store(config, work)
 
 
 def _report(outcome: Outcome) -> None:
@@ -106,9 +85,8 @@ def _report(outcome: Outcome) -> None:
     change = outcome.change
     if change.action not in ("grant", "password", "change-number"):
         return
-    number = change.subject.split()[-1]  # "extension 101", "extension 101 -> 105"
     account = outcome.config.account(change.account)
-    extension = account.extension(number) if account is not None else None
+    extension = account.extension(change.extension) if account is not None and change.extension else None
     if account is not None and extension is not None:
         print()
         _print_pairs(login_info(outcome.config, account, extension, password=change.secret))
@@ -177,19 +155,19 @@ def _account(config: Config, name: str) -> Account:
 
 
 def cmd_people_list(args: argparse.Namespace) -> int:
-    config = _config(args.config)
+    config = load_or_exit(args.config)
     account = _account(config, args.account)
     rows: list[tuple[str, ...]] = []
     for p in account.people:
         numbers = ", ".join(e.number for e in account.extensions if e.person == p.id) or "-"
         rows.append((p.id, p.name, p.email or "-", p.department or "-", p.site or "-", numbers))
-    _table(("ID", "NAME", "E-MAIL", "DEPARTMENT", "SITE", "EXTENSIONS"), rows)
+    print_table(("ID", "NAME", "E-MAIL", "DEPARTMENT", "SITE", "EXTENSIONS"), rows)
     print(f"{len(rows)} {'person' if len(rows) == 1 else 'people'}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    config = _config(args.config)
+    config = load_or_exit(args.config)
     account = _account(config, args.account)
 
     async def work(store: Store) -> int:
@@ -201,15 +179,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows: list[tuple[str, ...]] = [(e.number, f"{e.person} ({people.get(e.person, '?')})" if e.person else "-", e.alias or "-",
                  e.call_permission, "dnd" if e.dnd else "active", str(devices.get(e.number, 0)))
                 for e in account.extensions]
-        _table(("EXT", "PERSON", "ALIAS", "PERMISSION", "STATUS", "DEVICES"), rows)
+        print_table(("EXT", "PERSON", "ALIAS", "PERMISSION", "STATUS", "DEVICES"), rows)
         print(f"{len(rows)} extension{'s' if len(rows) != 1 else ''}")
         return 0
 
-    return _with_store(config, work)
+    return from_store(config, work)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    config = _config(args.config)
+    config = load_or_exit(args.config)
     account = _account(config, args.account)
     extension = account.extension(args.extension)
     if extension is None:
@@ -226,7 +204,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_login_info(args: argparse.Namespace) -> int:
-    config = _config(args.config)
+    config = load_or_exit(args.config)
     account = _account(config, args.account)
     extension = account.extension(args.extension)
     if extension is None:
@@ -237,9 +215,7 @@ def cmd_login_info(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from ..cli import parse_since
-
-    config = _config(args.config)
+    config = load_or_exit(args.config)
     since = parse_since(args.since, time.time()) if args.since else None
 
     async def work(store: Store) -> int:
@@ -248,13 +224,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
             for r in rows:
                 print(json.dumps(r.as_dict(), ensure_ascii=False))
             return 0
-        _table(("WHEN", "WHO", "ACCOUNT", "ACTION", "SUBJECT", "PERSON", "BEFORE -> AFTER"), [
+        print_table(("WHEN", "WHO", "ACCOUNT", "ACTION", "SUBJECT", "PERSON", "BEFORE -> AFTER"), [
             (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.at)), r.actor, r.account, r.action, r.subject,
              r.person or "-", f"{r.before or '-'} -> {r.after or '-'}") for r in rows])
         print(f"{len(rows)} change{'s' if len(rows) != 1 else ''}")
         return 0
 
-    return _with_store(config, work)
+    return from_store(config, work)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -271,20 +247,21 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return _edit(args, lambda ops: ops.revoke_token(args.name, expected=args.if_version))
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    from ..cli import _print_table
-
-    _print_table(header, rows)
+def edit_options(p: argparse.ArgumentParser, default_config: str) -> None:
+    """The options every command that edits the config takes."""
+    p.add_argument("--config", default=default_config)
+    p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
+    p.add_argument("--notify", action="append", metavar="WHO",
+                   help="also e-mail this address or person (their id) about the change (repeat for more)")
 
 
 def add_parsers(sub: Any, default_config: str) -> None:
     def common(p: argparse.ArgumentParser, edits: bool = False) -> None:
         p.add_argument("--account", required=True)
-        p.add_argument("--config", default=default_config)
         if edits:
-            p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
-            p.add_argument("--notify", action="append", metavar="WHO",
-                           help="also e-mail this address or person (their id) about the change (repeat for more)")
+            edit_options(p, default_config)
+        else:
+            p.add_argument("--config", default=default_config)
 
     def settings(p: argparse.ArgumentParser) -> None:
         p.add_argument("--alias", help="a memorable name: letters, digits, _ and -")
@@ -355,13 +332,11 @@ def add_parsers(sub: Any, default_config: str) -> None:
     p = api_sub.add_parser("token", help="make a bearer token, keep its SHA-256 in the config, print it once")
     p.add_argument("name", help="who will use it (changes made with it are audited under this name)")
     p.add_argument("--account", help="an account token: it sees and changes only this account")
-    p.add_argument("--config", default=default_config)
-    p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
+    edit_options(p, default_config)
     p.set_defaults(func=cmd_token)
     p = api_sub.add_parser("revoke", help="remove a token from the config (requests with it get 401 at once)")
     p.add_argument("name")
-    p.add_argument("--config", default=default_config)
-    p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
+    edit_options(p, default_config)
     p.set_defaults(func=cmd_revoke)
 
     audit = sub.add_parser("audit", help="who changed what, when: before and after")

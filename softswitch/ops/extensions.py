@@ -30,6 +30,14 @@ class Change:
     after: dict[str, Any] | None
     secret: str | None = None  # a password the operator must be shown (once)
     notes: tuple[str, ...] = field(default=())
+    extension: str | None = None  # the extension's number after the change (login information is for it)
+
+    @property
+    def renumbered(self) -> tuple[str, str] | None:
+        """(old, new) number of a renumbered extension: its calls go on."""
+        if self.action != "change-number" or self.before is None or self.after is None:
+            return None
+        return str(self.before["number"]), str(self.after["number"])
 
     def summary(self) -> str:
         text = f"{self.action} {self.subject} ({self.account})"
@@ -44,27 +52,21 @@ def _settings(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _number_taken(acc: Any, number: str) -> str | None:
-    for ext in t.extensions(acc):
-        if str(ext.get("number")) == number:
-            owner = ext.get("person")
-            return f"extension {number}" + (f" (person {owner})" if owner else "")
-    for g in acc.get("groups") or []:
-        if str(g.get("number")) == number:
-            return f"group {number} ({g.get('name') or 'no name'})"
+    ext = t.find(t.extensions(acc), "number", number)
+    if ext is not None:
+        owner = ext.get("person")
+        return f"extension {number}" + (f" (person {owner})" if owner else "")
+    group = t.find(acc.get("groups"), "number", number)
+    if group is not None:
+        return f"group {number} ({group.get('name') or 'no name'})"
     return None
 
 
 def add_person(tree: Any, account: str, ident: str, values: dict[str, Any]) -> Change:
     acc = t.account(tree, account)
-    try:
-        t.person(acc, ident)
-    except t.NotFound:
-        pass
-    else:
+    if t.find(t.people(acc), "id", ident) is not None:
         raise ValueError(f"person {ident!r} already exists in account {account!r}")
-    unknown = set(values) - set(PERSON_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown person field(s): {', '.join(sorted(unknown))}; known: {', '.join(PERSON_FIELDS)}")
+    _person_fields(values)
     people = entry_list(acc, "people", before="extensions")
     entry = node({"id": ident, **{k: v for k, v in values.items() if v is not None}}, like=people[0] if people else None)
     people.append(entry)
@@ -75,11 +77,15 @@ def update_person(tree: Any, account: str, ident: str, values: dict[str, Any]) -
     acc = t.account(tree, account)
     entry = t.person(acc, ident)
     before = t.plain(entry)
+    _person_fields(values)
+    _set(entry, values)
+    return Change("person-update", account, f"person {ident}", ident, before, t.plain(entry))
+
+
+def _person_fields(values: dict[str, Any]) -> None:
     unknown = set(values) - set(PERSON_FIELDS)
     if unknown:
         raise ValueError(f"unknown person field(s): {', '.join(sorted(unknown))}; known: {', '.join(PERSON_FIELDS)}")
-    _set(entry, values)
-    return Change("person-update", account, f"person {ident}", ident, before, t.plain(entry))
 
 
 def _set(entry: Any, values: dict[str, Any]) -> None:
@@ -109,7 +115,7 @@ def grant(tree: Any, account: str, number: str, person: str, settings: dict[str,
     }, like=exts[0] if exts else None)
     exts.append(entry)
     return Change("grant", account, f"extension {number}", person, None, _masked(entry),
-                  secret=password if generated else None)
+                  secret=password if generated else None, extension=number)
 
 
 def update(tree: Any, account: str, number: str, settings: dict[str, Any]) -> Change:
@@ -118,7 +124,7 @@ def update(tree: Any, account: str, number: str, settings: dict[str, Any]) -> Ch
     entry = t.extension(acc, number)
     before = _masked(entry)
     _set(entry, _settings(settings))
-    return Change("update", account, f"extension {number}", _person(entry), before, _masked(entry))
+    return Change("update", account, f"extension {number}", _person(entry), before, _masked(entry), extension=number)
 
 
 def set_password(tree: Any, account: str, number: str, password: str, generated: bool) -> Change:
@@ -127,7 +133,7 @@ def set_password(tree: Any, account: str, number: str, password: str, generated:
     entry["password"] = text(password)
     # Never the password itself in the audit: only that it changed.
     return Change("password", account, f"extension {number}", _person(entry), {"password": "(old)"},
-                  {"password": "(new)"}, secret=password if generated else None)
+                  {"password": "(new)"}, secret=password if generated else None, extension=number)
 
 
 def stop(tree: Any, account: str, number: str) -> Change:
@@ -169,7 +175,8 @@ def change_number(tree: Any, account: str, old: str, new: str) -> Change:
         moved.append(ref.where)
     entry["number"] = text(new)
     notes = (f"now {new} in: {', '.join(moved)}",) if moved else ()
-    return Change("change-number", account, f"extension {old} -> {new}", _person(entry), before, _masked(entry), notes=notes)
+    return Change("change-number", account, f"extension {old} -> {new}", _person(entry), before, _masked(entry), notes=notes,
+                  extension=new)
 
 
 def _person(entry: Any) -> str | None:

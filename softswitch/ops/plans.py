@@ -252,12 +252,12 @@ def _find(acc: Any, cells: dict[str, str], keys: Iterable[str]) -> tuple[Any, st
             continue
         tried = tried or key
         if key == "ID":
-            found = next((p for p in t.people(acc) if str(p.get("id")) == value), None)
+            found = t.find(t.people(acc), "id", value)
         elif key == "Extension":
             numbers = value.split(SEPARATOR)
             owner = next((str(e.get("person")) for e in t.extensions(acc) if str(e.get("number")) in numbers
                           and e.get("person") is not None), None)
-            found = next((p for p in t.people(acc) if str(p.get("id")) == owner), None)
+            found = t.find(t.people(acc), "id", owner) if owner is not None else None
         else:
             found = next((p for p in t.people(acc) if str(p.get("email") or "").lower() == value.lower()), None)
         if found is not None:

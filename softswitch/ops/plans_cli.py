@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli_common import load_or_exit, print_table
 from ..config import Config
 from . import plans as ops
-from .cli import _config, _edit, _table
+from .cli import _edit, edit_options
 from .document import read
 
 
@@ -23,8 +24,8 @@ def _describe(config: Config, name: str) -> tuple[str, ...]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    config = _config(args.config)
-    _table(("PLAN", "STATUS", "RETIRE-ON", "PERMISSION", "FEATURES", "MINUTES/MONTH", "PEOPLE"),
+    config = load_or_exit(args.config)
+    print_table(("PLAN", "STATUS", "RETIRE-ON", "PERMISSION", "FEATURES", "MINUTES/MONTH", "PEOPLE"),
            [_describe(config, p.name) for p in config.plans])
     print(f"{len(config.plans)} plan{'s' if len(config.plans) != 1 else ''}")
     return 0
@@ -65,7 +66,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_inactive(args: argparse.Namespace) -> int:
     snapshot = read(Path(args.config))
     rows = ops.inactive(snapshot.tree, args.account)
-    _table(("ACCOUNT", "PERSON", "NAME", "PLANS"), [(a, i, n, ", ".join(p)) for a, i, n, p in rows])
+    print_table(("ACCOUNT", "PERSON", "NAME", "PLANS"), [(a, i, n, ", ".join(p)) for a, i, n, p in rows])
     print(f"{len(rows)} inactive {'person' if len(rows) == 1 else 'people'} (legacy plans only)")
     return 0
 
@@ -76,10 +77,7 @@ def add_parsers(sub: Any, default_config: str) -> None:
 
     def edits(p: argparse.ArgumentParser, account_required: bool = True) -> None:
         p.add_argument("--account", required=account_required)
-        p.add_argument("--config", default=default_config)
-        p.add_argument("--if-version", metavar="V", help="refuse if the config file is no longer version V")
-        p.add_argument("--notify", action="append", metavar="WHO",
-                       help="also e-mail this address or person (their id) about the change (repeat for more)")
+        edit_options(p, default_config)
 
     p = plans_sub.add_parser("list", help="plans with status, permission, features, minutes and people/seats")
     p.add_argument("--config", default=default_config)

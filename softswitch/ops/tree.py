@@ -29,11 +29,19 @@ class Ref:
     membership: bool  # a member of a list (a group, a pick-up group): the number can just leave it
 
 
+def find(items: Any, key: str, value: str) -> Any:
+    """The first mapping of ``items`` whose ``key`` reads as ``value``, or None."""
+    return next((item for item in items or [] if str(item.get(key)) == value), None)
+
+
+def _found(item: Any, missing: str) -> MutableMapping[str, Any]:
+    if item is None:
+        raise NotFound(missing)
+    return item  # type: ignore[no-any-return]
+
+
 def account(tree: Any, name: str) -> MutableMapping[str, Any]:
-    for acc in tree.get("accounts") or []:
-        if acc.get("name") == name:
-            return acc  # type: ignore[no-any-return]
-    raise NotFound(f"no account named {name!r}")
+    return _found(find(tree.get("accounts"), "name", name), f"no account named {name!r}")
 
 
 def extensions(acc: Any) -> MutableSequence[Any]:
@@ -41,10 +49,7 @@ def extensions(acc: Any) -> MutableSequence[Any]:
 
 
 def extension(acc: Any, number: str) -> MutableMapping[str, Any]:
-    for ext in extensions(acc):
-        if str(ext.get("number")) == number:
-            return ext  # type: ignore[no-any-return]
-    raise NotFound(f"no extension {number!r} in account {acc.get('name')!r}")
+    return _found(find(extensions(acc), "number", number), f"no extension {number!r} in account {acc.get('name')!r}")
 
 
 def people(acc: Any) -> MutableSequence[Any]:
@@ -52,10 +57,7 @@ def people(acc: Any) -> MutableSequence[Any]:
 
 
 def person(acc: Any, ident: str) -> MutableMapping[str, Any]:
-    for p in people(acc):
-        if str(p.get("id")) == ident:
-            return p  # type: ignore[no-any-return]
-    raise NotFound(f"no person {ident!r} in account {acc.get('name')!r}")
+    return _found(find(people(acc), "id", ident), f"no person {ident!r} in account {acc.get('name')!r}")
 
 
 def number_refs(acc: Any) -> Iterator[Ref]:

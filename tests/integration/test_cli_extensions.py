@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from softswitch.cli import main
 from softswitch.config import load_config
 from softswitch.ops.document import read
+
+from .commands import run
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.yaml"
 
@@ -23,12 +24,6 @@ def config(tmp_path: Path) -> Path:
     text = text.replace("accounts:\n", f"admin:\n  socket: {tmp_path}/none.sock\n\naccounts:\n", 1)
     path.write_text(text)
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_people_and_extensions_from_the_command_line(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

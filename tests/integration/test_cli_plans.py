@@ -18,6 +18,8 @@ import pytest
 from softswitch.cli import main
 from softswitch.config import load_config
 
+from .commands import run
+
 PEOPLE = 200
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,12 +47,6 @@ accounts:
 {people}    extensions:
 {extensions}""")
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_a_csv_of_200_people(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
