@@ -22,6 +22,7 @@ from . import __version__, load
 from .admin import AdminServer
 from .b2bua.service import CallService
 from .config import Config, ConfigError, load_config
+from .config.moves import Renumbered, extension_moves
 from .gcpauses import GcPauses
 from .guard import Guard
 from .media.endpoint import MediaEndpoint
@@ -146,13 +147,14 @@ class App:
 
         async def apply(change: Change) -> str:
             moved = change.renumbered
-            renumbered = {(change.account, moved[0])} if moved is not None else set()
+            renumbered = {(change.account, moved[0]): moved[1]} if moved is not None else {}
             try:
                 return f"applied to the running switch: {self.apply_file(renumbered)}"
             except ValueError as exc:  # the file changed by hand in between, into something invalid
                 return f"not applied to the running switch: {exc}"
 
-        context = ApiContext(Path(self.config_path), lambda: self.config, self.store, apply, calls.active, self._metrics)
+        context = ApiContext(Path(self.config_path), lambda: self.config, self.store, apply, calls.active, self._metrics,
+                             self.trunks.status if self.trunks is not None else list)
         tls = cfg.api.tls
         self.api = ApiServer(build(context), cfg.api.address, cfg.api.port,
                              str(tls.certificate) if tls else None, str(tls.private_key) if tls else None)
@@ -170,6 +172,7 @@ class App:
         for call in self.calls.calls.values():
             snap.calls_active[call.record.account] = snap.calls_active.get(call.record.account, 0) + 1
         snap.calls_ended = dict(self.calls.outcomes)
+        snap.setup_seconds = self.calls.setup_latency
         snap.calls_shed = dict(self.calls.admission.shed)
         snap.requests_received = dict(self.endpoint.requests_in)
         snap.responses_sent = {str(k): v for k, v in self.endpoint.responses_out.items()}
@@ -279,12 +282,13 @@ class App:
         words = argument.split()
         if words and (words[0] != "renumbered" or len(words) != 4):
             raise ValueError(f"reload takes no argument or 'renumbered ACCOUNT OLD NEW', not {argument[:100]!r}")
-        return self.apply_file(renumbered={(words[1], words[2])} if words else set())
+        return self.apply_file(renumbered={(words[1], words[2]): words[3]} if words else {})
 
-    def apply_file(self, renumbered: set[tuple[str, str]] | None = None) -> str:
+    def apply_file(self, renumbered: Renumbered | None = None) -> str:
         """Apply the config file to the running switch as it is now; ``ValueError`` (with every
         problem) if it is invalid, and then the running config stays in place.  ``renumbered``:
-        (account, old number) of extensions that got a new number (their calls go on)."""
+        (account, old number) -> new number of extensions that got a new number (their calls
+        and the subscriptions watching them follow)."""
         if self.config_path is None:
             raise ValueError("the switch was started without a config file")
         try:
@@ -304,14 +308,15 @@ class App:
         if (new.api is None) != (self.config.api is None) or (new.api and self.config.api and (
                 new.api.address, new.api.port, new.api.tls) != (self.config.api.address, self.config.api.port, self.config.api.tls)):
             log.warning("api address/port/tls changes take effect at the next restart (its tokens apply now)")
+        moves = extension_moves(self.config, new, renumbered)
         self.config = new
         assert self.registrar is not None and self.calls is not None
         self.guard.apply_config(new)
         gone = self.registrar.apply_config(new)
-        ended = self.calls.apply_config(new, renumbered or set())
+        ended = self.calls.apply_config(new, moves)
         self._size_buffers(new)
         if self.blf is not None:
-            self.blf.apply_config(new)
+            self.blf.apply_config(new, moves)
         if self.messages is not None:
             self.messages.apply_config(new)
         if self.trunks is not None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
 import logging
 import os
 import sys
@@ -17,7 +15,8 @@ from .config import Account, Config
 from .ops import cli as ops_cli
 from .ops import plans_cli
 from .park.lot import code
-from .store.records import CallRow, LegMediaRow, PartyRow
+from .store.calls_csv import calls_csv, when
+from .store.records import CallRow, LegMediaRow
 
 if TYPE_CHECKING:
     pass
@@ -80,10 +79,6 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     return 0
 
 
-def _when(ts: float | None) -> str:
-    return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _media(m: LegMediaRow) -> str:
     return f"{m.packets_in}/{m.packets_out}/{m.lost}/{m.jitter_ms:.1f}"
 
@@ -97,21 +92,13 @@ def cmd_calls(args: argparse.Namespace) -> int:
     since = parse_since(args.since, time.time()) if args.since else None
     records = from_store(config, lambda store: store.list_calls(args.account, since, None, args.limit, args.person))
     if args.csv:
-        fields = CallRow.columns()
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        for record in records:
-            row = record.as_row()
-            row["parties"] = parties_csv(record.parties)
-            for key in ("started", "answered", "ended", "parked_at", "retrieved_at"):
-                row[key] = _when(row[key])
-            writer.writerow(row)
+        sys.stdout.write(calls_csv(records))
         return 0
     header = ("START", "ACCOUNT", "CALLER", "CALLEE", "DIRECTION", "DISPOSITION", "DURATION", "BILLED",
               "HANGUP", "CAUSE", "PARK(slot parker>retriever)", "PATH", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID",
               "PARTIES(who billed (how by +joined))")
     print_table(header, [
-        (_when(r.started), r.account, r.caller, r.callee, r.direction, r.disposition, f"{r.duration:.1f}s",
+        (when(r.started), r.account, r.caller, r.callee, r.direction, r.disposition, f"{r.duration:.1f}s",
          f"{r.billed_seconds}s", r.hangup_by or "-", r.cause or "-", _park(r), ">".join(r.path) or "-",
          _media(r.media_a), _media(r.media_b), r.id, parties_cell(r))
         for r in records
@@ -136,14 +123,6 @@ def parties_cell(r: CallRow) -> str:
     return " > ".join(cells)
 
 
-def parties_csv(parties: tuple[PartyRow, ...]) -> str:
-    """The CSV ``parties`` field: ``who|role|joined|left|by|billed`` per party, joined by ``;``
-    (times as the other columns give them; a missing ``left`` or ``by`` is empty)."""
-    return ";".join(
-        "|".join((p.who, p.role, _when(p.joined), "" if p.left is None else _when(p.left), p.by or "", str(p.billed_seconds)))
-        for p in parties)
-
-
 def _park(r: CallRow) -> str:
     if r.park_slot is None:
         return "-"
@@ -159,7 +138,7 @@ def cmd_parked(args: argparse.Namespace) -> int:
     now = time.time()
     header = ("ACCOUNT", "SLOT", "PARKED PARTY", "PARKER", "PARKED AT", "EXPIRES", "SWITCH", "CALL")
     print_table(header, [
-        (p.account, code(p.slot), p.party or "-", p.parker, _when(p.parked_at), f"{max(0, int(p.expires_at - now))}s", node, p.call)
+        (p.account, code(p.slot), p.party or "-", p.parker, when(p.parked_at), f"{max(0, int(p.expires_at - now))}s", node, p.call)
         for p, node in rows
     ])
     print(f"{len(rows)} parked call{'s' if len(rows) != 1 else ''}")
@@ -177,7 +156,7 @@ def _active_calls(config: Config, args: argparse.Namespace) -> int:
     rows = [c for c in calls if not args.account or c["account"] == args.account]
     header = ("START", "ACCOUNT", "CALLER", "CALLEE", "STATE", "ANSWERED", "RTP-A(in/out/lost/jit)", "RTP-B(in/out/lost/jit)", "ID")
     print_table(header, [
-        (_when(c["started"]), c["account"], c["caller"], c["callee"], c["state"], _when(c["answered"]),
+        (when(c["started"]), c["account"], c["caller"], c["callee"], c["state"], when(c["answered"]),
          c["legs"].get("a", "-"), c["legs"].get("b", "-"), c["id"])
         for c in rows
     ])
@@ -198,7 +177,7 @@ def cmd_trunks(args: argparse.Namespace) -> int:
     header = ("TRUNK", "HOST", "TRANSPORT", "STATE", "EXPIRES", "LAST", "SINCE")
     print_table(header, [
         (r["trunk"], r["host"], r["transport"], r["state"],
-         "-" if r["expires_at"] is None else f"{max(0, int(r['expires_at'] - now))}s", r["last"] or "-", _when(r["since"]))
+         "-" if r["expires_at"] is None else f"{max(0, int(r['expires_at'] - now))}s", r["last"] or "-", when(r["since"]))
         for r in rows
     ])
     print(f"{len(rows)} trunk{'s' if len(rows) != 1 else ''}")
@@ -225,7 +204,7 @@ def cmd_bans(args: argparse.Namespace) -> int:
         return 1
     header = ("SOURCE", "WHY", "SINCE", "UNTIL", "LEFT", "DROPPED", "COUNTS")
     print_table(header, [
-        (r["source"], r["why"], _when(r["since"]), _when(r["until"]), f"{int(r['left'] + 0.5)}s", str(r["dropped"]),
+        (r["source"], r["why"], when(r["since"]), when(r["until"]), f"{int(r['left'] + 0.5)}s", str(r["dropped"]),
          ", ".join(f"{what} {n}" for what, n in r["counts"].items()) or "-")
         for r in rows
     ])

@@ -10,6 +10,7 @@ for a CSV.  The OpenAPI document is at ``/api/openapi.json``.
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations,
 # and the dependencies (``Who``, ``IfMatch``) are names local to ``build``.
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from .. import __version__
-from ..config import Config, ConfigError
+from ..config import Account, Config, ConfigError, Extension
 from ..ops import document
 from ..ops import plans as plan_ops
 from ..ops.document import StaleEdit
@@ -30,7 +31,9 @@ from ..ops.extensions import Change
 from ..ops.login import login_info
 from ..ops.service import Operations, Outcome
 from ..ops.tree import NotFound
+from ..park.lot import code
 from ..store import Store
+from ..store.calls_csv import calls_csv
 from .auth import Caller, authenticate
 from .metrics import Snapshot
 from .metrics import registry as metrics_registry
@@ -44,6 +47,7 @@ class ApiContext:
     apply: Callable[[Change], Awaitable[str]]  # apply the file to the running switch
     live_calls: Callable[[], list[dict[str, Any]]]
     metrics: Callable[[], Snapshot] | None = None  # the switch's counters, for /metrics
+    trunks: Callable[[], list[dict[str, Any]]] = list  # each trunk's registration state
 
 
 class PersonIn(BaseModel):
@@ -69,6 +73,7 @@ class Settings(BaseModel):
     site: str | None = None
     description: str | None = None
     outbound_group: str | None = None
+    supervisors: list[str] | None = Field(None, description="extension or group numbers; [] clears them")
 
 
 class Grant(Settings):
@@ -191,11 +196,15 @@ def build(ctx: ApiContext) -> FastAPI:
         return _outcome(await o.update_person(account, ident, body.model_dump(exclude_none=True), _expected(if_match)))
 
     # --- extensions --------------------------------------------------------------
-    def extension_json(config: Config, account: str, number: str) -> dict[str, Any]:
+    def found(account: str, number: str) -> tuple[Config, Account, Extension]:
+        config = ctx.config()
         acc = config.account(account)
         ext = acc.extension(number) if acc is not None else None
-        if ext is None:
+        if acc is None or ext is None:
             raise NotFound(f"no extension {number!r} in account {account!r}")
+        return config, acc, ext
+
+    def extension_json(ext: Extension) -> dict[str, Any]:
         data = ext.model_dump(mode="json", exclude_none=True)
         data["password"] = "(set)"
         return data
@@ -203,29 +212,23 @@ def build(ctx: ApiContext) -> FastAPI:
     @api.get("/api/accounts/{account}/extensions", tags=["extensions"])
     async def list_extensions(account: str, who: Who) -> JSONResponse:
         visible(who, account)
-        config = ctx.config()
+        acc = ctx.config().account(account)
+        assert acc is not None
         bindings = await ctx.store.list_bindings(time.time(), account)
         devices: dict[str, int] = {}
         for b in bindings:
             devices[b.extension] = devices.get(b.extension, 0) + 1
-        acc = config.account(account)
-        assert acc is not None
-        return listing([{**extension_json(config, account, e.number), "devices": devices.get(e.number, 0)}
-                        for e in acc.extensions])
+        return listing([{**extension_json(e), "devices": devices.get(e.number, 0)} for e in acc.extensions])
 
     @api.get("/api/accounts/{account}/extensions/{number}", tags=["extensions"])
     def show_extension(account: str, number: str, who: Who) -> JSONResponse:
         visible(who, account)
-        return listing(extension_json(ctx.config(), account, number))
+        return listing(extension_json(found(account, number)[2]))
 
     @api.get("/api/accounts/{account}/extensions/{number}/login-info", tags=["extensions"])
     def extension_login_info(account: str, number: str, who: Who) -> JSONResponse:
         visible(who, account)
-        config = ctx.config()
-        acc = config.account(account)
-        ext = acc.extension(number) if acc is not None else None
-        if acc is None or ext is None:
-            raise NotFound(f"no extension {number!r} in account {account!r}")
+        config, acc, ext = found(account, number)
         return listing(dict(login_info(config, acc, ext, password=ext.password)))
 
     @api.post("/api/accounts/{account}/extensions", tags=["extensions"], status_code=201)
@@ -323,13 +326,36 @@ def build(ctx: ApiContext) -> FastAPI:
         visible(who, account)
         return [c for c in ctx.live_calls() if c.get("account") == account]
 
+    @api.get("/api/accounts/{account}/parked", tags=["state"])
+    async def parked(account: str, who: Who) -> list[dict[str, Any]]:
+        """Occupied park slots, as every switch process sharing the store recorded them."""
+        visible(who, account)
+        return [{**dataclasses.asdict(row), "code": code(row.slot), "node": node}
+                for row, node in await ctx.store.list_parked(account)]
+
+    @api.get("/api/trunks", tags=["state"])
+    def trunks(who: Who) -> list[dict[str, Any]]:
+        operator(who)
+        return ctx.trunks()
+
+    Since = Annotated[float | None, Query(description="Unix time: calls started at or after it")]
+    Until = Annotated[float | None, Query(description="Unix time: calls started before it")]
+    Limit = Annotated[int | None, Query(ge=1, le=100_000)]
+
     @api.get("/api/accounts/{account}/calls", tags=["history"])
-    async def call_history(account: str, who: Who, since: float | None = None, until: float | None = None,
-                           person: str | None = None, limit: Annotated[int | None, Query(ge=1, le=100_000)] = 1000,
-                           ) -> list[dict[str, Any]]:
+    async def call_history(account: str, who: Who, since: Since = None, until: Until = None, person: str | None = None,
+                           limit: Limit = 1000) -> list[dict[str, Any]]:
         visible(who, account)
         rows = await ctx.store.list_calls(account, since, until, limit, person)
         return [r.as_row() for r in rows]
+
+    @api.get("/api/accounts/{account}/calls/export", tags=["history"], response_class=PlainTextResponse)
+    async def call_history_csv(account: str, who: Who, since: Since = None, until: Until = None, person: str | None = None,
+                               limit: Limit = 100_000) -> PlainTextResponse:
+        """The history as ``softswitch calls --csv`` writes it."""
+        visible(who, account)
+        rows = await ctx.store.list_calls(account, since, until, limit, person)
+        return PlainTextResponse(calls_csv(rows), media_type="text/csv; charset=utf-8")
 
     @api.get("/api/audit", tags=["history"])
     async def audit(who: Who, account: str | None = None, since: float | None = None,

@@ -8,8 +8,10 @@ labels what it holds, in the Prometheus text format.
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+
+from ..histogram import Histogram
 
 
 @dataclass
@@ -17,6 +19,7 @@ class Snapshot:
     registrations: dict[tuple[str, str], int] = field(default_factory=dict)  # (account, transport) -> bindings
     calls_active: dict[str, int] = field(default_factory=dict)  # account -> calls in progress
     calls_ended: dict[str, int] = field(default_factory=dict)  # disposition -> calls
+    setup_seconds: Histogram = field(default_factory=Histogram)  # INVITE to the caller's first 18x or 2xx
     calls_shed: dict[str, int] = field(default_factory=dict)  # why -> new calls refused by load shedding
     requests_received: dict[str, int] = field(default_factory=dict)  # method -> requests
     responses_sent: dict[str, int] = field(default_factory=dict)  # status code -> responses
@@ -56,6 +59,9 @@ class SwitchCollector(Collector):
                     {(a, t.lower()): n for (a, t), n in s.registrations.items()})
         yield gauge("calls_active", "Calls in progress", ["account"], {(a,): n for a, n in s.calls_active.items()})
         yield counter("calls_ended", "Calls ended, by outcome", ["disposition"], {(d,): n for d, n in s.calls_ended.items()})
+        yield HistogramMetricFamily("softswitch_call_setup_seconds", "From a call's authenticated INVITE to the "
+                                    "caller's first 18x or 2xx (RFC 6076 session request delay)",
+                                    buckets=s.setup_seconds.cumulative(), sum_value=s.setup_seconds.total)
         yield counter("calls_shed", "New calls refused with 503 by load shedding", ["why"],
                       {(w,): n for w, n in s.calls_shed.items()})
         yield counter("sip_requests_received", "SIP requests received (retransmissions included)", ["method"],

@@ -25,9 +25,11 @@ from typing import Any
 
 from .. import sms, sounds
 from ..config import Account, Config, Extension
+from ..config.moves import Moves, extension_moves
 from ..config.schema import Park, Trunk, parse_destination
 from ..dialplan.menu import MenuRun
 from ..dialplan.resolve import normalise
+from ..histogram import Histogram
 from ..hosts import HostCache
 from ..media.audio import SoundError, load
 from ..media.endpoint import MediaEndpoint
@@ -116,13 +118,17 @@ class CallService:
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0, "stray_acks": 0, "relay_lost": 0}
         self.outcomes: Counter[str] = Counter()  # ended calls by disposition
+        # Session setup (RFC 6076 §4.3, "Session Request Delay"): from the authenticated INVITE
+        # to the caller's first 18x or 2xx.
+        self.setting_up: dict[str, float] = {}  # record id -> when its INVITE was taken (not yet ringing)
+        self.setup_latency = Histogram()
         self.admission = Admission(_shedding(config), random.randint)
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
         # BLF (presence.service): told, after each input of a call, which extensions it touches.
         self.on_change: Callable[[str, set[str]], None] | None = None
         self._do: dict[type[Any], Callable[[Call, Any], None]] = {
-            Respond: lambda call, a: self.endpoint.respond(a.tx, a.response),
+            Respond: self._respond,
             SendRequest: self._send_request,
             SendRaw: lambda call, a: self.endpoint.send_raw(a.target, a.data),
             SetMedia: lambda call, a: self.media.set_announced(call.record.id, a.leg, a.address, a.events),
@@ -159,22 +165,20 @@ class CallService:
             await self.sms.close()
         await self.hosts.close()
 
-    def apply_config(self, config: Config, renumbered: set[tuple[str, str]] | None = None) -> int:
-        """Take a new (validated) config; the calls of extensions it no longer has end (an
-        extension stopped), except where the same person holds a new number or the extension is
-        named in ``renumbered`` (account, old number): then the call goes on.  Returns how many
-        calls ended."""
+    def apply_config(self, config: Config, moves: Moves | None = None) -> int:
+        """Take a new (validated) config; the calls of the extensions ``moves`` says were
+        stopped end (a renumbered extension's calls go on).  Returns how many calls ended."""
         if config.sms != self.config.sms:
             old, self.sms = self.sms, sms.WebhookSms(config.sms) if config.sms is not None else None
             if old is not None:
                 self._spawn(old.close())
-        stopped = _stopped(self.config, config, renumbered or set())
+        moves = moves if moves is not None else extension_moves(self.config, config)
         self.config = config
         self.router.config = config
         self.admission.configure(_shedding(config))
         self.hosts.use_soon(t.host for t in config.trunks)
         ending = [call for call in self.calls.values()
-                  if stopped.get(call.record.account, set()) & {n for n in call.extensions.values() if n is not None}]
+                  if any(moves.is_stopped(call.record.account, n) for n in call.extensions.values())]
         for call in ending:
             log.info("call %s ends: an extension on it was stopped", call.record.id)
             self._run(call, call.hang_up(self.clock(), "switch", "extension stopped"))
@@ -269,6 +273,7 @@ class CallService:
         call.add(Transfer(account.transfer.blind_code if account is not None else None))
         tx.user_data = call
         self.calls[record.id] = call
+        self.setting_up[record.id] = self.clock()
         self.started_with[record.id] = self.config  # whose numbers were whose when it began
         self.counters["calls"] += 1
         return call
@@ -426,6 +431,13 @@ class CallService:
             forks = (f.device.member or call.stages[f.stage].extension for f in call.forks)
             self.on_change(call.record.account, {n for n in (*call.extensions.values(), *forks) if n})
 
+    def _respond(self, call: Call, action: Respond) -> None:
+        self.endpoint.respond(action.tx, action.response)
+        if 180 <= action.response.status < 300 and action.tx is call.tx:
+            started = self.setting_up.pop(call.record.id, None)
+            if started is not None:
+                self.setup_latency.observe(self.clock() - started)
+
     def _send_request(self, call: Call, action: SendRequest) -> None:
         tx = self.endpoint.send_request(action.request, action.target, functools.partial(self._on_response, call, action.ref))
         if action.ref.kind == "invite":
@@ -464,6 +476,7 @@ class CallService:
                 del self.dialogs[key]
         self.calls.pop(rid, None)
         self.phases.pop(rid, None)
+        self.setting_up.pop(rid, None)
         started_with = self.started_with.pop(rid, self.config)
         self.park.call_ended(rid, self.wall())
         idle = {str(n) for n in (*call.extensions.values(), call.record.answered_by) if n is not None}
@@ -871,21 +884,6 @@ def _dialled(request: Request) -> str:
 
 
 __all__ = ["CallService"]
-
-
-def _stopped(old: Config, new: Config, renumbered: set[tuple[str, str]]) -> dict[str, set[str]]:
-    """Per account, the extension numbers ``old`` had and ``new`` has not, but for those
-    renumbered: named so, or whose person holds another number in ``new``."""
-    out: dict[str, set[str]] = {}
-    for account in old.accounts:
-        now = new.account(account.name)
-        numbers = {e.number for e in now.extensions} if now is not None else set()
-        people = {e.person for e in now.extensions if e.person is not None} if now is not None else set()
-        gone = {e.number for e in account.extensions if e.number not in numbers
-                and (account.name, e.number) not in renumbered and (e.person is None or e.person not in people)}
-        if gone:
-            out[account.name] = gone
-    return out
 
 
 def _person(config: Config, account_name: str, number: str) -> str | None:

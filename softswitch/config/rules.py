@@ -204,13 +204,34 @@ def _extension_checks(i: int, acc: dict[str, Any]) -> list[tuple[Path, str]]:
         person = e.get("person") if isinstance(e, dict) else None
         if isinstance(person, str) and person not in people:
             problems.append((("accounts", i, "extensions", j, "person"), f"person {person!r} is not one of this account's people"))
+    groups = {str(g["number"]) for g in acc.get("groups") or [] if isinstance(g, dict) and isinstance(g.get("number"), str)}
+    problems += _supervisor_checks(i, exts, {n for _, n in numbers} | groups)
     for j, e in enumerate(exts):
         site = e.get("site") if isinstance(e, dict) else None
         if isinstance(site, str) and site not in site_names:
             problems.append((("accounts", i, "extensions", j, "site"), f"site {site!r} is not defined in this account's sites"))
-    groups = {str(g["number"]) for g in acc.get("groups") or [] if isinstance(g, dict) and isinstance(g.get("number"), str)}
     return (problems + _park_checks(i, acc, {n for _, n in numbers} | groups) + _group_checks(i, acc, dict((n, j) for j, n in numbers))
             + _routing_checks(i, acc, {n for _, n in numbers} | groups))
+
+
+def _supervisor_checks(i: int, exts: list[Any], numbers: set[str]) -> list[tuple[Path, str]]:
+    """Supervisors are extensions or groups of the same account, each named once, not the
+    extension itself."""
+    problems: list[tuple[Path, str]] = []
+    for j, e in enumerate(exts):
+        raw = e.get("supervisors") if isinstance(e, dict) else None
+        named: list[Any] = raw if isinstance(raw, list) else []
+        for m, who in enumerate(named):
+            path: Path = ("accounts", i, "extensions", j, "supervisors", m)
+            if not isinstance(who, str):
+                continue
+            if who == e.get("number"):
+                problems.append((path, f"extension {who!r} cannot supervise itself"))
+            elif who not in numbers:
+                problems.append((path, f"{who!r} is not an extension or group of this account"))
+            elif who in named[:m]:
+                problems.append((path, f"{who!r} is already a supervisor"))
+    return problems
 
 
 def _people_checks(i: int, acc: dict[str, Any], site_names: set[Any]) -> list[tuple[Path, str]]:

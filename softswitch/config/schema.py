@@ -408,6 +408,8 @@ class Extension(Strict):
     person: str | None = Field(None, description="the id of the person (the account's people) it belongs to: "
                                "history, plans and audit follow the person across renumbering")
     dnd: bool = Field(False, description="do not disturb: direct calls get 486, groups skip it")
+    supervisors: list[str] = Field(default_factory=list, description="extension or group numbers of this account "
+                                   "whose members may listen to, whisper to and barge into its calls")
 
     @field_validator("number")
     @classmethod

@@ -106,10 +106,11 @@ def _print_pairs(lines: list[tuple[str, str]]) -> None:
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in ("alias", "display_name", "call_permission", "department", "site", "description", "outbound_group"):
+    for key in ("alias", "display_name", "call_permission", "department", "site", "description", "outbound_group",
+                "supervisors"):
         value = getattr(args, key, None)
         if value is not None:
-            out[key] = value
+            out[key] = [v for v in value if v] if key == "supervisors" else value
     return out
 
 
@@ -271,6 +272,9 @@ def add_parsers(sub: Any, default_config: str) -> None:
         p.add_argument("--site")
         p.add_argument("--description")
         p.add_argument("--outbound-group", dest="outbound_group", help="the account's group of numbers its outside calls show")
+        p.add_argument("--supervisor", dest="supervisors", action="append", metavar="NUMBER",
+                       help="an extension or group that may monitor its calls (repeat for several; "
+                       "on update the list replaces the old one, '' clears it)")
 
     people = sub.add_parser("people", help="the people (employees) extensions belong to")
     people_sub = people.add_subparsers(dest="people_command", required=True)

@@ -16,7 +16,7 @@ from .tree import entry_list, node, text
 
 # Settings an operator may give when granting or updating an extension (the schema checks values).
 SETTINGS = ("alias", "display_name", "call_permission", "department", "site", "description",
-            "ring_timeout", "dnd", "outbound_group")
+            "ring_timeout", "dnd", "outbound_group", "supervisors")
 PERSON_FIELDS = ("name", "email", "department", "site")
 
 
@@ -92,8 +92,10 @@ def _set(entry: Any, values: dict[str, Any]) -> None:
     for key, value in values.items():
         if value is None:
             continue
-        if value == "":
+        if value == "" or value == []:
             entry.pop(key, None)  # an empty value clears the setting
+        elif isinstance(value, list):
+            entry[key] = t.seq([text(v) if isinstance(v, str) else v for v in value], flow=True)
         else:
             entry[key] = text(value) if isinstance(value, str) else value
 
@@ -137,8 +139,8 @@ def set_password(tree: Any, account: str, number: str, password: str, generated:
 
 
 def stop(tree: Any, account: str, number: str) -> Change:
-    """Revoke an extension: it leaves its groups and pick-up groups and its entry goes; the
-    number is free.  Refused while a hotline, menu, overflow or park setting still sends calls
+    """Revoke an extension: it leaves its groups, pick-up groups and the supervisors of others,
+    and its entry goes; the number is free.  Refused while a hotline, menu, overflow or park setting still sends calls
     to it (the operator points those elsewhere first), or when it is a group's last member."""
     acc = t.account(tree, account)
     entry = t.extension(acc, number)
@@ -154,6 +156,9 @@ def stop(tree: Any, account: str, number: str) -> Change:
                              "give the group another member or remove the group first")
         del members[ref.key]
         left.append(ref.where.removesuffix(" members"))
+    for other in t.extensions(acc):
+        if other.get("supervisors") == []:
+            del other["supervisors"]  # it supervised this one only
     before = _masked(entry)
     t.extensions(acc).remove(entry)
     notes = (f"left {', '.join(sorted(left))}",) if left else ()

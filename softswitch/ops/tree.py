@@ -73,6 +73,10 @@ def number_refs(acc: Any) -> Iterator[Ref]:
             yield Ref(g["members"], m, f"{label} members", True)
         if "overflow" in g:
             yield Ref(g, "overflow", f"{label} overflow", False)
+    for e in items("extensions"):
+        supervisors = e.get("supervisors")
+        for m in range(len(supervisors) if isinstance(supervisors, list) else 0):
+            yield Ref(supervisors, m, f"supervisors of extension {e.get('number')}", True)
     pickup = acc.get("pickup_groups")
     for name, members in (pickup.items() if isinstance(pickup, dict) else ()):
         for m in range(len(members or [])):

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Account, Config
+from ..config.moves import Moves, extension_moves
 from ..park.lot import Parked, code, slot_of
 from ..registrar.service import RegistrarService
 from ..sip.dialog import Dialog
@@ -79,6 +80,7 @@ class Subscription:
     expires_at: float
     slot: int | None = None  # a park slot...
     extension: str | None = None  # ...or an extension (its number, also when watched by alias)
+    subscriber: str | None = None  # the extension that subscribed
     version: int = 0
     ended: bool = False
     last: tuple[DialogView, ...] = ()  # what the last NOTIFY said
@@ -107,8 +109,28 @@ class DialogEventService:
         self._changed: dict[str, set[str]] = {}  # account -> extensions to look at again, this turn of the loop
         self.counters = {"subscribed": 0, "notified": 0, "refused": 0}
 
-    def apply_config(self, config: Config) -> None:
+    def apply_config(self, config: Config, moves: Moves | None = None) -> None:
+        """Take a new (validated) config.  Subscriptions follow a renumbered extension, whether
+        it is watched (the phone's key keeps its URI; the lamp now shows the new number's calls)
+        or subscribing; they end when what they watch is gone (``noresource``) or when their
+        subscriber may no longer subscribe (``rejected``, RFC 6665 §4.1.3)."""
+        moves = moves if moves is not None else extension_moves(self.config, config)
         self.config = config
+        for sub in list(self.subscriptions.values()):
+            account = config.account(sub.account)
+            if sub.subscriber is not None:
+                sub.subscriber = moves.moved.get((sub.account, sub.subscriber), sub.subscriber)
+            if account is None or (sub.subscriber is not None and account.extension(sub.subscriber) is None):
+                self._end(sub, "terminated;reason=rejected")
+            elif sub.extension is not None and account.extension(sub.extension) is None:
+                new = moves.moved.get((sub.account, sub.extension))
+                if new is None:
+                    self._end(sub, "terminated;reason=noresource")
+                else:
+                    self._unwatch(sub)
+                    sub.extension = new
+                    self.watchers.setdefault((sub.account, new), []).append(sub)
+                    self._notify(sub, self._active(sub, self.clock()))
 
     def owns(self, request: Request) -> bool:
         return (request.call_id, request.to.tag or "") in self.subscriptions
@@ -141,7 +163,8 @@ class DialogEventService:
             return
         tag = self.new_id()
         dialog = Dialog.as_uas(request, tag, self.endpoint.contact(source.transport, "park"), source)
-        sub = Subscription(account.name, str(request.uri), dialog, now + expires, slot=slot, extension=extension)
+        sub = Subscription(account.name, str(request.uri), dialog, now + expires, slot=slot, extension=extension,
+                           subscriber=username)
         self._accept(tx, request, dialog, expires)
         self.counters["subscribed"] += 1
         log.info("BLF: %s@%s subscribed to %s of %s for %d s", username, account.name, sub.watched, account.name, expires)
@@ -313,6 +336,9 @@ class DialogEventService:
             sub.timer.cancel()
             sub.timer = None
         self.subscriptions.pop(sub.dialog.key, None)
+        self._unwatch(sub)
+
+    def _unwatch(self, sub: Subscription) -> None:
         if sub.extension is not None:
             key = (sub.account, sub.extension)
             subs = [s for s in self.watchers.get(key, ()) if s is not sub]

@@ -7,6 +7,7 @@ import re
 
 import httpx
 
+from ..smtp import smtp_server
 from .harness import Switch, free_port, register
 
 
@@ -46,6 +47,36 @@ def test_the_api_of_a_running_switch(make_switch: object) -> None:
     revoked = sw.cli("api", "revoke", "globex-admin", "--config", str(sw.config_path))
     assert revoked.returncode == 0, revoked.stderr
     assert httpx.get(f"{base}/api/accounts/globex/extensions", headers=globex, timeout=10).status_code == 401
+
+
+def test_changes_to_a_running_switch_are_mailed_to_whom_they_name(make_switch: object) -> None:
+    from softswitch.api.auth import digest
+
+    with smtp_server() as (inbox, smtp_port):
+        port = free_port()
+        sw: Switch = make_switch(  # type: ignore[operator]
+            api={"address": "127.0.0.1", "port": port, "tokens": [{"name": "hr-desk", "sha256": digest("ss_hr")}]},
+            notify={"smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "softswitch@acme.example"}})
+        hr = {"Authorization": "Bearer ss_hr"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
+            r = api.post("/api/accounts/acme/people", json={"id": "e100", "name": "Lan Nguyen", "email": "lan@acme.example"},
+                         headers=hr)
+            assert r.status_code == 201, r.text
+            r = api.post("/api/accounts/acme/extensions", params={"notify": ["e100", "boss@acme.example"]},
+                         json={"number": "306", "person": "e100", "alias": "lan"}, headers=hr)
+            assert r.status_code == 201, r.text
+        (rcpt, mail), = sw.wait_for(lambda: inbox.messages or None, what="the grant's mail")
+        assert sorted(rcpt) == ["boss@acme.example", "lan@acme.example"]
+        assert mail["Subject"] == "softswitch: grant extension 306 (acme)"
+        body = mail.get_payload()
+        assert "hr-desk (API) made 1 change:" in body and "alias: (none) -> lan" in body, body
+
+        stopped = sw.cli("extensions", "stop", "306", "--account", "acme", "--notify", "e100", "--config", str(sw.config_path))
+        assert stopped.returncode == 0 and "applied to the running switch" in stopped.stdout, stopped.stdout + stopped.stderr
+        assert "notify: e-mailed lan@acme.example" in stopped.stdout, stopped.stdout
+        rcpt, mail = sw.wait_for(lambda: inbox.messages[1] if len(inbox.messages) > 1 else None, what="the stop's mail")
+        assert rcpt == ["lan@acme.example"] and mail["Subject"] == "softswitch: stop extension 306 (acme)"
+        assert "alias: lan -> (none)" in mail.get_payload()
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -99,3 +130,9 @@ def test_metrics_parse_and_move_with_a_sipp_call(make_switch: object) -> None:
     assert moved("softswitch_relay_packets_total", (("direction", "in"),)) > 100
     assert moved("softswitch_relay_packets_total", (("direction", "out"),)) > 100
     assert after[("softswitch_relay_sessions", ())] == 0
+    # One call set up: one observation, within its bucket bounds; the buckets are cumulative.
+    assert moved("softswitch_call_setup_seconds_count") == 1
+    assert 0 < moved("softswitch_call_setup_seconds_sum") < 10
+    assert moved("softswitch_call_setup_seconds_bucket", (("le", "+Inf"),)) == 1
+    assert moved("softswitch_call_setup_seconds_bucket", (("le", "0.005"),)) <= moved(
+        "softswitch_call_setup_seconds_bucket", (("le", "10.0"),)) == 1

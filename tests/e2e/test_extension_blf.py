@@ -104,3 +104,45 @@ def test_another_accounts_phone_and_an_unknown_number_are_refused_alike(switch: 
     refused("102", "101", "globex-101-secret", "globex.example")  # acme's 102 watched from globex
     refused("199", "104", "acme-104-secret", "acme.example")  # acme has no 199
     assert admin(switch, "subscriptions") == []
+
+
+def test_blf_keys_follow_a_renumbered_extension_and_end_when_it_or_their_phone_is_stopped(switch: Switch) -> None:
+    def cli(*args: str) -> None:
+        out = switch.cli(*args, "--account", "acme", "--config", str(switch.config_path))
+        assert out.returncode == 0 and "applied to the running switch" in out.stdout, out.stdout + out.stderr
+
+    def key(subscriber: str, watched: str) -> tuple[subprocess.Popen[str], Path]:
+        log = switch.workdir / f"key-{subscriber}.log"
+        proc = popen(switch.sipp("blf_until_ended.xml", "-key", "watched", watched, "-key", "watched_domain", "acme.example",
+                                 "-au", subscriber, "-ap", f"acme-{subscriber}-secret", "-trace_msg", "-message_file", str(log),
+                                 users=[(subscriber, "-")], domain="acme.example", background=True, timeout=60))
+        return proc, log
+
+    def watched() -> dict[str, str]:
+        return {s["watched"]: s["state"] for s in admin(switch, "subscriptions")}
+
+    on_102, log_102 = key("103", "102")
+    on_101, log_101 = key("104", "101")
+    switch.wait_for(lambda: watched() == {"102": "terminated", "101": "terminated"}, what="both keys subscribed")
+
+    # 102 becomes 152: the key on 102 now shows 152's calls.
+    cli("extensions", "change", "102", "152")
+    assert watched() == {"152": "terminated", "101": "terminated"}
+    desk = free_port()
+    register(switch, "152", "acme-102-secret", desk)
+    callee = popen(switch.sipp("callee_answer_after.xml", "-mp", str(free_port()), "-d", "1500", domain="acme.example",
+                               local_port=desk, background=True, timeout=40))
+    caller = popen(switch.sipp("call_caller.xml", "-s", "152", "-au", "101", "-ap", "acme-101-secret", "-mp", str(free_port()),
+                               "-d", "1000", users=[("101", "-")], domain="acme.example", background=True, timeout=40))
+    switch.wait_for(lambda: watched().get("152") == "confirmed", timeout=15, what="the renumbered 152 shown on a call")
+    finish(caller)
+    finish(callee)
+
+    # 152 stopped: what its key watches is gone for good. 104 stopped: its own key may no longer watch.
+    cli("extensions", "stop", "152")
+    finish(on_102)
+    assert "Subscription-State: terminated;reason=noresource" in log_102.read_text(errors="replace")
+    cli("extensions", "stop", "104")
+    finish(on_101)
+    assert "Subscription-State: terminated;reason=rejected" in log_101.read_text(errors="replace")
+    assert admin(switch, "subscriptions") == []

@@ -22,7 +22,7 @@ OPERATOR, ACME, GLOBEX = "ss_operator-token", "ss_acme-token", "ss_globex-token"
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Path, list[str]]]:
+async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Path, list[str], Store]]:
     path = tmp_path / "switch.yaml"
     shutil.copy(EXAMPLE, path)
     text = path.read_text().replace("sqlite+aiosqlite:///softswitch.db", f"sqlite+aiosqlite:///{tmp_path}/s.db")
@@ -47,9 +47,10 @@ accounts:
         applied.append(change.action)
         return "config reloaded"
 
-    app = build(ApiContext(path, lambda: running["config"], store, apply, lambda: []))
+    trunks = [{"trunk": "provider", "host": "127.0.0.1:5070", "transport": "udp", "state": "registered"}]
+    app = build(ApiContext(path, lambda: running["config"], store, apply, lambda: [], trunks=lambda: trunks))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://switch") as c:
-        yield c, path, applied
+        yield c, path, applied, store
     await store.close()
 
 
@@ -58,7 +59,7 @@ def auth(token: str) -> dict[str, str]:
 
 
 async def test_no_token_or_a_wrong_one_is_401(client: Any) -> None:
-    c, _, _ = client
+    c, *_ = client
     for headers in ({}, auth("ss_wrong"), {"Authorization": "Basic b3BzOnB3"}):
         r = await c.get("/api/accounts/acme/extensions", headers=headers)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
@@ -66,7 +67,7 @@ async def test_no_token_or_a_wrong_one_is_401(client: Any) -> None:
 
 
 async def test_grant_change_stop_and_audit_through_the_api(client: Any) -> None:
-    c, path, applied = client
+    c, path, applied, _ = client
     h = auth(ACME)
     r = await c.post("/api/accounts/acme/people", json={"id": "e100", "name": "Lan Nguyen", "email": "lan@acme.example"}, headers=h)
     assert r.status_code == 201, r.text
@@ -90,7 +91,7 @@ async def test_grant_change_stop_and_audit_through_the_api(client: Any) -> None:
 
 
 async def test_errors_are_json_and_change_nothing(client: Any) -> None:
-    c, path, _ = client
+    c, path, *_ = client
     h = auth(OPERATOR)
     before = path.read_bytes()
     r = await c.patch("/api/accounts/acme/extensions/102", json={"alias": "bad alias!"}, headers=h)
@@ -105,7 +106,7 @@ async def test_errors_are_json_and_change_nothing(client: Any) -> None:
 
 
 async def test_plans_csv_round_trip(client: Any) -> None:
-    c, _, _ = client
+    c, *_ = client
     h = auth(OPERATOR)
     await c.post("/api/accounts/acme/people", json={"id": "e1", "name": "Lan"}, headers=h)
     r = await c.post("/api/accounts/acme/plans/import?dry_run=true", content="ID,Package (Required)\ne1,office\n", headers=h)
@@ -122,7 +123,8 @@ async def test_plans_csv_round_trip(client: Any) -> None:
 READS = [
     "/api/accounts/{a}/people", "/api/accounts/{a}/extensions", "/api/accounts/{a}/extensions/101",
     "/api/accounts/{a}/extensions/101/login-info", "/api/accounts/{a}/plans/export", "/api/accounts/{a}/registrations",
-    "/api/accounts/{a}/calls/active", "/api/accounts/{a}/calls", "/api/audit?account={a}",
+    "/api/accounts/{a}/calls/active", "/api/accounts/{a}/calls", "/api/accounts/{a}/calls/export",
+    "/api/accounts/{a}/parked", "/api/audit?account={a}",
 ]
 WRITES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("post", "/api/accounts/{a}/people", {"id": "x1", "name": "X"}),
@@ -139,7 +141,7 @@ WRITES: list[tuple[str, str, dict[str, Any] | None]] = [
 
 
 async def test_an_account_token_neither_sees_nor_changes_another_account(client: Any) -> None:
-    c, path, _ = client
+    c, path, *_ = client
     before = path.read_bytes()
     for url in READS:
         mine = await c.get(url.format(a="globex"), headers=auth(GLOBEX))
@@ -154,3 +156,27 @@ async def test_an_account_token_neither_sees_nor_changes_another_account(client:
     assert path.read_bytes() == before
     audit = (await c.get("/api/audit", headers=auth(GLOBEX))).json()
     assert audit == []
+
+
+async def test_history_csv_parked_calls_and_trunks(client: Any) -> None:
+    from softswitch.store.records import CallRow, LegMediaRow, ParkedRow
+
+    c, _, _, store = client
+    media = LegMediaRow(0, 0, 0, 0.0)
+    row = CallRow("c1", "acme", "101", "102", "internal", 1_700_000_000.0, None, 1_700_000_001.0, 1_700_000_031.0, "answered",
+                  "caller", "", "", "", "102", None, None, None, None, None, ("102",), media, media, 31.0, 30, (), None, None)
+    await store.add_calls([row])
+    exported = (await c.get("/api/accounts/acme/calls/export", headers=auth(ACME)))
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    header, line = exported.text.splitlines()
+    assert header.split(",") == CallRow.columns() and line.startswith("c1,acme,101,102,internal,")
+    assert (await c.get("/api/accounts/globex/calls/export", headers=auth(GLOBEX))).text.splitlines() == [header]
+
+    await store.claim_slot(ParkedRow("acme", 801, "c1", 1_700_000_010.0, 1_700_000_100.0, "101", "<sip:102@acme.example>"),
+                           "node-a", 1_700_000_010.0)
+    (parked,) = (await c.get("/api/accounts/acme/parked", headers=auth(ACME))).json()
+    assert (parked["code"], parked["parker"], parked["node"], parked["call"]) == ("*801", "101", "node-a", "c1")
+    assert (await c.get("/api/accounts/globex/parked", headers=auth(GLOBEX))).json() == []
+
+    assert (await c.get("/api/trunks", headers=auth(ACME))).status_code == 403  # not an account's resource
+    assert (await c.get("/api/trunks", headers=auth(OPERATOR))).json()[0]["state"] == "registered"

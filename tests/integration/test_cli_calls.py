@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from softswitch.b2bua.record import CallRecord
-from softswitch.cli import main, parties_cell, parties_csv
+from softswitch.cli import main, parties_cell
 from softswitch.store import open_store
+from softswitch.store.calls_csv import parties_csv
 from softswitch.store.records import PartyRow
 
 T0 = 1_800_000_000.0

@@ -131,3 +131,35 @@ def test_password_and_update_and_people() -> None:
     assert [p.id for p in acc.people] == ["e001", "e002", "e003"] and acc.people[1].department == "Sales"
     with pytest.raises(ValueError, match="already exists"):
         ops.add_person(doc, "acme", "e001", {"name": "Again"})
+
+
+def test_supervisors_are_set_follow_a_renumbering_and_lose_a_stopped_extension() -> None:
+    doc = _yaml().load(BASE.replace('fallback: "102"', 'fallback: "101"'))
+    ops.grant(doc, "acme", "103", "e002", {"supervisors": ["102", "600"]}, "x" * 20, True)
+    ops.update(doc, "acme", "101", {"supervisors": ["102"]})
+    acc = load_config_text(render(doc)).account("acme")
+    assert acc is not None and acc.extension("103").supervisors == ["102", "600"]  # type: ignore[union-attr]
+    change = ops.change_number(doc, "acme", "102", "112")
+    assert "supervisors of extension 103" in change.notes[0] and "supervisors of extension 101" in change.notes[0]
+    acc = load_config_text(render(doc)).account("acme")
+    assert acc is not None and acc.extension("103").supervisors == ["112", "600"]  # type: ignore[union-attr]
+    stopped = ops.stop(doc, "acme", "112")
+    assert "supervisors of extension 101" in stopped.notes[0]
+    text = render(doc)
+    acc = load_config_text(text).account("acme")
+    assert acc is not None and acc.extension("103").supervisors == ["600"]  # type: ignore[union-attr]
+    assert acc.extension("101").supervisors == [] and "supervisors: []" not in text  # type: ignore[union-attr]
+    ops.update(doc, "acme", "103", {"supervisors": []})  # cleared
+    assert "supervisors" not in render(doc)
+
+
+def test_supervisors_must_be_numbers_of_the_account_other_than_itself() -> None:
+    from softswitch.config import ConfigError
+
+    bad = BASE.replace('person: e002}', 'person: e002, supervisors: ["102", "199", "101", "101"]}')
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(bad)
+    messages = [p.message for p in caught.value.problems]
+    assert "extension '102' cannot supervise itself" in messages
+    assert "'199' is not an extension or group of this account" in messages
+    assert "'101' is already a supervisor" in messages
