@@ -75,6 +75,19 @@ def test_grant_change_and_stop_an_extension_of_a_person(switch: Switch) -> None:
     assert not [r for r in switch.registrations("acme") if r["EXT"] == "356"]
     refused = switch.sipp("register_auth_fail.xml", users=[("356", password.group(1))], domain="acme.example")
     assert isinstance(refused, subprocess.CompletedProcess) and refused.returncode == 0, refused.stdout[-2000:]
+    # A call to it gets what a number the account never had gets; and it cannot call (its INVITE's credentials fail).
+    answers = []
+    for number, user, secret in (("356", "101", "acme-101-secret"), ("399", "101", "acme-101-secret"),
+                                 ("101", "356", password.group(1))):
+        before = set(switch.workdir.glob("*_messages.log"))
+        dialled = switch.sipp("caller_refused.xml", "-s", number, "-au", user, "-ap", secret, "-mp", str(free_port()),
+                              "-trace_msg", "-key", "callee_domain", "acme.example", users=[(user, "-")],
+                              domain="acme.example", timeout=40)
+        assert isinstance(dialled, subprocess.CompletedProcess) and dialled.returncode == 0, dialled.stdout[-2000:]
+        (log,) = set(switch.workdir.glob("*_messages.log")) - before
+        answers.append(re.findall(r"^SIP/2\.0 ([4-6]\d\d)", log.read_text(errors="replace"), re.M))
+    assert answers[0] == answers[1] and answers[0][-1] == "404", answers
+    assert answers[2][-1] == "403", answers
 
     audit = [json.loads(line) for line in _cli(switch, "audit", "--account", "acme", "--json").splitlines()]
     assert [a["action"] for a in audit] == ["person-add", "grant", "change-number", "stop"]
