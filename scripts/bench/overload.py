@@ -107,6 +107,8 @@ def main() -> int:
             offered = 10 * (args.seconds + 10)
             time.sleep(SETTLE_S)
             after = counters(system)
+            log(f"after the flood: gc {after.get('gc')}; "
+                f"sip {after.get('sip')}")
             settled_rss = rss_kb(system.proc.pid)
             log_text = (system.workdir / "softswitch.log").read_text(errors="replace")
         finally:

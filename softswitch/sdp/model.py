@@ -14,6 +14,7 @@ surrogate escapes.  Errors are ``RemoteProtocolError`` with status 400.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from ..sip.errors import RemoteProtocolError
@@ -187,6 +188,7 @@ class SessionDescription(Section):
         return SessionDescription(list(self.lines), [Media(list(m.lines)) for m in self.media])
 
 
+@functools.lru_cache(maxsize=1024)  # frozen results; the same few lines in every call
 def parse_connection(text: str) -> Connection:
     parts = text.split()
     if len(parts) != 3:
@@ -195,6 +197,7 @@ def parse_connection(text: str) -> Connection:
     return Connection(address.split("/")[0] if addrtype == "IP4" else address, addrtype, nettype)
 
 
+@functools.lru_cache(maxsize=1024)  # frozen results; the same few lines in every call
 def parse_media_line(text: str) -> MediaLine:
     parts = text.split()
     if len(parts) < 3:
@@ -205,6 +208,7 @@ def parse_media_line(text: str) -> MediaLine:
     return MediaLine(parts[0], int(port_text), parts[2], tuple(parts[3:]), int(count) if slash else None)
 
 
+@functools.lru_cache(maxsize=1024)  # frozen results; the same few lines in every call
 def parse_rtpmap(text: str) -> RtpMap:
     payload, _, rest = text.partition(" ")
     pieces = rest.strip().split("/")

@@ -29,11 +29,11 @@ class RelayPorts:
     rtcp: int
 
 
-def codec_name(media: Media, payload: str) -> str | None:
-    rtpmap = media.rtpmaps().get(payload)
-    if rtpmap is not None:
-        return rtpmap.encoding
-    return STATIC.get(payload)
+def codecs_of(media: Media) -> dict[str, str]:
+    """Each payload type of ``media``'s m= line and its encoding name, lower-case (the rtpmap's,
+    else the static table's; '' when neither names it): read once per stream, not per format."""
+    maps = media.rtpmaps()
+    return {pt: (maps[pt].encoding if pt in maps else STATIC.get(pt) or "").lower() for pt in media.line.formats}
 
 
 def narrow_codecs(sdp: SessionDescription, supported: tuple[str, ...] = SUPPORTED) -> SessionDescription:
@@ -52,8 +52,10 @@ def narrow_codecs(sdp: SessionDescription, supported: tuple[str, ...] = SUPPORTE
         if not line.proto.startswith("RTP/AVP"):
             media.line = type(line)(line.media, 0, line.proto, line.formats, None)
             continue
-        kept = [pt for pt in line.formats if (codec_name(media, pt) or "").lower() in {c.lower() for c in supported}]
-        if not any((codec_name(media, pt) or "").lower() in {c.lower() for c in voice} for pt in kept):
+        names = codecs_of(media)
+        wanted, voices = {c.lower() for c in supported}, {c.lower() for c in voice}
+        kept = [pt for pt in line.formats if names[pt] in wanted]
+        if not any(names[pt] in voices for pt in kept):
             media.line = type(line)(line.media, 0, line.proto, line.formats, None)
             continue
         usable += 1
@@ -161,9 +163,8 @@ def _payload(sdp: SessionDescription, names: tuple[str, ...]) -> int | None:
     index = relayed_stream(sdp)
     if index is None:
         return None
-    media = sdp.media[index]
-    for pt in media.line.formats:
-        if (codec_name(media, pt) or "").lower() in names and pt.isdigit():
+    for pt, name in codecs_of(sdp.media[index]).items():
+        if name in names and pt.isdigit():
             return int(pt)
     return None
 
@@ -186,10 +187,11 @@ def keep_voice(sdp: SessionDescription, codecs: tuple[str, ...] = ("pcmu", "pcma
         raise RemoteProtocolError("no audio stream to answer", 488)
     media = out.media[index]
     line = media.line
-    voice = next((pt for pt in line.formats if (codec_name(media, pt) or "").lower() in codecs), None)
+    names = codecs_of(media)
+    voice = next((pt for pt in line.formats if names[pt] in codecs), None)
     if voice is None:
         raise RemoteProtocolError(f"none of {', '.join(c.upper() for c in codecs)} offered: G.711 is what the switch plays", 488)
-    kept = [voice] + [pt for pt in line.formats if (codec_name(media, pt) or "").lower() == "telephone-event"][:1]
+    kept = [voice] + [pt for pt in line.formats if names[pt] == "telephone-event"][:1]
     media.line = type(line)(line.media, line.port, line.proto, tuple(kept), None)
     media.lines = [(k, v) for k, v in media.lines
                    if not (k == "a" and v.partition(":")[0] in ("rtpmap", "fmtp", "rtcp-fb")
@@ -222,8 +224,7 @@ def _voice_codecs(sdp: SessionDescription) -> list[str]:
     index = relayed_stream(sdp)
     if index is None:
         return []
-    media = sdp.media[index]
-    return [name for pt in media.line.formats if (name := (codec_name(media, pt) or "").lower()) in ("pcmu", "pcma")]
+    return [name for name in codecs_of(sdp.media[index]).values() if name in ("pcmu", "pcma")]
 
 
 def own_offer(address: str, ports: RelayPorts, session: str) -> SessionDescription:
