@@ -90,7 +90,7 @@ class App:
         self.endpoint = SipEndpoint(
             self, timers=_timers(cfg), max_message_size=cfg.transport.max_message_size,
             tcp_idle_timeout=cfg.transport.tcp_idle_timeout,
-            is_banned=self.guard.is_banned, admit=self.guard.admit,
+            is_banned=self.guard.is_banned, admit=self.guard.admit, admit_new=self.guard.admit_new,
             branch_factory=new_id, advertised_address=cfg.server.advertised_address,
         )
         self.registrar = RegistrarService(

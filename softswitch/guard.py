@@ -95,6 +95,13 @@ class Guard:
             kind = Kind.DIALOG
         else:
             kind = classify(msg.method, msg.method in ("ACK", "CANCEL") or _has_to_tag(msg))
+        return self._count(source, kind)
+
+    def admit_new(self, method: str, source: Target) -> bool:
+        """``admit`` for a new request (no To tag) of ``method`` known from a glance, unparsed."""
+        return self._count(source, classify(method, method in ("ACK", "CANCEL")))
+
+    def _count(self, source: Target, kind: Kind) -> bool:
         ban = self.core.count(source.host, kind, self.clock())
         if ban is None:
             return True

@@ -15,11 +15,15 @@ ports; requests inside dialogs, REGISTERs and the calls already up are never she
     bytes), smoothed over the last few observations so that one stall (a collection
     of the garbage collector, a slow disk write) is not taken for overload.  Past ``max_delay``
     the switch is behind, and an *adaptive ceiling* on new calls
-    per second starts at 80 % of the rate it was admitting, and is cut by a fifth again at
-    most every ``hold`` / 4 seconds while the delay stays too long.  While the delay is under
-    half of ``max_delay`` the ceiling grows by half of itself per second (so it settles
-    around what the switch can take, within seconds, rather than refusing everything for a
-    while and then taking everything again), and it is lifted once nothing was shed for
+    per second starts at 80 % of the rate it was admitting, and is cut by 15 % again at
+    most every ``hold`` / 4 seconds while the delay stays too long *and has not fallen since
+    the last cut*: a backlog takes a while to drain, and the calls admitted before the cut
+    still send their ACKs and BYEs, so a delay that is falling already needs no deeper cut
+    (cutting on it took the ceiling to a fifth of what the switch could take).  While the
+    delay is under half of ``max_delay`` the ceiling grows by a quarter of itself per second (so
+    it settles around what the switch can take rather than refusing everything for a while
+    and then taking everything again: faster growth overshoots, as the load of the calls it
+    admits comes over the next seconds), and it is lifted once nothing was shed for
     ``hold`` seconds.  This is checked before the
     INVITE is even authenticated, so both INVITEs of a challenge round count;
   * **relay ports**: fewer than ``port_reserve`` free pairs left: calls already up keep
@@ -40,8 +44,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MIN_RATE = 5.0  # calls/s the adaptive ceiling never goes below: some calls always get through
-CUT = 0.8  # the ceiling's multiplicative decrease
-GROWTH = 0.5  # the ceiling's increase per second, as a share of itself (at least GROWTH_MIN calls/s)
+CUT = 0.85  # the ceiling's multiplicative decrease
+GROWTH = 0.25  # the ceiling's increase per second, as a share of itself (at least GROWTH_MIN calls/s)
+START = 0.8  # the ceiling when the switch falls behind, as a share of the rate it was admitting
 GROWTH_MIN = 10.0
 SMOOTHING = 0.2  # each observation's weight in the delay that counts: one stall (a GC pause) is not overload
 
@@ -96,6 +101,7 @@ class Admission:
     _passed: int = 0  # since the last observation
     _observed: float | None = None
     _cut: float | None = None  # when the ceiling was last cut
+    _cut_delay: float = 0.0  # the (smoothed) delay then
     _last_shed: float | None = None
     _now: float = 0.0
     _adaptive: Bucket = field(default_factory=Bucket)
@@ -115,9 +121,10 @@ class Admission:
         delay = self.delay
         limit, hold = self.settings.max_delay, self.settings.hold
         if delay > limit:
-            if self.ceiling is None or self._cut is None or now - self._cut >= hold / 4:
-                base = self.ceiling if self.ceiling is not None else self.admitting
-                self.ceiling, self._cut = max(MIN_RATE, base * CUT), now
+            if self.ceiling is None or self._cut is None:
+                self.ceiling, self._cut, self._cut_delay = max(MIN_RATE, self.admitting * START), now, delay
+            elif now - self._cut >= hold / 4 and delay >= self._cut_delay:
+                self.ceiling, self._cut, self._cut_delay = max(MIN_RATE, self.ceiling * CUT), now, delay
         elif self.ceiling is not None:
             if delay < limit / 2:
                 self.ceiling += max(GROWTH_MIN, self.ceiling * GROWTH) * dt

@@ -42,7 +42,7 @@ from ..sip.errors import RemoteProtocolError
 from ..sip.headers import parse_replaces
 from ..sip.message import Request, Response, make_response
 from ..sip.transaction import ClientTransaction, ServerTransaction, State, Target
-from ..sip.transport.endpoint import SipEndpoint
+from ..sip.transport.endpoint import SipEndpoint, StatelessRefusal
 from ..sip.uri import SipUri
 from ..store import CallStore
 from ..store.writer import BatchWriter
@@ -193,15 +193,16 @@ class CallService:
         return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
 
     # --- a new INVITE -----------------------------------------------------------
-    def shed_invite(self, request: Request, source: Target) -> Response | None:
+    def shed_invite(self, source: Target) -> StatelessRefusal | None:
         """The endpoint's ``shed`` hook, for every new INVITE before its transaction (and so
-        before authentication, routing or relay ports: refusing costs the least): the
-        stateless ``503`` for a call refused because the switch is behind or short of relay
-        ports, or None."""
+        before authentication, routing or relay ports, and for most before it is even
+        parsed: refusing costs the least): the stateless ``503`` for a call refused because
+        the switch is behind or short of relay ports, or None."""
         shed = self.admission.pressure(self.clock(), self.media.pool.free)
         if shed is None:
             return None
-        return self._refusal(request, shed, self.endpoint.stateless_tag(request))
+        self._log_shed(shed)
+        return StatelessRefusal(503, shed.reason, (("Retry-After", str(shed.retry_after)),))
 
     def on_invite(self, tx: ServerTransaction, request: Request, source: Target) -> None:
         now, wall = self.clock(), self.wall()
@@ -236,16 +237,20 @@ class CallService:
         """A new call refused for its rate (``overload.max_call_rate``), in its transaction."""
         if shed is None:
             return False
-        self.endpoint.respond(tx, self._refusal(request, shed, self.new_id()))
+        self.endpoint.respond(tx, self._refusal(request, shed))
         return True
 
-    def _refusal(self, request: Request, shed: Shed, to_tag: str) -> Response:
-        """The ``503`` for a shed call, with its spread Retry-After (logged at 1, 10, 100...)."""
+    def _log_shed(self, shed: Shed) -> None:
+        """At the 1st, 10th, 100th... call shed for one reason."""
         count = self.admission.shed[shed.why]
         if count in (1, 10, 100, 1000, 10000, 100000):
             log.warning("overload: new calls shed with 503 (%s: %d so far; delay %.0f ms, %d free port pairs)", shed.why,
                         count, self.admission.delay * 1000, self.media.pool.free)
-        refusal = make_response(request, 503, shed.reason, to_tag=to_tag)
+
+    def _refusal(self, request: Request, shed: Shed) -> Response:
+        """The ``503`` for a call shed in its transaction, with its spread Retry-After."""
+        self._log_shed(shed)
+        refusal = make_response(request, 503, shed.reason, to_tag=self.new_id())
         refusal.add("Retry-After", str(shed.retry_after))
         return refusal
 

@@ -108,6 +108,16 @@ class Via:
     def with_param(self, name: str, value: str | None) -> Via:
         return Via(self.transport, self.host, self.port, with_param(self.params, name, value), self.protocol)
 
+    def stamped(self, host: str, port: int) -> Via:
+        """This Via as the server transport passes it on: ``received`` added when the request
+        came from another host than it names (RFC 3261 §18.2.1), or when ``rport`` asks for
+        it, and ``rport`` filled with the source port (RFC 3581); else this one unchanged."""
+        wants_rport = self.param("rport") is not None
+        if not wants_rport and self.host.strip("[]").lower() == host.lower():
+            return self
+        stamped = self.with_param("received", host)
+        return stamped.with_param("rport", str(port)) if wants_rport else stamped
+
 
 def contact_value(user: str, host: str, port: int, transport: str) -> str:
     """A Contact header value for our own address: ``<sip:user@host:port[;transport=tcp]>``."""

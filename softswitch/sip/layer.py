@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from .errors import RemoteProtocolError
+from .headers import Via
 from .message import Request, Response
 from .transaction import (
     ClientTransaction,
@@ -201,6 +202,11 @@ class TransactionLayer:
     def knows(self, request: Request) -> bool:
         """Whether ``request`` belongs to a server transaction (a retransmission)."""
         return server_key(request) in self.server
+
+    def knows_invite(self, via: Via) -> bool:
+        """Whether an INVITE whose top Via is ``via`` (with a magic-cookie branch: a glance,
+        peek.py, reads no other) belongs to a server transaction."""
+        return (via.branch, via.sent_by, "INVITE") in self.server
 
     def respond(self, tx: ServerTransaction, response: Response, now: float) -> list[LayerOutput]:
         was = tx.state

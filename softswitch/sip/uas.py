@@ -44,11 +44,7 @@ def check_request(request: Request, allowed: frozenset[str], supported: frozense
 def stamp_via(request: Request, host: str, port: int) -> None:
     """Add ``received`` (and fill ``rport``) to the top Via, in place."""
     top = request.vias[0]
-    wants_rport = top.param("rport") is not None
-    if not wants_rport and top.host.strip("[]").lower() == host.lower():
-        return
-    stamped = top.with_param("received", host)
-    if wants_rport:
-        stamped = stamped.with_param("rport", str(port))
-    request.replace_top_via(stamped)
+    stamped = top.stamped(host, port)
+    if stamped is not top:
+        request.replace_top_via(stamped)
 

@@ -1,43 +1,58 @@
 """Stateless answers to new INVITEs (RFC 3261 §8.2.7), the endpoint's ``shed`` hook: the
-overloaded switch refuses a call without making a transaction for it.  Real sockets on
-127.0.0.1, port 0; the hook is the test's."""
+overloaded switch refuses a call without making a transaction for it, and for an INVITE in
+the plain shape without parsing it (peek.py).  Real sockets on 127.0.0.1, port 0; the hooks
+are the test's."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 
-from softswitch.sip.message import Request, Response, make_response, parse_message
+from softswitch.sip.message import Request, Response, parse_message
 from softswitch.sip.transaction import Target, TimerConfig
-from softswitch.sip.transport.endpoint import ListenSpec, SipEndpoint
+from softswitch.sip.transport.endpoint import ListenSpec, SipEndpoint, StatelessRefusal
 
 from .test_endpoint_errors import Peer, Tu, options
 
-Stack = tuple[SipEndpoint, Tu, Peer, int, list[str]]
+
+@dataclass
+class Hooks:
+    refuse: bool = False
+    asked: int = 0  # times ``shed`` was asked
+    admitted: int = 0  # times ``admit`` (the parsed message's) was called
+    new: list[str] | None = None  # the methods ``admit_new`` was called with
+    allow_new: bool = True
+
+    def shed(self, source: Target) -> StatelessRefusal | None:
+        self.asked += 1
+        return StatelessRefusal(503, "Overloaded", (("Retry-After", "7"),)) if self.refuse else None
+
+    def admit(self, msg: object, source: Target) -> bool:
+        self.admitted += 1
+        return True
+
+    def admit_new(self, method: str, source: Target) -> bool:
+        self.new = [*(self.new or []), method]
+        return self.allow_new
+
+
+Stack = tuple[SipEndpoint, Tu, Peer, int, Hooks]
 
 
 @pytest.fixture
 async def stack() -> AsyncIterator[Stack]:
     tu = Tu()
-    ep = SipEndpoint(tu, timers=TimerConfig(t1=0.05, t2=0.4, t4=0.5))
+    hooks = Hooks()
+    ep = SipEndpoint(tu, timers=TimerConfig(t1=0.05, t2=0.4, t4=0.5), shed=hooks.shed, admit=hooks.admit,
+                     admit_new=hooks.admit_new)
     tu.endpoint = ep
-    seen: list[str] = []  # the Call-IDs the hook was asked about
-
-    def shed(request: Request, source: Target) -> Response | None:
-        seen.append(request.call_id)
-        if "refuse" not in request.call_id:
-            return None
-        refusal = make_response(request, 503, "Overloaded", to_tag=ep.stateless_tag(request))
-        refusal.add("Retry-After", "7")
-        return refusal
-
-    ep.shed = shed
     await ep.listen([ListenSpec("udp", "127.0.0.1", 0)])
     _, peer = await asyncio.get_running_loop().create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
     try:
-        yield ep, tu, peer, ep.local["UDP"][1], seen
+        yield ep, tu, peer, ep.local["UDP"][1], hooks
     finally:
         assert peer.transport is not None
         peer.transport.close()
@@ -55,16 +70,25 @@ def response(data: bytes) -> Response:
     return msg
 
 
-async def test_a_refused_invite_is_answered_without_a_transaction_and_its_ack_ignored(stack: Stack) -> None:
-    ep, tu, peer, port, _ = stack
-    peer.send(invite(peer.port, "refuse-1"), port)
+def folded(data: bytes) -> bytes:
+    """The same INVITE with a folded header line: not the plain shape, so it is parsed."""
+    return data.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards:\r\n 70\r\n")
+
+
+@pytest.mark.parametrize("shape", ["plain", "folded"])
+async def test_a_refused_invite_is_answered_without_a_transaction_and_its_ack_ignored(stack: Stack, shape: str) -> None:
+    ep, tu, peer, port, hooks = stack
+    hooks.refuse = True
+    reshape = folded if shape == "folded" else (lambda data: data)
+    peer.send(reshape(invite(peer.port, "refuse-1")), port)
     first = response(await peer.next())
     assert first.status == 503 and first.get("Retry-After") == "7" and first.get("Content-Length") == "0"
     tag = first.to.tag
-    assert tag is not None and first.call_id == "refuse-1"
+    assert tag is not None and first.call_id == "refuse-1" and first.cseq.method == "INVITE"
+    assert first.get("From") == "<sip:peer@127.0.0.1>;tag=p1"
     assert (first.vias[0].param("received"), first.vias[0].param("rport")) == ("127.0.0.1", str(peer.port))
     assert not ep.layer.server and ep.layer.get_timer() is None  # nothing kept, nothing to retransmit
-    peer.send(invite(peer.port, "refuse-1"), port)  # a retransmission: the same answer, the same tag
+    peer.send(reshape(invite(peer.port, "refuse-1")), port)  # a retransmission: the same answer, the same tag
     again = response(await peer.next())
     assert (again.status, again.to.tag) == (503, tag)
     ack = options(peer.port, 0, "ACK", to_tag=tag, via=f"SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-1;rport")
@@ -72,18 +96,39 @@ async def test_a_refused_invite_is_answered_without_a_transaction_and_its_ack_ig
     peer.send(options(peer.port, 5), port)  # whatever the ACK caused would come before this answer
     assert response(await peer.next()).call_id == "err-5@test"
     assert ep.counters["stateless_responses"] == 2 and ep.counters["stateless_acks"] == 1 and not tu.acks
+    assert ep.requests_in["INVITE"] == 2 and ep.responses_out[503] == 2 and hooks.asked == 2
+    if shape == "plain":  # glanced at: counted once by its method, never parsed nor admitted as a message
+        assert hooks.new == ["INVITE", "INVITE"] and hooks.admitted == 1  # the OPTIONS
+    else:
+        assert hooks.new is None and hooks.admitted == 3
 
 
-async def test_only_new_invites_reach_the_hook(stack: Stack) -> None:
-    ep, _, peer, port, seen = stack
-    peer.send(invite(peer.port, "admitted"), port)
+@pytest.mark.parametrize("shape", ["plain", "folded"])
+async def test_only_new_invites_reach_the_hook_once(stack: Stack, shape: str) -> None:
+    ep, _, peer, port, hooks = stack
+    reshape = folded if shape == "folded" else (lambda data: data)
+    peer.send(reshape(invite(peer.port, "admitted")), port)
     assert response(await peer.next()).status == 200  # the TU answers what the hook let through
-    peer.send(invite(peer.port, "admitted"), port)  # its retransmission: its transaction's (RFC 6026 Accepted)
-    peer.send(invite(peer.port, "refuse-in-dialog", to_tag="t1", branch="2"), port)  # a re-INVITE is never shed
+    peer.send(reshape(invite(peer.port, "admitted")), port)  # its retransmission: its transaction's (RFC 6026 Accepted)
+    peer.send(reshape(invite(peer.port, "in-dialog", to_tag="t1", branch="2")), port)  # a re-INVITE is never shed
     assert response(await peer.next()).status == 200
     peer.send(options(peer.port, 3), port)
     assert response(await peer.next()).call_id == "err-3@test"
-    assert seen == ["admitted"] and ep.counters["stateless_responses"] == 0
+    assert hooks.asked == 1 and ep.counters["stateless_responses"] == 0
+    assert ep.requests_in["INVITE"] == 3  # each counted once, whichever way it was read
+    if shape == "plain":
+        assert hooks.new == ["INVITE"] and hooks.admitted == 3  # the retransmission, the re-INVITE, the OPTIONS
+    else:
+        assert hooks.new is None and hooks.admitted == 4
+
+
+async def test_a_source_over_its_limit_is_dropped_before_the_hook(stack: Stack) -> None:
+    ep, _, peer, port, hooks = stack
+    hooks.refuse, hooks.allow_new = True, False
+    peer.send(invite(peer.port, "refuse-2"), port)
+    peer.send(options(peer.port, 6), port)
+    assert response(await peer.next()).call_id == "err-6@test"  # the INVITE went unanswered
+    assert ep.counters["dropped_limited"] == 1 and hooks.asked == 0 and hooks.new == ["INVITE"]
 
 
 async def test_the_stateless_tag_is_the_requests_own() -> None:

@@ -4,7 +4,7 @@ of Retry-After, and the queue delay estimate."""
 
 from __future__ import annotations
 
-from softswitch.overload import Admission, Shed, Shedding, queue_delay
+from softswitch.overload import CUT, Admission, Shed, Shedding, queue_delay
 
 
 def fixed(low: int, high: int) -> int:
@@ -49,14 +49,19 @@ def test_a_long_delay_sets_a_ceiling_under_the_rate_admitted_that_settles_and_li
     first, now = admission.ceiling, now + 0.05 * step
     admission.observe(0.6, now + 0.05)
     assert admission.ceiling == first  # too soon to cut again
-    admission.observe(0.6, now + 0.55)
-    assert admission.ceiling == first * 0.8
+    admission.observe(0.6, now + 0.55)  # still behind, and further behind than at the cut: cut again
+    assert admission.ceiling == first * CUT
+    cut, was = admission.ceiling, admission.delay
+    for tick in range(1, 21):  # behind for another second, but catching up: no deeper cut
+        admission.observe(0.25, now + 0.55 + tick * 0.05)
+        assert admission.ceiling == cut and admission.delay < was
+    assert admission.delay > 0.2
     # Offered 200 calls/s for a second under that ceiling: about the ceiling gets through.
-    now += 0.6
+    now += 1.6
     passed = sum(admission.pressure(now + i / 200, 500) is None for i in range(200))
-    assert first * 0.8 - 10 <= passed <= first * 0.8 + 10
+    assert cut - 10 <= passed <= cut + 10
     assert admission.shed["delay"] == 200 - passed
-    # Caught up: the ceiling grows by half of itself per second ...
+    # Caught up: the ceiling grows ...
     before = admission.ceiling
     for tick in range(20):  # the delay falls back
         admission.observe(0.0, now + 1.0 + tick * 0.05)
