@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from . import recordings_cli
 from .cli_common import from_store, load_or_exit, parse_since, print_table
 from .config import Account, Config
 from .ops import cli as ops_cli
@@ -345,10 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     counters.add_argument("--config", default=DEFAULT_CONFIG)
     counters.set_defaults(func=cmd_counters)
 
-    recs = sub.add_parser("recordings", help="prompts and music per account, and what plays them")
+    recs = sub.add_parser("recordings", help="prompts and music per account, and what plays them; "
+                          "'recordings calls' and 'recordings export ID' for recorded calls")
     recs.add_argument("--config", default=DEFAULT_CONFIG)
     recs.add_argument("--account", help="only this account")
     recs.set_defaults(func=cmd_recordings)
+    recordings_cli.add_parsers(recs, DEFAULT_CONFIG)
 
     info = sub.add_parser("login-info", help="what a phone needs to log in as an extension (as `extensions login-info`)")
     info.add_argument("extension")

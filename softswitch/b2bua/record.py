@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store.records import CallRow, LegMediaRow, PartyRow
+from ..store.records import CallRow, LegMediaRow, PartyRow, RecordingRow
 
 DISPOSITIONS = ("answered", "no answer", "busy", "failed", "cancelled")
 
@@ -75,6 +75,7 @@ class CallRecord:
     parties: list[Party] = field(default_factory=list)  # who was on the call, in order (answered calls)
     caller_person: str | None = None  # the person (config ``people``) behind the caller's extension
     callee_person: str | None = None  # ... behind the extension that answered, or was rung
+    recording: RecordingRow | None = None  # the file the call was recorded to
 
     def joined(self, who: str, role: str, at: float, by: str | None = None) -> None:
         """``who`` is connected from ``at`` on (the call's answer, a transfer, a pick-up)."""
@@ -107,7 +108,7 @@ class CallRecord:
             self.retrieved_by, self.retrieved_at, tuple(self.path), self.media_a.row(), self.media_b.row(),
             round(self.duration, 3), self.billed_seconds,
             tuple(PartyRow(p.who, p.role, p.joined, p.left, p.by) for p in self.parties),
-            self.caller_person, self.callee_person,
+            self.caller_person, self.callee_person, self.recording,
         )
 
     def as_row(self) -> dict[str, Any]:

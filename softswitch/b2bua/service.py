@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from .. import sms, sounds
@@ -34,6 +35,7 @@ from ..hosts import HostCache
 from ..media.audio import SoundError, load
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
+from ..media.recorder import RecordedFile, digest
 from ..overload import Admission, Shed, Shedding
 from ..park.lot import Parked, Refused, slot_of
 from ..park.service import ParkService
@@ -45,6 +47,7 @@ from ..sip.transaction import ClientTransaction, ServerTransaction, State, Targe
 from ..sip.transport.endpoint import SipEndpoint, StatelessRefusal
 from ..sip.uri import SipUri
 from ..store import CallStore
+from ..store.records import RecordingRow
 from ..store.writer import BatchWriter
 from . import pickup
 from .actions import (
@@ -76,6 +79,7 @@ from .call import Call
 from .confirm import Confirm
 from .parking import CallPark
 from .record import CallRecord
+from .recording import recorded
 from .routing import HuntMemory, Refusal, Router, count_usage
 from .transfer import Transfer
 
@@ -116,7 +120,8 @@ class CallService:
             lambda records: store.add_calls([r.row() for r in records]), config.store.flush_interval, "call records")
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
-        self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0, "stray_acks": 0, "relay_lost": 0}
+        self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0, "stray_acks": 0, "relay_lost": 0,
+                         "recordings_failed": 0}
         self.outcomes: Counter[str] = Counter()  # ended calls by disposition
         # Session setup (RFC 6076 §4.3, "Session Request Delay"): from the authenticated INVITE
         # to the caller's first 18x or 2xx.
@@ -468,11 +473,57 @@ class CallService:
             who = call.extensions["b"] or call.record.answered_by
             if group is not None and who:
                 self.memory.answered(call.record.account, group, who)  # rrmemory
+            self._record(call, group)
+        if self._pauses_recording(call) and Phase.PARKED in (before, after):
+            self.media.pause_recording(rid, after is Phase.PARKED)
         if before is Phase.PARKED and after is Phase.ANSWERED:
             park, entry = self._park_settings(call)
             if entry is not None:
                 self.park.release(entry.account, entry.slot, self.wall(), picked_up=True, window=park.repark_window)
                 log.info("call %s picked up from %s by %s", rid, entry.code, call.record.retrieved_by)
+
+    # --- recording -------------------------------------------------------------------
+    def _record(self, call: Call, group: str | None) -> None:
+        """Start recording a call just answered, if one of its parties asks for it."""
+        record, wall = call.record, self.wall()
+        account = self.config.account(record.account)
+        if account is None:
+            return
+        extensions = []
+        for number in {call.extensions.get("a"), call.extensions.get("b") or record.answered_by}:
+            extension = account.extension(number) if number else None
+            if extension is not None:
+                plans = self.router.allowance(account, extension, wall)
+                extensions.append((extension.recording, plans is None or plans.refuses_feature("recording") is None))
+        rang = account.group(group) if group else None
+        hotline = next((h for h in account.hotlines if h.number == record.hotline), None) if record.hotline else None
+        others = [rang.recording if rang else None, hotline.recording if hotline else None]
+        if not recorded(account.recording.mode, extensions, others):
+            return
+        directory = (account.recording.directory or Path("recordings") / account.name).absolute()  # the row names it
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            started = self.media.record(record.id, directory / f"{record.id}.wav")
+        except OSError as exc:
+            self.counters["recordings_failed"] += 1
+            log.error("call %s not recorded: %s", record.id, exc)
+            return
+        if started:
+            log.info("call %s recorded to %s", record.id, directory / f"{record.id}.wav")
+
+    def _pauses_recording(self, call: Call) -> bool:
+        account = self.config.account(call.record.account)
+        return account is None or account.recording.pause_when_parked
+
+    async def _finish_recording(self, record: CallRecord, file: RecordedFile) -> None:
+        """The history row of a recorded call, once its file's SHA-256 is known."""
+        try:
+            sha256 = await asyncio.to_thread(digest, file.path)
+        except OSError as exc:
+            log.error("call %s: recording %s unreadable: %s", record.id, file.path, exc)
+        else:
+            record.recording = RecordingRow(str(file.path), file.seconds, file.size, sha256)
+        self.writer.enqueue([record])
 
     def _finish(self, call: Call) -> None:
         rid = call.record.id
@@ -487,6 +538,7 @@ class CallService:
         idle = {str(n) for n in (*call.extensions.values(), call.record.answered_by) if n is not None}
         self.memory.idle(call.record.account, idle, self.wall())  # leastrecent: idle from now
         self._let_go(call)
+        file = self.media.stop_recording(rid)
         session = self.media.close(rid)
         record = call.record
         if session is not None:
@@ -507,7 +559,10 @@ class CallService:
         self.outcomes[record.disposition] += 1
         log.info("call %s ended: %s, %s by %s (%s), billed %d s", rid, record.disposition, record.callee,
                  record.hangup_by, record.cause, record.billed_seconds)
-        self.writer.enqueue([record])
+        if file is None:
+            self.writer.enqueue([record])
+        else:
+            self._spawn(self._finish_recording(record, file))
 
     def _text_members(self, call: Call) -> None:
         """Each member of an external group with ``sms`` that was rung gets a text: the call

@@ -387,6 +387,22 @@ class Routing(Strict):
         return self
 
 
+RecordingMode = Literal["always", "never"]
+
+
+class Recording(Strict):
+    """Call recording for an account (SPEC "Call recording"): one stereo WAV per call, the
+    caller's side left and the other party right, linked from the call's history row."""
+
+    mode: RecordingMode = Field("never", description="'always': every answered call of the account is recorded, "
+                                "unless each of its extensions (and the group or hotline it came through) says "
+                                "'never'; 'never': only calls one of them says 'always' for")
+    directory: Path | None = Field(None, description="where the account's recordings are written (made 0700); "
+                                   "default: recordings/<account> in the switch's working directory")
+    pause_when_parked: bool = Field(True, description="a parked call's recording waits for the pick-up "
+                                    "(the music is not recorded)")
+
+
 class Extension(Strict):
     number: str
     password: str = Field(min_length=6, max_length=128)
@@ -410,6 +426,8 @@ class Extension(Strict):
     dnd: bool = Field(False, description="do not disturb: direct calls get 486, groups skip it")
     supervisors: list[str] = Field(default_factory=list, description="extension or group numbers of this account "
                                    "whose members may listen to, whisper to and barge into its calls")
+    recording: RecordingMode | None = Field(None, description="'always' or 'never' for calls this extension makes "
+                                            "or answers (default: the account's recording.mode)")
 
     @field_validator("number")
     @classmethod
@@ -436,6 +454,8 @@ class Group(Strict):
     member_ring_time: float = Field(15, ge=1, le=600, description="seconds each member (or step) rings")
     ring_time: float = Field(60, ge=1, le=3600, description="seconds the whole group rings at most")
     overflow: str = Field("hangup", description="when nobody answers: an extension or group number, or 'hangup'")
+    recording: RecordingMode | None = Field(None, description="'always' or 'never' for the calls it rings "
+                                            "(default: the account's recording.mode)")
 
     @field_validator("number")
     @classmethod
@@ -541,6 +561,8 @@ class Hotline(Strict):
     trunk: str = Field(description="the trunk it arrives on")
     destination: str = Field(description=f"where calls go when no scenario rule applies: {DESTINATION_HELP}")
     scenario: list[ScenarioRule] = Field(default_factory=list, description="time rules, the first that applies wins")
+    recording: RecordingMode | None = Field(None, description="'always' or 'never' for the calls it brings in "
+                                            "(default: the account's recording.mode)")
 
     @field_validator("number")
     @classmethod
@@ -676,6 +698,7 @@ class Account(Strict):
     external_groups: list[ExternalGroup] = Field(default_factory=list)
     recordings: dict[str, Annotated[Path, AfterValidator(_recording)]] = Field(
         default_factory=dict, description="prompts and music by name: a WAV, MP3, FLAC or Ogg Vorbis file each")
+    recording: Recording = Field(default_factory=Recording, description="call recording (off unless asked for)")
 
     @field_validator("name")
     @classmethod

@@ -8,6 +8,10 @@ sends to (symmetric RTP).  What to forward where
 is the pure ``RelaySession``'s decision.  No packet objects are built on this
 path; the relay reads two header fields.
 
+A recorded call's RTP sockets are watched with a *tap*: each packet the relay reads is
+also given to the call's ``Recording`` (recorder.py), whatever the relay does with it; calls
+not recorded keep the plain path.
+
 A once-a-second sweep reports sessions whose media stopped both ways for the
 configured time (``on_dead``), which the B2BUA turns into a hang-up.  Counters
 (``sessions_opened``/``sessions_closed``, the port pool's) let tests assert
@@ -22,11 +26,13 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..sdp.offer_answer import RelayPorts
 from .audio import Sound
 from .player import Player
 from .ports import PortPool, PortsExhausted
+from .recorder import RecordedFile, Recorders
 from .relay import Address, Leg, RelaySession
 
 log = logging.getLogger(__name__)
@@ -64,6 +70,7 @@ class MediaEndpoint:
         self.counters = {"sessions_opened": 0, "sessions_closed": 0, "send_failed": 0, "bind_failed": 0,
                          "packets_in": 0, "packets_out": 0}  # of closed sessions: RTP and RTCP
         self.player = Player(self.loop)
+        self.recorders = Recorders(self.loop)
         self._sweeper: asyncio.TimerHandle | None = self.loop.call_later(1.0, self._sweep)
 
     # --- sessions -------------------------------------------------------------
@@ -82,12 +89,15 @@ class MediaEndpoint:
         except PortsExhausted:
             self._release(session)
             raise
-        for (leg, rtcp), sock in session.sockets.items():
-            out = session.sockets[("b" if leg == "a" else "a", rtcp)]
-            self.loop.add_reader(sock.fileno(), self._readable, sock, out, session.relay, leg, rtcp, session_id)
+        for (leg, rtcp) in session.sockets:
+            self._watch(session, leg, rtcp)
         self.sessions[session_id] = session
         self.counters["sessions_opened"] += 1
         return session
+
+    def _watch(self, session: MediaSession, leg: str, rtcp: bool, tap: Callable[[str, bytes], None] | None = None) -> None:
+        sock, out = session.sockets[(leg, rtcp)], session.sockets[("b" if leg == "a" else "a", rtcp)]
+        self.loop.add_reader(sock.fileno(), self._readable, sock, out, session.relay, leg, rtcp, session.id, tap)
 
     def _bind_pair(self) -> tuple[int, socket.socket, socket.socket]:
         for _ in range(BIND_ATTEMPTS):
@@ -157,9 +167,31 @@ class MediaEndpoint:
     def stop_playing(self, session_id: str, leg: str) -> None:
         self.player.stop((session_id, leg))
 
+    # --- recording ---------------------------------------------------------------------
+    def record(self, session_id: str, path: Path) -> bool:
+        """Record the call from now on into ``path`` (a new file): False if there is no such
+        call or it is recorded already; ``OSError`` if the file cannot be made."""
+        session = self.sessions.get(session_id)
+        if session is None or session_id in self.recorders.active:
+            return False
+        recording = self.recorders.start(session_id, path)
+        for leg in ("a", "b"):
+            self.loop.remove_reader(session.sockets[(leg, False)].fileno())
+            self._watch(session, leg, False, recording.feed)
+        return True
+
+    def pause_recording(self, session_id: str, paused: bool) -> None:
+        self.recorders.pause(session_id, paused)
+
+    def stop_recording(self, session_id: str) -> RecordedFile | None:
+        """The call's recording ended and closed (its readers keep their tap until the call
+        closes: feeding a recording no longer written costs nothing that lasts)."""
+        return self.recorders.stop(session_id)
+
     def close(self, session_id: str) -> MediaSession | None:
         session = self.sessions.pop(session_id, None)
         if session is not None:
+            self.recorders.stop(session_id)  # the call's service takes its file first (stop_recording)
             self._release(session)
             self.counters["sessions_closed"] += 1
             for leg in session.relay.legs.values():  # what the closed sessions took in and sent on
@@ -186,10 +218,11 @@ class MediaEndpoint:
             self._sweeper = None
         for session_id in list(self.sessions):
             self.close(session_id)
+        self.recorders.shutdown()
 
     # --- the hot path -----------------------------------------------------------
     def _readable(self, sock: socket.socket, out: socket.socket, relay: RelaySession, leg: str, rtcp: bool,
-                  session_id: str) -> None:
+                  session_id: str, tap: Callable[[str, bytes], None] | None) -> None:
         # One datagram per wake-up: a phone sends one packet per 20 ms, so a second read would
         # almost always fail (and a failed non-blocking read costs an exception).  The loop's
         # poll is level-triggered: a socket with more waiting is simply ready again next turn.
@@ -203,6 +236,8 @@ class MediaEndpoint:
                 log.warning("RTP receive on %s failed: %s", sock.getsockname(), exc)
             return
         destination = relay.on_packet(leg, source[:2], data, self.loop.time(), rtcp=rtcp)
+        if tap is not None and relay.legs[leg].latched == source[:2]:  # the leg's phone, not a stray
+            tap(leg, data)
         if destination is not None:
             try:
                 out.sendto(data, destination)

@@ -32,10 +32,10 @@ class CallStore(Protocol):
 
     async def list_calls(
         self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
-        person: str | None = None,
+        person: str | None = None, recorded: bool = False,
     ) -> list[CallRow]:
         """Calls by start time, oldest first: optionally one account's, in [since, until), with
-        ``person`` as caller or callee; ``limit`` keeps the newest that many."""
+        ``person`` as caller or callee, only ``recorded`` ones; ``limit`` keeps the newest that many."""
 
 
 class AuditLog(Protocol):

@@ -46,12 +46,13 @@ class MemoryStore:
 
     async def list_calls(
         self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
-        person: str | None = None,
+        person: str | None = None, recorded: bool = False,
     ) -> list[CallRow]:
         rows = sorted(
             (r for r in self._calls.values() if (account is None or r.account == account)
              and (since is None or r.started >= since) and (until is None or r.started < until)
-             and (person is None or person in (r.caller_person, r.callee_person))),
+             and (person is None or person in (r.caller_person, r.callee_person))
+             and (not recorded or r.recording is not None)),
             key=lambda r: (r.started, r.id),
         )
         return rows[-limit:] if limit else rows

@@ -157,6 +157,7 @@ class CallRow:
     parties: tuple[PartyRow, ...] = ()  # in the order they joined (answered calls)
     caller_person: str | None = None  # the people (config ``people``) behind the numbers, when known:
     callee_person: str | None = None  # a person's history survives a new number; a reused number does not mix two
+    recording: RecordingRow | None = None  # the call's recording, when it was recorded (its id is the call's)
 
     def as_row(self) -> dict[str, Any]:
         """The table's columns, in the order ``columns`` gives (the CSV export's too)."""
@@ -176,6 +177,11 @@ class CallRow:
         row["billed_seconds"] = self.billed_seconds
         row["caller_person"] = self.caller_person
         row["callee_person"] = self.callee_person
+        file = self.recording
+        row["recording_path"] = file.path if file else None
+        row["recording_seconds"] = file.seconds if file else None
+        row["recording_bytes"] = file.size if file else None
+        row["recording_sha256"] = file.sha256 if file else None
         row["parties"] = parties_json(self.parties)  # last: the CSV's widest column
         return row
 
@@ -190,8 +196,20 @@ class CallRow:
         path = data.pop("path", None)
         parties = parties_from_json(data.pop("parties", None))
         media = {leg: LegMediaRow(**{k: data.pop(f"{leg}_{k}") for k in _MEDIA}) for leg in ("a", "b")}
+        file = [data.pop(f"recording_{k}", None) for k in ("path", "seconds", "bytes", "sha256")]
+        recording = RecordingRow(file[0], float(file[1] or 0.0), int(file[2] or 0), file[3] or "") if file[0] else None
         return cls(**data, path=tuple(path.split(PATH_SEPARATOR)) if path else (), media_a=media["a"], media_b=media["b"],
-                   parties=parties)
+                   parties=parties, recording=recording)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRow:
+    """A call's recording (SPEC "Call recording"): a stereo WAV file, the caller's side left."""
+
+    path: str
+    seconds: float
+    size: int  # bytes
+    sha256: str  # of the whole file, hex
 
 
 @dataclass(frozen=True, slots=True)

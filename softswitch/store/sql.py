@@ -40,8 +40,9 @@ def _registration(row: Any) -> RegistrationRow:
 
 def _call_row(record: CallRow) -> dict[str, Any]:
     row = record.as_row()
-    for key, size in (("cause", 256), ("caller_device", 256), ("callee_device", 256), ("path", 512)):
-        row[key] = str(row[key])[:size]
+    for key, size in (("cause", 256), ("caller_device", 256), ("callee_device", 256), ("path", 512), ("recording_path", 512)):
+        if row[key] is not None:
+            row[key] = str(row[key])[:size]
     return row
 
 
@@ -113,13 +114,15 @@ class SqlStore:
 
     async def list_calls(
         self, account: str | None = None, since: float | None = None, until: float | None = None, limit: int | None = None,
-        person: str | None = None,
+        person: str | None = None, recorded: bool = False,
     ) -> list[CallRow]:
         query = select(calls)
         if account is not None:
             query = query.where(calls.c.account == account)
         if person is not None:
             query = query.where((calls.c.caller_person == person) | (calls.c.callee_person == person))
+        if recorded:
+            query = query.where(calls.c.recording_path.is_not(None))
         if since is not None:
             query = query.where(calls.c.started >= since)
         if until is not None:

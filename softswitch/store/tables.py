@@ -61,6 +61,10 @@ calls = Table(
     Column("parties", Text),  # JSON: who was on the call, in order (records.py ``parties_json``); NULL: none
     Column("caller_person", String(64)),
     Column("callee_person", String(64)),
+    Column("recording_path", String(512)),  # NULL: not recorded
+    Column("recording_seconds", Float),
+    Column("recording_bytes", Integer),
+    Column("recording_sha256", String(64)),
     *[Column(f"{leg}_{name}", kind, nullable=False) for leg in ("a", "b") for name, kind in (
         ("packets_in", Integer), ("packets_out", Integer), ("lost", Integer), ("jitter_ms", Float))],
     Index("ix_calls_account_started", "account", "started"),

@@ -297,3 +297,26 @@ accounts:
     for line in expected:
         assert line in got, "\n".join(got)
     assert not any("+84909000002" in p for p in got)  # +84 is a mobile number written the international way
+
+
+def test_recording_settings_are_read_and_checked() -> None:
+    text = """\
+server: {listen: [{transport: udp, address: 127.0.0.1, port: 5060}]}
+accounts:
+  - name: acme
+    domain: acme.example
+    recording: {mode: always, directory: /srv/recordings/acme}
+    extensions:
+      - {number: "101", password: secret-101, recording: never}
+      - {number: "102", password: secret-102, recording: sometimes}
+    groups:
+      - {number: "600", members: ["101"], recording: always}
+"""
+    assert problems(text) == [
+        "bad.yaml:8: accounts[0].extensions[1].recording: Input should be 'always' or 'never'",
+    ]
+    cfg = load_config_text(text.replace("sometimes", "always"), "good.yaml")
+    acme = cfg.account("acme")
+    assert acme is not None and acme.recording.mode == "always" and str(acme.recording.directory) == "/srv/recordings/acme"
+    assert acme.recording.pause_when_parked and [e.recording for e in acme.extensions] == ["never", "always"]
+    assert acme.groups[0].recording == "always" and cfg.accounts[0].hotlines == []

@@ -1,0 +1,127 @@
+"""Calls being recorded: each one's ``Recording`` (mix.py) fed by the relay, written to its
+WAV file (wavfile.py) by one timer for all of them.
+
+Every ``WRITE_EVERY`` seconds the timer writes the frames each recording owes (the clock
+decides how many, so a late timer writes more, never a shorter file) and, once a second,
+makes each file's header true (a crash loses at most that second).  A file that cannot be
+written (a full disk, a directory gone) ends that recording with one logged error and a
+counter; the call goes on.  ``stop`` writes what is owed, closes the file and says what it
+holds; the SHA-256 is read from the closed file off the event loop (``digest``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from .mix import Recording
+from .wavfile import WavWriter
+
+log = logging.getLogger(__name__)
+
+WRITE_EVERY = 0.1  # seconds
+FLUSH_EVERY = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedFile:
+    path: Path
+    seconds: float
+    size: int  # bytes
+
+
+@dataclass
+class _Recorder:
+    recording: Recording
+    writer: WavWriter
+    flushed_at: float
+
+
+class Recorders:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.active: dict[str, _Recorder] = {}
+        self.counters = {"recordings_started": 0, "recordings_failed": 0, "recordings_written": 0}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self, session_id: str, path: Path) -> Recording:
+        """Begin recording into ``path`` (a new file); ``OSError`` if it cannot be made."""
+        now = self.loop.time()
+        writer = WavWriter(path)
+        recorder = self.active[session_id] = _Recorder(Recording(now), writer, now)
+        self.counters["recordings_started"] += 1
+        if self._timer is None:
+            self._timer = self.loop.call_later(WRITE_EVERY, self._tick)
+        return recorder.recording
+
+    def pause(self, session_id: str, paused: bool) -> None:
+        recorder = self.active.get(session_id)
+        if recorder is not None:
+            self._write(session_id, recorder, self.loop.time())
+            recorder.recording.pause(paused)
+
+    def stop(self, session_id: str) -> RecordedFile | None:
+        """End the recording of a call: what it holds, or None (none, or it failed)."""
+        recorder = self.active.pop(session_id, None)
+        if recorder is None:
+            return None
+        if not self._write(session_id, recorder, self.loop.time()):
+            return None
+        try:
+            recorder.writer.close()
+        except OSError as exc:
+            self._failed(session_id, recorder, exc)
+            return None
+        self.counters["recordings_written"] += 1
+        writer = recorder.writer
+        return RecordedFile(writer.path, round(writer.seconds, 3), 44 + writer.data_bytes)
+
+    def _tick(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        for session_id, recorder in list(self.active.items()):
+            if self._write(session_id, recorder, now) and now - recorder.flushed_at >= FLUSH_EVERY:
+                try:
+                    recorder.writer.flush()
+                    recorder.flushed_at = now
+                except OSError as exc:
+                    self._failed(session_id, recorder, exc)
+        if self.active:
+            self._timer = self.loop.call_later(WRITE_EVERY, self._tick)
+
+    def _write(self, session_id: str, recorder: _Recorder, now: float) -> bool:
+        try:
+            recorder.writer.write(recorder.recording.due(now))
+        except OSError as exc:
+            self._failed(session_id, recorder, exc)
+            return False
+        return True
+
+    def _failed(self, session_id: str, recorder: _Recorder, exc: OSError) -> None:
+        self.active.pop(session_id, None)
+        self.counters["recordings_failed"] += 1
+        log.error("recording of call %s to %s stopped: %s (the call goes on)", session_id, recorder.writer.path,
+                  exc.strerror or exc)
+        try:
+            recorder.writer.close()
+        except OSError:
+            pass
+
+    def shutdown(self) -> None:
+        for session_id in list(self.active):
+            self.stop(session_id)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of a file, hex (run it in a thread: a long recording is many megabytes)."""
+    sha = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            sha.update(chunk)
+    return sha.hexdigest()

@@ -1,0 +1,75 @@
+"""Call recording against real phones: baresip 101 (440 Hz) calls baresip 102 (1000 Hz) on an
+account that records every call; the stereo WAV holds the caller left and the callee right,
+lasts as long as the billed call, is private, and is linked from the history row."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import stat
+import subprocess
+import wave
+from pathlib import Path
+from typing import Any
+
+from .audio import audible_seconds, write_tone
+from .harness import base_config, calls, require_tool
+from .test_calls_baresip import baresip_home
+
+
+def recording_everything() -> list[dict[str, Any]]:
+    accounts: list[dict[str, Any]] = base_config(0, Path("unused"))["accounts"]
+    accounts[0]["recording"] = {"mode": "always"}
+    return accounts
+
+
+def channels(path: Path) -> tuple[list[int], list[int], float]:
+    import struct
+
+    with wave.open(str(path), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
+        data = wav.readframes(wav.getnframes())
+        seconds = wav.getnframes() / 8000
+    both = struct.unpack(f"<{len(data) // 2}h", data)
+    return list(both[0::2]), list(both[1::2]), seconds
+
+
+def test_a_recorded_call_has_the_caller_left_and_the_callee_right(make_switch: Any, tmp_path: Path) -> None:
+    baresip = require_tool("baresip")
+    switch = make_switch(accounts=recording_everything())
+    h101 = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440))
+    h102 = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000))
+    with open(tmp_path / "102.log", "w") as log102, open(tmp_path / "101.log", "w") as log101:
+        callee = subprocess.Popen([baresip, "-f", str(h102), "-t", "14"], stdout=log102, stderr=subprocess.STDOUT)
+        try:
+            switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
+            caller = subprocess.Popen([baresip, "-f", str(h101), "-t", "8", "-e", "/dial 102"], stdout=log101,
+                                      stderr=subprocess.STDOUT)
+            caller.wait(30)
+        finally:
+            callee.wait(30)
+    (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
+    assert row["disposition"] == "answered" and int(row["billed_seconds"]) >= 4, row
+    path = Path(row["recording_path"])
+    assert path == switch.workdir / "recordings" / "acme" / f"{row['id']}.wav"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert int(row["recording_bytes"]) == path.stat().st_size
+    assert row["recording_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    left, right, seconds = channels(path)
+    with sqlite3.connect(switch.workdir / "switch.db") as db:  # the exact times (the CSV gives whole seconds)
+        ((answered, ended),) = db.execute("SELECT answered, ended FROM calls WHERE id = ?", (row["id"],)).fetchall()
+    billed = ended - answered
+    assert abs(seconds - billed) < 0.5 and abs(float(row["recording_seconds"]) - seconds) < 0.05, (seconds, billed)
+    assert audible_seconds(left, 440) >= 4 and audible_seconds(right, 1000) >= 4
+    assert audible_seconds(left, 1000) == 0 and audible_seconds(right, 440) == 0
+
+    listing = switch.cli("recordings", "calls", "--config", str(switch.config_path), "--account", "acme").stdout
+    assert row["id"] in listing and str(path) in listing and "1 recorded call" in listing
+    out = tmp_path / "exported.wav"
+    exported = switch.cli("recordings", "export", row["id"], "--config", str(switch.config_path), "-o", str(out))
+    assert exported.returncode == 0 and out.read_bytes() == path.read_bytes(), exported.stderr
+    with path.open("r+b") as file:  # the file changed since: not handed on as the call's recording
+        file.seek(1000)
+        file.write(b"\0\1\2\3")
+    refused = switch.cli("recordings", "export", row["id"], "--config", str(switch.config_path), "-o", str(out))
+    assert refused.returncode == 1 and "is not the recording the history describes" in refused.stderr
