@@ -34,9 +34,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 
 def _row(args: argparse.Namespace) -> CallRow | None:
-    config = load_or_exit(args.config)
-    rows = from_store(config, lambda store: store.list_calls(args.account, recorded=True))
-    return next((r for r in rows if r.id == args.id), None)
+    row = from_store(load_or_exit(args.config), lambda store: store.get_call(args.id))
+    return row if row is not None and args.account in (None, row.account) else None
 
 
 def cmd_export(args: argparse.Namespace) -> int:

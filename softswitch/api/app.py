@@ -10,6 +10,7 @@ for a CSV.  The OpenAPI document is at ``/api/openapi.json``.
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations,
 # and the dependencies (``Who``, ``IfMatch``) are names local to ``build``.
+import base64
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
@@ -356,6 +357,31 @@ def build(ctx: ApiContext) -> FastAPI:
         visible(who, account)
         rows = await ctx.store.list_calls(account, since, until, limit, person)
         return PlainTextResponse(calls_csv(rows), media_type="text/csv; charset=utf-8")
+
+    @api.get("/api/accounts/{account}/recordings", tags=["history"])
+    async def recordings(account: str, who: Who, since: Since = None, until: Until = None,
+                         limit: Limit = 1000) -> list[dict[str, Any]]:
+        """Recorded calls, oldest first: the call's id (the recording's), parties, and its file."""
+        visible(who, account)
+        rows = await ctx.store.list_calls(account, since, until, limit, recorded=True)
+        return [{"id": r.id, "started": r.started, "caller": r.caller, "callee": r.callee, "answered_by": r.answered_by,
+                 "billed_seconds": r.billed_seconds, **dataclasses.asdict(r.recording)} for r in rows if r.recording]
+
+    @api.get("/api/accounts/{account}/recordings/{call_id}", tags=["history"], response_class=FileResponse,
+             responses={200: {"content": {"audio/wav": {}}}, 206: {"description": "the byte range asked for"}})
+    async def recording_file(account: str, call_id: str, who: Who) -> FileResponse:
+        """A call's recording, a WAV file; ``Range`` requests are answered with ``206`` (RFC 9110 §14),
+        so a player can seek in a long call."""
+        visible(who, account)
+        row = await ctx.store.get_call(call_id)
+        if row is None or row.account != account or row.recording is None:
+            raise NotFound(f"no recorded call {call_id!r} in account {account!r}")
+        path = Path(row.recording.path)
+        if not path.is_file():
+            raise NotFound(f"the recording of call {call_id!r} is gone from {path}")
+        digest = base64.b64encode(bytes.fromhex(row.recording.sha256)).decode()
+        return FileResponse(path, media_type="audio/wav", filename=f"{call_id}.wav",
+                            headers={"Repr-Digest": f"sha-256=:{digest}:"})  # RFC 9530: the whole file's
 
     @api.get("/api/audit", tags=["history"])
     async def audit(who: Who, account: str | None = None, since: float | None = None,

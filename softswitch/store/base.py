@@ -38,6 +38,10 @@ class CallStore(Protocol):
         ``person`` as caller or callee, only ``recorded`` ones; ``limit`` keeps the newest that many."""
 
 
+    async def get_call(self, call_id: str) -> CallRow | None:
+        """One call's row by its id."""
+
+
 class AuditLog(Protocol):
     async def add_audit(self, rows: Sequence[AuditRow]) -> None:
         """Append changes, in one transaction."""

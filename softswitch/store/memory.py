@@ -57,6 +57,9 @@ class MemoryStore:
         )
         return rows[-limit:] if limit else rows
 
+    async def get_call(self, call_id: str) -> CallRow | None:
+        return self._calls.get(call_id)
+
     async def add_audit(self, rows: Sequence[AuditRow]) -> None:
         self._audit.extend(rows)
 

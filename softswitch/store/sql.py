@@ -134,6 +134,11 @@ class SqlStore:
             rows = (await conn.execute(query)).mappings().all()
         return [CallRow.from_row(dict(r)) for r in reversed(rows)]
 
+    async def get_call(self, call_id: str) -> CallRow | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(calls).where(calls.c.id == call_id))).mappings().first()
+        return CallRow.from_row(dict(row)) if row is not None else None
+
     async def add_audit(self, rows: Sequence[AuditRow]) -> None:
         if rows:
             async with self.engine.begin() as conn:

@@ -124,7 +124,7 @@ READS = [
     "/api/accounts/{a}/people", "/api/accounts/{a}/extensions", "/api/accounts/{a}/extensions/101",
     "/api/accounts/{a}/extensions/101/login-info", "/api/accounts/{a}/plans/export", "/api/accounts/{a}/registrations",
     "/api/accounts/{a}/calls/active", "/api/accounts/{a}/calls", "/api/accounts/{a}/calls/export",
-    "/api/accounts/{a}/parked", "/api/audit?account={a}",
+    "/api/accounts/{a}/parked", "/api/accounts/{a}/recordings", "/api/audit?account={a}",
 ]
 WRITES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("post", "/api/accounts/{a}/people", {"id": "x1", "name": "X"}),
@@ -156,6 +156,40 @@ async def test_an_account_token_neither_sees_nor_changes_another_account(client:
     assert path.read_bytes() == before
     audit = (await c.get("/api/audit", headers=auth(GLOBEX))).json()
     assert audit == []
+
+
+async def test_recordings_listed_and_served_with_ranges_to_their_account_only(client: Any, tmp_path: Path) -> None:
+    import base64
+    import hashlib
+
+    from softswitch.media.wavfile import WavWriter
+    from softswitch.store.records import CallRow, LegMediaRow, RecordingRow
+
+    c, _, _, store = client
+    writer = WavWriter(tmp_path / "c7.wav")
+    writer.write(bytes(range(256)) * 64)
+    writer.close()
+    data = (tmp_path / "c7.wav").read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    media = LegMediaRow(0, 0, 0, 0.0)
+    row = CallRow("c7", "acme", "101", "102", "internal", 1_700_000_000.0, None, 1_700_000_001.0, 1_700_000_031.0, "answered",
+                  "caller", "", "", "", "102", None, None, None, None, None, ("102",), media, media, 31.0, 30, (), None, None,
+                  RecordingRow(str(tmp_path / "c7.wav"), 0.5, len(data), sha))
+    await store.add_calls([row])
+    (listed,) = (await c.get("/api/accounts/acme/recordings", headers=auth(ACME))).json()
+    assert (listed["id"], listed["seconds"], listed["size"], listed["sha256"]) == ("c7", 0.5, len(data), sha)
+    whole = await c.get("/api/accounts/acme/recordings/c7", headers=auth(ACME))
+    assert whole.status_code == 200 and whole.content == data and whole.headers["content-type"] == "audio/wav"
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["repr-digest"] == f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+    part = await c.get("/api/accounts/acme/recordings/c7", headers={**auth(ACME), "Range": "bytes=44-99"})
+    assert part.status_code == 206 and part.content == data[44:100]
+    assert part.headers["content-range"] == f"bytes 44-99/{len(data)}"
+    assert (await c.get("/api/accounts/acme/recordings/c7", headers={**auth(ACME), "Range": f"bytes={len(data)}-"})).status_code == 416
+    assert (await c.get("/api/accounts/globex/recordings/c7", headers=auth(GLOBEX))).status_code == 404  # not its call
+    assert (await c.get("/api/accounts/acme/recordings/c7", headers=auth(GLOBEX))).status_code == 404  # not its account
+    assert (await c.get("/api/accounts/acme/recordings/nope", headers=auth(ACME))).status_code == 404
+    assert (await c.get("/api/accounts/globex/recordings", headers=auth(GLOBEX))).json() == []
 
 
 async def test_history_csv_parked_calls_and_trunks(client: Any) -> None:

@@ -204,6 +204,7 @@ async def test_a_calls_recording_round_trips(store: Store) -> None:
     assert got["c1"].recording == recorded.recording and got["c1"] == recorded.row()
     assert got["c2"].recording is None
     assert [c.id for c in await store.list_calls(recorded=True)] == ["c1"]
+    assert await store.get_call("c1") == recorded.row() and await store.get_call("c3") is None
 
 
 async def test_audit_rows_append_and_filter(store: Store) -> None:
