@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .audio import audible_seconds, write_tone
-from .harness import base_config, calls, require_tool
+from .harness import admin, base_config, calls, free_port, require_tool
 from .test_calls_baresip import baresip_home
+from .test_transfer_baresip import answered_calls, ctrl_command
+from .test_transfer_baresip import baresip_home as transfer_home
 
 
 def recording_everything() -> list[dict[str, Any]]:
@@ -73,3 +75,53 @@ def test_a_recorded_call_has_the_caller_left_and_the_callee_right(make_switch: A
         file.write(b"\0\1\2\3")
     refused = switch.cli("recordings", "export", row["id"], "--config", str(switch.config_path), "-o", str(out))
     assert refused.returncode == 1 and "is not the recording the history describes" in refused.stderr
+
+
+def test_a_call_parked_and_picked_up_is_one_recording_with_both_parts(make_switch: Any, tmp_path: Path) -> None:
+    """101 (440 Hz) calls 102 (700 Hz); 102 parks it with its transfer key (REFER to *85); 103
+    (1000 Hz) dials *801: one file, 101 on the left throughout, 102 then 103 on the right, the
+    park's music not in it."""
+    baresip = require_tool("baresip")
+    switch = make_switch(accounts=recording_everything())
+    ctrl = free_port()
+    tones = {ext: write_tone(tmp_path / f"{freq}.wav", freq, seconds=30) for ext, freq in (("101", 440), ("102", 700), ("103", 1000))}
+    homes = {ext: transfer_home(tmp_path / f"b{ext}", ext, switch, tones[ext], ctrl if ext == "102" else None)
+             for ext in ("101", "102", "103")}
+    logs = {ext: open(tmp_path / f"{ext}.log", "w") for ext in homes}  # noqa: SIM115 (closed below)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen([baresip, "-f", str(homes["102"]), "-t", "30"], stdout=logs["102"], stderr=subprocess.STDOUT))
+        switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
+        procs.append(subprocess.Popen([baresip, "-f", str(homes["101"]), "-t", "22", "-e", "/dial 102"],
+                                      stdout=logs["101"], stderr=subprocess.STDOUT))
+        switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
+        switch.wait_for(lambda: int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0]) > 150, what="3 s of 102's RTP")
+        ctrl_command(ctrl, "transfer", "*85")
+        switch.wait_for(lambda: admin(switch, "parked"), timeout=15, what="the parked call")
+        procs.append(subprocess.Popen([baresip, "-f", str(homes["103"]), "-t", "12", "-e", "/dial *801"],
+                                      stdout=logs["103"], stderr=subprocess.STDOUT))
+        procs[0].wait(40)
+        procs[1].wait(40)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(30)
+        for log in logs.values():
+            log.close()
+    (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
+    assert row["retrieved_by"] == "103" and row["parked_by"] == "102", row
+    files = list((switch.workdir / "recordings" / "acme").iterdir())
+    assert files == [Path(row["recording_path"])]  # one call, one recording
+    left, right, seconds = channels(files[0])
+    logs101 = (tmp_path / "101.log").read_text()[-2000:]
+    assert audible_seconds(left, 440) >= 6, logs101
+    assert audible_seconds(right, 700) >= 2 and audible_seconds(right, 1000) >= 3, (tmp_path / "103.log").read_text()[-2000:]
+    # Only the caller on the left: at most a window where the tone starts or stops abruptly (the
+    # park's pause, the pick-up) spreads over other frequencies.
+    assert audible_seconds(left, 1000) <= 0.2 and audible_seconds(left, 700) <= 0.2
+    with sqlite3.connect(switch.workdir / "switch.db") as db:
+        ((answered, ended, parked_at, retrieved_at),) = db.execute(
+            "SELECT answered, ended, parked_at, retrieved_at FROM calls WHERE id = ?", (row["id"],)).fetchall()
+    talked = (ended - answered) - (retrieved_at - parked_at)  # the park is not in the file
+    assert abs(seconds - talked) < 0.5, (seconds, talked)
