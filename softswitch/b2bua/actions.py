@@ -229,6 +229,14 @@ class Detach:
 
 
 @dataclass(frozen=True, slots=True)
+class ToggleRecording:
+    """The phone on ``leg`` typed the recording code: the service starts, pauses or resumes
+    the call's recording if that phone's extension records on demand (and its plan allows)."""
+
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
 class ParkExpired:
     """Nobody picked the parked call up in time: the service routes it on."""
 
@@ -245,7 +253,7 @@ class Route:
 
 
 Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, Announce, StopPlaying, Detach,
-               Deafen, ParkExpired, Route, TransferWanted, TransferFailed]
+               Deafen, ParkExpired, Route, TransferWanted, TransferFailed, ToggleRecording]
 
 
 @dataclass(frozen=True, slots=True)

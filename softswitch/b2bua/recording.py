@@ -7,12 +7,25 @@ an account recording everything records a call unless each of its extensions opt
 an account recording nothing records the calls of the extensions, groups and hotlines that
 opt in.  An extension whose person's plan leaves recording out does not count (the issue of
 plans: "each switch feature checks it").
-Pure: the settings in, a yes or no out.
+An extension recording ``on_demand`` starts the recording of its call by typing the account's
+``recording.key`` (``*1``), pauses it by typing it again, and so on: one file per call, its
+pauses left out.  ``RecordingKey`` hears the code on an extension's leg of an answered call;
+whether that extension may (its mode, its plan) the service decides when it acts.
+Pure: the settings in, a yes or no out; keys in, an action out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .actions import Action, Phase, ToggleRecording
+from .dtmf import Typed
+from .feature import Feature
+
+if TYPE_CHECKING:
+    from .call import Call
 
 
 def recorded(account_mode: str, extensions: Sequence[tuple[str | None, bool]], others: Sequence[str | None]) -> bool:
@@ -25,3 +38,20 @@ def recorded(account_mode: str, extensions: Sequence[tuple[str | None, bool]], o
     if "always" in others:
         return True
     return not extensions and account_mode == "always" and "never" not in others
+
+
+@dataclass
+class RecordingKey(Feature):
+    """The recording code typed on an extension's leg of an answered call (keys are passed on
+    to the other party as they come, as for park)."""
+
+    code: str
+    typed: dict[str, Typed] = field(default_factory=dict)
+
+    def on_key(self, call: Call, leg: str, key: str, now: float) -> list[Action] | None:
+        if call.phase is not Phase.ANSWERED or call.extensions.get(leg) is None:
+            return None
+        if self.typed.setdefault(leg, Typed()).add(key, now, len(self.code)) != self.code:
+            return None
+        self.typed.clear()
+        return [ToggleRecording(leg)]

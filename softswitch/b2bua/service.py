@@ -71,6 +71,7 @@ from .actions import (
     SetMedia,
     Stage,
     StopPlaying,
+    ToggleRecording,
     TransferFailed,
     TransferWanted,
 )
@@ -79,7 +80,7 @@ from .call import Call
 from .confirm import Confirm
 from .parking import CallPark
 from .record import CallRecord
-from .recording import recorded
+from .recording import RecordingKey, recorded
 from .routing import HuntMemory, Refusal, Router, count_usage
 from .transfer import Transfer
 
@@ -120,6 +121,7 @@ class CallService:
             lambda records: store.add_calls([r.row() for r in records]), config.store.flush_interval, "call records")
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
+        self.recording_paused: set[str] = set()  # calls whose recording their extension paused with the code
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0, "stray_acks": 0, "relay_lost": 0,
                          "recordings_failed": 0}
         self.outcomes: Counter[str] = Counter()  # ended calls by disposition
@@ -143,6 +145,7 @@ class CallService:
             Play: self._play,
             Announce: self._announce,
             StopPlaying: lambda call, a: self.media.stop_playing(call.record.id, a.leg),
+            ToggleRecording: self._toggle_recording,
             Detach: lambda call, a: self.media.detach(call.record.id, a.leg),
             Deafen: lambda call, a: self.media.deafen(call.record.id, a.leg, a.deaf),
             ParkExpired: lambda call, a: self._park_expired(call),
@@ -281,6 +284,8 @@ class CallService:
         # Every call can be parked (REFER to a park code, or the code typed) and transferred.
         call.add(CallPark(account.park.code if account is not None else None, functools.partial(self._is_park_code, record.account)))
         call.add(Transfer(account.transfer.blind_code if account is not None else None))
+        if account is not None:  # and recorded on demand by its code (the service checks who may)
+            call.add(RecordingKey(account.recording.key))
         tx.user_data = call
         self.calls[record.id] = call
         self.setting_up[record.id] = self.clock()
@@ -493,27 +498,61 @@ class CallService:
         for number in {call.extensions.get("a"), call.extensions.get("b") or record.answered_by}:
             extension = account.extension(number) if number else None
             if extension is not None:
-                plans = self.router.allowance(account, extension, wall)
-                extensions.append((extension.recording, plans is None or plans.refuses_feature("recording") is None))
+                extensions.append((extension.recording, self._may_record(account, extension, wall)))
         rang = account.group(group) if group else None
         hotline = next((h for h in account.hotlines if h.number == record.hotline), None) if record.hotline else None
         others = [rang.recording if rang else None, hotline.recording if hotline else None]
-        if not recorded(account.recording.mode, extensions, others):
-            return
+        if recorded(account.recording.mode, extensions, others):
+            self._start_recording(call, account)
+
+    def _may_record(self, account: Account, extension: Extension, wall: float) -> bool:
+        plans = self.router.allowance(account, extension, wall)
+        return plans is None or plans.refuses_feature("recording") is None
+
+    def _start_recording(self, call: Call, account: Account) -> bool:
+        rid = call.record.id
         directory = (account.recording.directory or Path("recordings") / account.name).absolute()  # the row names it
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            started = self.media.record(record.id, directory / f"{record.id}.wav")
+            started = self.media.record(rid, directory / f"{rid}.wav")
         except OSError as exc:
             self.counters["recordings_failed"] += 1
-            log.error("call %s not recorded: %s", record.id, exc)
-            return
+            log.error("call %s not recorded: %s", rid, exc)
+            return False
         if started:
-            log.info("call %s recorded to %s", record.id, directory / f"{record.id}.wav")
+            log.info("call %s recorded to %s", rid, directory / f"{rid}.wav")
+        return started
+
+    def _toggle_recording(self, call: Call, action: ToggleRecording) -> None:
+        """An extension typed the recording code: start the call's recording, or pause it, or
+        go on with it, if the extension records on demand and its plan has recording."""
+        rid, wall = call.record.id, self.wall()
+        account = self.config.account(call.record.account)
+        number = call.extensions.get(action.leg)
+        extension = account.extension(number) if account is not None and number else None
+        if account is None or extension is None:
+            return
+        if (extension.recording or account.recording.mode) != "on_demand" or not self._may_record(account, extension, wall):
+            log.info("call %s: %s typed the recording code but does not record on demand (or its plan has no recording)",
+                     rid, extension.number)
+            return
+        if not self.media.recording(rid):
+            if self._start_recording(call, account):
+                self.recording_paused.discard(rid)
+            return
+        paused = rid not in self.recording_paused
+        if paused:
+            self.recording_paused.add(rid)
+        else:
+            self.recording_paused.discard(rid)
+        self.media.pause_recording(rid, paused)
+        log.info("call %s: recording %s by %s", rid, "paused" if paused else "resumed", extension.number)
 
     def _pauses_recording(self, call: Call) -> bool:
+        """Whether parking pauses this call's recording (and the pick-up resumes it: unless its
+        extension paused it by its code)."""
         account = self.config.account(call.record.account)
-        return account is None or account.recording.pause_when_parked
+        return (account is None or account.recording.pause_when_parked) and call.record.id not in self.recording_paused
 
     async def _finish_recording(self, record: CallRecord, file: RecordedFile) -> None:
         """The history row of a recorded call, once its file's SHA-256 is known."""
@@ -539,6 +578,7 @@ class CallService:
         self.memory.idle(call.record.account, idle, self.wall())  # leastrecent: idle from now
         self._let_go(call)
         file = self.media.stop_recording(rid)
+        self.recording_paused.discard(rid)
         session = self.media.close(rid)
         record = call.record
         if session is not None:

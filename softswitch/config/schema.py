@@ -387,7 +387,9 @@ class Routing(Strict):
         return self
 
 
-RecordingMode = Literal["always", "never"]
+RecordingMode = Literal["always", "never", "on_demand"]
+RecordingSay = Literal["always", "never"]  # a group's or a hotline's: nobody there types a code
+KEY_CODE_RE = re.compile(r"[*#][0-9*#]{1,5}\Z")
 
 
 class Recording(Strict):
@@ -396,11 +398,21 @@ class Recording(Strict):
 
     mode: RecordingMode = Field("never", description="'always': every answered call of the account is recorded, "
                                 "unless each of its extensions (and the group or hotline it came through) says "
-                                "'never'; 'never': only calls one of them says 'always' for")
+                                "'never'; 'never': only calls one of them says 'always' for; 'on_demand': an "
+                                "extension starts and stops the recording of its call by typing the key code")
+    key: str = Field("*1", description="the code an extension recording on demand types during a call to start, "
+                     "pause and resume its recording")
     directory: Path | None = Field(None, description="where the account's recordings are written (made 0700); "
                                    "default: recordings/<account> in the switch's working directory")
     pause_when_parked: bool = Field(True, description="a parked call's recording waits for the pick-up "
                                     "(the music is not recorded)")
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if not KEY_CODE_RE.match(value):
+            raise ValueError(f"key code {value!r}: '*' or '#' then 1 to 5 keys (0-9, *, #), such as *1")
+        return value
 
 
 class Extension(Strict):
@@ -426,8 +438,9 @@ class Extension(Strict):
     dnd: bool = Field(False, description="do not disturb: direct calls get 486, groups skip it")
     supervisors: list[str] = Field(default_factory=list, description="extension or group numbers of this account "
                                    "whose members may listen to, whisper to and barge into its calls")
-    recording: RecordingMode | None = Field(None, description="'always' or 'never' for calls this extension makes "
-                                            "or answers (default: the account's recording.mode)")
+    recording: RecordingMode | None = Field(None, description="'always', 'never' or 'on_demand' (its phone types "
+                                            "recording.key) for calls this extension makes or answers (default: the "
+                                            "account's recording.mode)")
 
     @field_validator("number")
     @classmethod
@@ -454,7 +467,7 @@ class Group(Strict):
     member_ring_time: float = Field(15, ge=1, le=600, description="seconds each member (or step) rings")
     ring_time: float = Field(60, ge=1, le=3600, description="seconds the whole group rings at most")
     overflow: str = Field("hangup", description="when nobody answers: an extension or group number, or 'hangup'")
-    recording: RecordingMode | None = Field(None, description="'always' or 'never' for the calls it rings "
+    recording: RecordingSay | None = Field(None, description="'always' or 'never' for the calls it rings "
                                             "(default: the account's recording.mode)")
 
     @field_validator("number")
@@ -561,7 +574,7 @@ class Hotline(Strict):
     trunk: str = Field(description="the trunk it arrives on")
     destination: str = Field(description=f"where calls go when no scenario rule applies: {DESTINATION_HELP}")
     scenario: list[ScenarioRule] = Field(default_factory=list, description="time rules, the first that applies wins")
-    recording: RecordingMode | None = Field(None, description="'always' or 'never' for the calls it brings in "
+    recording: RecordingSay | None = Field(None, description="'always' or 'never' for the calls it brings in "
                                             "(default: the account's recording.mode)")
 
     @field_validator("number")

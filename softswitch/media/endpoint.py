@@ -180,6 +180,9 @@ class MediaEndpoint:
             self._watch(session, leg, False, recording.feed)
         return True
 
+    def recording(self, session_id: str) -> bool:
+        return session_id in self.recorders.active
+
     def pause_recording(self, session_id: str, paused: bool) -> None:
         self.recorders.pause(session_id, paused)
 

@@ -8,6 +8,7 @@ import hashlib
 import sqlite3
 import stat
 import subprocess
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,42 @@ def test_a_call_parked_and_picked_up_is_one_recording_with_both_parts(make_switc
             "SELECT answered, ended, parked_at, retrieved_at FROM calls WHERE id = ?", (row["id"],)).fetchall()
     talked = (ended - answered) - (retrieved_at - parked_at)  # the park is not in the file
     assert abs(seconds - talked) < 0.5, (seconds, talked)
+
+
+def test_an_extension_recording_on_demand_starts_and_pauses_with_its_code(make_switch: Any, tmp_path: Path) -> None:
+    """The account records on demand: 101 types *1 (RFC 4733 from baresip) after a while, and
+    *1 again some seconds later; only that stretch is in the file."""
+    baresip = require_tool("baresip")
+    accounts = recording_everything()
+    accounts[0]["recording"] = {"mode": "on_demand"}
+    switch = make_switch(accounts=accounts)
+    ctrl = free_port()
+    homes = {"101": transfer_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=30), ctrl),
+             "102": transfer_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=30))}
+    with open(tmp_path / "101.log", "w") as log101, open(tmp_path / "102.log", "w") as log102:
+        callee = subprocess.Popen([baresip, "-f", str(homes["102"]), "-t", "20"], stdout=log102, stderr=subprocess.STDOUT)
+        caller = None
+        try:
+            switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
+            caller = subprocess.Popen([baresip, "-f", str(homes["101"]), "-t", "14", "-e", "/dial 102"], stdout=log101,
+                                      stderr=subprocess.STDOUT)
+            switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
+            switch.wait_for(lambda: int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0]) > 100, what="2 s of RTP")
+            ctrl_command(ctrl, "sndcode", "*1")
+            switch.wait_for(lambda: "recorded to" in switch.log(), what="the recording started")
+            started = time.monotonic()
+            time.sleep(3.0)
+            ctrl_command(ctrl, "sndcode", "*1")
+            switch.wait_for(lambda: "recording paused by 101" in switch.log(), what="the recording paused")
+            stretch = time.monotonic() - started
+            caller.wait(30)
+        finally:
+            for proc in (callee, caller):
+                if proc is not None:
+                    if proc.poll() is None:
+                        proc.terminate()
+                    proc.wait(30)
+    (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
+    left, right, seconds = channels(Path(row["recording_path"]))
+    assert abs(seconds - stretch) < 0.7 and int(row["billed_seconds"]) >= seconds + 4, (seconds, stretch, row)
+    assert audible_seconds(left, 440) >= 2 and audible_seconds(right, 1000) >= 2

@@ -313,7 +313,7 @@ accounts:
       - {number: "600", members: ["101"], recording: always}
 """
     assert problems(text) == [
-        "bad.yaml:8: accounts[0].extensions[1].recording: Input should be 'always' or 'never'",
+        "bad.yaml:8: accounts[0].extensions[1].recording: Input should be 'always', 'never' or 'on_demand'",
     ]
     cfg = load_config_text(text.replace("sometimes", "always"), "good.yaml")
     acme = cfg.account("acme")

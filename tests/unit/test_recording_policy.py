@@ -26,3 +26,19 @@ def test_a_call_with_no_extension_is_the_accounts_unless_its_hotline_says_never(
     assert recorded("always", [], [None, None])
     assert not recorded("always", [], [None, "never"])
     assert not recorded("never", [], [None, None])
+
+
+def test_the_recording_code_typed_on_an_extensions_leg_of_an_answered_call() -> None:
+    from types import SimpleNamespace
+
+    from softswitch.b2bua.actions import Phase, ToggleRecording
+    from softswitch.b2bua.recording import RecordingKey
+
+    key = RecordingKey("*1")
+    call = SimpleNamespace(phase=Phase.ANSWERED, extensions={"a": "101", "b": None})
+    assert key.on_key(call, "a", "*", 10.0) is None  # type: ignore[arg-type]
+    assert key.on_key(call, "a", "1", 10.5) == [ToggleRecording("a")]  # type: ignore[arg-type]
+    assert key.on_key(call, "a", "*", 20.0) is None and key.on_key(call, "a", "1", 24.0) is None  # type: ignore[arg-type]
+    assert key.on_key(call, "b", "*", 30.0) is None and key.on_key(call, "b", "1", 30.1) is None  # type: ignore[arg-type]
+    call.phase = Phase.PARKED
+    assert key.on_key(call, "a", "*", 40.0) is None and key.on_key(call, "a", "1", 40.1) is None  # type: ignore[arg-type]
