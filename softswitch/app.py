@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, load
+from . import __version__, load, retention
 from .admin import AdminServer
 from .b2bua.service import CallService
 from .config import Config, ConfigError, load_config
@@ -81,6 +81,7 @@ class App:
         self._stopped = asyncio.Event()
         self._keepalive: asyncio.Task[None] | None = None
         self._load_watch: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
         self.gc_pauses = GcPauses()
 
     # --- lifecycle --------------------------------------------------------
@@ -135,6 +136,7 @@ class App:
         self.guard.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
         self._keepalive = asyncio.get_running_loop().create_task(keepalive.run())
+        self._retention = asyncio.get_running_loop().create_task(retention.run(self.store, lambda: self.config))
         for spec in cfg.server.listen:
             log.info("listening on %s %s:%d", spec.transport, spec.address, spec.port)
 
@@ -221,7 +223,7 @@ class App:
         self.gc_pauses.uninstall()
 
     async def stop(self) -> None:
-        for task in (self._keepalive, self._trunk_task, self._load_watch):
+        for task in (self._keepalive, self._trunk_task, self._load_watch, self._retention):
             if task is not None:
                 task.cancel()
         self.guard.close()

@@ -26,7 +26,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
     rows = from_store(config, lambda store: store.list_calls(args.account, since, None, args.limit, recorded=True))
     print_table(("START", "ACCOUNT", "CALLER", "CALLEE", "BILLED", "RECORDED", "BYTES", "ID", "FILE"), [
         (when(r.started), r.account, r.caller, r.answered_by or r.callee, f"{r.billed_seconds}s",
-         f"{r.recording.seconds:.1f}s", str(r.recording.size), r.id, r.recording.path)
+         f"{r.recording.seconds:.1f}s", str(r.recording.size), r.id,
+         r.recording.path if r.recording.deleted is None else f"(deleted {when(r.recording.deleted)})")
         for r in rows if r.recording is not None
     ])
     print(f"{len(rows)} recorded call{'s' if len(rows) != 1 else ''}")
@@ -42,6 +43,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     row = _row(args)
     if row is None or row.recording is None:
         print(f"no recorded call {args.id!r}" + (f" in account {args.account!r}" if args.account else ""), file=sys.stderr)
+        return 1
+    if row.recording.deleted is not None:
+        print(f"the recording of call {args.id} was deleted (retention) at {when(row.recording.deleted)}", file=sys.stderr)
         return 1
     source = Path(row.recording.path)
     try:

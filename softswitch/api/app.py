@@ -34,11 +34,14 @@ from ..ops.service import Operations, Outcome
 from ..ops.tree import NotFound
 from ..park.lot import code
 from ..store import Store
-from ..store.calls_csv import calls_csv
+from ..store.calls_csv import calls_csv, when
 from .auth import Caller, authenticate
 from .metrics import Snapshot
 from .metrics import registry as metrics_registry
 
+
+class Gone(Exception):
+    """What was asked for existed and was deleted on purpose (a recording past its retention): 410."""
 
 @dataclass
 class ApiContext:
@@ -157,6 +160,10 @@ def build(ctx: ApiContext) -> FastAPI:
     @api.exception_handler(NotFound)
     async def _not_found(_r: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=404)
+
+    @api.exception_handler(Gone)
+    async def _gone(_r: Request, exc: Gone) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=410)
 
     @api.exception_handler(StaleEdit)
     async def _stale(_r: Request, exc: StaleEdit) -> JSONResponse:
@@ -376,6 +383,8 @@ def build(ctx: ApiContext) -> FastAPI:
         row = await ctx.store.get_call(call_id)
         if row is None or row.account != account or row.recording is None:
             raise NotFound(f"no recorded call {call_id!r} in account {account!r}")
+        if row.recording.deleted is not None:
+            raise Gone(f"the recording of call {call_id!r} was deleted (retention) at {when(row.recording.deleted)}")
         path = Path(row.recording.path)
         if not path.is_file():
             raise NotFound(f"the recording of call {call_id!r} is gone from {path}")

@@ -497,8 +497,9 @@ class CallService:
         extensions = []
         for number in {call.extensions.get("a"), call.extensions.get("b") or record.answered_by}:
             extension = account.extension(number) if number else None
-            if extension is not None:
-                extensions.append((extension.recording, self._may_record(account, extension, wall)))
+            if extension is not None:  # its plan is read only where it would record
+                asks = (extension.recording or account.recording.mode) == "always"
+                extensions.append((extension.recording, asks and self._may_record(account, extension, wall)))
         rang = account.group(group) if group else None
         hotline = next((h for h in account.hotlines if h.number == record.hotline), None) if record.hotline else None
         others = [rang.recording if rang else None, hotline.recording if hotline else None]

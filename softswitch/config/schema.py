@@ -406,6 +406,8 @@ class Recording(Strict):
                                    "default: recordings/<account> in the switch's working directory")
     pause_when_parked: bool = Field(True, description="a parked call's recording waits for the pick-up "
                                     "(the music is not recorded)")
+    retention_days: int | None = Field(None, ge=1, le=36500, description="recordings of calls older than this are "
+                                       "deleted (checked hourly; the history rows stay, marked); default: kept")
 
     @field_validator("key")
     @classmethod

@@ -41,6 +41,13 @@ class CallStore(Protocol):
     async def get_call(self, call_id: str) -> CallRow | None:
         """One call's row by its id."""
 
+    async def expired_recordings(self, account: str, before: float, limit: int) -> list[CallRow]:
+        """Recorded calls of ``account`` started before ``before`` whose file retention has not
+        deleted yet, oldest first, at most ``limit``."""
+
+    async def recordings_deleted(self, call_ids: Sequence[str], at: float) -> None:
+        """Mark these calls' recordings as deleted at ``at`` (the rows stay)."""
+
 
 class AuditLog(Protocol):
     async def add_audit(self, rows: Sequence[AuditRow]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from .base import STALE_AFTER
@@ -59,6 +60,17 @@ class MemoryStore:
 
     async def get_call(self, call_id: str) -> CallRow | None:
         return self._calls.get(call_id)
+
+    async def expired_recordings(self, account: str, before: float, limit: int) -> list[CallRow]:
+        rows = [r for r in await self.list_calls(account, None, before, recorded=True)
+                if r.recording is not None and r.recording.deleted is None]
+        return rows[:limit]
+
+    async def recordings_deleted(self, call_ids: Sequence[str], at: float) -> None:
+        for call_id in call_ids:
+            row = self._calls.get(call_id)
+            if row is not None and row.recording is not None:
+                self._calls[call_id] = dataclasses.replace(row, recording=dataclasses.replace(row.recording, deleted=at))
 
     async def add_audit(self, rows: Sequence[AuditRow]) -> None:
         self._audit.extend(rows)

@@ -182,6 +182,7 @@ class CallRow:
         row["recording_seconds"] = file.seconds if file else None
         row["recording_bytes"] = file.size if file else None
         row["recording_sha256"] = file.sha256 if file else None
+        row["recording_deleted"] = file.deleted if file else None
         row["parties"] = parties_json(self.parties)  # last: the CSV's widest column
         return row
 
@@ -196,8 +197,8 @@ class CallRow:
         path = data.pop("path", None)
         parties = parties_from_json(data.pop("parties", None))
         media = {leg: LegMediaRow(**{k: data.pop(f"{leg}_{k}") for k in _MEDIA}) for leg in ("a", "b")}
-        file = [data.pop(f"recording_{k}", None) for k in ("path", "seconds", "bytes", "sha256")]
-        recording = RecordingRow(file[0], float(file[1] or 0.0), int(file[2] or 0), file[3] or "") if file[0] else None
+        file = [data.pop(f"recording_{k}", None) for k in ("path", "seconds", "bytes", "sha256", "deleted")]
+        recording = RecordingRow(file[0], float(file[1] or 0.0), int(file[2] or 0), file[3] or "", file[4]) if file[0] else None
         return cls(**data, path=tuple(path.split(PATH_SEPARATOR)) if path else (), media_a=media["a"], media_b=media["b"],
                    parties=parties, recording=recording)
 
@@ -210,6 +211,7 @@ class RecordingRow:
     seconds: float
     size: int  # bytes
     sha256: str  # of the whole file, hex
+    deleted: float | None = None  # wall-clock seconds retention deleted the file at
 
 
 @dataclass(frozen=True, slots=True)

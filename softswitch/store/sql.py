@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, event, select
+from sqlalchemy import Connection, bindparam, delete, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -133,6 +133,19 @@ class SqlStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [CallRow.from_row(dict(r)) for r in reversed(rows)]
+
+    async def expired_recordings(self, account: str, before: float, limit: int) -> list[CallRow]:
+        query = (select(calls).where(calls.c.account == account, calls.c.started < before,
+                                     calls.c.recording_path.is_not(None), calls.c.recording_deleted.is_(None))
+                 .order_by(calls.c.started, calls.c.id).limit(limit))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [CallRow.from_row(dict(r)) for r in rows]
+
+    async def recordings_deleted(self, call_ids: Sequence[str], at: float) -> None:
+        if call_ids:
+            async with self.engine.begin() as conn:
+                await conn.execute(update(calls).where(calls.c.id.in_(list(call_ids))).values(recording_deleted=at))
 
     async def get_call(self, call_id: str) -> CallRow | None:
         async with self.engine.connect() as conn:

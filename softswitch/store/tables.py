@@ -65,6 +65,7 @@ calls = Table(
     Column("recording_seconds", Float),
     Column("recording_bytes", Integer),
     Column("recording_sha256", String(64)),
+    Column("recording_deleted", Float),  # when retention deleted the file (the row stays)
     *[Column(f"{leg}_{name}", kind, nullable=False) for leg in ("a", "b") for name, kind in (
         ("packets_in", Integer), ("packets_out", Integer), ("lost", Integer), ("jitter_ms", Float))],
     Index("ix_calls_account_started", "account", "started"),

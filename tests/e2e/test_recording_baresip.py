@@ -165,3 +165,34 @@ def test_an_extension_recording_on_demand_starts_and_pauses_with_its_code(make_s
     left, right, seconds = channels(Path(row["recording_path"]))
     assert abs(seconds - stretch) < 0.7 and int(row["billed_seconds"]) >= seconds + 4, (seconds, stretch, row)
     assert audible_seconds(left, 440) >= 2 and audible_seconds(right, 1000) >= 2
+
+
+def test_a_running_switch_deletes_recordings_past_their_retention(make_switch: Any, tmp_path: Path) -> None:
+    """The switch's retention pass (at start, then hourly) deletes an old recording and marks
+    its row; a newer one stays."""
+    accounts = recording_everything()
+    accounts[0]["recording"] = {"mode": "always", "retention_days": 30}
+    switch = make_switch(accounts=accounts)
+    switch.stop()
+    files = {age: tmp_path / f"{age}.wav" for age in (31, 29)}
+    now = time.time()
+    with sqlite3.connect(switch.workdir / "switch.db") as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(calls)")]
+        for age, file in files.items():
+            file.write_bytes(b"RIFF")
+            values = {c: 0 for c in columns} | {
+                "id": f"old-{age}", "account": "acme", "caller": "101", "callee": "102", "direction": "internal",
+                "started": now - age * 86400, "disposition": "answered", "hangup_by": "caller", "cause": "",
+                "caller_device": "", "callee_device": "", "recording_path": str(file), "recording_seconds": 1.0,
+                "recording_bytes": 4, "recording_sha256": "00" * 32,
+            } | {c: None for c in ("hotline", "answered", "ended", "answered_by", "park_slot", "parked_by", "parked_at",
+                                   "retrieved_by", "retrieved_at", "path", "parties", "caller_person", "callee_person",
+                                   "recording_deleted")}
+            db.execute(f"INSERT INTO calls ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values()))
+    switch.start()
+    switch.wait_for(lambda: not files[31].exists(), what="the 31-day-old recording deleted")
+    assert files[29].exists()
+    listing = switch.cli("recordings", "calls", "--config", str(switch.config_path), "--account", "acme").stdout
+    assert "(deleted " in listing and str(files[29]) in listing, listing
+    refused = switch.cli("recordings", "export", "old-31", "--config", str(switch.config_path), "-o", str(tmp_path / "x.wav"))
+    assert refused.returncode == 1 and "was deleted (retention)" in refused.stderr

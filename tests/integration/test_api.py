@@ -190,6 +190,11 @@ async def test_recordings_listed_and_served_with_ranges_to_their_account_only(cl
     assert (await c.get("/api/accounts/acme/recordings/c7", headers=auth(GLOBEX))).status_code == 404  # not its account
     assert (await c.get("/api/accounts/acme/recordings/nope", headers=auth(ACME))).status_code == 404
     assert (await c.get("/api/accounts/globex/recordings", headers=auth(GLOBEX))).json() == []
+    await store.recordings_deleted(["c7"], 1_800_000_000.0)  # retention
+    gone = await c.get("/api/accounts/acme/recordings/c7", headers=auth(ACME))
+    assert gone.status_code == 410 and "was deleted (retention)" in gone.json()["error"]
+    (listed,) = (await c.get("/api/accounts/acme/recordings", headers=auth(ACME))).json()
+    assert listed["deleted"] == 1_800_000_000.0
 
 
 async def test_history_csv_parked_calls_and_trunks(client: Any) -> None:

@@ -23,7 +23,7 @@ COLUMNS = [
     "hangup_by", "cause", "caller_device", "callee_device", "answered_by", "park_slot", "parked_by", "parked_at",
     "retrieved_by", "retrieved_at", "path", "a_packets_in", "a_packets_out", "a_lost", "a_jitter_ms",
     "b_packets_in", "b_packets_out", "b_lost", "b_jitter_ms", "duration", "billed_seconds", "caller_person", "callee_person",
-    "recording_path", "recording_seconds", "recording_bytes", "recording_sha256",
+    "recording_path", "recording_seconds", "recording_bytes", "recording_sha256", "recording_deleted",
 ]
 
 

@@ -164,7 +164,7 @@ async def test_calls_written_before_parties_read_back_without(backend: str, tmp_
     old = record("c0", 50.0, answered=51.0, ended=60.0, disposition="answered", hangup_by="caller").row()
     columns = old.as_row()
     for newer in ("parties", "caller_person", "callee_person", "recording_path", "recording_seconds", "recording_bytes",
-                  "recording_sha256"):  # columns of later migrations
+                  "recording_sha256", "recording_deleted"):  # columns of later migrations
         del columns[newer]
     engine = create_async_engine(url)
     async with engine.begin() as conn:
@@ -205,6 +205,17 @@ async def test_a_calls_recording_round_trips(store: Store) -> None:
     assert got["c2"].recording is None
     assert [c.id for c in await store.list_calls(recorded=True)] == ["c1"]
     assert await store.get_call("c1") == recorded.row() and await store.get_call("c3") is None
+    older = record("c0", 5.0)
+    older.recording = RecordingRow("/r/c0.wav", 1.0, 100, "cd" * 32)
+    await store.add_calls([older.row()])
+    assert [c.id for c in await store.expired_recordings("acme", 10.5, 10)] == ["c0", "c1"]  # oldest first
+    assert [c.id for c in await store.expired_recordings("acme", 10.5, 1)] == ["c0"]
+    assert await store.expired_recordings("acme", 5.0, 10) == [] and await store.expired_recordings("globex", 99.0, 10) == []
+    await store.recordings_deleted(["c0"], 77.0)
+    got_c0 = await store.get_call("c0")
+    assert got_c0 is not None and got_c0.recording is not None and got_c0.recording.deleted == 77.0
+    assert got_c0.recording.path == "/r/c0.wav"  # the row keeps what it was
+    assert [c.id for c in await store.expired_recordings("acme", 10.5, 10)] == ["c1"]
 
 
 async def test_audit_rows_append_and_filter(store: Store) -> None:

@@ -1,4 +1,5 @@
-"""Call recordings linked from the call history: the file, its length, size and SHA-256.
+"""Call recordings linked from the call history: the file, its length, size and SHA-256, and
+when retention deleted it.
 
 Rows written before this read back as not recorded (NULL).
 
@@ -21,9 +22,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("recording_seconds", sa.Float))
         batch.add_column(sa.Column("recording_bytes", sa.Integer))
         batch.add_column(sa.Column("recording_sha256", sa.String(64)))
+        batch.add_column(sa.Column("recording_deleted", sa.Float))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("calls") as batch:
-        for name in ("recording_sha256", "recording_bytes", "recording_seconds", "recording_path"):
+        for name in ("recording_deleted", "recording_sha256", "recording_bytes", "recording_seconds", "recording_path"):
             batch.drop_column(name)
