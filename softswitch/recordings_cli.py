@@ -9,13 +9,13 @@ damaged since is refused, not handed on as evidence.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 import time
 from pathlib import Path
 
 from .cli_common import from_store, load_or_exit, parse_since, print_table
+from .media.recorder import digest
 from .store.calls_csv import when
 from .store.records import CallRow
 
@@ -49,15 +49,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 1
     source = Path(row.recording.path)
     try:
-        sha = hashlib.sha256()
-        with source.open("rb") as file:
-            while chunk := file.read(1 << 20):
-                sha.update(chunk)
+        sha256 = digest(source)
     except OSError as exc:
         print(f"{source}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    if sha.hexdigest() != row.recording.sha256:
-        print(f"{source} is not the recording the history describes (SHA-256 {sha.hexdigest()}, "
+    if sha256 != row.recording.sha256:
+        print(f"{source} is not the recording the history describes (SHA-256 {sha256}, "
               f"recorded as {row.recording.sha256}): not exported", file=sys.stderr)
         return 1
     if args.output in (None, "-"):

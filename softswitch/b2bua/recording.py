@@ -28,12 +28,17 @@ if TYPE_CHECKING:
     from .call import Call
 
 
+def mode_of(own: str | None, account_mode: str) -> str:
+    """An extension's recording mode: its own, else its account's."""
+    return own or account_mode
+
+
 def recorded(account_mode: str, extensions: Sequence[tuple[str | None, bool]], others: Sequence[str | None]) -> bool:
     """``extensions``: (mode, whether its plan allows recording) of each extension on the call
     (mode None: not set, the account's); ``others``: the group's and the hotline's modes
     (None: no say).  A call with no extension on it (a provider's call to an outside group)
     is the account's to decide, unless its hotline or group says ``never``."""
-    if any(allowed and (mode or account_mode) == "always" for mode, allowed in extensions):
+    if any(allowed and mode_of(mode, account_mode) == "always" for mode, allowed in extensions):
         return True
     if "always" in others:
         return True
@@ -47,6 +52,7 @@ class RecordingKey(Feature):
 
     code: str
     typed: dict[str, Typed] = field(default_factory=dict)
+    paused: bool = False  # the call's recording was paused with the code (a pick-up does not resume it)
 
     def on_key(self, call: Call, leg: str, key: str, now: float) -> list[Action] | None:
         if call.phase is not Phase.ANSWERED or call.extensions.get(leg) is None:

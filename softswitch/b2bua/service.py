@@ -80,7 +80,7 @@ from .call import Call
 from .confirm import Confirm
 from .parking import CallPark
 from .record import CallRecord
-from .recording import RecordingKey, recorded
+from .recording import RecordingKey, mode_of, recorded
 from .routing import HuntMemory, Refusal, Router, count_usage
 from .transfer import Transfer
 
@@ -121,7 +121,6 @@ class CallService:
             lambda records: store.add_calls([r.row() for r in records]), config.store.flush_interval, "call records")
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
-        self.recording_paused: set[str] = set()  # calls whose recording their extension paused with the code
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0, "stray_acks": 0, "relay_lost": 0,
                          "recordings_failed": 0}
         self.outcomes: Counter[str] = Counter()  # ended calls by disposition
@@ -498,7 +497,7 @@ class CallService:
         for number in {call.extensions.get("a"), call.extensions.get("b") or record.answered_by}:
             extension = account.extension(number) if number else None
             if extension is not None:  # its plan is read only where it would record
-                asks = (extension.recording or account.recording.mode) == "always"
+                asks = mode_of(extension.recording, account.recording.mode) == "always"
                 extensions.append((extension.recording, asks and self._may_record(account, extension, wall)))
         rang = account.group(group) if group else None
         hotline = next((h for h in account.hotlines if h.number == record.hotline), None) if record.hotline else None
@@ -513,15 +512,16 @@ class CallService:
     def _start_recording(self, call: Call, account: Account) -> bool:
         rid = call.record.id
         directory = (account.recording.directory or Path("recordings") / account.name).absolute()  # the row names it
+        path = directory / f"{rid}.wav"
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            started = self.media.record(rid, directory / f"{rid}.wav")
+            started = self.media.record(rid, path)
         except OSError as exc:
             self.counters["recordings_failed"] += 1
             log.error("call %s not recorded: %s", rid, exc)
             return False
         if started:
-            log.info("call %s recorded to %s", rid, directory / f"{rid}.wav")
+            log.info("call %s recorded to %s", rid, path)
         return started
 
     def _toggle_recording(self, call: Call, action: ToggleRecording) -> None:
@@ -531,29 +531,26 @@ class CallService:
         account = self.config.account(call.record.account)
         number = call.extensions.get(action.leg)
         extension = account.extension(number) if account is not None and number else None
-        if account is None or extension is None:
+        key = call.feature(RecordingKey)
+        if account is None or extension is None or key is None:
             return
-        if (extension.recording or account.recording.mode) != "on_demand" or not self._may_record(account, extension, wall):
+        if mode_of(extension.recording, account.recording.mode) != "on_demand" or not self._may_record(account, extension, wall):
             log.info("call %s: %s typed the recording code but does not record on demand (or its plan has no recording)",
                      rid, extension.number)
             return
         if not self.media.recording(rid):
             if self._start_recording(call, account):
-                self.recording_paused.discard(rid)
+                key.paused = False
             return
-        paused = rid not in self.recording_paused
-        if paused:
-            self.recording_paused.add(rid)
-        else:
-            self.recording_paused.discard(rid)
-        self.media.pause_recording(rid, paused)
-        log.info("call %s: recording %s by %s", rid, "paused" if paused else "resumed", extension.number)
+        key.paused = not key.paused
+        self.media.pause_recording(rid, key.paused)
+        log.info("call %s: recording %s by %s", rid, "paused" if key.paused else "resumed", extension.number)
 
     def _pauses_recording(self, call: Call) -> bool:
         """Whether parking pauses this call's recording (and the pick-up resumes it: unless its
         extension paused it by its code)."""
-        account = self.config.account(call.record.account)
-        return (account is None or account.recording.pause_when_parked) and call.record.id not in self.recording_paused
+        account, key = self.config.account(call.record.account), call.feature(RecordingKey)
+        return (account is None or account.recording.pause_when_parked) and not (key is not None and key.paused)
 
     async def _finish_recording(self, record: CallRecord, file: RecordedFile) -> None:
         """The history row of a recorded call, once its file's SHA-256 is known."""
@@ -579,7 +576,6 @@ class CallService:
         self.memory.idle(call.record.account, idle, self.wall())  # leastrecent: idle from now
         self._let_go(call)
         file = self.media.stop_recording(rid)
-        self.recording_paused.discard(rid)
         session = self.media.close(rid)
         record = call.record
         if session is not None:

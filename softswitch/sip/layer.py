@@ -88,11 +88,16 @@ def has_cookie(branch: str | None) -> bool:
     return branch is not None and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE)
 
 
+def cookie_key(via: Via, method: str) -> tuple[Any, ...]:
+    """A server transaction's key from a top Via with a magic-cookie branch (RFC 3261 §17.2.3)."""
+    return (via.branch, via.sent_by, method)
+
+
 def server_key(request: Request, method: str | None = None) -> tuple[Any, ...]:
     via = request.vias[0]
     method = method or ("INVITE" if request.method == "ACK" else request.method)
     if has_cookie(via.branch):
-        return (via.branch, via.sent_by, method)
+        return cookie_key(via, method)
     return (
         "2543", str(request.uri), request.from_.tag, request.call_id, request.cseq.number,
         str(via).lower(), method,
@@ -206,7 +211,7 @@ class TransactionLayer:
     def knows_invite(self, via: Via) -> bool:
         """Whether an INVITE whose top Via is ``via`` (with a magic-cookie branch: a glance,
         peek.py, reads no other) belongs to a server transaction."""
-        return (via.branch, via.sent_by, "INVITE") in self.server
+        return cookie_key(via, "INVITE") in self.server
 
     def respond(self, tx: ServerTransaction, response: Response, now: float) -> list[LayerOutput]:
         was = tx.state

@@ -28,6 +28,20 @@ def read_samples(path: Path) -> list[int]:
     return list(struct.unpack(f"<{len(data) // 2}h", data))
 
 
+def split_stereo(data: bytes) -> tuple[list[int], list[int]]:
+    """Interleaved 16-bit stereo samples as the left and the right channel."""
+    both = struct.unpack(f"<{len(data) // 2}h", data)
+    return list(both[0::2]), list(both[1::2])
+
+
+def read_stereo(path: Path) -> tuple[list[int], list[int], float]:
+    """A call recording (8 kHz 16-bit stereo WAV): its left and right channels, and its length in seconds."""
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, RATE)
+        left, right = split_stereo(w.readframes(w.getnframes()))
+        return left, right, w.getnframes() / RATE
+
+
 def power(samples: list[int], freq: float, rate: int = RATE) -> float:
     """Goertzel: the energy of ``freq`` in ``samples``, normalised by length."""
     coeff = 2 * math.cos(2 * math.pi * freq / rate)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,15 @@ class Switch:
         if background:
             return subprocess.Popen(cmd, cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return subprocess.run(cmd, cwd=self.workdir, capture_output=True, text=True, timeout=timeout + 30)
+
+
+def end_processes(procs: Iterable[subprocess.Popen[Any] | None], timeout: float = 30) -> None:
+    """A test's clean-up: terminate the processes still running, and reap every one."""
+    for proc in procs:
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(timeout)
 
 
 def udp_exchange(port: int, data: bytes, *, wait: float = 1.0, source: str = "127.0.0.1", expect: int = 1) -> list[bytes]:

@@ -9,12 +9,11 @@ import sqlite3
 import stat
 import subprocess
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
-from .audio import audible_seconds, write_tone
-from .harness import admin, base_config, calls, free_port, require_tool
+from .audio import audible_seconds, read_stereo, write_tone
+from .harness import admin, base_config, calls, end_processes, free_port, require_tool
 from .test_calls_baresip import baresip_home
 from .test_transfer_baresip import answered_calls, ctrl_command
 from .test_transfer_baresip import baresip_home as transfer_home
@@ -24,17 +23,6 @@ def recording_everything() -> list[dict[str, Any]]:
     accounts: list[dict[str, Any]] = base_config(0, Path("unused"))["accounts"]
     accounts[0]["recording"] = {"mode": "always"}
     return accounts
-
-
-def channels(path: Path) -> tuple[list[int], list[int], float]:
-    import struct
-
-    with wave.open(str(path), "rb") as wav:
-        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
-        data = wav.readframes(wav.getnframes())
-        seconds = wav.getnframes() / 8000
-    both = struct.unpack(f"<{len(data) // 2}h", data)
-    return list(both[0::2]), list(both[1::2]), seconds
 
 
 def test_a_recorded_call_has_the_caller_left_and_the_callee_right(make_switch: Any, tmp_path: Path) -> None:
@@ -58,7 +46,7 @@ def test_a_recorded_call_has_the_caller_left_and_the_callee_right(make_switch: A
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert int(row["recording_bytes"]) == path.stat().st_size
     assert row["recording_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    left, right, seconds = channels(path)
+    left, right, seconds = read_stereo(path)
     with sqlite3.connect(switch.workdir / "switch.db") as db:  # the exact times (the CSV gives whole seconds)
         ((answered, ended),) = db.execute("SELECT answered, ended FROM calls WHERE id = ?", (row["id"],)).fetchall()
     billed = ended - answered
@@ -104,17 +92,14 @@ def test_a_call_parked_and_picked_up_is_one_recording_with_both_parts(make_switc
         procs[0].wait(40)
         procs[1].wait(40)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-            proc.wait(30)
+        end_processes(procs)
         for log in logs.values():
             log.close()
     (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
     assert row["retrieved_by"] == "103" and row["parked_by"] == "102", row
     files = list((switch.workdir / "recordings" / "acme").iterdir())
     assert files == [Path(row["recording_path"])]  # one call, one recording
-    left, right, seconds = channels(files[0])
+    left, right, seconds = read_stereo(files[0])
     logs101 = (tmp_path / "101.log").read_text()[-2000:]
     assert audible_seconds(left, 440) >= 6, logs101
     assert audible_seconds(right, 700) >= 2 and audible_seconds(right, 1000) >= 3, (tmp_path / "103.log").read_text()[-2000:]
@@ -156,13 +141,9 @@ def test_an_extension_recording_on_demand_starts_and_pauses_with_its_code(make_s
             stretch = time.monotonic() - started
             caller.wait(30)
         finally:
-            for proc in (callee, caller):
-                if proc is not None:
-                    if proc.poll() is None:
-                        proc.terminate()
-                    proc.wait(30)
+            end_processes((callee, caller))
     (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
-    left, right, seconds = channels(Path(row["recording_path"]))
+    left, right, seconds = read_stereo(Path(row["recording_path"]))
     assert abs(seconds - stretch) < 0.7 and int(row["billed_seconds"]) >= seconds + 4, (seconds, stretch, row)
     assert audible_seconds(left, 440) >= 2 and audible_seconds(right, 1000) >= 2
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from .audio import audible_seconds, read_samples, write_tone
-from .harness import Switch, admin, calls, free_port, require_tool
+from .harness import Switch, admin, calls, end_processes, free_port, require_tool
 
 
 def baresip_home(home: Path, ext: str, switch: Switch, tone: Path, ctrl: int | None = None) -> Path:
@@ -70,10 +70,7 @@ def test_baresip_blind_transfer_connects_the_caller_to_the_target_with_audio_bot
         assert [c["id"] for c in admin(switch, "calls")] == [before["id"]]  # one call, one story
         caller.wait(40)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-            proc.wait(30)
+        end_processes(procs)
         for log in logs.values():
             log.close()
     heard_by_101 = read_samples(next(homes["101"].glob("dump-*-dec.wav")))

@@ -10,16 +10,15 @@ import math
 import os
 import socket
 import struct
-import wave
 from pathlib import Path
 
 import pytest
 
-from softswitch.media.endpoint import MediaEndpoint
+from softswitch.media.endpoint import MediaEndpoint, MediaSession
 from softswitch.media.mix import FRAME, PCMA, PCMU, encode
 from softswitch.media.ports import PortPool
 
-from ..e2e.audio import power
+from ..e2e.audio import power, read_stereo
 from .test_player import phone
 
 
@@ -42,14 +41,20 @@ async def talk(a: socket.socket, b: socket.socket, ports: dict[str, int], packet
         await asyncio.sleep(0.02)
 
 
+def recorded_call(media: MediaEndpoint, call: str, path: Path) -> tuple[MediaSession, socket.socket, socket.socket, socket.socket]:
+    """A call between two phones, recorded into ``path``; and a stranger's socket."""
+    session = media.open(call)
+    a, b, stranger = phone(), phone(), phone()
+    media.set_announced(call, "a", a.getsockname())
+    media.set_announced(call, "b", b.getsockname())
+    assert media.record(call, path)
+    return session, a, b, stranger
+
+
 async def test_the_caller_is_recorded_left_and_the_other_party_right(tmp_path: Path) -> None:
     media = MediaEndpoint("127.0.0.1", PortPool(30200, 30300))
     try:
-        session = media.open("call-1")
-        a, b, stranger = phone(), phone(), phone()
-        media.set_announced("call-1", "a", a.getsockname())
-        media.set_announced("call-1", "b", b.getsockname())
-        assert media.record("call-1", tmp_path / "call-1.wav")
+        session, a, b, stranger = recorded_call(media, "call-1", tmp_path / "call-1.wav")
         assert not media.record("call-1", tmp_path / "again.wav") and not media.record("nope", tmp_path / "x.wav")
         await talk(a, b, session.ports, 100, stranger)
         await asyncio.sleep(0.1)
@@ -59,10 +64,7 @@ async def test_the_caller_is_recorded_left_and_the_other_party_right(tmp_path: P
         assert session.relay.legs["b"].sent_packets >= 90  # the relay went on as before
     finally:
         media.shutdown()
-    with wave.open(str(tmp_path / "call-1.wav"), "rb") as wav:
-        data = wav.readframes(wav.getnframes())
-    both = struct.unpack(f"<{len(data) // 2}h", data)
-    left, right = list(both[0::2]), list(both[1::2])
+    left, right, _ = read_stereo(tmp_path / "call-1.wav")
     assert power(left, 440) > 100 * power(left, 1000) and power(right, 1000) > 100 * power(right, 440)
     assert power(left, 2000) < power(left, 440) / 100  # the stranger's packet is not the caller's voice
 
@@ -70,11 +72,7 @@ async def test_the_caller_is_recorded_left_and_the_other_party_right(tmp_path: P
 async def test_a_full_disk_stops_the_recording_and_not_the_call(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     media = MediaEndpoint("127.0.0.1", PortPool(30400, 30500))
     try:
-        session = media.open("call-2")
-        a, b, stranger = phone(), phone(), phone()
-        media.set_announced("call-2", "a", a.getsockname())
-        media.set_announced("call-2", "b", b.getsockname())
-        assert media.record("call-2", tmp_path / "call-2.wav")
+        session, a, b, stranger = recorded_call(media, "call-2", tmp_path / "call-2.wav")
         media.recorders.active["call-2"].writer._file = open("/dev/full", "wb")  # noqa: SIM115  (every write fails: ENOSPC)
         with caplog.at_level(logging.ERROR, logger="softswitch.media.recorder"):
             await talk(a, b, session.ports, 75, stranger)

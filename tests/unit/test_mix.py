@@ -26,7 +26,7 @@ from softswitch.media.mix import (
 )
 from softswitch.media.wavfile import WavWriter
 
-from ..e2e.audio import power
+from ..e2e.audio import power, split_stereo
 
 
 def tone(freq: float, frames: int, amplitude: int = 8000, start: int = 0) -> bytes:
@@ -48,11 +48,6 @@ def rtp(seq: int, payload: bytes, pt: int = PCMU, *, csrcs: int = 0, extension: 
 
 def samples(data: bytes) -> list[int]:
     return list(struct.unpack(f"<{len(data) // 2}h", data))
-
-
-def channels(data: bytes) -> tuple[list[int], list[int]]:
-    both = samples(data)
-    return both[0::2], both[1::2]
 
 
 def test_payload_is_found_past_csrcs_extension_and_padding() -> None:
@@ -120,7 +115,7 @@ def test_a_recording_has_the_caller_left_and_the_other_party_right() -> None:
             out += recording.due(now)
     out += recording.due(102.0)
     assert recording.written == 100 and recording.seconds == pytest.approx(2.0) and len(out) == 100 * 2 * FRAME_BYTES
-    left, right = channels(out)
+    left, right = split_stereo(out)
     assert power(left, 440) > 100 * power(left, 1000) and power(right, 1000) > 100 * power(right, 440)
 
 
@@ -146,7 +141,7 @@ def test_the_wav_file_is_readable_while_it_grows_and_private(tmp_path: Path) -> 
     writer.close()
     with wave.open(str(path), "rb") as wav:
         assert wav.getnframes() == 60 * FRAME
-        left, right = channels(wav.readframes(wav.getnframes()))
+        left, right = split_stereo(wav.readframes(wav.getnframes()))
     assert power(left, 440) > 100 * power(left, 1000) and power(right, 1000) > 100 * power(right, 440)
     assert writer.seconds == pytest.approx(1.2)
     with pytest.raises(FileExistsError):
