@@ -743,8 +743,16 @@ class Call:
     def other(self, leg: str) -> str:
         return "b" if leg == "a" else "a"
 
+    def _stale(self, leg: str, request: Request) -> bool:
+        """Whether ``request`` comes in a dialog that was ``leg``'s and is not any more: a phone
+        that left (a parker, a transferor) while another took its leg (a pick-up)."""
+        dialog = None if leg.startswith("fork:") else self.leg(leg)
+        return dialog is not None and dialog.key != (request.call_id, request.to.tag or "")
+
     def on_request(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
         method = request.method
+        if self._stale(leg, request):
+            return [Respond(tx, make_response(request, 481))]
         dialog = self.leg(leg)
         for feature in self.features:  # a leg a feature holds on its own
             taken = feature.on_request(self, leg, tx, request, now)
@@ -1005,6 +1013,8 @@ class Call:
 
     def on_ack(self, leg: str, request: Request, now: float) -> list[Action]:
         """An ACK for a 2xx we sent on ``leg``: stop retransmitting; carry a late answer on."""
+        if self._stale(leg, request):
+            return []
         unacked = self.unacked.get(leg)
         if unacked is not None and request.cseq.number == unacked.cseq:
             del self.unacked[leg]

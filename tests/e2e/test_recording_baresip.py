@@ -72,25 +72,33 @@ def test_a_call_parked_and_picked_up_is_one_recording_with_both_parts(make_switc
     park's music not in it."""
     baresip = require_tool("baresip")
     switch = make_switch(accounts=recording_everything())
-    ctrl = free_port()
-    tones = {ext: write_tone(tmp_path / f"{freq}.wav", freq, seconds=30) for ext, freq in (("101", 440), ("102", 700), ("103", 1000))}
-    homes = {ext: transfer_home(tmp_path / f"b{ext}", ext, switch, tones[ext], ctrl if ext == "102" else None)
+    ctrl, ctrl103 = free_port(), free_port()
+    tones = {ext: write_tone(tmp_path / f"{freq}.wav", freq, seconds=60) for ext, freq in (("101", 440), ("102", 700), ("103", 1000))}
+    homes = {ext: transfer_home(tmp_path / f"b{ext}", ext, switch, tones[ext], {"102": ctrl, "103": ctrl103}.get(ext))
              for ext in ("101", "102", "103")}
     logs = {ext: open(tmp_path / f"{ext}.log", "w") for ext in homes}  # noqa: SIM115 (closed below)
     procs: list[subprocess.Popen[bytes]] = []
-    try:
-        procs.append(subprocess.Popen([baresip, "-f", str(homes["102"]), "-t", "30"], stdout=logs["102"], stderr=subprocess.STDOUT))
+
+    def sent_to_101() -> int:  # packets the relay sent the caller: 102's voice, then 103's
+        legs = admin(switch, "calls")[0]["legs"]
+        return int(str(legs["a"]).split("/")[1]) if legs else 0
+
+    try:  # the phones run until the test is done with them: each step waits on what the switch saw
+        procs.append(subprocess.Popen([baresip, "-f", str(homes["102"]), "-t", "60"], stdout=logs["102"], stderr=subprocess.STDOUT))
         switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
-        procs.append(subprocess.Popen([baresip, "-f", str(homes["101"]), "-t", "22", "-e", "/dial 102"],
+        procs.append(subprocess.Popen([baresip, "-f", str(homes["101"]), "-t", "60", "-e", "/dial 102"],
                                       stdout=logs["101"], stderr=subprocess.STDOUT))
         switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
         switch.wait_for(lambda: int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0]) > 150, what="3 s of 102's RTP")
         ctrl_command(ctrl, "transfer", "*85")
         switch.wait_for(lambda: admin(switch, "parked"), timeout=15, what="the parked call")
-        procs.append(subprocess.Popen([baresip, "-f", str(homes["103"]), "-t", "12", "-e", "/dial *801"],
+        procs.append(subprocess.Popen([baresip, "-f", str(homes["103"]), "-t", "60", "-e", "/dial *801"],
                                       stdout=logs["103"], stderr=subprocess.STDOUT))
-        procs[0].wait(40)
-        procs[1].wait(40)
+        switch.wait_for(lambda: "picked up from" in switch.log(), timeout=20, what="103's pick-up")
+        picked = sent_to_101()
+        switch.wait_for(lambda: sent_to_101() > picked + 200, timeout=20, what="4 s of 103's RTP")
+        ctrl_command(ctrl103, "hangup", "")
+        switch.wait_for(lambda: calls(switch), timeout=15, what="the call ended by 103")
     finally:
         end_processes(procs)
         for log in logs.values():

@@ -388,3 +388,21 @@ def test_a_parker_hanging_up_during_the_code_leaves_the_parked_party_parked() ->
     assert [r.status for r in responses(out)] == [200] and not of(out, CallEnded) and not of(out, SendRequest)
     assert StopPlaying("b") in out and Detach("b") in out
     assert call.phase is Phase.PARKED and call.announced("b", 1013.0) == []
+
+
+def test_the_parkers_own_bye_after_a_waiting_pick_up_took_its_leg_does_not_end_the_call() -> None:
+    """The parker's phone hangs up as its REFER succeeds (baresip does) just after a waiting
+    pick-up took its leg: that BYE is the old dialog's, not the retriever's (481), and the
+    parked party and the retriever are bridged as usual."""
+    call = accepted_call()
+    parker_bye = in_dialog(call, "b", "BYE", 6)  # built while the parker's dialog is the leg's
+    park(call).pick_up(call, pickup_invite(sdp("192.0.2.30", 7000)), Tx("c"), C_SRC, "103", 1010.2)
+    done = park(call).parked(call, "*801", 1310.0, "102", 1010.5)
+    reinvite = of(done, SendRequest)[-1]
+    out = call.on_request("b", Tx("bye"), parker_bye, 1010.6)
+    assert [r.status for r in responses(out)] == [481] and of(out, CallEnded) == [] and call.phase is Phase.PARKED
+    assert call.on_ack("b", in_dialog(call, "a", "ACK", 9), 1010.6) == []  # nor an ACK from another dialog
+    answer = answer_to(reinvite.request, 200, "caller", sdp("192.168.1.10", 4000), contact="<sip:101@192.168.1.10:5070>")
+    out = call.on_response(reinvite.ref, answer, 1010.7)
+    assert [r.status for r in responses(out)] == [200] and call.phase is Phase.ANSWERED
+    assert call.record.retrieved_by == "103"
