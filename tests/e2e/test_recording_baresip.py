@@ -14,9 +14,7 @@ from typing import Any
 
 from .audio import audible_seconds, read_stereo, write_tone
 from .harness import admin, base_config, calls, end_processes, free_port, require_tool
-from .test_calls_baresip import baresip_home
-from .test_transfer_baresip import answered_calls, ctrl_command
-from .test_transfer_baresip import baresip_home as transfer_home
+from .test_transfer_baresip import answered_calls, baresip_home, ctrl_command
 
 
 def recording_everything() -> list[dict[str, Any]]:
@@ -28,17 +26,22 @@ def recording_everything() -> list[dict[str, Any]]:
 def test_a_recorded_call_has_the_caller_left_and_the_callee_right(make_switch: Any, tmp_path: Path) -> None:
     baresip = require_tool("baresip")
     switch = make_switch(accounts=recording_everything())
-    h101 = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440))
-    h102 = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000))
+    ctrl = free_port()
+    h101 = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=30), ctrl)
+    h102 = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=30))
     with open(tmp_path / "102.log", "w") as log102, open(tmp_path / "101.log", "w") as log101:
-        callee = subprocess.Popen([baresip, "-f", str(h102), "-t", "14"], stdout=log102, stderr=subprocess.STDOUT)
-        try:
+        callee = subprocess.Popen([baresip, "-f", str(h102), "-t", "60"], stdout=log102, stderr=subprocess.STDOUT)
+        caller = None
+        try:  # the phones run until 101 hangs up, once the switch relayed 5 s of the call
             switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
-            caller = subprocess.Popen([baresip, "-f", str(h101), "-t", "8", "-e", "/dial 102"], stdout=log101,
+            caller = subprocess.Popen([baresip, "-f", str(h101), "-t", "60", "-e", "/dial 102"], stdout=log101,
                                       stderr=subprocess.STDOUT)
-            caller.wait(30)
+            switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
+            switch.wait_for(lambda: int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0]) > 250, what="5 s of RTP")
+            ctrl_command(ctrl, "hangup", "")
+            switch.wait_for(lambda: calls(switch), timeout=15, what="the call ended by 101")
         finally:
-            callee.wait(30)
+            end_processes((callee, caller))
     (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
     assert row["disposition"] == "answered" and int(row["billed_seconds"]) >= 4, row
     path = Path(row["recording_path"])
@@ -74,7 +77,7 @@ def test_a_call_parked_and_picked_up_is_one_recording_with_both_parts(make_switc
     switch = make_switch(accounts=recording_everything())
     ctrl, ctrl103 = free_port(), free_port()
     tones = {ext: write_tone(tmp_path / f"{freq}.wav", freq, seconds=60) for ext, freq in (("101", 440), ("102", 700), ("103", 1000))}
-    homes = {ext: transfer_home(tmp_path / f"b{ext}", ext, switch, tones[ext], {"102": ctrl, "103": ctrl103}.get(ext))
+    homes = {ext: baresip_home(tmp_path / f"b{ext}", ext, switch, tones[ext], {"102": ctrl, "103": ctrl103}.get(ext))
              for ext in ("101", "102", "103")}
     logs = {ext: open(tmp_path / f"{ext}.log", "w") for ext in homes}  # noqa: SIM115 (closed below)
     procs: list[subprocess.Popen[bytes]] = []
@@ -129,17 +132,21 @@ def test_an_extension_recording_on_demand_starts_and_pauses_with_its_code(make_s
     accounts[0]["recording"] = {"mode": "on_demand"}
     switch = make_switch(accounts=accounts)
     ctrl = free_port()
-    homes = {"101": transfer_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=30), ctrl),
-             "102": transfer_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=30))}
+    homes = {"101": baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=30), ctrl),
+             "102": baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=30))}
     with open(tmp_path / "101.log", "w") as log101, open(tmp_path / "102.log", "w") as log102:
-        callee = subprocess.Popen([baresip, "-f", str(homes["102"]), "-t", "20"], stdout=log102, stderr=subprocess.STDOUT)
+        callee = subprocess.Popen([baresip, "-f", str(homes["102"]), "-t", "60"], stdout=log102, stderr=subprocess.STDOUT)
         caller = None
-        try:
+
+        def b_packets() -> int:
+            return int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0])
+
+        try:  # the phones run until the test hangs up: each step waits on what the switch saw
             switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
-            caller = subprocess.Popen([baresip, "-f", str(homes["101"]), "-t", "14", "-e", "/dial 102"], stdout=log101,
+            caller = subprocess.Popen([baresip, "-f", str(homes["101"]), "-t", "60", "-e", "/dial 102"], stdout=log101,
                                       stderr=subprocess.STDOUT)
             switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
-            switch.wait_for(lambda: int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0]) > 100, what="2 s of RTP")
+            switch.wait_for(lambda: b_packets() > 100, what="2 s of RTP")
             ctrl_command(ctrl, "sndcode", "*1")
             switch.wait_for(lambda: "recorded to" in switch.log(), what="the recording started")
             started = time.monotonic()
@@ -147,7 +154,10 @@ def test_an_extension_recording_on_demand_starts_and_pauses_with_its_code(make_s
             ctrl_command(ctrl, "sndcode", "*1")
             switch.wait_for(lambda: "recording paused by 101" in switch.log(), what="the recording paused")
             stretch = time.monotonic() - started
-            caller.wait(30)
+            paused_at = b_packets()
+            switch.wait_for(lambda: b_packets() > paused_at + 150, what="3 s more of the call, not recorded")
+            ctrl_command(ctrl, "hangup", "")
+            switch.wait_for(lambda: calls(switch), timeout=15, what="the call ended by 101")
         finally:
             end_processes((callee, caller))
     (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
