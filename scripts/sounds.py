@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from softswitch.sounds import HERE, PROMPTS, RATE, music_on_hold, prompt
+from softswitch.sounds import HERE, PROMPTS, RATE, TONES, music_on_hold, prompt
 
 VOICE = ["-v", "en-us", "-s", "150"]
 PCM = ["-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed-integer"]
@@ -44,6 +44,11 @@ def music(out: Path, tmp: Path) -> None:
     subprocess.run(["sox", "-R", "-D", *notes, *PCM, str(out), "gain", "-n", "-6"], check=True)
 
 
+def tone(freq: float, seconds: float, out: Path) -> None:
+    subprocess.run(["sox", "-R", "-D", "-n", *PCM, str(out), "synth", str(seconds), "sine", f"{freq:.2f}",
+                    "fade", "q", "0.01", str(seconds), "0.01", "vol", "0.5"], check=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=HERE, help="where the prompts/ and moh/ folders go")
@@ -54,10 +59,14 @@ def main() -> int:
             target = out / prompt(key).relative_to(HERE)
             target.parent.mkdir(parents=True, exist_ok=True)
             speak(text, target, tmp)
+        for key, (freq, seconds) in TONES.items():
+            target = out / prompt(key).relative_to(HERE)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tone(freq, seconds, target)
         moh = out / music_on_hold().relative_to(HERE)
         moh.parent.mkdir(parents=True, exist_ok=True)
         music(moh, tmp)
-    print(f"{len(PROMPTS)} prompts and the music on hold written under {out}", file=sys.stderr)
+    print(f"{len(PROMPTS)} prompts, {len(TONES)} tones and the music on hold written under {out}", file=sys.stderr)
     return 0
 
 

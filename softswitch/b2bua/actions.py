@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Union
 
+from ..media.monitor import Mode
 from ..sdp.model import SessionDescription
 from ..sdp.offer_answer import RelayPorts, event_payload, stream_address
 from ..sip.dialog import Dialog
@@ -237,6 +238,15 @@ class ToggleRecording:
 
 
 @dataclass(frozen=True, slots=True)
+class Supervise:
+    """A supervisor's mode on the call from now on (listen, whisper, barge; None: it left),
+    and the voice payload type of legs whose session now says (the supervisor's, "m")."""
+
+    mode: Mode | None
+    pts: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ParkExpired:
     """Nobody picked the parked call up in time: the service routes it on."""
 
@@ -253,7 +263,7 @@ class Route:
 
 
 Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, Announce, StopPlaying, Detach,
-               Deafen, ParkExpired, Route, TransferWanted, TransferFailed, ToggleRecording]
+               Deafen, ParkExpired, Route, TransferWanted, TransferFailed, ToggleRecording, Supervise]
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,7 @@ class Call:
         self.a: Dialog | None = self.a_dialog  # the caller's leg, until the caller parks or is parked and picked up
         self.forks: list[Fork] = []
         self.b: Dialog | None = None  # the answered fork's dialog
+        self.others: dict[str, Dialog] = {}  # legs a feature holds beside the two parties (a supervisor's, "m")
         self.offer: SessionDescription | None = None  # A's offer (narrowed); None for a late offer
         self.a_final_sent = False
         self.ring_deadline: float | None = None
@@ -282,8 +283,9 @@ class Call:
         if timer is not None:
             self.timers[leg] = timer
 
-    def leave(self, leg: str) -> list[Action]:
-        """The phone on ``leg`` is gone from the call: its dialog, timers and relay leg."""
+    def leave(self, leg: str, now: float) -> list[Action]:
+        """The phone on ``leg`` is gone from the call: its dialog, timers and relay leg (and
+        what a feature does about it: a supervisor of that phone goes too)."""
         if leg == "a":
             self.a = None
         else:
@@ -291,9 +293,12 @@ class Call:
         for table in (self.timers, self.sdp_sent, self.sdp_from, self.origin, self.unacked, self.late_ack, self.pending):
             table.pop(leg, None)
         self.extensions[leg] = None
-        return [StopPlaying(leg), Detach(leg)]
+        out: list[Action] = [StopPlaying(leg), Detach(leg)]
+        for feature in self.features:
+            out += feature.on_leave(self, leg, now)
+        return out
 
-    def hand_off(self, leg: str) -> tuple[Handoff, list[Action]]:
+    def hand_off(self, leg: str, now: float) -> tuple[Handoff, list[Action]]:
         """The phone on ``leg`` leaves this call for another (an attended transfer joins it to
         the transferee): what the other call needs to carry its dialog on, and this call's
         actions for its leaving (no BYE: the dialog goes on elsewhere)."""
@@ -301,7 +306,7 @@ class Call:
         assert dialog is not None
         handoff = Handoff(dialog, self.extensions.get(leg), self.allows_update.get(leg, False), self.timers.get(leg),
                           self.sdp_from.get(leg))
-        return handoff, self.leave(leg)
+        return handoff, self.leave(leg, now)
 
     def answer_caller(self, body: bytes, now: float, extra: list[tuple[str, str]] | None = None) -> Response:
         """The caller's 200 (with its session timer), retransmitted until its ACK."""
@@ -738,7 +743,9 @@ class Call:
 
     # --- in-dialog requests ------------------------------------------------------------
     def leg(self, leg: str) -> Dialog | None:
-        return self.a if leg == "a" else self.b
+        if leg == "a":
+            return self.a
+        return self.others.get(leg, self.b)
 
     def other(self, leg: str) -> str:
         return "b" if leg == "a" else "a"

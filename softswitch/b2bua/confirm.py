@@ -128,7 +128,7 @@ class Confirm(Feature):
         """That member does not take the call: BYE (unless it hung up), and on with the hunt."""
         dialog = fork.dialog
         self.waiting = None
-        out: list[Action] = [*call.leave("b"), Deafen("a", False)]
+        out: list[Action] = [*call.leave("b", now), Deafen("a", False)]
         if reason is not None and dialog is not None:
             out.append(call.bye(dialog, reason, Ref("bye", fork.id)))
         fork.state, fork.final, fork.final_reason = ForkState.FAILED, status, phrase

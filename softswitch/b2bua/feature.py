@@ -16,7 +16,8 @@ hook has a default that declines, so a feature implements only what it needs:
   * ``on_response`` gets the answers to the requests it sent with ``Ref(feature=self)``;
   * ``on_key``, ``on_ack``, ``on_cancel`` (a CANCEL for an INVITE that is not the
     caller's), ``on_played`` (a prompt has played), ``on_fork_answered`` (before the
-    answer is put through: confirmation), ``on_end`` (the call ends);
+    answer is put through: confirmation), ``on_leave`` (a phone left its leg),
+    ``on_end`` (the call ends);
   * ``deadline``/``due``: the feature's own timer, on the call's clock;
   * ``owns_leg``: a leg the feature ends itself (the call's hang-up leaves it alone).
 
@@ -65,6 +66,9 @@ class Feature:
 
     def on_fork_answered(self, call: Call, fork: Fork, response: Response, now: float) -> list[Action] | None:
         return None
+
+    def on_leave(self, call: Call, leg: str, now: float) -> list[Action]:
+        return []
 
     def on_end(self, call: Call, cause: str) -> list[Action]:
         return []

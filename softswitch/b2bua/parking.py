@@ -282,19 +282,19 @@ class CallPark(Feature):
             parking.announcing = True
             out.append(Announce(parking.parker_leg, ("parked-at", *spoken_code(code)), handover.voice(call, parking.parker_leg)))
         else:
-            out += self._parker_leaves(call, parking.parker_leg)
+            out += self._parker_leaves(call, parking.parker_leg, now)
         waiting, self.waiting = self.waiting, None
         if waiting is not None:  # a pick-up came while the slot was being claimed: now it is parked
             out += self.pick_up(call, waiting.invite, waiting.tx, waiting.source, waiting.retriever, now)
         return out
 
-    def _parker_leaves(self, call: Call, leg: str) -> list[Action]:
+    def _parker_leaves(self, call: Call, leg: str, now: float) -> list[Action]:
         """BYE to the parker (unless it hung up already) and its leg is gone from the call."""
         parking, device = self.parking, call.leg(leg)
         out: list[Action] = []
         if parking is not None and not parking.parker_gone and device is not None:
             out.append(call.bye(device, f'SIP;cause=200;text="Call parked at {call.record.park_slot}"'))
-        return out + call.leave(leg)
+        return out + call.leave(leg, now)
 
     def announced(self, call: Call, leg: str, now: float) -> list[Action]:
         """The parker heard the code (or why the park failed): let it go, or nothing."""
@@ -302,7 +302,7 @@ class CallPark(Feature):
         if parking is None or not parking.announcing or leg != parking.parker_leg:
             return []
         parking.announcing = False
-        return self._parker_leaves(call, leg)
+        return self._parker_leaves(call, leg, now)
 
     def _text_message(self, call: Call, dialog: Dialog, text: str) -> Request:
         """A MESSAGE (RFC 3428) to the phone of ``dialog``, outside the dialog."""
@@ -325,7 +325,7 @@ class CallPark(Feature):
             parking = self.parking
             if parking is not None and parking.announcing and leg == parking.parker_leg:
                 parking.announcing, parking.parker_gone = False, True  # the parker did not wait for the code
-                return call.leave(leg)
+                return call.leave(leg, now)
             return call.end(now, "answered", "parked party", "BYE while parked")
 
         answered = call.lone_request(leg, tx, request, now, bye=bye)
@@ -364,7 +364,7 @@ class CallPark(Feature):
             try:
                 body, media = call.relay(body, new, narrow=True)
             except RemoteProtocolError as exc:
-                return out + call.leave(new) + [Respond(tx, make_response(invite, exc.status_hint, to_tag=dialog.local_tag))]
+                return out + call.leave(new, now) + [Respond(tx, make_response(invite, exc.status_hint, to_tag=dialog.local_tag))]
             out.append(media)
         extra = [Header("P-Asserted-Identity", dialog.remote_uri)]  # who the parked party now talks to
         timer = call.timers.get(held)
@@ -384,7 +384,7 @@ class CallPark(Feature):
             return []
         call.pending[parking.parked_leg] = Ref("retrieve", from_leg=ref.from_leg, method="INVITE", offer=ref.offer, feature=self)
         dialog = call.leg(ref.from_leg)
-        out = call.leave(ref.from_leg)
+        out = call.leave(ref.from_leg, now)
         return out + [Respond(tx, make_response(ref.request, 487, to_tag=dialog.local_tag if dialog else None))]
 
     def retrieve_response(self, call: Call, ref: Ref, response: Response | None, now: float) -> list[Action]:
@@ -406,7 +406,7 @@ class CallPark(Feature):
         if response is None or status >= 300:
             reason = "Request Timeout" if response is None else response.reason
             refused = make_response(ref.request, status if status < 500 else 480, reason, to_tag=retriever.local_tag)
-            out = call.leave(new) + [Respond(ref.tx, refused)]
+            out = call.leave(new, now) + [Respond(ref.tx, refused)]
             if status in (408, 481):  # the parked party is gone
                 out += call.hang_up(now, "switch", f"parked party unreachable ({status})")
             return out

@@ -49,7 +49,7 @@ from ..sip.uri import SipUri
 from ..store import CallStore
 from ..store.records import RecordingRow
 from ..store.writer import BatchWriter
-from . import pickup
+from . import monitor, pickup
 from .actions import (
     Action,
     Announce,
@@ -71,6 +71,7 @@ from .actions import (
     SetMedia,
     Stage,
     StopPlaying,
+    Supervise,
     ToggleRecording,
     TransferFailed,
     TransferWanted,
@@ -78,6 +79,8 @@ from .actions import (
 from .attendant import attendant_of
 from .call import Call
 from .confirm import Confirm
+from .handover import voice
+from .monitor import Monitor
 from .parking import CallPark
 from .record import CallRecord
 from .recording import RecordingKey, mode_of, recorded
@@ -145,6 +148,7 @@ class CallService:
             Announce: self._announce,
             StopPlaying: lambda call, a: self.media.stop_playing(call.record.id, a.leg),
             ToggleRecording: self._toggle_recording,
+            Supervise: self._supervised,
             Detach: lambda call, a: self.media.detach(call.record.id, a.leg),
             Deafen: lambda call, a: self.media.deafen(call.record.id, a.leg, a.deaf),
             ParkExpired: lambda call, a: self._park_expired(call),
@@ -228,7 +232,8 @@ class CallService:
         if caller is None or self._shed(tx, request, self.admission.rate(now)):
             return
         if self._replaces(tx, request, source, account, caller, now) or self._pick_up(tx, request, source, account, caller, now) \
-                or self._ringing_pick_up(tx, request, source, account, caller, now):
+                or self._ringing_pick_up(tx, request, source, account, caller, now) \
+                or self._supervise(tx, request, source, account, caller, now):
             return
         record = CallRecord(
             id=self.new_id(), account=account.name, caller=caller.number, callee=_dialled(request),
@@ -838,7 +843,7 @@ class CallService:
             self._run(call, transfer.refused(call, 404, "Replaced Call Not Found", now))
             return
         log.info("call %s: attended transfer joins %s of call %s", call.record.id, other.identity(far), other.record.id)
-        handoff, leaving = other.hand_off(far)
+        handoff, leaving = other.hand_off(far, now)
         call.record.path.append(f"attended transfer from call {other.record.id}")
         self._run(other, leaving + other.hang_up(now, "switch", f"attended transfer to call {call.record.id}", "answered"))
         self._run(call, transfer.attended(call, handoff, now))
@@ -907,6 +912,62 @@ class CallService:
         tx.user_data = call
         self._run(call, pickup.pick_up(call, request, tx, source, caller.number, who, now))
         return True
+
+    # --- supervisors ----------------------------------------------------------------------------
+    def _supervise(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
+                   now: float) -> bool:
+        """``*221102`` (listen), ``*222102`` (whisper), ``*223102`` (barge): a supervisor of 102
+        joins 102's answered call (b2bua/monitor.py).  Anyone else gets ``403`` whether or not
+        102 is on a call; a number the caller's account does not have, ``404``."""
+        codes = account.supervision
+        found = monitor.wanted(_dialled(request), {codes.listen_code: "listen", codes.whisper_code: "whisper",
+                                                   codes.barge_code: "barge"})
+        if found is None:
+            return False
+        mode, number = found
+        agent = account.extension(number)
+
+        def refuse(status: int, reason: str) -> bool:
+            log.info("%s@%s dialled %s: %d %s", caller.number, account.name, _dialled(request), status, reason)
+            self.endpoint.respond(tx, make_response(request, status, reason, to_tag=self.new_id()))
+            return True
+
+        if agent is None:
+            return refuse(404, "Not Found")
+        if not monitor.supervises(caller.number, agent.supervisors, lambda n: g.members if (g := account.group(n)) else ()):
+            return refuse(403, f"Forbidden (not a supervisor of {number})")
+        calls = [(call, leg) for call in self.calls.values() if call.record.account == account.name
+                 and call.phase is Phase.ANSWERED for leg in ("a", "b") if call.extensions.get(leg) == number]
+        if not calls:
+            return refuse(480, f"{number} Is Not On A Call")
+        free = [(call, leg) for call, leg in calls if not ((w := call.feature(Monitor)) is not None and w.on)]
+        if not free:  # one supervisor per call
+            return refuse(486, "Call Already Monitored")
+        call, leg = max(free, key=lambda found: found[0].record.answered or 0.0)  # the latest the agent took
+        watching = call.feature(Monitor)
+        pts = {each: voice(call, each) or 0 for each in ("a", "b")}
+        try:
+            ports = self.media.monitor(call.record.id, leg, mode, pts)
+        except PortsExhausted:
+            return refuse(503, "No Media Ports")
+        if ports is None:
+            return refuse(486, "Call Already Monitored")
+        if watching is not None:
+            call.features.remove(watching)
+        keys = {codes.listen_key: "listen", codes.whisper_key: "whisper", codes.barge_key: "barge"}
+        feature = call.add(Monitor(caller.number, leg, mode, keys, beep=codes.beep))  # type: ignore[arg-type]
+        log.info("call %s: %s@%s joins to %s %s", call.record.id, caller.number, account.name, mode, number)
+        tx.user_data = call
+        self._run(call, feature.join(call, request, tx, source, ports, now))
+        return True
+
+    def _supervised(self, call: Call, action: Supervise) -> None:
+        rid = call.record.id
+        if action.mode is None:
+            self.media.end_monitor(rid)
+        else:
+            log.info("call %s: supervisor %s", rid, {"listen": "listens", "whisper": "whispers", "barge": "barges in"}[action.mode])
+            self.media.monitor_mode(rid, action.mode, dict(action.pts))
 
     def _replaces(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
                   now: float) -> bool:

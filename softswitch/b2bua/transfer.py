@@ -234,7 +234,7 @@ class Transfer(Feature):
         state.kept = (dialog, call.extensions.get(state.transferor), call.allows_update.get(state.transferor, False),
                       call.timers.get(state.transferor), call.sdp_from.get(state.transferor), call.sdp_sent.get(state.transferor))
         state.aside = dialog
-        out += [BindDialog(dialog.key, ASIDE), *call.leave(state.transferor)]
+        out += [BindDialog(dialog.key, ASIDE), *call.leave(state.transferor, now)]
         call.record.left(state.by, call.wall(now))
         call.enter(Phase.TRANSFERRING)
         state.ringing = True
@@ -324,7 +324,7 @@ class Transfer(Feature):
         assert old is not None
         state.aside = old
         out += self._notify(call, state, "SIP/2.0 200 OK", final=True)
-        out += [BindDialog(old.key, ASIDE), *call.leave(transferor), *self._let_go(call, state, "Call transferred")]
+        out += [BindDialog(old.key, ASIDE), *call.leave(transferor, now), *self._let_go(call, state, "Call transferred")]
         dialog = target.dialog
         call.join(transferor, dialog, extension=target.extension, update=target.update, timer=target.timer)
         if target.session is not None:  # where it listens: the relay sends it the transferee's voice at once
@@ -389,7 +389,7 @@ class Transfer(Feature):
         except RemoteProtocolError as exc:
             return [Respond(tx, make_response(invite, exc.status_hint, exc.reason[:60], to_tag=tag))]
         gone = _who(call, leg)
-        out: list[Action] = [*call.leave(leg), BindDialog(old.key, ASIDE),  # a BYE crossing ours is answered
+        out: list[Action] = [*call.leave(leg, now), BindDialog(old.key, ASIDE),  # a BYE crossing ours is answered
                              call.bye(old, 'SIP;cause=200;text="Call replaced"')]
         dialog = Dialog.as_uas(invite, tag, call.locality.contact(source.transport), source)
         call.join(leg, dialog, extension=who, update=allows(invite, "UPDATE"))

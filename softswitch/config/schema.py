@@ -228,6 +228,43 @@ class Pickup(Strict):
         return value
 
 
+class Supervision(Strict):
+    """Supervisor codes (SPEC "Voicemail, recording, supervision"): a supervisor dials a code
+    and the agent's number (*221102) to listen, whisper or barge; keys switch the mode."""
+
+    listen_code: str = Field("*221", description="dialled before an agent's number: hear both parties, heard by nobody")
+    whisper_code: str = Field("*222", description="dialled before an agent's number: hear both, heard by the agent only")
+    barge_code: str = Field("*223", description="dialled before an agent's number: everybody hears everybody")
+    listen_key: str = Field("4", description="pressed while monitoring: listen")
+    whisper_key: str = Field("5", description="pressed while monitoring: whisper")
+    barge_key: str = Field("6", description="pressed while monitoring: barge")
+    beep: bool = Field(False, description="the agent hears a short beep when a supervisor joins its call "
+                       "(default: no indication)")
+
+    @field_validator("listen_code", "whisper_code", "barge_code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not 2 <= len(value) <= 5 or any(c not in "0123456789*#" for c in value) or value[0].isdigit():
+            raise ValueError(f"supervision code {value!r} must be 2 to 5 keys of 0-9, * and #, not starting with a digit")
+        return value
+
+    @field_validator("listen_key", "whisper_key", "barge_key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if len(value) != 1 or value not in "0123456789*#":
+            raise ValueError(f"supervision key {value!r} must be one key: 0-9, * or #")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Supervision:
+        codes = (self.listen_code, self.whisper_code, self.barge_code)
+        if any(a != b and b.startswith(a) for a in codes for b in codes) or len(set(codes)) < 3:
+            raise ValueError(f"supervision codes {', '.join(codes)} must differ, and none may begin another")
+        if len({self.listen_key, self.whisper_key, self.barge_key}) < 3:
+            raise ValueError("supervision keys must differ")
+        return self
+
+
 class ParkOverride(Strict):
     """A site's own park settings; what it leaves out comes from the account's."""
 
@@ -703,6 +740,8 @@ class Account(Strict):
     park: Park = Field(default_factory=Park)
     transfer: Transfers = Field(default_factory=Transfers)
     pickup: Pickup = Field(default_factory=Pickup)
+    supervision: Supervision = Field(default_factory=Supervision, description="codes and keys of supervisors "
+                                     "monitoring the calls of the extensions that name them")
     pickup_groups: dict[str, list[str]] = Field(
         default_factory=dict, description="pick-up groups by name: extensions that may answer each other's ringing calls with *8")
     people: list[Person] = Field(default_factory=list, description="the employees extensions belong to")

@@ -8,9 +8,12 @@ sends to (symmetric RTP).  What to forward where
 is the pure ``RelaySession``'s decision.  No packet objects are built on this
 path; the relay reads two header fields.
 
-A recorded call's RTP sockets are watched with a *tap*: each packet the relay reads is
-also given to the call's ``Recording`` (recorder.py), whatever the relay does with it; calls
-not recorded keep the plain path.
+A recorded or monitored call's RTP sockets are watched with a *tap*: each packet the relay
+reads from a leg's phone is also given to the call's ``Recording`` (recorder.py) and its
+``Monitoring`` (monitor.py), whatever the relay does with it; other calls keep the plain
+path.  A supervisor's leg ("m") is a third port pair in the call's session: the relay
+latches it and reads its keys but forwards nothing from it; what it sends is heard only in
+the mixes the ``Mixer`` (mixer.py) sends.
 
 A once-a-second sweep reports sessions whose media stopped both ways for the
 configured time (``on_dead``), which the B2BUA turns into a hang-up.  Counters
@@ -30,10 +33,14 @@ from pathlib import Path
 
 from ..sdp.offer_answer import RelayPorts
 from .audio import Sound
+from .mixer import Mixer
+from .monitor import SUPERVISOR, Mode
 from .player import Player
 from .ports import PortPool, PortsExhausted
 from .recorder import RecordedFile, Recorders
 from .relay import Address, Leg, RelaySession
+
+Tap = Callable[[str, bytes], None]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,11 @@ class MediaSession:
     ports: dict[str, int]  # leg -> even RTP port
     sockets: dict[tuple[str, bool], socket.socket] = field(default_factory=dict)  # (leg, rtcp) -> socket
     active: bool = False  # answered: the inactivity deadline applies
+    taps: list[Tap] = field(default_factory=list)  # given each packet of the parties' phones (recording, monitoring)
+
+    def feed(self, leg: str, data: bytes) -> None:
+        for tap in self.taps:
+            tap(leg, data)
 
     def relay_ports(self, leg: str) -> RelayPorts:
         port = self.ports[leg]
@@ -71,6 +83,7 @@ class MediaEndpoint:
                          "packets_in": 0, "packets_out": 0}  # of closed sessions: RTP and RTCP
         self.player = Player(self.loop)
         self.recorders = Recorders(self.loop)
+        self.mixer = Mixer(self.loop)
         self._sweeper: asyncio.TimerHandle | None = self.loop.call_later(1.0, self._sweep)
 
     # --- sessions -------------------------------------------------------------
@@ -95,9 +108,16 @@ class MediaEndpoint:
         self.counters["sessions_opened"] += 1
         return session
 
-    def _watch(self, session: MediaSession, leg: str, rtcp: bool, tap: Callable[[str, bytes], None] | None = None) -> None:
+    def _watch(self, session: MediaSession, leg: str, rtcp: bool, tap: Tap | None = None) -> None:
         sock, out = session.sockets[(leg, rtcp)], session.sockets[("b" if leg == "a" else "a", rtcp)]
         self.loop.add_reader(sock.fileno(), self._readable, sock, out, session.relay, leg, rtcp, session.id, tap)
+
+    def _retap(self, session: MediaSession) -> None:
+        """Watch the parties' RTP sockets with the session's taps (none: the plain path)."""
+        tap = None if not session.taps else session.taps[0] if len(session.taps) == 1 else session.feed
+        for leg in ("a", "b"):
+            self.loop.remove_reader(session.sockets[(leg, False)].fileno())
+            self._watch(session, leg, False, tap)
 
     def _bind_pair(self) -> tuple[int, socket.socket, socket.socket]:
         for _ in range(BIND_ATTEMPTS):
@@ -175,9 +195,8 @@ class MediaEndpoint:
         if session is None or session_id in self.recorders.active:
             return False
         recording = self.recorders.start(session_id, path)
-        for leg in ("a", "b"):
-            self.loop.remove_reader(session.sockets[(leg, False)].fileno())
-            self._watch(session, leg, False, recording.feed)
+        session.taps.append(recording.feed)
+        self._retap(session)
         return True
 
     def recording(self, session_id: str) -> bool:
@@ -191,9 +210,50 @@ class MediaEndpoint:
         closes: feeding a recording no longer written costs nothing that lasts)."""
         return self.recorders.stop(session_id)
 
+    # --- a supervisor ------------------------------------------------------------------
+    def monitor(self, session_id: str, agent: str, mode: Mode, pts: dict[str, int]) -> RelayPorts | None:
+        """A supervisor joins the call on a third port pair (leg "m"): the ports its session
+        names, or None (no such call, or one watched already); ``PortsExhausted``."""
+        session = self.sessions.get(session_id)
+        if session is None or session_id in self.mixer.active:
+            return None
+        port, rtp_sock, rtcp_sock = self._bind_pair()
+        session.ports[SUPERVISOR] = port
+        session.sockets[(SUPERVISOR, False)], session.sockets[(SUPERVISOR, True)] = rtp_sock, rtcp_sock
+        session.relay.add_leg(Leg(SUPERVISOR, port, None))
+        sockets = {leg: session.sockets[(leg, False)] for leg in ("a", "b", SUPERVISOR)}
+        monitoring = self.mixer.start(session_id, agent, mode, sockets, session.relay.legs, pts)
+        for sock, rtcp in ((rtp_sock, False), (rtcp_sock, True)):
+            self.loop.add_reader(sock.fileno(), self._heard, sock, session.relay, rtcp, session_id,
+                                 None if rtcp else monitoring.feed)
+        session.taps.append(monitoring.feed)
+        self._retap(session)
+        return session.relay_ports(SUPERVISOR)
+
+    def monitor_mode(self, session_id: str, mode: Mode, pts: dict[str, int] | None = None) -> None:
+        """Who hears whom from now on; ``pts``: the payload type a leg's session now uses."""
+        self.mixer.mode(session_id, mode, pts)
+
+    def end_monitor(self, session_id: str) -> None:
+        """The supervisor left: its port pair is let go, the parties hear each other as before."""
+        session = self.sessions.get(session_id)
+        monitored = self.mixer.active.get(session_id)
+        self.mixer.stop(session_id)
+        if session is None or monitored is None:
+            return
+        session.taps.remove(monitored.monitoring.feed)
+        self._retap(session)
+        session.relay.remove_leg(SUPERVISOR)
+        for rtcp in (False, True):
+            sock = session.sockets.pop((SUPERVISOR, rtcp))
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+        self.pool.release(session.ports.pop(SUPERVISOR))
+
     def close(self, session_id: str) -> MediaSession | None:
         session = self.sessions.pop(session_id, None)
         if session is not None:
+            self.mixer.stop(session_id)
             self.recorders.stop(session_id)  # the call's service takes its file first (stop_recording)
             self._release(session)
             self.counters["sessions_closed"] += 1
@@ -222,6 +282,7 @@ class MediaEndpoint:
         for session_id in list(self.sessions):
             self.close(session_id)
         self.recorders.shutdown()
+        self.mixer.shutdown()
 
     # --- the hot path -----------------------------------------------------------
     def _readable(self, sock: socket.socket, out: socket.socket, relay: RelaySession, leg: str, rtcp: bool,
@@ -247,9 +308,23 @@ class MediaEndpoint:
             except OSError:
                 self.counters["send_failed"] += 1
         if relay.digits:
-            digits, relay.digits = relay.digits, []
-            for pressed_on, key in digits:
-                self.on_digit(session_id, pressed_on, key)
+            self._keys(relay, session_id)
+
+    def _heard(self, sock: socket.socket, relay: RelaySession, rtcp: bool, session_id: str, tap: Tap | None) -> None:
+        """A packet on a supervisor's port: nothing is forwarded; its voice goes to the mixes."""
+        try:
+            data, source = sock.recvfrom(2048)
+        except OSError:  # nothing after all, or an ICMP error: the socket lives on
+            return
+        if relay.hear(SUPERVISOR, source[:2], data, self.loop.time(), rtcp=rtcp) and tap is not None:
+            tap(SUPERVISOR, data)
+        if relay.digits:
+            self._keys(relay, session_id)
+
+    def _keys(self, relay: RelaySession, session_id: str) -> None:
+        digits, relay.digits = relay.digits, []
+        for pressed_on, key in digits:
+            self.on_digit(session_id, pressed_on, key)
 
     # --- inactivity --------------------------------------------------------------------
     def _sweep(self) -> None:

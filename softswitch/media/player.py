@@ -52,7 +52,9 @@ class Output:
 
     def send(self, sound: Sound, index: int) -> None:
         frames = sound.frames[self.pt]
-        payload = frames[index % len(frames)]
+        self.send_payload(frames[index % len(frames)])
+
+    def send_payload(self, payload: bytes) -> None:
         marker = 0x80 if self.first else 0
         self.first = False
         header = _HEADER.pack(0x80, marker | self.pt, self.seq, self.timestamp, self.ssrc)
@@ -67,7 +69,7 @@ class Output:
             pass  # a phone gone away; the call's own signalling ends it
 
 
-class _Ticker:
+class Ticker:
     """Calls ``tick`` every 20 ms on the loop's clock until ``stop``."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, tick: Callable[[], None]) -> None:
@@ -82,7 +84,7 @@ class _Ticker:
         try:
             self.tick()
         except Exception:
-            log.exception("sound player tick failed")
+            log.exception("media tick failed")
         if self.stopped:
             return
         now = self.loop.time()
@@ -106,7 +108,7 @@ class Music:
         self.position = 0
         self.outputs: dict[tuple[str, str], Output] = {}
         self.on_idle = on_idle
-        self.ticker = _Ticker(loop, self._tick)
+        self.ticker = Ticker(loop, self._tick)
 
     def _tick(self) -> None:
         for output in self.outputs.values():
@@ -131,7 +133,7 @@ class Announcement:
         self.on_done = on_done
         self.part = 0
         self.index = 0
-        self.ticker = _Ticker(loop, self._tick)
+        self.ticker = Ticker(loop, self._tick)
 
     def _tick(self) -> None:
         if self.part >= len(self.sounds):
@@ -161,7 +163,7 @@ class Player:
         source = self.music.get(id(sound))
         if source is None:
             source = self.music[id(sound)] = Music(self.loop, sound, self._idle)
-        source.outputs[key] = Output(sock, leg, _g711(pt))
+        source.outputs[key] = Output(sock, leg, g711(pt))
         self.listening[key] = source
         leg.playing = True
 
@@ -175,7 +177,7 @@ class Player:
                 leg.playing = False
             on_done()
 
-        announcement = Announcement(self.loop, sounds, Output(sock, leg, _g711(pt)), done)
+        announcement = Announcement(self.loop, sounds, Output(sock, leg, g711(pt)), done)
         self.listening[key] = announcement
         leg.playing = True
 
@@ -198,5 +200,5 @@ class Player:
             del self.music[id(source.sound)]
 
 
-def _g711(pt: int | None) -> int:
+def g711(pt: int | None) -> int:
     return pt if pt in (PCMU, PCMA) else PCMU

@@ -97,6 +97,7 @@ class Leg:
     undeliverable: int = 0  # the other leg had nowhere to send to yet
     playing: bool = False  # the switch plays a sound to this leg's phone: the other leg is not heard
     deaf: bool = False  # this leg's phone must not hear the other leg yet (a member who has not pressed 1)
+    mixed: bool = False  # this leg's phone hears a mix the switch makes (a supervisor whispers): nothing is forwarded to it
     muted: int = 0  # packets for this leg dropped while it was played to, or deaf
     events: frozenset[int] = frozenset()  # RFC 4733 payload types this leg's phone may send
     last_event: tuple[int, int] | None = None  # (RTP timestamp, event code) of the last key
@@ -165,9 +166,23 @@ class RelaySession:
         """The telephone-event payload type in the SDP of the phone on ``leg``.  Phones send
         events with their own number or their peer's, so either counts on both legs."""
         self._event_pts[leg] = pt
-        both = frozenset(p for p in self._event_pts.values() if p is not None)
+        self._share_events()
+
+    def _share_events(self) -> None:
+        every = frozenset(p for p in self._event_pts.values() if p is not None)
         for each in self.legs.values():
-            each.events = both
+            each.events = every
+
+    def add_leg(self, leg: Leg) -> None:
+        """A leg beside the two parties (a supervisor's): nothing is forwarded from it (``hear``)."""
+        self.legs[leg.name] = leg
+        self._share_events()
+
+    def remove_leg(self, name: str) -> Leg | None:
+        leg = self.legs.pop(name, None) if name not in ("a", "b") else None
+        self._event_pts.pop(name, None)
+        self._share_events()
+        return leg
 
     def other(self, leg: str) -> Leg:
         return self.legs["b" if leg == "a" else "a"]
@@ -175,6 +190,36 @@ class RelaySession:
     def on_packet(self, leg: str, source: Address, data: bytes, now: float, *, rtcp: bool = False) -> Address | None:
         """A packet arrived on ``leg``'s port from ``source``: where to forward it, or None."""
         me = self.legs[leg]
+        got = self._receive(me, source, data, now, rtcp)
+        if got is None:
+            return None
+        pt, key_tail = got
+        peer = self.other(leg)
+        if key_tail and me.event_dropped:  # a key is passed on whole or not at all
+            peer.muted += 1
+            return None
+        if peer.playing or peer.deaf or peer.mixed:
+            peer.muted += 1
+            if pt in me.events:
+                me.event_dropped = True
+            return None
+        if pt in me.events and not key_tail:
+            me.event_dropped = False
+        destination = peer.target(rtcp)
+        if destination is None:
+            me.undeliverable += 1
+            return None
+        peer.sent_packets += 1
+        return destination
+
+    def hear(self, leg: str, source: Address, data: bytes, now: float, *, rtcp: bool = False) -> bool:
+        """A packet on a leg the relay forwards nothing from (a supervisor's, only ever heard
+        mixed): latched, counted and its keys noted as any leg's; False for a stray."""
+        return self._receive(self.legs[leg], source, data, now, rtcp) is not None
+
+    def _receive(self, me: Leg, source: Address, data: bytes, now: float, rtcp: bool) -> tuple[int, bool] | None:
+        """Latch, count and read keys: (payload type, whether it is the rest of a key), or
+        None for a packet from nobody the leg listens to."""
         pt, key_tail = -1, False  # RTCP: neither voice nor a key
         if me.detached or me.left_lately(source, now, rtcp, self.relatch_after):
             me.strays += 1  # for nobody, or late from the phone that left this leg
@@ -204,23 +249,7 @@ class RelaySession:
                 me.received.bytes += len(data)
         me.last_seen = now
         self.last_packet = now
-        peer = self.other(leg)
-        if key_tail and me.event_dropped:  # a key is passed on whole or not at all
-            peer.muted += 1
-            return None
-        if peer.playing or peer.deaf:
-            peer.muted += 1
-            if pt in me.events:
-                me.event_dropped = True
-            return None
-        if pt in me.events and not key_tail:
-            me.event_dropped = False
-        destination = peer.target(rtcp)
-        if destination is None:
-            me.undeliverable += 1
-            return None
-        peer.sent_packets += 1
-        return destination
+        return pt, key_tail
 
     def _key(self, me: Leg, data: bytes, timestamp: int) -> bool:
         """Note a new key (True), or see the rest of the last one (False)."""

@@ -32,11 +32,16 @@ PROMPTS: dict[str, str] = {
     "nobody-available": "Sorry, nobody can take your call right now. Please call again later. Goodbye.",
 }
 
+# name -> (Hz, seconds) of a plain tone played as a prompt (a supervisor joining: "beep")
+TONES: dict[str, tuple[float, float]] = {"beep": (1000.0, 0.25)}
+
 MUSIC_ON_HOLD = "default"
 
 
 def prompt(name: str, language: str = "en") -> Path:
     """The WAV file of a prompt (``KeyError`` for a name not in ``PROMPTS``)."""
+    if name in TONES:
+        return HERE / "tones" / f"{name}.wav"
     if name not in PROMPTS:
         raise KeyError(name)
     return HERE / "prompts" / language / f"{name}.wav"

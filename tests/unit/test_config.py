@@ -320,3 +320,27 @@ accounts:
     assert acme is not None and acme.recording.mode == "always" and str(acme.recording.directory) == "/srv/recordings/acme"
     assert acme.recording.pause_when_parked and [e.recording for e in acme.extensions] == ["never", "always"]
     assert acme.groups[0].recording == "always" and cfg.accounts[0].hotlines == []
+
+
+def test_supervision_codes_and_keys_are_read_and_checked() -> None:
+    text = """\
+server: {listen: [{transport: udp, address: 127.0.0.1, port: 5060}]}
+accounts:
+  - name: acme
+    domain: acme.example
+    supervision: {listen_code: "*22", whisper_code: "*222", barge_code: "9*3", whisper_key: "4", beep: true}
+    extensions:
+      - {number: "101", password: secret-101, supervisors: ["102"]}
+      - {number: "102", password: secret-102}
+"""
+    assert problems(text) == ["bad.yaml:5: accounts[0].supervision.barge_code: supervision code '9*3' must be 2 to 5 keys "
+                              "of 0-9, * and #, not starting with a digit"]
+    fixed = text.replace('"9*3"', '"*223"')
+    assert problems(fixed) == ["bad.yaml:5: accounts[0].supervision: supervision codes *22, *222, *223 must "
+                               "differ, and none may begin another"]
+    fixed = fixed.replace('"*22"', '"*221"')
+    assert problems(fixed) == ["bad.yaml:5: accounts[0].supervision: supervision keys must differ"]
+    cfg = load_config_text(fixed.replace(', whisper_key: "4"', ""), "good.yaml")
+    acme = cfg.account("acme")
+    assert acme is not None and acme.supervision.beep and acme.supervision.whisper_key == "5"
+    assert (acme.supervision.listen_code, acme.supervision.barge_code) == ("*221", "*223")

@@ -61,3 +61,9 @@ def test_the_shipped_files_are_what_the_script_makes(tmp_path: Path) -> None:
     made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.wav"))
     assert shipped == made
     assert all((sounds.HERE / p).read_bytes() == (tmp_path / p).read_bytes() for p in shipped)
+
+
+def test_the_beep_is_a_short_tone() -> None:
+    params, samples = read(sounds.prompt("beep"))
+    assert (params.framerate, params.nchannels, params.sampwidth) == (8000, 1, 2)
+    assert 0.2 <= params.nframes / 8000 <= 0.3 and rms(samples) > 0.2

@@ -144,7 +144,7 @@ def test_attended_transfer_joins_the_far_end_of_the_other_call() -> None:
     call, _ = blind_setup()
     other, _, _ = answered_call()  # B's second call: B is its leg a, 104 (X) its leg b
     other.on_ack("a", in_dialog(other, "a", "ACK", 2), 1002.1)
-    handoff, leaving = other.hand_off("b")
+    handoff, leaving = other.hand_off("b", 1019.9)
     assert Detach("b") in leaving and other.leg("b") is None
     out = transfer_of(call).attended(call, handoff, 1020.0)
     assert [r.status for r in responses(out)] == [202]
