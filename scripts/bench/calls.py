@@ -116,7 +116,9 @@ class Softswitch(System):
             "accounts": [{
                 "name": "bench", "domain": "bench.example", "default": True, "trunk": "provider",
                 "hotlines": [{"number": HOTLINE, "trunk": "provider", "destination": "200"}],
-                "extensions": [{"number": "200", "password": "bench-200"}],
+                # 201 supervises 200 (bench_media's step with a supervisor on every call)
+                "extensions": [{"number": "200", "password": "bench-200", "supervisors": ["201"]},
+                               {"number": "201", "password": "bench-201"}],
             }],
         }
         self.proc = start_softswitch(self.workdir, config)

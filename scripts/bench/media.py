@@ -16,6 +16,13 @@ divided by the packets that came back through the relay.
 
 Prints one result line per system (the largest passing N with latency p50/p99 and CPU per
 packet) and the ratios.
+
+``--mixed N`` (default 50; 0: none) adds a step for the switch alone: N calls relayed as above
+for ``--seconds``, then a supervisor joins each (SIPp as extension 201 dials ``*221200``, listen:
+its leg hears both parties, a 20 ms mix) and the same calls are relayed again, the mixes going
+to a sink that counts them.  It prints the switch's CPU per call per second without and with
+the supervisors (rtpengine mixes nothing, so there is no reference for that line) and the
+extra CPU per mixed frame sent.
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ import argparse
 import json
 import math
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +50,7 @@ from softswitch.admin import query
 ROOT = Path(__file__).resolve().parents[2]
 RTPGEN_SOURCE = ROOT / "bench" / "rtpgen" / "rtpgen.c"
 CALLER = ROOT / "bench" / "call_uac_timed.xml"
+SUPERVISOR = ROOT / "bench" / "monitor_uac.xml"
 DEFAULT_COUNTS = [100, 250, 500, 600, 700, 800, 1000, 1250, 1500, 2000]
 MAX_LOSS_PCT = 0.1
 SETUP_RATE = 200  # calls/s while a step's calls are set up
@@ -129,9 +139,9 @@ class SwitchRelay:
         stop(self.phone)
         self.switch.stop()
 
-    def open(self, n: int) -> list[tuple[int, int]]:
-        # Held long enough for the set-up, the generator's run and its drain; then BYE.
-        hold_ms = (n // SETUP_RATE + self.seconds + 8) * 1000
+    def open(self, n: int, extra: int = 0) -> list[tuple[int, int]]:
+        # Held long enough for the set-up, the generator's run (and ``extra`` seconds) and its drain; then BYE.
+        hold_ms = (n // SETUP_RATE + self.seconds + extra + 8) * 1000
         self.caller = spawn([
             "sipp", "-sf", str(CALLER), f"127.0.0.1:{self.switch.port}", "-i", PROVIDER_IP, "-p", "0", "-t", "u1",
             "-m", str(n), "-r", str(SETUP_RATE), "-l", str(n), "-s", HOTLINE, "-d", str(hold_ms),
@@ -146,6 +156,27 @@ class SwitchRelay:
                 return [(c["ports"]["a"], c["ports"]["b"]) for c in live[:n]]
             if time.monotonic() > deadline or self.caller.poll() is not None:
                 raise RuntimeError(f"softswitch: only {len(live)} of {n} calls set up")
+            time.sleep(0.5)
+
+    def supervise(self, n: int, sink: int, seconds: int) -> subprocess.Popen[bytes]:
+        """A supervisor (201) listening to each of the ``n`` calls of 200, its RTP to ``sink``;
+        returns once every call has one."""
+        supervisors = spawn([
+            "sipp", "-sf", str(SUPERVISOR), f"127.0.0.1:{self.switch.port}", "-i", "127.0.0.1", "-p", "0", "-t", "u1",
+            "-m", str(n), "-r", "50", "-l", str(n), "-s", "*221200", "-d", str(seconds * 1000),
+            "-au", "201", "-ap", "bench-201", "-key", "user", "201", "-key", "domain", "bench.example",
+            "-key", "rtp_ip", "127.0.0.1", "-key", "rtp_port", str(sink),
+            "-timeout", str(seconds + n // 50 + 30), "-timeout_error", "-nostdin", "-trace_err",
+        ], self.workdir / f"supervisors-{n}", "supervisors.out", LOAD_CPU)
+        deadline = time.monotonic() + n / 50 + 30
+        socket_path = str(self.workdir / "softswitch.sock")
+        while True:
+            watched = [c for c in query(socket_path, "calls") if "m" in c["ports"]]
+            if len(watched) >= n:
+                return supervisors
+            if time.monotonic() > deadline or supervisors.poll() is not None:
+                stop(supervisors)
+                raise RuntimeError(f"softswitch: only {len(watched)} of {n} calls got their supervisor")
             time.sleep(0.5)
 
     def close(self, n: int) -> None:
@@ -239,6 +270,73 @@ def measure(system: SwitchRelay | Rtpengine, binary: Path, counts: list[int], ge
         system.stop()
 
 
+class Sink:
+    """A UDP port that counts what it is sent (the supervisors' mixes), on a thread."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.packets = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.sock.recv(2048)
+            except TimeoutError:
+                continue
+            self.packets += 1
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def mixed_step(system: SwitchRelay, binary: Path, n: int, gen_a: int, gen_b: int, seconds: int) -> str:
+    """The same ``n`` calls relayed without, then with, a supervisor listening to each."""
+    system.start()
+    sink = Sink()
+    supervisors = None
+    try:
+        setup = n // 50 + 10  # the supervisors' set-up, with room
+        ports = system.open(n, extra=seconds + setup)
+        results = []
+        try:
+            for joined in (False, True):
+                if joined:
+                    supervisors = system.supervise(n, sink.port, seconds + setup)
+                before, frames_before, started = tree_cpu_seconds(system.pid), sink.packets, time.monotonic()
+                report = rtpgen(binary, system.workdir, ports, gen_a, gen_b, seconds)
+                elapsed = time.monotonic() - started  # the generator's run, with its start and drain
+                result = Result(n, report, tree_cpu_seconds(system.pid) - before)
+                frames = sink.packets - frames_before
+                results.append((result, frames, elapsed))
+                log(f"  softswitch {n} calls{' with a supervisor each' if joined else ''}: "
+                    f"{report['received']}/{report['sent']} packets, loss {result.loss_pct:.3f} %, "
+                    f"CPU {result.cpu_s / (n * elapsed) * 1e6:.0f} us per call-second"
+                    + (f", {frames} mixed frames to the supervisors in {elapsed:.1f} s" if joined else ""))
+        finally:
+            system.close(n)
+            stop(supervisors)
+    finally:
+        sink.close()
+        system.stop()
+    (plain, _, plain_s), (mixed, frames, mixed_s) = results
+    per_call, before = mixed.cpu_s / (n * mixed_s) * 1e6, plain.cpu_s / (n * plain_s) * 1e6
+    extra = (per_call - before) * n * mixed_s / max(1, frames)
+    return (f"bench_media mixed: {n} calls with a supervisor listening to each (3 parties; the supervisor hears a "
+            f"20 ms mix of both), {seconds} s: CPU {per_call:.0f} us per mixed call-second ({per_call / 1e4:.2f} % of a "
+            f"core per call), against {before:.0f} us for the same calls before the supervisors joined; "
+            f"{extra:.1f} us more per mixed frame; {frames / (n * mixed_s):.1f} mixed frames per supervisor per second "
+            f"(50 sent is every one); the parties' packets lost or late {mixed.effective_loss_pct:.3f} % "
+            f"(before: {plain.effective_loss_pct:.3f} %)")
+
+
 def describe(name: str, best: Result | None, steps: list[Result], seconds: int) -> str:
     after = steps[steps.index(best) + 1] if best is not None and steps.index(best) + 1 < len(steps) else None
     if best is None:
@@ -281,6 +379,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--only", choices=["softswitch", "rtpengine"])
     parser.add_argument("--keep", metavar="DIR", help="copy the systems' logs and the SIPp runs there")
+    parser.add_argument("--mixed", type=int, default=50, help="calls in the step with a supervisor on each (0: no such step)")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     if not 1 <= args.seconds <= 60:
@@ -304,6 +403,19 @@ def main() -> int:
                 if args.keep:
                     shutil.copytree(workdir, Path(args.keep) / name, dirs_exist_ok=True,
                                     ignore=shutil.ignore_patterns("*.sock"))
+        mixed_line = None
+        if args.mixed and args.only != "rtpengine":
+            log("softswitch with supervisors:")
+            workdir = Path(tmp) / "mixed"
+            try:
+                gen_a, gen_b = free_port(), free_port()
+                mixed_line = mixed_step(SwitchRelay(workdir, gen_a, gen_b, args.seconds, [args.mixed]), binary, args.mixed,
+                                        gen_a, gen_b, args.seconds)
+            except RuntimeError as exc:
+                mixed_line = f"bench_media mixed: not measured: {exc}"
+            finally:
+                if args.keep:
+                    shutil.copytree(workdir, Path(args.keep) / "mixed", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock"))
     for name, best in results.items():
         print(describe(name, best, steps[name], args.seconds))
     ours, ref = results.get("softswitch"), results.get("rtpengine")
@@ -317,6 +429,8 @@ def main() -> int:
             line += (f"; at {ours.calls} calls both: {same.cpu_us_per_packet / ours.cpu_us_per_packet:.2f} "
                      f"({same.cpu_us_per_packet:.1f} vs {ours.cpu_us_per_packet:.1f} us)")
         print(line + ")")
+    if mixed_line is not None:
+        print(mixed_line)
     return 0
 
 
