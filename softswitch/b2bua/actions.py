@@ -238,6 +238,18 @@ class ToggleRecording:
 
 
 @dataclass(frozen=True, slots=True)
+class TakeMessage:
+    """Record what the caller says for ``mailbox`` (a voicemail message), from now on."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTaken:
+    """The caller's message is complete (``#``, its maximum length): keep it."""
+
+
+@dataclass(frozen=True, slots=True)
 class Supervise:
     """A supervisor's mode on the call from now on (listen, whisper, barge; None: it left),
     and the voice payload type of legs whose session now says (the supervisor's, "m")."""
@@ -263,7 +275,8 @@ class Route:
 
 
 Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, Announce, StopPlaying, Detach,
-               Deafen, ParkExpired, Route, TransferWanted, TransferFailed, ToggleRecording, Supervise]
+               Deafen, ParkExpired, Route, TransferWanted, TransferFailed, ToggleRecording, Supervise,
+               TakeMessage, MessageTaken]
 
 
 @dataclass(frozen=True, slots=True)

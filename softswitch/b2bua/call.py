@@ -75,6 +75,7 @@ from .actions import (
     Phase,
     Ref,
     Respond,
+    Route,
     SendRaw,
     SendRequest,
     SetMedia,
@@ -157,7 +158,8 @@ class Call:
         self.a: Dialog | None = self.a_dialog  # the caller's leg, until the caller parks or is parked and picked up
         self.forks: list[Fork] = []
         self.b: Dialog | None = None  # the answered fork's dialog
-        self.others: dict[str, Dialog] = {}  # legs a feature holds beside the two parties (a supervisor's, "m")
+        # Legs a feature holds beside the two parties (a supervisor's, "m"); None once it left.
+        self.others: dict[str, Dialog | None] = {}
         self.offer: SessionDescription | None = None  # A's offer (narrowed); None for a late offer
         self.a_final_sent = False
         self.ring_deadline: float | None = None
@@ -177,14 +179,22 @@ class Call:
         self.extensions: dict[str, str | None] = {"a": None, "b": None}
         self.features: list[Feature] = []
         self.ringer: Ringer | None = None  # whom the forks ring for, when not the waiting caller
+        # Where the caller goes when nobody answers (no phone, busy, no answer in time): the
+        # callee's mailbox, "voicemail:102".  None: the caller gets the failure.
+        self.fallback: str | None = None
 
     def wall(self, now: float) -> float:
         """``now`` (the monotonic clock every timer runs on) as wall-clock time, for the history."""
         return now + self.wall_offset
 
     # --- features -------------------------------------------------------------
-    def add(self, feature: F) -> F:
-        self.features.append(feature)
+    def add(self, feature: F, *, first: bool = False) -> F:
+        """Register ``feature``; ``first``: asked before those registered already (a mailbox
+        before the attendant that answered for it)."""
+        if first:
+            self.features.insert(0, feature)
+        else:
+            self.features.append(feature)
         return feature
 
     def feature(self, kind: type[F]) -> F | None:
@@ -288,11 +298,15 @@ class Call:
         what a feature does about it: a supervisor of that phone goes too)."""
         if leg == "a":
             self.a = None
+        elif leg in self.others:
+            self.others[leg] = None
         else:
             self.b = None
-        for table in (self.timers, self.sdp_sent, self.sdp_from, self.origin, self.unacked, self.late_ack, self.pending):
+        for table in (self.timers, self.sdp_sent, self.sdp_from, self.origin, self.unacked, self.late_ack, self.pending,
+                      self.allows_update):
             table.pop(leg, None)
-        self.extensions[leg] = None
+        if leg in ("a", "b"):
+            self.extensions[leg] = None
         out: list[Action] = [StopPlaying(leg), Detach(leg)]
         for feature in self.features:
             out += feature.on_leave(self, leg, now)
@@ -366,8 +380,16 @@ class Call:
             return out
         self.stages = [s for s in stages if s.devices]
         if not self.stages:
-            return out + self.reject(480, "Temporarily Unavailable", "failed", "no registered device", now)
+            return out + (self._fall_back("no registered device")
+                          or self.reject(480, "Temporarily Unavailable", "failed", "no registered device", now))
         return out + self._next_stage(now)
+
+    def _fall_back(self, why: str) -> list[Action]:
+        """The caller, still waiting, goes where ``fallback`` says (once), or nothing: []."""
+        fallback, self.fallback = self.fallback, None
+        if fallback is None or self.phase is not Phase.RINGING or self.a_final_sent:
+            return []
+        return [Route(fallback, why)]
 
     def ring(self, stages: list[Stage], now: float, ringer: Ringer) -> list[Action]:
         """Ring ``stages`` (stages without a device are dropped) for ``ringer``, after any
@@ -665,6 +687,8 @@ class Call:
         if status >= 500 and status < 600 or status in (408, 487) or status < 400:
             status, reason = 480, "Temporarily Unavailable"
         disposition = "busy" if status in (486, 600, 603) else "no answer" if status == 480 else "failed"
+        if disposition != "failed" and (fallen := self._fall_back(f"{status} {reason}")):
+            return fallen
         self.a_final_sent = True
         return [Respond(self.tx, self.caller_response(status, reason)), *self.end(now, disposition, "callee", f"{status} {reason}")]
 
@@ -708,6 +732,9 @@ class Call:
         for leg, unacked in list(self.unacked.items()):
             if now >= unacked.give_up_at:
                 del self.unacked[leg]
+                if leg in self.others:  # a supervisor's: it goes, the call stays
+                    out += self.leave(leg, now)
+                    continue
                 out += self.hang_up(now, "switch", f"no ACK from the {'caller' if leg == 'a' else 'callee'}")
             elif now >= unacked.next_at:
                 unacked.interval = min(2 * unacked.interval, self.t2)
@@ -725,6 +752,8 @@ class Call:
             return out + self._next_stage(now)
         if self.ringer is not None:
             return out + self.ringer.nobody_answered(self, now)
+        if fallen := self._fall_back(f"no answer in {timeout:g} s"):
+            return out + fallen
         self.a_final_sent = True
         out.append(Respond(self.tx, self.caller_response(480, "No Answer")))
         return out + self.end(now, "no answer", "switch", f"no answer in {timeout:g} s")
@@ -753,7 +782,7 @@ class Call:
     def _stale(self, leg: str, request: Request) -> bool:
         """Whether ``request`` comes in a dialog that was ``leg``'s and is not any more: a phone
         that left (a parker, a transferor) while another took its leg (a pick-up)."""
-        dialog = None if leg.startswith("fork:") else self.leg(leg)
+        dialog = self.leg(leg) if leg in ("a", "b") or leg in self.others else None  # not forks, nor a feature's own
         return dialog is not None and dialog.key != (request.call_id, request.to.tag or "")
 
     def on_request(self, leg: str, tx: Any, request: Request, now: float) -> list[Action]:
@@ -840,7 +869,7 @@ class Call:
         other_leg = self.other(leg)
         other = self.leg(other_leg)
         assert other is not None
-        if method == "INVITE" and (other_leg in self.pending or leg in self.pending or self.unacked):
+        if method == "INVITE" and (other_leg in self.pending or leg in self.pending or {"a", "b"} & self.unacked.keys()):
             return [Respond(tx, glare(request))]
         out: list[Action] = []
         if method == "INVITE":
@@ -919,6 +948,8 @@ class Call:
 
     def _session_timer_due(self, leg: str, timer: LegTimer, now: float) -> list[Action]:
         who = "caller" if leg == "a" else "callee"
+        if leg in self.others and (not timer.we_refresh or now >= timer.last + timer.seconds):
+            return self.leave(leg, now)  # a supervisor's session over: it goes, the call stays
         if not timer.we_refresh or now >= timer.last + timer.seconds:
             return self.hang_up(now, "switch", f"session timer expired (no refresh with the {who})")
         dialog = self.leg(leg)

@@ -66,19 +66,20 @@ class Monitor(Feature):
         self.keys = dict(keys)  # key -> mode
         self.beep = beep
         self.on = False
+        self.dialog: Dialog | None = None  # the supervisor's
 
     def join(self, call: Call, invite: Request, tx: Any, source: Target, ports: RelayPorts, now: float) -> list[Action]:
         """Answer the supervisor's INVITE with the switch's session on ``ports``."""
-        dialog = Dialog.as_uas(invite, call.new_id(), call.locality.contact(source.transport), source)
         try:
+            dialog = Dialog.as_uas(invite, call.new_id(), call.locality.contact(source.transport), source)
             offer = narrow_codecs(parse_sdp(invite.body)) if invite.body else None
             if offer is None:
                 raise RemoteProtocolError("a supervisor's INVITE needs an offer", status_hint=488)
             session = answer_alone(offer, call.media.address, ports, call.new_id())
         except RemoteProtocolError as exc:
-            return [Respond(tx, make_response(invite, exc.status_hint, to_tag=dialog.local_tag)), Supervise(None)]
+            return [Respond(tx, make_response(invite, exc.status_hint, to_tag=call.new_id())), Supervise(None)]
         body = bytes(session)
-        call.others[SUPERVISOR] = dialog
+        call.others[SUPERVISOR] = self.dialog = dialog
         call.sdp_sent[SUPERVISOR] = body
         resp = make_response(invite, 200, to_tag=dialog.local_tag)
         resp.add("Contact", dialog.contact)
@@ -110,11 +111,10 @@ class Monitor(Feature):
         if not self.on:
             return []
         self.on = False
-        dialog = call.others.pop(SUPERVISOR, None)
-        call.unacked.pop(SUPERVISOR, None)
+        call.leave(SUPERVISOR, 0.0)  # its dialog and what the call kept for it (the hooks: nothing left for us)
         out: list[Action] = [Supervise(None)]
-        if bye and dialog is not None:
-            out.append(call.bye(dialog))
+        if bye and self.dialog is not None:
+            out.append(call.bye(self.dialog))
         return out
 
     # --- the feature's hooks -------------------------------------------------------------
@@ -125,7 +125,11 @@ class Monitor(Feature):
             return [Respond(tx, make_response(request, 481))]
         answered = call.lone_request(leg, tx, request, now, bye=lambda: self.leave(call, now, bye=False),
                                      key=lambda key: self.on_key(call, leg, key, now) or [])
-        return answered if answered is not None else [Respond(tx, make_response(request, 405))]
+        if answered is not None:
+            return answered
+        refused = make_response(request, 405)
+        refused.add("Allow", "INVITE, ACK, BYE, OPTIONS, UPDATE, INFO")
+        return [Respond(tx, refused)]
 
     def on_ack(self, call: Call, leg: str, request: Request, now: float) -> list[Action] | None:
         return [] if leg == SUPERVISOR else None
@@ -139,7 +143,12 @@ class Monitor(Feature):
         return self._switch(call, mode, now)
 
     def on_leave(self, call: Call, leg: str, now: float) -> list[Action]:
-        """The agent left the call (parked it, was transferred away): the supervisor goes too."""
+        """The agent left the call (parked it, was transferred away): the supervisor goes too.
+        The supervisor's own leg lost (no ACK, its session expired): it is let go."""
+        if leg == SUPERVISOR and self.on:
+            self.on = False
+            call.record.left(self.supervisor, call.wall(now))
+            return [Supervise(None), *([call.bye(self.dialog)] if self.dialog is not None else [])]
         if leg != self.agent_leg or call.phase is Phase.ENDED:
             return []
         return self.leave(call, now, bye=True)

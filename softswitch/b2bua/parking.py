@@ -138,7 +138,8 @@ class CallPark(Feature):
 
     # --- the feature's hooks -----------------------------------------------------------
     def on_request(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
-        if call.phase is Phase.PARKED and not leg.startswith("fork:"):
+        parking = self.parking
+        if call.phase is Phase.PARKED and parking is not None and leg in (parking.parked_leg, parking.parker_leg):
             return self.parked_request(call, leg, tx, request, now)
         return None
 

@@ -32,6 +32,7 @@ from ..dialplan.menu import MenuRun
 from ..dialplan.resolve import normalise
 from ..histogram import Histogram
 from ..hosts import HostCache
+from ..mailboxes import Mailboxes
 from ..media.audio import SoundError, load
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
@@ -46,8 +47,8 @@ from ..sip.message import Request, Response, make_response
 from ..sip.transaction import ClientTransaction, ServerTransaction, State, Target
 from ..sip.transport.endpoint import SipEndpoint, StatelessRefusal
 from ..sip.uri import SipUri
-from ..store import CallStore
-from ..store.records import RecordingRow
+from ..store import Store
+from ..store.records import MessageRow, RecordingRow
 from ..store.writer import BatchWriter
 from . import monitor, pickup
 from .actions import (
@@ -59,6 +60,7 @@ from .actions import (
     Detach,
     Locality,
     MediaPorts,
+    MessageTaken,
     ParkExpired,
     ParkWanted,
     Phase,
@@ -72,6 +74,7 @@ from .actions import (
     Stage,
     StopPlaying,
     Supervise,
+    TakeMessage,
     ToggleRecording,
     TransferFailed,
     TransferWanted,
@@ -86,14 +89,17 @@ from .record import CallRecord
 from .recording import RecordingKey, mode_of, recorded
 from .routing import HuntMemory, Refusal, Router, count_usage
 from .transfer import Transfer
+from .voicemail import Mailbox, greeting
 
 log = logging.getLogger(__name__)
+
+MIN_MESSAGE = 1.0  # seconds: a shorter voicemail message is nobody speaking
 
 
 class CallService:
     def __init__(
         self, config: Config, registrar: RegistrarService, endpoint: SipEndpoint, media: MediaEndpoint,
-        store: CallStore, park: ParkService, *, new_id: Callable[[], str], user_agent: str,
+        store: Store, park: ParkService, *, new_id: Callable[[], str], user_agent: str,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -125,11 +131,13 @@ class CallService:
         self.sms = sms.WebhookSms(config.sms) if config.sms is not None else None
         self._tasks: set[asyncio.Task[None]] = set()  # park slot claims, texts: kept until done
         self.counters = {"calls": 0, "answered": 0, "ended": 0, "sms_sent": 0, "sms_failed": 0, "stray_acks": 0, "relay_lost": 0,
-                         "recordings_failed": 0}
+                         "recordings_failed": 0, "messages_failed": 0}
         self.outcomes: Counter[str] = Counter()  # ended calls by disposition
         # Session setup (RFC 6076 §4.3, "Session Request Delay"): from the authenticated INVITE
         # to the caller's first 18x or 2xx.
         self.setting_up: dict[str, float] = {}  # record id -> when its INVITE was taken (not yet ringing)
+        self.messages: dict[str, str] = {}  # record id -> the mailbox its caller is leaving a message in
+        self.mailboxes = Mailboxes(store)
         self.setup_latency = Histogram()
         self.admission = Admission(_shedding(config), random.randint)
         media.on_dead = self._media_dead
@@ -149,6 +157,8 @@ class CallService:
             StopPlaying: lambda call, a: self.media.stop_playing(call.record.id, a.leg),
             ToggleRecording: self._toggle_recording,
             Supervise: self._supervised,
+            TakeMessage: self._take_message,
+            MessageTaken: lambda call, a: self._keep_message(call),
             Detach: lambda call, a: self.media.detach(call.record.id, a.leg),
             Deafen: lambda call, a: self.media.deafen(call.record.id, a.leg, a.deaf),
             ParkExpired: lambda call, a: self._park_expired(call),
@@ -164,6 +174,7 @@ class CallService:
         now = dt.datetime.fromtimestamp(self.wall(), dt.UTC)
         since = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp() - 86400
         count_usage(self.router.usage, self.config, await self.store.list_calls(since=since))
+        await self.mailboxes.start()
         await self.hosts.use(t.host for t in self.config.trunks)  # before the first call needs them
 
     async def close(self) -> None:
@@ -193,7 +204,20 @@ class CallService:
         for call in ending:
             log.info("call %s ends: an extension on it was stopped", call.record.id)
             self._run(call, call.hang_up(self.clock(), "switch", "extension stopped"))
+        for call in list(self.calls.values()):  # a supervisor no longer named (or stopped) stops listening
+            watching = call.feature(Monitor)
+            if watching is not None and watching.on and not self._may_supervise(call, watching):
+                log.info("call %s: %s is no longer a supervisor of its agent: let go", call.record.id, watching.supervisor)
+                self._run(call, watching.leave(call, self.clock(), bye=True))
         return len(ending)
+
+    def _may_supervise(self, call: Call, watching: Monitor) -> bool:
+        account = self.config.account(call.record.account)
+        number = call.extensions.get(watching.agent_leg)
+        agent = account.extension(number) if account is not None and number else None
+        return (agent is not None and account is not None and account.extension(watching.supervisor) is not None
+                and monitor.supervises(watching.supervisor, agent.supervisors,
+                                       lambda n: g.members if (g := account.group(n)) else ()))
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(job)
@@ -336,8 +360,15 @@ class CallService:
         elif kind == "announcement":
             path.append(f"announcement {target}")
             self._run(call, attendant_of(call).announce(call, (target,), now))
+        elif kind == "voicemail" and (owner := account.extension(target)) is not None:
+            path.append(f"voicemail {target}")
+            settings = account.voicemail
+            mailbox = call.feature(Mailbox) or call.add(Mailbox(owner.number, settings.max_seconds), first=True)
+            self._run(call, mailbox.take(call, greeting(owner.number, settings.greeting), now))
         elif kind == "number":
             path.append(f"group {target}" if account.group(target) is not None else target)
+            if (owner := account.extension(target)) is not None and self._has_mailbox(account, owner):
+                call.fallback = f"voicemail:{owner.number}"
             self._run(call, self._ring_for_caller(call, self.router.destination(account, target, self.wall()), now))
         elif kind == "external" and (group := account.external_group(target)) is not None:
             path.append(f"external {target}")
@@ -363,6 +394,14 @@ class CallService:
         uri = request.uri
         addressed_to = self.registrar.directory.by_domain.get(uri.host.lower()) if isinstance(uri, SipUri) else None
         route = self.router.route(account, caller, record.callee, self.wall(), addressed_to=addressed_to)
+        callee = account.extension(record.callee) or next((e for e in account.extensions if e.alias == record.callee), None)
+        mailbox = callee is not None and callee.number != caller.number and addressed_to in (None, account) \
+            and self._has_mailbox(account, callee)
+        if isinstance(route, Refusal) and route.status == 486 and mailbox and callee is not None:  # do not disturb
+            log.info("call %s: %s@%s dialled %s: %s; to its mailbox", record.id, caller.number, account.name, callee.number,
+                     route.cause)
+            self._go(call, account, f"voicemail:{callee.number}", now)
+            return
         if isinstance(route, Refusal):
             level = logging.WARNING if route.warn else logging.INFO
             log.log(level, "call %s: %s@%s dialled %s: refused %d: %s", record.id, caller.number, account.name, uri,
@@ -374,6 +413,8 @@ class CallService:
             record.path.append(route.step)
         log.info("call %s: %s@%s -> %s (%s)", record.id, caller.number, account.name, route.callee,
                  route.via or ", then ".join(f"{len(s.devices)} x {s.label}" for s in route.stages) or "nobody to ring")
+        if mailbox and callee is not None and route.callee == callee.number:
+            call.fallback = f"voicemail:{callee.number}"
         self._run(call, call.start(route.stages, now))
 
     def _routed(self, call: Call, route: Route) -> None:
@@ -507,8 +548,20 @@ class CallService:
         rang = account.group(group) if group else None
         hotline = next((h for h in account.hotlines if h.number == record.hotline), None) if record.hotline else None
         others = [rang.recording if rang else None, hotline.recording if hotline else None]
-        if recorded(account.recording.mode, extensions, others):
-            self._start_recording(call, account)
+        if recorded(account.recording.mode, extensions, others) and self._start_recording(call, account) \
+                and account.recording.announce:
+            self._say(call, account, account.recording.announce)
+
+    def _say(self, call: Call, account: Account, name: str) -> None:
+        """Both parties hear a prompt once (not hearing each other meanwhile): "This call may be
+        recorded."  Nothing waits for its end."""
+        try:
+            prompt = load(account.recordings.get(name) or sounds.prompt(name))
+        except (SoundError, KeyError) as exc:
+            log.error("call %s: cannot play %r: %s", call.record.id, name, exc)
+            return
+        for leg in ("a", "b"):
+            self.media.announce(call.record.id, leg, [prompt], voice(call, leg), lambda: None)
 
     def _may_record(self, account: Account, extension: Extension, wall: float) -> bool:
         plans = self.router.allowance(account, extension, wall)
@@ -580,6 +633,7 @@ class CallService:
         idle = {str(n) for n in (*call.extensions.values(), call.record.answered_by) if n is not None}
         self.memory.idle(call.record.account, idle, self.wall())  # leastrecent: idle from now
         self._let_go(call)
+        self._keep_message(call)  # a voicemail message is the mailbox's, not the call's recording
         file = self.media.stop_recording(rid)
         session = self.media.close(rid)
         record = call.record
@@ -913,6 +967,53 @@ class CallService:
         self._run(call, pickup.pick_up(call, request, tx, source, caller.number, who, now))
         return True
 
+    # --- voicemail --------------------------------------------------------------------------------
+    def _has_mailbox(self, account: Account, extension: Extension) -> bool:
+        """Whether calls ``extension`` does not take go to its mailbox: its own say, else the
+        account's, and its person's plans must include voicemail."""
+        if not (extension.voicemail if extension.voicemail is not None else account.voicemail.enabled):
+            return False
+        plans = self.router.allowance(account, extension, self.wall())
+        return plans is None or plans.refuses_feature("voicemail") is None
+
+    def _take_message(self, call: Call, action: TakeMessage) -> None:
+        """Record the caller's message into the mailbox's directory (one channel)."""
+        rid = call.record.id
+        account = self.config.account(call.record.account)
+        if account is None:
+            return
+        directory = (account.voicemail.directory or Path("voicemail") / account.name).absolute() / action.mailbox
+        path = directory / f"{rid}.wav"
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.media.record(rid, path, mono=True):
+                self.messages[rid] = action.mailbox
+                log.info("call %s: recording a message for %s to %s", rid, action.mailbox, path)
+        except OSError as exc:
+            self.counters["messages_failed"] += 1
+            log.error("call %s: the message for %s cannot be recorded: %s", rid, action.mailbox, exc)
+
+    def _keep_message(self, call: Call) -> None:
+        """The caller's message is complete: its file closed and its row kept (a message under
+        a second is nobody speaking: its file is deleted)."""
+        rid = call.record.id
+        mailbox = self.messages.pop(rid, None)
+        if mailbox is None:
+            return
+        file = self.media.stop_recording(rid)
+        if file is None:
+            return
+        if file.seconds < MIN_MESSAGE:
+            log.info("call %s: %.1f s for %s is no message; not kept", rid, file.seconds, mailbox)
+            file.path.unlink(missing_ok=True)
+            return
+        owner = self.config.account(call.record.account)
+        extension = owner.extension(mailbox) if owner is not None else None
+        row = MessageRow(rid, call.record.account, mailbox, extension.person if extension else None, call.record.caller,
+                         self.wall(), file.seconds, str(file.path))
+        log.info("call %s: a message of %.1f s for %s@%s from %s", rid, file.seconds, mailbox, row.account, row.caller)
+        self._spawn(self.mailboxes.keep(row))
+
     # --- supervisors ----------------------------------------------------------------------------
     def _supervise(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
                    now: float) -> bool:
@@ -940,11 +1041,10 @@ class CallService:
                  and call.phase is Phase.ANSWERED for leg in ("a", "b") if call.extensions.get(leg) == number]
         if not calls:
             return refuse(480, f"{number} Is Not On A Call")
-        free = [(call, leg) for call, leg in calls if not ((w := call.feature(Monitor)) is not None and w.on)]
-        if not free:  # one supervisor per call
-            return refuse(486, "Call Already Monitored")
-        call, leg = max(free, key=lambda found: found[0].record.answered or 0.0)  # the latest the agent took
+        call, leg = max(calls, key=lambda found: found[0].record.answered or 0.0)  # the latest the agent took
         watching = call.feature(Monitor)
+        if watching is not None and watching.on:  # one supervisor per call
+            return refuse(486, "Call Already Monitored")
         pts = {each: voice(call, each) or 0 for each in ("a", "b")}
         try:
             ports = self.media.monitor(call.record.id, leg, mode, pts)
@@ -955,7 +1055,7 @@ class CallService:
         if watching is not None:
             call.features.remove(watching)
         keys = {codes.listen_key: "listen", codes.whisper_key: "whisper", codes.barge_key: "barge"}
-        feature = call.add(Monitor(caller.number, leg, mode, keys, beep=codes.beep))  # type: ignore[arg-type]
+        feature = call.add(Monitor(caller.number, leg, mode, keys, beep=codes.beep), first=True)  # type: ignore[arg-type]
         log.info("call %s: %s@%s joins to %s %s", call.record.id, caller.number, account.name, mode, number)
         tx.user_data = call
         self._run(call, feature.join(call, request, tx, source, ports, now))

@@ -256,6 +256,7 @@ def _routing_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tupl
     problems: list[tuple[Path, str]] = []
     raw = acc.get("recordings")
     recordings = set(raw) if isinstance(raw, dict) else set()
+    extensions = {e.get("number") for e in acc.get("extensions") or [] if isinstance(e, dict)}
     menus: dict[str, int] = {}
     for k, menu in enumerate(acc.get("menus") or []):
         name = menu.get("name") if isinstance(menu, dict) else None
@@ -282,6 +283,8 @@ def _routing_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tupl
             problems.append((path, f"external group {name!r} is not defined in this account's external_groups"))
         elif colon and kind == "announcement":
             recording(path, name)
+        elif colon and kind == "voicemail" and name not in extensions:
+            problems.append((path, f"{name!r} is not an extension of this account (a mailbox is an extension's)"))
 
     for k, h in enumerate(acc.get("hotlines") or []):
         if isinstance(h, dict):
@@ -299,6 +302,10 @@ def _routing_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tupl
         options = menu.get("options")
         for key, value in options.items() if isinstance(options, dict) else ():
             destination((*path, "options", key), value)
+    for section, key in (("recording", "announce"), ("voicemail", "greeting")):
+        settings = acc.get(section)
+        if isinstance(settings, dict):
+            recording(("accounts", i, section, key), settings.get(key))
     for k, group in enumerate(acc.get("external_groups") or []):
         if isinstance(group, dict):
             path = ("accounts", i, "external_groups", k)

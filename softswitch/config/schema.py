@@ -228,6 +228,22 @@ class Pickup(Strict):
         return value
 
 
+class Voicemail(Strict):
+    """Mailboxes (SPEC "Voicemail, recording, supervision"): a call to an extension that does not
+    answer (no answer in time, busy, do not disturb, no phone registered) leaves a message."""
+
+    enabled: bool = Field(True, description="every extension has a mailbox unless it says voicemail: false "
+                          "(and its person's plan must include voicemail)")
+    directory: Path | None = Field(None, description="where the account's messages are written (made 0700); "
+                                   "default: voicemail/<account> in the switch's working directory")
+    max_seconds: float = Field(120, ge=5, le=3600, description="a message longer than this is cut (the caller hears "
+                               "goodbye)")
+    greeting: str | None = Field(None, description="a recording of the account played before the tone instead of "
+                                 "the switch's \"<number> is not available. Please leave a message after the tone.\"")
+    unsolicited_mwi: bool = Field(False, description="phones that never subscribe to message-summary still get a "
+                                  "NOTIFY at each change (RFC 3842 §5: only where the phone expects it)")
+
+
 class Supervision(Strict):
     """Supervisor codes (SPEC "Voicemail, recording, supervision"): a supervisor dials a code
     and the agent's number (*221102) to listen, whisper or barge; keys switch the mode."""
@@ -445,6 +461,9 @@ class Recording(Strict):
                                     "(the music is not recorded)")
     retention_days: int | None = Field(None, ge=1, le=36500, description="recordings of calls older than this are "
                                        "deleted (checked hourly; the history rows stay, marked); default: kept")
+    announce: str | None = Field(None, description="a prompt both parties hear when a call recorded by policy is "
+                                 "answered: a recording of the account, or the switch's 'recorded-call' (\"This call may "
+                                 "be recorded.\"); default: none")
 
     @field_validator("key")
     @classmethod
@@ -480,6 +499,8 @@ class Extension(Strict):
     recording: RecordingMode | None = Field(None, description="'always', 'never' or 'on_demand' (its phone types "
                                             "recording.key) for calls this extension makes or answers (default: the "
                                             "account's recording.mode)")
+    voicemail: bool | None = Field(None, description="whether calls it does not answer go to its mailbox (default: "
+                                   "the account's voicemail.enabled)")
 
     @field_validator("number")
     @classmethod
@@ -740,6 +761,7 @@ class Account(Strict):
     park: Park = Field(default_factory=Park)
     transfer: Transfers = Field(default_factory=Transfers)
     pickup: Pickup = Field(default_factory=Pickup)
+    voicemail: Voicemail = Field(default_factory=Voicemail, description="mailboxes: calls nobody answers leave a message")
     supervision: Supervision = Field(default_factory=Supervision, description="codes and keys of supervisors "
                                      "monitoring the calls of the extensions that name them")
     pickup_groups: dict[str, list[str]] = Field(

@@ -145,6 +145,8 @@ class MediaEndpoint:
         session = self.sessions.get(session_id)
         if session is None:
             return
+        if leg not in session.relay.legs:  # a supervisor's leg gone before its answer
+            return
         if address is not None:
             session.relay.legs[leg].announce(address, self.loop.time())
         session.relay.set_events(leg, events)
@@ -165,8 +167,9 @@ class MediaEndpoint:
 
     def detach(self, session_id: str, leg: str) -> None:
         session = self.sessions.get(session_id)
-        if session is not None:
-            session.relay.legs[leg].detach(self.loop.time())
+        relay_leg = session.relay.legs.get(leg) if session is not None else None
+        if relay_leg is not None:  # a supervisor's leg may be gone already
+            relay_leg.detach(self.loop.time())
 
     # --- sounds ----------------------------------------------------------------------
     def play_music(self, session_id: str, leg: str, sound: Sound, pt: int | None) -> None:
@@ -188,13 +191,14 @@ class MediaEndpoint:
         self.player.stop((session_id, leg))
 
     # --- recording ---------------------------------------------------------------------
-    def record(self, session_id: str, path: Path) -> bool:
-        """Record the call from now on into ``path`` (a new file): False if there is no such
-        call or it is recorded already; ``OSError`` if the file cannot be made."""
+    def record(self, session_id: str, path: Path, *, mono: bool = False) -> bool:
+        """Record the call from now on into ``path`` (a new file; ``mono``: what the caller
+        sends, alone): False if there is no such call or it is recorded already; ``OSError`` if
+        the file cannot be made."""
         session = self.sessions.get(session_id)
         if session is None or session_id in self.recorders.active:
             return False
-        recording = self.recorders.start(session_id, path)
+        recording = self.recorders.start(session_id, path, mono=mono)
         session.taps.append(recording.feed)
         self._retap(session)
         return True

@@ -134,7 +134,8 @@ class Source:
 @dataclass
 class Recording:
     """One call's two sides, made into stereo frames as time passes: ``left`` is the caller
-    side (what leg "a" sends), ``right`` the other party (leg "b")."""
+    side (what leg "a" sends), ``right`` the other party (leg "b"); or, ``mono``, the caller
+    side alone."""
 
     started: float
     left: Source = field(default_factory=lambda: Source(limit=50 * FRAME_BYTES))
@@ -142,9 +143,10 @@ class Recording:
     frames: int = 0  # 20 ms periods gone by since it started
     written: int = 0  # stereo frames given out (not while paused)
     paused: bool = False  # while paused (a parked call) time passes without frames
+    mono: bool = False  # only the caller side, one channel (a voicemail message)
 
     def feed(self, leg: str, packet: bytes) -> None:
-        if not self.paused:
+        if not self.paused and not (self.mono and leg != "a"):
             (self.left if leg == "a" else self.right).feed(packet)
 
     def due(self, now: float) -> bytes:
@@ -156,6 +158,8 @@ class Recording:
         if self.paused:
             return b""
         self.written += owed
+        if self.mono:
+            return b"".join(self.left.take() for _ in range(owed))
         return b"".join(stereo(self.left.take(), self.right.take()) for _ in range(owed))
 
     def pause(self, paused: bool) -> None:

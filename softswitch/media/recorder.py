@@ -47,11 +47,12 @@ class Recorders:
         self.counters = {"recordings_started": 0, "recordings_failed": 0, "recordings_written": 0}
         self._timer: asyncio.TimerHandle | None = None
 
-    def start(self, session_id: str, path: Path) -> Recording:
-        """Begin recording into ``path`` (a new file); ``OSError`` if it cannot be made."""
+    def start(self, session_id: str, path: Path, *, mono: bool = False) -> Recording:
+        """Begin recording into ``path`` (a new file; ``mono``: the caller side only); ``OSError``
+        if it cannot be made."""
         now = self.loop.time()
-        writer = WavWriter(path)
-        recorder = self.active[session_id] = _Recorder(Recording(now), writer, now)
+        writer = WavWriter(path, channels=1 if mono else 2)
+        recorder = self.active[session_id] = _Recorder(Recording(now, mono=mono), writer, now)
         self.counters["recordings_started"] += 1
         if self._timer is None:
             self._timer = self.loop.call_later(WRITE_EVERY, self._tick)

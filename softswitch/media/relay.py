@@ -215,7 +215,10 @@ class RelaySession:
     def hear(self, leg: str, source: Address, data: bytes, now: float, *, rtcp: bool = False) -> bool:
         """A packet on a leg the relay forwards nothing from (a supervisor's, only ever heard
         mixed): latched, counted and its keys noted as any leg's; False for a stray."""
-        return self._receive(self.legs[leg], source, data, now, rtcp) is not None
+        last = self.last_packet  # a supervisor's packets do not keep a call whose parties are gone alive
+        heard = self._receive(self.legs[leg], source, data, now, rtcp) is not None
+        self.last_packet = last
+        return heard
 
     def _receive(self, me: Leg, source: Address, data: bytes, now: float, rtcp: bool) -> tuple[int, bool] | None:
         """Latch, count and read keys: (payload type, whether it is the rest of a key), or

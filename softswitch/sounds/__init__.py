@@ -30,6 +30,8 @@ PROMPTS: dict[str, str] = {
     "sample-menu": "Thank you for calling. For sales, press 1. For support, press 2.",
     "press-one": "You have a call from the company hotline. Press 1 to take it.",
     "nobody-available": "Sorry, nobody can take your call right now. Please call again later. Goodbye.",
+    "recorded-call": "This call may be recorded.",
+    "leave-message": "Please leave a message after the tone.",
 }
 
 # name -> (Hz, seconds) of a plain tone played as a prompt (a supervisor joining: "beep")

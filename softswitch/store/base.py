@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from .records import AuditRow, CallRow, ParkedRow, RegistrationChange, RegistrationRow
+from .records import AuditRow, CallRow, MessageRow, ParkedRow, RegistrationChange, RegistrationRow
 
 
 class BindingStore(Protocol):
@@ -57,6 +57,20 @@ class AuditLog(Protocol):
         """Changes oldest first: optionally one account's, since a time; ``limit`` keeps the newest."""
 
 
+class MailboxStore(Protocol):
+    async def add_message(self, row: MessageRow) -> None:
+        """Keep a new message."""
+
+    async def list_messages(self, account: str | None = None, mailbox: str | None = None) -> list[MessageRow]:
+        """Messages oldest first: optionally one account's, one mailbox's."""
+
+    async def message_heard(self, message_id: str, at: float) -> None:
+        """The message was played (the first time counts): it is old from now on."""
+
+    async def delete_message(self, message_id: str) -> MessageRow | None:
+        """Forget a message; the row it had (its file is the caller's to delete), or None."""
+
+
 # A row whose call should have left its slot this long ago belongs to a switch process that died.
 STALE_AFTER = 600.0
 
@@ -76,7 +90,7 @@ class ParkStore(Protocol):
         """Forget the slots a previous run of ``node`` held (its calls died with it)."""
 
 
-class Store(BindingStore, CallStore, ParkStore, AuditLog, Protocol):
+class Store(BindingStore, CallStore, ParkStore, AuditLog, MailboxStore, Protocol):
     """Everything the switch keeps."""
 
 

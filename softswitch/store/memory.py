@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from .base import STALE_AFTER
-from .records import AuditRow, CallRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
+from .records import AuditRow, CallRow, MessageRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
 
 
 def sort_key(b: RegistrationRow) -> tuple[str, int, str, float]:
@@ -19,6 +19,7 @@ class MemoryStore:
         self._calls: dict[str, CallRow] = {}
         self._audit: list[AuditRow] = []
         self._parked: dict[tuple[str, int], tuple[ParkedRow, str]] = {}
+        self._messages: dict[str, MessageRow] = {}
 
     async def load_bindings(self, now: float) -> list[RegistrationRow]:
         return await self.list_bindings(now)
@@ -99,6 +100,21 @@ class MemoryStore:
         for key in mine:
             del self._parked[key]
         return len(mine)
+
+    async def add_message(self, row: MessageRow) -> None:
+        self._messages[row.id] = row
+
+    async def list_messages(self, account: str | None = None, mailbox: str | None = None) -> list[MessageRow]:
+        rows = (m for m in self._messages.values() if account in (None, m.account) and mailbox in (None, m.mailbox))
+        return sorted(rows, key=lambda m: (m.received, m.id))
+
+    async def message_heard(self, message_id: str, at: float) -> None:
+        row = self._messages.get(message_id)
+        if row is not None and row.heard is None:
+            self._messages[message_id] = dataclasses.replace(row, heard=at)
+
+    async def delete_message(self, message_id: str) -> MessageRow | None:
+        return self._messages.pop(message_id, None)
 
     async def close(self) -> None:
         return None

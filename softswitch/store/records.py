@@ -215,6 +215,29 @@ class RecordingRow:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A voicemail message (SPEC "Voicemail, recording, supervision"): who left it in which
+    extension's mailbox, when, and its file (8 kHz mono WAV).  New until first heard."""
+
+    id: str
+    account: str
+    mailbox: str  # the extension number
+    person: str | None  # the mailbox's person: a renumbered extension keeps its messages
+    caller: str  # the number (or name) that left it
+    received: float  # wall-clock seconds
+    seconds: float
+    path: str
+    heard: float | None = None  # when it was first played (RFC 3842: "old" from then on)
+
+    def as_row(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> MessageRow:
+        return cls(**{f: row[f] for f in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRow:
     """One change an operator made (SPEC "Operating it"): who, when, what, to whom, and the
     entry before and after as JSON text (passwords only as "(set)")."""

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ..sip.transaction import Target
 from .base import STALE_AFTER
 from .memory import sort_key
-from .records import AuditRow, CallRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
-from .tables import audit, calls, parked, registrations
+from .records import AuditRow, CallRow, MessageRow, ParkedRow, RegistrationChange, RegistrationRow, RegistrationSaved
+from .tables import audit, calls, messages, parked, registrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -206,6 +206,32 @@ class SqlStore:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(parked).where(parked.c.node == node))
         return int(result.rowcount or 0)
+
+    async def add_message(self, row: MessageRow) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(messages.insert(), [row.as_row()])
+
+    async def list_messages(self, account: str | None = None, mailbox: str | None = None) -> list[MessageRow]:
+        query = select(messages)
+        if account is not None:
+            query = query.where(messages.c.account == account)
+        if mailbox is not None:
+            query = query.where(messages.c.mailbox == mailbox)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(messages.c.received, messages.c.id))).mappings().all()
+        return [MessageRow.from_row(dict(r)) for r in rows]
+
+    async def message_heard(self, message_id: str, at: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(messages).where(messages.c.id == message_id, messages.c.heard.is_(None)).values(heard=at))
+
+    async def delete_message(self, message_id: str) -> MessageRow | None:
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(messages).where(messages.c.id == message_id))).mappings().first()
+            if row is None:
+                return None
+            await conn.execute(delete(messages).where(messages.c.id == message_id))
+        return MessageRow.from_row(dict(row))
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -107,3 +107,19 @@ audit = Table(
     Index("ix_audit_account_at", "account", "at"),
     Index("ix_audit_at", "at"),
 )
+
+# Voicemail messages (records.py ``MessageRow``), one row per message while it is kept.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account", String(64), nullable=False),
+    Column("mailbox", String(32), nullable=False),
+    Column("person", String(64)),
+    Column("caller", String(128), nullable=False),
+    Column("received", Float, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("heard", Float),  # NULL: new
+    Index("ix_messages_mailbox", "account", "mailbox", "received"),
+)

@@ -23,9 +23,29 @@ def recording_everything() -> list[dict[str, Any]]:
     return accounts
 
 
+def heard_prompt(home: Path, name: str) -> bool:
+    """Whether a baresip phone decoded the switch's prompt: at least a third of its voiced
+    PCMU frames, as sent, are in its dump sample for sample (its jitter buffer may stretch or
+    drop a few at the start of a stream, so not every one)."""
+    import array
+
+    from softswitch import sounds
+    from softswitch.media.audio import PCMU, load
+    from softswitch.media.mix import decode
+
+    decoded = [decode(f, PCMU) for f in load(sounds.prompt(name)).frames[PCMU]]
+    voiced = [f for f in decoded if max(map(abs, array.array("h", f)), default=0) > 1500]
+    (dump,) = home.glob("dump-*-dec.wav")
+    data = dump.read_bytes()
+    return len(voiced) >= 10 and sum(f in data for f in voiced) >= len(voiced) / 3
+
+
 def test_a_recorded_call_has_the_caller_left_and_the_callee_right(make_switch: Any, tmp_path: Path) -> None:
+    """And both parties hear "This call may be recorded." (recording.announce) at the answer."""
     baresip = require_tool("baresip")
-    switch = make_switch(accounts=recording_everything())
+    accounts = recording_everything()
+    accounts[0]["recording"]["announce"] = "recorded-call"
+    switch = make_switch(accounts=accounts)
     ctrl = free_port()
     h101 = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=30), ctrl)
     h102 = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=30))
@@ -44,6 +64,7 @@ def test_a_recorded_call_has_the_caller_left_and_the_callee_right(make_switch: A
             end_processes((callee, caller))
     (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
     assert row["disposition"] == "answered" and int(row["billed_seconds"]) >= 4, row
+    assert heard_prompt(h101, "recorded-call") and heard_prompt(h102, "recorded-call")
     path = Path(row["recording_path"])
     assert path == switch.workdir / "recordings" / "acme" / f"{row['id']}.wav"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700

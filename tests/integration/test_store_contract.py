@@ -38,7 +38,7 @@ async def fresh_postgres(url: str) -> None:
 
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        await conn.execute(text("DROP TABLE IF EXISTS registrations, calls, parked, audit, alembic_version"))
+        await conn.execute(text("DROP TABLE IF EXISTS registrations, calls, parked, audit, messages, alembic_version"))
     await engine.dispose()
 
 
@@ -253,3 +253,26 @@ async def test_park_slot_claim_release_and_listing(store: Store) -> None:
     # A restarted node forgets what its previous run held.
     assert await store.clear_node("node-b") == 1
     assert await store.list_parked() == []
+
+
+async def test_voicemail_messages_are_kept_listed_heard_and_deleted(store: Store) -> None:
+    from softswitch.store.records import MessageRow
+
+    rows = [MessageRow("m2", "acme", "102", "e002", "101", 200.0, 4.5, "/vm/acme/102/m2.wav"),
+            MessageRow("m1", "acme", "102", "e002", "0912345678", 100.0, 12.25, "/vm/acme/102/m1.wav"),
+            MessageRow("m3", "acme", "103", None, "101", 150.0, 1.0, "/vm/acme/103/m3.wav"),
+            MessageRow("m4", "globex", "102", None, "101", 50.0, 2.0, "/vm/globex/102/m4.wav")]
+    for row in rows:
+        await store.add_message(row)
+    assert [m.id for m in await store.list_messages("acme", "102")] == ["m1", "m2"]  # oldest first
+    assert [m.id for m in await store.list_messages("acme")] == ["m1", "m3", "m2"]
+    assert [m.id for m in await store.list_messages()] == ["m4", "m1", "m3", "m2"]
+    assert (await store.list_messages("acme", "102"))[0] == rows[1]  # every field back as it went in
+    await store.message_heard("m1", 300.0)
+    await store.message_heard("m1", 400.0)  # the first time counts
+    heard = [(m.id, m.heard) for m in await store.list_messages("acme", "102")]
+    assert heard == [("m1", 300.0), ("m2", None)]
+    deleted = await store.delete_message("m1")
+    assert deleted is not None and deleted.path == "/vm/acme/102/m1.wav" and deleted.heard == 300.0
+    assert await store.delete_message("m1") is None
+    assert [m.id for m in await store.list_messages("acme", "102")] == ["m2"]

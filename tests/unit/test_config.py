@@ -213,7 +213,7 @@ accounts:
           - {{days: [mon-fri], hours: ["08:00-17:30"], destination: "menu:main"}}
           - {{days: [funday], hours: ["0800-1700", "25:00-26:00", "09:00-09:00"], dates: ["2026-02-30", "13-01"], destination: "announcement:holiday"}}
           - {{destination: "101"}}
-          - {{dates: ["12-24..12-26", "2026-01-01..02-01"], destination: "voicemail:101"}}
+          - {{dates: ["12-24..12-26", "2026-01-01..02-01"], destination: "fax:101"}}
     extensions:
       - {{number: "101", password: secret-101}}
     menus:
@@ -240,8 +240,8 @@ accounts:
         "bad.yaml:15: accounts[0].hotlines[0].scenario[1].destination: 'holiday' is not a recording of this account nor one of the switch's prompts",
         "bad.yaml:16: accounts[0].hotlines[0].scenario[2]: a rule needs days, hours or dates (what applies at all other times is the hotline's destination)",
         "bad.yaml:17: accounts[0].hotlines[0].scenario[3].dates[1]: '2026-01-01..02-01': both ends of a range need a year, or neither",
-        "bad.yaml:17: accounts[0].hotlines[0].scenario[3].destination: 'voicemail:101' is not a destination: an extension or group number, "
-        "'menu:<name>', 'external:<external group>', 'announcement:<recording>' or 'hangup'",
+        "bad.yaml:17: accounts[0].hotlines[0].scenario[3].destination: 'fax:101' is not a destination: an extension or group number, "
+        "'menu:<name>', 'external:<external group>', 'announcement:<recording>', 'voicemail:<extension>' or 'hangup'",
         "bad.yaml:23: accounts[0].menus[0].options: key 'A': a menu key is one of 0-9, * and #",
         "bad.yaml:23: accounts[0].menus[0].options.2: '109' is not an extension or group of this account",
         "bad.yaml:23: accounts[0].menus[0].options.3: menu 'other' is not defined in this account's menus",
@@ -305,7 +305,7 @@ server: {listen: [{transport: udp, address: 127.0.0.1, port: 5060}]}
 accounts:
   - name: acme
     domain: acme.example
-    recording: {mode: always, directory: /srv/recordings/acme}
+    recording: {mode: always, directory: /srv/recordings/acme, announce: may-be-recorded}
     extensions:
       - {number: "101", password: secret-101, recording: never}
       - {number: "102", password: secret-102, recording: sometimes}
@@ -313,13 +313,16 @@ accounts:
       - {number: "600", members: ["101"], recording: always}
 """
     assert problems(text) == [
+        "bad.yaml:5: accounts[0].recording.announce: 'may-be-recorded' is not a recording of this account nor one of the "
+        "switch's prompts",
         "bad.yaml:8: accounts[0].extensions[1].recording: Input should be 'always', 'never' or 'on_demand'",
     ]
-    cfg = load_config_text(text.replace("sometimes", "always"), "good.yaml")
+    cfg = load_config_text(text.replace("sometimes", "always").replace("may-be-recorded", "recorded-call"), "good.yaml")
     acme = cfg.account("acme")
     assert acme is not None and acme.recording.mode == "always" and str(acme.recording.directory) == "/srv/recordings/acme"
     assert acme.recording.pause_when_parked and [e.recording for e in acme.extensions] == ["never", "always"]
     assert acme.groups[0].recording == "always" and cfg.accounts[0].hotlines == []
+    assert acme.recording.announce == "recorded-call"
 
 
 def test_supervision_codes_and_keys_are_read_and_checked() -> None:

@@ -88,7 +88,7 @@ def test_the_supervisor_hanging_up_leaves_the_call_as_it_was() -> None:
     call, _, tag, _ = monitored("whisper")
     out = call.on_request("m", Tx("bye"), supervisor_request("BYE", 3, to_tag=tag), 1020.0)
     assert [r.status for r in responses(out)] == [200] and of(out, Supervise) == [Supervise(None)]
-    assert of(out, CallEnded) == [] and "m" not in call.others
+    assert of(out, CallEnded) == [] and call.others["m"] is None and call.b is not None
     assert call.record.parties[-1].left == call.wall(1020.0)
     again = call.on_request("m", Tx("bye2"), supervisor_request("BYE", 4, to_tag=tag), 1020.5)
     assert [r.status for r in responses(again)] == [481]
@@ -131,3 +131,30 @@ def test_an_offer_the_switch_cannot_answer_is_refused_and_the_ports_let_go() -> 
     out = feature.join(call, supervisor_request("INVITE", 1, g729), Tx("m"), M_SRC, RelayPorts(10004, 10005), 1010.0)
     assert [r.status for r in responses(out)] == [488] and of(out, Supervise) == [Supervise(None)] and not feature.on
     assert of(out, Respond)[0].response.to.tag is not None
+
+
+def test_a_supervisor_that_never_acks_is_let_go_and_the_call_goes_on() -> None:
+    call, _, _, _ = monitored()
+    out = call.handle_timer(1010.0 + 64 * 0.5)  # 64 x T1 without the supervisor's ACK
+    assert Supervise(None) in out and of(out, CallEnded) == []
+    assert [s.request.call_id for s in of(out, SendRequest) if s.request.method == "BYE"] == ["m-call@phone"]
+    assert call.others["m"] is None and call.b is not None and "m" not in call.unacked
+
+
+def test_the_supervisor_hanging_up_while_the_agent_is_parked_does_not_end_the_call() -> None:
+    """The caller (a) parks the agent (b): the agent stays, so does its supervisor; the
+    supervisor's BYE is its own, not the parked party's."""
+    call, _, tag, _ = monitored()
+    call.on_ack("m", supervisor_request("ACK", 1, to_tag=tag), 1010.1)
+    park = call.feature(CallPark)
+    assert park is not None
+    refer = in_dialog(call, "a", "REFER", 5)
+    refer = parse_message(bytes(refer).replace(b"Content-Length: 0", b"Refer-To: <sip:*85@acme.example>\r\nContent-Length: 0"))
+    assert isinstance(refer, Request)
+    call.on_request("a", Tx("refer"), refer, 1040.0)
+    park.accepted(call)
+    out = park.parked(call, "*801", 1340.0, "101", 1040.5)
+    assert Supervise(None) not in out  # the caller left, not the agent
+    out = call.on_request("m", Tx("bye"), supervisor_request("BYE", 3, to_tag=tag), 1050.0)
+    assert [r.status for r in responses(out)] == [200] and of(out, Supervise) == [Supervise(None)]
+    assert of(out, CallEnded) == [] and of(out, SendRequest) == []

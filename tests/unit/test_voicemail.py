@@ -1,0 +1,117 @@
+"""Voicemail in the call core: a call nobody takes goes to the callee's mailbox
+(``Call.fallback``), and the switch takes the message (b2bua/voicemail.py)."""
+
+from __future__ import annotations
+
+import itertools
+
+from softswitch.b2bua.actions import (
+    Announce,
+    CallEnded,
+    Locality,
+    MediaPorts,
+    MessageTaken,
+    Route,
+    SendRequest,
+    Stage,
+    StopPlaying,
+    TakeMessage,
+)
+from softswitch.b2bua.call import Call
+from softswitch.b2bua.record import CallRecord
+from softswitch.b2bua.voicemail import Mailbox, greeting
+from softswitch.sdp.model import parse_sdp
+from softswitch.sdp.offer_answer import RelayPorts
+
+from .test_call_core import A_SRC, Tx, answer_to, fork_invites, in_dialog, invite, of, responses, sdp
+
+
+def waiting_call(fallback: str | None = "voicemail:102") -> Call:
+    ids = itertools.count(1)
+    call = Call(
+        record=CallRecord("rec1", "acme", "101", "102", "internal", 1000.0), invite=invite(sdp()), tx=Tx("a-invite"),
+        source=A_SRC, locality=Locality({"UDP": ("203.0.113.1", 5060)}),
+        media=MediaPorts("203.0.113.1", RelayPorts(10000, 10001), RelayPorts(10002, 10003)),
+        new_id=lambda: f"id{next(ids)}", new_branch=lambda: f"z9hG4bKb{next(ids)}",
+    )
+    call.fallback = fallback
+    return call
+
+
+def stage(devices: int = 1, timeout: float = 20.0) -> Stage:
+    from softswitch.b2bua.actions import Device
+    from softswitch.sip.transaction import Target
+
+    devs = tuple(Device(f"sip:102@10.0.0.{i + 1}:5060", Target("UDP", "198.51.100.1", 6000 + i), f"phone{i}")
+                 for i in range(devices))
+    return Stage(devs, timeout, "sip:102@acme.example", "102", "102")
+
+
+def test_a_call_nobody_takes_goes_to_the_mailbox_instead_of_failing() -> None:
+    call = waiting_call()  # no phone registered
+    out = call.start([stage(0)], 1000.0)
+    assert of(out, Route) == [Route("voicemail:102", "no registered device")] and not call.a_final_sent
+    assert [r.status for r in responses(out)] == [100]
+
+    call = waiting_call()  # busy everywhere
+    (fork,) = fork_invites(call.start([stage()], 1000.0))
+    out = call.on_response(fork.ref, answer_to(fork.request, 486, "t0"), 1001.0)
+    assert of(out, Route) == [Route("voicemail:102", "486 Busy Here")] and of(out, CallEnded) == []
+
+    call = waiting_call()  # nobody answers in time
+    (fork,) = fork_invites(call.start([stage(timeout=20.0)], 1000.0))
+    call.on_response(fork.ref, answer_to(fork.request, 180, "t0"), 1000.5)
+    out = call.handle_timer(1020.0)
+    assert of(out, Route) == [Route("voicemail:102", "no answer in 20 s")]
+    assert [s.request.method for s in of(out, SendRequest)] == ["CANCEL"]
+    assert call.fallback is None  # once
+
+    call = waiting_call(None)  # no mailbox: the failure, as ever
+    out = call.start([stage(0)], 1000.0)
+    assert [r.status for r in responses(out)][-1] == 480 and of(out, Route) == []
+
+
+def taking() -> tuple[Call, Mailbox, list]:  # type: ignore[type-arg]
+    call = waiting_call()
+    call.start([stage(0)], 1000.0)
+    mailbox = call.add(Mailbox("102", 120.0), first=True)
+    out = mailbox.take(call, greeting("102", None), 1000.1)
+    return call, mailbox, out
+
+
+def test_the_switch_answers_plays_the_greeting_then_records_until_hash() -> None:
+    call, mailbox, out = taking()
+    (ok,) = [r for r in responses(out) if r.status == 200]
+    assert parse_sdp(ok.body).media[0].line.port == 10000  # the switch's session on the caller's relay port
+    assert of(out, Announce) == [Announce("a", ("one", "zero", "two", "not-available", "leave-message", "beep"), 0)]
+    assert greeting("102", "closed-greeting") == ("closed-greeting", "beep")
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.2)
+    assert call.on_key("a", "5", 1001.0) == []  # keys during the greeting: nothing but #
+    assert call.announced("a", 1003.0) == [TakeMessage("102")]
+    assert call.get_timer() == 1123.0  # the maximum length
+    out = call.on_key("a", "#", 1010.0)
+    assert out == [MessageTaken(), Announce("a", ("goodbye",), 0)]
+    out = call.announced("a", 1011.0)
+    assert [s.request.method for s in of(out, SendRequest)] == ["BYE"]
+    (ended,) = of(out, CallEnded)
+    assert (ended.record.disposition, ended.record.hangup_by, ended.record.cause) == ("voicemail", "switch", "message left")
+
+
+def test_the_caller_hanging_up_leaves_the_message_and_the_maximum_cuts_it() -> None:
+    call, mailbox, _ = taking()
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.2)
+    assert call.on_key("a", "#", 1001.0) == [StopPlaying("a"), TakeMessage("102")]  # # skips the greeting
+    out = call.on_request("a", Tx("bye"), in_dialog(call, "a", "BYE", 3), 1005.0)
+    assert [r.status for r in responses(out)] == [200]
+    (ended,) = of(out, CallEnded)
+    assert (ended.record.disposition, ended.record.hangup_by, ended.record.cause) == ("voicemail", "caller", "message left")
+
+    call, mailbox, _ = taking()
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.2)
+    call.announced("a", 1003.0)
+    assert call.handle_timer(1122.9) == []
+    assert call.handle_timer(1123.0) == [MessageTaken(), Announce("a", ("goodbye",), 0)]
+
+    call, mailbox, _ = taking()  # gone before the tone
+    out = call.on_request("a", Tx("bye"), in_dialog(call, "a", "BYE", 3), 1001.0)
+    assert of(out, CallEnded)[0].record.cause == "hung up before the tone" and of(out, TakeMessage) == []
