@@ -124,6 +124,8 @@ class App:
                                       calls=lambda: calls.calls.values(), clock=time.time)
         self.park.on_change = self.blf.slot_changed
         self.calls.on_change = self.blf.extensions_changed
+        self.blf.mailbox_counts = self.calls.mailboxes.of
+        self.calls.mailboxes.on_change = self.blf.mailbox_changed
         self.trunks = TrunkRegistrations(cfg, self.endpoint, new_id=new_id, user_agent=USER_AGENT, resolve=self.calls.hosts.address)
         self._trunk_task = asyncio.get_running_loop().create_task(self.trunks.run())
         self.admin = AdminServer(cfg.admin.socket, {

@@ -240,8 +240,6 @@ class Voicemail(Strict):
                                "goodbye)")
     greeting: str | None = Field(None, description="a recording of the account played before the tone instead of "
                                  "the switch's \"<number> is not available. Please leave a message after the tone.\"")
-    unsolicited_mwi: bool = Field(False, description="phones that never subscribe to message-summary still get a "
-                                  "NOTIFY at each change (RFC 3842 §5: only where the phone expects it)")
 
 
 class Supervision(Strict):

@@ -30,6 +30,11 @@ A refresh (SUBSCRIBE inside the dialog) extends the subscription and gets a
 NOTIFY; ``Expires: 0`` ends it with a final NOTIFY (``terminated``); one that is
 not refreshed in time ends with ``terminated;reason=timeout`` (RFC 6665 §4.2.2).
 A NOTIFY answered with ``481`` (or not answered at all) ends the subscription.
+
+The same subscriptions carry message-waiting lamps (RFC 3842): a phone subscribes with
+``Event: message-summary`` to its own address (another extension's mailbox gets the same
+``404`` as a number that does not exist) and is told its mailbox's new and old counts at
+once and at every change (``mailbox_changed``, from the mailboxes).
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ from ..sip.transaction import ServerTransaction, Target
 from ..sip.transport.endpoint import SipEndpoint
 from ..sip.uri import SipUri
 from .dialog_info import TERMINATED, CallView, DialogView, dialog_info, extension_dialogs, lamp, news, slot_dialogs
+from .message_summary import CONTENT_TYPE as SUMMARY_TYPE
+from .message_summary import EVENT as SUMMARY_EVENT
+from .message_summary import message_summary
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +88,7 @@ class Subscription:
     expires_at: float
     slot: int | None = None  # a park slot...
     extension: str | None = None  # ...or an extension (its number, also when watched by alias)
+    mailbox: str | None = None  # ...or the subscriber's own mailbox (message-summary)
     subscriber: str | None = None  # the extension that subscribed
     version: int = 0
     ended: bool = False
@@ -88,6 +97,8 @@ class Subscription:
 
     @property
     def watched(self) -> str:
+        if self.mailbox is not None:
+            return f"mailbox {self.mailbox}"
         return self.extension if self.extension is not None else code(self.slot or 0)
 
 
@@ -108,6 +119,7 @@ class DialogEventService:
         self.watchers: dict[tuple[str, str], list[Subscription]] = {}  # (account, extension) -> its subscriptions
         self._changed: dict[str, set[str]] = {}  # account -> extensions to look at again, this turn of the loop
         self.counters = {"subscribed": 0, "notified": 0, "refused": 0}
+        self.mailbox_counts: Callable[[str, str], tuple[int, int]] = lambda account, mailbox: (0, 0)  # new, old
 
     def apply_config(self, config: Config, moves: Moves | None = None) -> None:
         """Take a new (validated) config.  Subscriptions follow a renumbered extension, whether
@@ -122,6 +134,9 @@ class DialogEventService:
                 sub.subscriber = moves.moved.get((sub.account, sub.subscriber), sub.subscriber)
             if account is None or (sub.subscriber is not None and account.extension(sub.subscriber) is None):
                 self._end(sub, "terminated;reason=rejected")
+            elif sub.mailbox is not None and account.extension(sub.mailbox) is None:
+                sub.mailbox = sub.subscriber  # the subscriber's own mailbox, renumbered with it
+                self._notify(sub, self._active(sub, self.clock()))
             elif sub.extension is not None and account.extension(sub.extension) is None:
                 new = moves.moved.get((sub.account, sub.extension))
                 if new is None:
@@ -141,9 +156,10 @@ class DialogEventService:
         if request.to.tag is not None:
             self._refresh(tx, request, now)
             return
-        if (request.get("Event") or "").split(";")[0].strip().lower() != EVENT:
+        event = (request.get("Event") or "").split(";")[0].strip().lower()
+        if event not in (EVENT, SUMMARY_EVENT):
             resp = make_response(request, 489, to_tag=self.new_id())
-            resp.add("Allow-Events", EVENT)
+            resp.add("Allow-Events", f"{EVENT}, {SUMMARY_EVENT}")
             self.endpoint.respond(tx, resp)
             return
         subscriber = request.from_.uri
@@ -154,20 +170,28 @@ class DialogEventService:
         username = self.registrar.authenticate(tx, request, source, account, now)
         if username is None:
             return
-        slot, extension = self._resource(account, request)
-        if slot is None and extension is None:
-            self._refuse(tx, request, 404, "Not Found")  # the same for a slot and an extension
-            return
+        slot, extension, mailbox = None, None, None
+        if event == SUMMARY_EVENT:
+            mailbox = self._own_mailbox(account, request, username)
+            if mailbox is None:
+                self._refuse(tx, request, 404, "Not Found")  # another's mailbox: as a number that does not exist
+                return
+        else:
+            slot, extension = self._resource(account, request)
+            if slot is None and extension is None:
+                self._refuse(tx, request, 404, "Not Found")  # the same for a slot and an extension
+                return
         expires = self._expires(tx, request)
         if expires is None:
             return
         tag = self.new_id()
         dialog = Dialog.as_uas(request, tag, self.endpoint.contact(source.transport, "park"), source)
         sub = Subscription(account.name, str(request.uri), dialog, now + expires, slot=slot, extension=extension,
-                           subscriber=username)
+                           mailbox=mailbox, subscriber=username)
         self._accept(tx, request, dialog, expires)
         self.counters["subscribed"] += 1
-        log.info("BLF: %s@%s subscribed to %s of %s for %d s", username, account.name, sub.watched, account.name, expires)
+        log.info("%s: %s@%s subscribed to %s of %s for %d s", "MWI" if mailbox else "BLF", username, account.name,
+                 sub.watched, account.name, expires)
         if expires == 0:  # a fetch: one NOTIFY, no subscription (RFC 6665 §4.4.3)
             self._notify(sub, "terminated;reason=timeout")
             return
@@ -176,6 +200,18 @@ class DialogEventService:
             self.watchers.setdefault((account.name, extension), []).append(sub)
         self._notify(sub, f"active;expires={expires}")
         self._arm(sub)
+
+    def _own_mailbox(self, account: Account, request: Request, username: str) -> str | None:
+        """The subscriber's mailbox, when the Request-URI names the subscriber (its number or
+        alias, in its own account's domain or none); None for anyone else's."""
+        uri = request.uri
+        if not isinstance(uri, SipUri):
+            return None
+        owner = self.registrar.directory.by_domain.get(uri.host.lower())
+        me = account.extension(username)
+        if (owner is not None and owner.name != account.name) or me is None:
+            return None
+        return me.number if (uri.user_unescaped or "") in (me.number, me.alias) else None
 
     def _resource(self, account: Account, request: Request) -> tuple[int | None, str | None]:
         """The slot or extension the Request-URI names, in the subscriber's account only: a URI
@@ -300,7 +336,33 @@ class DialogEventService:
     def _active(sub: Subscription, now: float) -> str:
         return f"active;expires={max(1, int(sub.expires_at - now))}"
 
+    def mailbox_changed(self, account: str, mailbox: str, counts: tuple[int, int]) -> None:
+        """A message came or went: the mailbox's subscribers hear its counts."""
+        now = self.clock()
+        for sub in list(self.subscriptions.values()):
+            if sub.account == account and sub.mailbox == mailbox and not sub.ended:
+                self._notify(sub, self._active(sub, now))
+
+    def _summary(self, sub: Subscription, state: str) -> None:
+        assert sub.mailbox is not None
+        account = self.config.account(sub.account)
+        domain = account.domain if account is not None else "invalid"
+        new, old = self.mailbox_counts(sub.account, sub.mailbox)
+        dialog = sub.dialog
+        notify = dialog.request(
+            "NOTIFY", self.endpoint.new_via(dialog.target.transport),
+            body=message_summary(f"sip:{sub.mailbox}@{domain}", new, old), content_type=SUMMARY_TYPE,
+            extra=[Header("Event", SUMMARY_EVENT), Header("Subscription-State", state)],
+        )
+        self.counters["notified"] += 1
+        log.debug("MWI: mailbox %s of %s: %d new, %d old (NOTIFY to %s)", sub.mailbox, sub.account, new, old,
+                  dialog.remote_uri)
+        self.endpoint.send_request(notify, dialog.target, lambda response: self._notified(sub, response))
+
     def _notify(self, sub: Subscription, state: str, dialogs: tuple[DialogView, ...] | None = None) -> None:
+        if sub.mailbox is not None:
+            self._summary(sub, state)
+            return
         sub.last = dialogs if dialogs is not None else self._dialogs(sub)
         body = dialog_info(sub.entity, sub.version, sub.last)
         sub.version += 1
@@ -353,6 +415,7 @@ class DialogEventService:
 
     def listing(self) -> list[dict[str, Any]]:
         now = self.clock()
-        return [{"account": s.account, "kind": "extension" if s.extension is not None else "slot", "watched": s.watched,
+        return [{"account": s.account, "kind": "mailbox" if s.mailbox is not None else "extension" if s.extension is not None
+                 else "slot", "watched": s.watched,
                  "state": lamp(s.last), "subscriber": s.dialog.remote_uri, "expires_in": max(0, int(s.expires_at - now))}
                 for s in self.subscriptions.values()]

@@ -1,6 +1,7 @@
 """Voicemail against a real phone: baresip 101 (440 Hz) calls 102, which has no phone
 registered; the switch answers, plays the greeting and the tone, and records 101 until it
-hangs up: one mono WAV in 102's mailbox, its row in the store, listed by the command line."""
+hangs up: one mono WAV in 102's mailbox, its row in the store, listed by the command line;
+102's message-waiting subscription (SIPp) hears "no", then "yes, 1 new"."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ def test_a_call_nobody_can_take_leaves_a_message(make_switch: Any, tmp_path: Pat
         live = admin(switch, "calls")
         return int(str(live[0]["legs"]["a"]).split("/")[0]) if live and live[0]["legs"] else 0
 
+    # 102's message-waiting lamp (RFC 3842), watched by SIPp from before the call to after the message.
+    lamp = switch.sipp("mwi_watch.xml", "-au", "102", "-ap", "acme-102-secret", users=[("102", "-")],
+                       domain="acme.example", background=True, timeout=90)
+    assert isinstance(lamp, subprocess.Popen)
+    switch.wait_for(lambda: any(s["kind"] == "mailbox" for s in admin(switch, "subscriptions")), what="102's MWI subscription")
     caller = None
     with open(tmp_path / "101.log", "w") as log:
         try:
@@ -42,8 +48,10 @@ def test_a_call_nobody_can_take_leaves_a_message(make_switch: Any, tmp_path: Pat
             switch.wait_for(lambda: sent_by_101() > start + 200, timeout=20, what="4 s of 101's voice")
             ctrl_command(ctrl, "hangup", "")
             switch.wait_for(lambda: "a message of" in switch.log(), timeout=15, what="the message kept")
+            out, _ = lamp.communicate(timeout=60)
+            assert lamp.returncode == 0, out  # no message, then one new, then unsubscribed
         finally:
-            end_processes([caller])
+            end_processes([caller, lamp])
     (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
     assert (row["disposition"], row["hangup_by"], row["cause"]) == ("voicemail", "caller", "message left"), row
     assert "voicemail 102" in row["path"]
