@@ -1,10 +1,11 @@
 """The voicemail messages the switch keeps (SPEC "Voicemail, recording, supervision"): their
-rows in the store, and how many new and old messages each mailbox holds, known at once (a
-message-waiting lamp asks on every change) and told to ``on_change``.
+rows in the store, and each mailbox's messages known at once (a message-waiting lamp asks for
+the counts on every change, a phone listening walks through them), told to ``on_change``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -20,25 +21,28 @@ Counts = tuple[int, int]  # new, old
 class Mailboxes:
     def __init__(self, store: MailboxStore) -> None:
         self.store = store
-        self.counts: dict[tuple[str, str], Counts] = {}  # (account, mailbox) -> new, old
+        self.rows: dict[tuple[str, str], list[MessageRow]] = {}  # (account, mailbox) -> its messages, oldest first
         self.on_change: Callable[[str, str, Counts], None] | None = None  # message-waiting lamps
 
     async def start(self) -> None:
-        self.counts.clear()
+        self.rows.clear()
         for row in await self.store.list_messages():
-            self._count(row, +1)
+            self.rows.setdefault((row.account, row.mailbox), []).append(row)
+
+    def messages(self, account: str, mailbox: str) -> list[MessageRow]:
+        return list(self.rows.get((account, mailbox), ()))
 
     def of(self, account: str, mailbox: str) -> Counts:
-        return self.counts.get((account, mailbox), (0, 0))
-
-    def _count(self, row: MessageRow, step: int) -> None:
-        new, old = self.of(row.account, row.mailbox)
-        new, old = (new + step, old) if row.heard is None else (new, old + step)
-        self.counts[(row.account, row.mailbox)] = (new, old)
+        rows = self.rows.get((account, mailbox), ())
+        new = sum(1 for r in rows if r.heard is None)
+        return new, len(rows) - new
 
     def _changed(self, account: str, mailbox: str) -> None:
         if self.on_change is not None:
             self.on_change(account, mailbox, self.of(account, mailbox))
+
+    def _find(self, account: str, mailbox: str, message_id: str) -> MessageRow | None:
+        return next((r for r in self.rows.get((account, mailbox), ()) if r.id == message_id), None)
 
     async def keep(self, row: MessageRow) -> None:
         """A new message: its row, then the lamps.  A row that cannot be written leaves the
@@ -49,12 +53,28 @@ class Mailboxes:
             log.exception("voicemail: the message %s for %s@%s (%s) could not be kept", row.id, row.mailbox, row.account,
                           row.path)
             return
-        self._count(row, +1)
+        self.rows.setdefault((row.account, row.mailbox), []).append(row)
         self._changed(row.account, row.mailbox)
 
-    async def delete(self, row: MessageRow) -> None:
-        """A message heard and let go: its row and its file."""
-        if await self.store.delete_message(row.id) is not None:
-            self._count(row, -1)
+    async def heard(self, account: str, mailbox: str, message_id: str, at: float) -> None:
+        """A message was played to its mailbox's phone: old from now on."""
+        row = self._find(account, mailbox, message_id)
+        if row is None or row.heard is not None:
+            return
+        rows = self.rows[(account, mailbox)]
+        rows[rows.index(row)] = dataclasses.replace(row, heard=at)
+        self._changed(account, mailbox)
+        await self.store.message_heard(message_id, at)
+
+    async def delete(self, account: str, mailbox: str, message_id: str) -> None:
+        """A message let go: its row and its file."""
+        row = self._find(account, mailbox, message_id)
+        if row is None:
+            return
+        self.rows[(account, mailbox)].remove(row)
+        self._changed(account, mailbox)
+        await self.store.delete_message(message_id)
+        try:
             Path(row.path).unlink(missing_ok=True)
-            self._changed(row.account, row.mailbox)
+        except OSError as exc:
+            log.error("voicemail: %s could not be deleted: %s", row.path, exc.strerror or exc)

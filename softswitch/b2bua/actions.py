@@ -250,6 +250,15 @@ class MessageTaken:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageHeard:
+    """A voicemail message was played to its mailbox's phone (``deleted``: and let go)."""
+
+    mailbox: str
+    message: str  # its id
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Supervise:
     """A supervisor's mode on the call from now on (listen, whisper, barge; None: it left),
     and the voice payload type of legs whose session now says (the supervisor's, "m")."""
@@ -276,7 +285,7 @@ class Route:
 
 Action = Union[Respond, SendRequest, SendRaw, SetMedia, BindDialog, CallEnded, ParkWanted, Play, Announce, StopPlaying, Detach,
                Deafen, ParkExpired, Route, TransferWanted, TransferFailed, ToggleRecording, Supervise,
-               TakeMessage, MessageTaken]
+               TakeMessage, MessageTaken, MessageHeard]
 
 
 @dataclass(frozen=True, slots=True)

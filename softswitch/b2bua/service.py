@@ -60,6 +60,7 @@ from .actions import (
     Detach,
     Locality,
     MediaPorts,
+    MessageHeard,
     MessageTaken,
     ParkExpired,
     ParkWanted,
@@ -89,7 +90,7 @@ from .record import CallRecord
 from .recording import RecordingKey, mode_of, recorded
 from .routing import HuntMemory, Refusal, Router, count_usage
 from .transfer import Transfer
-from .voicemail import Mailbox, greeting
+from .voicemail import FILE, Listening, Mailbox, greeting
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class CallService:
             Supervise: self._supervised,
             TakeMessage: self._take_message,
             MessageTaken: lambda call, a: self._keep_message(call),
+            MessageHeard: self._message_heard,
             Detach: lambda call, a: self.media.detach(call.record.id, a.leg),
             Deafen: lambda call, a: self.media.deafen(call.record.id, a.leg, a.deaf),
             ParkExpired: lambda call, a: self._park_expired(call),
@@ -257,7 +259,8 @@ class CallService:
             return
         if self._replaces(tx, request, source, account, caller, now) or self._pick_up(tx, request, source, account, caller, now) \
                 or self._ringing_pick_up(tx, request, source, account, caller, now) \
-                or self._supervise(tx, request, source, account, caller, now):
+                or self._supervise(tx, request, source, account, caller, now) \
+                or self._listen(tx, request, source, account, caller, now):
             return
         record = CallRecord(
             id=self.new_id(), account=account.name, caller=caller.number, callee=_dialled(request),
@@ -818,8 +821,9 @@ class CallService:
 
         account = self.config.account(call.record.account)
         recordings = account.recordings if account is not None else {}
-        try:
-            prompts = [load(recordings.get(name) or sounds.prompt(name)) for name in announce.prompts]
+        try:  # a voicemail message is played from its file ("file:<path>"), a prompt by its name
+            prompts = [load(Path(name.removeprefix(FILE)) if name.startswith(FILE) else recordings.get(name) or sounds.prompt(name))
+                       for name in announce.prompts]
         except SoundError as exc:
             log.error("call %s: cannot play prompt: %s", rid, exc)
             prompts = []
@@ -1013,6 +1017,38 @@ class CallService:
                          self.wall(), file.seconds, str(file.path))
         log.info("call %s: a message of %.1f s for %s@%s from %s", rid, file.seconds, mailbox, row.account, row.caller)
         self._spawn(self.mailboxes.keep(row))
+
+    def _listen(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
+                now: float) -> bool:
+        """``*97`` from an extension's own phone: its messages, new ones first (b2bua/voicemail.py)."""
+        dialled = _dialled(request)
+        if dialled != account.voicemail.listen_code:
+            return False
+        if not self._has_mailbox(account, caller):
+            log.info("%s@%s dialled %s: it has no mailbox", caller.number, account.name, dialled)
+            self.endpoint.respond(tx, make_response(request, 404, "No Mailbox", to_tag=self.new_id()))
+            return True
+        rows = self.mailboxes.messages(account.name, caller.number)
+        messages = [(r.id, r.path, True) for r in rows if r.heard is None] + [(r.id, r.path, False) for r in rows if r.heard]
+        record = CallRecord(id=self.new_id(), account=account.name, caller=caller.number, callee=dialled, direction="internal",
+                            started=self.wall(), caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
+                            caller_person=caller.person, path=[f"voicemail {caller.number}"])
+        call = self._new_call(tx, request, source, record)
+        if call is None:
+            return True
+        call.extensions["a"] = caller.number
+        log.info("call %s: %s@%s listens to its mailbox (%d messages)", record.id, caller.number, account.name, len(messages))
+        self._run(call, call.add(Listening(caller.number, messages), first=True).start(call, now))
+        return True
+
+    def _message_heard(self, call: Call, action: MessageHeard) -> None:
+        account, wall = call.record.account, self.wall()
+        log.info("call %s: message %s of %s %s", call.record.id, action.message, action.mailbox,
+                 "deleted" if action.deleted else "heard")
+        if action.deleted:
+            self._spawn(self.mailboxes.delete(account, action.mailbox, action.message))
+        else:
+            self._spawn(self.mailboxes.heard(account, action.mailbox, action.message, wall))
 
     # --- supervisors ----------------------------------------------------------------------------
     def _supervise(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,

@@ -12,6 +12,13 @@ after ``#`` or the maximum the caller hears goodbye and the switch hangs up
 (``MessageTaken`` keeps the message first).  ``#`` during the greeting skips to the tone.
 The history row's disposition is ``voicemail``.  What becomes of the file (the store's
 row, the lamps, the mail) is the service's.
+
+An extension's own phone dialling ``*97`` hears its messages (``Listening``): "You have N
+new messages, M old messages.", then each message, new ones first (oldest first), and after
+each the keys: ``5`` again, ``6`` the next, ``7`` delete it, ``9`` keep it (and on); a
+message played to its end is heard (old from then on: ``MessageHeard``); a key during a
+message acts at once.  Ten seconds without a key go on to the next; after the last,
+"No more messages. Goodbye." and the switch hangs up.
 Pure: requests, keys, prompts played and ``now`` in; actions out.
 """
 
@@ -21,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..sip.message import Request, make_response
 from ..sounds import spoken_code
-from .actions import Action, Announce, MessageTaken, Phase, Respond, StopPlaying, TakeMessage
+from .actions import Action, Announce, MessageHeard, MessageTaken, Phase, Respond, StopPlaying, TakeMessage
 from .attendant import attendant_of
 from .feature import Feature
 
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
     from .call import Call
 
 DISPOSITION = "voicemail"
+KEY_WAIT = 10.0  # seconds the keys are waited for after a message
+FILE = "file:"  # a prompt that is a message's file, not a named prompt
 
 
 def greeting(number: str, own: str | None) -> tuple[str, ...]:
@@ -105,3 +114,97 @@ class Mailbox(Feature):
         if self.state != "recording" or self.ends_at is None or now < self.ends_at:
             return []
         return self._done(call)
+
+
+class Listening(Feature):
+    """An extension's phone hears its mailbox: ``messages`` are (id, file, new) in the order
+    played.  Registered before the attendant that answers for it."""
+
+    def __init__(self, mailbox: str, messages: list[tuple[str, str, bool]]) -> None:
+        self.mailbox = mailbox
+        self.messages = messages
+        self.index = 0
+        self.state = "idle"  # intro, playing, keys, bye
+        self.waits_until: float | None = None
+
+    def start(self, call: Call, now: float) -> list[Action]:
+        attendant = attendant_of(call)
+        out = attendant.answer(call, now)
+        if not attendant.attending(call):
+            return out
+        new = sum(1 for _, _, fresh in self.messages if fresh)
+        old = len(self.messages) - new
+        self.state = "intro"
+        counts = ("you-have", *spoken_code(str(new)), "new-messages", *spoken_code(str(old)), "old-messages")
+        return [*out, StopPlaying("a"), Announce("a", counts, attendant.pt)]
+
+    def _say(self, call: Call, *prompts: str) -> Announce:
+        return Announce("a", prompts, attendant_of(call).pt)
+
+    def _play(self, call: Call) -> list[Action]:
+        if self.index >= len(self.messages):
+            self.state, self.waits_until = "bye", None
+            return [self._say(call, "no-more-messages", "goodbye")]
+        self.state, self.waits_until = "playing", None
+        return [self._say(call, FILE + self.messages[self.index][1])]
+
+    def _next(self, call: Call, *before: str) -> list[Action]:
+        self.index += 1
+        out = self._play(call)
+        if before and isinstance(out[0], Announce):
+            out[0] = Announce("a", (*before, *out[0].prompts), out[0].pt)
+        return out
+
+    def _heard(self) -> list[Action]:
+        message, _, fresh = self.messages[self.index]
+        return [MessageHeard(self.mailbox, message)] if fresh else []
+
+    def _listening(self, call: Call, leg: str) -> bool:
+        return leg == "a" and call.phase is Phase.ATTENDED and self.state != "idle"
+
+    # --- the feature's hooks -------------------------------------------------------------
+    def on_played(self, call: Call, leg: str, now: float) -> list[Action]:
+        if not self._listening(call, leg):
+            return []
+        if self.state == "intro":
+            return self._play(call)
+        if self.state == "playing":
+            message, path, _ = self.messages[self.index]
+            out = self._heard()
+            self.messages[self.index] = (message, path, False)
+            self.state, self.waits_until = "keys", now + KEY_WAIT
+            return [*out, self._say(call, "listen-keys")]
+        if self.state == "bye":
+            return call.hang_up(now, "switch", "messages heard", disposition=DISPOSITION)
+        return []
+
+    def on_key(self, call: Call, leg: str, key: str, now: float) -> list[Action] | None:
+        if not self._listening(call, leg):
+            return None
+        if self.state not in ("playing", "keys") or key not in "5679":
+            return []
+        out: list[Action] = [StopPlaying("a")]
+        if key == "5":
+            return out + self._play(call)
+        message, path, _ = self.messages[self.index]
+        if key == "7":
+            self.messages[self.index] = (message, path, False)
+            return out + [MessageHeard(self.mailbox, message, deleted=True), *self._next(call, "message-deleted")]
+        out += self._heard()
+        self.messages[self.index] = (message, path, False)
+        return out + self._next(call)
+
+    def on_request(self, call: Call, leg: str, tx: Any, request: Request, now: float) -> list[Action] | None:
+        if not self._listening(call, leg):
+            return None
+        answered = call.lone_request(leg, tx, request, now, bye=lambda: call.end(now, DISPOSITION, "caller", "messages heard"),
+                                     key=lambda key: self.on_key(call, leg, key, now) or [])
+        return answered if answered is not None else [Respond(tx, make_response(request, 405))]
+
+    def deadline(self, call: Call) -> float | None:
+        return self.waits_until if self.state == "keys" else None
+
+    def due(self, call: Call, now: float) -> list[Action]:
+        if self.state != "keys" or self.waits_until is None or now < self.waits_until:
+            return []
+        return self._next(call)

@@ -240,6 +240,14 @@ class Voicemail(Strict):
                                "goodbye)")
     greeting: str | None = Field(None, description="a recording of the account played before the tone instead of "
                                  "the switch's \"<number> is not available. Please leave a message after the tone.\"")
+    listen_code: str = Field("*97", description="dialled from an extension's own phone to hear its messages")
+
+    @field_validator("listen_code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not KEY_CODE_RE.match(value):
+            raise ValueError(f"code {value!r}: '*' or '#' then 1 to 5 keys (0-9, *, #), such as *97")
+        return value
 
 
 class Supervision(Strict):

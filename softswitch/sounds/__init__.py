@@ -32,6 +32,12 @@ PROMPTS: dict[str, str] = {
     "nobody-available": "Sorry, nobody can take your call right now. Please call again later. Goodbye.",
     "recorded-call": "This call may be recorded.",
     "leave-message": "Please leave a message after the tone.",
+    "you-have": "You have",
+    "new-messages": "new messages,",
+    "old-messages": "old messages.",
+    "listen-keys": "Press 5 to hear it again, 6 for the next message, 7 to delete it, 9 to keep it.",
+    "message-deleted": "Message deleted.",
+    "no-more-messages": "No more messages.",
 }
 
 # name -> (Hz, seconds) of a plain tone played as a prompt (a supervisor joining: "beep")

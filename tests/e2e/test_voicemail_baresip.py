@@ -1,7 +1,9 @@
-"""Voicemail against a real phone: baresip 101 (440 Hz) calls 102, which has no phone
+"""Voicemail against real phones: baresip 101 (440 Hz) calls 102, which has no phone
 registered; the switch answers, plays the greeting and the tone, and records 101 until it
-hangs up: one mono WAV in 102's mailbox, its row in the store, listed by the command line;
-102's message-waiting subscription (SIPp) hears "no", then "yes, 1 new"."""
+hangs up: one mono WAV in 102's mailbox, its row in the store, listed by the command line.
+Then 102's own baresip dials *97, hears the message (the tone) and deletes it with 7.
+Meanwhile 102's message-waiting subscription (SIPp, RFC 3842) hears no, yes 1/0, no 0/1
+(heard), no 0/0 (deleted)."""
 
 from __future__ import annotations
 
@@ -23,47 +25,64 @@ def with_mailboxes() -> list[dict[str, Any]]:
     return accounts
 
 
-def test_a_call_nobody_can_take_leaves_a_message(make_switch: Any, tmp_path: Path) -> None:
+def test_a_message_left_heard_on_star_97_and_deleted_with_the_lamp_following(make_switch: Any, tmp_path: Path) -> None:
     baresip = require_tool("baresip")
     switch: Switch = make_switch(accounts=with_mailboxes())
-    ctrl = free_port()
-    home = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl)
+    ctrl101, ctrl102 = free_port(), free_port()
+    home101 = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl101)
+    home102 = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=60), ctrl102)
 
     def sent_by_101() -> int:
         live = admin(switch, "calls")
         return int(str(live[0]["legs"]["a"]).split("/")[0]) if live and live[0]["legs"] else 0
 
-    # 102's message-waiting lamp (RFC 3842), watched by SIPp from before the call to after the message.
+    # 102's message-waiting lamp, watched by SIPp from before the call to after the deletion.
     lamp = switch.sipp("mwi_watch.xml", "-au", "102", "-ap", "acme-102-secret", users=[("102", "-")],
-                       domain="acme.example", background=True, timeout=90)
+                       domain="acme.example", background=True, timeout=120)
     assert isinstance(lamp, subprocess.Popen)
-    switch.wait_for(lambda: any(s["kind"] == "mailbox" for s in admin(switch, "subscriptions")), what="102's MWI subscription")
-    caller = None
-    with open(tmp_path / "101.log", "w") as log:
-        try:
-            caller = subprocess.Popen([baresip, "-f", str(home), "-t", "60", "-e", "/dial 102"], stdout=log,
-                                      stderr=subprocess.STDOUT)
-            switch.wait_for(lambda: "recording a message for 102" in switch.log(), timeout=30, what="the tone")
-            start = sent_by_101()
-            switch.wait_for(lambda: sent_by_101() > start + 200, timeout=20, what="4 s of 101's voice")
-            ctrl_command(ctrl, "hangup", "")
-            switch.wait_for(lambda: "a message of" in switch.log(), timeout=15, what="the message kept")
-            out, _ = lamp.communicate(timeout=60)
-            assert lamp.returncode == 0, out  # no message, then one new, then unsubscribed
-        finally:
-            end_processes([caller, lamp])
-    (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
-    assert (row["disposition"], row["hangup_by"], row["cause"]) == ("voicemail", "caller", "message left"), row
-    assert "voicemail 102" in row["path"]
-    assert heard_prompt(home, "leave-message")  # the greeting reached the caller
+    procs: list[subprocess.Popen[Any]] = [lamp]
+    logs = {ext: open(tmp_path / f"{ext}.log", "w") for ext in ("101", "102")}  # noqa: SIM115 (closed below)
+    try:
+        switch.wait_for(lambda: any(s["kind"] == "mailbox" for s in admin(switch, "subscriptions")), what="102's lamp")
+        procs.append(subprocess.Popen([baresip, "-f", str(home101), "-t", "60", "-e", "/dial 102"], stdout=logs["101"],
+                                      stderr=subprocess.STDOUT))
+        switch.wait_for(lambda: "recording a message for 102" in switch.log(), timeout=30, what="the tone")
+        start = sent_by_101()
+        switch.wait_for(lambda: sent_by_101() > start + 200, timeout=20, what="4 s of 101's voice")
+        ctrl_command(ctrl101, "hangup", "")
+        switch.wait_for(lambda: "a message of" in switch.log(), timeout=15, what="the message kept")
 
-    listing = switch.cli("voicemail", "--config", str(switch.config_path), "--account", "acme").stdout
-    assert "1 message in 1 mailbox" in listing and row["id"] in listing, listing
-    path = switch.workdir / "voicemail" / "acme" / "102" / f"{row['id']}.wav"
-    assert str(path) in listing
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    with wave.open(str(path), "rb") as w:
-        assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (1, 8000, 2)
-        seconds = w.getnframes() / 8000
-    samples = read_samples(path)
-    assert 3.5 <= seconds <= 8 and audible_seconds(samples, 440) >= 3.0, seconds
+        (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
+        assert (row["disposition"], row["hangup_by"], row["cause"]) == ("voicemail", "caller", "message left"), row
+        assert "voicemail 102" in row["path"] and heard_prompt(home101, "leave-message")
+        listing = switch.cli("voicemail", "--config", str(switch.config_path), "--account", "acme").stdout
+        assert "1 message in 1 mailbox" in listing and row["id"] in listing, listing
+        path = switch.workdir / "voicemail" / "acme" / "102" / f"{row['id']}.wav"
+        assert str(path) in listing
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        with wave.open(str(path), "rb") as w:
+            assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (1, 8000, 2)
+            seconds = w.getnframes() / 8000
+        assert 3.5 <= seconds <= 8 and audible_seconds(read_samples(path), 440) >= 3.0, seconds
+
+        # 102's own phone listens: the counts, the message, the keys; 7 deletes it.
+        procs.append(subprocess.Popen([baresip, "-f", str(home102), "-t", "60", "-e", "/dial *97"], stdout=logs["102"],
+                                      stderr=subprocess.STDOUT))
+        switch.wait_for(lambda: f"message {row['id']} of 102 heard" in switch.log(), timeout=40, what="the message played")
+        ctrl_command(ctrl102, "sndcode", "7")
+        switch.wait_for(lambda: f"message {row['id']} of 102 deleted" in switch.log(), what="the message deleted")
+        out, _ = lamp.communicate(timeout=60)
+        assert lamp.returncode == 0, out  # no, yes 1/0, no 0/1, no 0/0, unsubscribed
+        rows = switch.wait_for(lambda: (lambda r: r if len(r) == 2 else None)(calls(switch)), timeout=30,
+                               what="'No more messages. Goodbye.' and the switch's hang-up")
+        assert (rows[1]["callee"], rows[1]["disposition"], rows[1]["cause"]) == ("*97", "voicemail", "messages heard")
+    finally:
+        end_processes(procs)
+        for log in logs.values():
+            log.close()
+    (dump,) = home102.glob("dump-*-dec.wav")
+    assert audible_seconds(read_samples(dump), 440) >= 2.5  # the message, on 102's phone
+    assert heard_prompt(home102, "you-have") and heard_prompt(home102, "message-deleted")
+    assert not path.exists()
+    listing = switch.cli("voicemail", "--config", str(switch.config_path)).stdout
+    assert "0 messages in 0 mailboxes" in listing, listing

@@ -115,3 +115,46 @@ def test_the_caller_hanging_up_leaves_the_message_and_the_maximum_cuts_it() -> N
     call, mailbox, _ = taking()  # gone before the tone
     out = call.on_request("a", Tx("bye"), in_dialog(call, "a", "BYE", 3), 1001.0)
     assert of(out, CallEnded)[0].record.cause == "hung up before the tone" and of(out, TakeMessage) == []
+
+
+def test_a_phone_hears_its_messages_new_first_and_keys_act_on_each() -> None:
+    from softswitch.b2bua.actions import MessageHeard
+    from softswitch.b2bua.voicemail import Listening
+
+    call = waiting_call(None)
+    call.accept(1000.0)
+    listening = call.add(Listening("102", [("m1", "/vm/m1.wav", True), ("m2", "/vm/m2.wav", False)]), first=True)
+    out = listening.start(call, 1000.0)
+    assert [r.status for r in responses(out)][-1] == 200
+    assert of(out, Announce) == [Announce("a", ("you-have", "one", "new-messages", "one", "old-messages"), 0)]
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
+    assert call.announced("a", 1003.0) == [Announce("a", ("file:/vm/m1.wav",), 0)]
+    assert call.announced("a", 1008.0) == [MessageHeard("102", "m1"), Announce("a", ("listen-keys",), 0)]
+    assert call.on_key("a", "5", 1009.0) == [StopPlaying("a"), Announce("a", ("file:/vm/m1.wav",), 0)]  # again
+    out = call.on_key("a", "7", 1010.0)  # delete it: the next one follows the word
+    assert out == [StopPlaying("a"), MessageHeard("102", "m1", deleted=True),
+                   Announce("a", ("message-deleted", "file:/vm/m2.wav"), 0)]
+    assert call.announced("a", 1015.0) == [Announce("a", ("listen-keys",), 0)]  # m2 was old already
+    assert call.get_timer() == 1025.0 and call.handle_timer(1025.0) == [Announce("a", ("no-more-messages", "goodbye"), 0)]
+    out = call.announced("a", 1027.0)
+    assert [s.request.method for s in of(out, SendRequest)] == ["BYE"]
+    assert of(out, CallEnded)[0].record.cause == "messages heard"
+
+
+def test_keys_skip_and_keep_and_an_empty_mailbox_says_so() -> None:
+    from softswitch.b2bua.actions import MessageHeard
+    from softswitch.b2bua.voicemail import Listening
+
+    call = waiting_call(None)
+    call.accept(1000.0)
+    listening = call.add(Listening("102", [("m1", "/vm/m1.wav", True)]), first=True)
+    listening.start(call, 1000.0)
+    assert call.on_key("a", "6", 1001.0) == []  # not during the counts
+    call.announced("a", 1003.0)
+    assert call.on_key("a", "9", 1004.0) == [StopPlaying("a"), MessageHeard("102", "m1"),  # kept, heard
+                                             Announce("a", ("no-more-messages", "goodbye"), 0)]
+    call = waiting_call(None)
+    call.accept(1000.0)
+    out = call.add(Listening("102", []), first=True).start(call, 1000.0)
+    assert of(out, Announce)[0].prompts == ("you-have", "zero", "new-messages", "zero", "old-messages")
+    assert call.announced("a", 1003.0) == [Announce("a", ("no-more-messages", "goodbye"), 0)]
