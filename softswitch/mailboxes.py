@@ -44,17 +44,18 @@ class Mailboxes:
     def _find(self, account: str, mailbox: str, message_id: str) -> MessageRow | None:
         return next((r for r in self.rows.get((account, mailbox), ()) if r.id == message_id), None)
 
-    async def keep(self, row: MessageRow) -> None:
+    async def keep(self, row: MessageRow) -> bool:
         """A new message: its row, then the lamps.  A row that cannot be written leaves the
-        file where it is, logged."""
+        file where it is, logged (False)."""
         try:
             await self.store.add_message(row)
         except Exception:
             log.exception("voicemail: the message %s for %s@%s (%s) could not be kept", row.id, row.mailbox, row.account,
                           row.path)
-            return
+            return False
         self.rows.setdefault((row.account, row.mailbox), []).append(row)
         self._changed(row.account, row.mailbox)
+        return True
 
     async def heard(self, account: str, mailbox: str, message_id: str, at: float) -> None:
         """A message was played to its mailbox's phone: old from now on."""

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import sms, sounds
+from .. import sms, sounds, voicemail_notify
 from ..config import Account, Config, Extension
 from ..config.moves import Moves, extension_moves
 from ..config.schema import Park, Trunk, parse_destination
@@ -1016,7 +1016,14 @@ class CallService:
         row = MessageRow(rid, call.record.account, mailbox, extension.person if extension else None, call.record.caller,
                          self.wall(), file.seconds, str(file.path))
         log.info("call %s: a message of %.1f s for %s@%s from %s", rid, file.seconds, mailbox, row.account, row.caller)
-        self._spawn(self.mailboxes.keep(row))
+        self._spawn(self._kept(row))
+
+    async def _kept(self, row: MessageRow) -> None:
+        """The message's row, the lamps, then the person told (mail with the WAV, webhook)."""
+        if not await self.mailboxes.keep(row):
+            return
+        for line in await voicemail_notify.tell(self.config, row):
+            log.info("voicemail %s for %s@%s: %s", row.id, row.mailbox, row.account, line)
 
     def _listen(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
                 now: float) -> bool:

@@ -241,6 +241,16 @@ class Voicemail(Strict):
     greeting: str | None = Field(None, description="a recording of the account played before the tone instead of "
                                  "the switch's \"<number> is not available. Please leave a message after the tone.\"")
     listen_code: str = Field("*97", description="dialled from an extension's own phone to hear its messages")
+    email: bool = Field(True, description="a new message is e-mailed, the WAV attached, to the mailbox's person's "
+                        "address (through notify.smtp)")
+    webhook: str | None = Field(None, description="a URL POSTed a JSON document about every new message")
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"webhook {value!r} must be an http:// or https:// URL")
+        return value
 
     @field_validator("listen_code")
     @classmethod

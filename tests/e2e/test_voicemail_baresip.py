@@ -3,7 +3,7 @@ registered; the switch answers, plays the greeting and the tone, and records 101
 hangs up: one mono WAV in 102's mailbox, its row in the store, listed by the command line.
 Then 102's own baresip dials *97, hears the message (the tone) and deletes it with 7.
 Meanwhile 102's message-waiting subscription (SIPp, RFC 3842) hears no, yes 1/0, no 0/1
-(heard), no 0/0 (deleted)."""
+(heard), no 0/0 (deleted), and 102's person gets an e-mail with the WAV (aiosmtpd)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from ..smtp import Inbox, smtp_server
 from .audio import audible_seconds, read_samples, write_tone
 from .harness import Switch, admin, base_config, calls, end_processes, free_port, require_tool
 from .test_recording_baresip import heard_prompt
@@ -22,12 +23,20 @@ from .test_transfer_baresip import baresip_home, ctrl_command
 def with_mailboxes() -> list[dict[str, Any]]:
     accounts: list[dict[str, Any]] = base_config(0, Path("unused"))["accounts"]
     accounts[0]["voicemail"] = {}  # the default: every extension has a mailbox
+    accounts[0]["people"] = [{"id": "e102", "name": "Bob", "email": "bob@acme.example"}]
+    next(e for e in accounts[0]["extensions"] if e["number"] == "102")["person"] = "e102"
     return accounts
 
 
 def test_a_message_left_heard_on_star_97_and_deleted_with_the_lamp_following(make_switch: Any, tmp_path: Path) -> None:
     baresip = require_tool("baresip")
-    switch: Switch = make_switch(accounts=with_mailboxes())
+    with smtp_server() as (inbox, smtp_port):
+        switch: Switch = make_switch(accounts=with_mailboxes(),
+                                     notify={"smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "pbx@acme.example"}})
+        message_left_heard_and_deleted(switch, baresip, tmp_path, inbox)
+
+
+def message_left_heard_and_deleted(switch: Switch, baresip: str, tmp_path: Path, inbox: Inbox) -> None:
     ctrl101, ctrl102 = free_port(), free_port()
     home101 = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl101)
     home102 = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=60), ctrl102)
@@ -64,6 +73,11 @@ def test_a_message_left_heard_on_star_97_and_deleted_with_the_lamp_following(mak
             assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (1, 8000, 2)
             seconds = w.getnframes() / 8000
         assert 3.5 <= seconds <= 8 and audible_seconds(read_samples(path), 440) >= 3.0, seconds
+        # 102's person is mailed the message, the WAV attached as it is on disk.
+        ((to, mail),) = switch.wait_for(lambda: inbox.messages, what="the e-mail")
+        assert to == ["bob@acme.example"] and mail["Subject"].startswith("Voicemail for 102 from 101 ("), mail["Subject"]
+        (attachment,) = [part for part in mail.walk() if part.get_filename()]
+        assert attachment.get_content_type() == "audio/wav" and attachment.get_payload(decode=True) == path.read_bytes()
 
         # 102's own phone listens: the counts, the message, the keys; 7 deletes it.
         procs.append(subprocess.Popen([baresip, "-f", str(home102), "-t", "60", "-e", "/dial *97"], stdout=logs["102"],
