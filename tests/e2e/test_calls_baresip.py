@@ -7,41 +7,29 @@ import subprocess
 from pathlib import Path
 
 from .audio import audible_seconds, read_samples, write_tone
-from .harness import Switch, calls, free_port, require_tool
-
-
-def baresip_home(home: Path, ext: str, switch: Switch, tone: Path) -> Path:
-    home.mkdir(parents=True)
-    (home / "config").write_text(
-        "module_path /usr/lib/baresip/modules\n"
-        f"sip_listen 127.0.0.1:{free_port()}\n"
-        "net_interface 127.0.0.1\n"
-        "module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n"
-        "module_app account.so\nmodule_app menu.so\n"
-        f"audio_source aufile,{tone}\n"
-        "audio_player aubridge,nowhere\n"  # no sound card: sndfile records what was decoded
-        f"snd_path {home}\n"
-    )
-    (home / "accounts").write_text(
-        f'<sip:{ext}@acme.example>;auth_pass=acme-{ext}-secret;outbound="sip:127.0.0.1:{switch.port}";answermode=auto\n'
-    )
-    return home
+from .harness import Switch, admin, calls, end_processes, free_port, require_tool
+from .test_transfer_baresip import answered_calls, ctrl_command
+from .test_transfer_baresip import baresip_home as phone_home
 
 
 def test_baresip_101_calls_102_audio_both_ways(switch: Switch, tmp_path: Path) -> None:
     baresip = require_tool("baresip")
-    low = write_tone(tmp_path / "440.wav", 440)
-    high = write_tone(tmp_path / "1000.wav", 1000)
-    h101 = baresip_home(tmp_path / "b101", "101", switch, low)
-    h102 = baresip_home(tmp_path / "b102", "102", switch, high)
+    ctrl = free_port()
+    h101 = phone_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=30), ctrl)
+    h102 = phone_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=30))
     with open(tmp_path / "102.log", "w") as log102, open(tmp_path / "101.log", "w") as log101:
-        callee = subprocess.Popen([baresip, "-f", str(h102), "-t", "14"], stdout=log102, stderr=subprocess.STDOUT)
-        try:
+        callee = subprocess.Popen([baresip, "-f", str(h102), "-t", "60"], stdout=log102, stderr=subprocess.STDOUT)
+        caller = None
+        try:  # the phones run until 101 hangs up, once the switch relayed 5 s of the call
             switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
-            caller = subprocess.Popen([baresip, "-f", str(h101), "-t", "8", "-e", "/dial 102"], stdout=log101, stderr=subprocess.STDOUT)
-            caller.wait(30)
+            caller = subprocess.Popen([baresip, "-f", str(h101), "-t", "60", "-e", "/dial 102"], stdout=log101,
+                                      stderr=subprocess.STDOUT)
+            switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
+            switch.wait_for(lambda: int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0]) > 250, what="5 s of RTP")
+            ctrl_command(ctrl, "hangup", "")
+            switch.wait_for(lambda: calls(switch), timeout=15, what="the call ended by 101")
         finally:
-            callee.wait(30)
+            end_processes((callee, caller))
     heard_by_101 = read_samples(next(h101.glob("dump-*-dec.wav")))
     heard_by_102 = read_samples(next(h102.glob("dump-*-dec.wav")))
     # Each side heard the other's tone for most of the call, and never its own.

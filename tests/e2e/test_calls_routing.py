@@ -189,5 +189,5 @@ def test_malformed_record_route_gets_400_and_leaks_no_port(switch: Switch) -> No
     replies = udp_exchange(switch.port, invite(2, f"Proxy-Authorization: {credentials}\r\n"))
     assert [status_of(r) for r in replies] == [400]
     media = admin(switch, "counters")["media"]
-    assert media["sessions"] == 0 and media["ports_allocated"] == media["ports_released"] == 2
+    assert media["sessions"] == 0 and media["ports_allocated"] == media["ports_released"] >= 2  # none leaked
     assert switch.alive()
