@@ -243,6 +243,9 @@ class Voicemail(Strict):
     listen_code: str = Field("*97", description="dialled from an extension's own phone to hear its messages")
     email: bool = Field(True, description="a new message is e-mailed, the WAV attached, to the mailbox's person's "
                         "address (through notify.smtp)")
+    unsolicited_mwi: bool = Field(False, description="a phone that does not subscribe to its message-summary still "
+                                  "gets a NOTIFY at each change, outside any dialog (only for phones configured to expect "
+                                  "it; RFC 3842 wants a subscription)")
     webhook: str | None = Field(None, description="a URL POSTed a JSON document about every new message")
 
     @field_validator("webhook")

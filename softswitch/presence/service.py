@@ -34,7 +34,9 @@ A NOTIFY answered with ``481`` (or not answered at all) ends the subscription.
 The same subscriptions carry message-waiting lamps (RFC 3842): a phone subscribes with
 ``Event: message-summary`` to its own address (another extension's mailbox gets the same
 ``404`` as a number that does not exist) and is told its mailbox's new and old counts at
-once and at every change (``mailbox_changed``, from the mailboxes).
+once and at every change (``mailbox_changed``, from the mailboxes).  A phone that never
+subscribes is told only where the account asks (``voicemail.unsolicited_mwi``, for phones
+configured to expect it): a NOTIFY outside any dialog to each of its registered devices.
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ from ..park.lot import Parked, code, slot_of
 from ..registrar.service import RegistrarService
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
+from ..sip.headers import NameAddr
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
 from ..sip.transport.endpoint import SipEndpoint
-from ..sip.uri import SipUri
+from ..sip.uri import SipUri, parse_uri
 from .dialog_info import TERMINATED, CallView, DialogView, dialog_info, extension_dialogs, lamp, news, slot_dialogs
 from .message_summary import CONTENT_TYPE as SUMMARY_TYPE
 from .message_summary import EVENT as SUMMARY_EVENT
@@ -337,11 +340,34 @@ class DialogEventService:
         return f"active;expires={max(1, int(sub.expires_at - now))}"
 
     def mailbox_changed(self, account: str, mailbox: str, counts: tuple[int, int]) -> None:
-        """A message came or went: the mailbox's subscribers hear its counts."""
+        """A message came or went: the mailbox's subscribers hear its counts (or, with none and
+        where the account asks, its registered devices)."""
         now = self.clock()
-        for sub in list(self.subscriptions.values()):
-            if sub.account == account and sub.mailbox == mailbox and not sub.ended:
-                self._notify(sub, self._active(sub, now))
+        subs = [s for s in self.subscriptions.values() if s.account == account and s.mailbox == mailbox and not s.ended]
+        for sub in subs:
+            self._notify(sub, self._active(sub, now))
+        owner = self.config.account(account)
+        if not subs and owner is not None and owner.voicemail.unsolicited_mwi:
+            self._unsolicited(owner, mailbox, counts)
+
+    def _unsolicited(self, account: Account, mailbox: str, counts: tuple[int, int]) -> None:
+        address = str(NameAddr(SipUri("sip", account.domain, mailbox)))
+        body = message_summary(f"sip:{mailbox}@{account.domain}", *counts)
+        for binding in self.registrar.table.lookup(account.name, mailbox, self.registrar.clock()):
+            headers = [
+                Header("Via", self.endpoint.new_via(binding.source.transport)), Header("Max-Forwards", "70"),
+                Header("From", f"{address};tag={self.new_id()}"), Header("To", address),
+                Header("Call-ID", f"{self.new_id()}{self.new_id()}"), Header("CSeq", "1 NOTIFY"),
+                Header("Event", SUMMARY_EVENT), Header("Subscription-State", "active"),
+                Header("Content-Type", SUMMARY_TYPE), Header("Content-Length", str(len(body))),
+            ]
+            try:
+                notify = Request("NOTIFY", parse_uri(binding.uri), headers, body)
+            except RemoteProtocolError:
+                continue
+            self.counters["notified"] += 1
+            log.info("MWI: %s of %s: %d new, %d old (unsolicited NOTIFY to %s)", mailbox, account.name, *counts, binding.uri)
+            self.endpoint.send_request(notify, binding.source, lambda response: None)
 
     def _summary(self, sub: Subscription, state: str) -> None:
         assert sub.mailbox is not None

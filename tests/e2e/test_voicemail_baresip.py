@@ -15,7 +15,7 @@ from typing import Any
 
 from ..smtp import Inbox, smtp_server
 from .audio import audible_seconds, read_samples, write_tone
-from .harness import Switch, admin, base_config, calls, end_processes, free_port, require_tool
+from .harness import Switch, admin, base_config, calls, end_processes, free_port, register, require_tool
 from .test_recording_baresip import heard_prompt
 from .test_transfer_baresip import baresip_home, ctrl_command
 
@@ -100,3 +100,39 @@ def message_left_heard_and_deleted(switch: Switch, baresip: str, tmp_path: Path,
     assert not path.exists()
     listing = switch.cli("voicemail", "--config", str(switch.config_path)).stdout
     assert "0 messages in 0 mailboxes" in listing, listing
+
+
+def test_do_not_disturb_sends_the_caller_to_the_mailbox_and_a_phone_not_subscribing_is_told(make_switch: Any,
+                                                                                          tmp_path: Path) -> None:
+    """103 is in do-not-disturb: 101's call goes to its mailbox without ringing it; 103's phone
+    (SIPp, registered, never subscribing) gets an unsolicited NOTIFY, as the account asks."""
+    baresip = require_tool("baresip")
+    accounts = with_mailboxes()
+    accounts[0]["voicemail"] = {"unsolicited_mwi": True}
+    next(e for e in accounts[0]["extensions"] if e["number"] == "103")["dnd"] = True
+    switch: Switch = make_switch(accounts=accounts)
+    port, ctrl = free_port(), free_port()
+    register(switch, "103", "acme-103-secret", port)
+    phone = switch.sipp("mwi_unsolicited.xml", local_port=port, domain="acme.example", background=True, timeout=60)
+    assert isinstance(phone, subprocess.Popen)
+    home = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl)
+    procs: list[subprocess.Popen[Any]] = [phone]
+
+    def voice() -> int:
+        return int(str(admin(switch, "calls")[0]["legs"]["a"]).split("/")[0])
+
+    with open(tmp_path / "101.log", "w") as log:
+        try:
+            procs.append(subprocess.Popen([baresip, "-f", str(home), "-t", "60", "-e", "/dial 103"], stdout=log,
+                                          stderr=subprocess.STDOUT))
+            switch.wait_for(lambda: "recording a message for 103" in switch.log(), timeout=30, what="103's mailbox")
+            start = voice()
+            switch.wait_for(lambda: voice() > start + 150, what="3 s of 101's message")
+            ctrl_command(ctrl, "hangup", "")
+            out, _ = phone.communicate(timeout=30)
+            assert phone.returncode == 0, out  # the NOTIFY: yes, 1/0
+        finally:
+            end_processes(procs)
+    (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
+    assert (row["disposition"], row["cause"]) == ("voicemail", "message left") and "voicemail 103" in row["path"], row
+    assert "is in do-not-disturb; to its mailbox" in switch.log()
