@@ -1027,25 +1027,31 @@ class CallService:
 
     def _listen(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
                 now: float) -> bool:
-        """``*97`` from an extension's own phone: its messages, new ones first (b2bua/voicemail.py)."""
-        dialled = _dialled(request)
-        if dialled != account.voicemail.listen_code:
+        """``*97`` from an extension's own phone: its messages, new ones first; ``*98102`` from
+        another phone of the account: 102's, after 102's PIN (b2bua/voicemail.py).  A mailbox
+        that cannot be heard so (none, no PIN) gets the same 404 as a number that is not one."""
+        dialled, codes = _dialled(request), account.voicemail
+        remote = dialled[len(codes.remote_code):] if dialled.startswith(codes.remote_code) else None
+        if dialled != codes.listen_code and not (remote and remote.isdigit()):
             return False
-        if not self._has_mailbox(account, caller):
-            log.info("%s@%s dialled %s: it has no mailbox", caller.number, account.name, dialled)
+        owner = caller if remote is None else account.extension(remote)
+        pin = None if remote is None or owner is None else owner.voicemail_pin
+        if owner is None or not self._has_mailbox(account, owner) or (remote is not None and pin is None):
+            log.info("%s@%s dialled %s: no mailbox to hear", caller.number, account.name, dialled)
             self.endpoint.respond(tx, make_response(request, 404, "No Mailbox", to_tag=self.new_id()))
             return True
-        rows = self.mailboxes.messages(account.name, caller.number)
+        rows = self.mailboxes.messages(account.name, owner.number)
         messages = [(r.id, r.path, True) for r in rows if r.heard is None] + [(r.id, r.path, False) for r in rows if r.heard]
         record = CallRecord(id=self.new_id(), account=account.name, caller=caller.number, callee=dialled, direction="internal",
                             started=self.wall(), caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
-                            caller_person=caller.person, path=[f"voicemail {caller.number}"])
+                            caller_person=caller.person, path=[f"voicemail {owner.number}"])
         call = self._new_call(tx, request, source, record)
         if call is None:
             return True
         call.extensions["a"] = caller.number
-        log.info("call %s: %s@%s listens to its mailbox (%d messages)", record.id, caller.number, account.name, len(messages))
-        self._run(call, call.add(Listening(caller.number, messages), first=True).start(call, now))
+        log.info("call %s: %s@%s listens to the mailbox of %s (%d messages)%s", record.id, caller.number, account.name,
+                 owner.number, len(messages), ", after its PIN" if pin else "")
+        self._run(call, call.add(Listening(owner.number, messages, pin), first=True).start(call, now))
         return True
 
     def _message_heard(self, call: Call, action: MessageHeard) -> None:

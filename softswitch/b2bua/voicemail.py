@@ -18,7 +18,9 @@ new messages, M old messages.", then each message, new ones first (oldest first)
 each the keys: ``5`` again, ``6`` the next, ``7`` delete it, ``9`` keep it (and on); a
 message played to its end is heard (old from then on: ``MessageHeard``); a key during a
 message acts at once.  Ten seconds without a key go on to the next; after the last,
-"No more messages. Goodbye." and the switch hangs up.
+"No more messages. Goodbye." and the switch hangs up.  From another phone of the account,
+``*98`` and the mailbox's number (``*98102``) asks for the mailbox's PIN first ("Please enter
+the PIN, then pound."); three wrong ones, and goodbye.
 Pure: requests, keys, prompts played and ``now`` in; actions out.
 """
 
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 
 DISPOSITION = "voicemail"
 KEY_WAIT = 10.0  # seconds the keys are waited for after a message
+PIN_WAIT = 10.0  # seconds a PIN's next key is waited for
+PIN_TRIES = 3
+PIN_MAX = 12
 FILE = "file:"  # a prompt that is a message's file, not a named prompt
 
 
@@ -120,11 +125,14 @@ class Listening(Feature):
     """An extension's phone hears its mailbox: ``messages`` are (id, file, new) in the order
     played.  Registered before the attendant that answers for it."""
 
-    def __init__(self, mailbox: str, messages: list[tuple[str, str, bool]]) -> None:
+    def __init__(self, mailbox: str, messages: list[tuple[str, str, bool]], pin: str | None = None) -> None:
         self.mailbox = mailbox
         self.messages = messages
+        self.pin = pin  # asked first (another phone's *98 and the mailbox's number)
+        self.typed = ""
+        self.tries = 0
         self.index = 0
-        self.state = "idle"  # intro, playing, keys, bye
+        self.state = "idle"  # pin, intro, playing, keys, bye
         self.waits_until: float | None = None
 
     def start(self, call: Call, now: float) -> list[Action]:
@@ -132,11 +140,35 @@ class Listening(Feature):
         out = attendant.answer(call, now)
         if not attendant.attending(call):
             return out
+        if self.pin is not None:
+            self.state, self.waits_until = "pin", now + PIN_WAIT
+            return [*out, StopPlaying("a"), self._say(call, "enter-pin")]
+        return [*out, StopPlaying("a"), self._counts(call)]
+
+    def _pin_key(self, call: Call, key: str, now: float) -> list[Action]:
+        """A key of the PIN; ``#`` (or the wait running out: ``due``) checks it."""
+        if key != "#":
+            self.typed = (self.typed + key)[-PIN_MAX:]
+            self.waits_until = now + PIN_WAIT
+            return []
+        return self._check_pin(call, now)
+
+    def _check_pin(self, call: Call, now: float) -> list[Action]:
+        typed, self.typed = self.typed, ""
+        if typed == self.pin:
+            return [StopPlaying("a"), self._counts(call)]
+        self.tries += 1
+        if self.tries >= PIN_TRIES:
+            self.state, self.waits_until = "bye", None
+            return [StopPlaying("a"), self._say(call, "wrong-pin", "goodbye")]
+        self.waits_until = now + PIN_WAIT
+        return [StopPlaying("a"), self._say(call, "wrong-pin", "enter-pin")]
+
+    def _counts(self, call: Call) -> Announce:
+        self.state, self.waits_until = "intro", None
         new = sum(1 for _, _, fresh in self.messages if fresh)
         old = len(self.messages) - new
-        self.state = "intro"
-        counts = ("you-have", *spoken_code(str(new)), "new-messages", *spoken_code(str(old)), "old-messages")
-        return [*out, StopPlaying("a"), Announce("a", counts, attendant.pt)]
+        return self._say(call, "you-have", *spoken_code(str(new)), "new-messages", *spoken_code(str(old)), "old-messages")
 
     def _say(self, call: Call, *prompts: str) -> Announce:
         return Announce("a", prompts, attendant_of(call).pt)
@@ -181,6 +213,8 @@ class Listening(Feature):
     def on_key(self, call: Call, leg: str, key: str, now: float) -> list[Action] | None:
         if not self._listening(call, leg):
             return None
+        if self.state == "pin":
+            return self._pin_key(call, key, now)
         if self.state not in ("playing", "keys") or key not in "5679":
             return []
         out: list[Action] = [StopPlaying("a")]
@@ -202,9 +236,9 @@ class Listening(Feature):
         return answered if answered is not None else [Respond(tx, make_response(request, 405))]
 
     def deadline(self, call: Call) -> float | None:
-        return self.waits_until if self.state == "keys" else None
+        return self.waits_until if self.state in ("keys", "pin") else None
 
     def due(self, call: Call, now: float) -> list[Action]:
-        if self.state != "keys" or self.waits_until is None or now < self.waits_until:
+        if self.state not in ("keys", "pin") or self.waits_until is None or now < self.waits_until:
             return []
-        return self._next(call)
+        return self._check_pin(call, now) if self.state == "pin" else self._next(call)

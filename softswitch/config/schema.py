@@ -241,6 +241,8 @@ class Voicemail(Strict):
     greeting: str | None = Field(None, description="a recording of the account played before the tone instead of "
                                  "the switch's \"<number> is not available. Please leave a message after the tone.\"")
     listen_code: str = Field("*97", description="dialled from an extension's own phone to hear its messages")
+    remote_code: str = Field("*98", description="dialled with a mailbox's number (*98102) from another phone of the "
+                             "account to hear that mailbox's messages, after its voicemail_pin")
     email: bool = Field(True, description="a new message is e-mailed, the WAV attached, to the mailbox's person's "
                         "address (through notify.smtp)")
     unsolicited_mwi: bool = Field(False, description="a phone that does not subscribe to its message-summary still "
@@ -255,12 +257,19 @@ class Voicemail(Strict):
             raise ValueError(f"webhook {value!r} must be an http:// or https:// URL")
         return value
 
-    @field_validator("listen_code")
+    @field_validator("listen_code", "remote_code")
     @classmethod
     def _code(cls, value: str) -> str:
         if not KEY_CODE_RE.match(value):
             raise ValueError(f"code {value!r}: '*' or '#' then 1 to 5 keys (0-9, *, #), such as *97")
         return value
+
+    @model_validator(mode="after")
+    def _codes(self) -> Voicemail:
+        if self.remote_code.startswith(self.listen_code) or self.listen_code.startswith(self.remote_code):
+            raise ValueError(f"voicemail codes {self.listen_code} and {self.remote_code} must differ, and neither may "
+                             "begin the other")
+        return self
 
 
 class Supervision(Strict):
@@ -520,6 +529,9 @@ class Extension(Strict):
                                             "account's recording.mode)")
     voicemail: bool | None = Field(None, description="whether calls it does not answer go to its mailbox (default: "
                                    "the account's voicemail.enabled)")
+    voicemail_pin: str | None = Field(None, pattern=r"^[0-9]{4,12}$", description="4 to 12 digits: its mailbox can be "
+                                      "heard from another phone (voicemail.remote_code and its number); none: only "
+                                      "from its own phone")
 
     @field_validator("number")
     @classmethod

@@ -38,6 +38,8 @@ PROMPTS: dict[str, str] = {
     "listen-keys": "Press 5 to hear it again, 6 for the next message, 7 to delete it, 9 to keep it.",
     "message-deleted": "Message deleted.",
     "no-more-messages": "No more messages.",
+    "enter-pin": "Please enter the PIN, then pound.",
+    "wrong-pin": "That PIN is not right.",
 }
 
 # name -> (Hz, seconds) of a plain tone played as a prompt (a supervisor joining: "beep")

@@ -105,11 +105,12 @@ def message_left_heard_and_deleted(switch: Switch, baresip: str, tmp_path: Path,
 def test_do_not_disturb_sends_the_caller_to_the_mailbox_and_a_phone_not_subscribing_is_told(make_switch: Any,
                                                                                           tmp_path: Path) -> None:
     """103 is in do-not-disturb: 101's call goes to its mailbox without ringing it; 103's phone
-    (SIPp, registered, never subscribing) gets an unsolicited NOTIFY, as the account asks."""
+    (SIPp, registered, never subscribing) gets an unsolicited NOTIFY, as the account asks; then
+    101 hears that message with *98103 and 103's PIN."""
     baresip = require_tool("baresip")
     accounts = with_mailboxes()
     accounts[0]["voicemail"] = {"unsolicited_mwi": True}
-    next(e for e in accounts[0]["extensions"] if e["number"] == "103")["dnd"] = True
+    next(e for e in accounts[0]["extensions"] if e["number"] == "103").update(dnd=True, voicemail_pin="2468")
     switch: Switch = make_switch(accounts=accounts)
     port, ctrl = free_port(), free_port()
     register(switch, "103", "acme-103-secret", port)
@@ -131,8 +132,14 @@ def test_do_not_disturb_sends_the_caller_to_the_mailbox_and_a_phone_not_subscrib
             ctrl_command(ctrl, "hangup", "")
             out, _ = phone.communicate(timeout=30)
             assert phone.returncode == 0, out  # the NOTIFY: yes, 1/0
+            # 101 hears 103's mailbox from its own phone: *98103, then 103's PIN.
+            switch.wait_for(lambda: calls(switch), what="the message's call ended")
+            ctrl_command(ctrl, "dial", "*98103")
+            switch.wait_for(lambda: "listens to the mailbox of 103 (1 messages), after its PIN" in switch.log(), what="*98103")
+            ctrl_command(ctrl, "sndcode", "2468#")
+            switch.wait_for(lambda: "of 103 heard" in switch.log(), timeout=40, what="the message, after the PIN")
         finally:
             end_processes(procs)
-    (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
+    row = switch.wait_for(lambda: calls(switch), what="the call in the history")[0]
     assert (row["disposition"], row["cause"]) == ("voicemail", "message left") and "voicemail 103" in row["path"], row
     assert "is in do-not-disturb; to its mailbox" in switch.log()

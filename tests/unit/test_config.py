@@ -347,3 +347,21 @@ accounts:
     acme = cfg.account("acme")
     assert acme is not None and acme.supervision.beep and acme.supervision.whisper_key == "5"
     assert (acme.supervision.listen_code, acme.supervision.barge_code) == ("*221", "*223")
+
+
+def test_voicemail_codes_and_pins_are_checked() -> None:
+    text = """\
+server: {listen: [{transport: udp, address: 127.0.0.1, port: 5060}]}
+accounts:
+  - name: acme
+    domain: acme.example
+    voicemail: {listen_code: "*9", remote_code: "*98"}
+    extensions:
+      - {number: "101", password: secret-101, voicemail_pin: "12a4"}
+"""
+    got = problems(text)
+    assert got[0] == "bad.yaml:5: accounts[0].voicemail: voicemail codes *9 and *98 must differ, and neither may begin the other"
+    assert got[1].startswith("bad.yaml:7: accounts[0].extensions[0].voicemail_pin: String should match pattern"), got
+    cfg = load_config_text(text.replace('"*9"', '"*97"').replace("12a4", "2468"), "good.yaml")
+    acme = cfg.account("acme")
+    assert acme is not None and acme.extensions[0].voicemail_pin == "2468" and acme.voicemail.remote_code == "*98"

@@ -158,3 +158,33 @@ def test_keys_skip_and_keep_and_an_empty_mailbox_says_so() -> None:
     out = call.add(Listening("102", []), first=True).start(call, 1000.0)
     assert of(out, Announce)[0].prompts == ("you-have", "zero", "new-messages", "zero", "old-messages")
     assert call.announced("a", 1003.0) == [Announce("a", ("no-more-messages", "goodbye"), 0)]
+
+
+def test_another_phone_needs_the_mailbox_pin_three_tries_then_goodbye() -> None:
+    from softswitch.b2bua.voicemail import Listening
+
+    call = waiting_call(None)
+    call.accept(1000.0)
+    listening = call.add(Listening("103", [("m1", "/vm/m1.wav", True)], pin="2468"), first=True)
+    out = listening.start(call, 1000.0)
+    assert of(out, Announce) == [Announce("a", ("enter-pin",), 0)]
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
+    for key in "1234":
+        assert call.on_key("a", key, 1001.0) == []
+    assert call.on_key("a", "#", 1002.0) == [StopPlaying("a"), Announce("a", ("wrong-pin", "enter-pin"), 0)]
+    assert call.get_timer() == 1012.0  # the next try, waited for
+    assert call.handle_timer(1012.0) == [StopPlaying("a"), Announce("a", ("wrong-pin", "enter-pin"), 0)]  # nothing typed
+    for key in "2468#":
+        out = call.on_key("a", key, 1013.0)
+    assert out == [StopPlaying("a"), Announce("a", ("you-have", "one", "new-messages", "zero", "old-messages"), 0)]
+    assert call.announced("a", 1015.0) == [Announce("a", ("file:/vm/m1.wav",), 0)]
+
+    call = waiting_call(None)
+    call.accept(1000.0)
+    call.add(Listening("103", [], pin="2468"), first=True).start(call, 1000.0)
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
+    for _ in range(2):
+        call.on_key("a", "#", 1001.0)
+    assert call.on_key("a", "#", 1002.0) == [StopPlaying("a"), Announce("a", ("wrong-pin", "goodbye"), 0)]
+    out = call.announced("a", 1004.0)
+    assert [s.request.method for s in of(out, SendRequest)] == ["BYE"]
