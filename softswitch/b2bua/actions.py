@@ -324,6 +324,14 @@ def allows(message: Request | Response, method: str) -> bool:
     return method in (m.upper() for m in message.values("Allow"))
 
 
+def not_allowed(request: Request, allow: str = "INVITE, ACK, BYE, OPTIONS, UPDATE, INFO") -> Response:
+    """``405`` for a method a leg the switch holds itself does not take, with the ones it
+    does (RFC 3261 §21.4.6)."""
+    refused = make_response(request, 405)
+    refused.add("Allow", allow)
+    return refused
+
+
 def with_body(resp: Response, body: bytes, content_type: str | None = None) -> Response:
     if body:
         resp.add("Content-Type", content_type or "application/sdp")

@@ -296,6 +296,14 @@ class Call:
     def leave(self, leg: str, now: float) -> list[Action]:
         """The phone on ``leg`` is gone from the call: its dialog, timers and relay leg (and
         what a feature does about it: a supervisor of that phone goes too)."""
+        self.forget(leg)
+        out: list[Action] = [StopPlaying(leg), Detach(leg)]
+        for feature in self.features:
+            out += feature.on_leave(self, leg, now)
+        return out
+
+    def forget(self, leg: str) -> None:
+        """``leg``'s dialog and everything the call kept for it (its session, timers, answers)."""
         if leg == "a":
             self.a = None
         elif leg in self.others:
@@ -307,10 +315,6 @@ class Call:
             table.pop(leg, None)
         if leg in ("a", "b"):
             self.extensions[leg] = None
-        out: list[Action] = [StopPlaying(leg), Detach(leg)]
-        for feature in self.features:
-            out += feature.on_leave(self, leg, now)
-        return out
 
     def hand_off(self, leg: str, now: float) -> tuple[Handoff, list[Action]]:
         """The phone on ``leg`` leaves this call for another (an attended transfer joins it to

@@ -34,7 +34,7 @@ from ..sip.errors import RemoteProtocolError
 from ..sip.message import Request, make_response
 from ..sip.transaction import Target
 from . import handover
-from .actions import ALLOW, Action, Announce, BindDialog, Phase, Respond, Supervise, with_body
+from .actions import ALLOW, Action, Announce, BindDialog, Phase, Respond, Supervise, not_allowed, with_body
 from .feature import Feature
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class Monitor(Feature):
         if not self.on:
             return []
         self.on = False
-        call.leave(SUPERVISOR, 0.0)  # its dialog and what the call kept for it (the hooks: nothing left for us)
+        call.forget(SUPERVISOR)
         out: list[Action] = [Supervise(None)]
         if bye and self.dialog is not None:
             out.append(call.bye(self.dialog))
@@ -125,11 +125,7 @@ class Monitor(Feature):
             return [Respond(tx, make_response(request, 481))]
         answered = call.lone_request(leg, tx, request, now, bye=lambda: self.leave(call, now, bye=False),
                                      key=lambda key: self.on_key(call, leg, key, now) or [])
-        if answered is not None:
-            return answered
-        refused = make_response(request, 405)
-        refused.add("Allow", "INVITE, ACK, BYE, OPTIONS, UPDATE, INFO")
-        return [Respond(tx, refused)]
+        return answered if answered is not None else [Respond(tx, not_allowed(request))]
 
     def on_ack(self, call: Call, leg: str, request: Request, now: float) -> list[Action] | None:
         return [] if leg == SUPERVISOR else None
@@ -145,10 +141,8 @@ class Monitor(Feature):
     def on_leave(self, call: Call, leg: str, now: float) -> list[Action]:
         """The agent left the call (parked it, was transferred away): the supervisor goes too.
         The supervisor's own leg lost (no ACK, its session expired): it is let go."""
-        if leg == SUPERVISOR and self.on:
-            self.on = False
-            call.record.left(self.supervisor, call.wall(now))
-            return [Supervise(None), *([call.bye(self.dialog)] if self.dialog is not None else [])]
+        if leg == SUPERVISOR:
+            return self.leave(call, now, bye=True)
         if leg != self.agent_leg or call.phase is Phase.ENDED:
             return []
         return self.leave(call, now, bye=True)

@@ -89,6 +89,7 @@ class Ring:
     direction: str = "internal"
     step: str | None = None
     via: str = ""  # an outside call: which trunk, showing which number, for the log
+    extension: str | None = None  # a call to one extension: its number (its mailbox takes what nobody answers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ class Refusal:
     reason: str
     cause: str  # what the history and the log say
     warn: bool = False  # worth a warning in the log (a call above the caller's permission, no trunk)
+    extension: str | None = None  # the extension that refused it (do not disturb): its mailbox may take it
 
 
 Route = Union[Ring, Refusal]
@@ -133,7 +135,8 @@ class Router:
             return Refusal(404, "Not Found", "number of another account")
         decision = resolve(account, caller, dialled, self.config.numbering)
         if isinstance(decision, Refuse):
-            return Refusal(decision.status, decision.reason, decision.detail, warn=decision.status == 403)
+            return Refusal(decision.status, decision.reason, decision.detail, warn=decision.status == 403,
+                           extension=decision.busy)
         if isinstance(decision, CallOutside):
             plans = self.allowance(account, caller, now)
             refused = plans.refuses_class(decision.number_class) if plans is not None else None
@@ -152,7 +155,8 @@ class Router:
         if isinstance(decision, RingGroup):
             number = decision.group.number
             return Ring(self.group_stages(account, decision.group, now, caller.number), number, step=f"group {number}")
-        return Ring(self.extension_stages(account, decision.extension, now), decision.extension.number)
+        number = decision.extension.number
+        return Ring(self.extension_stages(account, decision.extension, now), number, extension=number)
 
     def allowance(self, account: Account, extension: Extension, now: float) -> Allowance | None:
         """What the calling plans of the extension's person allow on the account's date at

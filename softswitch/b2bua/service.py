@@ -33,7 +33,7 @@ from ..dialplan.resolve import normalise
 from ..histogram import Histogram
 from ..hosts import HostCache
 from ..mailboxes import Mailboxes
-from ..media.audio import SoundError, load
+from ..media.audio import Sound, SoundError, load
 from ..media.endpoint import MediaEndpoint
 from ..media.ports import PortsExhausted
 from ..media.recorder import RecordedFile, digest
@@ -218,8 +218,7 @@ class CallService:
         number = call.extensions.get(watching.agent_leg)
         agent = account.extension(number) if account is not None and number else None
         return (agent is not None and account is not None and account.extension(watching.supervisor) is not None
-                and monitor.supervises(watching.supervisor, agent.supervisors,
-                                       lambda n: g.members if (g := account.group(n)) else ()))
+                and _supervises(account, watching.supervisor, agent))
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(job)
@@ -397,10 +396,9 @@ class CallService:
         uri = request.uri
         addressed_to = self.registrar.directory.by_domain.get(uri.host.lower()) if isinstance(uri, SipUri) else None
         route = self.router.route(account, caller, record.callee, self.wall(), addressed_to=addressed_to)
-        callee = account.extension(record.callee) or next((e for e in account.extensions if e.alias == record.callee), None)
-        mailbox = callee is not None and callee.number != caller.number and addressed_to in (None, account) \
-            and self._has_mailbox(account, callee)
-        if isinstance(route, Refusal) and route.status == 486 and mailbox and callee is not None:  # do not disturb
+        callee = account.extension(route.extension) if route.extension is not None else None
+        mailbox = callee is not None and self._has_mailbox(account, callee)
+        if isinstance(route, Refusal) and mailbox and callee is not None:  # do not disturb
             log.info("call %s: %s@%s dialled %s: %s; to its mailbox", record.id, caller.number, account.name, callee.number,
                      route.cause)
             self._go(call, account, f"voicemail:{callee.number}", now)
@@ -416,7 +414,7 @@ class CallService:
             record.path.append(route.step)
         log.info("call %s: %s@%s -> %s (%s)", record.id, caller.number, account.name, route.callee,
                  route.via or ", then ".join(f"{len(s.devices)} x {s.label}" for s in route.stages) or "nobody to ring")
-        if mailbox and callee is not None and route.callee == callee.number:
+        if mailbox and callee is not None:
             call.fallback = f"voicemail:{callee.number}"
         self._run(call, call.start(route.stages, now))
 
@@ -559,7 +557,7 @@ class CallService:
         """Both parties hear a prompt once (not hearing each other meanwhile): "This call may be
         recorded."  Nothing waits for its end."""
         try:
-            prompt = load(account.recordings.get(name) or sounds.prompt(name))
+            prompt = _sound(account, name)
         except (SoundError, KeyError) as exc:
             log.error("call %s: cannot play %r: %s", call.record.id, name, exc)
             return
@@ -820,11 +818,9 @@ class CallService:
                 self._run(call, call.announced(leg, self.clock()))
 
         account = self.config.account(call.record.account)
-        recordings = account.recordings if account is not None else {}
-        try:  # a voicemail message is played from its file ("file:<path>"), a prompt by its name
-            prompts = [load(Path(name.removeprefix(FILE)) if name.startswith(FILE) else recordings.get(name) or sounds.prompt(name))
-                       for name in announce.prompts]
-        except SoundError as exc:
+        try:
+            prompts = [_sound(account, name) for name in announce.prompts]
+        except (SoundError, KeyError) as exc:
             log.error("call %s: cannot play prompt: %s", rid, exc)
             prompts = []
         self.media.announce(rid, leg, prompts, announce.pt, done)
@@ -1041,7 +1037,7 @@ class CallService:
             self.endpoint.respond(tx, make_response(request, 404, "No Mailbox", to_tag=self.new_id()))
             return True
         rows = self.mailboxes.messages(account.name, owner.number)
-        messages = [(r.id, r.path, True) for r in rows if r.heard is None] + [(r.id, r.path, False) for r in rows if r.heard]
+        messages = [(r.id, r.path, r.heard is None) for r in rows]
         record = CallRecord(id=self.new_id(), account=account.name, caller=caller.number, callee=dialled, direction="internal",
                             started=self.wall(), caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
                             caller_person=caller.person, path=[f"voicemail {owner.number}"])
@@ -1084,7 +1080,7 @@ class CallService:
 
         if agent is None:
             return refuse(404, "Not Found")
-        if not monitor.supervises(caller.number, agent.supervisors, lambda n: g.members if (g := account.group(n)) else ()):
+        if not _supervises(account, caller.number, agent):
             return refuse(403, f"Forbidden (not a supervisor of {number})")
         calls = [(call, leg) for call in self.calls.values() if call.record.account == account.name
                  and call.phase is Phase.ANSWERED for leg in ("a", "b") if call.extensions.get(leg) == number]
@@ -1176,6 +1172,20 @@ class CallService:
                 "state": call.phase.value, "forks": len(call.forks), "legs": legs, "ports": ports,
             })
         return out
+
+
+def _supervises(account: Account, who: str, agent: Extension) -> bool:
+    """Whether extension ``who`` is one of ``agent``'s supervisors (itself, or in a group named)."""
+    return monitor.supervises(who, agent.supervisors, lambda n: g.members if (g := account.group(n)) else ())
+
+
+def _sound(account: Account | None, name: str) -> Sound:
+    """What a prompt name plays: a voicemail message's file (``file:<path>``), the account's
+    recording of that name, or the switch's own prompt (``KeyError`` for none of them)."""
+    if name.startswith(FILE):
+        return load(Path(name.removeprefix(FILE)))
+    recordings = account.recordings if account is not None else {}
+    return load(recordings.get(name) or sounds.prompt(name))
 
 
 def _shedding(config: Config) -> Shedding:

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..sip.message import Request, make_response
+from ..sip.message import Request
 from ..sounds import spoken_code
-from .actions import Action, Announce, MessageHeard, MessageTaken, Phase, Respond, StopPlaying, TakeMessage
+from .actions import Action, Announce, MessageHeard, MessageTaken, Phase, Respond, StopPlaying, TakeMessage, not_allowed
 from .attendant import attendant_of
 from .feature import Feature
 
@@ -110,7 +110,7 @@ class Mailbox(Feature):
             return call.end(now, DISPOSITION, "caller", cause)
 
         answered = call.lone_request(leg, tx, request, now, bye=bye, key=lambda key: self.on_key(call, leg, key, now) or [])
-        return answered if answered is not None else [Respond(tx, make_response(request, 405))]
+        return answered if answered is not None else [Respond(tx, not_allowed(request))]
 
     def deadline(self, call: Call) -> float | None:
         return self.ends_at if self.state == "recording" else None
@@ -122,12 +122,12 @@ class Mailbox(Feature):
 
 
 class Listening(Feature):
-    """An extension's phone hears its mailbox: ``messages`` are (id, file, new) in the order
-    played.  Registered before the attendant that answers for it."""
+    """An extension's phone hears its mailbox: ``messages`` are (id, file, new), oldest first;
+    the new ones are played first.  Registered before the attendant that answers for it."""
 
     def __init__(self, mailbox: str, messages: list[tuple[str, str, bool]], pin: str | None = None) -> None:
         self.mailbox = mailbox
-        self.messages = messages
+        self.messages = [m for m in messages if m[2]] + [m for m in messages if not m[2]]
         self.pin = pin  # asked first (another phone's *98 and the mailbox's number)
         self.typed = ""
         self.tries = 0
@@ -233,7 +233,7 @@ class Listening(Feature):
             return None
         answered = call.lone_request(leg, tx, request, now, bye=lambda: call.end(now, DISPOSITION, "caller", "messages heard"),
                                      key=lambda key: self.on_key(call, leg, key, now) or [])
-        return answered if answered is not None else [Respond(tx, make_response(request, 405))]
+        return answered if answered is not None else [Respond(tx, not_allowed(request))]
 
     def deadline(self, call: Call) -> float | None:
         return self.waits_until if self.state in ("keys", "pin") else None

@@ -45,6 +45,7 @@ class Refuse:
     status: int
     reason: str  # the SIP reason phrase
     detail: str  # what the log says
+    busy: str | None = None  # the extension that does not take calls now (do not disturb): its mailbox may
 
 
 Decision = Union[RingExtension, RingGroup, CallOutside, Refuse]
@@ -74,7 +75,7 @@ def resolve(account: Account, caller: Extension, dialled: str, numbering: Number
         if target.number == caller.number:
             return Refuse(486, "Busy Here", f"{caller.number} dialled itself")
         if target.dnd:
-            return Refuse(486, "Busy Here (Do Not Disturb)", f"{target.number} is in do-not-disturb")
+            return Refuse(486, "Busy Here (Do Not Disturb)", f"{target.number} is in do-not-disturb", busy=target.number)
         return RingExtension(account, target)
     group = account.group(dialled)
     if group is not None:

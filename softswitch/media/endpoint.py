@@ -299,9 +299,8 @@ class MediaEndpoint:
             data, source = sock.recvfrom(2048)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError as exc:  # ICMP errors surface here on Linux; the socket lives on
-            if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
-                log.warning("RTP receive on %s failed: %s", sock.getsockname(), exc)
+        except OSError as exc:
+            _receive_failed(sock, exc)
             return
         destination = relay.on_packet(leg, source[:2], data, self.loop.time(), rtcp=rtcp)
         if tap is not None and relay.legs[leg].latched == source[:2]:  # the leg's phone, not a stray
@@ -318,7 +317,10 @@ class MediaEndpoint:
         """A packet on a supervisor's port: nothing is forwarded; its voice goes to the mixes."""
         try:
             data, source = sock.recvfrom(2048)
-        except OSError:  # nothing after all, or an ICMP error: the socket lives on
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            _receive_failed(sock, exc)
             return
         if relay.hear(SUPERVISOR, source[:2], data, self.loop.time(), rtcp=rtcp) and tap is not None:
             tap(SUPERVISOR, data)
@@ -340,3 +342,10 @@ class MediaEndpoint:
             except Exception:
                 log.exception("hang-up of media-dead session %s failed", session_id)
         self._sweeper = self.loop.call_later(1.0, self._sweep)
+
+
+def _receive_failed(sock: socket.socket, exc: OSError) -> None:
+    """ICMP errors surface as receive errors on Linux (a phone gone): the socket lives on, and
+    only something else is worth a line in the log."""
+    if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+        log.warning("RTP receive on %s failed: %s", sock.getsockname(), exc)

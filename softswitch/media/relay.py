@@ -193,6 +193,7 @@ class RelaySession:
         got = self._receive(me, source, data, now, rtcp)
         if got is None:
             return None
+        self.last_packet = now
         pt, key_tail = got
         peer = self.other(leg)
         if key_tail and me.event_dropped:  # a key is passed on whole or not at all
@@ -215,10 +216,8 @@ class RelaySession:
     def hear(self, leg: str, source: Address, data: bytes, now: float, *, rtcp: bool = False) -> bool:
         """A packet on a leg the relay forwards nothing from (a supervisor's, only ever heard
         mixed): latched, counted and its keys noted as any leg's; False for a stray."""
-        last = self.last_packet  # a supervisor's packets do not keep a call whose parties are gone alive
-        heard = self._receive(self.legs[leg], source, data, now, rtcp) is not None
-        self.last_packet = last
-        return heard
+        return self._receive(self.legs[leg], source, data, now, rtcp) is not None  # not ``last_packet``: its
+        # packets do not keep a call whose parties are gone alive
 
     def _receive(self, me: Leg, source: Address, data: bytes, now: float, rtcp: bool) -> tuple[int, bool] | None:
         """Latch, count and read keys: (payload type, whether it is the rest of a key), or
@@ -251,7 +250,6 @@ class RelaySession:
                 me.received.packets += 1
                 me.received.bytes += len(data)
         me.last_seen = now
-        self.last_packet = now
         return pt, key_tail
 
     def _key(self, me: Leg, data: bytes, timestamp: int) -> bool:

@@ -181,6 +181,14 @@ class Switch:
         return subprocess.run(cmd, cwd=self.workdir, capture_output=True, text=True, timeout=timeout + 30)
 
 
+def relayed(sw: Switch, leg: str, *, sent: bool = False) -> int:
+    """Packets the relay took in from the phone on ``leg`` of the one live call (``sent``: sent
+    to it); 0 before the call has media, or once it is gone."""
+    live = admin(sw, "calls")
+    legs = live[0]["legs"] if live else {}
+    return int(str(legs[leg]).split("/")[1 if sent else 0]) if leg in legs else 0
+
+
 def end_processes(procs: Iterable[subprocess.Popen[Any] | None], timeout: float = 30) -> None:
     """A test's clean-up: terminate the processes still running, and reap every one."""
     for proc in procs:

@@ -3,33 +3,16 @@ audio reaches the other through the switch (checked in what each phone decoded).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from .audio import audible_seconds, read_samples, write_tone
-from .harness import Switch, admin, calls, end_processes, free_port, require_tool
-from .test_transfer_baresip import answered_calls, ctrl_command
-from .test_transfer_baresip import baresip_home as phone_home
+from .audio import audible_seconds, read_samples
+from .harness import Switch, calls, require_tool
+from .test_transfer_baresip import talk_then_hang_up
 
 
 def test_baresip_101_calls_102_audio_both_ways(switch: Switch, tmp_path: Path) -> None:
     baresip = require_tool("baresip")
-    ctrl = free_port()
-    h101 = phone_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=30), ctrl)
-    h102 = phone_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=30))
-    with open(tmp_path / "102.log", "w") as log102, open(tmp_path / "101.log", "w") as log101:
-        callee = subprocess.Popen([baresip, "-f", str(h102), "-t", "60"], stdout=log102, stderr=subprocess.STDOUT)
-        caller = None
-        try:  # the phones run until 101 hangs up, once the switch relayed 5 s of the call
-            switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
-            caller = subprocess.Popen([baresip, "-f", str(h101), "-t", "60", "-e", "/dial 102"], stdout=log101,
-                                      stderr=subprocess.STDOUT)
-            switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
-            switch.wait_for(lambda: int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0]) > 250, what="5 s of RTP")
-            ctrl_command(ctrl, "hangup", "")
-            switch.wait_for(lambda: calls(switch), timeout=15, what="the call ended by 101")
-        finally:
-            end_processes((callee, caller))
+    h101, h102 = talk_then_hang_up(switch, baresip, tmp_path)
     heard_by_101 = read_samples(next(h101.glob("dump-*-dec.wav")))
     heard_by_102 = read_samples(next(h102.glob("dump-*-dec.wav")))
     # Each side heard the other's tone for most of the call, and never its own.

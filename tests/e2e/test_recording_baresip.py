@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .audio import audible_seconds, read_stereo, write_tone
-from .harness import admin, base_config, calls, end_processes, free_port, require_tool
-from .test_transfer_baresip import answered_calls, baresip_home, ctrl_command
+from .harness import admin, base_config, calls, end_processes, free_port, relayed, require_tool
+from .test_transfer_baresip import answered_calls, baresip_home, ctrl_command, talk_then_hang_up
 
 
 def recording_everything() -> list[dict[str, Any]]:
@@ -46,22 +46,7 @@ def test_a_recorded_call_has_the_caller_left_and_the_callee_right(make_switch: A
     accounts = recording_everything()
     accounts[0]["recording"]["announce"] = "recorded-call"
     switch = make_switch(accounts=accounts)
-    ctrl = free_port()
-    h101 = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=30), ctrl)
-    h102 = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=30))
-    with open(tmp_path / "102.log", "w") as log102, open(tmp_path / "101.log", "w") as log101:
-        callee = subprocess.Popen([baresip, "-f", str(h102), "-t", "60"], stdout=log102, stderr=subprocess.STDOUT)
-        caller = None
-        try:  # the phones run until 101 hangs up, once the switch relayed 5 s of the call
-            switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
-            caller = subprocess.Popen([baresip, "-f", str(h101), "-t", "60", "-e", "/dial 102"], stdout=log101,
-                                      stderr=subprocess.STDOUT)
-            switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
-            switch.wait_for(lambda: int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0]) > 250, what="5 s of RTP")
-            ctrl_command(ctrl, "hangup", "")
-            switch.wait_for(lambda: calls(switch), timeout=15, what="the call ended by 101")
-        finally:
-            end_processes((callee, caller))
+    h101, h102 = talk_then_hang_up(switch, baresip, tmp_path)
     (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
     assert row["disposition"] == "answered" and int(row["billed_seconds"]) >= 4, row
     assert heard_prompt(h101, "recorded-call") and heard_prompt(h102, "recorded-call")
@@ -103,24 +88,20 @@ def test_a_call_parked_and_picked_up_is_one_recording_with_both_parts(make_switc
     logs = {ext: open(tmp_path / f"{ext}.log", "w") for ext in homes}  # noqa: SIM115 (closed below)
     procs: list[subprocess.Popen[bytes]] = []
 
-    def sent_to_101() -> int:  # packets the relay sent the caller: 102's voice, then 103's
-        legs = admin(switch, "calls")[0]["legs"]
-        return int(str(legs["a"]).split("/")[1]) if legs else 0
-
     try:  # the phones run until the test is done with them: each step waits on what the switch saw
         procs.append(subprocess.Popen([baresip, "-f", str(homes["102"]), "-t", "60"], stdout=logs["102"], stderr=subprocess.STDOUT))
         switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
         procs.append(subprocess.Popen([baresip, "-f", str(homes["101"]), "-t", "60", "-e", "/dial 102"],
                                       stdout=logs["101"], stderr=subprocess.STDOUT))
         switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
-        switch.wait_for(lambda: int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0]) > 150, what="3 s of 102's RTP")
+        switch.wait_for(lambda: relayed(switch, "b") > 150, what="3 s of 102's RTP")
         ctrl_command(ctrl, "transfer", "*85")
         switch.wait_for(lambda: admin(switch, "parked"), timeout=15, what="the parked call")
         procs.append(subprocess.Popen([baresip, "-f", str(homes["103"]), "-t", "60", "-e", "/dial *801"],
                                       stdout=logs["103"], stderr=subprocess.STDOUT))
         switch.wait_for(lambda: "picked up from" in switch.log(), timeout=20, what="103's pick-up")
-        picked = sent_to_101()
-        switch.wait_for(lambda: sent_to_101() > picked + 200, timeout=20, what="4 s of 103's RTP")
+        picked = relayed(switch, "a", sent=True)
+        switch.wait_for(lambda: relayed(switch, "a", sent=True) > picked + 200, timeout=20, what="4 s of 103's RTP")
         ctrl_command(ctrl103, "hangup", "")
         switch.wait_for(lambda: calls(switch), timeout=15, what="the call ended by 103")
     finally:
@@ -159,15 +140,12 @@ def test_an_extension_recording_on_demand_starts_and_pauses_with_its_code(make_s
         callee = subprocess.Popen([baresip, "-f", str(homes["102"]), "-t", "60"], stdout=log102, stderr=subprocess.STDOUT)
         caller = None
 
-        def b_packets() -> int:
-            return int(str(admin(switch, "calls")[0]["legs"]["b"]).split("/")[0])
-
         try:  # the phones run until the test hangs up: each step waits on what the switch saw
             switch.wait_for(lambda: switch.registrations("acme"), what="102 registered")
             caller = subprocess.Popen([baresip, "-f", str(homes["101"]), "-t", "60", "-e", "/dial 102"], stdout=log101,
                                       stderr=subprocess.STDOUT)
             switch.wait_for(lambda: answered_calls(switch), timeout=15, what="101 and 102 talking")
-            switch.wait_for(lambda: b_packets() > 100, what="2 s of RTP")
+            switch.wait_for(lambda: relayed(switch, "b") > 100, what="2 s of RTP")
             ctrl_command(ctrl, "sndcode", "*1")
             switch.wait_for(lambda: "recorded to" in switch.log(), what="the recording started")
             started = time.monotonic()
@@ -175,8 +153,8 @@ def test_an_extension_recording_on_demand_starts_and_pauses_with_its_code(make_s
             ctrl_command(ctrl, "sndcode", "*1")
             switch.wait_for(lambda: "recording paused by 101" in switch.log(), what="the recording paused")
             stretch = time.monotonic() - started
-            paused_at = b_packets()
-            switch.wait_for(lambda: b_packets() > paused_at + 150, what="3 s more of the call, not recorded")
+            paused_at = relayed(switch, "b")
+            switch.wait_for(lambda: relayed(switch, "b") > paused_at + 150, what="3 s more of the call, not recorded")
             ctrl_command(ctrl, "hangup", "")
             switch.wait_for(lambda: calls(switch), timeout=15, what="the call ended by 101")
         finally:

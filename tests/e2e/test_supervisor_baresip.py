@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .audio import RATE, audible_seconds, write_tone
-from .harness import Switch, admin, base_config, calls, end_processes, free_port, require_tool
+from .harness import Switch, admin, base_config, calls, end_processes, free_port, relayed, require_tool
 from .test_transfer_baresip import answered_calls, ctrl_command
 from .test_transfer_baresip import baresip_home as phone_home
 
@@ -57,13 +57,9 @@ def test_listen_whisper_barge_each_heard_by_whom_it_should(make_switch: Any, tmp
     logs = {ext: open(tmp_path / f"{ext}.log", "w") for ext in homes}  # noqa: SIM115 (closed below)
     procs: list[subprocess.Popen[bytes]] = []
 
-    def received(leg: str) -> int:
-        legs = admin(switch, "calls")[0]["legs"]
-        return int(str(legs[leg]).split("/")[0]) if leg in legs else 0
-
     def three_seconds_of(leg: str) -> None:
-        start = received(leg)
-        switch.wait_for(lambda: received(leg) > start + 150, timeout=20, what=f"3 s of RTP on leg {leg}")
+        start = relayed(switch, leg)
+        switch.wait_for(lambda: relayed(switch, leg) > start + 150, timeout=20, what=f"3 s of RTP on leg {leg}")
 
     marks: list[dict[str, int]] = []
     try:
@@ -75,7 +71,7 @@ def test_listen_whisper_barge_each_heard_by_whom_it_should(make_switch: Any, tmp
         procs.append(subprocess.Popen([baresip, "-f", str(homes["104"]), "-t", "60", "-e", "/dial *221102"],
                                       stdout=logs["104"], stderr=subprocess.STDOUT))
         switch.wait_for(lambda: "104@acme joins to listen 102" in switch.log(), timeout=20, what="104 listening")
-        switch.wait_for(lambda: received("m") > 25, timeout=15, what="104's RTP")
+        switch.wait_for(lambda: relayed(switch, "m") > 25, timeout=15, what="104's RTP")
         for key, said in (("", "listens"), ("5", "whispers"), ("6", "barges in")):
             if key:
                 ctrl_command(ctrl, "sndcode", key)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..smtp import Inbox, smtp_server
 from .audio import audible_seconds, read_samples, write_tone
-from .harness import Switch, admin, base_config, calls, end_processes, free_port, register, require_tool
+from .harness import Switch, admin, base_config, calls, end_processes, free_port, register, relayed, require_tool
 from .test_recording_baresip import heard_prompt
 from .test_transfer_baresip import baresip_home, ctrl_command
 
@@ -41,10 +41,6 @@ def message_left_heard_and_deleted(switch: Switch, baresip: str, tmp_path: Path,
     home101 = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl101)
     home102 = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=60), ctrl102)
 
-    def sent_by_101() -> int:
-        live = admin(switch, "calls")
-        return int(str(live[0]["legs"]["a"]).split("/")[0]) if live and live[0]["legs"] else 0
-
     # 102's message-waiting lamp, watched by SIPp from before the call to after the deletion.
     lamp = switch.sipp("mwi_watch.xml", "-au", "102", "-ap", "acme-102-secret", users=[("102", "-")],
                        domain="acme.example", background=True, timeout=120)
@@ -56,8 +52,8 @@ def message_left_heard_and_deleted(switch: Switch, baresip: str, tmp_path: Path,
         procs.append(subprocess.Popen([baresip, "-f", str(home101), "-t", "60", "-e", "/dial 102"], stdout=logs["101"],
                                       stderr=subprocess.STDOUT))
         switch.wait_for(lambda: "recording a message for 102" in switch.log(), timeout=30, what="the tone")
-        start = sent_by_101()
-        switch.wait_for(lambda: sent_by_101() > start + 200, timeout=20, what="4 s of 101's voice")
+        start = relayed(switch, "a")
+        switch.wait_for(lambda: relayed(switch, "a") > start + 200, timeout=20, what="4 s of 101's voice")
         ctrl_command(ctrl101, "hangup", "")
         switch.wait_for(lambda: "a message of" in switch.log(), timeout=15, what="the message kept")
 
@@ -119,16 +115,13 @@ def test_do_not_disturb_sends_the_caller_to_the_mailbox_and_a_phone_not_subscrib
     home = baresip_home(tmp_path / "b101", "101", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl)
     procs: list[subprocess.Popen[Any]] = [phone]
 
-    def voice() -> int:
-        return int(str(admin(switch, "calls")[0]["legs"]["a"]).split("/")[0])
-
     with open(tmp_path / "101.log", "w") as log:
         try:
             procs.append(subprocess.Popen([baresip, "-f", str(home), "-t", "60", "-e", "/dial 103"], stdout=log,
                                           stderr=subprocess.STDOUT))
             switch.wait_for(lambda: "recording a message for 103" in switch.log(), timeout=30, what="103's mailbox")
-            start = voice()
-            switch.wait_for(lambda: voice() > start + 150, what="3 s of 101's message")
+            start = relayed(switch, "a")
+            switch.wait_for(lambda: relayed(switch, "a") > start + 150, what="3 s of 101's message")
             ctrl_command(ctrl, "hangup", "")
             out, _ = phone.communicate(timeout=30)
             assert phone.returncode == 0, out  # the NOTIFY: yes, 1/0

@@ -60,15 +60,21 @@ class Tx:
         self.name = name
 
 
-def new_call(body: bytes | None = None, devices: int = 1, ring_timeout: float = 30.0) -> tuple[Call, Tx, list[Action]]:
-    ids = itertools.count(1)
-    tx = Tx("a-invite")
-    call = Call(
-        record=CallRecord("rec1", "acme", "101", "102", "internal", 1000.0), invite=invite(sdp() if body is None else body),
-        tx=tx, source=A_SRC, locality=Locality({"UDP": ("203.0.113.1", 5060)}),
+def bare_call(body: bytes | None = None, record: CallRecord | None = None, ids: str = "id", branch: str = "b") -> Call:
+    """A caller's INVITE taken, nothing rung yet, no feature registered."""
+    count = itertools.count(1)
+    return Call(
+        record=record or CallRecord("rec1", "acme", "101", "102", "internal", 1000.0),
+        invite=invite(sdp() if body is None else body), tx=Tx("a-invite"), source=A_SRC,
+        locality=Locality({"UDP": ("203.0.113.1", 5060)}),
         media=MediaPorts("203.0.113.1", RelayPorts(10000, 10001), RelayPorts(10002, 10003)),
-        new_id=lambda: f"id{next(ids)}", new_branch=lambda: f"z9hG4bKb{next(ids)}",
+        new_id=lambda: f"{ids}{next(count)}", new_branch=lambda: f"z9hG4bK{branch}{next(count)}",
     )
+
+
+def new_call(body: bytes | None = None, devices: int = 1, ring_timeout: float = 30.0) -> tuple[Call, Tx, list[Action]]:
+    call = bare_call(body)
+    tx = call.tx
     call.add(CallPark())  # as the service does for every call
     devs = tuple(Device(f"sip:102@10.0.0.{i + 1}:5060", Target("UDP", "198.51.100.1", 6000 + i), f"phone{i}") for i in range(devices))
     return call, tx, call.start([Stage(devs, ring_timeout, "sip:102@acme.example", "102")], 1000.0)
@@ -348,13 +354,7 @@ TRUNK = Target("UDP", "198.51.100.50", 5060)
 
 
 def designated_call() -> tuple[Call, list[Action]]:
-    ids = itertools.count(1)
-    call = Call(
-        record=CallRecord("r3", "acme", "101", "105", "internal", 1000.0), invite=invite(sdp()), tx=Tx("t"),
-        source=A_SRC, locality=Locality({"UDP": ("203.0.113.1", 5060)}),
-        media=MediaPorts("203.0.113.1", RelayPorts(10000, 10001), RelayPorts(10002, 10003)),
-        new_id=lambda: f"d{next(ids)}", new_branch=lambda: f"z9hG4bKd{next(ids)}",
-    )
+    call = bare_call(record=CallRecord("r3", "acme", "101", "105", "internal", 1000.0), ids="d", branch="d")
     primary = Device("sip:0909000001@trunk.example:5060", TRUNK, "trunk", "sip:02873001234@trunk.example", ("user", "pw"))
     backup = Device("sip:0909000002@trunk.example:5060", TRUNK, "trunk", "sip:02873001234@trunk.example", ("user", "pw"))
     stages = [Stage((primary,), 20, primary.uri, "0909000001"), Stage((backup,), 30, backup.uri, "0909000002")]

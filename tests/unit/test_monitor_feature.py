@@ -13,6 +13,7 @@ from softswitch.sip.message import Request, parse_message
 from softswitch.sip.transaction import Target
 
 from .test_call_core import Tx, answered_call, in_dialog, of, responses, sdp
+from .test_call_park import refer
 
 M_SRC = Target("UDP", "192.0.2.40", 5090)
 CODES = {"*221": "listen", "*222": "whisper", "*223": "barge"}
@@ -109,10 +110,7 @@ def test_the_calls_end_or_the_agent_leaving_sends_the_supervisor_a_bye() -> None
     call, _, _, _ = monitored()
     park = call.feature(CallPark)
     assert park is not None
-    refer = in_dialog(call, "b", "REFER", 5)
-    refer = parse_message(bytes(refer).replace(b"Content-Length: 0", b"Refer-To: <sip:*85@acme.example>\r\nContent-Length: 0"))
-    assert isinstance(refer, Request)
-    call.on_request("b", Tx("refer"), refer, 1040.0)
+    call.on_request("b", Tx("refer"), refer(call, "b", 5), 1040.0)
     park.accepted(call)
     out = park.parked(call, "*801", 1340.0, "102", 1040.5)  # the agent parked its caller: it leaves, and so does the supervisor
     assert Supervise(None) in out and "m-call@phone" in [s.request.call_id for s in of(out, SendRequest) if s.request.method == "BYE"]
@@ -148,10 +146,7 @@ def test_the_supervisor_hanging_up_while_the_agent_is_parked_does_not_end_the_ca
     call.on_ack("m", supervisor_request("ACK", 1, to_tag=tag), 1010.1)
     park = call.feature(CallPark)
     assert park is not None
-    refer = in_dialog(call, "a", "REFER", 5)
-    refer = parse_message(bytes(refer).replace(b"Content-Length: 0", b"Refer-To: <sip:*85@acme.example>\r\nContent-Length: 0"))
-    assert isinstance(refer, Request)
-    call.on_request("a", Tx("refer"), refer, 1040.0)
+    call.on_request("a", Tx("refer"), refer(call, "a", 5), 1040.0)
     park.accepted(call)
     out = park.parked(call, "*801", 1340.0, "101", 1040.5)
     assert Supervise(None) not in out  # the caller left, not the agent

@@ -3,13 +3,9 @@
 
 from __future__ import annotations
 
-import itertools
-
 from softswitch.b2bua.actions import (
     Announce,
     CallEnded,
-    Locality,
-    MediaPorts,
     MessageTaken,
     Route,
     SendRequest,
@@ -18,22 +14,14 @@ from softswitch.b2bua.actions import (
     TakeMessage,
 )
 from softswitch.b2bua.call import Call
-from softswitch.b2bua.record import CallRecord
 from softswitch.b2bua.voicemail import Mailbox, greeting
 from softswitch.sdp.model import parse_sdp
-from softswitch.sdp.offer_answer import RelayPorts
 
-from .test_call_core import A_SRC, Tx, answer_to, fork_invites, in_dialog, invite, of, responses, sdp
+from .test_call_core import Tx, answer_to, bare_call, fork_invites, in_dialog, of, responses
 
 
 def waiting_call(fallback: str | None = "voicemail:102") -> Call:
-    ids = itertools.count(1)
-    call = Call(
-        record=CallRecord("rec1", "acme", "101", "102", "internal", 1000.0), invite=invite(sdp()), tx=Tx("a-invite"),
-        source=A_SRC, locality=Locality({"UDP": ("203.0.113.1", 5060)}),
-        media=MediaPorts("203.0.113.1", RelayPorts(10000, 10001), RelayPorts(10002, 10003)),
-        new_id=lambda: f"id{next(ids)}", new_branch=lambda: f"z9hG4bKb{next(ids)}",
-    )
+    call = bare_call()
     call.fallback = fallback
     return call
 
