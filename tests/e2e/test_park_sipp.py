@@ -13,6 +13,7 @@ from softswitch.sounds import prompt, spoken_code
 
 from .capture import Capture
 from .harness import Switch, admin, base_config, calls, free_port, register
+from .test_messages import udp_bound
 
 PCAP_PACKETS = 236  # /usr/share/sip-tester/g711a.pcap
 
@@ -129,7 +130,7 @@ def park_call(switch: Switch, caller: str, callee: str, callee_sip: int, scenari
     parker = popen(switch.sipp(scenario, "-m", str(calls * texts), "-mp", str(callee_media or free_port()),
                                "-s", callee, "-key", "park", code, "-d", "500", *parker_args, domain="acme.example",
                                local_port=callee_sip, background=True, timeout=60))
-    time.sleep(0.3)
+    switch.wait_for(lambda: udp_bound(callee_sip) or parker.poll() is not None, what="the parker's SIPp listening")
     party = popen(switch.sipp("park_caller.xml", "-m", str(calls), "-s", callee, "-au", caller, "-ap", f"acme-{caller}-secret",
                               "-mp", str(caller_media or free_port()), *caller_args, users=[(caller, "-")],
                               domain="acme.example", background=True, timeout=90))
