@@ -239,14 +239,20 @@ class ToggleRecording:
 
 @dataclass(frozen=True, slots=True)
 class TakeMessage:
-    """Record what the caller says for ``mailbox`` (a voicemail message), from now on."""
+    """Record what the caller says for ``mailbox`` from now on: a voicemail message, or
+    (``greeting``) the mailbox's own greeting, said by its phone."""
 
     mailbox: str
+    greeting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class MessageTaken:
-    """The caller's message is complete (``#``, its maximum length): keep it."""
+    """What the caller said is complete (``#``, its maximum length, silence): keep it; a
+    greeting not ``kept`` (under a second) is let go, and so is the mailbox's own one: its
+    callers hear the standard greeting again."""
+
+    kept: bool = True
 
 
 @dataclass(frozen=True, slots=True)

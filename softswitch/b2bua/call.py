@@ -769,6 +769,13 @@ class Call:
             out += feature.on_played(self, leg, now)
         return out
 
+    def silent(self, now: float) -> list[Action]:
+        """What the caller says into a mailbox has been silence for long enough."""
+        out: list[Action] = []
+        for feature in self.features:
+            out += feature.on_silence(self, now)
+        return out
+
     def identity(self, leg: str) -> str:
         """Who is on ``leg``, as a name-addr (what a BLF lamp and P-Asserted-Identity show)."""
         dialog = self.leg(leg)

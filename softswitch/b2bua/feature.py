@@ -67,6 +67,10 @@ class Feature:
     def on_fork_answered(self, call: Call, fork: Fork, response: Response, now: float) -> list[Action] | None:
         return None
 
+    def on_silence(self, call: Call, now: float) -> list[Action]:
+        """What a ``TakeMessage`` records has been silent for the account's time."""
+        return []
+
     def on_leave(self, call: Call, leg: str, now: float) -> list[Action]:
         return []
 

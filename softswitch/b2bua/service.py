@@ -95,6 +95,7 @@ from .voicemail import FILE, Listening, Mailbox, greeting
 log = logging.getLogger(__name__)
 
 MIN_MESSAGE = 1.0  # seconds: a shorter voicemail message is nobody speaking
+GREETING, GREETING_NEW = "greeting.wav", "greeting-new.wav"  # a mailbox's own greeting, and one being said
 
 
 class CallService:
@@ -137,12 +138,13 @@ class CallService:
         # Session setup (RFC 6076 §4.3, "Session Request Delay"): from the authenticated INVITE
         # to the caller's first 18x or 2xx.
         self.setting_up: dict[str, float] = {}  # record id -> when its INVITE was taken (not yet ringing)
-        self.messages: dict[str, str] = {}  # record id -> the mailbox its caller is leaving a message in
+        self.messages: dict[str, TakeMessage] = {}  # record id -> the message (or greeting) its caller is saying
         self.mailboxes = Mailboxes(store)
         self.setup_latency = Histogram()
         self.admission = Admission(_shedding(config), random.randint)
         media.on_dead = self._media_dead
         media.on_digit = self._key_pressed
+        media.on_silence = self._silence
         # BLF (presence.service): told, after each input of a call, which extensions it touches.
         self.on_change: Callable[[str, set[str]], None] | None = None
         self._do: dict[type[Any], Callable[[Call, Any], None]] = {
@@ -159,7 +161,7 @@ class CallService:
             ToggleRecording: self._toggle_recording,
             Supervise: self._supervised,
             TakeMessage: self._take_message,
-            MessageTaken: lambda call, a: self._keep_message(call),
+            MessageTaken: lambda call, a: self._keep_message(call, a.kept),
             MessageHeard: self._message_heard,
             Detach: lambda call, a: self.media.detach(call.record.id, a.leg),
             Deafen: lambda call, a: self.media.deafen(call.record.id, a.leg, a.deaf),
@@ -366,7 +368,9 @@ class CallService:
             path.append(f"voicemail {target}")
             settings = account.voicemail
             mailbox = call.feature(Mailbox) or call.add(Mailbox(owner.number, settings.max_seconds), first=True)
-            self._run(call, mailbox.take(call, greeting(owner.number, settings.greeting), now))
+            own = _mailbox_directory(account, owner.number) / GREETING
+            greets = FILE + str(own) if own.is_file() else settings.greeting
+            self._run(call, mailbox.take(call, greeting(owner.number, greets), now))
         elif kind == "number":
             path.append(f"group {target}" if account.group(target) is not None else target)
             if (owner := account.extension(target)) is not None and self._has_mailbox(account, owner):
@@ -472,6 +476,12 @@ class CallService:
         call = self.calls.get(session_id)
         if call is not None:
             self._run(call, call.on_key(leg, key, self.clock()))
+
+    def _silence(self, session_id: str) -> None:
+        call = self.calls.get(session_id)
+        if call is not None:
+            log.info("call %s: the caller has been silent for the mailbox's time", session_id)
+            self._run(call, call.silent(self.clock()))
 
     def _media_dead(self, session_id: str) -> None:
         call = self.calls.get(session_id)
@@ -977,34 +987,46 @@ class CallService:
         return plans is None or plans.refuses_feature("voicemail") is None
 
     def _take_message(self, call: Call, action: TakeMessage) -> None:
-        """Record the caller's message into the mailbox's directory (one channel)."""
+        """Record the caller's message into the mailbox's directory (one channel), or the
+        mailbox's new greeting beside its old one (``GREETING_NEW``, until it is kept)."""
         rid = call.record.id
         account = self.config.account(call.record.account)
         if account is None:
             return
-        directory = (account.voicemail.directory or Path("voicemail") / account.name).absolute() / action.mailbox
-        path = directory / f"{rid}.wav"
+        directory = _mailbox_directory(account, action.mailbox)
+        path = directory / (GREETING_NEW if action.greeting else f"{rid}.wav")
+        silence = account.voicemail.silence_seconds or None
+        what = "greeting" if action.greeting else "message"
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if self.media.record(rid, path, mono=True):
-                self.messages[rid] = action.mailbox
-                log.info("call %s: recording a message for %s to %s", rid, action.mailbox, path)
+            if action.greeting:
+                path.unlink(missing_ok=True)  # one said before and never kept (a switch that stopped)
+            if self.media.record(rid, path, mono=True, silence=silence):
+                self.messages[rid] = action
+                log.info("call %s: recording a %s for %s to %s", rid, what, action.mailbox, path)
         except OSError as exc:
             self.counters["messages_failed"] += 1
-            log.error("call %s: the message for %s cannot be recorded: %s", rid, action.mailbox, exc)
+            log.error("call %s: the %s for %s cannot be recorded: %s", rid, what, action.mailbox, exc)
 
-    def _keep_message(self, call: Call) -> None:
-        """The caller's message is complete: its file closed and its row kept (a message under
-        a second is nobody speaking: its file is deleted)."""
+    def _keep_message(self, call: Call, kept: bool | None = None) -> None:
+        """What the caller said is complete (``kept``: as the mailbox says; None: the call
+        ended).  A message: its file closed and its row kept, unless it is under a second or
+        all silence (nobody spoke: its file is deleted).  A greeting: put in place of the old
+        one if kept, the old one removed if not, and nothing changed if the phone hung up."""
         rid = call.record.id
-        mailbox = self.messages.pop(rid, None)
-        if mailbox is None:
+        taking = self.messages.pop(rid, None)
+        if taking is None:
             return
         file = self.media.stop_recording(rid)
+        if taking.greeting:
+            self._keep_greeting(call, taking.mailbox, file, kept)
+            return
+        mailbox = taking.mailbox
         if file is None:
             return
-        if file.seconds < MIN_MESSAGE:
-            log.info("call %s: %.1f s for %s is no message; not kept", rid, file.seconds, mailbox)
+        if file.seconds < MIN_MESSAGE or not file.voiced:
+            log.info("call %s: %.1f s%s for %s is no message; not kept", rid, file.seconds,
+                     "" if file.voiced else " of silence", mailbox)
             file.path.unlink(missing_ok=True)
             return
         owner = self.config.account(call.record.account)
@@ -1013,6 +1035,25 @@ class CallService:
                          self.wall(), file.seconds, str(file.path))
         log.info("call %s: a message of %.1f s for %s@%s from %s", rid, file.seconds, mailbox, row.account, row.caller)
         self._spawn(self._kept(row))
+
+    def _keep_greeting(self, call: Call, mailbox: str, file: RecordedFile | None, kept: bool | None) -> None:
+        account = self.config.account(call.record.account)
+        if account is None:
+            return
+        directory = _mailbox_directory(account, mailbox)
+        new, own = directory / GREETING_NEW, directory / GREETING
+        try:
+            if kept and file is not None:
+                new.replace(own)
+                log.info("call %s: %s@%s recorded its greeting (%.1f s)", call.record.id, mailbox, account.name, file.seconds)
+                return
+            new.unlink(missing_ok=True)
+            if kept is False:
+                own.unlink(missing_ok=True)
+                log.info("call %s: %s@%s removed its greeting", call.record.id, mailbox, account.name)
+        except OSError as exc:
+            self.counters["messages_failed"] += 1
+            log.error("call %s: the greeting of %s@%s cannot be changed: %s", call.record.id, mailbox, account.name, exc)
 
     async def _kept(self, row: MessageRow) -> None:
         """The message's row, the lamps, then the person told (mail with the WAV, webhook)."""
@@ -1186,6 +1227,11 @@ def _sound(account: Account | None, name: str) -> Sound:
         return load(Path(name.removeprefix(FILE)))
     recordings = account.recordings if account is not None else {}
     return load(recordings.get(name) or sounds.prompt(name))
+
+
+def _mailbox_directory(account: Account, mailbox: str) -> Path:
+    """Where a mailbox's messages and its own greeting are (made 0700 when first written)."""
+    return (account.voicemail.directory or Path("voicemail") / account.name).absolute() / mailbox
 
 
 def _shedding(config: Config) -> Shedding:

@@ -7,9 +7,10 @@ not disturb, no answer in time: ``Call.fallback``), or a scenario, menu or overf
 ``voicemail:<extension>``, comes here.  The switch answers the caller itself (the
 attendant's answer: its own session on the caller's relay port), plays the greeting and a
 tone, then records what the caller says (``TakeMessage``: the caller's side alone, one
-channel) until the caller hangs up, presses ``#`` or reaches the account's maximum length;
-after ``#`` or the maximum the caller hears goodbye and the switch hangs up
-(``MessageTaken`` keeps the message first).  ``#`` during the greeting skips to the tone.
+channel) until the caller hangs up, presses ``#``, stays silent for the account's time or
+reaches its maximum length; after ``#``, the silence or the maximum the caller hears goodbye
+and the switch hangs up (``MessageTaken`` keeps the message first).  ``#`` during the
+greeting skips to the tone.
 The history row's disposition is ``voicemail``.  What becomes of the file (the store's
 row, the lamps, the mail) is the service's.
 
@@ -18,7 +19,12 @@ new messages, M old messages.", then each message, new ones first (oldest first)
 each the keys: ``5`` again, ``6`` the next, ``7`` delete it, ``9`` keep it (and on); a
 message played to its end is heard (old from then on: ``MessageHeard``); a key during a
 message acts at once.  Ten seconds without a key go on to the next; after the last,
-"No more messages. Goodbye." and the switch hangs up.  From another phone of the account,
+"No more messages. Goodbye." and the switch hangs up.  ``0`` at any time after the counts
+records the mailbox's own greeting: "After the tone, say your greeting, then press pound.",
+the tone, then what the phone says until ``#``, silence or ``GREETING_MAX`` (kept: "Your
+greeting is saved."); a greeting under a second removes the mailbox's own one (its callers
+hear the standard greeting again), and hanging up while it is recorded keeps the old one.
+Then the messages go on where they were.  From another phone of the account,
 ``*98`` and the mailbox's number (``*98102``) asks for the mailbox's PIN first ("Please enter
 the PIN, then pound."); three wrong ones, and goodbye.
 Pure: requests, keys, prompts played and ``now`` in; actions out.
@@ -42,6 +48,8 @@ KEY_WAIT = 10.0  # seconds the keys are waited for after a message
 PIN_WAIT = 10.0  # seconds a PIN's next key is waited for
 PIN_TRIES = 3
 PIN_MAX = 12
+GREETING_MAX = 60.0  # seconds of a greeting said by phone
+MIN_GREETING = 1.0  # seconds: a shorter greeting removes the mailbox's own one
 FILE = "file:"  # a prompt that is a message's file, not a named prompt
 
 
@@ -112,6 +120,9 @@ class Mailbox(Feature):
         answered = call.lone_request(leg, tx, request, now, bye=bye, key=lambda key: self.on_key(call, leg, key, now) or [])
         return answered if answered is not None else [Respond(tx, not_allowed(request))]
 
+    def on_silence(self, call: Call, now: float) -> list[Action]:
+        return self._done(call) if self.state == "recording" else []
+
     def deadline(self, call: Call) -> float | None:
         return self.ends_at if self.state == "recording" else None
 
@@ -132,8 +143,11 @@ class Listening(Feature):
         self.typed = ""
         self.tries = 0
         self.index = 0
-        self.state = "idle"  # pin, intro, playing, keys, bye
+        self.state = "idle"  # pin, intro, playing, keys, bye; greeting-prompt, greeting, greeting-said
         self.waits_until: float | None = None
+        self.opened = False  # the PIN (if any) was right: the counts were said
+        self.resume = 0  # the message played after a greeting is recorded
+        self.greeting_from = 0.0
 
     def start(self, call: Call, now: float) -> list[Action]:
         attendant = attendant_of(call)
@@ -165,10 +179,28 @@ class Listening(Feature):
         return [StopPlaying("a"), self._say(call, "wrong-pin", "enter-pin")]
 
     def _counts(self, call: Call) -> Announce:
-        self.state, self.waits_until = "intro", None
+        self.state, self.waits_until, self.opened = "intro", None, True
         new = sum(1 for _, _, fresh in self.messages if fresh)
         old = len(self.messages) - new
-        return self._say(call, "you-have", *spoken_code(str(new)), "new-messages", *spoken_code(str(old)), "old-messages")
+        return self._say(call, "you-have", *spoken_code(str(new)), "new-messages", *spoken_code(str(old)), "old-messages",
+                         "greeting-key")
+
+    def _greeting(self, call: Call) -> list[Action]:
+        """``0``: the prompt and the tone, then the greeting is recorded (``on_played``); the
+        messages go on afterwards from the one not yet heard to its end."""
+        heard = self.state == "keys"
+        self.resume = min(len(self.messages), self.index + heard)
+        self.state, self.waits_until = "greeting-prompt", None
+        return [StopPlaying("a"), self._say(call, "record-greeting", "beep")]
+
+    def _record_greeting(self, now: float) -> list[Action]:
+        self.state, self.greeting_from, self.waits_until = "greeting", now, now + GREETING_MAX
+        return [TakeMessage(self.mailbox, greeting=True)]
+
+    def _greeting_said(self, call: Call, now: float) -> list[Action]:
+        kept = now - self.greeting_from >= MIN_GREETING
+        self.state, self.waits_until = "greeting-said", None
+        return [MessageTaken(kept), self._say(call, "greeting-saved" if kept else "greeting-removed")]
 
     def _say(self, call: Call, *prompts: str) -> Announce:
         return Announce("a", prompts, attendant_of(call).pt)
@@ -200,6 +232,11 @@ class Listening(Feature):
             return []
         if self.state == "intro":
             return self._play(call)
+        if self.state == "greeting-prompt":
+            return self._record_greeting(now)
+        if self.state == "greeting-said":
+            self.index = self.resume
+            return self._play(call)
         if self.state == "playing":
             message, path, _ = self.messages[self.index]
             out = self._heard()
@@ -215,6 +252,12 @@ class Listening(Feature):
             return None
         if self.state == "pin":
             return self._pin_key(call, key, now)
+        if key == "0" and self.opened and self.state in ("intro", "playing", "keys", "bye"):
+            return self._greeting(call)
+        if key == "#" and self.state == "greeting-prompt":
+            return [StopPlaying("a"), *self._record_greeting(now)]
+        if key == "#" and self.state == "greeting":
+            return self._greeting_said(call, now)
         if self.state not in ("playing", "keys") or key not in "5679":
             return []
         out: list[Action] = [StopPlaying("a")]
@@ -235,10 +278,15 @@ class Listening(Feature):
                                      key=lambda key: self.on_key(call, leg, key, now) or [])
         return answered if answered is not None else [Respond(tx, not_allowed(request))]
 
+    def on_silence(self, call: Call, now: float) -> list[Action]:
+        return self._greeting_said(call, now) if self.state == "greeting" else []
+
     def deadline(self, call: Call) -> float | None:
-        return self.waits_until if self.state in ("keys", "pin") else None
+        return self.waits_until if self.state in ("keys", "pin", "greeting") else None
 
     def due(self, call: Call, now: float) -> list[Action]:
-        if self.state not in ("keys", "pin") or self.waits_until is None or now < self.waits_until:
+        if self.state not in ("keys", "pin", "greeting") or self.waits_until is None or now < self.waits_until:
             return []
+        if self.state == "greeting":
+            return self._greeting_said(call, now)
         return self._check_pin(call, now) if self.state == "pin" else self._next(call)

@@ -238,8 +238,12 @@ class Voicemail(Strict):
                                    "default: voicemail/<account> in the switch's working directory")
     max_seconds: float = Field(120, ge=5, le=3600, description="a message longer than this is cut (the caller hears "
                                "goodbye)")
+    silence_seconds: float = Field(10, ge=0, le=60, description="a caller silent this long has finished the message "
+                                   "(the caller hears goodbye; the quiet end is not kept); 0: only #, hanging up or the "
+                                   "maximum end it")
     greeting: str | None = Field(None, description="a recording of the account played before the tone instead of "
-                                 "the switch's \"<number> is not available. Please leave a message after the tone.\"")
+                                 "the switch's \"<number> is not available. Please leave a message after the tone.\" "
+                                 "(an extension's own greeting, recorded from its phone with *97 then 0, comes first)")
     listen_code: str = Field("*97", description="dialled from an extension's own phone to hear its messages")
     remote_code: str = Field("*98", description="dialled with a mailbox's number (*98102) from another phone of the "
                              "account to hear that mailbox's messages, after its voicemail_pin")

@@ -83,6 +83,8 @@ class MediaEndpoint:
                          "packets_in": 0, "packets_out": 0}  # of closed sessions: RTP and RTCP
         self.player = Player(self.loop)
         self.recorders = Recorders(self.loop)
+        self.on_silence: Callable[[str], None] = lambda _: None  # (session id): a message's caller went quiet
+        self.recorders.on_silence = lambda session_id: self.on_silence(session_id)
         self.mixer = Mixer(self.loop)
         self._sweeper: asyncio.TimerHandle | None = self.loop.call_later(1.0, self._sweep)
 
@@ -191,14 +193,14 @@ class MediaEndpoint:
         self.player.stop((session_id, leg))
 
     # --- recording ---------------------------------------------------------------------
-    def record(self, session_id: str, path: Path, *, mono: bool = False) -> bool:
+    def record(self, session_id: str, path: Path, *, mono: bool = False, silence: float | None = None) -> bool:
         """Record the call from now on into ``path`` (a new file; ``mono``: what the caller
-        sends, alone): False if there is no such call or it is recorded already; ``OSError`` if
-        the file cannot be made."""
+        sends, alone, and ``silence`` seconds of quiet told to ``on_silence``): False if there
+        is no such call or it is recorded already; ``OSError`` if the file cannot be made."""
         session = self.sessions.get(session_id)
         if session is None or session_id in self.recorders.active:
             return False
-        recording = self.recorders.start(session_id, path, mono=mono)
+        recording = self.recorders.start(session_id, path, mono=mono, silence=silence)
         session.taps.append(recording.feed)
         self._retap(session)
         return True

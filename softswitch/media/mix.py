@@ -22,7 +22,10 @@ two-party path stays as it is); only where it hears more than one are frames dec
 added with clipping (``mix``, ``audioop.add`` saturates) and encoded again (``encode``).
 A recording is two listeners written side by side (``stereo``: the caller's side left, the
 other party right), and ``Recording.due`` gives every frame the wall of time owes since it
-started, so a late timer makes a burst of frames, not a shorter file.
+started, so a late timer makes a burst of frames, not a shorter file.  A mono recording (a
+voicemail message) also counts how long its end has been quiet (frames under ``QUIET_RMS``),
+so the mailbox can end a message the caller stopped speaking into, and leave out the quiet
+end.
 Pure: packets, ticks and ``now`` in; samples out.
 """
 
@@ -43,6 +46,7 @@ FRAME_BYTES = 2 * FRAME  # 16-bit linear
 SILENCE = bytes(FRAME_BYTES)
 PREBUFFER = 2  # frames a source holds again before it plays on after running dry
 SEQ_WINDOW = 100  # RFC 3550 §A.1 MAX_MISORDER: a packet further behind the last is a sender started again
+QUIET_RMS = 256  # a frame quieter than this (-42 dBFS) is silence: a line's hiss, no voice
 
 
 def payload_of(packet: bytes) -> tuple[int, int, bytes] | None:
@@ -144,6 +148,8 @@ class Recording:
     written: int = 0  # stereo frames given out (not while paused)
     paused: bool = False  # while paused (a parked call) time passes without frames
     mono: bool = False  # only the caller side, one channel (a voicemail message)
+    quiet: int = 0  # mono: the frames given out since the caller last made a sound
+    voiced: bool = False  # mono: the caller made a sound at all
 
     def feed(self, leg: str, packet: bytes) -> None:
         if not self.paused and not (self.mono and leg != "a"):
@@ -159,7 +165,13 @@ class Recording:
             return b""
         self.written += owed
         if self.mono:
-            return b"".join(self.left.take() for _ in range(owed))
+            frames = [self.left.take() for _ in range(owed)]
+            for frame in frames:
+                if audioop.rms(frame, 2) < QUIET_RMS:
+                    self.quiet += 1
+                else:
+                    self.quiet, self.voiced = 0, True
+            return b"".join(frames)
         return b"".join(stereo(self.left.take(), self.right.take()) for _ in range(owed))
 
     def pause(self, paused: bool) -> None:
@@ -172,3 +184,8 @@ class Recording:
     @property
     def seconds(self) -> float:
         return self.written * PTIME
+
+    @property
+    def quiet_seconds(self) -> float:
+        """Mono: how long the end of what was written has been silence."""
+        return self.quiet * PTIME

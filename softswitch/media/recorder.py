@@ -3,7 +3,9 @@ WAV file (wavfile.py) by one timer for all of them.
 
 Every ``WRITE_EVERY`` seconds the timer writes the frames each recording owes (the clock
 decides how many, so a late timer writes more, never a shorter file) and, once a second,
-makes each file's header true (a crash loses at most that second).  A file that cannot be
+makes each file's header true (a crash loses at most that second).  A voicemail message (mono,
+``silence`` seconds) whose caller has been quiet that long is told to ``on_silence`` once; at
+``stop`` its quiet end is left out but for ``KEEP_QUIET``.  A file that cannot be
 written (a full disk, a directory gone) ends that recording with one logged error and a
 counter; the call goes on.  ``stop`` writes what is owed, closes the file and says what it
 holds; the SHA-256 is read from the closed file off the event loop (``digest``).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 
 WRITE_EVERY = 0.1  # seconds
 FLUSH_EVERY = 1.0
+KEEP_QUIET = 0.5  # seconds of a message's quiet end kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class RecordedFile:
     path: Path
     seconds: float
     size: int  # bytes
+    voiced: bool = True  # mono: the caller made a sound at all
 
 
 @dataclass
@@ -38,6 +43,7 @@ class _Recorder:
     recording: Recording
     writer: WavWriter
     flushed_at: float
+    silence: float | None = None  # seconds of quiet that end a message
 
 
 class Recorders:
@@ -45,14 +51,16 @@ class Recorders:
         self.loop = loop
         self.active: dict[str, _Recorder] = {}
         self.counters = {"recordings_started": 0, "recordings_failed": 0, "recordings_written": 0}
+        self.on_silence: Callable[[str], None] = lambda session_id: None
         self._timer: asyncio.TimerHandle | None = None
 
-    def start(self, session_id: str, path: Path, *, mono: bool = False) -> Recording:
-        """Begin recording into ``path`` (a new file; ``mono``: the caller side only); ``OSError``
-        if it cannot be made."""
+    def start(self, session_id: str, path: Path, *, mono: bool = False, silence: float | None = None) -> Recording:
+        """Begin recording into ``path`` (a new file; ``mono``: the caller side only, and
+        ``silence`` seconds of quiet told to ``on_silence``); ``OSError`` if it cannot be made."""
         now = self.loop.time()
         writer = WavWriter(path, channels=1 if mono else 2)
-        recorder = self.active[session_id] = _Recorder(Recording(now, mono=mono), writer, now)
+        recorder = self.active[session_id] = _Recorder(Recording(now, mono=mono), writer, now,
+                                                       silence if mono else None)
         self.counters["recordings_started"] += 1
         if self._timer is None:
             self._timer = self.loop.call_later(WRITE_EVERY, self._tick)
@@ -71,20 +79,30 @@ class Recorders:
             return None
         if not self._write(session_id, recorder, self.loop.time()):
             return None
+        recording, writer = recorder.recording, recorder.writer
         try:
-            recorder.writer.close()
+            if recording.mono:
+                quiet = max(0.0, recording.quiet_seconds - KEEP_QUIET)
+                writer.cut(writer.data_bytes - 2 * round(quiet * writer.rate))
+            writer.close()
         except OSError as exc:
             self._failed(session_id, recorder, exc)
             return None
         self.counters["recordings_written"] += 1
-        writer = recorder.writer
-        return RecordedFile(writer.path, round(writer.seconds, 3), 44 + writer.data_bytes)
+        return RecordedFile(writer.path, round(writer.seconds, 3), 44 + writer.data_bytes, recording.voiced or not recording.mono)
 
     def _tick(self) -> None:
         self._timer = None
         now = self.loop.time()
         for session_id, recorder in list(self.active.items()):
-            if self._write(session_id, recorder, now) and now - recorder.flushed_at >= FLUSH_EVERY:
+            if not self._write(session_id, recorder, now):
+                continue
+            if recorder.silence is not None and recorder.recording.quiet_seconds >= recorder.silence:
+                recorder.silence = None  # told once
+                self.on_silence(session_id)  # which may stop it
+                if self.active.get(session_id) is not recorder:
+                    continue
+            if now - recorder.flushed_at >= FLUSH_EVERY:
                 try:
                     recorder.writer.flush()
                     recorder.flushed_at = now

@@ -49,6 +49,16 @@ class WavWriter:
         os.pwrite(self._file.fileno(), header(self.channels, self.rate, self.data_bytes), 0)
         self._flushed = self.data_bytes
 
+    def cut(self, data_bytes: int) -> None:
+        """Leave out everything after the first ``data_bytes`` of samples."""
+        if data_bytes >= self.data_bytes:
+            return
+        self._file.flush()
+        self._file.truncate(HEADER.size + data_bytes)
+        self._file.seek(HEADER.size + data_bytes)
+        self.data_bytes = data_bytes
+        self._flushed = -1  # the header says more than the file holds now
+
     def close(self) -> None:
         try:
             self.flush()

@@ -10,14 +10,15 @@ from pathlib import Path
 RATE = 8000
 
 
-def write_tone(path: Path, freq: float, seconds: float = 10.0, amplitude: int = 8000) -> Path:
+def write_tone(path: Path, freq: float, seconds: float = 10.0, amplitude: int = 8000, *, then_silence: float = 0.0) -> Path:
+    """A mono 8 kHz WAV of ``seconds`` of a sine, then ``then_silence`` seconds of nothing."""
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(RATE)
         w.writeframes(b"".join(
             struct.pack("<h", int(amplitude * math.sin(2 * math.pi * freq * i / RATE))) for i in range(int(RATE * seconds))
-        ))
+        ) + bytes(2 * int(RATE * then_silence)))
     return path
 
 

@@ -3,7 +3,9 @@ registered; the switch answers, plays the greeting and the tone, and records 101
 hangs up: one mono WAV in 102's mailbox, its row in the store, listed by the command line.
 Then 102's own baresip dials *97, hears the message (the tone) and deletes it with 7.
 Meanwhile 102's message-waiting subscription (SIPp, RFC 3842) hears no, yes 1/0, no 0/1
-(heard), no 0/0 (deleted), and 102's person gets an e-mail with the WAV (aiosmtpd)."""
+(heard), no 0/0 (deleted), and 102's person gets an e-mail with the WAV (aiosmtpd).  A
+mailbox's own greeting is said from its phone (*97, then 0), and a caller who goes quiet ends
+the message."""
 
 from __future__ import annotations
 
@@ -136,3 +138,54 @@ def test_do_not_disturb_sends_the_caller_to_the_mailbox_and_a_phone_not_subscrib
     row = switch.wait_for(lambda: calls(switch), what="the call in the history")[0]
     assert (row["disposition"], row["cause"]) == ("voicemail", "message left") and "voicemail 103" in row["path"], row
     assert "is in do-not-disturb; to its mailbox" in switch.log()
+
+
+def test_a_greeting_said_from_the_phone_greets_the_next_caller_who_goes_quiet(make_switch: Any, tmp_path: Path) -> None:
+    """102 dials *97, presses 0 and says its greeting (a 1000 Hz tone) until #.  Then 101
+    calls 102 (in do-not-disturb): 101 hears that greeting instead of the standard one, says
+    its message (440 Hz) and goes quiet; after the account's silence (3 s here) the switch
+    says goodbye and keeps the message without its quiet end."""
+    baresip = require_tool("baresip")
+    accounts = with_mailboxes()
+    accounts[0]["voicemail"] = {"silence_seconds": 3, "email": False}
+    next(e for e in accounts[0]["extensions"] if e["number"] == "102").update(dnd=True)
+    switch: Switch = make_switch(accounts=accounts)
+    ctrl101, ctrl102 = free_port(), free_port()
+    home102 = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "1000.wav", 1000, seconds=60), ctrl102)
+    said = write_tone(tmp_path / "440.wav", 440, seconds=9, then_silence=50)  # the greeting's ~3.5 s, then ~5 s
+    home101 = baresip_home(tmp_path / "b101", "101", switch, said, ctrl101)
+    greeting = switch.workdir / "voicemail" / "acme" / "102" / "greeting.wav"
+    procs: list[subprocess.Popen[Any]] = []
+    logs = {ext: open(tmp_path / f"{ext}.log", "w") for ext in ("101", "102")}  # noqa: SIM115 (closed below)
+    try:
+        procs.append(subprocess.Popen([baresip, "-f", str(home102), "-t", "60", "-e", "/dial *97"], stdout=logs["102"],
+                                      stderr=subprocess.STDOUT))
+        switch.wait_for(lambda: relayed(switch, "a") > 10, what="102's phone listening")
+        ctrl_command(ctrl102, "sndcode", "0")
+        switch.wait_for(lambda: "recording a greeting for 102" in switch.log(), timeout=20, what="the tone")
+        start = relayed(switch, "a")
+        switch.wait_for(lambda: relayed(switch, "a") > start + 150, what="3 s of 102's greeting")
+        ctrl_command(ctrl102, "sndcode", "#")
+        switch.wait_for(lambda: "102@acme recorded its greeting" in switch.log(), what="the greeting kept")
+        switch.wait_for(lambda: calls(switch), timeout=30, what="'No more messages. Goodbye.' and the hang-up")
+        assert stat.S_IMODE(greeting.stat().st_mode) == 0o600
+        assert audible_seconds(read_samples(greeting), 1000) >= 2.5
+
+        procs.append(subprocess.Popen([baresip, "-f", str(home101), "-t", "60", "-e", "/dial 102"], stdout=logs["101"],
+                                      stderr=subprocess.STDOUT))
+        rows = switch.wait_for(lambda: (lambda r: r if len(r) == 2 else None)(calls(switch)), timeout=40,
+                               what="101's message ended by its silence")
+    finally:
+        end_processes(procs)
+        for log in logs.values():
+            log.close()
+    row = next(r for r in rows if r["callee"] == "102")
+    assert (row["disposition"], row["hangup_by"], row["cause"]) == ("voicemail", "switch", "message left"), row
+    assert heard_prompt(home102, "record-greeting") and heard_prompt(home102, "greeting-saved")
+    (dump,) = home101.glob("dump-*-dec.wav")
+    heard = read_samples(dump)
+    assert audible_seconds(heard, 1000) >= 2.0 and not heard_prompt(home101, "not-available")  # 102's own greeting
+    message = switch.workdir / "voicemail" / "acme" / "102" / f"{row['id']}.wav"
+    samples = read_samples(message)
+    voice = audible_seconds(samples, 440)
+    assert voice >= 3.0 and len(samples) / 8000 - voice <= 1.5, (len(samples) / 8000, voice)  # the quiet end left out

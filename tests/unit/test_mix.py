@@ -146,3 +146,31 @@ def test_the_wav_file_is_readable_while_it_grows_and_private(tmp_path: Path) -> 
     assert writer.seconds == pytest.approx(1.2)
     with pytest.raises(FileExistsError):
         WavWriter(path)  # never over another recording
+
+
+def test_a_mono_recording_knows_how_long_its_caller_has_been_quiet() -> None:
+    recording = Recording(started=0.0, mono=True)
+    assert not recording.voiced
+    for i in range(50):  # 1 s of voice
+        recording.feed("a", rtp(i, encode(tone(440, 1, start=i * FRAME), PCMU)))
+    recording.feed("b", rtp(1, encode(tone(1000, 1), PCMU)))  # the other side is not the message's
+    assert len(recording.due(1.0)) == 50 * FRAME_BYTES
+    assert recording.voiced and recording.quiet_seconds == 0
+    for i in range(50, 100):  # then a line's hiss
+        recording.feed("a", rtp(i, encode(tone(440, 1, amplitude=60, start=i * FRAME), PCMU)))
+    recording.due(2.0)
+    assert recording.quiet_seconds == pytest.approx(1.0)
+    recording.due(2.5)  # and nothing at all
+    assert recording.quiet_seconds == pytest.approx(1.5)
+
+
+def test_a_cut_file_ends_where_it_was_cut(tmp_path: Path) -> None:
+    writer = WavWriter(tmp_path / "m.wav", channels=1)
+    writer.write(tone(440, 50))
+    writer.flush()
+    writer.cut(25 * FRAME_BYTES)
+    writer.write(tone(440, 5))
+    writer.close()
+    with wave.open(str(tmp_path / "m.wav"), "rb") as wav:
+        assert wav.getnframes() == 30 * FRAME
+    assert (tmp_path / "m.wav").stat().st_size == 44 + 30 * FRAME_BYTES and writer.seconds == pytest.approx(0.6)

@@ -100,6 +100,13 @@ def test_the_caller_hanging_up_leaves_the_message_and_the_maximum_cuts_it() -> N
     assert call.handle_timer(1122.9) == []
     assert call.handle_timer(1123.0) == [MessageTaken(), Announce("a", ("goodbye",), 0)]
 
+    call, mailbox, _ = taking()  # silent for the account's time (the recorder says)
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.2)
+    assert call.silent(1002.0) == []  # not during the greeting
+    call.announced("a", 1003.0)
+    assert call.silent(1015.0) == [MessageTaken(), Announce("a", ("goodbye",), 0)]
+    assert call.get_timer() is None  # the maximum no longer waited for
+
     call, mailbox, _ = taking()  # gone before the tone
     out = call.on_request("a", Tx("bye"), in_dialog(call, "a", "BYE", 3), 1001.0)
     assert of(out, CallEnded)[0].record.cause == "hung up before the tone" and of(out, TakeMessage) == []
@@ -114,7 +121,7 @@ def test_a_phone_hears_its_messages_new_first_and_keys_act_on_each() -> None:
     listening = call.add(Listening("102", [("m1", "/vm/m1.wav", True), ("m2", "/vm/m2.wav", False)]), first=True)
     out = listening.start(call, 1000.0)
     assert [r.status for r in responses(out)][-1] == 200
-    assert of(out, Announce) == [Announce("a", ("you-have", "one", "new-messages", "one", "old-messages"), 0)]
+    assert of(out, Announce) == [Announce("a", ("you-have", "one", "new-messages", "one", "old-messages", "greeting-key"), 0)]
     call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
     assert call.announced("a", 1003.0) == [Announce("a", ("file:/vm/m1.wav",), 0)]
     assert call.announced("a", 1008.0) == [MessageHeard("102", "m1"), Announce("a", ("listen-keys",), 0)]
@@ -144,7 +151,7 @@ def test_keys_skip_and_keep_and_an_empty_mailbox_says_so() -> None:
     call = waiting_call(None)
     call.accept(1000.0)
     out = call.add(Listening("102", []), first=True).start(call, 1000.0)
-    assert of(out, Announce)[0].prompts == ("you-have", "zero", "new-messages", "zero", "old-messages")
+    assert of(out, Announce)[0].prompts == ("you-have", "zero", "new-messages", "zero", "old-messages", "greeting-key")
     assert call.announced("a", 1003.0) == [Announce("a", ("no-more-messages", "goodbye"), 0)]
 
 
@@ -164,7 +171,8 @@ def test_another_phone_needs_the_mailbox_pin_three_tries_then_goodbye() -> None:
     assert call.handle_timer(1012.0) == [StopPlaying("a"), Announce("a", ("wrong-pin", "enter-pin"), 0)]  # nothing typed
     for key in "2468#":
         out = call.on_key("a", key, 1013.0)
-    assert out == [StopPlaying("a"), Announce("a", ("you-have", "one", "new-messages", "zero", "old-messages"), 0)]
+    assert out == [StopPlaying("a"), Announce("a", ("you-have", "one", "new-messages", "zero", "old-messages", "greeting-key"),
+                                              0)]
     assert call.announced("a", 1015.0) == [Announce("a", ("file:/vm/m1.wav",), 0)]
 
     call = waiting_call(None)
@@ -176,3 +184,53 @@ def test_another_phone_needs_the_mailbox_pin_three_tries_then_goodbye() -> None:
     assert call.on_key("a", "#", 1002.0) == [StopPlaying("a"), Announce("a", ("wrong-pin", "goodbye"), 0)]
     out = call.announced("a", 1004.0)
     assert [s.request.method for s in of(out, SendRequest)] == ["BYE"]
+
+
+def test_zero_records_the_mailboxs_own_greeting_then_the_messages_go_on() -> None:
+    from softswitch.b2bua.voicemail import GREETING_MAX, Listening
+
+    call = waiting_call(None)
+    call.accept(1000.0)
+    call.add(Listening("102", [("m1", "/vm/m1.wav", True), ("m2", "/vm/m2.wav", True)]), first=True).start(call, 1000.0)
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
+    call.announced("a", 1003.0)  # the counts said: m1 plays
+    call.announced("a", 1008.0)  # m1 heard: the keys
+    assert call.on_key("a", "0", 1009.0) == [StopPlaying("a"), Announce("a", ("record-greeting", "beep"), 0)]
+    assert call.on_key("a", "6", 1009.5) == []  # no message keys while the greeting is asked for
+    assert call.announced("a", 1012.0) == [TakeMessage("102", greeting=True)]
+    assert call.get_timer() == 1012.0 + GREETING_MAX
+    assert call.on_key("a", "#", 1016.0) == [MessageTaken(True), Announce("a", ("greeting-saved",), 0)]
+    assert call.announced("a", 1017.0) == [Announce("a", ("file:/vm/m2.wav",), 0)]  # on with the next message
+
+    assert call.on_key("a", "0", 1018.0)[1:] == [Announce("a", ("record-greeting", "beep"), 0)]  # during m2
+    assert call.on_key("a", "#", 1018.5) == [StopPlaying("a"), TakeMessage("102", greeting=True)]  # # skips the prompt
+    assert call.on_key("a", "#", 1019.0) == [MessageTaken(False), Announce("a", ("greeting-removed",), 0)]  # < 1 s
+    assert call.announced("a", 1020.0) == [Announce("a", ("file:/vm/m2.wav",), 0)]  # m2 again, not yet heard
+
+
+def test_a_greeting_ends_with_silence_or_its_maximum_and_the_empty_mailbox_says_goodbye_after() -> None:
+    from softswitch.b2bua.voicemail import GREETING_MAX, Listening
+
+    call = waiting_call(None)
+    call.accept(1000.0)
+    call.add(Listening("102", []), first=True).start(call, 1000.0)
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
+    call.on_key("a", "0", 1001.0)  # during the counts
+    call.announced("a", 1004.0)
+    assert call.silent(1010.0) == [MessageTaken(True), Announce("a", ("greeting-saved",), 0)]
+    assert call.announced("a", 1011.0) == [Announce("a", ("no-more-messages", "goodbye"), 0)]
+    call.on_key("a", "0", 1012.0)  # once more, during the goodbye
+    call.announced("a", 1015.0)
+    assert call.handle_timer(1015.0 + GREETING_MAX) == [MessageTaken(True), Announce("a", ("greeting-saved",), 0)]
+
+
+def test_a_wrong_pin_cannot_change_the_greeting() -> None:
+    from softswitch.b2bua.voicemail import Listening
+
+    call = waiting_call(None)
+    call.accept(1000.0)
+    call.add(Listening("103", [], pin="2468"), first=True).start(call, 1000.0)
+    call.on_ack("a", in_dialog(call, "a", "ACK", 2), 1000.1)
+    for _ in range(3):
+        call.on_key("a", "#", 1001.0)  # three wrong PINs: goodbye
+    assert call.on_key("a", "0", 1002.0) == []
