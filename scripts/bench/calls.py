@@ -104,8 +104,11 @@ class Softswitch(System):
         errors += text.count("Traceback (most recent call last)")
         return errors + parse, parse
 
+    agents = 0  # bench_media's mixed step: extensions 300... (each supervised by 201), each on its own hotline
+
     def start(self) -> None:
         self.port = free_port()
+        agents = agent_numbers(self.agents)
         config = {
             "server": {"listen": [{"transport": "udp", "address": "127.0.0.1", "port": self.port}]},
             "store": {"url": f"sqlite+aiosqlite:///{self.workdir}/bench.db"},
@@ -115,20 +118,31 @@ class Softswitch(System):
             "trunks": [{"name": "provider", "host": PROVIDER_IP, "port": 5060}],
             "accounts": [{
                 "name": "bench", "domain": "bench.example", "default": True, "trunk": "provider",
-                "hotlines": [{"number": HOTLINE, "trunk": "provider", "destination": "200"}],
-                # 201 supervises 200 (bench_media's step with a supervisor on every call)
-                "extensions": [{"number": "200", "password": "bench-200", "supervisors": ["201"]},
-                               {"number": "201", "password": "bench-201"}],
+                "hotlines": [{"number": HOTLINE, "trunk": "provider", "destination": "200"},
+                             *({"number": agent_hotline(n), "trunk": "provider", "destination": n} for n in agents)],
+                "extensions": [{"number": "200", "password": "bench-200"}, {"number": "201", "password": "bench-201"},
+                               *({"number": n, "password": f"bench-{n}", "supervisors": ["201"]} for n in agents)],
             }],
         }
         self.proc = start_softswitch(self.workdir, config)
-        # Extension 200 registers with the answering SIPp's address as its contact.
+        # Extension 200 (and the agents) register with the answering SIPp's address as their contact.
         users = self.workdir / "users.csv"
-        users.write_text("SEQUENTIAL\n200;[authentication username=200 password=bench-200]\n")
-        step = run_sipp(REGISTER, f"127.0.0.1:{self.port}", 1, 1, self.workdir / "register", inf=users,
+        users.write_text("SEQUENTIAL\n" + "".join(f"{n};[authentication username={n} password=bench-{n}]\n"
+                                                   for n in ["200", *agents]))
+        step = run_sipp(REGISTER, f"127.0.0.1:{self.port}", 1 + len(agents), 1, self.workdir / "register", inf=users,
                         args=["-key", "domain", "bench.example", "-d", "0"], local_port=self.phone_port)
         if not step.clean:
-            raise RuntimeError("softswitch: extension 200 did not register")
+            raise RuntimeError(f"softswitch: extension 200{' and the agents' if agents else ''} did not register")
+
+
+def agent_numbers(count: int) -> list[str]:
+    """bench_media's mixed step's agents: extensions 300, 301 ..."""
+    return [f"{300 + i}" for i in range(count)]
+
+
+def agent_hotline(number: str) -> str:
+    """The hotline that rings agent ``number`` (bench_media's mixed step)."""
+    return f"028740{int(number):05d}"
 
 
 class Sippy(System):

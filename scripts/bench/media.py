@@ -17,10 +17,11 @@ divided by the packets that came back through the relay.
 Prints one result line per system (the largest passing N with latency p50/p99 and CPU per
 packet) and the ratios.
 
-``--mixed N`` (default 50; 0: none) adds a step for the switch alone: N calls relayed as above
-for ``--seconds``, then a supervisor joins each (SIPp as extension 201 dials ``*221200``, listen:
-its leg hears both parties, a 20 ms mix) and the same calls are relayed again, the mixes going
-to a sink that counts them.  It prints the switch's CPU per call per second without and with
+``--mixed N`` (default 50; 0: none) adds a step for the switch alone: N calls relayed as above,
+each to its own agent (extensions 300, 301 ..., each on its own hotline, all answered by the
+SIPp phone), for ``--seconds``, then a supervisor joins each (SIPp as extension 201 dials
+``*221300``, ``*221301`` ...: listen, its leg hears both parties, a 20 ms mix) and the same
+calls are relayed again, the mixes going to a sink that counts them.  It prints the switch's CPU per call per second without and with
 the supervisors (rtpengine mixes nothing, so there is no reference for that line) and the
 extra CPU per mixed frame sent.
 """
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calls import HOTLINE, PROVIDER_IP, Softswitch, answering_phone
+from calls import HOTLINE, PROVIDER_IP, Softswitch, agent_hotline, agent_numbers, answering_phone
 from common import LOAD_CPU, free_port, log, pinned, spawn, stop, tree_cpu_seconds
 from ng import NgClient
 
@@ -120,10 +121,11 @@ class SwitchRelay:
         assert self.switch.proc is not None
         return self.switch.proc.pid
 
-    def __init__(self, workdir: Path, gen_a: int, gen_b: int, seconds: int, counts: list[int]) -> None:
+    def __init__(self, workdir: Path, gen_a: int, gen_b: int, seconds: int, counts: list[int], agents: int = 0) -> None:
         self.workdir = workdir
         self.gen_a, self.gen_b, self.seconds = gen_a, gen_b, seconds
         self.switch = Softswitch(workdir, free_port())
+        self.switch.agents = agents  # calls to agents 300... (one each), not all to 200
         self.budget = 120 + sum(n // SETUP_RATE + seconds + 40 for n in counts)
         self.phone: subprocess.Popen[bytes] | None = None
         self.caller: subprocess.Popen[bytes] | None = None
@@ -142,9 +144,14 @@ class SwitchRelay:
     def open(self, n: int, extra: int = 0) -> list[tuple[int, int]]:
         # Held long enough for the set-up, the generator's run (and ``extra`` seconds) and its drain; then BYE.
         hold_ms = (n // SETUP_RATE + self.seconds + extra + 8) * 1000
+        scenario, dialled = CALLER, ["-s", HOTLINE]
+        if self.switch.agents:  # call i to agent i's hotline: the scenario's number from an injection file
+            scenario = self.workdir / "call_uac_agents.xml"
+            scenario.write_text(CALLER.read_text().replace("[service]", "[field0]"))
+            dialled = ["-inf", str(self.injection("hotlines.csv", [agent_hotline(a) for a in self.agents()]))]
         self.caller = spawn([
-            "sipp", "-sf", str(CALLER), f"127.0.0.1:{self.switch.port}", "-i", PROVIDER_IP, "-p", "0", "-t", "u1",
-            "-m", str(n), "-r", str(SETUP_RATE), "-l", str(n), "-s", HOTLINE, "-d", str(hold_ms),
+            "sipp", "-sf", str(scenario), f"127.0.0.1:{self.switch.port}", "-i", PROVIDER_IP, "-p", "0", "-t", "u1",
+            "-m", str(n), "-r", str(SETUP_RATE), "-l", str(n), *dialled, "-d", str(hold_ms),
             "-key", "rtp_ip", "127.0.0.1", "-key", "rtp_port", str(self.gen_a),
             "-timeout", str(hold_ms // 1000 + n // SETUP_RATE + 30), "-timeout_error", "-nostdin", "-nd",
         ], self.workdir / f"calls-{n}", "caller.out", LOAD_CPU)
@@ -158,12 +165,22 @@ class SwitchRelay:
                 raise RuntimeError(f"softswitch: only {len(live)} of {n} calls set up")
             time.sleep(0.5)
 
+    def agents(self) -> list[str]:
+        return agent_numbers(self.switch.agents)
+
+    def injection(self, name: str, values: list[str]) -> Path:
+        """A SIPp injection file: call i takes ``values[i]`` as ``[field0]``."""
+        path = self.workdir / name
+        path.write_text("SEQUENTIAL\n" + "".join(f"{v};\n" for v in values))
+        return path
+
     def supervise(self, n: int, sink: int, seconds: int) -> subprocess.Popen[bytes]:
-        """A supervisor (201) listening to each of the ``n`` calls of 200, its RTP to ``sink``;
-        returns once every call has one."""
+        """A supervisor (201) listening to the call of each of the ``n`` agents, its RTP to
+        ``sink``; returns once every call has one."""
+        targets = self.injection("supervised.csv", [f"*221{a}" for a in self.agents()[:n]])
         supervisors = spawn([
             "sipp", "-sf", str(SUPERVISOR), f"127.0.0.1:{self.switch.port}", "-i", "127.0.0.1", "-p", "0", "-t", "u1",
-            "-m", str(n), "-r", "50", "-l", str(n), "-s", "*221200", "-d", str(seconds * 1000),
+            "-m", str(n), "-r", "50", "-l", str(n), "-inf", str(targets), "-d", str(seconds * 1000),
             "-au", "201", "-ap", "bench-201", "-key", "user", "201", "-key", "domain", "bench.example",
             "-key", "rtp_ip", "127.0.0.1", "-key", "rtp_port", str(sink),
             "-timeout", str(seconds + n // 50 + 30), "-timeout_error", "-nostdin", "-trace_err",
@@ -409,8 +426,8 @@ def main() -> int:
             workdir = Path(tmp) / "mixed"
             try:
                 gen_a, gen_b = free_port(), free_port()
-                mixed_line = mixed_step(SwitchRelay(workdir, gen_a, gen_b, args.seconds, [args.mixed]), binary, args.mixed,
-                                        gen_a, gen_b, args.seconds)
+                relay = SwitchRelay(workdir, gen_a, gen_b, args.seconds, [args.mixed], agents=args.mixed)
+                mixed_line = mixed_step(relay, binary, args.mixed, gen_a, gen_b, args.seconds)
             except RuntimeError as exc:
                 mixed_line = f"bench_media mixed: not measured: {exc}"
             finally:
