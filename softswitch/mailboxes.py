@@ -67,6 +67,56 @@ class Mailboxes:
         self._changed(account, mailbox)
         await self.store.message_heard(message_id, at)
 
+    async def renumber(self, account: str, old: str, new: str, old_directory: Path, new_directory: Path) -> None:
+        """A renumbered extension keeps its mailbox: its messages (rows and files) and its own
+        greeting move to the new number's directory."""
+        rows = self.rows.pop((account, old), [])
+        moved: list[MessageRow] = []
+        try:
+            if old_directory.is_dir():
+                new_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                for file in list(old_directory.iterdir()):
+                    file.rename(new_directory / file.name)
+                old_directory.rmdir()
+        except OSError as exc:
+            log.error("voicemail: the mailbox of %s@%s could not move to %s: %s (its files stay in %s)", old, account, new,
+                      exc.strerror or exc, old_directory)
+        for row in rows:
+            path = Path(row.path)
+            if path.parent == old_directory and not path.exists():
+                path = new_directory / path.name
+            moved.append(dataclasses.replace(row, mailbox=new, path=str(path)))
+        if not moved:
+            return
+        mailbox = self.rows.setdefault((account, new), [])
+        mailbox.extend(moved)
+        mailbox.sort(key=lambda r: (r.received, r.id))
+        self._changed(account, old)
+        self._changed(account, new)
+        log.info("voicemail: %d messages of %s@%s moved to %s", len(moved), old, account, new)
+        for row in moved:
+            await self.store.move_message(row.id, row.mailbox, row.path)
+
+    async def remove(self, account: str, mailbox: str, directory: Path) -> None:
+        """A stopped extension's mailbox goes with it, so that its number's next holder does
+        not hear its messages: rows, files and its own greeting."""
+        rows = self.rows.pop((account, mailbox), [])
+        if rows:
+            self._changed(account, mailbox)
+        for row in rows:
+            await self.store.delete_message(row.id)
+        files = [Path(r.path) for r in rows]
+        try:
+            files += list(directory.iterdir()) if directory.is_dir() else []
+            for file in files:
+                file.unlink(missing_ok=True)
+            if directory.is_dir():
+                directory.rmdir()
+        except OSError as exc:
+            log.error("voicemail: the mailbox of stopped %s@%s could not be removed: %s", mailbox, account, exc.strerror or exc)
+        if rows or files:
+            log.info("voicemail: the mailbox of stopped %s@%s removed (%d messages)", mailbox, account, len(rows))
+
     async def delete(self, account: str, mailbox: str, message_id: str) -> None:
         """A message let go: its row and its file."""
         row = self._find(account, mailbox, message_id)

@@ -199,6 +199,7 @@ class CallService:
             if old is not None:
                 self._spawn(old.close())
         moves = moves if moves is not None else extension_moves(self.config, config)
+        self._move_mailboxes(self.config, config, moves)
         self.config = config
         self.router.config = config
         self.admission.configure(_shedding(config))
@@ -214,6 +215,18 @@ class CallService:
                 log.info("call %s: %s is no longer a supervisor of its agent: let go", call.record.id, watching.supervisor)
                 self._run(call, watching.leave(call, self.clock(), bye=True))
         return len(ending)
+
+    def _move_mailboxes(self, old: Config, new: Config, moves: Moves) -> None:
+        """A renumbered extension's messages and greeting follow it; a stopped one's go."""
+        for (name, number), to in moves.moved.items():
+            before, after = old.account(name), new.account(name)
+            if before is not None and after is not None:
+                self._spawn(self.mailboxes.renumber(name, number, to, _mailbox_directory(before, number),
+                                                    _mailbox_directory(after, to)))
+        for name, numbers in moves.stopped.items():
+            if (account := old.account(name)) is not None:
+                for number in numbers:
+                    self._spawn(self.mailboxes.remove(name, number, _mailbox_directory(account, number)))
 
     def _may_supervise(self, call: Call, watching: Monitor) -> bool:
         account = self.config.account(call.record.account)

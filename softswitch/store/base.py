@@ -70,6 +70,9 @@ class MailboxStore(Protocol):
     async def delete_message(self, message_id: str) -> MessageRow | None:
         """Forget a message; the row it had (its file is the caller's to delete), or None."""
 
+    async def move_message(self, message_id: str, mailbox: str, path: str) -> None:
+        """A message now belongs to ``mailbox`` (its extension was renumbered), its file at ``path``."""
+
 
 # A row whose call should have left its slot this long ago belongs to a switch process that died.
 STALE_AFTER = 600.0

@@ -116,5 +116,10 @@ class MemoryStore:
     async def delete_message(self, message_id: str) -> MessageRow | None:
         return self._messages.pop(message_id, None)
 
+    async def move_message(self, message_id: str, mailbox: str, path: str) -> None:
+        row = self._messages.get(message_id)
+        if row is not None:
+            self._messages[message_id] = dataclasses.replace(row, mailbox=mailbox, path=path)
+
     async def close(self) -> None:
         return None

@@ -233,6 +233,10 @@ class SqlStore:
             await conn.execute(delete(messages).where(messages.c.id == message_id))
         return MessageRow.from_row(dict(row))
 
+    async def move_message(self, message_id: str, mailbox: str, path: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(messages).where(messages.c.id == message_id).values(mailbox=mailbox, path=path))
+
     async def close(self) -> None:
         await self.engine.dispose()
 

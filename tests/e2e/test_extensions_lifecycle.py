@@ -1,7 +1,8 @@
 """An extension's life through the command line, against a running switch and SIPp phones:
 grant (the printed credentials register), change number (the phone re-registers under the new
-number and is rung there; the history keeps the person under both numbers), stop (its
-registration goes, its call in progress ends, it can no longer register or be called), each
+number and is rung there; the history keeps the person under both numbers; its mailbox
+follows it), stop (its registration goes, its call in progress ends, it can no longer register
+or be called, its mailbox goes), each
 change in the audit log with before and after, and the file still valid."""
 
 from __future__ import annotations
@@ -51,8 +52,14 @@ def test_grant_change_and_stop_an_extension_of_a_person(switch: Switch) -> None:
     _finished(caller)
     _finished(phone)
 
-    # 306 becomes 356: the old binding is dropped, the phone registers again as 356 and rings there.
+    # 306 becomes 356: the old binding is dropped, the phone registers again as 356 and rings there;
+    # its mailbox (here its own greeting) follows it.
+    mailbox = switch.workdir / "voicemail" / "acme"
+    (mailbox / "306").mkdir(parents=True)
+    (mailbox / "306" / "greeting.wav").write_bytes(b"RIFF")
     changed = _cli(switch, "extensions", "change", "306", "356", "--account", "acme")
+    switch.wait_for(lambda: (mailbox / "356" / "greeting.wav").exists(), what="306's mailbox moved to 356")
+    assert not (mailbox / "306").exists()
     assert "change-number extension 306 -> 356" in changed and re.search(r"^Username\s+356$", changed, re.M)
     switch.wait_for(lambda: not [r for r in switch.registrations("acme") if r["EXT"] == "306"], what="306 unregistered")
     register(switch, "356", password.group(1), phone_port)
@@ -70,6 +77,7 @@ def test_grant_change_and_stop_an_extension_of_a_person(switch: Switch) -> None:
                     what="the call up")
     stopped = _cli(switch, "extensions", "stop", "356", "--account", "acme")
     assert "stop extension 356" in stopped
+    switch.wait_for(lambda: not (mailbox / "356").exists(), what="356's mailbox gone with it")
     _finished(caller)  # the switch hung up on both sides
     _finished(phone)
     assert not [r for r in switch.registrations("acme") if r["EXT"] == "356"]

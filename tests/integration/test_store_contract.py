@@ -276,3 +276,7 @@ async def test_voicemail_messages_are_kept_listed_heard_and_deleted(store: Store
     assert deleted is not None and deleted.path == "/vm/acme/102/m1.wav" and deleted.heard == 300.0
     assert await store.delete_message("m1") is None
     assert [m.id for m in await store.list_messages("acme", "102")] == ["m2"]
+    await store.move_message("m2", "202", "/vm/acme/202/m2.wav")  # 102 renumbered to 202
+    assert await store.list_messages("acme", "102") == []
+    (moved,) = await store.list_messages("acme", "202")
+    assert (moved.id, moved.path, moved.caller, moved.heard) == ("m2", "/vm/acme/202/m2.wav", "101", None)
