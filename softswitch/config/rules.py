@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ..dialplan.resolve import classify, normalise
 from ..sounds import PROMPTS
-from .schema import Numbering, is_recording_name
+from .schema import Numbering, Park, Pickup, Supervision, Voicemail, is_recording_name
 
 Path = tuple[str | int, ...]
 
@@ -38,6 +38,7 @@ def cross_checks(tree: Any) -> list[tuple[Path, str]]:
         if str(acc.get("default", "")).lower() in ("true", "yes", "1", "on"):
             defaults.append(i)
         problems += _extension_checks(i, acc)
+        problems += _code_checks(i, acc)
     for i in defaults[1:]:
         problems.append((("accounts", i, "default"), f"only one account may be the default (accounts[{defaults[0]}] is)"))
     problems += _plan_checks(tree, accounts)
@@ -449,4 +450,58 @@ def _park_checks(i: int, acc: dict[str, Any], numbers: set[str]) -> list[tuple[P
     fallback = transfer.get("fallback") if isinstance(transfer, dict) else None
     if isinstance(fallback, str) and fallback.isdigit() and fallback not in numbers:
         problems.append((("accounts", i, "transfer", "fallback"), f"{fallback!r} is not an extension or group of this account"))
+    return problems
+
+
+# The codes a phone dials that the switch answers itself, before any extension or number:
+# (section, key, its model for the default, whether digits follow it: *98102, *221102).
+DIALLED_CODES = (
+    ("park", "code", Park, False),
+    ("pickup", "group_code", Pickup, False),
+    ("pickup", "directed_prefix", Pickup, True),
+    ("voicemail", "listen_code", Voicemail, False),
+    ("voicemail", "remote_code", Voicemail, True),
+    ("supervision", "listen_code", Supervision, True),
+    ("supervision", "whisper_code", Supervision, True),
+    ("supervision", "barge_code", Supervision, True),
+)
+
+
+def _code_checks(i: int, acc: dict[str, Any]) -> list[tuple[Path, str]]:
+    """No two of an account's dialled codes may be taken for one another: equal codes, a code
+    that is another's prefix and digits (``*85`` when pick-up's directed prefix is ``*8``), one
+    prefix beginning another, or a code that is also a park slot's."""
+    codes: list[tuple[Path, str, bool, bool]] = []  # (where, code, digits follow, written in the file)
+    for section, key, model, prefix in DIALLED_CODES:
+        raw = acc.get(section)
+        written = isinstance(raw, dict) and key in raw
+        value = raw[key] if written and isinstance(raw, dict) else model.model_fields[key].default
+        if isinstance(value, str) and value:
+            codes.append((("accounts", i, section, key), value, prefix, written))
+    problems: list[tuple[Path, str]] = []
+    for n, (where, code, prefix, written) in enumerate(codes):
+        for other_where, other, other_prefix, other_written in codes[:n]:
+            if where[2] == other_where[2] and where[2] in ("voicemail", "supervision"):
+                continue  # their own models check them
+            if code == other:
+                why = "is also"
+            elif other_prefix and code.startswith(other) and (prefix or code[len(other):].isdigit()):
+                why = "begins with"
+            elif prefix and other.startswith(code) and (other_prefix or other[len(code):].isdigit()):
+                why = "begins"
+            else:
+                continue
+            path = where if written or not other_written else other_where
+            problems.append((path, f"dialled code {code} ({where[2]}.{where[3]}) {why} {other} ({other_where[2]}.{other_where[3]}): "
+                                   "a phone dialling one would get the other"))
+    raw_park = acc.get("park")
+    park: dict[str, Any] = raw_park if isinstance(raw_park, dict) else {}
+    first, last = str(park.get("first_slot", 801)), str(park.get("last_slot", 899))
+    if not (first.isdigit() and last.isdigit()):
+        return problems
+    for where, code, prefix, written in codes[1:]:  # the park code itself: _park_checks
+        slot = code[1:]
+        if not prefix and code.startswith("*") and slot.isdigit() and int(first) <= int(slot) <= int(last):
+            problems.append((where if written else ("accounts", i, "park"),
+                             f"dialled code {code} ({where[2]}.{where[3]}) is one of the park slots *{first}..*{last}"))
     return problems

@@ -365,3 +365,36 @@ accounts:
     cfg = load_config_text(text.replace('"*9"', '"*97"').replace("12a4", "2468"), "good.yaml")
     acme = cfg.account("acme")
     assert acme is not None and acme.extensions[0].voicemail_pin == "2468" and acme.voicemail.remote_code == "*98"
+
+
+def test_an_accounts_dialled_codes_cannot_be_taken_for_one_another() -> None:
+    text = """\
+server: {listen: [{transport: udp, address: 127.0.0.1, port: 5060}]}
+accounts:
+  - name: acme
+    domain: acme.example
+    pickup: {directed_prefix: "*8"}
+    voicemail: {listen_code: "*221"}
+    supervision: {listen_code: "*22", whisper_code: "*232", barge_code: "*233"}
+    park: {first_slot: 90, last_slot: 99}
+    extensions:
+      - {number: "101", password: secret-101}
+"""
+    got = problems(text)
+    assert got == [
+        "bad.yaml:5: accounts[0].pickup.directed_prefix: dialled code *8 (pickup.directed_prefix) begins *85 (park.code): "
+        "a phone dialling one would get the other",
+        "bad.yaml:5: accounts[0].pickup.directed_prefix: dialled code *8 (pickup.directed_prefix) is also *8 "
+        "(pickup.group_code): a phone dialling one would get the other",
+        "bad.yaml:7: accounts[0].supervision.listen_code: dialled code *22 (supervision.listen_code) begins *221 "
+        "(voicemail.listen_code): a phone dialling one would get the other",
+    ], got
+    fixed = text.replace('directed_prefix: "*8"', 'directed_prefix: "**"').replace('"*221"', '"*97"')
+    assert problems(fixed.replace('"*22"', '"*231"')) == [
+        "bad.yaml:6: accounts[0].voicemail.listen_code: dialled code *97 (voicemail.listen_code) is one of the park slots "
+        "*90..*99"]
+    assert problems(fixed.replace('"*22"', '"*231"').replace('    voicemail: {listen_code: "*97"}\n', "")) == [
+        "bad.yaml:7: accounts[0].park: dialled code *97 (voicemail.listen_code) is one of the park slots *90..*99"]
+    cfg = load_config_text(fixed.replace('"*22"', '"*231"').replace("first_slot: 90, last_slot: 99", "first_slot: 700"),
+                           "good.yaml")
+    assert cfg.account("acme") is not None
