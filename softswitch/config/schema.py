@@ -51,7 +51,8 @@ def _check_ip(value: str) -> str:
 
 
 class Listen(Strict):
-    transport: Literal["udp", "tcp", "tls"] = Field(description="SIP transport")
+    transport: Literal["udp", "tcp", "tls", "ws", "wss"] = Field(description="SIP transport (ws, wss: SIP over "
+                                                                   "WebSocket for browser phones, RFC 7118)")
     address: str = Field(description="IP address to bind (IPv4 or IPv6)")
     port: int = Field(5060, ge=1, le=65535, description="port to bind")
 

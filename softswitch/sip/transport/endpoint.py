@@ -62,6 +62,7 @@ from ..transaction import (
 from ..uas import stamp_via
 from .stream import ConnectionPool, StreamConnection
 from .udp import UdpListener
+from .ws import WsConnection
 
 # Methods counted by name (RFC 3261 and its extensions); any other is "other".
 METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH",
@@ -96,7 +97,7 @@ class StatelessRefusal:
 
 @dataclass(frozen=True)
 class ListenSpec:
-    transport: str  # "udp" | "tcp" | "tls"
+    transport: str  # "udp" | "tcp" | "tls" | "ws" | "wss"
     address: str
     port: int
 
@@ -149,11 +150,13 @@ class SipEndpoint:
                 self.local.setdefault("UDP", proto.local)
             else:
                 name = spec.transport.upper()
-                if name == "TLS" and tls is None:
-                    raise ValueError("a TLS listener needs server.tls (certificate and private_key)")
+                secure = name in ("TLS", "WSS")
+                if secure and tls is None:
+                    raise ValueError(f"a {name} listener needs server.tls (certificate and private_key)")
+                kind = WsConnection if name in ("WS", "WSS") else StreamConnection
                 server = await self.loop.create_server(
-                    lambda name=name: StreamConnection(name, self.pool),
-                    spec.address, spec.port, ssl=tls if name == "TLS" else None, reuse_address=True,
+                    lambda name=name, kind=kind: kind(name, self.pool),
+                    spec.address, spec.port, ssl=tls if secure else None, reuse_address=True,
                 )
                 self.servers.append(server)
                 sock = server.sockets[0].getsockname()
@@ -221,7 +224,8 @@ class SipEndpoint:
     def _on_stream_message(self, data: bytes, conn: StreamConnection) -> None:
         # Caught here, not in asyncio: an exception out of data_received closes the connection.
         try:
-            self.receive(data, Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id), stream=True)
+            # A WebSocket message is one SIP message, Content-Length or not (RFC 7118 §5.1): parsed as a datagram is.
+            self.receive(data, Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id), stream=not conn.message_framed)
         except Exception:
             self._internal_error("stream", "handling a message from %s %s:%s", conn.name, *conn.peer)
 

@@ -24,6 +24,8 @@ _ids = itertools.count(1_000_000)  # UDP listeners use small ids; connections st
 
 
 class StreamConnection(asyncio.Protocol):
+    message_framed = False  # each message arrives whole (WebSocket), not cut from a byte stream
+
     def __init__(self, transport_name: str, pool: ConnectionPool) -> None:
         self.name = transport_name
         self.pool = pool
