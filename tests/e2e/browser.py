@@ -1,0 +1,55 @@
+"""A real browser for the tests: Debian's headless Chromium driven by selenium through Debian's
+chromedriver (nothing downloaded at test time), and pages that load the switch's vendored JsSIP."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from softswitch.web import JSSIP
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@contextmanager
+def chromium(*extra_flags: str) -> Iterator[Any]:
+    """A headless Chromium, quit at the end."""
+    import pytest
+
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.skip("!!! chromium and chromium-driver are not installed: run scripts/test (it installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--allow-file-access-from-files", *extra_flags):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def jssip_page(path: Path, script: str) -> str:
+    """An HTML file that loads JsSIP, then runs ``script``; its file:// URL."""
+    path.write_text(f'<!doctype html><meta charset="utf-8"><script src="{JSSIP.as_uri()}"></script>\n'
+                    f"<script>\n{script}\n</script>\n")
+    return path.as_uri()
+
+
+def wait_js(driver: Any, expression: str, want: Any, timeout: float = 15.0) -> Any:
+    """Poll a JavaScript expression until it gives ``want``; what it gave last."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = driver.execute_script(f"return {expression};")
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
