@@ -53,8 +53,11 @@ def narrow_codecs(sdp: SessionDescription, supported: tuple[str, ...] = SUPPORTE
             media.line = type(line)(line.media, 0, line.proto, line.formats, None)
             continue
         names = codecs_of(media)
+        maps = media.rtpmaps()
         wanted, voices = {c.lower() for c in supported}, {c.lower() for c in voice}
-        kept = [pt for pt in line.formats if names[pt] in wanted]
+        # telephone-event at G.711's clock only (a browser also offers it at Opus's 48 kHz)
+        kept = [pt for pt in line.formats if names[pt] in wanted
+                and (names[pt] != "telephone-event" or pt not in maps or maps[pt].clock == 8000)]
         if not any(names[pt] in voices for pt in kept):
             media.line = type(line)(line.media, 0, line.proto, line.formats, None)
             continue
