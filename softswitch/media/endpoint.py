@@ -35,10 +35,12 @@ from ..sdp.offer_answer import RelayPorts
 from .audio import Sound
 from .mixer import Mixer
 from .monitor import SUPERVISOR, Mode
-from .player import Player
+from .player import Player, Sends
 from .ports import PortPool, PortsExhausted
 from .recorder import RecordedFile, Recorders
 from .relay import Address, Leg, RelaySession
+from .webrtc import IceLite
+from .webrtc_leg import WebRtcLeg
 
 Tap = Callable[[str, bytes], None]
 
@@ -55,6 +57,13 @@ class MediaSession:
     sockets: dict[tuple[str, bool], socket.socket] = field(default_factory=dict)  # (leg, rtcp) -> socket
     active: bool = False  # answered: the inactivity deadline applies
     taps: list[Tap] = field(default_factory=list)  # given each packet of the parties' phones (recording, monitoring)
+    webrtc: dict[str, WebRtcLeg] = field(default_factory=dict)  # a browser's leg: STUN, DTLS, SRTP on its RTP port
+
+    def out(self, leg: str, rtcp: bool) -> Sends:
+        """What sends to the phone on ``leg``: its socket, or a browser's protecting sender
+        (RTCP too: muxed)."""
+        browser = self.webrtc.get(leg)
+        return browser.sender if browser is not None else self.sockets[(leg, rtcp)]
 
     def feed(self, leg: str, data: bytes) -> None:
         for tap in self.taps:
@@ -111,15 +120,38 @@ class MediaEndpoint:
         return session
 
     def _watch(self, session: MediaSession, leg: str, rtcp: bool, tap: Tap | None = None) -> None:
-        sock, out = session.sockets[(leg, rtcp)], session.sockets[("b" if leg == "a" else "a", rtcp)]
-        self.loop.add_reader(sock.fileno(), self._readable, sock, out, session.relay, leg, rtcp, session.id, tap)
+        sock, other = session.sockets[(leg, rtcp)], "b" if leg == "a" else "a"
+        browser = session.webrtc.get(leg)
+        if browser is not None and not rtcp:
+            self.loop.add_reader(sock.fileno(), self._readable_webrtc, browser, session.out(other, False),
+                                 session.out(other, True), session.relay, leg, session.id, tap)
+            return
+        self.loop.add_reader(sock.fileno(), self._readable, sock, session.out(other, rtcp), session.relay, leg, rtcp,
+                             session.id, tap)
 
-    def _retap(self, session: MediaSession) -> None:
-        """Watch the parties' RTP sockets with the session's taps (none: the plain path)."""
+    def _retap(self, session: MediaSession, *, rtcp: bool = False) -> None:
+        """Watch the parties' RTP sockets with the session's taps (none: the plain path);
+        ``rtcp``: their RTCP sockets too (where a leg's sender changed)."""
         tap = None if not session.taps else session.taps[0] if len(session.taps) == 1 else session.feed
         for leg in ("a", "b"):
-            self.loop.remove_reader(session.sockets[(leg, False)].fileno())
-            self._watch(session, leg, False, tap)
+            for watched in (False, True) if rtcp else (False,):
+                self.loop.remove_reader(session.sockets[(leg, watched)].fileno())
+                self._watch(session, leg, watched, None if watched else tap)
+
+    def webrtc(self, session_id: str, leg: str, remote_fingerprint: str | None) -> IceLite | None:
+        """The phone on ``leg`` is a browser (WebRTC): its port speaks ICE-lite, DTLS-SRTP and
+        rtcp-mux from now on.  Its ICE credentials (the same for the whole call), or None
+        (no such call).  A fingerprint known later (the browser's answer) is given again."""
+        session = self.sessions.get(session_id)
+        if session is None or leg not in ("a", "b"):
+            return None
+        browser = session.webrtc.get(leg)
+        if browser is None:
+            browser = session.webrtc[leg] = WebRtcLeg(session.sockets[(leg, False)], self.loop, remote_fingerprint)
+            self._retap(session, rtcp=True)
+        elif remote_fingerprint is not None:
+            browser.dtls.set_remote(remote_fingerprint)
+        return browser.ice
 
     def _bind_pair(self) -> tuple[int, socket.socket, socket.socket]:
         for _ in range(BIND_ATTEMPTS):
@@ -178,7 +210,7 @@ class MediaEndpoint:
         """Loop ``sound`` to the phone on ``leg`` (shared with everyone on the same music)."""
         session = self.sessions.get(session_id)
         if session is not None:
-            self.player.music_on((session_id, leg), session.sockets[(leg, False)], session.relay.legs[leg], sound, pt or 0)
+            self.player.music_on((session_id, leg), session.out(leg, False), session.relay.legs[leg], sound, pt or 0)
 
     def announce(self, session_id: str, leg: str, sounds: list[Sound], pt: int | None,
                  on_done: Callable[[], None]) -> None:
@@ -187,7 +219,7 @@ class MediaEndpoint:
         if session is None:
             on_done()
             return
-        self.player.announce((session_id, leg), session.sockets[(leg, False)], session.relay.legs[leg], sounds, pt or 0, on_done)
+        self.player.announce((session_id, leg), session.out(leg, False), session.relay.legs[leg], sounds, pt or 0, on_done)
 
     def stop_playing(self, session_id: str, leg: str) -> None:
         self.player.stop((session_id, leg))
@@ -227,7 +259,7 @@ class MediaEndpoint:
         session.ports[SUPERVISOR] = port
         session.sockets[(SUPERVISOR, False)], session.sockets[(SUPERVISOR, True)] = rtp_sock, rtcp_sock
         session.relay.add_leg(Leg(SUPERVISOR, port, None))
-        sockets = {leg: session.sockets[(leg, False)] for leg in ("a", "b", SUPERVISOR)}
+        sockets = {leg: session.out(leg, False) for leg in ("a", "b", SUPERVISOR)}
         monitoring = self.mixer.start(session_id, agent, mode, sockets, session.relay.legs, pts)
         for sock, rtcp in ((rtp_sock, False), (rtcp_sock, True)):
             self.loop.add_reader(sock.fileno(), self._heard, sock, session.relay, rtcp, session_id,
@@ -270,6 +302,8 @@ class MediaEndpoint:
 
     def _release(self, session: MediaSession) -> None:
         self.player.stop_session(session.id)
+        for browser in session.webrtc.values():
+            browser.close()
         for sock in session.sockets.values():
             try:
                 self.loop.remove_reader(sock.fileno())
@@ -291,7 +325,7 @@ class MediaEndpoint:
         self.mixer.shutdown()
 
     # --- the hot path -----------------------------------------------------------
-    def _readable(self, sock: socket.socket, out: socket.socket, relay: RelaySession, leg: str, rtcp: bool,
+    def _readable(self, sock: socket.socket, out: Sends, relay: RelaySession, leg: str, rtcp: bool,
                   session_id: str, tap: Callable[[str, bytes], None] | None) -> None:
         # One datagram per wake-up: a phone sends one packet per 20 ms, so a second read would
         # almost always fail (and a failed non-blocking read costs an exception).  The loop's
@@ -310,6 +344,36 @@ class MediaEndpoint:
         if destination is not None:
             try:
                 out.sendto(data, destination)
+            except OSError:
+                self.counters["send_failed"] += 1
+        if relay.digits:
+            self._keys(relay, session_id)
+
+    def _readable_webrtc(self, browser: WebRtcLeg, out: Sends, out_rtcp: Sends, relay: RelaySession, leg: str,
+                         session_id: str, tap: Tap | None) -> None:
+        """A datagram on a browser's port: STUN and DTLS stay here; SRTP and SRTCP go on
+        plain (the relay decides where, as for any leg)."""
+        try:
+            data, source = browser.sock.recvfrom(2048)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            _receive_failed(browser.sock, exc)
+            return
+        found = browser.peer
+        got = browser.received(data, source[:2])
+        now = self.loop.time()
+        if browser.peer is not None and browser.peer != found:
+            relay.legs[leg].announce(browser.peer, now)  # where ICE found it: as if its SDP had said so
+        if got is None:
+            return
+        plain, rtcp = got
+        destination = relay.on_packet(leg, source[:2], plain, now, rtcp=rtcp)
+        if tap is not None and not rtcp:
+            tap(leg, plain)
+        if destination is not None:
+            try:
+                (out_rtcp if rtcp else out).sendto(plain, destination)
             except OSError:
                 self.counters["send_failed"] += 1
         if relay.digits:

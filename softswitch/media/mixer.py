@@ -9,19 +9,18 @@ the switch plays a sound to a leg (music, a prompt) that leg gets the sound, not
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass, field
 
 from .mix import encode
 from .monitor import Mode, Monitoring
-from .player import Output, Ticker, g711
+from .player import Output, Sends, Ticker, g711
 from .relay import Leg
 
 
 @dataclass
 class _Monitored:
     monitoring: Monitoring
-    sockets: dict[str, socket.socket]  # leg -> its RTP socket
+    sockets: dict[str, Sends]  # leg -> its RTP socket
     legs: dict[str, Leg]
     pts: dict[str, int]
     outputs: dict[str, Output] = field(default_factory=dict)
@@ -40,7 +39,7 @@ class Mixer:
         self.counters = {"monitors_started": 0, "mixed_frames": 0}
         self._ticker: Ticker | None = None
 
-    def start(self, session_id: str, agent: str, mode: Mode, sockets: dict[str, socket.socket], legs: dict[str, Leg],
+    def start(self, session_id: str, agent: str, mode: Mode, sockets: dict[str, Sends], legs: dict[str, Leg],
               pts: dict[str, int]) -> Monitoring:
         monitoring = Monitoring(agent, mode, self.loop.time())
         self.active[session_id] = _Monitored(monitoring, sockets, legs, pts)

@@ -24,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from .audio import PCMA, PCMU, Sound
 from .relay import Leg
@@ -38,11 +38,17 @@ PTIME = 0.020
 _HEADER = struct.Struct("!BBHII")
 
 
+class Sends(Protocol):
+    """Where a leg's packets leave from: its socket, or a browser leg's protecting sender."""
+
+    def sendto(self, data: bytes, address: Any, /) -> int: ...
+
+
 @dataclass
 class Output:
     """One leg listening: where its packets leave from and how they are numbered."""
 
-    sock: socket.socket
+    sock: Sends
     leg: Leg
     pt: int
     ssrc: int = field(default_factory=lambda: random.getrandbits(32))
@@ -158,7 +164,7 @@ class Player:
         self.music: dict[int, Music] = {}  # id(sound) -> its source
         self.listening: dict[tuple[str, str], Music | Announcement] = {}
 
-    def music_on(self, key: tuple[str, str], sock: socket.socket, leg: Leg, sound: Sound, pt: int) -> None:
+    def music_on(self, key: tuple[str, str], sock: Sends, leg: Leg, sound: Sound, pt: int) -> None:
         self.stop(key)
         source = self.music.get(id(sound))
         if source is None:
@@ -167,7 +173,7 @@ class Player:
         self.listening[key] = source
         leg.playing = True
 
-    def announce(self, key: tuple[str, str], sock: socket.socket, leg: Leg, sounds: list[Sound], pt: int,
+    def announce(self, key: tuple[str, str], sock: Sends, leg: Leg, sounds: list[Sound], pt: int,
                  on_done: Callable[[], None]) -> None:
         self.stop(key)
 

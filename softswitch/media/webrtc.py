@@ -118,11 +118,13 @@ class IceLite:
 
 
 class DtlsSrtp:
-    """The DTLS server of one WebRTC leg and, once its handshake is done, the SRTP sessions.
-    ``remote_fingerprint`` is the browser's ``a=fingerprint`` (sha-256)."""
+    """The DTLS server of one WebRTC leg and, once its handshake is done and the browser's
+    certificate matches ``remote_fingerprint`` (its ``a=fingerprint``, sha-256), the SRTP
+    sessions.  The fingerprint may come after the handshake (the browser's answer can reach
+    the switch after its DTLS does): the keys wait for it."""
 
-    def __init__(self, remote_fingerprint: str) -> None:
-        self.remote_fingerprint = remote_fingerprint.strip()
+    def __init__(self, remote_fingerprint: str | None = None) -> None:
+        self.remote_fingerprint = remote_fingerprint.strip() if remote_fingerprint else None
         me = identity()
         context = SSL.Context(SSL.DTLS_METHOD)
         context.use_certificate(me.certificate)
@@ -132,6 +134,7 @@ class DtlsSrtp:
         self.tls = SSL.Connection(context, None)
         self.tls.set_accept_state()
         self.tls.set_ciphertext_mtu(DTLS_MTU)
+        self.handshaken = False
         self.established = False
         self.failed: str | None = None
         self.inbound: Session | None = None  # unprotects what the browser sends
@@ -150,6 +153,7 @@ class DtlsSrtp:
             except SSL.Error as exc:
                 self.failed = f"DTLS handshake failed: {exc}"
             else:
+                self.handshaken = True
                 self._keys()
         else:
             try:
@@ -160,13 +164,19 @@ class DtlsSrtp:
                 pass
         return self._pending()
 
+    def set_remote(self, fingerprint: str) -> None:
+        """The browser's ``a=fingerprint``, known now (or again, from a later offer)."""
+        self.remote_fingerprint = fingerprint.strip()
+        if self.handshaken and not self.established and self.failed is None:
+            self._keys()
+
     def timeout(self) -> float | None:
         """Seconds until the switch's last flight is sent again if unanswered (None: none)."""
-        return None if self.established or self.failed else self.tls.DTLSv1_get_timeout()
+        return None if self.handshaken or self.failed else self.tls.DTLSv1_get_timeout()
 
     def expired(self) -> list[bytes]:
         """The flight to send again (its timer ran out)."""
-        if self.established or self.failed:
+        if self.handshaken or self.failed:
             return []
         self.tls.DTLSv1_handle_timeout()
         return self._pending()
@@ -180,9 +190,11 @@ class DtlsSrtp:
                 return out
 
     def _keys(self) -> None:
+        want = self.remote_fingerprint
+        if want is None:
+            return  # until the browser's description says which certificate it is
         peer = self.tls.get_peer_certificate(as_cryptography=True)
         got = fingerprint_of(peer.public_bytes(serialization.Encoding.DER)) if peer else ""
-        want = self.remote_fingerprint
         if not want.lower().startswith("sha-256 ") or not hmac.compare_digest(got.upper(), want.upper()):
             self.failed = "the browser's certificate does not match its a=fingerprint"
             return

@@ -150,3 +150,27 @@ def test_the_servers_flight_is_sent_again_when_its_timer_runs_out() -> None:
     time.sleep(waited + 0.05)
     again = server.expired()
     assert again and [kind(d) for d in again] == ["dtls"] * len(again)
+
+
+def test_the_keys_wait_for_a_fingerprint_that_comes_after_the_handshake() -> None:
+    client, fingerprint = browser()
+    server = DtlsSrtp()
+    handshake_until = 20
+    for _ in range(handshake_until):
+        try:
+            client.do_handshake()
+            break
+        except SSL.WantReadError:
+            pass
+        while True:
+            try:
+                datagram = client.bio_read(65536)
+            except SSL.WantReadError:
+                break
+            for answer in server.feed(datagram):
+                client.bio_write(answer)
+    assert server.handshaken and not server.established and server.unprotect(rtp(1)) is None
+    server.set_remote(fingerprint)
+    assert server.established
+    sending, _ = client_sessions(client)
+    assert server.unprotect(sending.protect(rtp(2))) == rtp(2)
