@@ -371,7 +371,7 @@ class App:
 
     def on_ack(self, request: Request, source: Target) -> None:
         if self.calls is not None:
-            self.calls.on_ack(request)
+            self.calls.on_ack(request, source)
 
     def on_flow_closed(self, source: Target) -> None:
         if self.registrar is not None:

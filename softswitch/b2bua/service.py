@@ -81,6 +81,7 @@ from .actions import (
     TransferWanted,
 )
 from .attendant import attendant_of
+from .browsers import Browsers
 from .call import Call
 from .confirm import Confirm
 from .handover import voice
@@ -110,6 +111,7 @@ class CallService:
         self.registrar = registrar
         self.endpoint = endpoint
         self.media = media
+        self.browsers = Browsers(media)  # browser phones' WebRTC descriptions, converted at the edge
         self.new_id = new_id
         self.user_agent = user_agent
         self.loop = endpoint.loop
@@ -256,6 +258,7 @@ class CallService:
         return StatelessRefusal(503, shed.reason, (("Retry-After", str(shed.retry_after)),))
 
     def on_invite(self, tx: ServerTransaction, request: Request, source: Target) -> None:
+        self.browsers.inbound(request, source)
         now, wall = self.clock(), self.wall()
         trunk = next((t for t in self.config.trunks if source.host in t.trusted), None)
         if trunk is not None:
@@ -466,6 +469,7 @@ class CallService:
             self.endpoint.respond(tx, make_response(request, 481))
             return
         call, leg = found
+        self.browsers.inbound(request, tx.target)
         self._run(call, call.on_request(leg, tx, request, self.clock()))
 
     def on_cancel(self, request: Request, invite: ServerTransaction | None) -> None:
@@ -473,16 +477,19 @@ class CallService:
         if isinstance(call, Call):
             self._run(call, call.on_cancel(self.clock(), request.get("Reason"), invite))
 
-    def on_ack(self, request: Request) -> None:
+    def on_ack(self, request: Request, source: Target) -> None:
         """An ACK no transaction took (for a 2xx): its call's, by dialog; else dropped, counted."""
         found = self._find(request)
         if found is None:
             self.counters["stray_acks"] += 1
             return
         call, leg = found
+        self.browsers.inbound(request, source)
         self._run(call, call.on_ack(leg, request, self.clock()))
 
-    def _on_response(self, call: Call, ref: Ref, response: Response | None) -> None:
+    def _on_response(self, call: Call, ref: Ref, target: Target, response: Response | None) -> None:
+        if response is not None:
+            self.browsers.inbound(response, target)
         self._run(call, call.on_response(ref, response, self.clock()))
 
     def _key_pressed(self, session_id: str, leg: str, key: str) -> None:
@@ -516,6 +523,7 @@ class CallService:
             self.on_change(call.record.account, {n for n in (*call.extensions.values(), *forks) if n})
 
     def _respond(self, call: Call, action: Respond) -> None:
+        self.browsers.outbound(action.response, action.tx.target, call.record.id, call.media)
         self.endpoint.respond(action.tx, action.response)
         if 180 <= action.response.status < 300 and action.tx is call.tx:
             started = self.setting_up.pop(call.record.id, None)
@@ -523,7 +531,9 @@ class CallService:
                 self.setup_latency.observe(self.clock() - started)
 
     def _send_request(self, call: Call, action: SendRequest) -> None:
-        tx = self.endpoint.send_request(action.request, action.target, functools.partial(self._on_response, call, action.ref))
+        self.browsers.outbound(action.request, action.target, call.record.id, call.media)
+        tx = self.endpoint.send_request(action.request, action.target,
+                                        functools.partial(self._on_response, call, action.ref, action.target))
         if action.ref.kind == "invite":
             self.invites.setdefault(call.record.id, []).append((tx, action.ref))
 
@@ -654,6 +664,7 @@ class CallService:
         self.setting_up.pop(rid, None)
         started_with = self.started_with.pop(rid, self.config)
         self.park.call_ended(rid, self.wall())
+        self.browsers.forget(rid)
         idle = {str(n) for n in (*call.extensions.values(), call.record.answered_by) if n is not None}
         self.memory.idle(call.record.account, idle, self.wall())  # leastrecent: idle from now
         self._let_go(call)

@@ -1,12 +1,17 @@
 """A browser phone over SIP over WebSocket (RFC 7118): JsSIP (the vendored bundle) in a headless
 Chromium registers as 101 on the switch's ws listener with digest credentials, shows up as a WS
 registration, and its binding goes when the page's connection closes; a wrong password is
-refused as on any other transport."""
+refused as on any other transport.  With WebRTC media (ICE-lite, DTLS-SRTP, relayed to plain
+RTP) it calls a baresip desk phone and is called by one, each hearing the other's tone (the
+browser's microphone a tone file, its processing off)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from .browser import chromium, jssip_page, wait_js
 from .harness import Switch, free_port
@@ -25,15 +30,23 @@ window.ua = ua;
 """
 
 
-def with_ws(port: int) -> dict[str, Any]:
-    return {"listen": [{"transport": "udp", "address": "127.0.0.1", "port": port},
-                       {"transport": "ws", "address": "127.0.0.1", "port": port}]}
+@pytest.fixture
+def ws_switch(tmp_path: Path) -> Iterator[tuple[Switch, int]]:
+    """The switch with a ws listener beside its UDP one (the desk phones')."""
+    port, ws_port = free_port(), free_port()
+    listen = [{"transport": "udp", "address": "127.0.0.1", "port": port},
+              {"transport": "ws", "address": "127.0.0.1", "port": ws_port}]
+    (tmp_path / "sw").mkdir()
+    switch = Switch(tmp_path / "sw", port=port, overrides={"server": {"listen": listen}}).start()
+    try:
+        yield switch, ws_port
+    finally:
+        switch.stop()
 
 
-def test_a_browser_registers_over_websocket_and_its_binding_goes_with_its_connection(make_switch: Any,
-                                                                                    tmp_path: Path) -> None:
-    ws_port = free_port()
-    switch: Switch = make_switch(server=with_ws(ws_port))
+def test_a_browser_registers_over_websocket_and_its_binding_goes_with_its_connection(
+        ws_switch: tuple[Switch, int], tmp_path: Path) -> None:
+    switch, ws_port = ws_switch
     page = jssip_page(tmp_path / "phone.html", REGISTER % {"port": ws_port, "user": "101", "password": "acme-101-secret"})
     with chromium() as driver:
         driver.get(page)
@@ -46,11 +59,155 @@ def test_a_browser_registers_over_websocket_and_its_binding_goes_with_its_connec
                         what="the binding gone with its connection")
 
 
-def test_a_browser_with_a_wrong_password_is_refused(make_switch: Any, tmp_path: Path) -> None:
-    ws_port = free_port()
-    switch: Switch = make_switch(server=with_ws(ws_port))
+def test_a_browser_with_a_wrong_password_is_refused(ws_switch: tuple[Switch, int], tmp_path: Path) -> None:
+    switch, ws_port = ws_switch
     page = jssip_page(tmp_path / "phone.html", REGISTER % {"port": ws_port, "user": "102", "password": "wrong"})
     with chromium() as driver:
         driver.get(page)
         assert wait_js(driver, "window.state", "failed: Rejected") == "failed: Rejected"  # JsSIP's word for a 403
     assert not [r for r in switch.registrations("acme") if r["EXT"] == "102"]
+
+
+CALL = REGISTER + """
+window.stats = {};
+ua.on("registered", () => {
+  if (window.session) return;
+  // a steady tone is what noise suppression removes: the microphone's processing off
+  const audio = {echoCancellation: false, noiseSuppression: false, autoGainControl: false};
+  const session = ua.call("sip:%(callee)s@acme.example", {mediaConstraints: {audio, video: false},
+                                                         pcConfig: {iceServers: []}});
+  window.session = session;
+  session.on("confirmed", () => {
+    const stream = new MediaStream(session.connection.getReceivers().map((r) => r.track));
+    window.speaker = new Audio();  // played out: Chrome measures the audio level of what it plays
+    window.speaker.srcObject = stream;
+    window.speaker.play();
+    window.state = "confirmed";
+  });
+  session.on("failed", (e) => { window.state = "failed: " + e.cause; });
+  session.on("ended", (e) => { window.state = "ended: " + e.cause; });
+});
+window.readStats = async () => {
+  const report = await window.session.connection.getStats();
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") {
+      window.stats.received = s.packetsReceived; window.stats.level = s.audioLevel || 0;
+      window.stats.energy = s.totalAudioEnergy || 0;
+    }
+    if (s.type === "outbound-rtp" && s.kind === "audio") { window.stats.sent = s.packetsSent; }
+  });
+};
+"""
+
+
+def test_a_browser_calls_a_desk_phone_and_each_hears_the_other(ws_switch: tuple[Switch, int], tmp_path: Path) -> None:
+    """JsSIP in Chromium (its microphone a 700 Hz tone file) calls 102, a baresip phone playing
+    440 Hz, over SIP over WebSocket with WebRTC media (ICE-lite, DTLS-SRTP) relayed to plain RTP:
+    baresip hears the browser's tone, the browser receives the phone's voice (getStats), and the
+    call is in the history with both legs' counters."""
+    import subprocess
+    import time
+
+    from .audio import audible_seconds, read_samples, write_tone
+    from .harness import calls, end_processes, require_tool
+    from .test_transfer_baresip import baresip_home
+
+    baresip = require_tool("baresip")
+    switch, ws_port = ws_switch
+    home = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "440.wav", 440, seconds=60))
+    phone = subprocess.Popen([baresip, "-f", str(home), "-t", "60"], stdout=open(tmp_path / "102.log", "w"),  # noqa: SIM115
+                             stderr=subprocess.STDOUT)
+    mic = write_tone(tmp_path / "700.wav", 700, seconds=60)
+    try:
+        switch.wait_for(lambda: [r for r in switch.registrations("acme") if r["EXT"] == "102"], what="102 registered")
+        page = jssip_page(tmp_path / "phone.html", CALL % {"port": ws_port, "user": "101", "password": "acme-101-secret",
+                                                           "callee": "102"})
+        with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      "--autoplay-policy=no-user-gesture-required",
+                      f"--use-file-for-fake-audio-capture={mic}") as driver:
+            driver.get(page)
+            state = wait_js(driver, "window.state", "confirmed", timeout=30)
+            assert state == "confirmed", (state, switch.log()[-3000:])
+            for _ in range(200):  # up to 20 s: 9 s of the phone's voice
+                driver.execute_script("window.readStats();")
+                stats = driver.execute_script("return window.stats;")
+                if stats.get("received", 0) >= 450:
+                    break
+                time.sleep(0.1)
+            assert stats.get("received", 0) >= 450 and stats.get("energy", 0) > 0, stats  # heard, played out
+            assert stats.get("sent", 0) >= 400, stats
+            driver.execute_script("window.session.terminate();")
+            wait_js(driver, "window.state", "ended: Terminated")
+        rows = switch.wait_for(lambda: calls(switch), what="the call in the history")
+    finally:
+        end_processes([phone])
+    row = rows[0]
+    assert (row["caller"], row["callee"], row["disposition"]) == ("101", "102", "answered"), row
+    assert row["caller_device"] == "JsSIP browser test" and int(row["billed_seconds"]) >= 8, row
+    assert int(row["a_packets_in"]) >= 400 and int(row["b_packets_in"]) >= 400, row  # both legs' counters, plain RTP
+    (dump,) = home.glob("dump-*-dec.wav")
+    assert audible_seconds(read_samples(dump), 700) >= 8.0  # the browser's tone, at the desk phone
+
+
+ANSWER = REGISTER + """
+window.stats = {};
+ua.on("newRTCSession", (e) => {
+  if (e.originator !== "remote") return;
+  const session = window.session = e.session;
+  session.on("confirmed", () => { window.state = "confirmed"; });
+  session.on("ended", (ev) => { window.state = "ended: " + ev.cause; });
+  session.on("failed", (ev) => { window.state = "failed: " + ev.cause; });
+  session.answer({mediaConstraints: {audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false},
+                                     video: false}, pcConfig: {iceServers: []}});
+});
+window.readStats = async () => {
+  const report = await window.session.connection.getStats();
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") { window.stats.received = s.packetsReceived; }
+  });
+};
+"""
+
+
+def test_a_desk_phone_calls_a_browser_which_answers(ws_switch: tuple[Switch, int], tmp_path: Path) -> None:
+    """baresip 102 (440 Hz) calls 101, registered only in the browser: the switch offers WebRTC
+    (actpass, its ICE-lite candidate), JsSIP answers, and the browser's tone (700 Hz) reaches
+    baresip while baresip's packets reach the browser."""
+    import subprocess
+    import time
+
+    from .audio import audible_seconds, read_samples, write_tone
+    from .harness import calls, end_processes, require_tool
+    from .test_transfer_baresip import baresip_home, ctrl_command
+
+    baresip = require_tool("baresip")
+    switch, ws_port = ws_switch
+    ctrl = free_port()
+    home = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl)
+    mic = write_tone(tmp_path / "700.wav", 700, seconds=60)
+    page = jssip_page(tmp_path / "phone.html", ANSWER % {"port": ws_port, "user": "101", "password": "acme-101-secret"})
+    phone: subprocess.Popen[Any] | None = None
+    try:
+        with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-audio-capture={mic}") as driver:
+            driver.get(page)
+            assert wait_js(driver, "window.state", "registered") == "registered"
+            phone = subprocess.Popen([baresip, "-f", str(home), "-t", "60", "-e", "/dial 101"],
+                                     stdout=open(tmp_path / "102.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+            state = wait_js(driver, "window.state", "confirmed", timeout=30)
+            assert state == "confirmed", (state, switch.log()[-3000:])
+            for _ in range(200):
+                driver.execute_script("window.readStats();")
+                stats = driver.execute_script("return window.stats;")
+                if stats.get("received", 0) >= 450:
+                    break
+                time.sleep(0.1)
+            assert stats.get("received", 0) >= 450, stats
+            ctrl_command(ctrl, "hangup", "")
+            assert wait_js(driver, "window.state", "ended: Terminated") == "ended: Terminated"
+        rows = switch.wait_for(lambda: calls(switch), what="the call in the history")
+    finally:
+        end_processes([phone])
+    assert (rows[0]["caller"], rows[0]["callee"], rows[0]["disposition"]) == ("102", "101", "answered"), rows[0]
+    (dump,) = home.glob("dump-*-dec.wav")
+    assert audible_seconds(read_samples(dump), 700) >= 8.0  # the browser's tone, at the desk phone
