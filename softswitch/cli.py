@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from . import recordings_cli, voicemail_cli
+from . import recordings_cli, tls_cli, voicemail_cli
 from .cli_common import from_store, load_or_exit, parse_since, print_table
 from .config import Account, Config
 from .ops import cli as ops_cli
@@ -353,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     recs.set_defaults(func=cmd_recordings)
     recordings_cli.add_parsers(recs, DEFAULT_CONFIG)
     voicemail_cli.add_parser(sub, DEFAULT_CONFIG)
+    tls_cli.add_parser(sub)
 
     info = sub.add_parser("login-info", help="what a phone needs to log in as an extension (as `extensions login-info`)")
     info.add_argument("extension")

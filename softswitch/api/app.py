@@ -35,6 +35,7 @@ from ..ops.tree import NotFound
 from ..park.lot import code
 from ..store import Store
 from ..store.calls_csv import calls_csv, when
+from ..web import pages
 from .auth import Caller, authenticate
 from .metrics import Snapshot
 from .metrics import registry as metrics_registry
@@ -126,6 +127,7 @@ def _outcome(outcome: Outcome, status: int = 200) -> JSONResponse:
 def build(ctx: ApiContext) -> FastAPI:
     api = FastAPI(title="softswitch admin API", version=__version__, openapi_url="/api/openapi.json",
                   docs_url="/api/docs", redoc_url=None)
+    pages.mount(api, ctx.config)  # /phone and /static: no token (a phone signs in with its SIP credentials)
 
     def caller(request: Request) -> Caller:
         api_config = ctx.config().api

@@ -6,4 +6,5 @@ from __future__ import annotations
 from pathlib import Path
 
 STATIC = Path(__file__).parent / "static"
+TEMPLATES = Path(__file__).parent / "templates"
 JSSIP = STATIC / "vendor" / "jssip-3.13.8.min.js"  # SIP over WebSocket in the page (RFC 7118), MIT

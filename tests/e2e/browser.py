@@ -12,6 +12,8 @@ from typing import Any
 
 from softswitch.web import JSSIP
 
+from .harness import Switch, free_port
+
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
@@ -53,3 +55,12 @@ def wait_js(driver: Any, expression: str, want: Any, timeout: float = 15.0) -> A
         if got == want or time.monotonic() > deadline:
             return got
         time.sleep(0.1)
+
+
+def switch_with_ws(workdir: Path, **overrides: Any) -> tuple[Switch, int]:
+    """A started switch with a ws listener beside its UDP one (the desk phones'); its ws port."""
+    port, ws_port = free_port(), free_port()
+    listen = [{"transport": "udp", "address": "127.0.0.1", "port": port},
+              {"transport": "ws", "address": "127.0.0.1", "port": ws_port}]
+    workdir.mkdir()
+    return Switch(workdir, port=port, overrides={"server": {"listen": listen}, **overrides}).start(), ws_port

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .browser import chromium, jssip_page, wait_js
+from .browser import chromium, jssip_page, switch_with_ws, wait_js
 from .harness import Switch, free_port
 
 REGISTER = """
@@ -32,12 +32,7 @@ window.ua = ua;
 
 @pytest.fixture
 def ws_switch(tmp_path: Path) -> Iterator[tuple[Switch, int]]:
-    """The switch with a ws listener beside its UDP one (the desk phones')."""
-    port, ws_port = free_port(), free_port()
-    listen = [{"transport": "udp", "address": "127.0.0.1", "port": port},
-              {"transport": "ws", "address": "127.0.0.1", "port": ws_port}]
-    (tmp_path / "sw").mkdir()
-    switch = Switch(tmp_path / "sw", port=port, overrides={"server": {"listen": listen}}).start()
+    switch, ws_port = switch_with_ws(tmp_path / "sw")
     try:
         yield switch, ws_port
     finally:
@@ -211,3 +206,126 @@ def test_a_desk_phone_calls_a_browser_which_answers(ws_switch: tuple[Switch, int
     assert (rows[0]["caller"], rows[0]["callee"], rows[0]["disposition"]) == ("102", "101", "answered"), rows[0]
     (dump,) = home.glob("dump-*-dec.wav")
     assert audible_seconds(read_samples(dump), 700) >= 8.0  # the browser's tone, at the desk phone
+
+
+def test_a_call_rings_the_desk_phone_and_the_browser_and_the_browser_takes_it(ws_switch: tuple[Switch, int],
+                                                                            tmp_path: Path) -> None:
+    """101 is registered on a desk phone (SIPp) and in a browser (routing: simultaneous): baresip
+    102 calls 101, both ring, the browser answers, and the desk phone gets CANCEL with
+    "Call completed elsewhere"; the browser's voice reaches 102."""
+    import subprocess
+    import time
+
+    from .audio import audible_seconds, read_samples, write_tone
+    from .harness import end_processes, register, require_tool
+    from .test_transfer_baresip import baresip_home, ctrl_command
+
+    baresip = require_tool("baresip")
+    switch, ws_port = ws_switch
+    desk = free_port()
+    register(switch, "101", "acme-101-secret", desk)
+    ringing = switch.sipp("callee_ring_cancelled_elsewhere.xml", "-mp", str(free_port()), domain="acme.example",
+                          local_port=desk, background=True, timeout=40)
+    assert isinstance(ringing, subprocess.Popen)
+    ctrl = free_port()
+    home = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl)
+    mic = write_tone(tmp_path / "700.wav", 700, seconds=60)
+    page = jssip_page(tmp_path / "phone.html", ANSWER % {"port": ws_port, "user": "101", "password": "acme-101-secret"})
+    procs: list[subprocess.Popen[Any]] = [ringing]
+    try:
+        with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-audio-capture={mic}") as driver:
+            driver.get(page)
+            assert wait_js(driver, "window.state", "registered") == "registered"
+            assert len([r for r in switch.registrations("acme") if r["EXT"] == "101"]) == 2  # desk and browser
+            procs.append(subprocess.Popen([baresip, "-f", str(home), "-t", "60", "-e", "/dial 101"],
+                                          stdout=open(tmp_path / "102.log", "w"), stderr=subprocess.STDOUT))  # noqa: SIM115
+            assert wait_js(driver, "window.state", "confirmed", timeout=30) == "confirmed"
+            out, _ = ringing.communicate(timeout=30)
+            assert ringing.returncode == 0, out[-2000:]  # rang, then CANCEL "Call completed elsewhere"
+            for _ in range(100):
+                driver.execute_script("window.readStats();")
+                if driver.execute_script("return window.stats.received || 0;") >= 250:
+                    break
+                time.sleep(0.1)
+            assert driver.execute_script("return window.stats.received || 0;") >= 250
+            ctrl_command(ctrl, "hangup", "")
+            assert wait_js(driver, "window.state", "ended: Terminated") == "ended: Terminated"
+    finally:
+        end_processes(procs)
+    (dump,) = home.glob("dump-*-dec.wav")
+    assert audible_seconds(read_samples(dump), 700) >= 4.0
+
+
+def test_a_browser_parks_a_call_that_a_desk_phone_picks_up(ws_switch: tuple[Switch, int], tmp_path: Path) -> None:
+    """baresip 102 calls the browser (101), which parks it with *85 (a REFER from JsSIP); a SIPp
+    phone (103) dials *801 and takes the call; the history says who parked and who took it."""
+    import subprocess
+    import time
+
+    from .audio import write_tone
+    from .harness import admin, calls, end_processes, require_tool
+    from .test_transfer_baresip import baresip_home
+
+    baresip = require_tool("baresip")
+    switch, ws_port = ws_switch
+    home = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "440.wav", 440, seconds=60))
+    mic = write_tone(tmp_path / "700.wav", 700, seconds=60)
+    page = jssip_page(tmp_path / "phone.html", ANSWER % {"port": ws_port, "user": "101", "password": "acme-101-secret"})
+    procs: list[subprocess.Popen[Any]] = []
+    try:
+        with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-audio-capture={mic}") as driver:
+            driver.get(page)
+            assert wait_js(driver, "window.state", "registered") == "registered"
+            procs.append(subprocess.Popen([baresip, "-f", str(home), "-t", "60", "-e", "/dial 101"],
+                                          stdout=open(tmp_path / "102.log", "w"), stderr=subprocess.STDOUT))  # noqa: SIM115
+            assert wait_js(driver, "window.state", "confirmed", timeout=30) == "confirmed"
+            for _ in range(100):
+                driver.execute_script("window.readStats();")
+                if driver.execute_script("return window.stats.received || 0;") >= 50:
+                    break
+                time.sleep(0.1)
+            driver.execute_script("window.session.refer('sip:*85@acme.example');")
+            switch.wait_for(lambda: [c for c in admin(switch, "calls") if c["state"] == "parked"], timeout=15,
+                            what="the call parked")
+        picker = switch.sipp("call_caller.xml", "-d", "3000", "-s", "*801", "-au", "103", "-ap", "acme-103-secret",
+                             "-mp", str(free_port()), users=[("103", "-")], domain="acme.example", timeout=60)
+        assert isinstance(picker, subprocess.CompletedProcess) and picker.returncode == 0, picker.stdout[-2500:]
+        rows = switch.wait_for(lambda: calls(switch), timeout=20, what="the call in the history")
+    finally:
+        end_processes(procs)
+    row = next(r for r in rows if r["park_slot"])
+    assert (row["park_slot"], row["parked_by"], row["retrieved_by"]) == ("*801", "101", "103"), row
+
+
+KEYS = REGISTER + """
+ua.on("registered", () => {
+  if (window.session) return;
+  const session = window.session = ua.call("sip:*97@acme.example", {mediaConstraints: {audio: true, video: false},
+                                                                   pcConfig: {iceServers: []}});
+  session.on("confirmed", () => { window.state = "confirmed"; });
+  session.on("ended", (e) => { window.state = "ended: " + e.cause; });
+  session.on("failed", (e) => { window.state = "failed: " + e.cause; });
+});
+"""
+
+
+def test_a_key_pressed_in_the_browser_drives_the_switchs_menu(tmp_path: Path) -> None:
+    """The browser dials *97 (its mailbox) and presses 0 (RFC 4733, inside SRTP): the switch
+    hears the key and asks for the greeting."""
+    from .test_voicemail_baresip import with_mailboxes
+
+    switch, ws_port = switch_with_ws(tmp_path / "sw", accounts=with_mailboxes())
+    try:
+        page = jssip_page(tmp_path / "phone.html", KEYS % {"port": ws_port, "user": "101", "password": "acme-101-secret"})
+        with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream") as driver:
+            driver.get(page)
+            assert wait_js(driver, "window.state", "confirmed", timeout=30) == "confirmed"
+            switch.wait_for(lambda: "listens to the mailbox of 101" in switch.log(), what="*97 answered")
+            driver.execute_script("window.session.sendDTMF('0', {transportType: 'RFC2833', duration: 160});")
+            switch.wait_for(lambda: "recording a greeting for 101" in switch.log(), timeout=20,
+                            what="the key heard: the greeting asked for, then recorded")
+            driver.execute_script("window.session.terminate();")
+    finally:
+        switch.stop()
