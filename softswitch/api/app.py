@@ -35,7 +35,7 @@ from ..ops.tree import NotFound
 from ..park.lot import code
 from ..store import Store
 from ..store.calls_csv import calls_csv, when
-from ..web import pages
+from ..web import console, pages
 from .auth import Caller, authenticate
 from .metrics import Snapshot
 from .metrics import registry as metrics_registry
@@ -128,6 +128,12 @@ def build(ctx: ApiContext) -> FastAPI:
     api = FastAPI(title="softswitch admin API", version=__version__, openapi_url="/api/openapi.json",
                   docs_url="/api/docs", redoc_url=None)
     pages.mount(api, ctx.config)  # /phone and /static: no token (a phone signs in with its SIP credentials)
+
+    def by_token(header: str | None) -> Caller | None:
+        api_config = ctx.config().api
+        return authenticate(header, list(api_config.tokens) if api_config is not None else [])
+
+    console.mount(api, ctx, by_token)  # /console: the operator's pages, signed in with an API token
 
     def caller(request: Request) -> Caller:
         api_config = ctx.config().api
