@@ -17,14 +17,17 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi import FastAPI, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..config import ConfigError
+from ..ops import document
+from ..ops import plans as plan_ops
 from ..ops.login import login_info
 from ..ops.service import Operations
 from ..ops.tree import NotFound
+from ..store.calls_csv import when
 from . import TEMPLATES
 
 if TYPE_CHECKING:
@@ -44,6 +47,16 @@ LABELS: dict[str, dict[str, str]] = {
         "trunks": "Trunks", "ended_calls": "Ended calls", "number": "Number", "alias": "Alias", "person": "Person",
         "permission": "Call permission", "grant": "Grant", "grant_title": "Grant an extension", "login_info": "Login information",
         "problems": "Nothing was changed:", "devices": "Devices", "language": "Tiếng Việt", "status": "Status",
+        "history": "Call history", "audit": "Audit log", "started": "Started", "disposition": "Result",
+        "billed": "Billed (s)", "path": "Path", "quality": "Quality (in/out/lost/jitter)", "recording": "Recording",
+        "download": "Download", "when": "When", "actor": "Who", "action": "Action", "subject": "What",
+        "before": "Before", "after": "After", "stop": "Stop", "new_password": "New password",
+        "change_number": "Change number", "new_number": "New number", "done": "Done:", "actions": "Actions",
+        "filter": "Filter", "limit": "At most", "people": "People and plans", "plans": "Plans", "email": "E-mail",
+        "import": "Import plans (CSV)", "preview": "Preview", "apply": "Apply", "export": "Export CSV",
+        "preview_title": "What the file would change (nothing written yet)", "applied": "Applied:",
+        "csv_errors": "Problems in the file; nothing was changed:", "inactive": "Inactive (legacy plans only)",
+        "file": "File", "counts": "Counters (as /metrics)",
     },
     "vi": {
         "console": "Bảng điều khiển", "dashboard": "Tổng quan", "extensions": "Máy nhánh", "sign_in": "Đăng nhập",
@@ -54,10 +67,21 @@ LABELS: dict[str, dict[str, str]] = {
         "alias": "Bí danh", "person": "Nhân viên", "permission": "Quyền gọi", "grant": "Cấp",
         "grant_title": "Cấp máy nhánh", "login_info": "Thông tin đăng nhập", "problems": "Không có gì thay đổi:",
         "devices": "Thiết bị", "language": "English", "status": "Trạng thái",
+        "history": "Lịch sử cuộc gọi", "audit": "Nhật ký thay đổi", "started": "Bắt đầu", "disposition": "Kết quả",
+        "billed": "Tính cước (giây)", "path": "Đường đi", "quality": "Chất lượng (vào/ra/mất/jitter)",
+        "recording": "Ghi âm", "download": "Tải về", "when": "Lúc", "actor": "Người thực hiện", "action": "Thao tác",
+        "subject": "Đối tượng", "before": "Trước", "after": "Sau", "stop": "Thu hồi", "new_password": "Mật khẩu mới",
+        "change_number": "Đổi số", "new_number": "Số mới", "done": "Đã xong:", "actions": "Thao tác",
+        "filter": "Lọc", "limit": "Tối đa", "people": "Nhân viên và gói cước", "plans": "Gói cước", "email": "E-mail",
+        "import": "Nhập gói cước (CSV)", "preview": "Xem trước", "apply": "Áp dụng", "export": "Xuất CSV",
+        "preview_title": "Tệp sẽ thay đổi (chưa ghi gì)", "applied": "Đã áp dụng:",
+        "csv_errors": "Tệp có lỗi; không có gì thay đổi:", "inactive": "Ngừng hoạt động (chỉ còn gói cũ)",
+        "file": "Tệp", "counts": "Bộ đếm (như /metrics)",
     },
 }
 
 _templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+_templates.filters["when"] = when
 
 
 def _lang(request: Request, lang: str | None) -> str:
@@ -116,14 +140,20 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         snapshot = ctx.metrics() if ctx.metrics is not None else None
         registrations: dict[str, int] = {a: 0 for a in seen}
         ended: dict[str, int] = {}
+        counts: dict[str, object] = {}
         if snapshot is not None:
             for (name, _transport), count in snapshot.registrations.items():
                 if name in registrations:
                     registrations[name] += count
-            ended = dict(snapshot.calls_ended) if caller.account is None else {}
+            if caller.account is None:  # the switch's own counters: the operator's
+                ended = dict(snapshot.calls_ended)
+                counts = {"relay_sessions": snapshot.relay_sessions, "relay_packets_in": snapshot.relay_packets.get("in", 0),
+                          "relay_packets_out": snapshot.relay_packets.get("out", 0), "banned": snapshot.banned,
+                          **{f"dropped_{k}": v for k, v in snapshot.dropped.items()},
+                          **{f"shed_{k}": v for k, v in snapshot.calls_shed.items()}}
         trunks = ctx.trunks() if caller.account is None else []
         return page(request, "console_dashboard.html", lang, caller=caller, accounts=seen, account=account,
-                    registrations=registrations, ended=ended, trunks=trunks, **live(caller, account))
+                    registrations=registrations, ended=ended, counts=counts, trunks=trunks, **live(caller, account))
 
     @app.get("/console/live", include_in_schema=False)
     async def live_stream(request: Request, account: str | None = None, lang: str | None = None) -> Response:
@@ -155,7 +185,126 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         name = account if account in seen else (seen[0] if seen else None)
         acc = ctx.config().account(name) if name else None
         return {"caller": caller, "accounts": seen, "account": name, "extensions": acc.extensions if acc else [],
-                "people": acc.people if acc else [], "problems": [], "granted": None, **more}
+                "people": acc.people if acc else [], "problems": [], "granted": None, "done": None, **more}
+
+    @app.post("/console/extensions/{number}/{action}", response_class=HTMLResponse, include_in_schema=False)
+    async def extension_action(request: Request, number: str, action: str, account: str = Form(...),
+                               new_number: str = Form("")) -> Response:
+        """Stop an extension, give it a new password, or renumber it: as the command line does."""
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        problems: list[str] = []
+        granted, done = None, None
+        if account not in accounts(caller) or action not in ("stop", "password", "change"):
+            problems = [f"no account named {account!r}" if account not in accounts(caller) else f"no action {action!r}"]
+        else:
+            ops = Operations(ctx.config_path, ctx.store, ctx.apply, caller.actor)
+            try:
+                if action == "stop":
+                    outcome = await ops.stop(account, number)
+                elif action == "password":
+                    outcome = await ops.set_password(account, number)
+                else:
+                    outcome = await ops.change_number(account, number, new_number.strip())
+            except ConfigError as exc:
+                problems = [str(p) for p in exc.problems]
+            except (NotFound, ValueError) as exc:
+                problems = [str(exc)]
+            else:
+                done = f"{outcome.change.action} {outcome.change.subject}: {outcome.applied}"
+                acc = outcome.config.account(account)
+                shown = new_number.strip() if action == "change" else number
+                ext = acc.extension(shown) if acc is not None and action != "stop" else None
+                if acc is not None and ext is not None:
+                    granted = login_info(outcome.config, acc, ext,
+                                         password=outcome.change.secret if action == "password" else None)
+        return page(request, "console_extensions.html", None,
+                    **_extensions(caller, account, problems=problems, granted=granted, done=done))
+
+    @app.get("/console/calls", response_class=HTMLResponse, include_in_schema=False)
+    async def history(request: Request, account: str | None = None, person: str | None = None,
+                      limit: int = Query(200, ge=1, le=5000), lang: str | None = None) -> Response:
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        seen = accounts(caller)
+        name = account if account in seen else (seen[0] if seen else None)
+        rows = [r.as_row() for r in await ctx.store.list_calls(name, None, None, limit, person or None)] if name else []
+        rows.reverse()  # newest first
+        return page(request, "console_calls.html", lang, caller=caller, accounts=seen, account=name, rows=rows,
+                    person=person or "", limit=limit)
+
+    @app.get("/console/recordings/{call_id}", include_in_schema=False)
+    async def recording(request: Request, call_id: str) -> Response:
+        """A call's recording for the console's player (Range requests answered: seeking works)."""
+        caller = who(request)
+        row = await ctx.store.get_call(call_id) if caller is not None else None
+        if caller is None or row is None or not caller.may_see(row.account) or row.recording is None \
+                or row.recording.deleted is not None:
+            return Response(status_code=404)
+        return FileResponse(row.recording.path, media_type="audio/wav", filename=f"{call_id}.wav")
+
+    def _people(caller: Caller, account: str | None, **more: Any) -> dict[str, Any]:
+        seen = accounts(caller)
+        name = account if account in seen else (seen[0] if seen else None)
+        acc = ctx.config().account(name) if name else None
+        numbers: dict[str, list[str]] = {}
+        for ext in acc.extensions if acc else []:
+            if ext.person:
+                numbers.setdefault(ext.person, []).append(ext.number)
+        inactive = [r for r in plan_ops.inactive(document.read(ctx.config_path).tree, name)] if name else []
+        return {"caller": caller, "accounts": seen, "account": name, "people": acc.people if acc else [],
+                "numbers": numbers, "inactive": inactive, "errors": [], "changes": None, "applied": None, **more}
+
+    @app.get("/console/people", response_class=HTMLResponse, include_in_schema=False)
+    def people(request: Request, account: str | None = None, lang: str | None = None) -> Response:
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        return page(request, "console_people.html", lang, **_people(caller, account))
+
+    @app.get("/console/people/export", include_in_schema=False)
+    def people_export(request: Request, account: str) -> Response:
+        caller = who(request)
+        if caller is None or account not in accounts(caller):
+            return Response(status_code=404)
+        data = plan_ops.export_csv(document.read(ctx.config_path).tree, account)
+        return Response(data, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{account}-plans.csv"'})
+
+    @app.post("/console/people/import", response_class=HTMLResponse, include_in_schema=False)
+    async def people_import(request: Request, file: UploadFile, account: str = Form(...), apply: str = Form("")) -> Response:
+        """A plans CSV: previewed (a dry run: the changes it would make, or every problem in it),
+        then applied as the command line's ``plans import`` does."""
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        if account not in accounts(caller):
+            return page(request, "console_people.html", None, **_people(caller, account, errors=[f"no account named {account!r}"]))
+        data = (await file.read(2_000_000)).decode("utf-8-sig", "replace")
+        ops = Operations(ctx.config_path, ctx.store, ctx.apply, caller.actor)
+        try:
+            outcome = await ops.import_plans(account, data, dry_run=not apply)
+        except plan_ops.CsvErrors as exc:
+            return page(request, "console_people.html", None, **_people(caller, account, errors=exc.errors))
+        except ConfigError as exc:
+            return page(request, "console_people.html", None, **_people(caller, account, errors=[str(p) for p in exc.problems]))
+        except (NotFound, ValueError) as exc:
+            return page(request, "console_people.html", None, **_people(caller, account, errors=[str(exc)]))
+        return page(request, "console_people.html", None, **_people(
+            caller, account, changes=outcome.changes, applied=outcome.applied if apply else None, csv=data if not apply else None))
+
+    @app.get("/console/audit", response_class=HTMLResponse, include_in_schema=False)
+    async def audit(request: Request, account: str | None = None, lang: str | None = None) -> Response:
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        seen = accounts(caller)
+        name = account if account in seen else (caller.account or None)
+        rows = [r.as_dict() for r in await ctx.store.list_audit(name, None, 500)]
+        rows.reverse()
+        return page(request, "console_audit.html", lang, caller=caller, accounts=seen, account=name, rows=rows)
 
     @app.post("/console/extensions", response_class=HTMLResponse, include_in_schema=False)
     async def grant(request: Request, account: str = Form(...), number: str = Form(...), person: str = Form(...),

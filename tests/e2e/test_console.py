@@ -1,8 +1,11 @@
 """The operator's console in a headless Chromium: sign in with an API token (a wrong one is
 refused), the dashboard shows a live call within 2 s of it starting (server-sent events swapped
 in by htmx), an extension is granted through the form and its login information shown, an
-invalid grant lists the config's problems and changes nothing, labels in Vietnamese, and an
-account's token sees only its account.  Screenshots of every page are kept with the test."""
+invalid grant lists the config's problems and changes nothing, a new password, a new number and
+a stop from the extension's row, a plans CSV with problems shown as a table with nothing
+changed, the call history with the call's quality and its recording (seekable), the audit log
+of every change, labels in Vietnamese, and an account's token sees only its account.
+Screenshots of every page are kept with the test."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .browser import chromium, wait_js
-from .harness import Switch, admin, end_processes, free_port, register
+from .harness import Switch, admin, base_config, calls, end_processes, free_port, register
 
 
 def token(switch: Switch, name: str, *account: str) -> str:
@@ -23,12 +26,33 @@ def token(switch: Switch, name: str, *account: str) -> str:
     return re.findall(r"^Token\s+(ss_\S+)$", made.stdout, re.M)[0]
 
 
+def submit(driver: Any, button: Any) -> None:
+    """Click a button that sends a form, and wait for the page the answer is (the click itself
+    does not wait for the navigation: a busy machine shows the old page for a while)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+
+    def gone(_driver: Any) -> bool:
+        try:
+            old.is_enabled()
+        except WebDriverException:  # stale, or (chromedriver) "does not belong to the document"
+            return True
+        return False
+
+    button.click()
+    WebDriverWait(driver, 30).until(gone)
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState;") == "complete")
+
+
 def sign_in(driver: Any, base: str, secret: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(f"{base}/console/login")
     driver.find_element(By.ID, "token").send_keys(secret)
-    driver.find_element(By.ID, "sign-in").click()
+    submit(driver, driver.find_element(By.ID, "sign-in"))
 
 
 def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart(make_switch: Any,
@@ -36,7 +60,9 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
     from selenium.webdriver.common.by import By
 
     api = free_port()
-    switch: Switch = make_switch(api={"address": "127.0.0.1", "port": api})
+    accounts = base_config(0, Path("unused"))["accounts"]
+    accounts[0]["recording"] = {"mode": "always"}  # the history page plays recordings
+    switch: Switch = make_switch(api={"address": "127.0.0.1", "port": api}, accounts=accounts)
     base = f"http://127.0.0.1:{api}"
     ops, globex = token(switch, "ops"), token(switch, "globex-admin", "globex")
     made = switch.cli("people", "add", "e100", "--account", "acme", "--name", "Lan Nguyen", "--config",
@@ -53,6 +79,7 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
         sign_in(driver, base, ops)
         assert wait_js(driver, "location.pathname", "/console") == "/console"
         assert "acme" in driver.find_element(By.ID, "registrations").text
+        assert "banned" in driver.find_element(By.ID, "counts").text  # the operator sees the switch's counters
         # A call starts: the dashboard shows it within 2 s, without a reload.
         desk = free_port()
         register(switch, "102", "acme-102-secret", desk)
@@ -72,24 +99,65 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
         row = driver.find_element(By.CSS_SELECTOR, "#live-calls tbody tr").text
         assert "101" in row and "102" in row and "answered" in row, row
         driver.save_screenshot(str(shots / "dashboard.png"))
+        out, _ = caller.communicate(timeout=40)  # it hangs up after 6 s: the call ends, recorded
+        assert caller.returncode == 0, out[-2000:]
         end_processes(procs)
 
         # Grant through the form: the login information; then an invalid grant: problems, nothing changed.
         driver.get(f"{base}/console/extensions?account=acme")
         driver.find_element(By.ID, "grant-number").send_keys("306")
         driver.find_element(By.ID, "grant-alias").send_keys("lan")
-        driver.find_element(By.ID, "grant-submit").click()
+        submit(driver, driver.find_element(By.ID, "grant-submit"))
         info = driver.find_element(By.ID, "login-info").text
         assert "Username 306" in info and "Domain acme.example" in info, info
         assert "306" in driver.find_element(By.ID, "extensions").text
         driver.save_screenshot(str(shots / "extensions-granted.png"))
         before = switch.config_path.read_text()
         driver.find_element(By.ID, "grant-number").send_keys("0307")
-        driver.find_element(By.ID, "grant-submit").click()
+        submit(driver, driver.find_element(By.ID, "grant-submit"))
         problems = driver.find_element(By.ID, "problems").text
         assert re.search(r"switch\.yaml:\d+: accounts\[0\]\.extensions\[\d+\]\.number", problems), problems
         assert switch.config_path.read_text() == before  # nothing changed
         driver.save_screenshot(str(shots / "extensions-problems.png"))
+
+        # 306's row: a new password (shown once), renumbered to 356, then stopped.
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-extension='306'] button.password"))
+        info = driver.find_element(By.ID, "login-info").text
+        assert "Username 306" in info and "(unchanged)" not in info, info
+        driver.find_element(By.CSS_SELECTOR, "tr[data-extension='306'] input[name=new_number]").send_keys("356")
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-extension='306'] button.change"))
+        assert "change-number" in driver.find_element(By.ID, "done").text
+        assert "Username 356" in driver.find_element(By.ID, "login-info").text
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-extension='356'] button.stop"))
+        assert "stop" in driver.find_element(By.ID, "done").text
+        assert not driver.find_elements(By.CSS_SELECTOR, "tr[data-extension='356']")
+
+        # People and plans: a CSV with problems is previewed as a table of them, and nothing changes.
+        bad = tmp_path / "plans.csv"
+        bad.write_text("ID,Name,Package (Required)\ne999,Nobody,Gold\ne100,Lan Nguyen,NoSuchPlan\n")
+        driver.get(f"{base}/console/people?account=acme")
+        assert "e100" in driver.find_element(By.ID, "people").text
+        before = switch.config_path.read_text()
+        driver.find_element(By.ID, "csv-file").send_keys(str(bad))
+        submit(driver, driver.find_element(By.ID, "apply-button"))
+        errors = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#csv-errors tr")]
+        assert len(errors) == 2 and errors[0].startswith("row 2") and errors[1].startswith("row 3"), errors
+        assert switch.config_path.read_text() == before  # nothing changed
+        driver.save_screenshot(str(shots / "people-csv-errors.png"))
+
+        # The history: the call with its legs' quality and its recording; the audit log: every change.
+        switch.wait_for(lambda: [r for r in calls(switch) if r["recording_path"]], timeout=20, what="the recorded call")
+        driver.get(f"{base}/console/calls?account=acme")
+        (call,) = driver.find_elements(By.CSS_SELECTOR, "#calls tbody tr[data-call]")
+        assert "101" in call.text and "102" in call.text and "answered" in call.text, call.text
+        source = call.find_element(By.TAG_NAME, "audio").get_attribute("src")
+        assert wait_js(driver, f"fetch('{source}', {{headers: {{Range: 'bytes=0-43'}}}}).then(r => r.status)"
+                               ".then(s => window.fetched = s) && window.fetched", 206) == 206  # seekable
+        driver.save_screenshot(str(shots / "calls.png"))
+        driver.get(f"{base}/console/audit?account=acme")
+        actions = [r.find_elements(By.TAG_NAME, "td")[3].text for r in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")]
+        assert actions[:4] == ["stop", "change-number", "password", "grant"], actions  # newest first
+        driver.save_screenshot(str(shots / "audit.png"))
 
         driver.get(f"{base}/console?lang=vi")
         assert "Tổng quan" in driver.find_element(By.TAG_NAME, "h1").text
