@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Form, Query, Request, UploadFile
@@ -25,7 +25,7 @@ from ..config import ConfigError
 from ..ops import document
 from ..ops import plans as plan_ops
 from ..ops.login import login_info
-from ..ops.service import Operations
+from ..ops.service import Operations, Outcome
 from ..ops.tree import NotFound
 from ..store.calls_csv import when
 from . import TEMPLATES
@@ -89,6 +89,19 @@ def _lang(request: Request, lang: str | None) -> str:
     return chosen if chosen in LABELS else "en"
 
 
+async def attempt(change: Awaitable[Outcome]) -> tuple[Outcome | None, list[str]]:
+    """An operation's outcome, or the problems it was refused with (and then nothing changed):
+    a CSV's rows, the config's ``file:line: path: message``, or why it cannot be done."""
+    try:
+        return await change, []
+    except plan_ops.CsvErrors as exc:
+        return None, exc.errors
+    except ConfigError as exc:
+        return None, [str(p) for p in exc.problems]
+    except (NotFound, ValueError) as exc:
+        return None, [str(exc)]
+
+
 def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Caller | None]) -> None:
     def page(request: Request, name: str, lang: str | None, **values: Any) -> HTMLResponse:
         language = _lang(request, lang)
@@ -97,6 +110,9 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         if lang in LABELS:
             response.set_cookie(LANG_COOKIE, lang, samesite="strict")
         return response
+
+    def operations(caller: Caller) -> Operations:
+        return Operations(ctx.config_path, ctx.store, ctx.apply, caller.actor)
 
     def who(request: Request) -> Caller | None:
         token = request.cookies.get(COOKIE)
@@ -199,19 +215,11 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         if account not in accounts(caller) or action not in ("stop", "password", "change"):
             problems = [f"no account named {account!r}" if account not in accounts(caller) else f"no action {action!r}"]
         else:
-            ops = Operations(ctx.config_path, ctx.store, ctx.apply, caller.actor)
-            try:
-                if action == "stop":
-                    outcome = await ops.stop(account, number)
-                elif action == "password":
-                    outcome = await ops.set_password(account, number)
-                else:
-                    outcome = await ops.change_number(account, number, new_number.strip())
-            except ConfigError as exc:
-                problems = [str(p) for p in exc.problems]
-            except (NotFound, ValueError) as exc:
-                problems = [str(exc)]
-            else:
+            o = operations(caller)
+            outcome, problems = await attempt(o.stop(account, number) if action == "stop" else
+                                              o.set_password(account, number) if action == "password" else
+                                              o.change_number(account, number, new_number.strip()))
+            if outcome is not None:
                 done = f"{outcome.change.action} {outcome.change.subject}: {outcome.applied}"
                 acc = outcome.config.account(account)
                 shown = new_number.strip() if action == "change" else number
@@ -283,17 +291,11 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         if account not in accounts(caller):
             return page(request, "console_people.html", None, **_people(caller, account, errors=[f"no account named {account!r}"]))
         data = (await file.read(2_000_000)).decode("utf-8-sig", "replace")
-        ops = Operations(ctx.config_path, ctx.store, ctx.apply, caller.actor)
-        try:
-            outcome = await ops.import_plans(account, data, dry_run=not apply)
-        except plan_ops.CsvErrors as exc:
-            return page(request, "console_people.html", None, **_people(caller, account, errors=exc.errors))
-        except ConfigError as exc:
-            return page(request, "console_people.html", None, **_people(caller, account, errors=[str(p) for p in exc.problems]))
-        except (NotFound, ValueError) as exc:
-            return page(request, "console_people.html", None, **_people(caller, account, errors=[str(exc)]))
+        outcome, errors = await attempt(operations(caller).import_plans(account, data, dry_run=not apply))
+        if outcome is None:
+            return page(request, "console_people.html", None, **_people(caller, account, errors=errors))
         return page(request, "console_people.html", None, **_people(
-            caller, account, changes=outcome.changes, applied=outcome.applied if apply else None, csv=data if not apply else None))
+            caller, account, changes=outcome.changes, applied=outcome.applied if apply else None))
 
     @app.get("/console/audit", response_class=HTMLResponse, include_in_schema=False)
     async def audit(request: Request, account: str | None = None, lang: str | None = None) -> Response:
@@ -318,14 +320,8 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
             problems = [f"no account named {account!r}"]
         else:
             settings = {k: v for k, v in (("alias", alias.strip()), ("call_permission", call_permission.strip())) if v}
-            ops = Operations(ctx.config_path, ctx.store, ctx.apply, caller.actor)
-            try:
-                outcome = await ops.grant(account, number.strip(), person.strip(), settings)
-            except ConfigError as exc:
-                problems = [str(p) for p in exc.problems]
-            except (NotFound, ValueError) as exc:
-                problems = [str(exc)]
-            else:
+            outcome, problems = await attempt(operations(caller).grant(account, number.strip(), person.strip(), settings))
+            if outcome is not None:
                 config = outcome.config
                 acc = config.account(account)
                 ext = acc.extension(number.strip()) if acc else None

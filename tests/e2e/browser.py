@@ -4,6 +4,7 @@ chromedriver (nothing downloaded at test time), and pages that load the switch's
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from typing import Any
 
 from softswitch.web import JSSIP
 
-from .harness import Switch, free_port
+from .harness import Switch, end_processes, free_port, require_tool
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -47,6 +48,35 @@ def jssip_page(path: Path, script: str) -> str:
     return path.as_uri()
 
 
+# What a page's call (``window.session``) has received and sent so far: ``window.readStats()``
+# fills ``window.stats`` from getStats() (received, level, energy, sent).
+READ_STATS = """
+window.stats = {};
+window.readStats = async () => {
+  const report = await window.session.connection.getStats();
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") {
+      window.stats.received = s.packetsReceived; window.stats.level = s.audioLevel || 0;
+      window.stats.energy = s.totalAudioEnergy || 0;
+    }
+    if (s.type === "outbound-rtp" && s.kind === "audio") { window.stats.sent = s.packetsSent; }
+  });
+};
+"""
+
+
+def stats_until(driver: Any, received: int, timeout: float = 20.0) -> dict[str, Any]:
+    """The page's call statistics (READ_STATS) once ``received`` packets came in, or the last
+    ones read when ``timeout`` ran out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        driver.execute_script("window.readStats();")
+        stats: dict[str, Any] = driver.execute_script("return window.stats;")
+        if stats.get("received", 0) >= received or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.1)
+
+
 def wait_js(driver: Any, expression: str, want: Any, timeout: float = 15.0) -> Any:
     """Poll a JavaScript expression until it gives ``want``; what it gave last."""
     deadline = time.monotonic() + timeout
@@ -64,3 +94,20 @@ def switch_with_ws(workdir: Path, **overrides: Any) -> tuple[Switch, int]:
               {"transport": "ws", "address": "127.0.0.1", "port": ws_port}]
     workdir.mkdir()
     return Switch(workdir, port=port, overrides={"server": {"listen": listen}, **overrides}).start(), ws_port
+
+
+def desk_phone(switch: Switch, home: Path, tone: Path, ext: str = "102") -> subprocess.Popen[bytes]:
+    """A baresip desk phone playing ``tone`` and answering by itself, registered as ``ext``
+    (its decoded audio dumped in ``home``); the caller ends it."""
+    from .test_transfer_baresip import baresip_home
+
+    baresip = require_tool("baresip")
+    baresip_home(home, ext, switch, tone)
+    with open(home / "baresip.log", "w") as log:
+        phone = subprocess.Popen([baresip, "-f", str(home), "-t", "60"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        switch.wait_for(lambda: [r for r in switch.registrations("acme") if r["EXT"] == ext], what=f"{ext} registered")
+    except BaseException:
+        end_processes([phone])
+        raise
+    return phone

@@ -5,14 +5,12 @@ a wrong password leaves it at the sign-in form with the reason."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from .audio import write_tone
-from .browser import chromium, switch_with_ws, wait_js
-from .harness import end_processes, free_port, relayed, require_tool
-from .test_transfer_baresip import baresip_home
+from .browser import chromium, desk_phone, switch_with_ws, wait_js
+from .harness import end_processes, free_port, relayed
 
 
 def sign_in(driver: Any, number: str, password: str) -> None:
@@ -27,15 +25,15 @@ def sign_in(driver: Any, number: str, password: str) -> None:
 def test_an_extension_signs_in_calls_holds_and_hangs_up_from_the_page(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    baresip = require_tool("baresip")
     api = free_port()
     switch, _ = switch_with_ws(tmp_path / "sw", api={"address": "127.0.0.1", "port": api})
-    home = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "440.wav", 440, seconds=60))
-    phone = subprocess.Popen([baresip, "-f", str(home), "-t", "60"], stdout=open(tmp_path / "102.log", "w"),  # noqa: SIM115
-                             stderr=subprocess.STDOUT)
+    try:
+        phone = desk_phone(switch, tmp_path / "b102", write_tone(tmp_path / "440.wav", 440, seconds=60))
+    except BaseException:
+        switch.stop()
+        raise
     mic = write_tone(tmp_path / "700.wav", 700, seconds=60)
     try:
-        switch.wait_for(lambda: [r for r in switch.registrations("acme") if r["EXT"] == "102"], what="102 registered")
         with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                       "--autoplay-policy=no-user-gesture-required", f"--use-file-for-fake-audio-capture={mic}") as driver:
             driver.get(f"http://127.0.0.1:{api}/phone?domain=acme.example")

@@ -7,14 +7,18 @@ browser's microphone a tone file, its processing off)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .browser import chromium, jssip_page, switch_with_ws, wait_js
-from .harness import Switch, free_port
+from .audio import audible_seconds, read_samples, write_tone
+from .browser import READ_STATS, chromium, desk_phone, jssip_page, stats_until, switch_with_ws, wait_js
+from .harness import Switch, admin, calls, end_processes, free_port, register, require_tool
+from .test_transfer_baresip import baresip_home, ctrl_command
+from .test_voicemail_baresip import with_mailboxes
 
 REGISTER = """
 window.state = "starting";
@@ -64,7 +68,6 @@ def test_a_browser_with_a_wrong_password_is_refused(ws_switch: tuple[Switch, int
 
 
 CALL = REGISTER + """
-window.stats = {};
 ua.on("registered", () => {
   if (window.session) return;
   // a steady tone is what noise suppression removes: the microphone's processing off
@@ -82,17 +85,7 @@ ua.on("registered", () => {
   session.on("failed", (e) => { window.state = "failed: " + e.cause; });
   session.on("ended", (e) => { window.state = "ended: " + e.cause; });
 });
-window.readStats = async () => {
-  const report = await window.session.connection.getStats();
-  report.forEach((s) => {
-    if (s.type === "inbound-rtp" && s.kind === "audio") {
-      window.stats.received = s.packetsReceived; window.stats.level = s.audioLevel || 0;
-      window.stats.energy = s.totalAudioEnergy || 0;
-    }
-    if (s.type === "outbound-rtp" && s.kind === "audio") { window.stats.sent = s.packetsSent; }
-  });
-};
-"""
+""" + READ_STATS
 
 
 def test_a_browser_calls_a_desk_phone_and_each_hears_the_other(ws_switch: tuple[Switch, int], tmp_path: Path) -> None:
@@ -100,21 +93,12 @@ def test_a_browser_calls_a_desk_phone_and_each_hears_the_other(ws_switch: tuple[
     440 Hz, over SIP over WebSocket with WebRTC media (ICE-lite, DTLS-SRTP) relayed to plain RTP:
     baresip hears the browser's tone, the browser receives the phone's voice (getStats), and the
     call is in the history with both legs' counters."""
-    import subprocess
-    import time
 
-    from .audio import audible_seconds, read_samples, write_tone
-    from .harness import calls, end_processes, require_tool
-    from .test_transfer_baresip import baresip_home
-
-    baresip = require_tool("baresip")
     switch, ws_port = ws_switch
-    home = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "440.wav", 440, seconds=60))
-    phone = subprocess.Popen([baresip, "-f", str(home), "-t", "60"], stdout=open(tmp_path / "102.log", "w"),  # noqa: SIM115
-                             stderr=subprocess.STDOUT)
+    home = tmp_path / "b102"
+    phone = desk_phone(switch, home, write_tone(tmp_path / "440.wav", 440, seconds=60))
     mic = write_tone(tmp_path / "700.wav", 700, seconds=60)
     try:
-        switch.wait_for(lambda: [r for r in switch.registrations("acme") if r["EXT"] == "102"], what="102 registered")
         page = jssip_page(tmp_path / "phone.html", CALL % {"port": ws_port, "user": "101", "password": "acme-101-secret",
                                                            "callee": "102"})
         with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -123,12 +107,7 @@ def test_a_browser_calls_a_desk_phone_and_each_hears_the_other(ws_switch: tuple[
             driver.get(page)
             state = wait_js(driver, "window.state", "confirmed", timeout=30)
             assert state == "confirmed", (state, switch.log()[-3000:])
-            for _ in range(200):  # up to 20 s: 9 s of the phone's voice
-                driver.execute_script("window.readStats();")
-                stats = driver.execute_script("return window.stats;")
-                if stats.get("received", 0) >= 450:
-                    break
-                time.sleep(0.1)
+            stats = stats_until(driver, 450)  # 9 s of the phone's voice
             assert stats.get("received", 0) >= 450 and stats.get("energy", 0) > 0, stats  # heard, played out
             assert stats.get("sent", 0) >= 400, stats
             driver.execute_script("window.session.terminate();")
@@ -144,8 +123,7 @@ def test_a_browser_calls_a_desk_phone_and_each_hears_the_other(ws_switch: tuple[
     assert audible_seconds(read_samples(dump), 700) >= 8.0  # the browser's tone, at the desk phone
 
 
-ANSWER = REGISTER + """
-window.stats = {};
+ANSWER = REGISTER + READ_STATS + """
 ua.on("newRTCSession", (e) => {
   if (e.originator !== "remote") return;
   const session = window.session = e.session;
@@ -155,12 +133,6 @@ ua.on("newRTCSession", (e) => {
   session.answer({mediaConstraints: {audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false},
                                      video: false}, pcConfig: {iceServers: []}});
 });
-window.readStats = async () => {
-  const report = await window.session.connection.getStats();
-  report.forEach((s) => {
-    if (s.type === "inbound-rtp" && s.kind === "audio") { window.stats.received = s.packetsReceived; }
-  });
-};
 """
 
 
@@ -168,12 +140,6 @@ def test_a_desk_phone_calls_a_browser_which_answers(ws_switch: tuple[Switch, int
     """baresip 102 (440 Hz) calls 101, registered only in the browser: the switch offers WebRTC
     (actpass, its ICE-lite candidate), JsSIP answers, and the browser's tone (700 Hz) reaches
     baresip while baresip's packets reach the browser."""
-    import subprocess
-    import time
-
-    from .audio import audible_seconds, read_samples, write_tone
-    from .harness import calls, end_processes, require_tool
-    from .test_transfer_baresip import baresip_home, ctrl_command
 
     baresip = require_tool("baresip")
     switch, ws_port = ws_switch
@@ -191,12 +157,7 @@ def test_a_desk_phone_calls_a_browser_which_answers(ws_switch: tuple[Switch, int
                                      stdout=open(tmp_path / "102.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
             state = wait_js(driver, "window.state", "confirmed", timeout=30)
             assert state == "confirmed", (state, switch.log()[-3000:])
-            for _ in range(200):
-                driver.execute_script("window.readStats();")
-                stats = driver.execute_script("return window.stats;")
-                if stats.get("received", 0) >= 450:
-                    break
-                time.sleep(0.1)
+            stats = stats_until(driver, 450)
             assert stats.get("received", 0) >= 450, stats
             ctrl_command(ctrl, "hangup", "")
             assert wait_js(driver, "window.state", "ended: Terminated") == "ended: Terminated"
@@ -213,12 +174,6 @@ def test_a_call_rings_the_desk_phone_and_the_browser_and_the_browser_takes_it(ws
     """101 is registered on a desk phone (SIPp) and in a browser (routing: simultaneous): baresip
     102 calls 101, both ring, the browser answers, and the desk phone gets CANCEL with
     "Call completed elsewhere"; the browser's voice reaches 102."""
-    import subprocess
-    import time
-
-    from .audio import audible_seconds, read_samples, write_tone
-    from .harness import end_processes, register, require_tool
-    from .test_transfer_baresip import baresip_home, ctrl_command
 
     baresip = require_tool("baresip")
     switch, ws_port = ws_switch
@@ -243,12 +198,7 @@ def test_a_call_rings_the_desk_phone_and_the_browser_and_the_browser_takes_it(ws
             assert wait_js(driver, "window.state", "confirmed", timeout=30) == "confirmed"
             out, _ = ringing.communicate(timeout=30)
             assert ringing.returncode == 0, out[-2000:]  # rang, then CANCEL "Call completed elsewhere"
-            for _ in range(100):
-                driver.execute_script("window.readStats();")
-                if driver.execute_script("return window.stats.received || 0;") >= 250:
-                    break
-                time.sleep(0.1)
-            assert driver.execute_script("return window.stats.received || 0;") >= 250
+            assert stats_until(driver, 250, timeout=10).get("received", 0) >= 250
             ctrl_command(ctrl, "hangup", "")
             assert wait_js(driver, "window.state", "ended: Terminated") == "ended: Terminated"
     finally:
@@ -260,12 +210,6 @@ def test_a_call_rings_the_desk_phone_and_the_browser_and_the_browser_takes_it(ws
 def test_a_browser_parks_a_call_that_a_desk_phone_picks_up(ws_switch: tuple[Switch, int], tmp_path: Path) -> None:
     """baresip 102 calls the browser (101), which parks it with *85 (a REFER from JsSIP); a SIPp
     phone (103) dials *801 and takes the call; the history says who parked and who took it."""
-    import subprocess
-    import time
-
-    from .audio import write_tone
-    from .harness import admin, calls, end_processes, require_tool
-    from .test_transfer_baresip import baresip_home
 
     baresip = require_tool("baresip")
     switch, ws_port = ws_switch
@@ -281,11 +225,7 @@ def test_a_browser_parks_a_call_that_a_desk_phone_picks_up(ws_switch: tuple[Swit
             procs.append(subprocess.Popen([baresip, "-f", str(home), "-t", "60", "-e", "/dial 101"],
                                           stdout=open(tmp_path / "102.log", "w"), stderr=subprocess.STDOUT))  # noqa: SIM115
             assert wait_js(driver, "window.state", "confirmed", timeout=30) == "confirmed"
-            for _ in range(100):
-                driver.execute_script("window.readStats();")
-                if driver.execute_script("return window.stats.received || 0;") >= 50:
-                    break
-                time.sleep(0.1)
+            stats_until(driver, 50, timeout=10)  # a moment of the call before parking it
             driver.execute_script("window.session.refer('sip:*85@acme.example');")
             switch.wait_for(lambda: [c for c in admin(switch, "calls") if c["state"] == "parked"], timeout=15,
                             what="the call parked")
@@ -314,8 +254,6 @@ ua.on("registered", () => {
 def test_a_key_pressed_in_the_browser_drives_the_switchs_menu(tmp_path: Path) -> None:
     """The browser dials *97 (its mailbox) and presses 0 (RFC 4733, inside SRTP): the switch
     hears the key and asks for the greeting."""
-    from .test_voicemail_baresip import with_mailboxes
-
     switch, ws_port = switch_with_ws(tmp_path / "sw", accounts=with_mailboxes())
     try:
         page = jssip_page(tmp_path / "phone.html", KEYS % {"port": ws_port, "user": "101", "password": "acme-101-secret"})

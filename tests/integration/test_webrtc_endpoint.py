@@ -13,7 +13,7 @@ from aioice import stun
 from OpenSSL import SSL
 
 from softswitch.media.audio import encode as encode_sound
-from softswitch.media.endpoint import MediaEndpoint
+from softswitch.media.endpoint import MediaEndpoint, MediaSession
 from softswitch.media.mix import PCMU
 from softswitch.media.ports import PortPool
 from softswitch.media.webrtc import IceLite, kind
@@ -69,14 +69,18 @@ async def connect(sock: socket.socket, port: int, client: SSL.Connection, ice: I
             client.bio_write(datagram)
 
 
+def open_call(media: MediaEndpoint, call_id: str) -> tuple[MediaSession, socket.socket, socket.socket]:
+    """A call's session with a plain desk phone on leg b; the socket the browser will use."""
+    session = media.open(call_id)
+    desk, web = phone(), phone()
+    media.set_announced(call_id, "b", desk.getsockname())
+    return session, desk, web
+
+
 async def test_a_browser_leg_speaks_srtp_and_a_phone_leg_plain_rtp() -> None:
     media = MediaEndpoint("127.0.0.1", PortPool(30800, 30900))
     try:
-        session = media.open("call-1")
-        desk, web = phone(), phone()
-        for sock in (desk, web):
-            sock.setblocking(False)
-        media.set_announced("call-1", "b", desk.getsockname())
+        session, desk, web = open_call(media, "call-1")
         client, fingerprint = browser()
         ice = media.webrtc("call-1", "a", None)  # the offer came first; its fingerprint later
         assert ice is not None and media.webrtc("call-1", "a", fingerprint) is ice
@@ -117,11 +121,7 @@ async def test_a_browser_leg_speaks_srtp_and_a_phone_leg_plain_rtp() -> None:
 async def test_a_browser_whose_certificate_is_not_its_fingerprint_gets_nothing() -> None:
     media = MediaEndpoint("127.0.0.1", PortPool(30900, 31000))
     try:
-        session = media.open("call-2")
-        desk, web = phone(), phone()
-        for sock in (desk, web):
-            sock.setblocking(False)
-        media.set_announced("call-2", "b", desk.getsockname())
+        session, desk, web = open_call(media, "call-2")
         client, _ = browser()
         _, someone_else = browser()
         ice = media.webrtc("call-2", "a", someone_else)
