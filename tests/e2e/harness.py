@@ -19,18 +19,28 @@ import yaml
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
+def free_port(span: int = 1) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1, and (``span``) the ones after it too:
+    baresip listens on its port with UDP and TCP and on the next one with TLS."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
             u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return int(port)
+            port = int(u.getsockname()[1])
+            if port + span > 65536:
+                continue
+            held: list[socket.socket] = []
+            try:
+                for offset in range(span):
+                    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM) if offset else (socket.SOCK_STREAM,):
+                        sock = socket.socket(socket.AF_INET, kind)
+                        held.append(sock)
+                        sock.bind(("127.0.0.1", port + offset))
+            except OSError:
+                continue
+            finally:
+                for sock in held:
+                    sock.close()
+            return port
     raise RuntimeError("no free port")
 
 

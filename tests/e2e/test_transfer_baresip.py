@@ -21,7 +21,7 @@ def baresip_home(home: Path, ext: str, switch: Switch, tone: Path, ctrl: int | N
         modules += f"module_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n"
     (home / "config").write_text(
         "module_path /usr/lib/baresip/modules\n"
-        f"sip_listen 127.0.0.1:{free_port()}\n"
+        f"sip_listen 127.0.0.1:{free_port(span=2)}\n"  # and TLS on the next port
         "net_interface 127.0.0.1\n"
         f"{modules}module_app account.so\nmodule_app menu.so\n"
         f"audio_source aufile,{tone}\n"
