@@ -58,6 +58,14 @@ def parse_since(text: str, now: float) -> float:
         raise argparse.ArgumentTypeError(f"--since {text!r}: use 30m, 2h, 7d or an ISO date like 2026-11-22T09:00") from None
 
 
+def parse_duration(text: str) -> int:
+    """``90s``, ``15m``, ``2h``, ``7d``: seconds (an argparse type)."""
+    m = _RELATIVE.match(text.strip())
+    if not m or int(m.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a length like 90s, 15m, 2h or 7d")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     table = [header, *rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]

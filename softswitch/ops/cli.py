@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import admin
 from ..api.auth import digest, new_token
-from ..cli_common import from_store, load_or_exit, parse_since, print_table
+from ..cli_common import from_store, load_or_exit, parse_duration, parse_since, print_table
 from ..config import Account, Config, ConfigError
 from . import tree as t
 from .document import StaleEdit
@@ -24,6 +24,7 @@ from .extensions import Change
 from .login import login_info
 from .plans import CsvErrors
 from .service import Operations, Outcome
+from .web_link import DEFAULT_VALID, make_link, phone_url
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -215,6 +216,26 @@ def cmd_login_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web_link(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config)
+    account = _account(config, args.account)
+    extension = account.extension(args.extension)
+    if extension is None:
+        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
+        return 1
+    try:
+        page = args.base or phone_url(config)
+        link = make_link(account.name, extension, time.time(), args.valid)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{page.rstrip('/')}?domain={account.domain}#link={link}")
+    until = time.strftime("%Y-%m-%d %H:%M", time.localtime(time.time() + args.valid))
+    print(f"(opens the browser phone as {extension.number} once, until {until}; a new password voids it)",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     since = parse_since(args.since, time.time()) if args.since else None
@@ -304,6 +325,14 @@ def add_parsers(sub: Any, default_config: str) -> None:
     p.add_argument("extension")
     common(p)
     p.set_defaults(func=cmd_login_info)
+    p = ext_sub.add_parser("web-link", help="a one-time, short-lived link that signs the browser phone in as the extension")
+    p.add_argument("extension")
+    p.add_argument("--valid", type=parse_duration, default=DEFAULT_VALID, metavar="LENGTH",
+                   help=f"how long the link opens the page: 90s, 15m, 2h, 7d (default {DEFAULT_VALID // 60}m)")
+    p.add_argument("--base", metavar="URL", help="the page's address as people's browsers reach it "
+                   "(default: the API's address and port, /phone)")
+    common(p)
+    p.set_defaults(func=cmd_web_link)
     p = ext_sub.add_parser("grant", help="a new extension for a person; prints its login information")
     p.add_argument("extension")
     p.add_argument("--person", required=True, help="the person's id (softswitch people add)")

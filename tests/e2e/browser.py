@@ -48,12 +48,15 @@ def jssip_page(path: Path, script: str) -> str:
     return path.as_uri()
 
 
-# What a page's call (``window.session``) has received and sent so far: ``window.readStats()``
+# What a page's call (``window.session``, else the page's last RTCPeerConnection as
+# ``keep_peer_connections`` keeps them) has received and sent so far: ``window.readStats()``
 # fills ``window.stats`` from getStats() (received, level, energy, sent).
 READ_STATS = """
 window.stats = {};
 window.readStats = async () => {
-  const report = await window.session.connection.getStats();
+  const pc = window.session ? window.session.connection : (window.peers || []).at(-1);
+  if (!pc) return;
+  const report = await pc.getStats();
   report.forEach((s) => {
     if (s.type === "inbound-rtp" && s.kind === "audio") {
       window.stats.received = s.packetsReceived; window.stats.level = s.audioLevel || 0;
@@ -63,6 +66,18 @@ window.readStats = async () => {
   });
 };
 """
+
+
+def keep_peer_connections(driver: Any) -> None:
+    """Make every page this driver opens keep its RTCPeerConnections in ``window.peers`` and
+    able to read their statistics (READ_STATS): a page's own script need not show its calls."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+window.peers = [];
+const Original = window.RTCPeerConnection;
+window.RTCPeerConnection = function (...args) { const pc = new Original(...args); window.peers.push(pc); return pc; };
+window.RTCPeerConnection.prototype = Original.prototype;
+Object.setPrototypeOf(window.RTCPeerConnection, Original);
+""" + READ_STATS})
 
 
 def stats_until(driver: Any, received: int, timeout: float = 20.0) -> dict[str, Any]:

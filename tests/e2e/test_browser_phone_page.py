@@ -1,16 +1,24 @@
 """The browser phone's page, /phone on the switch's web port, in a headless Chromium: an
-extension signs in with its own SIP credentials, calls a baresip desk phone, holds and resumes
-it (re-INVITEs both ways through the WebRTC edge), hangs up, and finds the call in its log;
-a wrong password leaves it at the sign-in form with the reason."""
+extension signs in with its own SIP credentials, calls a baresip desk phone and each hears the
+other's tone for 8 s and more, holds and resumes it (re-INVITEs both ways through the WebRTC
+edge), hangs up, and finds the call in its log and the switch's history with both legs'
+counters; a wrong password leaves it at the sign-in form with the reason.  A one-time link
+from ``softswitch extensions web-link`` signs the page in (in Vietnamese) and it answers a call
+from the desk phone; the link does not open a second time."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from .audio import write_tone
-from .browser import chromium, desk_phone, switch_with_ws, wait_js
-from .harness import end_processes, free_port, relayed
+from .audio import audible_seconds, read_samples, write_tone
+from .browser import chromium, desk_phone, keep_peer_connections, stats_until, switch_with_ws, wait_js
+from .harness import calls, end_processes, free_port, relayed, require_tool
+from .test_transfer_baresip import baresip_home, ctrl_command
+
+BROWSER = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+           "--autoplay-policy=no-user-gesture-required", "--window-size=412,915")  # a phone-sized screen
 
 
 def sign_in(driver: Any, number: str, password: str) -> None:
@@ -22,7 +30,7 @@ def sign_in(driver: Any, number: str, password: str) -> None:
     driver.find_element(By.ID, "sign-in").click()
 
 
-def test_an_extension_signs_in_calls_holds_and_hangs_up_from_the_page(tmp_path: Path) -> None:
+def test_an_extension_signs_in_calls_holds_and_hangs_up_from_the_page(tmp_path: Path, artefacts: Path) -> None:
     from selenium.webdriver.common.by import By
 
     api = free_port()
@@ -34,8 +42,8 @@ def test_an_extension_signs_in_calls_holds_and_hangs_up_from_the_page(tmp_path: 
         raise
     mic = write_tone(tmp_path / "700.wav", 700, seconds=60)
     try:
-        with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                      "--autoplay-policy=no-user-gesture-required", f"--use-file-for-fake-audio-capture={mic}") as driver:
+        with chromium(*BROWSER, f"--use-file-for-fake-audio-capture={mic}") as driver:
+            keep_peer_connections(driver)
             driver.get(f"http://127.0.0.1:{api}/phone?domain=acme.example")
             assert driver.find_element(By.ID, "domain").get_attribute("value") == "acme.example"
             sign_in(driver, "101", "wrong-password")
@@ -45,11 +53,15 @@ def test_an_extension_signs_in_calls_holds_and_hangs_up_from_the_page(tmp_path: 
 
             sign_in(driver, "101", "acme-101-secret")
             assert wait_js(driver, "document.body.dataset.state", "ready") == "ready"
+            # a steady tone is what noise suppression takes away: the microphone's clean-up off
+            driver.find_element(By.ID, "processing").click()
+            assert driver.execute_script("return localStorage.getItem('softswitch.processing');") == "off"
             driver.find_element(By.ID, "dial").send_keys("102")
             driver.find_element(By.ID, "call").click()
             assert wait_js(driver, "document.body.dataset.state", "in-call", timeout=30) == "in-call"
-            switch.wait_for(lambda: relayed(switch, "a") > 150, timeout=20, what="3 s of the browser's voice relayed")
-            assert relayed(switch, "b") > 100  # and the desk phone's, towards the browser
+            stats = stats_until(driver, 450)  # 9 s of the desk phone's voice, played out by the page
+            assert stats.get("received", 0) >= 450 and stats.get("energy", 0) > 0, stats
+            assert stats.get("sent", 0) >= 400, stats
 
             driver.find_element(By.ID, "hold").click()
             assert wait_js(driver, "document.getElementById('hold').getAttribute('aria-pressed')", "true") == "true"
@@ -62,7 +74,57 @@ def test_an_extension_signs_in_calls_holds_and_hangs_up_from_the_page(tmp_path: 
             assert wait_js(driver, "document.body.dataset.state", "ready") == "ready"
             entries = driver.execute_script("return [...document.querySelectorAll('#log li')].map(e => e.textContent);")
             assert len(entries) == 1 and "→ 102 · hung up" in entries[0], entries
-            driver.save_screenshot(str(tmp_path / "phone.png"))
+            driver.save_screenshot(str(artefacts / "phone.png"))
+        (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
     finally:
         end_processes([phone])
+        switch.stop()
+    assert (row["caller"], row["callee"], row["disposition"]) == ("101", "102", "answered"), row
+    assert row["caller_device"] == "softswitch browser phone" and int(row["billed_seconds"]) >= 8, row
+    assert int(row["a_packets_in"]) >= 400 and int(row["b_packets_in"]) >= 400, row  # both legs' counters
+    (dump,) = (tmp_path / "b102").glob("dump-*-dec.wav")
+    assert audible_seconds(read_samples(dump), 700) >= 8.0  # the browser's tone, at the desk phone
+
+
+def test_a_web_link_signs_the_page_in_once_and_it_answers_the_desk_phone(tmp_path: Path, artefacts: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    baresip = require_tool("baresip")
+    api = free_port()
+    switch, _ = switch_with_ws(tmp_path / "sw", api={"address": "127.0.0.1", "port": api})
+    phone: subprocess.Popen[bytes] | None = None
+    try:
+        made = switch.cli("extensions", "web-link", "101", "--account", "acme", "--valid", "5m",
+                          "--config", str(switch.config_path))
+        assert made.returncode == 0, made.stdout + made.stderr
+        link = made.stdout.strip()
+        assert link.startswith(f"http://127.0.0.1:{api}/phone?domain=acme.example#link="), link
+        home = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "440.wav", 440, seconds=60),
+                            ctrl := free_port())
+        with chromium(*BROWSER, "--lang=vi-VN", "--accept-lang=vi-VN,vi") as driver:
+            keep_peer_connections(driver)
+            driver.get(link)
+            assert wait_js(driver, "document.body.dataset.state", "ready") == "ready"
+            assert driver.find_element(By.ID, "status").text == "Sẵn sàng"  # the browser's language
+            assert driver.execute_script("return location.hash;") == ""  # the link is gone from the address
+            phone = subprocess.Popen([baresip, "-f", str(home), "-t", "60", "-e", "/dial 101"],
+                                     stdout=open(tmp_path / "102.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+            assert wait_js(driver, "document.body.dataset.state", "ringing", timeout=30) == "ringing"
+            assert driver.find_element(By.ID, "caller").text == "Cuộc gọi từ 102"
+            driver.find_element(By.ID, "accept").click()
+            assert wait_js(driver, "document.body.dataset.state", "in-call") == "in-call"
+            assert stats_until(driver, 100).get("received", 0) >= 100  # the desk phone's voice
+            ctrl_command(ctrl, "hangup", "")
+            assert wait_js(driver, "document.body.dataset.state", "ready") == "ready"
+            entries = driver.execute_script("return [...document.querySelectorAll('#log li')].map(e => e.textContent);")
+            assert len(entries) == 1 and "← 102 · đã kết thúc" in entries[0], entries
+            driver.save_screenshot(str(artefacts / "phone-vi.png"))
+
+            driver.get("about:blank")
+            driver.get(link)  # the same link again: refused, the page stays at the sign-in form
+            assert wait_js(driver, "document.body.dataset.state + ' ' + document.getElementById('status').textContent",
+                           "login Đăng nhập không thành công: This link was used already: ask for a new one.") == \
+                "login Đăng nhập không thành công: This link was used already: ask for a new one."
+    finally:
+        end_processes([phone] if phone else [])
         switch.stop()

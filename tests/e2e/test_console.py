@@ -5,7 +5,7 @@ invalid grant lists the config's problems and changes nothing, a new password, a
 a stop from the extension's row, a plans CSV with problems shown as a table with nothing
 changed, the call history with the call's quality and its recording (seekable), the audit log
 of every change, labels in Vietnamese, and an account's token sees only its account.
-Screenshots of every page are kept with the test."""
+Screenshots of every page are kept in the run's artefacts (test-artefacts/)."""
 
 from __future__ import annotations
 
@@ -55,8 +55,8 @@ def sign_in(driver: Any, base: str, secret: str) -> None:
     submit(driver, driver.find_element(By.ID, "sign-in"))
 
 
-def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart(make_switch: Any,
-                                                                               tmp_path: Path) -> None:
+def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart(make_switch: Any, tmp_path: Path,
+                                                                               artefacts: Path) -> None:
     from selenium.webdriver.common.by import By
 
     api = free_port()
@@ -68,8 +68,7 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
     made = switch.cli("people", "add", "e100", "--account", "acme", "--name", "Lan Nguyen", "--config",
                       str(switch.config_path))
     assert made.returncode == 0, made.stdout + made.stderr
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    shots = artefacts
     procs: list[subprocess.Popen[Any]] = []
     with chromium() as driver:
         sign_in(driver, base, "ss_not-a-token")

@@ -5,10 +5,21 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
   const config = JSON.parse($("phone-config").textContent);
-  const media = {
-    mediaConstraints: { audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true }, video: false },
-    pcConfig: { iceServers: [] },
-  };
+  const t = config.labels;
+  const say = (key, value) => t[key].replace("{}", value);
+  // The microphone's clean-up (echo cancellation, noise suppression, gain) is on unless the
+  // user turns it off (music, a headset with its own, or a test tone that suppression removes).
+  $("processing").checked = localStorage.getItem("softswitch.processing") !== "off";
+  $("processing").addEventListener("change", () => {
+    localStorage.setItem("softswitch.processing", $("processing").checked ? "on" : "off");
+  });
+  function media() {
+    const on = $("processing").checked;
+    return {
+      mediaConstraints: { audio: { echoCancellation: on, noiseSuppression: on, autoGainControl: on }, video: false },
+      pcConfig: { iceServers: [] },
+    };
+  }
   let ua = null;
   let session = null;
   let domain = "";
@@ -39,7 +50,7 @@
     const list = $("log");
     list.replaceChildren(...readLog().slice(-20).reverse().map((c) => {
       const item = document.createElement("li");
-      const when = new Date(c.at).toLocaleString();
+      const when = new Date(c.at).toLocaleString(document.documentElement.lang);
       item.textContent = `${c.direction === "in" ? "←" : "→"} ${c.number} · ${c.outcome} · ${c.seconds} s · ${when}`;
       return item;
     }));
@@ -66,47 +77,74 @@
       entry.answered = Date.now();
       const receivers = s.connection.getReceivers().map((r) => r.track);
       if (!$("remote").srcObject && receivers.length) $("remote").srcObject = new MediaStream(receivers);
-      state("in-call", `In a call with ${number}`);
+      state("in-call", say("in_call", number));
     });
-    s.on("ended", (e) => { logCall(e.originator === "local" ? "hung up" : "ended"); session = null; state("ready", `Call ended (${e.cause})`); });
-    s.on("failed", (e) => { logCall(e.cause); session = null; state("ready", `Call failed: ${e.cause}`); });
-    s.on("hold", () => { $("hold").setAttribute("aria-pressed", "true"); $("hold").textContent = "Resume"; });
-    s.on("unhold", () => { $("hold").setAttribute("aria-pressed", "false"); $("hold").textContent = "Hold"; });
+    s.on("ended", (e) => {
+      logCall(e.originator === "local" ? t.hung_up : t.ended); session = null; state("ready", say("call_ended", e.cause));
+    });
+    s.on("failed", (e) => { logCall(e.cause); session = null; state("ready", say("call_failed", e.cause)); });
+    s.on("hold", () => { $("hold").setAttribute("aria-pressed", "true"); $("hold").textContent = t.resume; });
+    s.on("unhold", () => { $("hold").setAttribute("aria-pressed", "false"); $("hold").textContent = t.hold; });
   }
 
-  $("login").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const number = $("number").value.trim();
-    domain = $("domain").value.trim();
+  function signIn(number, password) {
     localStorage.setItem("softswitch.login", JSON.stringify({ number, domain }));
     ua = new JsSIP.UA({
       sockets: [new JsSIP.WebSocketInterface(socketUrl())],
-      uri: uri(number), password: $("password").value, register: true, session_timers: false,
+      uri: uri(number), password, register: true, session_timers: false,
       user_agent: "softswitch browser phone",
     });
-    $("password").value = "";
     $("me").textContent = `${number}@${domain}`;
-    ua.on("registered", () => state("ready", "Ready"));
-    ua.on("registrationFailed", (ev) => { ua.stop(); ua = null; state("login", `Sign-in failed: ${ev.cause}`); });
-    ua.on("disconnected", () => { if (ua !== null && !session) state("registering", "Connection lost; trying again"); });
+    ua.on("registered", () => state("ready", t.ready));
+    ua.on("registrationFailed", (ev) => { ua.stop(); ua = null; state("login", say("sign_in_failed", ev.cause)); });
+    ua.on("disconnected", () => { if (ua !== null && !session) state("registering", t.connection_lost); });
     ua.on("newRTCSession", (ev) => {
       if (ev.originator !== "remote") return;
       if (session) { ev.session.terminate({ status_code: 486, reason_phrase: "Busy Here" }); return; }
       const from = ev.request.from.display_name || ev.request.from.uri.user;
       follow(ev.session, "in", from);
-      $("caller").textContent = `Call from ${from}`;
-      state("ringing", `Call from ${from}`);
+      $("caller").textContent = say("call_from", from);
+      state("ringing", say("call_from", from));
     });
-    state("registering", "Signing in");
+    state("registering", t.signing_in);
     ua.start();
+  }
+
+  $("login").addEventListener("submit", (e) => {
+    e.preventDefault();
+    domain = $("domain").value.trim();
+    const password = $("password").value;
+    $("password").value = "";
+    signIn($("number").value.trim(), password);
   });
+
+  // A sign-in link (softswitch extensions web-link) is in the address's fragment, which
+  // browsers never send to a server: the page trades it once for the extension's credentials.
+  async function openLink(token) {
+    history.replaceState(null, "", location.pathname + location.search);
+    state("login", t.opening_link);
+    try {
+      const answer = await fetch("/phone/link", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }),
+      });
+      const body = await answer.json();
+      if (!answer.ok) { state("login", say("sign_in_failed", body.error)); return; }
+      domain = body.domain;
+      config.park_code = body.park_code;
+      $("number").value = body.number;
+      $("domain").value = body.domain;
+      signIn(body.number, body.password);
+    } catch (err) {
+      state("login", say("sign_in_failed", String(err)));
+    }
+  }
 
   $("dialer").addEventListener("submit", (e) => {
     e.preventDefault();
     const number = $("dial").value.trim();
     if (!ua || session || !number) return;
-    follow(ua.call(uri(number), media), "out", number);
-    state("calling", `Calling ${number}`);
+    follow(ua.call(uri(number), media()), "out", number);
+    state("calling", say("calling", number));
   });
 
   for (const key of document.querySelectorAll(".key")) {
@@ -116,7 +154,7 @@
       else $("dial").value += pressed;
     });
   }
-  $("accept").addEventListener("click", () => session && session.answer(media));
+  $("accept").addEventListener("click", () => session && session.answer(media()));
   $("reject").addEventListener("click", () => session && session.terminate({ status_code: 486, reason_phrase: "Busy Here" }));
   $("hangup").addEventListener("click", () => session && session.terminate());
   $("hold").addEventListener("click", () => {
@@ -128,7 +166,7 @@
     const muted = session.isMuted().audio;
     if (muted) session.unmute({ audio: true }); else session.mute({ audio: true });
     $("mute").setAttribute("aria-pressed", String(!muted));
-    $("mute").textContent = muted ? "Mute" : "Unmute";
+    $("mute").textContent = muted ? t.mute : t.unmute;
   });
   $("park").addEventListener("click", () => session && session.refer(uri(config.park_code)));
   $("transfer").addEventListener("click", () => {
@@ -137,7 +175,7 @@
   });
   $("sign-out").addEventListener("click", () => {
     if (ua) { ua.stop(); ua = null; }
-    state("login", "Signed out");
+    state("login", t.signed_out);
   });
 
   try {
@@ -146,4 +184,6 @@
   } catch { /* a fresh browser */ }
   showLog();
   state("login");
+  const link = new URLSearchParams(location.hash.slice(1)).get("link");
+  if (link) openLink(link);
 })();
