@@ -158,7 +158,7 @@ class App:
                 return f"not applied to the running switch: {exc}"
 
         context = ApiContext(Path(self.config_path), lambda: self.config, self.store, apply, calls.active, self._metrics,
-                             self.trunks.status if self.trunks is not None else list)
+                             self.trunks.status if self.trunks is not None else list, self.guard.listing, self.guard.lift)
         tls = cfg.api.tls
         self.api = ApiServer(build(context), cfg.api.address, cfg.api.port,
                              str(tls.certificate) if tls else None, str(tls.private_key) if tls else None)

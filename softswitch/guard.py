@@ -145,7 +145,7 @@ class Guard:
         return [{"source": b.source, "why": b.why, "since": wall - (now - b.since), "until": wall + (b.until - now),
                  "left": round(b.until - now, 1), "dropped": b.dropped, "counts": b.counts} for b in self.core.bans(now)]
 
-    def lift(self, address: str) -> dict[str, Any]:
+    def lift(self, address: str, by: str = "the control socket") -> dict[str, Any]:
         try:
             host = str(ipaddress.ip_address(address.strip("[]")))
         except ValueError:
@@ -153,8 +153,8 @@ class Guard:
         ban = self.core.lift(host)
         if ban is None:
             return {"lifted": None}
-        log.warning("ban on %s (%s) lifted from the control socket after %.0f s; %d messages dropped",
-                    host, ban.why, self.clock() - ban.since, ban.dropped)
+        log.warning("ban on %s (%s) lifted by %s after %.0f s; %d messages dropped",
+                    host, ban.why, by, self.clock() - ban.since, ban.dropped)
         return {"lifted": host, "why": ban.why, "dropped": ban.dropped}
 
     def counters(self) -> dict[str, object]:

@@ -53,6 +53,8 @@ class ApiContext:
     live_calls: Callable[[], list[dict[str, Any]]]
     metrics: Callable[[], Snapshot] | None = None  # the switch's counters, for /metrics
     trunks: Callable[[], list[dict[str, Any]]] = list  # each trunk's registration state
+    bans: Callable[[], list[dict[str, Any]]] = list  # the sources the switch ignores now
+    lift: Callable[[str, str], dict[str, Any]] | None = None  # end a source's ban (address, by whom)
 
 
 class PersonIn(BaseModel):
@@ -353,6 +355,25 @@ def build(ctx: ApiContext) -> FastAPI:
     def trunks(who: Who) -> list[dict[str, Any]]:
         operator(who)
         return ctx.trunks()
+
+    @api.get("/api/bans", tags=["state"])
+    def bans(who: Who) -> list[dict[str, Any]]:
+        operator(who)
+        return ctx.bans()
+
+    @api.delete("/api/bans/{address}", tags=["state"])
+    def lift_ban(address: str, who: Who) -> dict[str, Any]:
+        """End a source's ban now (its messages are answered again)."""
+        operator(who)
+        if ctx.lift is None:
+            raise NotFound("this switch keeps no bans")
+        try:
+            lifted = ctx.lift(address, who.actor)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if lifted["lifted"] is None:
+            raise NotFound(f"{address} is not banned")
+        return lifted
 
     Since = Annotated[float | None, Query(description="Unix time: calls started at or after it")]
     Until = Annotated[float | None, Query(description="Unix time: calls started before it")]

@@ -27,6 +27,7 @@ from ..ops import plans as plan_ops
 from ..ops.login import login_info
 from ..ops.service import Operations, Outcome
 from ..ops.tree import NotFound
+from ..ops.web_link import DEFAULT_VALID, make_link
 from ..store.calls_csv import when
 from . import TEMPLATES
 
@@ -56,7 +57,9 @@ LABELS: dict[str, dict[str, str]] = {
         "import": "Import plans (CSV)", "preview": "Preview", "apply": "Apply", "export": "Export CSV",
         "preview_title": "What the file would change (nothing written yet)", "applied": "Applied:",
         "csv_errors": "Problems in the file; nothing was changed:", "inactive": "Inactive (legacy plans only)",
-        "file": "File", "counts": "Counters (as /metrics)",
+        "file": "File", "counts": "Counters (as /metrics)", "bans": "Banned sources", "source": "Source",
+        "why": "Why", "left": "Left (s)", "dropped": "Dropped", "lift": "Lift", "lifted": "Ban lifted:",
+        "web_link": "Browser phone link", "web_link_title": "Sign-in link for the browser phone (once, until {})",
     },
     "vi": {
         "console": "Bảng điều khiển", "dashboard": "Tổng quan", "extensions": "Máy nhánh", "sign_in": "Đăng nhập",
@@ -76,7 +79,9 @@ LABELS: dict[str, dict[str, str]] = {
         "import": "Nhập gói cước (CSV)", "preview": "Xem trước", "apply": "Áp dụng", "export": "Xuất CSV",
         "preview_title": "Tệp sẽ thay đổi (chưa ghi gì)", "applied": "Đã áp dụng:",
         "csv_errors": "Tệp có lỗi; không có gì thay đổi:", "inactive": "Ngừng hoạt động (chỉ còn gói cũ)",
-        "file": "Tệp", "counts": "Bộ đếm (như /metrics)",
+        "file": "Tệp", "counts": "Bộ đếm (như /metrics)", "bans": "Nguồn bị chặn", "source": "Nguồn",
+        "why": "Lý do", "left": "Còn lại (giây)", "dropped": "Đã bỏ", "lift": "Bỏ chặn", "lifted": "Đã bỏ chặn:",
+        "web_link": "Liên kết điện thoại web", "web_link_title": "Liên kết đăng nhập điện thoại web (một lần, đến {})",
     },
 }
 
@@ -152,6 +157,9 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         caller = who(request)
         if caller is None:
             return RedirectResponse("/console/login", status_code=303)
+        return page(request, "console_dashboard.html", lang, **_dashboard(caller, account))
+
+    def _dashboard(caller: Caller, account: str | None, **more: Any) -> dict[str, Any]:
         seen = accounts(caller)
         snapshot = ctx.metrics() if ctx.metrics is not None else None
         registrations: dict[str, int] = {a: 0 for a in seen}
@@ -167,9 +175,29 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
                           "relay_packets_out": snapshot.relay_packets.get("out", 0), "banned": snapshot.banned,
                           **{f"dropped_{k}": v for k, v in snapshot.dropped.items()},
                           **{f"shed_{k}": v for k, v in snapshot.calls_shed.items()}}
-        trunks = ctx.trunks() if caller.account is None else []
-        return page(request, "console_dashboard.html", lang, caller=caller, accounts=seen, account=account,
-                    registrations=registrations, ended=ended, counts=counts, trunks=trunks, **live(caller, account))
+        operator = caller.account is None  # trunks and bans are the switch's, not an account's
+        return {"caller": caller, "accounts": seen, "account": account, "registrations": registrations, "ended": ended,
+                "counts": counts, "trunks": ctx.trunks() if operator else [], "bans": ctx.bans() if operator else None,
+                "problems": [], "done": None, **live(caller, account), **more}
+
+    @app.post("/console/bans/lift", response_class=HTMLResponse, include_in_schema=False)
+    def lift_ban(request: Request, address: str = Form(..., max_length=100)) -> Response:
+        """End a source's ban now, as ``softswitch bans --lift`` does (the operator's only)."""
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        problems: list[str] = []
+        done = None
+        if caller.account is not None or ctx.lift is None:
+            problems = ["an operator's token is needed to lift a ban"]
+        else:
+            try:
+                lifted = ctx.lift(address, caller.actor)
+                done = f"{address} ({lifted['why']}, {lifted['dropped']} dropped)" if lifted["lifted"] else None
+                problems = [] if done else [f"{address} is not banned"]
+            except ValueError as exc:
+                problems = [str(exc)]
+        return page(request, "console_dashboard.html", None, **_dashboard(caller, None, problems=problems, done=done))
 
     @app.get("/console/live", include_in_schema=False)
     async def live_stream(request: Request, account: str | None = None, lang: str | None = None) -> Response:
@@ -201,7 +229,7 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         name = account if account in seen else (seen[0] if seen else None)
         acc = ctx.config().account(name) if name else None
         return {"caller": caller, "accounts": seen, "account": name, "extensions": acc.extensions if acc else [],
-                "people": acc.people if acc else [], "problems": [], "granted": None, "done": None, **more}
+                "people": acc.people if acc else [], "problems": [], "granted": None, "done": None, "link": None, **more}
 
     @app.post("/console/extensions/{number}/{action}", response_class=HTMLResponse, include_in_schema=False)
     async def extension_action(request: Request, number: str, action: str, account: str = Form(...),
@@ -211,9 +239,18 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         if caller is None:
             return RedirectResponse("/console/login", status_code=303)
         problems: list[str] = []
-        granted, done = None, None
-        if account not in accounts(caller) or action not in ("stop", "password", "change"):
+        granted, done, link = None, None, None
+        if account not in accounts(caller) or action not in ("stop", "password", "change", "web-link"):
             problems = [f"no account named {account!r}" if account not in accounts(caller) else f"no action {action!r}"]
+        elif action == "web-link":  # for the person to open: the page at the address this console is reached by
+            acc = ctx.config().account(account)
+            ext = acc.extension(number) if acc is not None else None
+            if acc is None or ext is None:
+                problems = [f"no extension {number!r} in account {account!r}"]
+            else:
+                now = time.time()
+                link = {"url": f"{request.base_url}phone?domain={acc.domain}#link={make_link(acc.name, ext, now)}",
+                        "until": time.strftime("%H:%M", time.localtime(now + DEFAULT_VALID)), "number": number}
         else:
             o = operations(caller)
             outcome, problems = await attempt(o.stop(account, number) if action == "stop" else
@@ -228,7 +265,7 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
                     granted = login_info(outcome.config, acc, ext,
                                          password=outcome.change.secret if action == "password" else None)
         return page(request, "console_extensions.html", None,
-                    **_extensions(caller, account, problems=problems, granted=granted, done=done))
+                    **_extensions(caller, account, problems=problems, granted=granted, done=done, link=link))
 
     @app.get("/console/calls", response_class=HTMLResponse, include_in_schema=False)
     async def history(request: Request, account: str | None = None, person: str | None = None,

@@ -17,6 +17,7 @@ from typing import Any
 
 from .browser import chromium, wait_js
 from .harness import Switch, admin, base_config, calls, end_processes, free_port, register
+from .test_flood_limits import flood
 
 
 def token(switch: Switch, name: str, *account: str) -> str:
@@ -62,7 +63,8 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
     api = free_port()
     accounts = base_config(0, Path("unused"))["accounts"]
     accounts[0]["recording"] = {"mode": "always"}  # the history page plays recordings
-    switch: Switch = make_switch(api={"address": "127.0.0.1", "port": api}, accounts=accounts)
+    switch: Switch = make_switch(api={"address": "127.0.0.1", "port": api}, accounts=accounts,
+                                 security={"max_unanswered_challenges": 10})
     base = f"http://127.0.0.1:{api}"
     ops, globex = token(switch, "ops"), token(switch, "globex-admin", "globex")
     made = switch.cli("people", "add", "e100", "--account", "acme", "--name", "Lan Nguyen", "--config",
@@ -70,7 +72,7 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
     assert made.returncode == 0, made.stdout + made.stderr
     shots = artefacts
     procs: list[subprocess.Popen[Any]] = []
-    with chromium() as driver:
+    with chromium("--window-size=1280,1800") as driver:  # tall enough for each page's screenshot
         sign_in(driver, base, "ss_not-a-token")
         assert "not valid" in driver.find_element(By.CSS_SELECTOR, "[role=alert]").text
         driver.save_screenshot(str(shots / "login.png"))
@@ -130,6 +132,27 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
         submit(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-extension='356'] button.stop"))
         assert "stop" in driver.find_element(By.ID, "done").text
         assert not driver.find_elements(By.CSS_SELECTOR, "tr[data-extension='356']")
+        # 101's sign-in link for the browser phone, to send the person: it opens once.
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-extension='101'] button.web-link"))
+        link = driver.find_element(By.ID, "web-link").get_attribute("href")
+        assert link.startswith(f"{base}/phone?domain=acme.example#link="), link
+        opened = wait_js(driver, f"window.opened || fetch('/phone/link', {{method: 'POST', headers: {{'Content-Type': "
+                                 f"'application/json'}}, body: JSON.stringify({{token: '{link.split('#link=')[1]}'}})}})"
+                                 ".then(r => r.json()).then(j => window.opened = j.number) && window.opened", "101")
+        assert opened == "101"
+
+        # A source guessing at registrations is banned: the dashboard lists it, and lifts it.
+        result, _ = flood(switch, "register_flood.xml", "127.0.0.6", 40, 200, "register")
+        assert isinstance(result, subprocess.CompletedProcess)
+        switch.wait_for(lambda: "banning 127.0.0.6" in switch.log(), what="the flooding source banned")
+        driver.get(f"{base}/console")
+        ban = driver.find_element(By.CSS_SELECTOR, "#bans tr[data-source='127.0.0.6']").text
+        assert "unanswered challenges" in ban, ban
+        driver.save_screenshot(str(shots / "dashboard-bans.png"))
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "#bans tr[data-source='127.0.0.6'] button.lift"))
+        assert "127.0.0.6" in driver.find_element(By.ID, "done").text
+        assert not driver.find_elements(By.CSS_SELECTOR, "#bans tr[data-source='127.0.0.6']")
+        assert "ban on 127.0.0.6 (unanswered challenges) lifted by ops (API)" in switch.log()
 
         # People and plans: a CSV with problems is previewed as a table of them, and nothing changes.
         bad = tmp_path / "plans.csv"
@@ -166,5 +189,6 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
         sign_in(driver, base, globex)
         assert wait_js(driver, "location.pathname", "/console") == "/console"
         assert "acme" not in driver.find_element(By.ID, "registrations").text
+        assert not driver.find_elements(By.ID, "bans")  # the switch's bans are the operator's
         driver.get(f"{base}/console/extensions?account=acme")  # another account's: its own shown instead
         assert "globex" in driver.find_element(By.TAG_NAME, "h1").text and "306" not in driver.page_source

@@ -123,7 +123,7 @@ def test_a_register_flood_is_banned_for_unanswered_challenges_and_lifted_from_th
     assert again.returncode == 1 and "127.0.0.4 is not banned" in again.stdout
     bad = switch.cli("bans", "--config", str(switch.config_path), "--lift", "not-an-address")
     assert bad.returncode == 1 and "is not an IP address" in bad.stderr
-    assert "ban on 127.0.0.4 (unanswered challenges) lifted from the control socket" in switch.log()
+    assert "ban on 127.0.0.4 (unanswered challenges) lifted by the control socket" in switch.log()
     assert switch.cli("bans", "--config", str(switch.config_path)).stdout.splitlines()[-1] == "0 bans"
 
 

@@ -219,3 +219,11 @@ async def test_history_csv_parked_calls_and_trunks(client: Any) -> None:
 
     assert (await c.get("/api/trunks", headers=auth(ACME))).status_code == 403  # not an account's resource
     assert (await c.get("/api/trunks", headers=auth(OPERATOR))).json()[0]["state"] == "registered"
+
+
+async def test_bans_are_the_operators_to_see_and_lift(client: Any) -> None:
+    c, *_ = client
+    assert (await c.get("/api/bans", headers=auth(ACME))).status_code == 403
+    assert (await c.get("/api/bans", headers=auth(OPERATOR))).json() == []
+    assert (await c.delete("/api/bans/127.0.0.9", headers=auth(ACME))).status_code == 403
+    assert (await c.delete("/api/bans/127.0.0.9", headers=auth(OPERATOR))).status_code == 404  # this context keeps none
