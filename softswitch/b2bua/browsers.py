@@ -24,7 +24,7 @@ from collections import OrderedDict
 
 from ..media.endpoint import MediaEndpoint
 from ..media.webrtc import identity
-from ..sdp.model import parse_sdp
+from ..sdp.model import SessionDescription, parse_sdp
 from ..sdp.offer_answer import relayed_stream
 from ..sdp.webrtc import BrowserDtls, browser_dtls, is_webrtc, to_plain, to_webrtc
 from ..sip.errors import RemoteProtocolError
@@ -76,13 +76,18 @@ class Browsers:
         self._body(message, bytes(to_plain(sdp)))
 
     def outbound(self, message: Request | Response, target: Target, session_id: str, media: MediaPorts) -> None:
-        """A message to ``target``: the switch's description made WebRTC for a browser."""
-        if not is_browser(target) or not _has_sdp(message):
+        """A message to ``target``: the switch's description made WebRTC for a browser.  To
+        another phone, an answer the switch gives (a 2xx, an ACK) puts that phone on the leg
+        its description names: a leg a browser had (a pick-up, say) is plain again."""
+        if not _has_sdp(message):
+            return
+        if not is_browser(target):
+            if isinstance(message, Response) and 200 <= message.status < 300 or \
+                    isinstance(message, Request) and message.method == "ACK":
+                self._plain(message, session_id, media)
             return
         sdp = parse_sdp(message.body)  # the switch's own: well formed
-        index = relayed_stream(sdp)
-        port = sdp.media[index].line.port if index is not None else None
-        leg = "a" if port == media.a.rtp else "b" if port == media.b.rtp else None
+        leg = self._leg(sdp, media)
         if leg is None:
             return
         key = (message.call_id, target.conn_id)
@@ -94,6 +99,30 @@ class Browsers:
         offer = isinstance(message, Request) and message.method in ("INVITE", "UPDATE")
         self._body(message, bytes(to_webrtc(sdp, ice.ufrag, ice.password, identity().fingerprint, offer=offer,
                                             browser=dtls)))
+
+    def answered(self, request: Request, response: Response, target: Target, session_id: str, media: MediaPorts) -> None:
+        """A phone that is not a browser accepted the switch's offer (a transfer's target, the
+        desk phone of a simultaneous ring that answered first): it is the phone on the leg the
+        offer named, so a browser that had that leg has it no more."""
+        if 200 <= response.status < 300 and not is_browser(target) and _has_sdp(request):
+            self._plain(request, session_id, media)
+
+    def _plain(self, message: Request | Response, session_id: str, media: MediaPorts) -> None:
+        if not self.media.browser_legs(session_id):
+            return  # the common case: no browser in the call
+        leg = self._leg(parse_sdp(message.body), media)
+        if leg is None or leg not in self.media.browser_legs(session_id):
+            return
+        self.media.plain(session_id, leg)
+        for key in [k for k, on in self.legs.items() if on == (session_id, leg)]:
+            del self.legs[key]
+
+    @staticmethod
+    def _leg(sdp: SessionDescription, media: MediaPorts) -> str | None:
+        """The leg of the call whose relay port the switch's own description names."""
+        index = relayed_stream(sdp)
+        port = sdp.media[index].line.port if index is not None else None
+        return "a" if port == media.a.rtp else "b" if port == media.b.rtp else None
 
     def forget(self, session_id: str) -> None:
         """The call ended: its browsers' dialogs are forgotten."""

@@ -487,9 +487,10 @@ class CallService:
         self.browsers.inbound(request, source)
         self._run(call, call.on_ack(leg, request, self.clock()))
 
-    def _on_response(self, call: Call, ref: Ref, target: Target, response: Response | None) -> None:
+    def _on_response(self, call: Call, ref: Ref, target: Target, request: Request, response: Response | None) -> None:
         if response is not None:
             self.browsers.inbound(response, target)
+            self.browsers.answered(request, response, target, call.record.id, call.media)
         self._run(call, call.on_response(ref, response, self.clock()))
 
     def _key_pressed(self, session_id: str, leg: str, key: str) -> None:
@@ -533,7 +534,7 @@ class CallService:
     def _send_request(self, call: Call, action: SendRequest) -> None:
         self.browsers.outbound(action.request, action.target, call.record.id, call.media)
         tx = self.endpoint.send_request(action.request, action.target,
-                                        functools.partial(self._on_response, call, action.ref, action.target))
+                                        functools.partial(self._on_response, call, action.ref, action.target, action.request))
         if action.ref.kind == "invite":
             self.invites.setdefault(call.record.id, []).append((tx, action.ref))
 

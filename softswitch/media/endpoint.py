@@ -153,6 +153,21 @@ class MediaEndpoint:
             browser.dtls.set_remote(remote_fingerprint)
         return browser.ice
 
+    def browser_legs(self, session_id: str) -> list[str]:
+        """The legs of a call that are browsers' (WebRTC) now."""
+        session = self.sessions.get(session_id)
+        return list(session.webrtc) if session is not None else []
+
+    def plain(self, session_id: str, leg: str) -> None:
+        """The phone on ``leg`` is no longer a browser (a transfer or a pick-up put a desk phone
+        there): its port speaks plain RTP again, and the browser's DTLS and keys are dropped."""
+        session = self.sessions.get(session_id)
+        browser = session.webrtc.pop(leg, None) if session is not None else None
+        if session is None or browser is None:
+            return
+        browser.close()
+        self._retap(session, rtcp=True)
+
     def _bind_pair(self) -> tuple[int, socket.socket, socket.socket]:
         for _ in range(BIND_ATTEMPTS):
             port = self.pool.allocate()

@@ -46,6 +46,7 @@ class StreamStats:
     max_seq: int = 0
     cycles: int = 0
     jitter: float = 0.0  # in timestamp units
+    earlier_expected: int = 0  # of the sources this leg had before its current one
     _transit: float | None = None
 
     def update(self, seq: int, timestamp: int, arrival: float, size: int) -> None:
@@ -67,11 +68,18 @@ class StreamStats:
                 self.jitter += (d - self.jitter) / 16
         self._transit = transit
 
+    def new_source(self) -> None:
+        """Another phone's stream on this leg from now on (a transfer, a pick-up, a phone that
+        roamed): its sequence numbers start anew, so what was expected of the last one is kept
+        and the count starts again (RFC 3550: statistics are per source)."""
+        self.earlier_expected = self.expected
+        self.base_seq, self.max_seq, self.cycles, self._transit = None, 0, 0, None
+
     @property
     def expected(self) -> int:
         if self.base_seq is None:
-            return 0
-        return self.cycles + self.max_seq - self.base_seq + 1
+            return self.earlier_expected
+        return self.earlier_expected + self.cycles + self.max_seq - self.base_seq + 1
 
     @property
     def lost(self) -> int:
@@ -235,6 +243,8 @@ class RelaySession:
             me.rtcp_packets += 1
         else:
             if me.latched is None or (me.latched != source and self._may_relatch(me, now)):
+                if me.latched != source:
+                    me.received.new_source()
                 me.latched = source
             elif me.latched != source:
                 me.strays += 1

@@ -14,7 +14,7 @@ from typing import Any
 
 from .audio import audible_seconds, read_samples, write_tone
 from .browser import chromium, desk_phone, keep_peer_connections, stats_until, switch_with_ws, wait_js
-from .harness import calls, end_processes, free_port, relayed, require_tool
+from .harness import admin, calls, end_processes, free_port, relayed, require_tool
 from .test_transfer_baresip import baresip_home, ctrl_command
 
 BROWSER = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -128,3 +128,65 @@ def test_a_web_link_signs_the_page_in_once_and_it_answers_the_desk_phone(tmp_pat
     finally:
         end_processes([phone] if phone else [])
         switch.stop()
+
+
+def test_the_page_transfers_a_call_and_parks_one_that_a_desk_phone_picks_up(tmp_path: Path) -> None:
+    """102 (baresip) calls the page (101) twice: the first call the page's Transfer button sends
+    to 103 (baresip), whose voice 102 then hears; the second its Park button parks, and a SIPp
+    phone (104) picks it up with *801."""
+    from selenium.webdriver.common.by import By
+
+    baresip = require_tool("baresip")
+    api = free_port()
+    switch, _ = switch_with_ws(tmp_path / "sw", api={"address": "127.0.0.1", "port": api})
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        ctrl = free_port()
+        home = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl)
+        procs.append(subprocess.Popen([baresip, "-f", str(home), "-t", "60"], stdout=open(tmp_path / "102.log", "w"),  # noqa: SIM115
+                                      stderr=subprocess.STDOUT))
+        procs.append(desk_phone(switch, tmp_path / "b103", write_tone(tmp_path / "1000.wav", 1000, seconds=60), ext="103"))
+        switch.wait_for(lambda: len(switch.registrations("acme")) == 2, what="102 and 103 registered")
+        with chromium(*BROWSER, f"--use-file-for-fake-audio-capture={write_tone(tmp_path / '700.wav', 700, seconds=60)}") \
+                as driver:
+            keep_peer_connections(driver)
+            driver.get(f"http://127.0.0.1:{api}/phone?domain=acme.example")
+            sign_in(driver, "101", "acme-101-secret")
+            assert wait_js(driver, "document.body.dataset.state", "ready") == "ready"
+
+            def answer_a_call_from_102() -> None:
+                ctrl_command(ctrl, "dial", "101")
+                assert wait_js(driver, "document.body.dataset.state", "ringing", timeout=30) == "ringing"
+                driver.find_element(By.ID, "accept").click()
+                assert wait_js(driver, "document.body.dataset.state", "in-call") == "in-call"
+                switch.wait_for(lambda: relayed(switch, "a") > 50, what="102's voice relayed to the page")
+
+            answer_a_call_from_102()
+            driver.find_element(By.ID, "transfer-to").send_keys("103")
+            driver.find_element(By.ID, "transfer").click()
+            switch.wait_for(lambda: "transfers to 103" in switch.log(), what="the page's REFER")
+            assert wait_js(driver, "document.body.dataset.state", "ready") == "ready"  # the page is out of it
+            switch.wait_for(lambda: relayed(switch, "b") > 350, timeout=30, what="5 s of 103's voice towards 102")
+            ctrl_command(ctrl, "hangup", "")
+            (transferred,) = switch.wait_for(lambda: calls(switch), what="the transferred call in the history")
+
+            answer_a_call_from_102()
+            driver.find_element(By.ID, "park").click()
+            switch.wait_for(lambda: [c for c in admin(switch, "calls") if c["state"] == "parked"], timeout=15,
+                            what="the call parked")
+            assert wait_js(driver, "document.body.dataset.state", "ready") == "ready"
+        picker = switch.sipp("call_caller.xml", "-d", "3000", "-s", "*801", "-au", "104", "-ap", "acme-104-secret",
+                             "-mp", str(free_port()), users=[("104", "-")], domain="acme.example", timeout=60)
+        assert isinstance(picker, subprocess.CompletedProcess) and picker.returncode == 0, picker.stdout[-2500:]
+        rows = switch.wait_for(lambda: calls(switch) if len(calls(switch)) == 2 else [], timeout=20,
+                               what="the parked call in the history")
+    finally:
+        end_processes(procs)
+        switch.stop()
+    assert (transferred["caller"], transferred["callee"]) == ("102", "101"), transferred
+    assert transferred["path"] == "101 > transfer 103 by 101", transferred
+    assert int(transferred["b_lost"]) < 50, transferred  # the browser's stream, then 103's: not one stream's loss
+    first = sorted(home.glob("dump-*-dec.wav"))[0]  # 102's first call
+    assert audible_seconds(read_samples(first), 1000) >= 3.0  # 102 heard 103 after the transfer
+    parked = next(r for r in rows if r["park_slot"])
+    assert (parked["park_slot"], parked["parked_by"], parked["retrieved_by"]) == ("*801", "101", "104"), parked

@@ -16,7 +16,7 @@ import pytest
 
 from .audio import audible_seconds, read_samples, write_tone
 from .browser import READ_STATS, chromium, desk_phone, jssip_page, stats_until, switch_with_ws, wait_js
-from .harness import Switch, admin, calls, end_processes, free_port, register, require_tool
+from .harness import Switch, admin, calls, end_processes, free_port, register, relayed, require_tool
 from .test_transfer_baresip import baresip_home, ctrl_command
 from .test_voicemail_baresip import with_mailboxes
 
@@ -205,6 +205,49 @@ def test_a_call_rings_the_desk_phone_and_the_browser_and_the_browser_takes_it(ws
         end_processes(procs)
     (dump,) = home.glob("dump-*-dec.wav")
     assert audible_seconds(read_samples(dump), 700) >= 4.0
+
+
+def test_when_the_desk_phone_answers_first_the_browser_is_cancelled_and_the_desk_phone_heard(
+        ws_switch: tuple[Switch, int], tmp_path: Path) -> None:
+    """101 rings in a browser (registered first, so offered first: that leg of the call becomes
+    WebRTC) and on a SIPp desk phone, which answers at once: the browser gets CANCEL, and the
+    leg is plain RTP again for the desk phone, whose voice the switch relays to 102."""
+
+    baresip = require_tool("baresip")
+    switch, ws_port = ws_switch
+    page = jssip_page(tmp_path / "phone.html", REGISTER % {"port": ws_port, "user": "101", "password": "acme-101-secret"}
+                      + """
+ua.on("newRTCSession", (e) => {  // rings, unanswered, until cancelled
+  if (e.originator !== "remote") return;
+  window.state = "ringing";
+  e.session.on("failed", (ev) => { window.state = "failed: " + ev.cause; });
+});
+""")
+    home = baresip_home(tmp_path / "b102", "102", switch, write_tone(tmp_path / "440.wav", 440, seconds=60), ctrl := free_port())
+    procs: list[subprocess.Popen[Any]] = []
+    try:
+        with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream") as driver:
+            driver.get(page)
+            assert wait_js(driver, "window.state", "registered") == "registered"
+            desk = free_port()
+            register(switch, "101", "acme-101-secret", desk)
+            answering = switch.sipp("call_callee.xml", "-mp", str(free_port()), domain="acme.example", local_port=desk,
+                                    background=True, timeout=40)
+            assert isinstance(answering, subprocess.Popen)
+            procs.append(answering)
+            procs.append(subprocess.Popen([baresip, "-f", str(home), "-t", "60", "-e", "/dial 101"],
+                                          stdout=open(tmp_path / "102.log", "w"), stderr=subprocess.STDOUT))  # noqa: SIM115
+            assert wait_js(driver, "window.state", "failed: Canceled", timeout=30) == "failed: Canceled"
+            switch.wait_for(lambda: relayed(switch, "b") > 100 and relayed(switch, "a", sent=True) > 100, timeout=20,
+                            what="the desk phone's voice relayed to 102")
+            ctrl_command(ctrl, "hangup", "")
+            out, _ = answering.communicate(timeout=30)
+            assert answering.returncode == 0, out[-2000:]
+        (row,) = switch.wait_for(lambda: calls(switch), what="the call in the history")
+    finally:
+        end_processes(procs)
+    assert (row["caller"], row["callee"], row["answered_by"], row["callee_device"]) == ("102", "101", "101", "sipp-callee"), row
+    assert int(row["b_packets_in"]) >= 100, row  # the desk phone's RTP, taken in as plain RTP
 
 
 def test_a_browser_parks_a_call_that_a_desk_phone_picks_up(ws_switch: tuple[Switch, int], tmp_path: Path) -> None:

@@ -223,3 +223,17 @@ def test_a_new_address_for_the_same_leg_resets_the_latch_but_the_same_one_keeps_
     s.legs["a"].announce(("192.168.1.20", 7090), 0.06)  # its new session: a new port
     assert s.legs["a"].latched is None
     assert s.on_packet("a", ("203.0.113.5", 40002), rtp(2, 320), 0.1) == PHONE_B_SDP  # latched at once
+
+
+def test_another_phone_on_a_leg_is_a_new_source_and_not_counted_as_loss() -> None:
+    """B transfers A to C: C's sequence numbers have nothing to do with B's, so the leg's
+    statistics go on from what was expected of B (RFC 3550 keeps them per source); a gap in
+    C's own stream is still loss."""
+    s = session()
+    for seq in range(100, 150):
+        s.on_packet("b", PHONE_B_SDP, rtp(seq, seq * 160), seq * 0.02)
+    s.legs["b"].announce(PHONE_C_SDP, 3.0)
+    for seq in (30000, 30001, 30003):  # C's stream, one packet lost
+        assert s.on_packet("b", PHONE_C_SDP, rtp(seq, seq * 160), 3.0 + seq * 1e-6) is not None
+    stats = s.legs["b"].received
+    assert stats.packets == 53 and stats.expected == 54 and stats.lost == 1
