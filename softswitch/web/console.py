@@ -57,7 +57,8 @@ LABELS: dict[str, dict[str, str]] = {
         "import": "Import plans (CSV)", "preview": "Preview", "apply": "Apply", "export": "Export CSV",
         "preview_title": "What the file would change (nothing written yet)", "applied": "Applied:",
         "csv_errors": "Problems in the file; nothing was changed:", "inactive": "Inactive (legacy plans only)",
-        "file": "File", "counts": "Counters (as /metrics)", "bans": "Banned sources", "source": "Source",
+        "file": "File", "counts": "Counters (as /metrics)", "add_person": "Add a person", "add": "Add",
+        "department": "Department", "give_plan": "Give plan", "remove_plan": "Remove", "bans": "Banned sources", "source": "Source",
         "why": "Why", "left": "Left (s)", "dropped": "Dropped", "lift": "Lift", "lifted": "Ban lifted:",
         "web_link": "Browser phone link", "web_link_title": "Sign-in link for the browser phone (once, until {})",
     },
@@ -79,7 +80,8 @@ LABELS: dict[str, dict[str, str]] = {
         "import": "Nhập gói cước (CSV)", "preview": "Xem trước", "apply": "Áp dụng", "export": "Xuất CSV",
         "preview_title": "Tệp sẽ thay đổi (chưa ghi gì)", "applied": "Đã áp dụng:",
         "csv_errors": "Tệp có lỗi; không có gì thay đổi:", "inactive": "Ngừng hoạt động (chỉ còn gói cũ)",
-        "file": "Tệp", "counts": "Bộ đếm (như /metrics)", "bans": "Nguồn bị chặn", "source": "Nguồn",
+        "file": "Tệp", "counts": "Bộ đếm (như /metrics)", "add_person": "Thêm nhân viên", "add": "Thêm",
+        "department": "Phòng ban", "give_plan": "Cấp gói", "remove_plan": "Gỡ", "bans": "Nguồn bị chặn", "source": "Nguồn",
         "why": "Lý do", "left": "Còn lại (giây)", "dropped": "Đã bỏ", "lift": "Bỏ chặn", "lifted": "Đã bỏ chặn:",
         "web_link": "Liên kết điện thoại web", "web_link_title": "Liên kết đăng nhập điện thoại web (một lần, đến {})",
     },
@@ -300,7 +302,8 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
                 numbers.setdefault(ext.person, []).append(ext.number)
         inactive = [r for r in plan_ops.inactive(document.read(ctx.config_path).tree, name)] if name else []
         return {"caller": caller, "accounts": seen, "account": name, "people": acc.people if acc else [],
-                "numbers": numbers, "inactive": inactive, "errors": [], "changes": None, "applied": None, **more}
+                "numbers": numbers, "inactive": inactive, "errors": [], "problems": [], "changes": None, "applied": None,
+                "plans": [plan.name for plan in ctx.config().plans], **more}
 
     @app.get("/console/people", response_class=HTMLResponse, include_in_schema=False)
     def people(request: Request, account: str | None = None, lang: str | None = None) -> Response:
@@ -333,6 +336,36 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
             return page(request, "console_people.html", None, **_people(caller, account, errors=errors))
         return page(request, "console_people.html", None, **_people(
             caller, account, changes=outcome.changes, applied=outcome.applied if apply else None))
+
+    @app.post("/console/people", response_class=HTMLResponse, include_in_schema=False)
+    async def add_person(request: Request, account: str = Form(...), ident: str = Form(..., max_length=64),
+                         name: str = Form(..., max_length=200), email: str = Form("", max_length=254),
+                         department: str = Form("", max_length=200)) -> Response:
+        """A new person, as ``softswitch people add`` does."""
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        values = {k: v.strip() for k, v in (("name", name), ("email", email), ("department", department)) if v.strip()}
+        return await _people_change(request, caller, account,
+                                    lambda o: o.add_person(account, ident.strip(), values))
+
+    @app.post("/console/people/{ident}/plans", response_class=HTMLResponse, include_in_schema=False)
+    async def person_plan(request: Request, ident: str, account: str = Form(...), plan: str = Form(..., max_length=100),
+                          remove: str = Form("")) -> Response:
+        """Give a person a plan, or take one away, as ``softswitch plans assign|remove`` do."""
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        return await _people_change(request, caller, account, lambda o: (
+            o.remove_plan(account, plan, [ident]) if remove else o.assign_plan(account, plan, [ident])))
+
+    async def _people_change(request: Request, caller: Caller, account: str,
+                             change: Callable[[Operations], Awaitable[Outcome]]) -> Response:
+        if account not in accounts(caller):
+            return page(request, "console_people.html", None, **_people(caller, account, problems=[f"no account named {account!r}"]))
+        outcome, problems = await attempt(change(operations(caller)))
+        done = "; ".join(f"{c.action} {c.subject}" for c in outcome.changes) + f": {outcome.applied}" if outcome else None
+        return page(request, "console_people.html", None, **_people(caller, account, problems=problems, applied=done))
 
     @app.get("/console/audit", response_class=HTMLResponse, include_in_schema=False)
     async def audit(request: Request, account: str | None = None, lang: str | None = None) -> Response:

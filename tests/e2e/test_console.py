@@ -64,7 +64,8 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
     accounts = base_config(0, Path("unused"))["accounts"]
     accounts[0]["recording"] = {"mode": "always"}  # the history page plays recordings
     switch: Switch = make_switch(api={"address": "127.0.0.1", "port": api}, accounts=accounts,
-                                 security={"max_unanswered_challenges": 10})
+                                 security={"max_unanswered_challenges": 10},
+                                 plans=[{"name": "office", "permission": "mobile", "features": ["outside", "park"]}])
     base = f"http://127.0.0.1:{api}"
     ops, globex = token(switch, "ops"), token(switch, "globex-admin", "globex")
     made = switch.cli("people", "add", "e100", "--account", "acme", "--name", "Lan Nguyen", "--config",
@@ -166,6 +167,27 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
         assert len(errors) == 2 and errors[0].startswith("row 2") and errors[1].startswith("row 3"), errors
         assert switch.config_path.read_text() == before  # nothing changed
         driver.save_screenshot(str(shots / "people-csv-errors.png"))
+        # A person added through the form, given a plan and had it taken away; the same id again
+        # is refused with the config's problem, and nothing changes.
+        driver.find_element(By.ID, "person-id").send_keys("e200")
+        driver.find_element(By.ID, "person-name").send_keys("Minh Tran")
+        submit(driver, driver.find_element(By.ID, "add-person-submit"))
+        assert "person-add person e200" in driver.find_element(By.ID, "applied").text
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-person='e200'] button.give-plan"))
+        assert "plan-assign" in driver.find_element(By.ID, "applied").text
+        assert driver.find_element(By.CSS_SELECTOR, "tr[data-person='e200'] button.remove-plan").get_attribute(
+            "data-plan") == "office"
+        assert not driver.find_elements(By.CSS_SELECTOR, "tr[data-person='e200'] button.give-plan")  # none left to give
+        driver.save_screenshot(str(shots / "people-plan-given.png"))
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-person='e200'] button.remove-plan"))
+        assert "plan-remove" in driver.find_element(By.ID, "applied").text
+        assert not driver.find_elements(By.CSS_SELECTOR, "tr[data-person='e200'] button.remove-plan")
+        before = switch.config_path.read_text()
+        driver.find_element(By.ID, "person-id").send_keys("e200")
+        driver.find_element(By.ID, "person-name").send_keys("Someone Else")
+        submit(driver, driver.find_element(By.ID, "add-person-submit"))
+        assert "e200" in driver.find_element(By.ID, "problems").text
+        assert switch.config_path.read_text() == before
 
         # The history: the call with its legs' quality and its recording; the audit log: every change.
         switch.wait_for(lambda: [r for r in calls(switch) if r["recording_path"]], timeout=20, what="the recorded call")
@@ -178,7 +200,8 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
         driver.save_screenshot(str(shots / "calls.png"))
         driver.get(f"{base}/console/audit?account=acme")
         actions = [r.find_elements(By.TAG_NAME, "td")[3].text for r in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")]
-        assert actions[:4] == ["stop", "change-number", "password", "grant"], actions  # newest first
+        assert actions[:7] == ["plan-remove", "plan-assign", "person-add", "stop", "change-number", "password",
+                               "grant"], actions  # newest first
         driver.save_screenshot(str(shots / "audit.png"))
 
         # On a phone-sized screen every page fits its width (wide tables scroll by themselves).
