@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # imported when the API is configured: FastAPI is not loaded 
     from .api.metrics import Snapshot
     from .api.server import ApiServer
     from .ops.extensions import Change
+    from .provisioning.server import Provisioner
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class App:
         self.messages: MessageService | None = None
         self.admin: AdminServer | None = None
         self.api: ApiServer | None = None
+        self.provisioning: ApiServer | None = None
+        self.provisioner: Provisioner | None = None
         self.guard = Guard(config, resolve=lambda host: self.calls.hosts.address(host) if self.calls is not None else host)
         self.trunks: TrunkRegistrations | None = None
         self._trunk_task: asyncio.Task[None] | None = None
@@ -131,16 +134,35 @@ class App:
         self.admin = AdminServer(cfg.admin.socket, {
             "calls": self.calls.active, "counters": self._counters, "trunks": self.trunks.status,
             "parked": self.calls.parked, "subscriptions": self.blf.listing, "bans": self.guard.listing,
+            "phones-asked": lambda: self.provisioner.listing() if self.provisioner is not None else [],
         }, actions={"lift": self.guard.lift, "reload": self._reload_action})
         await self.admin.start()
         if cfg.api is not None:
             await self._start_api(cfg)
+        if cfg.provisioning is not None:
+            await self._start_provisioning(cfg)
         self.guard.start()
         keepalive = KeepaliveService(self.registrar, self.endpoint, user_agent=USER_AGENT, new_id=new_id)
         self._keepalive = asyncio.get_running_loop().create_task(keepalive.run())
         self._retention = asyncio.get_running_loop().create_task(retention.run(self.store, lambda: self.config))
         for spec in cfg.server.listen:
             log.info("listening on %s %s:%d", spec.transport, spec.address, spec.port)
+
+    async def _start_provisioning(self, cfg: Config) -> None:
+        """The phones' provisioning server (issue 17), on its own port; it reads the config the
+        switch runs at each request, so a reload changes the files (not the port)."""
+        from .api.server import ApiServer
+        from .provisioning.server import Guarded, Provisioner, build
+
+        prov = cfg.provisioning
+        assert prov is not None
+        self.provisioner = Provisioner(lambda: self.config, Guarded(self.guard.is_banned, self.guard.failed,
+                                                                    self.guard.succeeded))
+        tls = prov.tls
+        self.provisioning = ApiServer(build(self.provisioner), prov.address, prov.port,
+                                      str(tls.certificate) if tls else None, str(tls.private_key) if tls else None,
+                                      name="provisioning server")
+        await self.provisioning.start()
 
     async def _start_api(self, cfg: Config) -> None:
         from .api.app import ApiContext, build
@@ -231,6 +253,8 @@ class App:
         self.guard.close()
         if self.api is not None:
             await self.api.close()
+        if self.provisioning is not None:
+            await self.provisioning.close()
         if self.admin is not None:
             await self.admin.close()
         if self.calls is not None:

@@ -23,12 +23,12 @@ class _Server(uvicorn.Server):
 
 class ApiServer:
     def __init__(self, app: FastAPI, address: str, port: int, certificate: str | None = None,
-                 private_key: str | None = None) -> None:
+                 private_key: str | None = None, name: str = "admin API") -> None:
         config = uvicorn.Config(app, host=address, port=port, loop="none", lifespan="off", log_config=None,
                                 access_log=False, ssl_certfile=certificate, ssl_keyfile=private_key,
                                 server_header=False)
         self.server = _Server(config)
-        self.address, self.port = address, port
+        self.address, self.port, self.name = address, port, name
         self.task: asyncio.Task[None] | None = None
         self.where = f"{'https' if certificate else 'http'}://{address if ':' not in address else f'[{address}]'}:{port}"
 
@@ -41,14 +41,14 @@ class ApiServer:
             sock.bind((self.address, self.port))
         except OSError as exc:
             sock.close()
-            raise OSError(exc.errno, f"the admin API cannot listen on {self.where}: {exc.strerror}") from None
+            raise OSError(exc.errno, f"the {self.name} cannot listen on {self.where}: {exc.strerror}") from None
         self.task = asyncio.get_running_loop().create_task(self.server.serve(sockets=[sock]))
         while not self.server.started:
             if self.task.done():
                 self.task.result()
-                raise OSError(f"the admin API did not start on {self.where}")
+                raise OSError(f"the {self.name} did not start on {self.where}")
             await asyncio.sleep(0.02)
-        log.info("admin API on %s (OpenAPI: %s/api/openapi.json)", self.where, self.where)
+        log.info("%s on %s", self.name, self.where)
 
     async def close(self) -> None:
         if self.task is None:

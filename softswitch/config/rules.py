@@ -45,6 +45,44 @@ def cross_checks(tree: Any) -> list[tuple[Path, str]]:
     problems += _api_checks(tree, names)
     problems += _trunk_checks(tree, accounts)
     problems += _external_group_checks(tree, accounts)
+    problems += _device_checks(accounts)
+    return problems
+
+
+def _device_checks(accounts: list[Any]) -> list[tuple[Path, str]]:
+    """A MAC belongs to one device of one account; a device's lines and BLF keys are
+    extensions of its account, and its site one of the account's sites."""
+    problems: list[tuple[Path, str]] = []
+    macs: dict[str, tuple[int, int]] = {}
+    for i, acc in enumerate(accounts):
+        if not isinstance(acc, dict):
+            continue
+        numbers = {str(e.get("number")) for e in acc.get("extensions") or [] if isinstance(e, dict)}
+        sites = {s.get("name") for s in acc.get("sites") or [] if isinstance(s, dict)}
+        for k, device in enumerate(acc.get("devices") or []):
+            if not isinstance(device, dict):
+                continue
+            where = ("accounts", i, "devices", k)
+            mac = device.get("mac")
+            if isinstance(mac, str):
+                key = mac.strip().lower().replace(":", "").replace("-", "")
+                if key in macs:
+                    first = macs[key]
+                    problems.append(((*where, "mac"), f"MAC {mac} is already the device at accounts[{first[0]}].devices[{first[1]}]"))
+                macs.setdefault(key, (i, k))
+            lines = [str(x) for x in device.get("lines") or []] if isinstance(device.get("lines"), list) else []
+            for n, line in enumerate(lines):
+                if line not in numbers:
+                    problems.append(((*where, "lines", n), f"extension {line!r} is not in this account"))
+                elif lines.index(line) != n:
+                    problems.append(((*where, "lines", n), f"extension {line!r} is on this device's lines already"))
+            blf = device.get("blf")
+            for n, watched in enumerate(blf if isinstance(blf, list) else []):
+                if str(watched) not in numbers:
+                    problems.append(((*where, "blf", n), f"extension {watched!r} is not in this account"))
+            site = device.get("site")
+            if isinstance(site, str) and site not in sites:
+                problems.append(((*where, "site"), f"site {site!r} is not defined in this account's sites"))
     return problems
 
 

@@ -732,6 +732,78 @@ PERSON_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 
+MAC_RE = re.compile(r"[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}\Z")
+
+
+def normalise_mac(value: str) -> str:
+    """A MAC address as the phones' file names have it: 12 lower-case hex digits."""
+    text = value.strip().lower()
+    if not MAC_RE.match(text):
+        raise ValueError(f"{value!r} is not a MAC address (12 hex digits, with or without ':' or '-')")
+    return text.replace(":", "").replace("-", "")
+
+
+class Device(Strict):
+    """A desk phone the switch provisions (issue 17): its files name it by MAC address."""
+
+    mac: str = Field(description="the phone's MAC address (on its label): 12 hex digits, ':' or '-' allowed")
+    model: Literal["yealink", "grandstream", "grandstream-gxp", "fanvil"] = Field(
+        description="the vendor family, which decides the files it asks for and their keys: yealink (T4x, T5x), "
+        "grandstream (GRP26xx, GXP21xx 1.0.11 and later: named keys), grandstream-gxp (older GXP firmware: "
+        "P-values, one line), fanvil (X series)")
+    lines: Annotated[list[str], Field(min_length=1, max_length=16)] = Field(
+        description="the extensions on its lines, first line first")
+    password: str = Field(min_length=8, max_length=128, description="the phone's own password for fetching its "
+                          "files (HTTP digest; its user name is the MAC's 12 hex digits)")
+    label: str | None = Field(None, max_length=60, description="what the operator calls it (a desk, a room)")
+    site: str | None = None
+    park_keys: int = Field(3, ge=0, le=20, description="BLF keys on the first park slots (lit while a call is parked "
+                           "there; pressed, they pick it up)")
+    blf: list[str] = Field(default_factory=list, max_length=60, description="colleagues' extensions watched on BLF "
+                           "keys (pressed while ringing: picked up; else called)")
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str) -> str:
+        return normalise_mac(value)
+
+
+class Provisioning(Strict):
+    """The provisioning server: phones fetch their settings over HTTP(S) on its own port."""
+
+    address: str = Field("0.0.0.0", description="address to listen on (phones on the office network reach it)")
+    port: int = Field(8089, ge=1, le=65535)
+    tls: Tls | None = Field(None, description="certificate and key: HTTPS instead of HTTP")
+    allow: list[str] = Field(default_factory=list, description="networks (CIDR) phones may fetch from; none: any")
+    repeat_minutes: int = Field(1440, ge=5, le=43200, description="phones fetch their files again this often")
+    url: str | None = Field(None, description="the server's address as phones reach it (default: from address, "
+                            "port and tls)")
+    plug_and_play: bool = Field(False, description="answer phones' SIP plug-and-play SUBSCRIBE (Event: ua-profile) "
+                                "with the provisioning URL")
+
+    @field_validator("address")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        return _check_ip(value)
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network (CIDR, as 192.168.1.0/24)") from None
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+
 class AccountNotify(Strict):
     """Who hears of changes to the account's people, extensions and plans."""
 
@@ -805,6 +877,7 @@ class Account(Strict):
     people: list[Person] = Field(default_factory=list, description="the employees extensions belong to")
     notify: AccountNotify | None = Field(None, description="who is told of each change made by the command line or the API")
     extensions: list[Extension] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list, description="desk phones the switch provisions (provisioning:)")
     groups: list[Group] = Field(default_factory=list)
     menus: list[Menu] = Field(default_factory=list)
     external_groups: list[ExternalGroup] = Field(default_factory=list)
@@ -1051,6 +1124,7 @@ class Config(Strict):
     messages: Messages = Field(default_factory=Messages)
     admin: Admin = Field(default_factory=Admin)
     api: Api | None = Field(None, description="the HTTP admin API; not served unless set")
+    provisioning: Provisioning | None = Field(None, description="the phones' provisioning server; not served unless set")
     notify: Notify | None = Field(None, description="how change notifications are sent")
     trunks: list[Trunk] = Field(default_factory=list)
     sms: SmsWebhook | None = Field(None, description="the SMS provider external groups text their members through")

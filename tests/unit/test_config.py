@@ -398,3 +398,36 @@ accounts:
     cfg = load_config_text(fixed.replace('"*22"', '"*231"').replace("first_slot: 90, last_slot: 99", "first_slot: 700"),
                            "good.yaml")
     assert cfg.account("acme") is not None
+
+
+def test_devices_are_checked_a_mac_belongs_to_one_account() -> None:
+    text = """\
+server: {listen: [{transport: udp, address: 127.0.0.1, port: 5060}]}
+provisioning: {port: 8089, allow: ["10.0.0.0/8", "not-a-net"]}
+accounts:
+  - name: acme
+    domain: acme.example
+    extensions:
+      - {number: "101", password: secret-101}
+    devices:
+      - {mac: "00:15:65:aa:bb:cc", model: yealink, lines: ["101", "101"], password: prov-secret-1, blf: ["199"]}
+      - {mac: "00156", model: polycom, lines: ["101"], password: short}
+  - name: globex
+    domain: globex.example
+    extensions:
+      - {number: "101", password: secret-101}
+    devices:
+      - {mac: "00-15-65-AA-BB-CC", model: fanvil, lines: ["102"], password: prov-secret-2, site: nowhere}
+"""
+    got = problems(text)
+    assert got == [
+        "bad.yaml:2: provisioning.allow: 'not-a-net' is not a network (CIDR, as 192.168.1.0/24)",
+        "bad.yaml:9: accounts[0].devices[0].blf[0]: extension '199' is not in this account",
+        "bad.yaml:9: accounts[0].devices[0].lines[1]: extension '101' is on this device's lines already",
+        "bad.yaml:10: accounts[0].devices[1].mac: '00156' is not a MAC address (12 hex digits, with or without ':' or '-')",
+        "bad.yaml:10: accounts[0].devices[1].model: Input should be 'yealink', 'grandstream', 'grandstream-gxp' or 'fanvil'",
+        "bad.yaml:10: accounts[0].devices[1].password: String should have at least 8 characters",
+        "bad.yaml:16: accounts[1].devices[0].lines[0]: extension '102' is not in this account",
+        "bad.yaml:16: accounts[1].devices[0].mac: MAC 00-15-65-AA-BB-CC is already the device at accounts[0].devices[0]",
+        "bad.yaml:16: accounts[1].devices[0].site: site 'nowhere' is not defined in this account's sites",
+    ], got

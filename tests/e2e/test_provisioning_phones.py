@@ -1,0 +1,78 @@
+"""Phones set themselves up (issue 17): the switch's provisioning server over real HTTP, with
+each vendor's User-Agent and its device's digest credentials, gives a Yealink, a Grandstream and
+a Fanvil phone their files; SIPp then registers with exactly the credentials and server read
+back from each file.  A wrong password is challenged, another account's phone is not served,
+and an unknown phone is 404 and listed for the operator."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .harness import Switch, admin, base_config, free_port
+
+DEVICES = {  # mac -> (model, lines, provisioning password, User-Agent)
+    "001565a1b2c3": ("yealink", ["101"], "yealink-prov-pw", "Yealink SIP-T46S 66.86.0.15 00:15:65:a1:b2:c3"),
+    "000b82d4e5f6": ("grandstream", ["102"], "grandstream-prov-pw",
+                     "Grandstream Model HW GRP2614 SW 1.0.5.15 DevId 000b82d4e5f6"),
+    "0c383e070809": ("fanvil", ["103"], "fanvil-prov-pw", "Fanvil X4 2.10.2.6887 0c383e070809"),
+}
+FILES = {"yealink": "{mac}.cfg", "grandstream": "cfg{mac}.xml", "fanvil": "{mac}.cfg"}
+
+
+def read_back(model: str, text: str) -> dict[str, str]:
+    """What a phone would read from its file: domain, proxy, port, transport, user, password."""
+    if model == "yealink":
+        s = dict(re.findall(r"^([\w.]+) = (.*)$", text, re.M))
+        return {"domain": s["account.1.sip_server.1.address"], "proxy": s["account.1.outbound_proxy.1.address"],
+                "port": s["account.1.outbound_proxy.1.port"], "transport": s["account.1.sip_server.1.transport_type"],
+                "user": s["account.1.auth_name"], "password": s["account.1.password"]}
+    root = ET.fromstring(text)
+    if model == "grandstream":
+        items = {i.get("name"): i.text or "" for i in root.iter("item")}
+        proxy, port = items["account.1.sip.outboundProxy.1.address"].rsplit(":", 1)
+        return {"domain": items["account.1.sip.server.1.address"], "proxy": proxy, "port": port,
+                "transport": items["account.1.sip.transport"], "user": items["account.1.sip.subscriber.userid"],
+                "password": items["account.1.sip.subscriber.password"]}
+    line = next(root.iter("SIP_Line_List_Entry"))
+    return {"domain": line.findtext("Register_Addr") or "", "proxy": line.findtext("Proxy_Addr") or "",
+            "port": line.findtext("Proxy_Port") or "", "transport": line.findtext("Transport") or "",
+            "user": line.findtext("Register_User") or "", "password": line.findtext("Register_Pswd") or ""}
+
+
+def test_each_vendors_phone_fetches_its_file_and_registers_with_what_it_says(make_switch: Any) -> None:
+    accounts = base_config(0, Path("unused"))["accounts"]
+    accounts[0]["devices"] = [{"mac": mac, "model": model, "lines": lines, "password": password, "blf": ["104"]}
+                              for mac, (model, lines, password, _) in DEVICES.items()]
+    accounts[1]["devices"] = [{"mac": "001565ffeedd", "model": "yealink", "lines": ["101"], "password": "globex-prov-pw"}]
+    prov = free_port()
+    switch: Switch = make_switch(provisioning={"address": "127.0.0.1", "port": prov}, accounts=accounts)
+    base = f"http://127.0.0.1:{prov}"
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for mac, (model, lines, password, agent) in DEVICES.items():
+            name = FILES[model].format(mac=mac)
+            refused = http.get(f"/{name}", auth=httpx.DigestAuth(mac, "wrong-password"), headers={"User-Agent": agent})
+            assert refused.status_code == 401, (model, refused.status_code)
+            got = http.get(f"/{name}", auth=httpx.DigestAuth(mac, password), headers={"User-Agent": agent})
+            assert got.status_code == 200, (model, got.status_code, got.text[:300])
+            said = read_back(model, got.text)
+            assert (said["domain"], said["proxy"], said["port"]) == ("acme.example", "127.0.0.1", str(switch.port)), said
+            assert said["transport"] in ("0", "UDP") and said["user"] == lines[0], said
+            assert said["password"] == f"acme-{lines[0]}-secret", said
+            # SIPp registers with exactly what the file says.
+            registered = switch.sipp("register_auth.xml", users=[(said["user"], said["password"])], domain=said["domain"])
+            assert registered.returncode == 0, (model, registered.stdout[-1500:])
+            assert [r for r in switch.registrations("acme") if r["EXT"] == said["user"]], model
+        # Acme's Yealink, with its own credentials, asking for globex's phone's file: not served.
+        other = http.get("/001565ffeedd.cfg", auth=httpx.DigestAuth("001565a1b2c3", "yealink-prov-pw"),
+                         headers={"User-Agent": DEVICES["001565a1b2c3"][3]})
+        assert other.status_code in (401, 404) and "globex-101-secret" not in other.text
+        unknown = http.get("/001565000001.cfg", headers={"User-Agent": "Yealink SIP-T31G 124.86.0.40 00:15:65:00:00:01"})
+        assert unknown.status_code == 404
+    (asked,) = admin(switch, "phones-asked")
+    assert asked["mac"] == "001565000001" and "T31G" in asked["user_agent"], asked
+    assert "a phone asked for provisioning: MAC 001565000001" in switch.log()
