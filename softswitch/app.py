@@ -30,6 +30,7 @@ from .media.ports import PortPool
 from .messaging.service import MessageService
 from .park.service import ParkService, node_name
 from .presence.service import DialogEventService
+from .provisioning.check_sync import changed_devices, check_sync
 from .registrar.keepalive import KeepaliveService
 from .registrar.service import RegistrarService
 from .registrar.trunks import TrunkRegistrations
@@ -337,6 +338,7 @@ class App:
                 new.api.address, new.api.port, new.api.tls) != (self.config.api.address, self.config.api.port, self.config.api.tls)):
             log.warning("api address/port/tls changes take effect at the next restart (its tokens apply now)")
         moves = extension_moves(self.config, new, renumbered)
+        resync = changed_devices(self.config, new, time.time()) if self.provisioner is not None else []
         self.config = new
         assert self.registrar is not None and self.calls is not None
         self.guard.apply_config(new)
@@ -350,6 +352,9 @@ class App:
         if self.trunks is not None:
             self.trunks.apply_config(new)
         what = f"{len(gone)} bindings and {ended} calls of removed extensions dropped"
+        if resync and self.endpoint is not None:
+            asked = sum(check_sync(self.registrar, self.endpoint, new_id, account, device) for account, device in resync)
+            what += f"; {len(resync)} phones' files changed, {asked} registered phones asked to fetch them"
         log.info("config reloaded from %s (%s)", self.config_path, what)
         return f"config reloaded ({what})"
 

@@ -182,6 +182,8 @@ class Switch:
         cmd = [sipp, "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{self.port}", "-i", local_ip, "-p", str(local_port),
                "-t", transport, "-m", str(calls), "-r", str(rate), "-timeout", f"{int(timeout)}", "-timeout_error",
                "-nostdin", "-key", "domain", domain or "127.0.0.1", "-d", "0", *args]
+        if "user_agent" not in args:  # register_auth.xml's User-Agent, unless the test names one
+            cmd += ["-key", "user_agent", "sipp-e2e"]
         if users is not None:
             inf = self.workdir / f"users-{time.monotonic_ns()}.csv"
             inf.write_text("SEQUENTIAL\n" + "".join(f"{u};[authentication username={u} password={p}]\n" for u, p in users))

@@ -7,6 +7,8 @@ and an unknown phone is 404 and listed for the operator."""
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,15 @@ def read_back(model: str, text: str) -> dict[str, str]:
             "user": line.findtext("Register_User") or "", "password": line.findtext("Register_Pswd") or ""}
 
 
+def udp_port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def test_each_vendors_phone_fetches_its_file_and_registers_with_what_it_says(make_switch: Any) -> None:
     accounts = base_config(0, Path("unused"))["accounts"]
     accounts[0]["devices"] = [{"mac": mac, "model": model, "lines": lines, "password": password, "blf": ["104"]}
@@ -76,3 +87,31 @@ def test_each_vendors_phone_fetches_its_file_and_registers_with_what_it_says(mak
     (asked,) = admin(switch, "phones-asked")
     assert asked["mac"] == "001565000001" and "T31G" in asked["user_agent"], asked
     assert "a phone asked for provisioning: MAC 001565000001" in switch.log()
+
+
+def test_a_new_password_sends_the_phone_a_check_sync_and_its_next_file_has_it(make_switch: Any) -> None:
+    """The operator gives 101 a new password: the switch reloads, sees that the Yealink's file
+    changed, and sends its registered phone (SIPp with a Yealink User-Agent) a check-sync
+    NOTIFY; the phone's next fetch has the new password."""
+    accounts = base_config(0, Path("unused"))["accounts"]
+    mac, (model, lines, password, agent) = next(iter(DEVICES.items()))
+    accounts[0]["devices"] = [{"mac": mac, "model": model, "lines": lines, "password": password}]
+    prov = free_port()
+    switch: Switch = make_switch(provisioning={"address": "127.0.0.1", "port": prov}, accounts=accounts)
+    desk = free_port()
+    registered = switch.sipp("register_auth.xml", "-key", "user_agent", "Yealink SIP-T46S 66.86.0.15",
+                             users=[("101", "acme-101-secret")], domain="acme.example", local_port=desk)
+    assert registered.returncode == 0, registered.stdout[-1500:]
+    phone = switch.sipp("phone_check_sync.xml", domain="acme.example", local_port=desk, background=True, timeout=40)
+    assert isinstance(phone, subprocess.Popen)
+    switch.wait_for(lambda: udp_port_taken(desk), what="the phone listening again")  # else the NOTIFY finds nobody
+    changed = switch.cli("extensions", "password", "101", "--account", "acme", "--config", str(switch.config_path))
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    new = re.search(r"^Password\s+(\S+)$", changed.stdout, re.M)
+    assert new is not None and new[1] != "acme-101-secret", changed.stdout
+    out, _ = phone.communicate(timeout=60)
+    assert phone.returncode == 0, out[-2000:]  # the check-sync NOTIFY came, and was answered
+    assert "1 registered phones asked to fetch them" in switch.log()
+    with httpx.Client(base_url=f"http://127.0.0.1:{prov}", timeout=10) as http:
+        got = http.get(f"/{mac}.cfg", auth=httpx.DigestAuth(mac, password), headers={"User-Agent": agent})
+    assert got.status_code == 200 and read_back(model, got.text)["password"] == new[1]
