@@ -236,6 +236,36 @@ def cmd_web_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_qr(args: argparse.Namespace) -> int:
+    import segno
+
+    from ..provisioning.softphones import payload
+
+    config = load_or_exit(args.config)
+    account = _account(config, args.account)
+    extension = account.extension(args.extension)
+    if extension is None:
+        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
+        return 1
+    try:
+        data = payload(args.app, config, account, extension, time.time(), args.valid)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    code = segno.make(data, error="m", micro=False)
+    out = Path(args.png or f"{account.name}-{extension.number}-{args.app}.png")
+    code.save(str(out), scale=8, border=4)
+    if not args.quiet:
+        code.terminal(compact=True)
+    print(f"{args.app} QR code for {extension.number}@{account.domain} written to {out}")
+    if args.app == "linphone":
+        until = time.strftime("%Y-%m-%d %H:%M", time.localtime(time.time() + args.valid))
+        print(f"it opens {data} once, until {until}; a new password voids it")
+    else:
+        print("it holds the extension's password: hand it over as you would the password")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     since = parse_since(args.since, time.time()) if args.since else None
@@ -333,6 +363,18 @@ def add_parsers(sub: Any, default_config: str) -> None:
                    "(default: the API's address and port, /phone)")
     common(p)
     p.set_defaults(func=cmd_web_link)
+    p = ext_sub.add_parser("qr", help="a QR code that sets up a softphone as the extension (prints it and writes a PNG)")
+    p.add_argument("extension")
+    p.add_argument("--app", required=True, choices=["gswave", "linphone", "zoiper"],
+                   help="Grandstream Wave (its XML account), Linphone (a one-time provisioning URL the switch "
+                   "serves) or Zoiper (Zoiper's provisioning link with provisioning.zoiper_provider, else the "
+                   "account as text)")
+    p.add_argument("--png", metavar="FILE", help="where to write the image (default ACCOUNT-EXT-APP.png)")
+    p.add_argument("--valid", type=parse_duration, default=DEFAULT_VALID, metavar="LENGTH",
+                   help=f"how long Linphone's URL opens (default {DEFAULT_VALID // 60}m)")
+    p.add_argument("--quiet", action="store_true", help="do not print the code in the terminal")
+    common(p)
+    p.set_defaults(func=cmd_qr)
     p = ext_sub.add_parser("grant", help="a new extension for a person; prints its login information")
     p.add_argument("extension")
     p.add_argument("--person", required=True, help="the person's id (softswitch people add)")

@@ -22,9 +22,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..config import Config
+from ..ops.web_link import Opened, Redeemed, open_link
 from ..sip.auth import DigestAuthenticator, Verdict
 from .files import render, user_agent_mac, wanted
 from .profile import find_device, profile
+from .softphones import LINPHONE_PATH, linphone_xml
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class Provisioner:
     wall: Callable[[], float] = time.time
     auth: DigestAuthenticator = field(default_factory=lambda: DigestAuthenticator(secrets.token_bytes(32)))
     asked: OrderedDict[str, Asked] = field(default_factory=OrderedDict)
+    redeemed: Redeemed = field(default_factory=Redeemed)  # Linphone links used
     counters: dict[str, int] = field(default_factory=lambda: {"served": 0, "challenged": 0, "refused": 0, "unknown": 0})
 
     def _allowed(self, config: Config, host: str) -> bool:
@@ -148,6 +151,27 @@ class Provisioner:
         log.info("provisioning: %s (%s, account %s) fetched %s from %s", mac, device.model, account.name, name[:60], host)
         return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
+    def linphone(self, token: str, host: str) -> Response:
+        """Linphone's remote provisioning (a QR code's URL): the extension's account, once, while
+        the link is valid; a bad or used link counts as a failed authentication."""
+        config, now = self.config(), self.wall()
+        if self.guard.is_banned(host) or not self._allowed(config, host):
+            return self._refuse(403)
+        opened = open_link(config, token, now)
+        if isinstance(opened, Opened) and not self.redeemed.first_use(token, opened.expires, now):
+            opened = "This link was used already."
+        if not isinstance(opened, Opened):
+            log.warning("provisioning: a Linphone link from %s refused: %s", host, opened)
+            return self._refuse(404, host)
+        account = config.account(opened.account)
+        extension = account.extension(opened.number) if account is not None else None
+        if account is None or extension is None:
+            return self._refuse(404)
+        self.counters["served"] += 1
+        log.info("provisioning: Linphone account %s of %s fetched from %s", extension.number, account.name, host)
+        return Response(linphone_xml(config, account, extension), media_type="application/xml",
+                        headers={"Cache-Control": "no-store"})
+
     def listing(self) -> list[dict[str, object]]:
         """The phones that asked and that no account has, newest last."""
         return [{"mac": a.mac, "user_agent": a.user_agent, "address": a.address, "first": a.first, "last": a.last,
@@ -156,6 +180,10 @@ class Provisioner:
 
 def build(provisioner: Provisioner) -> FastAPI:
     app = FastAPI(title="softswitch provisioning", openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get(f"/{LINPHONE_PATH}/{{token}}", include_in_schema=False)
+    def linphone(token: str, request: Request) -> Response:
+        return provisioner.linphone(token[:400], request.client.host if request.client is not None else "")
 
     @app.get("/{name:path}", include_in_schema=False)
     def fetch(name: str, request: Request) -> Response:
