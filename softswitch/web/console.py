@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import segno
 from fastapi import FastAPI, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -28,6 +29,7 @@ from ..ops.login import login_info
 from ..ops.service import Operations, Outcome
 from ..ops.tree import NotFound
 from ..ops.web_link import DEFAULT_VALID, make_link
+from ..provisioning import softphones
 from ..store.calls_csv import when
 from . import TEMPLATES
 
@@ -61,6 +63,8 @@ LABELS: dict[str, dict[str, str]] = {
         "department": "Department", "give_plan": "Give plan", "remove_plan": "Remove", "bans": "Banned sources", "source": "Source",
         "why": "Why", "left": "Left (s)", "dropped": "Dropped", "lift": "Lift", "lifted": "Ban lifted:",
         "web_link": "Browser phone link", "web_link_title": "Sign-in link for the browser phone (once, until {})",
+        "qr": "QR code", "qr_title": "QR code for {}", "qr_once": "it opens once, until {}",
+        "qr_secret": "it holds the password: hand it over as you would the password",
     },
     "vi": {
         "console": "Bảng điều khiển", "dashboard": "Tổng quan", "extensions": "Máy nhánh", "sign_in": "Đăng nhập",
@@ -84,6 +88,8 @@ LABELS: dict[str, dict[str, str]] = {
         "department": "Phòng ban", "give_plan": "Cấp gói", "remove_plan": "Gỡ", "bans": "Nguồn bị chặn", "source": "Nguồn",
         "why": "Lý do", "left": "Còn lại (giây)", "dropped": "Đã bỏ", "lift": "Bỏ chặn", "lifted": "Đã bỏ chặn:",
         "web_link": "Liên kết điện thoại web", "web_link_title": "Liên kết đăng nhập điện thoại web (một lần, đến {})",
+        "qr": "Mã QR", "qr_title": "Mã QR cho {}", "qr_once": "chỉ mở được một lần, đến {}",
+        "qr_secret": "mã chứa mật khẩu: hãy giao như giao mật khẩu",
     },
 }
 
@@ -231,28 +237,39 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         name = account if account in seen else (seen[0] if seen else None)
         acc = ctx.config().account(name) if name else None
         return {"caller": caller, "accounts": seen, "account": name, "extensions": acc.extensions if acc else [],
-                "people": acc.people if acc else [], "problems": [], "granted": None, "done": None, "link": None, **more}
+                "people": acc.people if acc else [], "problems": [], "granted": None, "done": None, "link": None,
+                "qr": None, "apps": softphones.APPS, **more}
 
     @app.post("/console/extensions/{number}/{action}", response_class=HTMLResponse, include_in_schema=False)
     async def extension_action(request: Request, number: str, action: str, account: str = Form(...),
-                               new_number: str = Form("")) -> Response:
-        """Stop an extension, give it a new password, or renumber it: as the command line does."""
+                               new_number: str = Form(""), app: str = Form("")) -> Response:
+        """Stop an extension, give it a new password, renumber it, make its browser phone's link or
+        a softphone's QR code: as the command line does."""
         caller = who(request)
         if caller is None:
             return RedirectResponse("/console/login", status_code=303)
         problems: list[str] = []
-        granted, done, link = None, None, None
-        if account not in accounts(caller) or action not in ("stop", "password", "change", "web-link"):
+        granted, done, link, qr = None, None, None, None
+        if account not in accounts(caller) or action not in ("stop", "password", "change", "web-link", "qr"):
             problems = [f"no account named {account!r}" if account not in accounts(caller) else f"no action {action!r}"]
-        elif action == "web-link":  # for the person to open: the page at the address this console is reached by
+        elif action in ("web-link", "qr"):
             acc = ctx.config().account(account)
             ext = acc.extension(number) if acc is not None else None
+            now = time.time()
             if acc is None or ext is None:
                 problems = [f"no extension {number!r} in account {account!r}"]
-            else:
-                now = time.time()
+            elif action == "web-link":  # for the person to open: the page at the address this console is reached by
                 link = {"url": f"{request.base_url}phone?domain={acc.domain}#link={make_link(acc.name, ext, now)}",
                         "until": time.strftime("%H:%M", time.localtime(now + DEFAULT_VALID)), "number": number}
+            else:
+                try:
+                    data = softphones.payload(app, ctx.config(), acc, ext, now, DEFAULT_VALID)
+                except ValueError as exc:
+                    problems = [str(exc)]
+                else:
+                    qr = {"app": app, "number": number, "image": segno.make(data, error="m", micro=False).svg_data_uri(
+                        scale=5, border=4), "until": time.strftime("%H:%M", time.localtime(now + DEFAULT_VALID))
+                          if app == "linphone" else None}
         else:
             o = operations(caller)
             outcome, problems = await attempt(o.stop(account, number) if action == "stop" else
@@ -267,7 +284,7 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
                     granted = login_info(outcome.config, acc, ext,
                                          password=outcome.change.secret if action == "password" else None)
         return page(request, "console_extensions.html", None,
-                    **_extensions(caller, account, problems=problems, granted=granted, done=done, link=link))
+                    **_extensions(caller, account, problems=problems, granted=granted, done=done, link=link, qr=qr))
 
     @app.get("/console/calls", response_class=HTMLResponse, include_in_schema=False)
     async def history(request: Request, account: str | None = None, person: str | None = None,

@@ -18,6 +18,7 @@ from typing import Any
 from .browser import chromium, wait_js
 from .harness import Switch, admin, base_config, calls, end_processes, free_port, register
 from .test_flood_limits import flood
+from .test_provisioning_softphones import decode
 
 
 def token(switch: Switch, name: str, *account: str) -> str:
@@ -141,6 +142,12 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
                                  f"'application/json'}}, body: JSON.stringify({{token: '{link.split('#link=')[1]}'}})}})"
                                  ".then(r => r.json()).then(j => window.opened = j.number) && window.opened", "101")
         assert opened == "101"
+        # 101's Grandstream Wave QR code, on the page: a scanner reads the account from it.
+        driver.find_element(By.CSS_SELECTOR, "tr[data-extension='101'] select[name=app]").send_keys("gswave")
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-extension='101'] button.qr"))
+        driver.find_element(By.ID, "qr").screenshot(str(shots / "extension-qr.png"))
+        wave = decode(shots / "extension-qr.png")
+        assert "<UserID>101</UserID>" in wave and "<AuthPass>acme-101-secret</AuthPass>" in wave, wave
 
         # A source guessing at registrations is banned: the dashboard lists it, and lifts it.
         result, _ = flood(switch, "register_flood.xml", "127.0.0.6", 40, 200, "register")
