@@ -14,7 +14,7 @@ from . import recordings_cli, tls_cli, voicemail_cli
 from .cli_common import from_store, load_or_exit, parse_since, print_table
 from .config import Account, Config
 from .ops import cli as ops_cli
-from .ops import plans_cli
+from .ops import phones_cli, plans_cli
 from .park.lot import code
 from .store.calls_csv import calls_csv, when
 from .store.records import CallRow, LegMediaRow
@@ -361,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--config", default=DEFAULT_CONFIG)
     info.set_defaults(func=ops_cli.cmd_login_info)
     ops_cli.add_parsers(sub, DEFAULT_CONFIG)
+    phones_cli.add_parsers(sub, DEFAULT_CONFIG)
     plans_cli.add_parsers(sub, DEFAULT_CONFIG)
     return parser
 

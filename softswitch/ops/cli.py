@@ -44,7 +44,8 @@ def _applier(config: Config) -> Callable[[Change], Awaitable[str]]:
     return apply
 
 
-def _edit(args: argparse.Namespace, op: Callable[[Operations], Awaitable[Outcome]]) -> int:
+def _edit(args: argparse.Namespace, op: Callable[[Operations], Awaitable[Outcome]],
+          report: Callable[[Outcome], None] | None = None) -> int:
     config = load_or_exit(args.config)
     actor = f"{getpass.getuser()} (command line)"
 
@@ -70,6 +71,8 @@ def _edit(args: argparse.Namespace, op: Callable[[Operations], Awaitable[Outcome
             print(f"refused: {exc}", file=sys.stderr)
             return 1
         _report(outcome)
+        if report is not None:
+            report(outcome)
         return 0
 
     return from_store(config, work)

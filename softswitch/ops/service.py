@@ -22,7 +22,7 @@ from typing import Any
 from ..config import Config
 from ..store.base import AuditLog
 from ..store.records import AuditRow
-from . import document, notify, plans, tokens
+from . import devices, document, notify, plans, tokens
 from . import extensions as ext
 from .extensions import Change
 
@@ -123,6 +123,17 @@ class Operations:
     async def import_plans(self, account: str, data: str, dry_run: bool = False, expected: str | None = None) -> Outcome:
         """Raises ``plans.CsvErrors`` (every problem) and then nothing is changed."""
         return await self._run(lambda tree, _c: plans.import_csv(tree, account, data), expected, dry_run)
+
+    # --- provisioned phones ---------------------------------------------------------------
+    async def add_device(self, account: str, mac: str, model: str, lines: Sequence[str], password: str | None = None,
+                         blf: Sequence[str] = (), park_keys: int | None = None, label: str | None = None,
+                         expected: str | None = None) -> Outcome:
+        secret = password or new_password()
+        return await self._run(lambda tree, _c: devices.add_device(
+            tree, account, mac, model, list(lines), secret, password is None, list(blf), park_keys, label), expected)
+
+    async def remove_device(self, account: str, mac: str, expected: str | None = None) -> Outcome:
+        return await self._run(lambda tree, _c: devices.remove_device(tree, account, mac), expected)
 
     # --- admin API tokens --------------------------------------------------------------
     async def add_token(self, name: str, sha256: str, account: str | None, expected: str | None = None) -> Outcome:

@@ -89,3 +89,37 @@ def test_stop_and_change_number(config: Path, capsys: pytest.CaptureFixture[str]
     acme = load_config(config).account("acme")
     assert acme is not None and acme.extension("104") is None and acme.extension("113") is not None
     assert acme.groups[0].members == ["102", "113"]
+
+
+def test_phones_added_listed_and_removed_from_the_command_line(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = config.read_text().replace("\naccounts:\n", "\nprovisioning: {address: 127.0.0.1, port: 8089}\n\naccounts:\n", 1)
+    config.write_text(text)
+    c = ["--config", str(config), "--account", "acme"]
+    code, out, err = run(capsys, "phones", "add", "00:15:65:12:34:56", "--model", "yealink", "--line", "101",
+                         "--blf", "102", "--label", "Reception desk", *c)
+    assert code == 0, err
+    assert "device-add device 001565123456 (acme)" in out
+    assert re.search(r"^Provisioning URL\s+http://127\.0\.0\.1:8089/$", out, re.M), out
+    assert re.search(r"^User name\s+001565123456$", out, re.M), out
+    password = re.search(r"^Password\s+(\S+)$", out, re.M)
+    assert password is not None and len(password[1]) == 20
+    (device,) = load_config(config).account("acme").devices  # type: ignore[union-attr]
+    assert (device.mac, device.model, device.lines, device.blf, device.password) == (
+        "001565123456", "yealink", ["101"], ["102"], password[1])
+
+    before = config.read_text()
+    code, _, err = run(capsys, "phones", "add", "00-15-65-12-34-56", "--model", "fanvil", "--line", "101",
+                       "--config", str(config), "--account", "globex")
+    assert code == 1 and "MAC 001565123456 is already a device of account 'acme'" in err
+    code, _, err = run(capsys, "phones", "add", "001565aabbcc", "--model", "fanvil", "--line", "199", *c)
+    assert code == 1 and re.search(r"switch\.yaml:\d+: accounts\[0\]\.devices\[1\]\.lines\[0\]: extension '199' is not "
+                                   r"in this account", err), err
+    assert config.read_text() == before  # refusals change nothing
+
+    code, out, _ = run(capsys, "phones", "list", "--config", str(config))
+    assert re.search(r"^001565123456\s+acme\s+yealink\s+101\s+102\s+3\s+Reception desk$", out, re.M), out
+    code, out, _ = run(capsys, "phones", "remove", "001565123456", *c)
+    assert code == 0 and "device-remove device 001565123456 (acme)" in out
+    assert load_config(config).account("acme").devices == []  # type: ignore[union-attr]
+    code, out, _ = run(capsys, "audit", *c)
+    assert "device-add" in out and "device-remove" in out and password[1] not in out
