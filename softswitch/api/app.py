@@ -97,6 +97,17 @@ class NewPassword(BaseModel):
     password: str | None = Field(None, description="default: a strong generated one, returned once")
 
 
+class DeviceIn(BaseModel):
+    mac: str = Field(description="the phone's MAC address")
+    model: str = Field(description="yealink, grandstream, grandstream-gxp or fanvil")
+    lines: list[str] = Field(description="extensions on its lines, first line first")
+    password: str | None = Field(None, description="its provisioning password (default: a strong generated one, "
+                                 "returned once)")
+    blf: list[str] = Field(default_factory=list, description="colleagues watched on BLF keys")
+    park_keys: int | None = Field(None, description="BLF keys on the first park slots (default 3)")
+    label: str | None = None
+
+
 class PeopleList(BaseModel):
     people: list[str] = Field(min_length=1)
 
@@ -226,6 +237,25 @@ def build(ctx: ApiContext) -> FastAPI:
         data = ext.model_dump(mode="json", exclude_none=True)
         data["password"] = "(set)"
         return data
+
+    @api.get("/api/accounts/{account}/devices", tags=["phones"])
+    def list_devices(account: str, who: Who) -> list[dict[str, Any]]:
+        """The desk phones the switch provisions for the account (their passwords not shown)."""
+        visible(who, account)
+        acc = ctx.config().account(account)
+        assert acc is not None
+        return [d.model_dump(mode="json", exclude={"password"}) for d in acc.devices]
+
+    @api.post("/api/accounts/{account}/devices", tags=["phones"], status_code=201)
+    async def add_device(account: str, body: DeviceIn, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        return _outcome(await o.add_device(account, body.mac, body.model, body.lines, body.password, body.blf,
+                                           body.park_keys, body.label, _expected(if_match)), 201)
+
+    @api.delete("/api/accounts/{account}/devices/{mac}", tags=["phones"])
+    async def remove_device(account: str, mac: str, who: Who, o: Ops, if_match: IfMatch = None) -> JSONResponse:
+        visible(who, account)
+        return _outcome(await o.remove_device(account, mac, _expected(if_match)))
 
     @api.get("/api/accounts/{account}/extensions", tags=["extensions"])
     async def list_extensions(account: str, who: Who) -> JSONResponse:

@@ -37,8 +37,9 @@ def add_device(tree: Any, account: str, mac: str, model: str, lines: list[str], 
     if model not in MODELS:
         raise ValueError(f"model {model!r}: one of {', '.join(MODELS)}")
     for other in tree.get("accounts") or []:
-        if isinstance(other, dict) and _find(other, key) is not None:
-            raise ValueError(f"MAC {key} is already a device of account {other.get('name')!r}")
+        if isinstance(other, dict) and _find(other, key) is not None:  # another account's name is not shown
+            whose = "this account" if other is acc else "another account"
+            raise ValueError(f"MAC {key} is already a device of {whose}")
     devices = entry_list(acc, "devices", before="groups")
     values: dict[str, Any] = {"mac": key, "model": model, "lines": t.seq([str(n) for n in lines], flow=True),
                               "password": password}

@@ -227,3 +227,24 @@ async def test_bans_are_the_operators_to_see_and_lift(client: Any) -> None:
     assert (await c.get("/api/bans", headers=auth(OPERATOR))).json() == []
     assert (await c.delete("/api/bans/127.0.0.9", headers=auth(ACME))).status_code == 403
     assert (await c.delete("/api/bans/127.0.0.9", headers=auth(OPERATOR))).status_code == 404  # this context keeps none
+
+
+async def test_devices_added_listed_and_removed_through_the_api_for_their_account_only(client: Any) -> None:
+    c, path, *_ = client
+    made = await c.post("/api/accounts/acme/devices", headers=auth(ACME),
+                        json={"mac": "00:15:65:12:34:56", "model": "grandstream", "lines": ["101"], "blf": ["102"]})
+    assert made.status_code == 201, made.text
+    assert made.json()["changes"][0]["action"] == "device-add" and len(made.json()["password"]) == 20
+    listed = (await c.get("/api/accounts/acme/devices", headers=auth(ACME))).json()
+    assert [(d["mac"], d["model"], d["lines"], d["blf"]) for d in listed] == [("001565123456", "grandstream", ["101"], ["102"])]
+    assert "password" not in listed[0]
+    assert (await c.get("/api/accounts/acme/devices", headers=auth(GLOBEX))).status_code == 404  # not its account
+    again = await c.post("/api/accounts/globex/devices", headers=auth(GLOBEX),
+                         json={"mac": "001565123456", "model": "yealink", "lines": ["101"]})
+    assert again.status_code == 409 and "already a device of another account" in again.text and "acme" not in again.text
+    bad = await c.post("/api/accounts/acme/devices", headers=auth(ACME),
+                       json={"mac": "001565aabbcc", "model": "yealink", "lines": ["199"]})
+    assert bad.status_code == 422 and "extension '199' is not in this account" in bad.text
+    gone = await c.delete("/api/accounts/acme/devices/00-15-65-12-34-56", headers=auth(ACME))
+    assert gone.status_code == 200 and gone.json()["changes"][0]["action"] == "device-remove"
+    assert (await c.get("/api/accounts/acme/devices", headers=auth(OPERATOR))).json() == []
