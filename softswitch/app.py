@@ -30,7 +30,9 @@ from .media.ports import PortPool
 from .messaging.service import MessageService
 from .park.service import ParkService, node_name
 from .presence.service import DialogEventService
+from .provisioning import plug_and_play
 from .provisioning.check_sync import changed_devices, check_sync
+from .provisioning.plug_and_play import is_plug_and_play
 from .registrar.keepalive import KeepaliveService
 from .registrar.service import RegistrarService
 from .registrar.trunks import TrunkRegistrations
@@ -164,6 +166,12 @@ class App:
                                       str(tls.certificate) if tls else None, str(tls.private_key) if tls else None,
                                       name="provisioning server")
         await self.provisioning.start()
+        if prov.plug_and_play and self.endpoint is not None:  # phones multicast their SUBSCRIBE to 224.0.1.75:5060
+            for listener in self.endpoint.udp.values():
+                sock = listener.transport.get_extra_info("socket") if listener.transport is not None else None
+                if sock is not None and listener.local == ("0.0.0.0", plug_and_play.PORT):
+                    plug_and_play.join_group(sock)
+                    log.info("plug-and-play: listening for phones on %s:%d", plug_and_play.GROUP, plug_and_play.PORT)
 
     async def _start_api(self, cfg: Config) -> None:
         from .api.app import ApiContext, build
@@ -368,6 +376,10 @@ class App:
         method = request.method
         if method == "REGISTER":
             self.registrar.on_register(tx, request, source)
+        elif is_plug_and_play(request) and request.to.tag is None:
+            provisioner = self.provisioner
+            plug_and_play.answer(self.config, self.endpoint, new_id, tx, request, source,
+                                 lambda host: provisioner is not None and provisioner.allowed(self.config, host))
         elif method == "SUBSCRIBE" and self.blf is not None:
             self.blf.on_subscribe(tx, request, source)
         elif request.to.tag is not None:

@@ -778,6 +778,9 @@ class Provisioning(Strict):
     repeat_minutes: int = Field(1440, ge=5, le=43200, description="phones fetch their files again this often")
     url: str | None = Field(None, description="the server's address as phones reach it (default: from address, "
                             "port and tls)")
+    plug_and_play: bool = Field(False, description="answer phones' SIP plug-and-play SUBSCRIBE (Event: ua-profile; "
+                                "multicast to 224.0.1.75:5060) with the provisioning URL: unauthenticated, so only "
+                                "on a network you trust (see allow)")
     zoiper_provider: str | None = Field(None, pattern=r"^[0-9a-fA-F]{32}$", description="your Zoiper provider id: "
                                         "Zoiper's QR codes then go through Zoiper's provisioning service")
 

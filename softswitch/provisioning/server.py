@@ -65,7 +65,8 @@ class Provisioner:
     redeemed: Redeemed = field(default_factory=Redeemed)  # Linphone links used
     counters: dict[str, int] = field(default_factory=lambda: {"served": 0, "challenged": 0, "refused": 0, "unknown": 0})
 
-    def _allowed(self, config: Config, host: str) -> bool:
+    def allowed(self, config: Config, host: str) -> bool:
+        """Whether ``host`` is within ``provisioning.allow`` (any, when it lists none)."""
         networks = config.provisioning.allow if config.provisioning is not None else []
         if not networks:
             return True
@@ -101,7 +102,7 @@ class Provisioner:
     def fetch(self, name: str, host: str, user_agent: str, authorization: list[str]) -> Response:
         """One phone's request for the file ``name``."""
         config, now = self.config(), self.wall()
-        if self.guard.is_banned(host) or not self._allowed(config, host):
+        if self.guard.is_banned(host) or not self.allowed(config, host):
             return self._refuse(403)
         want = wanted(name)
         if want is None:
@@ -155,7 +156,7 @@ class Provisioner:
         """Linphone's remote provisioning (a QR code's URL): the extension's account, once, while
         the link is valid; a bad or used link counts as a failed authentication."""
         config, now = self.config(), self.wall()
-        if self.guard.is_banned(host) or not self._allowed(config, host):
+        if self.guard.is_banned(host) or not self.allowed(config, host):
             return self._refuse(403)
         opened = open_link(config, token, now)
         if isinstance(opened, Opened) and not self.redeemed.first_use(token, opened.expires, now):

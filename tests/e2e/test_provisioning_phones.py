@@ -115,3 +115,15 @@ def test_a_new_password_sends_the_phone_a_check_sync_and_its_next_file_has_it(ma
     with httpx.Client(base_url=f"http://127.0.0.1:{prov}", timeout=10) as http:
         got = http.get(f"/{mac}.cfg", auth=httpx.DigestAuth(mac, password), headers={"User-Agent": agent})
     assert got.status_code == 200 and read_back(model, got.text)["password"] == new[1]
+
+
+def test_a_phone_looking_for_a_provisioning_server_is_told_where_it_is(make_switch: Any) -> None:
+    """SIP plug-and-play, turned on: a Yealink's ua-profile SUBSCRIBE gets 200 and a NOTIFY whose
+    body is the provisioning URL (application/url)."""
+    prov = free_port()
+    switch: Switch = make_switch(provisioning={"address": "127.0.0.1", "port": prov, "plug_and_play": True,
+                                               "url": f"http://127.0.0.1:{prov}"})
+    told = switch.sipp("pnp_subscribe.xml", timeout=20)
+    assert told.returncode == 0, told.stdout[-2000:]
+    assert f"plug-and-play: 127.0.0.1 (Yealink SIP-T46S 66.86.0.15) told to fetch its files from http://127.0.0.1:{prov}/" \
+        in switch.log()
