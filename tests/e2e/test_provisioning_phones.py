@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -117,13 +118,32 @@ def test_a_new_password_sends_the_phone_a_check_sync_and_its_next_file_has_it(ma
     assert got.status_code == 200 and read_back(model, got.text)["password"] == new[1]
 
 
-def test_a_phone_looking_for_a_provisioning_server_is_told_where_it_is(make_switch: Any) -> None:
-    """SIP plug-and-play, turned on: a Yealink's ua-profile SUBSCRIBE gets 200 and a NOTIFY whose
-    body is the provisioning URL (application/url)."""
+def test_over_https_a_phone_looking_for_its_server_is_told_where_it_is_and_fetches_there(tmp_path: Path) -> None:
+    """The provisioning server with a certificate (softswitch tls self-signed) serves HTTPS; SIP
+    plug-and-play, turned on, answers a Yealink's ua-profile SUBSCRIBE with 200 and a NOTIFY
+    whose body is that https URL (application/url), where the phone then fetches its file."""
     prov = free_port()
-    switch: Switch = make_switch(provisioning={"address": "127.0.0.1", "port": prov, "plug_and_play": True,
-                                               "url": f"http://127.0.0.1:{prov}"})
-    told = switch.sipp("pnp_subscribe.xml", timeout=20)
-    assert told.returncode == 0, told.stdout[-2000:]
-    assert f"plug-and-play: 127.0.0.1 (Yealink SIP-T46S 66.86.0.15) told to fetch its files from http://127.0.0.1:{prov}/" \
-        in switch.log()
+    workdir = tmp_path / "sw"
+    workdir.mkdir()
+    switch = Switch(workdir)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = switch.cli("tls", "self-signed", "--cert", str(cert), "--key", str(key))
+    assert made.returncode == 0, made.stdout + made.stderr
+    accounts = base_config(0, Path("unused"))["accounts"]
+    mac, (model, lines, password, agent) = next(iter(DEVICES.items()))
+    accounts[0]["devices"] = [{"mac": mac, "model": model, "lines": lines, "password": password}]
+    switch.overrides = {"accounts": accounts, "provisioning": {
+        "address": "127.0.0.1", "port": prov, "plug_and_play": True, "url": f"https://127.0.0.1:{prov}",
+        "tls": {"certificate": str(cert), "private_key": str(key)}}}
+    switch.start()
+    try:
+        told = switch.sipp("pnp_subscribe.xml", timeout=20)
+        assert told.returncode == 0, told.stdout[-2000:]
+        url = f"https://127.0.0.1:{prov}/"
+        assert f"plug-and-play: 127.0.0.1 (Yealink SIP-T46S 66.86.0.15) told to fetch its files from {url}" in switch.log()
+        with httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=str(cert)), timeout=10) as https:
+            got = https.get(f"{mac}.cfg", auth=httpx.DigestAuth(mac, password), headers={"User-Agent": agent})
+        assert got.status_code == 200 and f"static.auto_provision.server.url = {url}" in got.text, got.text[-500:]
+        assert read_back(model, got.text)["password"] == "acme-101-secret"
+    finally:
+        switch.stop()
