@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import email
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from .e2e.harness import free_port
 
 
 class Inbox:
@@ -20,16 +21,10 @@ class Inbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def smtp_server() -> Iterator[tuple[Inbox, int]]:
     """An SMTP server on 127.0.0.1: its inbox and port."""
-    inbox, port = Inbox(), _free_port()
+    inbox, port = Inbox(), free_port()  # from the tests' range: no outgoing connection takes it first
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -19,28 +19,43 @@ import yaml
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
+def _test_ports() -> range:
+    """Ports the tests hand out: above the switch's RTP pool (10000-20000, baresip's default too)
+    and below the kernel's ephemeral ports, which any outgoing connection or port-0 bind may take
+    at any moment (a port picked there and bound a moment later by a phone was seen taken by
+    then: "SIP Transport failed: Address already in use")."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(20002, max(20002 + 1000, low - 8))
+
+
+_PORTS = _test_ports()
+_cursor = [_PORTS.start + (os.getpid() * 7919) % len(_PORTS)]  # where this run starts handing ports out
+
+
 def free_port(span: int = 1) -> int:
     """A port free for both UDP and TCP on 127.0.0.1, and (``span``) the ones after it too:
-    baresip listens on its port with UDP and TCP and on the next one with TLS."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = int(u.getsockname()[1])
-            if port + span > 65536:
-                continue
-            held: list[socket.socket] = []
-            try:
-                for offset in range(span):
-                    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM) if offset else (socket.SOCK_STREAM,):
-                        sock = socket.socket(socket.AF_INET, kind)
-                        held.append(sock)
-                        sock.bind(("127.0.0.1", port + offset))
-            except OSError:
-                continue
-            finally:
-                for sock in held:
-                    sock.close()
-            return port
+    baresip listens on its port with UDP and TCP and on the next one with TLS.  Ports are handed
+    out in turn from a range no kernel assigns by itself, so none is given twice in a run and no
+    outgoing connection takes one before its user binds it."""
+    for _ in range(500):
+        port = _cursor[0]
+        _cursor[0] = port + span if port + 2 * span < _PORTS.stop else _PORTS.start
+        held: list[socket.socket] = []
+        try:
+            for offset in range(span):
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    sock = socket.socket(socket.AF_INET, kind)
+                    held.append(sock)
+                    sock.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return port
     raise RuntimeError("no free port")
 
 
