@@ -155,12 +155,15 @@ class App:
         """The phones' provisioning server (issue 17), on its own port; it reads the config the
         switch runs at each request, so a reload changes the files (not the port)."""
         from .api.server import ApiServer
+        from .ops.web_link import link_secret
         from .provisioning.server import Guarded, Provisioner, build
 
         prov = cfg.provisioning
         assert prov is not None
+        assert self.config_path is not None
         self.provisioner = Provisioner(lambda: self.config, Guarded(self.guard.is_banned, self.guard.failed,
-                                                                    self.guard.succeeded))
+                                                                    self.guard.succeeded),
+                                       secret=link_secret(Path(self.config_path)))
         tls = prov.tls
         self.provisioning = ApiServer(build(self.provisioner), prov.address, prov.port,
                                       str(tls.certificate) if tls else None, str(tls.private_key) if tls else None,
@@ -189,7 +192,8 @@ class App:
                 return f"not applied to the running switch: {exc}"
 
         context = ApiContext(Path(self.config_path), lambda: self.config, self.store, apply, calls.active, self._metrics,
-                             self.trunks.status if self.trunks is not None else list, self.guard.listing, self.guard.lift)
+                             self.trunks.status if self.trunks is not None else list, self.guard.listing, self.guard.lift,
+                             lambda: self.provisioner.listing() if self.provisioner is not None else [])
         tls = cfg.api.tls
         self.api = ApiServer(build(context), cfg.api.address, cfg.api.port,
                              str(tls.certificate) if tls else None, str(tls.private_key) if tls else None)

@@ -32,6 +32,7 @@ from ..ops.extensions import Change
 from ..ops.login import login_info
 from ..ops.service import Operations, Outcome
 from ..ops.tree import NotFound
+from ..ops.web_link import link_secret
 from ..park.lot import code
 from ..store import Store
 from ..store.calls_csv import calls_csv, when
@@ -55,6 +56,7 @@ class ApiContext:
     trunks: Callable[[], list[dict[str, Any]]] = list  # each trunk's registration state
     bans: Callable[[], list[dict[str, Any]]] = list  # the sources the switch ignores now
     lift: Callable[[str, str], dict[str, Any]] | None = None  # end a source's ban (address, by whom)
+    phones_asked: Callable[[], list[dict[str, Any]]] = list  # phones that asked for files no account has for them
 
 
 class PersonIn(BaseModel):
@@ -140,7 +142,7 @@ def _outcome(outcome: Outcome, status: int = 200) -> JSONResponse:
 def build(ctx: ApiContext) -> FastAPI:
     api = FastAPI(title="softswitch admin API", version=__version__, openapi_url="/api/openapi.json",
                   docs_url="/api/docs", redoc_url=None)
-    pages.mount(api, ctx.config)  # /phone and /static: no token (a phone signs in with its SIP credentials)
+    pages.mount(api, ctx.config, link_secret(ctx.config_path))  # /phone and /static: no token (a phone signs in with its SIP credentials)
 
     def by_token(header: str | None) -> Caller | None:
         api_config = ctx.config().api

@@ -99,6 +99,13 @@ MIN_MESSAGE = 1.0  # seconds: a shorter voicemail message is nobody speaking
 GREETING, GREETING_NEW = "greeting.wav", "greeting-new.wav"  # a mailbox's own greeting, and one being said
 
 
+def _holds(call: Call, response: Response) -> bool:
+    """Whether the dialog ``response`` made is one of the call's legs now."""
+    tag = response.to.tag
+    return any(d is not None and d.call_id == response.call_id and d.remote_tag == tag
+               for d in (call.a, call.b, *call.others.values()))
+
+
 class CallService:
     def __init__(
         self, config: Config, registrar: RegistrarService, endpoint: SipEndpoint, media: MediaEndpoint,
@@ -490,8 +497,10 @@ class CallService:
     def _on_response(self, call: Call, ref: Ref, target: Target, request: Request, response: Response | None) -> None:
         if response is not None:
             self.browsers.inbound(response, target)
-            self.browsers.answered(request, response, target, call.record.id, call.media)
         self._run(call, call.on_response(ref, response, self.clock()))
+        if response is not None and 200 <= response.status < 300 and call.record.id in self.calls and _holds(call, response):
+            # the core took this answer (not a fork that lost, nor one it hung up): its phone is on the leg
+            self.browsers.answered(request, response, target, call.record.id, call.media)
 
     def _key_pressed(self, session_id: str, leg: str, key: str) -> None:
         call = self.calls.get(session_id)

@@ -806,6 +806,12 @@ class Provisioning(Strict):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/") if value else value
 
+    @model_validator(mode="after")
+    def _plug_and_play_on_a_known_network(self) -> Provisioning:
+        if self.plug_and_play and not self.allow:
+            raise ValueError("plug_and_play answers anyone who asks: set allow to the phones' network(s) too")
+        return self
+
 
 class AccountNotify(Strict):
     """Who hears of changes to the account's people, extensions and plans."""

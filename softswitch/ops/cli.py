@@ -24,7 +24,7 @@ from .extensions import Change
 from .login import login_info
 from .plans import CsvErrors
 from .service import Operations, Outcome
-from .web_link import DEFAULT_VALID, make_link, phone_url
+from .web_link import DEFAULT_VALID, link_secret, make_link, phone_url
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -219,6 +219,17 @@ def cmd_login_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _note(args: argparse.Namespace, config: Config, account: str, action: str, subject: str) -> None:
+    """Audit what the command line handed out (a sign-in link, a QR code)."""
+    actor = f"{getpass.getuser()} (command line)"
+
+    async def work(store: Store) -> int:
+        await Operations(Path(args.config), store, _applier(config), actor).note(account, action, subject)
+        return 0
+
+    from_store(config, work)
+
+
 def cmd_web_link(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     account = _account(config, args.account)
@@ -228,10 +239,11 @@ def cmd_web_link(args: argparse.Namespace) -> int:
         return 1
     try:
         page = args.base or phone_url(config)
-        link = make_link(account.name, extension, time.time(), args.valid)
+        link = make_link(account.name, extension, time.time(), args.valid, secret=link_secret(Path(args.config)))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1
+    _note(args, config, account.name, "web-link", f"extension {extension.number}")
     print(f"{page.rstrip('/')}?domain={account.domain}#link={link}")
     until = time.strftime("%Y-%m-%d %H:%M", time.localtime(time.time() + args.valid))
     print(f"(opens the browser phone as {extension.number} once, until {until}; a new password voids it)",
@@ -251,10 +263,11 @@ def cmd_qr(args: argparse.Namespace) -> int:
         print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
         return 1
     try:
-        data = payload(args.app, config, account, extension, time.time(), args.valid)
+        data = payload(args.app, config, account, extension, time.time(), args.valid, link_secret(Path(args.config)))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1
+    _note(args, config, account.name, "qr-code", f"extension {extension.number} ({args.app})")
     code = segno.make(data, error="m", micro=False)
     out = Path(args.png or f"{account.name}-{extension.number}-{args.app}.png")
     code.save(str(out), scale=8, border=4)

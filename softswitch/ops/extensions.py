@@ -154,6 +154,9 @@ def stop(tree: Any, account: str, number: str) -> Change:
         if len(members) == 1 and ref.where.startswith("group "):
             raise ValueError(f"extension {number} is the only member of {ref.where.removesuffix(' members')}: "
                              "give the group another member or remove the group first")
+        if len(members) == 1 and ref.where.endswith(" lines"):
+            raise ValueError(f"extension {number} is the only line of {ref.where.removesuffix(' lines')}: "
+                             "give the phone another line or remove it first (softswitch phones remove)")
         del members[ref.key]
         left.append(ref.where.removesuffix(" members"))
     for other in t.extensions(acc):

@@ -124,6 +124,13 @@ class Operations:
         """Raises ``plans.CsvErrors`` (every problem) and then nothing is changed."""
         return await self._run(lambda tree, _c: plans.import_csv(tree, account, data), expected, dry_run)
 
+    async def note(self, account: str, action: str, subject: str) -> None:
+        """Audit something handed out that changes nothing (a sign-in link, a QR code with the
+        password in it): who made it, for which extension, when."""
+        version = (await asyncio.to_thread(document.read, self.path)).version
+        await self.audit.add_audit([AuditRow(at=self.clock(), actor=self.actor, account=account, action=action,
+                                             subject=subject, person=None, before=None, after=None, version=version)])
+
     # --- provisioned phones ---------------------------------------------------------------
     async def add_device(self, account: str, mac: str, model: str, lines: Sequence[str], password: str | None = None,
                          blf: Sequence[str] = (), park_keys: int | None = None, label: str | None = None,

@@ -104,6 +104,12 @@ def number_refs(acc: Any) -> Iterator[Ref]:
         for key in ("on_expiry", "fallback"):
             if isinstance(park, dict) and key in park:
                 yield Ref(park, key, f"{label} {key}", False)
+    for d in items("devices"):
+        label = f"device {d.get('mac')}"
+        for key, what in (("lines", "lines"), ("blf", "BLF keys")):
+            numbers = d.get(key)
+            for m in range(len(numbers) if isinstance(numbers, list) else 0):
+                yield Ref(numbers, m, f"{label} {what}", True)
     transfer = acc.get("transfer")
     if isinstance(transfer, dict) and "fallback" in transfer:
         yield Ref(transfer, "fallback", "transfer fallback", False)

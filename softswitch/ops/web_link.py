@@ -1,10 +1,15 @@
-"""Short-lived sign-in links for the browser phone (``softswitch extensions web-link``).
+"""Short-lived sign-in links: the browser phone's (``softswitch extensions web-link``) and a
+Linphone QR code's provisioning URL (``softswitch extensions qr``).
 
-A link carries its account, extension and expiry, signed with an HMAC keyed by the extension's
-own password: the switch checks it against the config it runs, so no store or shared secret is
-needed, and a new password (or a stopped extension) voids every link made before. A link is
-used once (``Redeemed``, in the switch's memory until the link would have expired anyway).
-Opening one gives the page the extension's SIP credentials, as a QR code for a softphone does."""
+A link carries its account, extension and expiry, signed with an HMAC whose key comes from the
+switch's link secret (a file beside the config, made by whichever of the command line or the
+switch needs it first) and the extension's own password: the switch checks it against the
+config it runs, a new password (or a stopped extension) voids every link made before, and a
+link seen in a chat's history tells nothing about the password (without the secret, no guess
+can be checked).  Each link names its purpose: a browser phone's link does not open Linphone's
+URL, nor the reverse.  A link is used once (``Redeemed``, in the process's memory until the link
+would have expired anyway: a restart forgets which were used, so links are short-lived).
+Opening one gives its user the extension's SIP credentials, as a QR code for a softphone does."""
 
 from __future__ import annotations
 
@@ -13,15 +18,32 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..config import Config, Extension
 from .login import reachable
 
 DEFAULT_VALID = 15 * 60  # seconds
 MAX_VALID = 7 * 24 * 3600
-_CONTEXT = b"softswitch web-link v1:"
+_CONTEXT = b"softswitch link v2:"
+PHONE, LINPHONE = "phone", "linphone"  # what a link opens
+
+
+def link_secret(config_path: Path) -> bytes:
+    """The switch's link secret: ``<config>.links-secret`` beside the config (the command line
+    and the switch share the config's folder), made on first use, readable by its owner only."""
+    path = config_path.with_name(config_path.name + ".links-secret")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+    return bytes.fromhex(path.read_text().strip())
 
 
 def _b64(data: bytes) -> str:
@@ -32,17 +54,19 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(password: str, payload: str) -> str:
-    return _b64(hmac.new(password.encode(), _CONTEXT + payload.encode(), hashlib.sha256).digest()[:18])
+def _mac(secret: bytes, password: str, purpose: str, payload: str) -> bytes:
+    key = hmac.new(secret, password.encode(), hashlib.sha256).digest()
+    return _b64(hmac.new(key, _CONTEXT + purpose.encode() + b":" + payload.encode(), hashlib.sha256).digest()[:18]).encode()
 
 
-def make_link(account: str, extension: Extension, now: float, valid: float = DEFAULT_VALID) -> str:
-    """A token for ``extension`` of ``account`` that opens the page until ``now + valid``."""
+def make_link(account: str, extension: Extension, now: float, valid: float = DEFAULT_VALID, *, secret: bytes,
+              purpose: str = PHONE) -> str:
+    """A token for ``extension`` of ``account`` that opens ``purpose`` until ``now + valid``."""
     if not 0 < valid <= MAX_VALID:
         raise ValueError(f"a link is valid for 1 s to {MAX_VALID // 86400} days, not {valid:g} s")
     payload = _b64(json.dumps([account, extension.number, int(now + valid), secrets.token_hex(6)],
                               separators=(",", ":")).encode())
-    return f"{payload}.{_mac(extension.password, payload)}"
+    return f"{payload}.{_mac(secret, extension.password, purpose, payload).decode()}"
 
 
 def phone_url(config: Config) -> str:
@@ -64,7 +88,7 @@ class Opened:
     expires: int
 
 
-def open_link(config: Config, token: str, now: float) -> Opened | str:
+def open_link(config: Config, token: str, now: float, *, secret: bytes, purpose: str = PHONE) -> Opened | str:
     """What a link opens, or why it does not (a sentence for the page)."""
     payload, _, mac = token.partition(".")
     try:
@@ -74,7 +98,8 @@ def open_link(config: Config, token: str, now: float) -> Opened | str:
         return "This link is not valid."
     account = config.account(str(account_name))
     extension = account.extension(str(number)) if account else None
-    if account is None or extension is None or not hmac.compare_digest(mac, _mac(extension.password, payload)):
+    if account is None or extension is None or not hmac.compare_digest(
+            mac.encode("utf-8", "surrogateescape"), _mac(secret, extension.password, purpose, payload)):
         return "This link is not valid (the extension's password may have changed since)."
     if now >= expires:
         return "This link has expired."

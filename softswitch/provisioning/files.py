@@ -19,7 +19,7 @@ _MAC_FILE = re.compile(r"([0-9a-f]{12})\.(cfg|boot)\Z")
 _GRANDSTREAM_FILE = re.compile(r"cfg([0-9a-f]{12})\.xml\Z")
 _YEALINK_COMMON = re.compile(r"y0000000000[0-9a-f]{2}\.cfg\Z")
 _UA_MAC = re.compile(r"(?:[0-9a-f]{2}[:-]?){5}[0-9a-f]{2}\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")  # nor valid in XML, nor a line
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..config import Config
-from ..ops.web_link import Opened, Redeemed, open_link
+from ..ops.web_link import LINPHONE, Opened, Redeemed, open_link
 from ..sip.auth import DigestAuthenticator, Verdict
 from .files import render, user_agent_mac, wanted
 from .profile import find_device, profile
@@ -63,6 +63,7 @@ class Provisioner:
     auth: DigestAuthenticator = field(default_factory=lambda: DigestAuthenticator(secrets.token_bytes(32)))
     asked: OrderedDict[str, Asked] = field(default_factory=OrderedDict)
     redeemed: Redeemed = field(default_factory=Redeemed)  # Linphone links used
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # the switch's link secret
     counters: dict[str, int] = field(default_factory=lambda: {"served": 0, "challenged": 0, "refused": 0, "unknown": 0})
 
     def allowed(self, config: Config, host: str) -> bool:
@@ -158,7 +159,7 @@ class Provisioner:
         config, now = self.config(), self.wall()
         if self.guard.is_banned(host) or not self.allowed(config, host):
             return self._refuse(403)
-        opened = open_link(config, token, now)
+        opened = open_link(config, token, now, secret=self.secret, purpose=LINPHONE)
         if isinstance(opened, Opened) and not self.redeemed.first_use(token, opened.expires, now):
             opened = "This link was used already."
         if not isinstance(opened, Opened):

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 from ..config import Account, Config, Extension
-from ..ops.web_link import make_link
+from ..ops.web_link import LINPHONE, make_link
 from .profile import provisioning_url, sip_listener
 
 APPS = ("gswave", "linphone", "zoiper")
@@ -33,8 +33,9 @@ def gswave(config: Config, account: Account, extension: Extension) -> str:
     return f"<?xml version='1.0' encoding='utf-8'?><AccountConfig version='1'><Account>{body}</Account></AccountConfig>"
 
 
-def linphone_url(config: Config, account: Account, extension: Extension, now: float, valid: float) -> str:
-    return f"{provisioning_url(config)}/{LINPHONE_PATH}/{make_link(account.name, extension, now, valid)}"
+def linphone_url(config: Config, account: Account, extension: Extension, now: float, valid: float, secret: bytes) -> str:
+    token = make_link(account.name, extension, now, valid, secret=secret, purpose=LINPHONE)
+    return f"{provisioning_url(config)}/{LINPHONE_PATH}/{token}"
 
 
 def linphone_xml(config: Config, account: Account, extension: Extension) -> str:
@@ -43,7 +44,7 @@ def linphone_xml(config: Config, account: Account, extension: Extension) -> str:
     proxy, port, transport = sip_listener(config)
     host = f"[{proxy}]" if ":" in proxy else proxy
     route = f"<sip:{host}:{port};transport={transport}>"
-    display = (extension.display_name or extension.number).replace('"', "'")
+    display = (extension.display_name or extension.number).replace("\\", "/").replace('"', "'")
     sections = {
         "sip": {"default_proxy": "0"},
         "proxy_0": {"reg_proxy": route, "reg_route": route,
@@ -72,12 +73,13 @@ def zoiper(config: Config, account: Account, extension: Extension) -> str:
             f"Outbound proxy: {proxy}:{port}\nTransport: {transport.upper()}\n")
 
 
-def payload(app: str, config: Config, account: Account, extension: Extension, now: float, valid: float) -> str:
+def payload(app: str, config: Config, account: Account, extension: Extension, now: float, valid: float,
+            secret: bytes) -> str:
     """What the QR code for ``app`` holds."""
     if app == "gswave":
         return gswave(config, account, extension)
     if app == "linphone":
-        return linphone_url(config, account, extension, now, valid)
+        return linphone_url(config, account, extension, now, valid, secret)
     if app == "zoiper":
         return zoiper(config, account, extension)
     raise ValueError(f"no app {app!r}: one of {', '.join(APPS)}")

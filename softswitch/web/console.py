@@ -25,11 +25,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from ..config import ConfigError
 from ..ops import document
 from ..ops import plans as plan_ops
+from ..ops.devices import MODELS
 from ..ops.login import login_info
 from ..ops.service import Operations, Outcome
 from ..ops.tree import NotFound
-from ..ops.web_link import DEFAULT_VALID, make_link
+from ..ops.web_link import DEFAULT_VALID, link_secret, make_link
 from ..provisioning import softphones
+from ..provisioning.profile import provisioning_url
 from ..store.calls_csv import when
 from . import TEMPLATES
 
@@ -63,6 +65,9 @@ LABELS: dict[str, dict[str, str]] = {
         "department": "Department", "give_plan": "Give plan", "remove_plan": "Remove", "bans": "Banned sources", "source": "Source",
         "why": "Why", "left": "Left (s)", "dropped": "Dropped", "lift": "Lift", "lifted": "Ban lifted:",
         "web_link": "Browser phone link", "web_link_title": "Sign-in link for the browser phone (once, until {})",
+        "phones": "Phones", "model": "Model", "lines": "Lines", "label": "Label", "park_keys": "park keys",
+        "add_phone": "Provision a phone", "phone_added": "Type these into the phone's auto-provisioning page",
+        "phones_asked": "Phones that asked and that no account has", "times": "Times",
         "qr": "QR code", "qr_title": "QR code for {}", "qr_once": "it opens once, until {}",
         "qr_secret": "it holds the password: hand it over as you would the password",
     },
@@ -88,6 +93,9 @@ LABELS: dict[str, dict[str, str]] = {
         "department": "Phòng ban", "give_plan": "Cấp gói", "remove_plan": "Gỡ", "bans": "Nguồn bị chặn", "source": "Nguồn",
         "why": "Lý do", "left": "Còn lại (giây)", "dropped": "Đã bỏ", "lift": "Bỏ chặn", "lifted": "Đã bỏ chặn:",
         "web_link": "Liên kết điện thoại web", "web_link_title": "Liên kết đăng nhập điện thoại web (một lần, đến {})",
+        "phones": "Điện thoại bàn", "model": "Dòng máy", "lines": "Máy nhánh", "label": "Tên", "park_keys": "phím đỗ",
+        "add_phone": "Cấu hình tự động một điện thoại", "phone_added": "Nhập các thông tin này vào trang tự cấu hình của điện thoại",
+        "phones_asked": "Điện thoại đã hỏi nhưng chưa thuộc tài khoản nào", "times": "Số lần",
         "qr": "Mã QR", "qr_title": "Mã QR cho {}", "qr_once": "chỉ mở được một lần, đến {}",
         "qr_secret": "mã chứa mật khẩu: hãy giao như giao mật khẩu",
     },
@@ -259,17 +267,20 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
             if acc is None or ext is None:
                 problems = [f"no extension {number!r} in account {account!r}"]
             elif action == "web-link":  # for the person to open: the page at the address this console is reached by
-                link = {"url": f"{request.base_url}phone?domain={acc.domain}#link={make_link(acc.name, ext, now)}",
+                token = make_link(acc.name, ext, now, secret=link_secret(ctx.config_path))
+                link = {"url": f"{request.base_url}phone?domain={acc.domain}#link={token}",
                         "until": time.strftime("%H:%M", time.localtime(now + DEFAULT_VALID)), "number": number}
+                await operations(caller).note(account, "web-link", f"extension {number}")
             else:
                 try:
-                    data = softphones.payload(app, ctx.config(), acc, ext, now, DEFAULT_VALID)
+                    data = softphones.payload(app, ctx.config(), acc, ext, now, DEFAULT_VALID, link_secret(ctx.config_path))
                 except ValueError as exc:
                     problems = [str(exc)]
                 else:
                     qr = {"app": app, "number": number, "image": segno.make(data, error="m", micro=False).svg_data_uri(
                         scale=5, border=4), "until": time.strftime("%H:%M", time.localtime(now + DEFAULT_VALID))
                           if app == "linphone" else None}
+                    await operations(caller).note(account, "qr-code", f"extension {number} ({app})")
         else:
             o = operations(caller)
             outcome, problems = await attempt(o.stop(account, number) if action == "stop" else
@@ -383,6 +394,57 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         outcome, problems = await attempt(change(operations(caller)))
         done = "; ".join(f"{c.action} {c.subject}" for c in outcome.changes) + f": {outcome.applied}" if outcome else None
         return page(request, "console_people.html", None, **_people(caller, account, problems=problems, applied=done))
+
+    def _phones(caller: Caller, account: str | None, **more: Any) -> dict[str, Any]:
+        seen = accounts(caller)
+        name = account if account in seen else (seen[0] if seen else None)
+        acc = ctx.config().account(name) if name else None
+        return {"caller": caller, "accounts": seen, "account": name, "devices": acc.devices if acc else [],
+                "models": MODELS, "asked": ctx.phones_asked() if caller.account is None else None,
+                "problems": [], "done": None, "added": None, **more}
+
+    @app.get("/console/phones", response_class=HTMLResponse, include_in_schema=False)
+    def phones(request: Request, account: str | None = None, lang: str | None = None) -> Response:
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        return page(request, "console_phones.html", lang, **_phones(caller, account))
+
+    @app.post("/console/phones", response_class=HTMLResponse, include_in_schema=False)
+    async def add_phone(request: Request, account: str = Form(...), mac: str = Form(..., max_length=17),
+                        model: str = Form(...), lines: str = Form(..., max_length=200), blf: str = Form("", max_length=600),
+                        label: str = Form("", max_length=60)) -> Response:
+        """Provision a phone, as ``softswitch phones add``: what to type into it, shown once."""
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        if account not in accounts(caller):
+            return page(request, "console_phones.html", None, **_phones(caller, account, problems=[f"no account named {account!r}"]))
+        numbers = [n.strip() for n in lines.split(",") if n.strip()]
+        watched = [n.strip() for n in blf.split(",") if n.strip()]
+        outcome, problems = await attempt(operations(caller).add_device(account, mac, model, numbers, None, watched, None,
+                                                                       label.strip() or None))
+        added = None
+        if outcome is not None:
+            change = outcome.change
+            try:
+                url = provisioning_url(outcome.config) + "/"
+            except ValueError as exc:
+                url = f"({exc})"
+            added = [("Provisioning URL", url), ("User name", str((change.after or {}).get("mac", ""))),
+                     ("Password", change.secret or "")]
+        return page(request, "console_phones.html", None, **_phones(caller, account, problems=problems, added=added))
+
+    @app.post("/console/phones/{mac}/remove", response_class=HTMLResponse, include_in_schema=False)
+    async def remove_phone(request: Request, mac: str, account: str = Form(...)) -> Response:
+        caller = who(request)
+        if caller is None:
+            return RedirectResponse("/console/login", status_code=303)
+        if account not in accounts(caller):
+            return page(request, "console_phones.html", None, **_phones(caller, account, problems=[f"no account named {account!r}"]))
+        outcome, problems = await attempt(operations(caller).remove_device(account, mac))
+        done = f"{outcome.change.action} {outcome.change.subject}: {outcome.applied}" if outcome is not None else None
+        return page(request, "console_phones.html", None, **_phones(caller, account, problems=problems, done=done))
 
     @app.get("/console/audit", response_class=HTMLResponse, include_in_schema=False)
     async def audit(request: Request, account: str | None = None, lang: str | None = None) -> Response:

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from ..config import Config
-from ..ops.web_link import Opened, Redeemed, open_link
+from ..ops.web_link import PHONE, Opened, Redeemed, open_link
 from . import JSSIP, STATIC, TEMPLATES
 
 LANG_COOKIE = "softswitch_lang"  # shared with the console: one choice per browser
@@ -76,7 +76,8 @@ class LinkIn(BaseModel):
     token: str = Field(max_length=400)
 
 
-def mount(app: FastAPI, config: Callable[[], Config]) -> None:
+def mount(app: FastAPI, config: Callable[[], Config], secret: bytes) -> None:
+    """``secret``: the switch's link secret (``ops.web_link.link_secret``)."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     redeemed = Redeemed()
 
@@ -99,7 +100,7 @@ def mount(app: FastAPI, config: Callable[[], Config]) -> None:
         """A link's credentials, once: the page asks from its script (a chat app's preview of
         the link fetches the page, not this), then signs in as the extension."""
         now = time.time()
-        opened = open_link(config(), body.token, now)
+        opened = open_link(config(), body.token, now, secret=secret, purpose=PHONE)
         if isinstance(opened, Opened) and not redeemed.first_use(body.token, opened.expires, now):
             opened = "This link was used already: ask for a new one."
         if not isinstance(opened, Opened):

@@ -478,8 +478,9 @@ def run(count: int, seed: int, workdir: Path, *, max_seconds: float = 3600, star
     result = Result(seed, count)
     gen = Generator(seed, tcp_share=tcp_share)
     switch = Switch(workdir)
-    # RTP ports of its own, above the 10000-20000 other switches on this machine may be using.
-    media_min = 20000 + 2 * (switch.port % 5000)
+    # RTP ports of its own: above the 10000-20000 other switches on this machine may be using, the
+    # ports the tests hand out (harness.free_port) and the kernel's ephemeral ports.
+    media_min = 61000 + 2 * (switch.port % 2000)
     switch.overrides = {
         "security": {"ban_threshold": 100000,
                      "trusted_networks": ["127.0.0.1/32", f"{FUZZ_UDP_HOST}/32", f"{FUZZ_TCP_HOST}/32"]},

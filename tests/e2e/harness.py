@@ -21,28 +21,34 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 
 def _test_ports() -> range:
     """Ports the tests hand out: above the switch's RTP pool (10000-20000, baresip's default too)
-    and below the kernel's ephemeral ports, which any outgoing connection or port-0 bind may take
-    at any moment (a port picked there and bound a moment later by a phone was seen taken by
-    then: "SIP Transport failed: Address already in use")."""
+    and the pools some tests give it (31000 and up), and below the kernel's ephemeral ports,
+    which any outgoing connection or port-0 bind may take at any moment (a port picked there and
+    bound a moment later by a phone was seen taken by then: "SIP Transport failed: Address
+    already in use")."""
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
-    return range(20002, max(20002 + 1000, low - 8))
+    top = min(30996, low - 8)
+    if top - 20004 < 4000:
+        raise RuntimeError(f"the kernel's ephemeral ports start at {low}: the tests need 20004-30996 outside them")
+    return range(20004, top, STEP)
 
 
+STEP = 4  # a port handed out, and the three after it: SIPp's -mp N also takes N+1 to N+3 (RTCP, video)
 _PORTS = _test_ports()
-_cursor = [_PORTS.start + (os.getpid() * 7919) % len(_PORTS)]  # where this run starts handing ports out
+_cursor = [(os.getpid() * 7919) % len(_PORTS)]  # where this run starts handing ports out (an index)
 
 
 def free_port(span: int = 1) -> int:
-    """A port free for both UDP and TCP on 127.0.0.1, and (``span``) the ones after it too:
-    baresip listens on its port with UDP and TCP and on the next one with TLS.  Ports are handed
-    out in turn from a range no kernel assigns by itself, so none is given twice in a run and no
-    outgoing connection takes one before its user binds it."""
-    for _ in range(500):
-        port = _cursor[0]
-        _cursor[0] = port + span if port + 2 * span < _PORTS.stop else _PORTS.start
+    """A port free for both UDP and TCP on 127.0.0.1, and the ones after it up to ``span``
+    (baresip listens on its port with UDP and TCP and on the next one with TLS).  Ports are
+    handed out in turn, four apart, from a range no kernel assigns by itself and no test's RTP
+    pool covers, so none is given twice in a run and none is taken before its user binds it."""
+    assert 1 <= span <= STEP
+    for _ in range(len(_PORTS)):
+        port = _PORTS[_cursor[0]]
+        _cursor[0] = (_cursor[0] + 1) % len(_PORTS)
         held: list[socket.socket] = []
         try:
             for offset in range(span):

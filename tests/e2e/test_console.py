@@ -207,8 +207,8 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
         driver.save_screenshot(str(shots / "calls.png"))
         driver.get(f"{base}/console/audit?account=acme")
         actions = [r.find_elements(By.TAG_NAME, "td")[3].text for r in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")]
-        assert actions[:7] == ["plan-remove", "plan-assign", "person-add", "stop", "change-number", "password",
-                               "grant"], actions  # newest first
+        assert actions[:9] == ["plan-remove", "plan-assign", "person-add", "qr-code", "web-link", "stop",
+                               "change-number", "password", "grant"], actions  # newest first
         driver.save_screenshot(str(shots / "audit.png"))
 
         # On a phone-sized screen every page fits its width (wide tables scroll by themselves).
@@ -231,3 +231,49 @@ def test_the_console_shows_live_calls_grants_extensions_and_keeps_accounts_apart
         assert not driver.find_elements(By.ID, "bans")  # the switch's bans are the operator's
         driver.get(f"{base}/console/extensions?account=acme")  # another account's: its own shown instead
         assert "globex" in driver.find_element(By.TAG_NAME, "h1").text and "306" not in driver.page_source
+
+
+def test_the_console_provisions_a_phone_that_then_fetches_its_file(make_switch: Any, artefacts: Path) -> None:
+    """Phones page: a Yealink added through the form shows what to type into it, and with exactly
+    that the phone fetches its file; an unknown phone that asked is listed; a line that is not the
+    account's is refused with the config's problem; the phone removed."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    api, prov = free_port(), free_port()
+    switch: Switch = make_switch(api={"address": "127.0.0.1", "port": api},
+                                 provisioning={"address": "127.0.0.1", "port": prov, "url": f"http://127.0.0.1:{prov}"})
+    base = f"http://127.0.0.1:{api}"
+    ops = token(switch, "ops")
+    agent = "Yealink SIP-T46S 66.86.0.15 00:15:65:a1:b2:c3"
+    with httpx.Client(base_url=f"http://127.0.0.1:{prov}", timeout=10) as http:
+        assert http.get("/001565a1b2c3.cfg", headers={"User-Agent": agent}).status_code == 404  # not claimed yet
+        with chromium("--window-size=1280,1800") as driver:
+            sign_in(driver, base, ops)
+            driver.get(f"{base}/console/phones?account=acme")
+            assert "001565a1b2c3" in driver.find_element(By.ID, "asked").text  # the phone that asked
+            driver.find_element(By.ID, "phone-mac").send_keys("00:15:65:A1:B2:C3")
+            driver.find_element(By.ID, "phone-lines").send_keys("101")
+            driver.find_element(By.ID, "phone-blf").send_keys("102, 103")
+            driver.find_element(By.ID, "phone-label").send_keys("Reception")
+            submit(driver, driver.find_element(By.ID, "add-phone-submit"))
+            cells = {r.find_element(By.TAG_NAME, "th").text: r.find_element(By.TAG_NAME, "td").text
+                     for r in driver.find_elements(By.CSS_SELECTOR, "#provisioning-info tr")}
+            assert cells["Provisioning URL"] == f"http://127.0.0.1:{prov}/" and cells["User name"] == "001565a1b2c3", cells
+            assert "101" in driver.find_element(By.CSS_SELECTOR, "tr[data-mac='001565a1b2c3']").text
+            driver.save_screenshot(str(artefacts / "phones-added.png"))
+
+            got = http.get("/001565a1b2c3.cfg", headers={"User-Agent": agent},
+                           auth=httpx.DigestAuth(cells["User name"], cells["Password"]))
+            assert got.status_code == 200 and "account.1.password = acme-101-secret" in got.text, got.text[:300]
+
+            before = switch.config_path.read_text()
+            driver.find_element(By.ID, "phone-mac").send_keys("001565aabbcc")
+            driver.find_element(By.ID, "phone-lines").send_keys("199")
+            submit(driver, driver.find_element(By.ID, "add-phone-submit"))
+            assert "extension '199' is not in this account" in driver.find_element(By.ID, "problems").text
+            assert switch.config_path.read_text() == before
+            submit(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-mac='001565a1b2c3'] button.remove"))
+            assert "device-remove" in driver.find_element(By.ID, "done").text
+            assert not driver.find_elements(By.CSS_SELECTOR, "#phones tr[data-mac='001565a1b2c3']")
+            driver.save_screenshot(str(artefacts / "phones.png"))

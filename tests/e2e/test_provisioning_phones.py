@@ -133,7 +133,8 @@ def test_over_https_a_phone_looking_for_its_server_is_told_where_it_is_and_fetch
     mac, (model, lines, password, agent) = next(iter(DEVICES.items()))
     accounts[0]["devices"] = [{"mac": mac, "model": model, "lines": lines, "password": password}]
     switch.overrides = {"accounts": accounts, "provisioning": {
-        "address": "127.0.0.1", "port": prov, "plug_and_play": True, "url": f"https://127.0.0.1:{prov}",
+        "address": "127.0.0.1", "port": prov, "plug_and_play": True, "allow": ["127.0.0.0/8"],
+        "url": f"https://127.0.0.1:{prov}",
         "tls": {"certificate": str(cert), "private_key": str(key)}}}
     switch.start()
     try:

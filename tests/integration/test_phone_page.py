@@ -4,6 +4,7 @@ labels in English or Vietnamese, chosen by the browser or the person, and sign-i
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,14 +36,17 @@ async def test_the_page_speaks_english_or_vietnamese(client: Any) -> None:
 
 
 async def test_a_web_link_signs_in_once(client: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    c, path, *_ = client
-    code, out, err = run(capsys, "extensions", "web-link", "101", "--account", "acme", "--valid", "10m",
-                         "--config", str(path))
+    c, path, _, store = client
+    # (the command opens the store for its audit row: out of this test's event loop)
+    code, out, err = await asyncio.to_thread(run, capsys, "extensions", "web-link", "101", "--account", "acme",
+                                             "--valid", "10m", "--config", str(path))
     assert code == 0, err
     url = urlsplit(out.strip())
     assert (url.scheme, url.port, url.path, url.query) == ("http", 8088, "/phone", "domain=acme.example"), out
     token = re.fullmatch(r"link=(\S+)", url.fragment)[1]  # type: ignore[index]
     assert "once" in err and "a new password voids it" in err
+    (audited,) = [r for r in await store.list_audit("acme") if r.action == "web-link"]
+    assert audited.subject == "extension 101" and "command line" in audited.actor  # who handed out a way in
 
     opened = await c.post("/phone/link", json={"token": token})
     assert opened.status_code == 200, opened.text
@@ -50,7 +54,8 @@ async def test_a_web_link_signs_in_once(client: Any, capsys: pytest.CaptureFixtu
     again = await c.post("/phone/link", json={"token": token})
     assert again.status_code == 403 and "used already" in again.json()["error"]
 
-    code, out, _ = run(capsys, "extensions", "web-link", "102", "--account", "acme", "--config", str(path))
+    code, out, _ = await asyncio.to_thread(run, capsys, "extensions", "web-link", "102", "--account", "acme",
+                                           "--config", str(path))
     fresh = out.strip().split("#link=")[1]
     changed = await c.post("/api/accounts/acme/extensions/102/password", json={}, headers=auth(ACME))
     assert changed.status_code == 200, changed.text  # a new password voids the link
