@@ -123,3 +123,19 @@ def test_phones_added_listed_and_removed_from_the_command_line(config: Path, cap
     assert load_config(config).account("acme").devices == []  # type: ignore[union-attr]
     code, out, _ = run(capsys, "audit", *c)
     assert "device-add" in out and "device-remove" in out and password[1] not in out
+
+
+def test_stopping_or_renumbering_an_extension_carries_its_phones_along(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config.write_text(config.read_text().replace("\naccounts:\n", "\nprovisioning: {address: 127.0.0.1}\n\naccounts:\n", 1))
+    c = ["--config", str(config), "--account", "acme"]
+    assert run(capsys, "phones", "add", "001565000001", "--model", "yealink", "--line", "101", "--line", "102",
+               "--blf", "105", *c)[0] == 0
+    assert run(capsys, "phones", "add", "001565000002", "--model", "fanvil", "--line", "104", *c)[0] == 0
+    code, out, err = run(capsys, "extensions", "change", "102", "112", *c)
+    assert code == 0 and "device 001565000001 lines" in out, out + err
+    code, out, err = run(capsys, "extensions", "stop", "105", *c)
+    assert code == 0 and "device 001565000001 BLF keys" in out, out + err
+    code, _, err = run(capsys, "extensions", "stop", "104", *c)
+    assert code == 1 and "extension 104 is the only line of device 001565000002" in err, err
+    first, second = load_config(config).account("acme").devices  # type: ignore[union-attr]
+    assert (first.lines, first.blf, second.lines) == (["101", "112"], [], ["104"])
