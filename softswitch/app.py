@@ -80,6 +80,7 @@ class App:
         self.admin: AdminServer | None = None
         self.api: ApiServer | None = None
         self.provisioning: ApiServer | None = None
+        self.draining = False  # softswitch drain / SIGUSR1: no new calls; exit when the last one ends
         self.provisioner: Provisioner | None = None
         self.guard = Guard(config, resolve=lambda host: self.calls.hosts.address(host) if self.calls is not None else host)
         self.trunks: TrunkRegistrations | None = None
@@ -138,7 +139,7 @@ class App:
             "calls": self.calls.active, "counters": self._counters, "trunks": self.trunks.status,
             "parked": self.calls.parked, "subscriptions": self.blf.listing, "bans": self.guard.listing,
             "phones-asked": lambda: self.provisioner.listing() if self.provisioner is not None else [],
-        }, actions={"lift": self.guard.lift, "reload": self._reload_action})
+        }, actions={"lift": self.guard.lift, "reload": self._reload_action, "drain": lambda _arg: self.drain()})
         await self.admin.start()
         if cfg.api is not None:
             await self._start_api(cfg)
@@ -252,6 +253,7 @@ class App:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         loop.add_signal_handler(signal.SIGTERM, self._stopped.set)
         loop.add_signal_handler(signal.SIGINT, self._stopped.set)
+        loop.add_signal_handler(signal.SIGUSR1, self.drain)
         self.gc_pauses.install()
         await self.start()
         log.info("softswitch %s ready", __version__)
@@ -309,6 +311,25 @@ class App:
                                 ports_allocated=self.media.pool.counters.allocated,
                                 ports_released=self.media.pool.counters.released)
         return out
+
+    def drain(self) -> str:
+        """``softswitch drain`` (or SIGUSR1), before an upgrade or a move: from now on OPTIONS (an
+        edge proxy's probes) and new INVITEs get ``503`` with Retry-After, so callers and the
+        edge go elsewhere; calls in progress (parked ones too) go on, and the switch exits when
+        the last one has ended.  Registrations, in-dialog requests and the rest are served."""
+        calls = len(self.calls.calls) if self.calls is not None else 0
+        if not self.draining:
+            self.draining = True
+            log.warning("draining: new calls and OPTIONS get 503; exiting when the last of %d calls has ended", calls)
+            self._drain_check()
+        return f"draining: {calls} calls in progress; the switch exits when the last one has ended"
+
+    def _drain_check(self) -> None:
+        if self.calls is None or not self.calls.calls:
+            log.warning("drained: no call left, stopping")
+            self._stopped.set()
+            return
+        asyncio.get_running_loop().call_later(0.5, self._drain_check)
 
     def reload(self) -> None:
         """SIGHUP: apply the config file, or log why not."""
@@ -378,6 +399,11 @@ class App:
             self.endpoint.respond(tx, early)
             return
         method = request.method
+        if self.draining and method in ("INVITE", "OPTIONS") and request.to.tag is None:
+            refused = make_response(request, 503, "Draining", to_tag=new_id())
+            refused.add("Retry-After", str(random.randint(30, 60)))  # noqa: S311 (spreading retries, not a secret)
+            self.endpoint.respond(tx, refused)
+            return
         if method == "REGISTER":
             self.registrar.on_register(tx, request, source)
         elif is_plug_and_play(request) and request.to.tag is None:

@@ -185,6 +185,18 @@ def cmd_trunks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drain(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config)
+    from .admin import AdminError, query
+
+    try:
+        print(query(config.admin.socket, "drain"))
+    except AdminError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_bans(args: argparse.Namespace) -> int:
     """Sources the running switch is ignoring (README "Configuration": per-source limits), or
     ``--lift ADDR``: end that one's ban now."""
@@ -341,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     bans.add_argument("--config", default=DEFAULT_CONFIG)
     bans.add_argument("--lift", metavar="ADDR", help="end this source's ban now")
     bans.set_defaults(func=cmd_bans)
+
+    drain = sub.add_parser("drain", help="the running switch refuses new calls and OPTIONS (503) and exits when its "
+                           "last call has ended (before an upgrade; SIGUSR1 does the same)")
+    drain.add_argument("--config", default=DEFAULT_CONFIG)
+    drain.set_defaults(func=cmd_drain)
 
     counters = sub.add_parser("counters", help="the running switch's counters (SIP, registrar, calls, security, gc, media)")
     counters.add_argument("--config", default=DEFAULT_CONFIG)
