@@ -388,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         sys.stdout.flush()
+    except SystemExit as exc:  # a command that stopped early (no such account, a config that does not load)
+        if isinstance(exc.code, int):
+            return exc.code
+        raise
     except BrokenPipeError:  # the reader stopped early (`softswitch calls --csv | head`): not an error to show
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit must not fail
         return 0

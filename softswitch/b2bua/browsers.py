@@ -108,10 +108,11 @@ class Browsers:
             self._plain(request, session_id, media)
 
     def _plain(self, message: Request | Response, session_id: str, media: MediaPorts) -> None:
-        if not self.media.browser_legs(session_id):
+        legs = self.media.browser_legs(session_id)
+        if not legs:
             return  # the common case: no browser in the call
         leg = self._leg(parse_sdp(message.body), media)
-        if leg is None or leg not in self.media.browser_legs(session_id):
+        if leg not in legs:
             return
         self.media.plain(session_id, leg)
         for key in [k for k, on in self.legs.items() if on == (session_id, leg)]:

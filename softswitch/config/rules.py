@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ..dialplan.resolve import classify, normalise
 from ..sounds import PROMPTS
-from .schema import Numbering, Park, Pickup, Supervision, Voicemail, is_recording_name
+from .schema import Numbering, Park, Pickup, Supervision, Voicemail, is_recording_name, normalise_mac
 
 Path = tuple[str | int, ...]
 
@@ -49,6 +49,13 @@ def cross_checks(tree: Any) -> list[tuple[Path, str]]:
     return problems
 
 
+def _mac(value: Any) -> str | None:
+    try:
+        return normalise_mac(value) if isinstance(value, str) else None
+    except ValueError:
+        return None  # the field's own check says so
+
+
 def _device_checks(accounts: list[Any]) -> list[tuple[Path, str]]:
     """A MAC belongs to one device of one account; a device's lines and BLF keys are
     extensions of its account, and its site one of the account's sites."""
@@ -64,8 +71,8 @@ def _device_checks(accounts: list[Any]) -> list[tuple[Path, str]]:
                 continue
             where = ("accounts", i, "devices", k)
             mac = device.get("mac")
-            if isinstance(mac, str):
-                key = mac.strip().lower().replace(":", "").replace("-", "")
+            key = _mac(mac)
+            if key is not None:
                 if key in macs:
                     first = macs[key]
                     problems.append(((*where, "mac"), f"MAC {mac} is already the device at accounts[{first[0]}].devices[{first[1]}]"))

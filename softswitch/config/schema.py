@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -47,6 +47,21 @@ def _check_ip(value: str) -> str:
         ipaddress.ip_address(value)
     except ValueError:
         raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+def _check_networks(value: list[str]) -> list[str]:
+    for text in value:
+        try:
+            ipaddress.ip_network(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a network such as 192.168.1.0/24 ({exc})") from None
+    return value
+
+
+def _check_http_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http(s) URL")
     return value
 
 
@@ -127,15 +142,7 @@ class Security(Strict):
     max_sources: int = Field(50000, ge=100, le=10_000_000, description="sources counted at once: beyond it the least "
                              "recently seen are forgotten, so a flood from spoofed addresses cannot grow memory")
 
-    @field_validator("trusted_networks")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for text in value:
-            try:
-                ipaddress.ip_network(text)
-            except ValueError as exc:
-                raise ValueError(f"{text!r} is not a network such as 192.168.1.0/24 ({exc})") from None
-        return value
+    _networks = field_validator("trusted_networks")(staticmethod(_check_networks))
 
 
 class Overload(Strict):
@@ -743,11 +750,15 @@ def normalise_mac(value: str) -> str:
     return text.replace(":", "").replace("-", "")
 
 
+DeviceModel = Literal["yealink", "grandstream", "grandstream-gxp", "fanvil"]
+DEVICE_MODELS: tuple[str, ...] = get_args(DeviceModel)
+
+
 class Device(Strict):
     """A desk phone the switch provisions (issue 17): its files name it by MAC address."""
 
     mac: str = Field(description="the phone's MAC address (on its label): 12 hex digits, ':' or '-' allowed")
-    model: Literal["yealink", "grandstream", "grandstream-gxp", "fanvil"] = Field(
+    model: DeviceModel = Field(
         description="the vendor family, which decides the files it asks for and their keys: yealink (T4x, T5x), "
         "grandstream (GRP26xx, GXP21xx 1.0.11 and later: named keys), grandstream-gxp (older GXP firmware: "
         "P-values, one line), fanvil (X series)")
@@ -789,22 +800,13 @@ class Provisioning(Strict):
     def _ip(cls, value: str) -> str:
         return _check_ip(value)
 
-    @field_validator("allow")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for network in value:
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ValueError(f"{network!r} is not a network (CIDR, as 192.168.1.0/24)") from None
-        return value
+    _networks = field_validator("allow")(staticmethod(_check_networks))
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/") if value else value
+        checked = _check_http_url(value)
+        return checked.rstrip("/") if checked else checked
 
     @model_validator(mode="after")
     def _plug_and_play_on_a_known_network(self) -> Provisioning:
@@ -827,12 +829,7 @@ class AccountNotify(Strict):
                 raise ValueError(f"{email!r} is not an e-mail address")
         return value
 
-    @field_validator("webhook")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
+    _url = field_validator("webhook")(staticmethod(_check_http_url))
 
 
 class Person(Strict):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .. import admin
 from ..api.auth import digest, new_token
 from ..cli_common import from_store, load_or_exit, parse_duration, parse_since, print_table
-from ..config import Account, Config, ConfigError
+from ..config import Account, Config, ConfigError, Extension
 from . import tree as t
 from .document import StaleEdit
 from .extensions import Change
@@ -159,6 +159,18 @@ def _account(config: Config, name: str) -> Account:
     return account
 
 
+def _extension(args: argparse.Namespace) -> tuple[Config, Account, Extension]:
+    """The config, account and extension a command names (``--config``, ``--account``,
+    ``extension``); exits 1 saying which is missing."""
+    config = load_or_exit(args.config)
+    account = _account(config, args.account)
+    extension = account.extension(args.extension)
+    if extension is None:
+        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
+        raise SystemExit(1)
+    return config, account, extension
+
+
 def cmd_people_list(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     account = _account(config, args.account)
@@ -192,12 +204,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    config = load_or_exit(args.config)
-    account = _account(config, args.account)
-    extension = account.extension(args.extension)
-    if extension is None:
-        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
-        return 1
+    config, account, extension = _extension(args)
     data = t.plain(extension.model_dump(exclude_none=True, mode="json"))
     data["password"] = "(set)"
     if extension.person:
@@ -209,12 +216,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_login_info(args: argparse.Namespace) -> int:
-    config = load_or_exit(args.config)
-    account = _account(config, args.account)
-    extension = account.extension(args.extension)
-    if extension is None:
-        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
-        return 1
+    config, account, extension = _extension(args)
     _print_pairs(login_info(config, account, extension, password=extension.password))
     return 0
 
@@ -231,12 +233,7 @@ def _note(args: argparse.Namespace, config: Config, account: str, action: str, s
 
 
 def cmd_web_link(args: argparse.Namespace) -> int:
-    config = load_or_exit(args.config)
-    account = _account(config, args.account)
-    extension = account.extension(args.extension)
-    if extension is None:
-        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
-        return 1
+    config, account, extension = _extension(args)
     try:
         page = args.base or phone_url(config)
         link = make_link(account.name, extension, time.time(), args.valid, secret=link_secret(Path(args.config)))
@@ -256,12 +253,7 @@ def cmd_qr(args: argparse.Namespace) -> int:
 
     from ..provisioning.softphones import payload
 
-    config = load_or_exit(args.config)
-    account = _account(config, args.account)
-    extension = account.extension(args.extension)
-    if extension is None:
-        print(f"no extension {args.extension!r} in account {args.account!r}", file=sys.stderr)
-        return 1
+    config, account, extension = _extension(args)
     try:
         data = payload(args.app, config, account, extension, time.time(), args.valid, link_secret(Path(args.config)))
     except ValueError as exc:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config.schema import normalise_mac
+from ..config.schema import DEVICE_MODELS, normalise_mac
 from . import tree as t
 from .extensions import Change
 from .tree import entry_list, node
 
-MODELS = ("yealink", "grandstream", "grandstream-gxp", "fanvil")
+MODELS = DEVICE_MODELS
 
 
 def _devices(acc: Any) -> Any:

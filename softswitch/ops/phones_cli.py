@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
 from .. import admin
 from ..cli_common import load_or_exit, print_table
 from ..provisioning.profile import provisioning_url
+from ..store.calls_csv import when
 from .cli import _edit, edit_options
 from .devices import MODELS
 from .service import Outcome
@@ -34,7 +34,7 @@ def cmd_asked(args: argparse.Namespace) -> int:
         print(f"cannot ask the running switch: {exc}", file=sys.stderr)
         return 1
     print_table(("MAC", "ADDRESS", "TIMES", "LAST", "USER-AGENT"), [
-        (r["mac"], r["address"], str(r["times"]), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["last"])),
+        (r["mac"], r["address"], str(r["times"]), when(r["last"]),
          r["user_agent"]) for r in rows])
     print(f"{len(rows)} unclaimed phone{'s' if len(rows) != 1 else ''} (add one with softswitch phones add MAC ...)")
     return 0

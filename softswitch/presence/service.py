@@ -53,7 +53,7 @@ from ..registrar.service import RegistrarService
 from ..sip.dialog import Dialog
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import NameAddr
-from ..sip.message import Header, Request, Response, make_response
+from ..sip.message import Header, Request, Response, make_response, new_request
 from ..sip.transaction import ServerTransaction, Target
 from ..sip.transport.endpoint import SipEndpoint
 from ..sip.uri import SipUri, parse_uri
@@ -354,15 +354,11 @@ class DialogEventService:
         address = str(NameAddr(SipUri("sip", account.domain, mailbox)))
         body = message_summary(f"sip:{mailbox}@{account.domain}", *counts)
         for binding in self.registrar.table.lookup(account.name, mailbox, self.registrar.clock()):
-            headers = [
-                Header("Via", self.endpoint.new_via(binding.source.transport)), Header("Max-Forwards", "70"),
-                Header("From", f"{address};tag={self.new_id()}"), Header("To", address),
-                Header("Call-ID", f"{self.new_id()}{self.new_id()}"), Header("CSeq", "1 NOTIFY"),
-                Header("Event", SUMMARY_EVENT), Header("Subscription-State", "active"),
-                Header("Content-Type", SUMMARY_TYPE), Header("Content-Length", str(len(body))),
-            ]
             try:
-                notify = Request("NOTIFY", parse_uri(binding.uri), headers, body)
+                notify = new_request("NOTIFY", parse_uri(binding.uri), self.endpoint.new_via(binding.source.transport),
+                                     f"{address};tag={self.new_id()}", address, f"{self.new_id()}{self.new_id()}",
+                                     [Header("Event", SUMMARY_EVENT), Header("Subscription-State", "active")],
+                                     body, SUMMARY_TYPE)
             except RemoteProtocolError:
                 continue
             self.counters["notified"] += 1

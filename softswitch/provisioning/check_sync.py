@@ -14,7 +14,7 @@ from ..config.schema import Device
 from ..registrar.service import RegistrarService
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import NameAddr
-from ..sip.message import Header, Request
+from ..sip.message import Header, new_request
 from ..sip.transport.endpoint import SipEndpoint
 from ..sip.uri import SipUri, parse_uri
 from .profile import find_device, profile
@@ -57,14 +57,10 @@ def check_sync(registrar: RegistrarService, endpoint: SipEndpoint, new_id: Calla
                 continue
             seen.add(binding.uri)
             address = str(NameAddr(SipUri("sip", account.domain, number)))
-            headers = [
-                Header("Via", endpoint.new_via(binding.source.transport)), Header("Max-Forwards", "70"),
-                Header("From", f"{address};tag={new_id()}"), Header("To", address),
-                Header("Call-ID", f"{new_id()}{new_id()}"), Header("CSeq", "1 NOTIFY"),
-                Header("Event", EVENT), Header("Subscription-State", "terminated"), Header("Content-Length", "0"),
-            ]
             try:
-                notify = Request("NOTIFY", parse_uri(binding.uri), headers, b"")
+                notify = new_request("NOTIFY", parse_uri(binding.uri), endpoint.new_via(binding.source.transport),
+                                     f"{address};tag={new_id()}", address, f"{new_id()}{new_id()}",
+                                     [Header("Event", EVENT), Header("Subscription-State", "terminated")])
             except RemoteProtocolError:
                 continue
             log.info("provisioning: %s (%s) asked to fetch its files again (check-sync NOTIFY to %s)", device.mac,

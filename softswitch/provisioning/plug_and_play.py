@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..config import Config
 from ..sip.errors import RemoteProtocolError
-from ..sip.message import Header, Request, make_response
+from ..sip.message import Header, Request, make_response, new_request
 from ..sip.transaction import ServerTransaction, Target
 from ..sip.transport.endpoint import SipEndpoint
 from .profile import provisioning_url
@@ -52,13 +52,10 @@ def answer(config: Config, endpoint: SipEndpoint, new_id: Callable[[], str], tx:
     try:
         contacts = request.contacts
         target_uri = contacts[0].uri if contacts else request.from_.uri
-        notify = Request("NOTIFY", target_uri, [
-            Header("Via", endpoint.new_via(source.transport)), Header("Max-Forwards", "70"),
-            Header("From", f"{request.get('To')};tag={tag}"), Header("To", request.get("From") or ""),
-            Header("Call-ID", request.call_id), Header("CSeq", "1 NOTIFY"), Header("Event", event),
-            Header("Subscription-State", "terminated;reason=timeout"), Header("Content-Type", "application/url"),
-            Header("Content-Length", str(len(url))),
-        ], url.encode())
+        notify = new_request("NOTIFY", target_uri, endpoint.new_via(source.transport), f"{request.get('To')};tag={tag}",
+                             request.get("From") or "", request.call_id,
+                             [Header("Event", event), Header("Subscription-State", "terminated;reason=timeout")],
+                             url.encode(), "application/url")
     except RemoteProtocolError:
         return
     log.info("plug-and-play: %s (%s) told to fetch its files from %s", source.host,

@@ -110,16 +110,14 @@ class Provisioner:
             return self._refuse(404)
         ua_mac = user_agent_mac(user_agent)
         target = want.mac or ua_mac  # a common file is the asking phone's
-        if target is not None and find_device(config, target) is None:
+        if target is None:  # a common file from a phone that did not say who it is: its credentials will
+            passwords = {d.mac: d.password for a in config.accounts for d in a.devices}
+        elif (wanted_device := find_device(config, target)) is None:
             self.counters["unknown"] += 1
             self._note_unknown(target, user_agent, host, now)
             return Response(status_code=404, headers={"Cache-Control": "no-store"})
-        if target is not None:
-            found = find_device(config, target)
-            assert found is not None
-            passwords = {found[1].mac: found[1].password}
-        else:  # a common file from a phone that did not say who it is: its credentials will
-            passwords = {d.mac: d.password for a in config.accounts for d in a.devices}
+        else:
+            passwords = {wanted_device[1].mac: wanted_device[1].password}
         result = self.auth.verify("GET", authorization, REALM, passwords, now)
         if result.verdict is Verdict.MISSING:
             return self._challenge()

@@ -17,6 +17,7 @@ a ``400`` that copies Via/From/To/Call-ID/CSeq.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Union
 
 from .errors import RemoteProtocolError
@@ -433,6 +434,18 @@ KNOWN_METHODS = frozenset({
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
     "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
 })
+
+
+def new_request(method: str, uri: Uri, via: str, from_: str, to: str, call_id: str, extra: Iterable[Header] = (),
+                body: bytes = b"", content_type: str | None = None) -> Request:
+    """A request the switch sends of its own, the first of its Call-ID (CSeq 1): RFC 3261
+    §8.1.1's headers, then ``extra``, then the body's type and length."""
+    headers = [Header("Via", via), Header("Max-Forwards", "70"), Header("From", from_), Header("To", to),
+               Header("Call-ID", call_id), Header("CSeq", f"1 {method}"), *extra]
+    if content_type is not None:
+        headers.append(Header("Content-Type", content_type))
+    headers.append(Header("Content-Length", str(len(body))))
+    return Request(method, uri, headers, body)
 
 
 def make_response(request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None) -> Response:

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..config import ConfigError
+from ..config import Account, ConfigError, Extension
 from ..ops import document
 from ..ops import plans as plan_ops
 from ..ops.devices import MODELS
@@ -142,6 +142,13 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
     def accounts(caller: Caller) -> list[str]:
         return [a.name for a in ctx.config().accounts if caller.may_see(a.name)]
 
+    def chosen(caller: Caller, account: str | None) -> tuple[list[str], str | None, Account | None]:
+        """The accounts the caller sees, and the one a page shows: the one asked for if the caller
+        sees it, else the first."""
+        seen = accounts(caller)
+        name = account if account in seen else (seen[0] if seen else None)
+        return seen, name, ctx.config().account(name) if name else None
+
     @app.get("/console/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, lang: str | None = None) -> HTMLResponse:
         return page(request, "console_login.html", lang, failed=False)
@@ -241,12 +248,29 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         return page(request, "console_extensions.html", lang, **_extensions(caller, account))
 
     def _extensions(caller: Caller, account: str | None, **more: Any) -> dict[str, Any]:
-        seen = accounts(caller)
-        name = account if account in seen else (seen[0] if seen else None)
-        acc = ctx.config().account(name) if name else None
+        seen, name, acc = chosen(caller, account)
         return {"caller": caller, "accounts": seen, "account": name, "extensions": acc.extensions if acc else [],
                 "people": acc.people if acc else [], "problems": [], "granted": None, "done": None, "link": None,
                 "qr": None, "apps": softphones.APPS, **more}
+
+    async def hand_out(request: Request, caller: Caller, acc: Account, ext: Extension, action: str,
+                       app: str) -> tuple[list[str], dict[str, Any] | None, dict[str, Any] | None]:
+        """A way in for the extension's person, audited: the browser phone's sign-in link (the page
+        at the address this console is reached by), or a softphone's QR code.  Problems, link, QR."""
+        now, secret = time.time(), link_secret(ctx.config_path)
+        until = time.strftime("%H:%M", time.localtime(now + DEFAULT_VALID))
+        if action == "web-link":
+            token = make_link(acc.name, ext, now, secret=secret)
+            await operations(caller).note(acc.name, "web-link", f"extension {ext.number}")
+            return [], {"url": f"{request.base_url}phone?domain={acc.domain}#link={token}", "until": until,
+                        "number": ext.number}, None
+        try:
+            data = softphones.payload(app, ctx.config(), acc, ext, now, DEFAULT_VALID, secret)
+        except ValueError as exc:
+            return [str(exc)], None, None
+        image = segno.make(data, error="m", micro=False).svg_data_uri(scale=5, border=4)
+        await operations(caller).note(acc.name, "qr-code", f"extension {ext.number} ({app})")
+        return [], None, {"app": app, "number": ext.number, "image": image, "until": until if app == "linphone" else None}
 
     @app.post("/console/extensions/{number}/{action}", response_class=HTMLResponse, include_in_schema=False)
     async def extension_action(request: Request, number: str, action: str, account: str = Form(...),
@@ -263,24 +287,10 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         elif action in ("web-link", "qr"):
             acc = ctx.config().account(account)
             ext = acc.extension(number) if acc is not None else None
-            now = time.time()
             if acc is None or ext is None:
                 problems = [f"no extension {number!r} in account {account!r}"]
-            elif action == "web-link":  # for the person to open: the page at the address this console is reached by
-                token = make_link(acc.name, ext, now, secret=link_secret(ctx.config_path))
-                link = {"url": f"{request.base_url}phone?domain={acc.domain}#link={token}",
-                        "until": time.strftime("%H:%M", time.localtime(now + DEFAULT_VALID)), "number": number}
-                await operations(caller).note(account, "web-link", f"extension {number}")
             else:
-                try:
-                    data = softphones.payload(app, ctx.config(), acc, ext, now, DEFAULT_VALID, link_secret(ctx.config_path))
-                except ValueError as exc:
-                    problems = [str(exc)]
-                else:
-                    qr = {"app": app, "number": number, "image": segno.make(data, error="m", micro=False).svg_data_uri(
-                        scale=5, border=4), "until": time.strftime("%H:%M", time.localtime(now + DEFAULT_VALID))
-                          if app == "linphone" else None}
-                    await operations(caller).note(account, "qr-code", f"extension {number} ({app})")
+                problems, link, qr = await hand_out(request, caller, acc, ext, action, app)
         else:
             o = operations(caller)
             outcome, problems = await attempt(o.stop(account, number) if action == "stop" else
@@ -303,8 +313,7 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         caller = who(request)
         if caller is None:
             return RedirectResponse("/console/login", status_code=303)
-        seen = accounts(caller)
-        name = account if account in seen else (seen[0] if seen else None)
+        seen, name, _ = chosen(caller, account)
         rows = [r.as_row() for r in await ctx.store.list_calls(name, None, None, limit, person or None)] if name else []
         rows.reverse()  # newest first
         return page(request, "console_calls.html", lang, caller=caller, accounts=seen, account=name, rows=rows,
@@ -321,9 +330,7 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         return FileResponse(row.recording.path, media_type="audio/wav", filename=f"{call_id}.wav")
 
     def _people(caller: Caller, account: str | None, **more: Any) -> dict[str, Any]:
-        seen = accounts(caller)
-        name = account if account in seen else (seen[0] if seen else None)
-        acc = ctx.config().account(name) if name else None
+        seen, name, acc = chosen(caller, account)
         numbers: dict[str, list[str]] = {}
         for ext in acc.extensions if acc else []:
             if ext.person:
@@ -396,9 +403,7 @@ def mount(app: FastAPI, ctx: ApiContext, authenticate: Callable[[str | None], Ca
         return page(request, "console_people.html", None, **_people(caller, account, problems=problems, applied=done))
 
     def _phones(caller: Caller, account: str | None, **more: Any) -> dict[str, Any]:
-        seen = accounts(caller)
-        name = account if account in seen else (seen[0] if seen else None)
-        acc = ctx.config().account(name) if name else None
+        seen, name, acc = chosen(caller, account)
         return {"caller": caller, "accounts": seen, "account": name, "devices": acc.devices if acc else [],
                 "models": MODELS, "asked": ctx.phones_asked() if caller.account is None else None,
                 "problems": [], "done": None, "added": None, **more}

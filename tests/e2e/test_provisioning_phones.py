@@ -87,6 +87,8 @@ def test_each_vendors_phone_fetches_its_file_and_registers_with_what_it_says(mak
         assert unknown.status_code == 404
     (asked,) = admin(switch, "phones-asked")
     assert asked["mac"] == "001565000001" and "T31G" in asked["user_agent"], asked
+    shown = switch.cli("phones", "asked", "--config", str(switch.config_path))
+    assert shown.returncode == 0 and "001565000001" in shown.stdout and "1 unclaimed phone " in shown.stdout, shown
     assert "a phone asked for provisioning: MAC 001565000001" in switch.log()
 
 

@@ -59,32 +59,15 @@ def served(tmp_path: Path) -> Iterator[tuple[Provisioner, Config, list[str]]]:
     yield provisioner, config, failures
 
 
-def client(provisioner: Provisioner, host: str = "10.1.2.3") -> httpx.Client:
-    return httpx.Client(transport=_asgi(provisioner, host), base_url="http://192.0.2.10:8089")
+def client(provisioner: Provisioner, host: str = "10.1.2.3") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=build(provisioner), client=(host, 40000)),
+                             base_url="http://192.0.2.10:8089")
 
 
-def _asgi(provisioner: Provisioner, host: str) -> httpx.BaseTransport:
-    """httpx's ASGI transport is async-only: a small sync adapter over it for these tests."""
-    import asyncio
-
-    transport = httpx.ASGITransport(app=build(provisioner), client=(host, 40000))
-
-    class Sync(httpx.BaseTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            async def send() -> httpx.Response:
-                response = await transport.handle_async_request(request)
-                body = await response.aread()
-                return httpx.Response(response.status_code, headers=response.headers, content=body)
-
-            return asyncio.run(send())
-
-    return Sync()
-
-
-def fetch(provisioner: Provisioner, name: str, mac: str, password: str, host: str = "10.1.2.3",
-          user_agent: str | None = None) -> httpx.Response:
-    with client(provisioner, host) as c:
-        return c.get(f"/{name}", auth=httpx.DigestAuth(mac, password), headers={"User-Agent": user_agent or UA[mac]})
+async def fetch(provisioner: Provisioner, name: str, mac: str, password: str, host: str = "10.1.2.3",
+                user_agent: str | None = None) -> httpx.Response:
+    async with client(provisioner, host) as c:
+        return await c.get(f"/{name}", auth=httpx.DigestAuth(mac, password), headers={"User-Agent": user_agent or UA[mac]})
 
 
 def yealink_settings(text: str) -> dict[str, str]:
@@ -92,11 +75,11 @@ def yealink_settings(text: str) -> dict[str, str]:
     return dict(re.findall(r"^([\w.]+) = (.*)$", text, re.M))
 
 
-def test_a_yealink_phone_fetches_its_boot_file_and_its_own_settings(served: Any) -> None:
+async def test_a_yealink_phone_fetches_its_boot_file_and_its_own_settings(served: Any) -> None:
     provisioner, config, failures = served
-    boot = fetch(provisioner, "y000000000000.boot", YEALINK, "yealink-prov-pw")
+    boot = await fetch(provisioner, "y000000000000.boot", YEALINK, "yealink-prov-pw")
     assert boot.status_code == 200 and f'include:config "{YEALINK}.cfg"' in boot.text, boot.text
-    cfg = fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "yealink-prov-pw")
+    cfg = await fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "yealink-prov-pw")
     assert cfg.status_code == 200 and cfg.headers["cache-control"] == "no-store"
     s = yealink_settings(cfg.text)
     assert (s["account.1.user_name"], s["account.1.auth_name"], s["account.1.password"]) == ("101", "101", "acme-101-secret")
@@ -111,14 +94,14 @@ def test_a_yealink_phone_fetches_its_boot_file_and_its_own_settings(served: Any)
     assert s["linekey.5.extension"] == "**" and s["features.pickup.direct_pickup_code"] == "**"
     assert s["static.auto_provision.server.url"] == "http://192.0.2.10:8089/"
     assert s["static.auto_provision.repeat.enable"] == "1" and s["local_time.time_zone"] == "+7"
-    common = fetch(provisioner, "y000000000066.cfg", YEALINK, "yealink-prov-pw")
+    common = await fetch(provisioner, "y000000000066.cfg", YEALINK, "yealink-prov-pw")
     assert common.status_code == 200 and common.text.startswith("#!version:1.0.0.1")
     assert failures == [] and provisioner.counters["served"] == 3
 
 
-def test_a_grandstream_phone_fetches_its_xml(served: Any) -> None:
+async def test_a_grandstream_phone_fetches_its_xml(served: Any) -> None:
     provisioner, *_ = served
-    answer = fetch(provisioner, f"cfg{GRANDSTREAM}.xml", GRANDSTREAM, "grandstream-prov-pw")
+    answer = await fetch(provisioner, f"cfg{GRANDSTREAM}.xml", GRANDSTREAM, "grandstream-prov-pw")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/xml")
     root = ET.fromstring(answer.text)
     assert root.tag == "gs_provision" and root.findtext("mac") == GRANDSTREAM
@@ -135,9 +118,9 @@ def test_a_grandstream_phone_fetches_its_xml(served: Any) -> None:
     assert items["provisioning.config.serverPath"] == "192.0.2.10:8089" and items["sip.notify.challenge"] == "Yes"
 
 
-def test_a_fanvil_phone_fetches_its_cfg(served: Any) -> None:
+async def test_a_fanvil_phone_fetches_its_cfg(served: Any) -> None:
     provisioner, *_ = served
-    answer = fetch(provisioner, f"{FANVIL}.cfg", FANVIL, "fanvil-prov-pw")
+    answer = await fetch(provisioner, f"{FANVIL}.cfg", FANVIL, "fanvil-prov-pw")
     assert answer.status_code == 200, answer.text
     root = ET.fromstring(answer.text)
     (line,) = root.iter("SIP_Line_List_Entry")
@@ -148,39 +131,39 @@ def test_a_fanvil_phone_fetches_its_cfg(served: Any) -> None:
     assert keys == [("1", "*801@1/bc"), ("1", "101@1/ba**101")]  # a park slot, then 101 with its pick-up code
 
 
-def test_a_wrong_password_another_mac_or_another_phones_user_agent_is_refused(served: Any) -> None:
+async def test_a_wrong_password_another_mac_or_another_phones_user_agent_is_refused(served: Any) -> None:
     provisioner, _, failures = served
-    wrong = fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "not-the-password")
+    wrong = await fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "not-the-password")
     assert wrong.status_code == 401 and "Digest" in wrong.headers["www-authenticate"]
     assert failures == ["10.1.2.3"]  # counted towards a ban, as a SIP authentication failure
     # Acme's Yealink asks for globex's phone's file with its own credentials: not served.
-    with client(provisioner) as c:
-        other = c.get(f"/{GLOBEX}.cfg", auth=httpx.DigestAuth(YEALINK, "yealink-prov-pw"), headers={"User-Agent": UA[YEALINK]})
+    async with client(provisioner) as c:
+        other = await c.get(f"/{GLOBEX}.cfg", auth=httpx.DigestAuth(YEALINK, "yealink-prov-pw"), headers={"User-Agent": UA[YEALINK]})
     assert other.status_code in (401, 404) and "globex-101-secret" not in other.text
     # Globex's phone, its own credentials, but naming acme's MAC in its User-Agent: refused.
-    spoofed = fetch(provisioner, f"{GLOBEX}.cfg", GLOBEX, "globex-prov-pw", user_agent=UA[YEALINK])
+    spoofed = await fetch(provisioner, f"{GLOBEX}.cfg", GLOBEX, "globex-prov-pw", user_agent=UA[YEALINK])
     assert spoofed.status_code == 403
     # ... and with its own User-Agent, globex's phone gets globex's 101.
-    own = fetch(provisioner, f"{GLOBEX}.cfg", GLOBEX, "globex-prov-pw")
+    own = await fetch(provisioner, f"{GLOBEX}.cfg", GLOBEX, "globex-prov-pw")
     assert own.status_code == 200 and yealink_settings(own.text)["account.1.password"] == "globex-101-secret"
 
 
-def test_an_unknown_phone_is_404_and_noted_for_the_operator(served: Any, caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_unknown_phone_is_404_and_noted_for_the_operator(served: Any, caplog: pytest.LogCaptureFixture) -> None:
     provisioner, *_ = served
     for _ in range(2):
-        answer = fetch(provisioner, "0015650a0b0c.cfg", YEALINK, "yealink-prov-pw",
+        answer = await fetch(provisioner, "0015650a0b0c.cfg", YEALINK, "yealink-prov-pw",
                        user_agent="Yealink SIP-T31G 124.86.0.40 00:15:65:0a:0b:0c")
         assert answer.status_code == 404
     (asked,) = provisioner.listing()
     assert (asked["mac"], asked["address"], asked["times"]) == ("0015650a0b0c", "10.1.2.3", 2)
     assert "T31G" in str(asked["user_agent"])
     assert caplog.text.count("a phone asked for provisioning: MAC 0015650a0b0c") == 1
-    assert fetch(provisioner, "../../etc/passwd", YEALINK, "yealink-prov-pw").status_code == 404
+    assert (await fetch(provisioner, "../../etc/passwd", YEALINK, "yealink-prov-pw")).status_code == 404
 
 
-def test_sources_outside_the_allowed_networks_or_banned_get_403(tmp_path: Path) -> None:
+async def test_sources_outside_the_allowed_networks_or_banned_get_403(tmp_path: Path) -> None:
     config = load_config(with_devices(tmp_path, allow='["10.1.0.0/16"]'))
     provisioner = Provisioner(lambda: config, Guarded(is_banned=lambda host: host == "10.1.9.9"))
-    assert fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "yealink-prov-pw", host="10.1.2.3").status_code == 200
-    assert fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "yealink-prov-pw", host="10.2.0.1").status_code == 403
-    assert fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "yealink-prov-pw", host="10.1.9.9").status_code == 403
+    assert (await fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "yealink-prov-pw", host="10.1.2.3")).status_code == 200
+    assert (await fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "yealink-prov-pw", host="10.2.0.1")).status_code == 403
+    assert (await fetch(provisioner, f"{YEALINK}.cfg", YEALINK, "yealink-prov-pw", host="10.1.9.9")).status_code == 403

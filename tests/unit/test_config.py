@@ -421,7 +421,8 @@ accounts:
 """
     got = problems(text)
     assert got == [
-        "bad.yaml:2: provisioning.allow: 'not-a-net' is not a network (CIDR, as 192.168.1.0/24)",
+        "bad.yaml:2: provisioning.allow: 'not-a-net' is not a network such as 192.168.1.0/24 ('not-a-net' does not "
+        "appear to be an IPv4 or IPv6 network)",
         "bad.yaml:9: accounts[0].devices[0].blf[0]: extension '199' is not in this account",
         "bad.yaml:9: accounts[0].devices[0].lines[1]: extension '101' is on this device's lines already",
         "bad.yaml:10: accounts[0].devices[1].mac: '00156' is not a MAC address (12 hex digits, with or without ':' or '-')",
