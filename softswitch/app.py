@@ -42,9 +42,10 @@ from .sip.transport.endpoint import ListenSpec, SipEndpoint, make_tls_context
 from .sip.uas import check_request
 from .store import Store, open_store
 
-if TYPE_CHECKING:  # imported when the API is configured: FastAPI is not loaded otherwise
+if TYPE_CHECKING:  # imported when the API (FastAPI) or a cluster (asyncpg) is configured, not otherwise
     from .api.metrics import Snapshot
     from .api.server import ApiServer
+    from .cluster import ClusterNode
     from .ops.extensions import Change
     from .provisioning.server import Provisioner
 
@@ -82,6 +83,7 @@ class App:
         self.provisioning: ApiServer | None = None
         self.draining = False  # softswitch drain / SIGUSR1: no new calls; exit when the last one ends
         self.provisioner: Provisioner | None = None
+        self.cluster: ClusterNode | None = None
         self.guard = Guard(config, resolve=lambda host: self.calls.hosts.address(host) if self.calls is not None else host)
         self.trunks: TrunkRegistrations | None = None
         self._trunk_task: asyncio.Task[None] | None = None
@@ -95,6 +97,15 @@ class App:
     async def start(self) -> None:
         cfg = self.config
         self.store = await open_store(cfg.store.url)
+        first = cfg.server.listen[0]
+        secret = secrets.token_bytes(32)
+        if cfg.cluster is not None:
+            from .cluster import ClusterNode
+            from .store.sql import SqlStore
+
+            assert isinstance(self.store, SqlStore)  # the config rules ask for PostgreSQL
+            self.cluster = ClusterNode(cfg.cluster, self.store, f"{first.address}:{first.port}")
+            secret = await self.cluster.join()  # one nonce secret: a challenge from one node is answered at another
         self.endpoint = SipEndpoint(
             self, timers=_timers(cfg), max_message_size=cfg.transport.max_message_size,
             tcp_idle_timeout=cfg.transport.tcp_idle_timeout,
@@ -102,7 +113,7 @@ class App:
             branch_factory=new_id, advertised_address=cfg.server.advertised_address,
         )
         self.registrar = RegistrarService(
-            cfg, self.store, secret=secrets.token_bytes(32), respond=self.endpoint.respond, tag_factory=new_id,
+            cfg, self.store, secret=secret, respond=self.endpoint.respond, tag_factory=new_id,
             guard=self.guard,
         )
         await self.registrar.start()
@@ -115,13 +126,15 @@ class App:
             media.address or cfg.server.listen[0].address, PortPool(media.port_min, media.port_max),
             inactivity_timeout=media.inactivity_timeout,
         )
-        first = cfg.server.listen[0]
-        self.park = ParkService(self.store, node_name((first.address, first.port)))
+        self.park = ParkService(self.store, cfg.cluster.node if cfg.cluster else node_name((first.address, first.port)))
         await self.park.start()
         self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, self.park,
                                  new_id=new_id, user_agent=USER_AGENT)
         await self.calls.start()
         calls = self.calls
+        if self.cluster is not None:
+            self.cluster.attach(self.registrar, calls.memory)
+            await self.cluster.start()
         self.registrar.admission = calls.admission
         self.endpoint.shed = calls.shed_invite
         endpoint = self.endpoint
@@ -286,6 +299,8 @@ class App:
             await self.endpoint.close()
         if self.registrar is not None:
             await self.registrar.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         if self.store is not None:
             await self.store.close()
         log.info("stopped")
@@ -305,6 +320,8 @@ class App:
         if self.messages is not None:
             out["messages"] = dict(self.messages.counters)
         out["security"] = self.guard.counters()
+        if self.cluster is not None:
+            out["cluster"] = self.cluster.status()
         out["gc"] = self.gc_pauses.counters()
         if self.media is not None:
             out["media"] = dict(self.media.counters, sessions=len(self.media.sessions),
@@ -320,6 +337,8 @@ class App:
         calls = len(self.calls.calls) if self.calls is not None else 0
         if not self.draining:
             self.draining = True
+            if self.cluster is not None:
+                self.cluster.draining = True  # the other nodes see it at the next heartbeat
             log.warning("draining: new calls and OPTIONS get 503; exiting when the last of %d calls has ended", calls)
             self._drain_check()
         return f"draining: {calls} calls in progress; the switch exits when the last one has ended"

@@ -5,7 +5,7 @@ registrar's digest authentication (challenges sent and answered, failures).
 Each ban is logged once when it starts, with the counts that caused it, and once when it
 ends, with how many messages it dropped; never per packet.  The allow-list is the trunks'
 addresses (``inbound_addresses``, an IP ``host``, or the address a host name resolved to)
-and ``security.trusted_networks``; it is refreshed every second, so a trunk whose name
+``security.trusted_networks`` and a cluster's edge proxies; it is refreshed every second, so a trunk whose name
 resolves later is trusted from then on.  ``listing`` and ``lift`` serve the control socket.
 """
 
@@ -55,7 +55,10 @@ class Guard:
     def _refresh_trust(self) -> None:
         hosts = {address for t in self.config.trunks for address in t.trusted}
         hosts.update(self.resolve(t.host) for t in self.config.trunks)
-        trust = (frozenset(hosts), tuple(ipaddress.ip_network(n) for n in self.config.security.trusted_networks))
+        networks = list(self.config.security.trusted_networks)
+        if self.config.cluster is not None:  # the edge proxies carry everyone's requests (they run pike themselves)
+            networks += self.config.cluster.edges
+        trust = (frozenset(hosts), tuple(ipaddress.ip_network(n) for n in networks))
         if trust != self._trust:
             self._trust = trust
             self.core.trust(*trust)

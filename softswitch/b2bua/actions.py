@@ -39,6 +39,7 @@ class Device:
     member: str | None = None  # the extension (or outside number) of a group this device rings for
     diversion: str | None = None  # a Diversion header (RFC 5806): the hotline the call was sent on from
     asserted: str | None = None  # P-Asserted-Identity when not caller_id (the original caller, where a trunk passes it)
+    route: tuple[str, ...] = ()  # Route headers: the Path the phone registered through (RFC 3327), first hop first
 
 
 @dataclass(frozen=True, slots=True)

@@ -433,6 +433,7 @@ class Call:
         headers = [
             Header("Via", self.via(device.target)),
             Header("Max-Forwards", str(max(1, (70 if max_forwards is None else max_forwards) - 1))),
+            *[Header("Route", hop) for hop in device.route],
             Header("From", str(shown_from)),
             Header("To", f"<{callee_uri if device.caller_id is None else device.uri}>"),  # a provider: the number
             Header("Call-ID", f"{self.new_id()}{self.new_id()}"),
@@ -665,6 +666,7 @@ class Call:
         fork.cancel_sent = True
         inv = fork.invite
         headers = [Header("Via", str(inv.vias[0])), Header("Max-Forwards", "70")]
+        headers += [Header("Route", hop) for hop in fork.device.route]  # the INVITE's Route (§9.1)
         for name in ("From", "To", "Call-ID"):
             headers.append(Header(name, inv.get(name) or ""))
         headers.append(Header("CSeq", f"{inv.cseq.number} CANCEL"))

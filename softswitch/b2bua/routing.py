@@ -48,20 +48,35 @@ Lookup = Callable[[str, str, float], Sequence[Binding]]  # account, extension, n
 
 @dataclass
 class HuntMemory:
-    """What routing remembers between calls (in this process)."""
+    """What routing remembers between calls; ``on_change`` hears each change (a cluster's
+    nodes share them), ``learn`` takes one made elsewhere."""
 
     last_answered: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, group) -> member
     idle_since: dict[tuple[str, str], float] = field(default_factory=dict)  # (account, extension) -> when its last call ended
     rotation: dict[tuple[str, str], int] = field(default_factory=dict)  # (account, extension) -> outbound numbers used
+    on_change: Callable[[str, str, str, str], None] | None = None  # kind, account, name, value
 
     def answered(self, account: str, group: str, member: str) -> None:
         """``member`` took a call to ``group`` (rrmemory starts after it next time)."""
         self.last_answered[(account, group)] = member
+        if self.on_change is not None:
+            self.on_change("answered", account, group, member)
 
     def idle(self, account: str, numbers: set[str], now: float) -> None:
         """These extensions' calls ended at ``now`` (leastrecent rings the longest idle first)."""
         for number in numbers:
             self.idle_since[(account, number)] = now
+            if self.on_change is not None:
+                self.on_change("idle", account, number, repr(now))
+
+    def learn(self, kind: str, account: str, name: str, value: str) -> None:
+        """A change another node made (``on_change``'s arguments there)."""
+        if kind == "answered":
+            self.last_answered[(account, name)] = value
+        elif kind == "idle":
+            self.idle_since[(account, name)] = max(float(value), self.idle_since.get((account, name), 0.0))
+        elif kind == "rotation":
+            self.rotation[(account, name)] = max(int(value), self.rotation.get((account, name), 0))
 
     def idle_times(self, account: str, members: Sequence[str]) -> dict[str, float]:
         return {m: self.idle_since.get((account, m), 0.0) for m in members}
@@ -77,6 +92,8 @@ class HuntMemory:
         key = (account.name, f"group {shown.outbound_group}" if group and not shown.outbound_numbers else shown.number)
         turn = self.rotation.get(key, 0)
         self.rotation[key] = turn + 1
+        if self.on_change is not None:
+            self.on_change("rotation", *key, str(turn + 1))
         return pool[turn % len(pool)]
 
 
@@ -205,7 +222,7 @@ class Router:
                     device = self.trunk_device(trunk, normalise(number, self.config.numbering), shown)
                     stages.append(Stage((device,), timeout, device.uri, number))
             return stages
-        devices = tuple(Device(b.uri, b.source, b.user_agent or b.uri) for b in self._devices(account, callee.number, now))
+        devices = tuple(device_of(b) for b in self._devices(account, callee.number, now))
         timeout = callee.ring_timeout or self.config.calls.ring_timeout
         return [Stage(devices, timeout, f"sip:{callee.number}@{account.domain}", callee.number, callee.number)]
 
@@ -221,7 +238,7 @@ class Router:
                 continue
             found = self._devices(account, number, now)
             if found:
-                devices[number] = tuple(Device(b.uri, b.source, b.user_agent or b.uri, member=number) for b in found)
+                devices[number] = tuple(device_of(b, member=number) for b in found)
         plan = steps(group, devices, last_answered=self.memory.last_answered.get((account.name, group.number)),
                      idle_since=self.memory.idle_times(account.name, group.members), shuffle=self.shuffle)
         uri = f"sip:{group.number}@{account.domain}"
@@ -277,6 +294,11 @@ class Router:
 
     def _devices(self, account: Account, number: str, now: float) -> Sequence[Binding]:
         return self.lookup(account.name, number, now)[: self.config.calls.max_forks]
+
+
+def device_of(binding: Binding, member: str | None = None) -> Device:
+    """A registered phone as a device to ring (through the edge proxy it registered through, if any)."""
+    return Device(binding.uri, binding.target, binding.user_agent or binding.uri, member=member, route=binding.path)
 
 
 def month_of(account: Account, wall: float) -> str:

@@ -46,7 +46,17 @@ def cross_checks(tree: Any) -> list[tuple[Path, str]]:
     problems += _trunk_checks(tree, accounts)
     problems += _external_group_checks(tree, accounts)
     problems += _device_checks(accounts)
+    problems += _cluster_checks(tree)
     return problems
+
+
+def _cluster_checks(tree: dict[str, Any]) -> list[tuple[Path, str]]:
+    """Nodes share their state through PostgreSQL (its notifications carry the changes)."""
+    store = tree.get("store")
+    url = store.get("url") if isinstance(store, dict) else None
+    if isinstance(tree.get("cluster"), dict) and not (isinstance(url, str) and url.startswith("postgresql")):
+        return [(("cluster",), "a cluster needs a shared PostgreSQL store (store.url: postgresql+asyncpg://...)")]
+    return []
 
 
 def _mac(value: Any) -> str | None:

@@ -1032,6 +1032,23 @@ class Server(Strict):
     advertised_address: str | None = Field(None, description="address written in Via/Contact, if not the bound one")
 
 
+class Cluster(Strict):
+    """Several switch processes (nodes) behind an edge proxy (Kamailio), sharing one PostgreSQL
+    store: registrations (with the edge's Path), park slots, routing's memory, bans and the nonce
+    secret (README "Running several nodes")."""
+
+    node: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="this node's name, unique in the cluster")
+    edges: list[str] = Field(min_length=1, description="networks (CIDR) of the edge proxies: the Path they add to a "
+                             "REGISTER is kept (from anywhere else it is ignored) and their address is not rate-limited")
+    heartbeat: float = Field(2, ge=0.2, le=60, description="seconds between this node's heartbeats in the store")
+    dead_after: float = Field(10, ge=1, le=3600, description="a node whose heartbeat is this old is dead ...")
+    park_grace: float = Field(30, ge=0, le=3600, description="... and its park slots are released this long after")
+    resync: float = Field(30, ge=1, le=3600, description="seconds between full re-reads of the shared registrations "
+                          "(changes arrive at once by PostgreSQL notifications; this catches any missed)")
+
+    _networks = field_validator("edges")(staticmethod(_check_networks))
+
+
 class Admin(Strict):
     socket: str = Field("softswitch.sock", description="Unix control socket the command line asks for live state")
 
@@ -1132,6 +1149,7 @@ class Config(Strict):
     api: Api | None = Field(None, description="the HTTP admin API; not served unless set")
     provisioning: Provisioning | None = Field(None, description="the phones' provisioning server; not served unless set")
     notify: Notify | None = Field(None, description="how change notifications are sent")
+    cluster: Cluster | None = Field(None, description="one node of several sharing a PostgreSQL store; off unless set")
     trunks: list[Trunk] = Field(default_factory=list)
     sms: SmsWebhook | None = Field(None, description="the SMS provider external groups text their members through")
     plans: list[Plan] = Field(default_factory=list, description="calling plans (packages) the accounts' people are given")

@@ -141,7 +141,7 @@ class MessageService:
                 self._device_answered(sending, index, None)
                 continue
             self.counters["sent"] += 1
-            self.endpoint.send_request(out, binding.source, functools.partial(self._on_response, sending, index))
+            self.endpoint.send_request(out, binding.target, functools.partial(self._on_response, sending, index))
         if sending.tx is not None:
             self._arm(sending)
 
@@ -150,8 +150,9 @@ class MessageService:
         """The switch's own MESSAGE to one device of the target (RFC 3428; RFC 3261 §8.1.1)."""
         shown = NameAddr(SipUri("sip", account.domain, sender), display or None, (("tag", self.new_id()),))
         headers = [
-            Header("Via", self.endpoint.new_via(binding.source.transport)),
+            Header("Via", self.endpoint.new_via(binding.target.transport)),
             Header("Max-Forwards", "70"),
+            *[Header("Route", hop) for hop in binding.path],
             Header("From", str(shown)),
             Header("To", str(NameAddr(SipUri("sip", account.domain, target)))),
             Header("Call-ID", f"{self.new_id()}{self.new_id()}"),

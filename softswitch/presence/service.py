@@ -355,15 +355,15 @@ class DialogEventService:
         body = message_summary(f"sip:{mailbox}@{account.domain}", *counts)
         for binding in self.registrar.table.lookup(account.name, mailbox, self.registrar.clock()):
             try:
-                notify = new_request("NOTIFY", parse_uri(binding.uri), self.endpoint.new_via(binding.source.transport),
+                notify = new_request("NOTIFY", parse_uri(binding.uri), self.endpoint.new_via(binding.target.transport),
                                      f"{address};tag={self.new_id()}", address, f"{self.new_id()}{self.new_id()}",
                                      [Header("Event", SUMMARY_EVENT), Header("Subscription-State", "active")],
-                                     body, SUMMARY_TYPE)
+                                     body, SUMMARY_TYPE, route=binding.path)
             except RemoteProtocolError:
                 continue
             self.counters["notified"] += 1
             log.info("MWI: %s of %s: %d new, %d old (unsolicited NOTIFY to %s)", mailbox, account.name, *counts, binding.uri)
-            self.endpoint.send_request(notify, binding.source, lambda response: None)
+            self.endpoint.send_request(notify, binding.target, lambda response: None)
 
     def _summary(self, sub: Subscription, state: str) -> None:
         assert sub.mailbox is not None

@@ -58,13 +58,13 @@ def check_sync(registrar: RegistrarService, endpoint: SipEndpoint, new_id: Calla
             seen.add(binding.uri)
             address = str(NameAddr(SipUri("sip", account.domain, number)))
             try:
-                notify = new_request("NOTIFY", parse_uri(binding.uri), endpoint.new_via(binding.source.transport),
+                notify = new_request("NOTIFY", parse_uri(binding.uri), endpoint.new_via(binding.target.transport),
                                      f"{address};tag={new_id()}", address, f"{new_id()}{new_id()}",
-                                     [Header("Event", EVENT), Header("Subscription-State", "terminated")])
+                                     [Header("Event", EVENT), Header("Subscription-State", "terminated")], route=binding.path)
             except RemoteProtocolError:
                 continue
             log.info("provisioning: %s (%s) asked to fetch its files again (check-sync NOTIFY to %s)", device.mac,
                      account.name, binding.uri)
-            endpoint.send_request(notify, binding.source, lambda response: None)
+            endpoint.send_request(notify, binding.target, lambda response: None)
             asked += 1
     return asked

@@ -13,7 +13,9 @@ request names) turns it into ``500`` and changes nothing (§10.3 steps 6-7).  A 
 identity is its ``+sip.instance``/``reg-id`` when the phone sends them
 (RFC 5626: the same device replaces its old binding), else its contact URI.
 Each binding remembers the flow the REGISTER arrived on (transport, source
-address, connection), which is how the switch reaches a phone behind NAT.
+address, connection), which is how the switch reaches a phone behind NAT, and
+the Path an edge proxy added (RFC 3327), which is how any node of a cluster
+reaches it: through that proxy.
 Expired bindings are never returned; ``expire(now)`` removes them and says so.
 """
 
@@ -24,7 +26,10 @@ import itertools
 from dataclasses import dataclass
 from typing import Union
 
+from ..sip.errors import RemoteProtocolError
+from ..sip.headers import parse_name_addr
 from ..sip.transaction import Target
+from ..sip.uri import SipUri
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,7 @@ class Binding:
     reg_id: int | None = None
     q: str | None = None
     user_agent: str = ""
+    path: tuple[str, ...] = ()  # RFC 3327: the edge proxies to reach the phone through, first hop first
 
     @property
     def aor(self) -> tuple[str, str]:
@@ -59,6 +65,27 @@ class Binding:
 
     def expires_in(self, now: float) -> int:
         return max(0, int(self.expires_at - now + 0.5))
+
+    @property
+    def target(self) -> Target:
+        """Where requests for this phone are sent: the flow it registered from, or, registered
+        through an edge proxy, the Path's first hop (with the Path as their Route), so that any
+        node of a cluster reaches it the same way."""
+        if not self.path:
+            return self.source
+        return path_target(self.path[0], self.source)
+
+
+def path_target(hop: str, fallback: Target) -> Target:
+    """The address of a Path/Route entry (a numeric host, as an edge proxy writes it)."""
+    try:
+        uri = parse_name_addr(hop, "Path").uri
+    except RemoteProtocolError:
+        return fallback
+    if not isinstance(uri, SipUri):
+        return fallback
+    transport = (uri.param("transport") or fallback.transport).upper()
+    return Target(transport, uri.host.strip("[]"), uri.port or (5061 if transport == "TLS" else 5060))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +161,10 @@ class BindingTable:
             if b.expires_at > now:
                 self._put(b)
 
+    def forget(self, binding: Binding) -> None:
+        """Drop the binding with ``binding``'s identity (another node removed it)."""
+        self._drop(binding)
+
     def _put(self, binding: Binding) -> None:
         self._by_aor.setdefault(binding.aor, {})[binding.key] = binding
         heapq.heappush(self._expiry, (binding.expires_at, next(self._seq), binding.aor, binding.key))
@@ -148,6 +179,7 @@ class BindingTable:
     def register(
         self, account: str, extension: str, contacts: list[ContactRequest], *, star: bool,
         expires_header: int | None, call_id: str, cseq: int, source: Target, user_agent: str, now: float,
+        path: tuple[str, ...] = (),
     ) -> Outcome:
         rules = self.rules
         current = {b.key: b for b in self.lookup(account, extension, now)}
@@ -190,11 +222,12 @@ class BindingTable:
                 continue
             binding = Binding(
                 account, extension, c.key, c.contact, c.uri, now + expires, now, call_id, cseq, source,
-                c.nat, c.instance, c.reg_id, c.q, user_agent,
+                c.nat, c.instance, c.reg_id, c.q, user_agent, path,
             )
             self._put(binding)
             current[c.key] = binding
-            changes.append(Saved(binding, refreshed=old is not None and old.uri == binding.uri and old.source == source))
+            changes.append(Saved(binding, refreshed=old is not None and old.uri == binding.uri and old.source == source
+                                 and old.path == path))
         # Over the limit: the binding refreshed longest ago makes room (never refuse).
         while len(current) > rules.max_contacts:
             oldest = min(current.values(), key=lambda b: (b.registered_at, b.expires_at))

@@ -23,7 +23,7 @@ from ..guard import Guard
 from ..overload import Admission
 from ..sip.auth import DigestAuthenticator, Verdict
 from ..sip.errors import RemoteProtocolError
-from ..sip.headers import NameAddr
+from ..sip.headers import NameAddr, parse_name_addr_list
 from ..sip.message import Header, Request, Response, make_response
 from ..sip.transaction import ServerTransaction, Target
 from ..sip.uri import SipUri, Uri
@@ -56,6 +56,15 @@ class Directory:
         if account is None and _is_ip(bare):
             return self.default
         return account
+
+
+@functools.lru_cache(maxsize=1024)
+def _in_networks(host: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return any(address in n for n in networks)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -124,6 +133,7 @@ class RegistrarService:
         self.guard = guard  # per-source limits: the challenges sent and answered and the failures count there
         self.admission: Admission | None = None  # load shedding (the call service's): a storm of new registrations
         self.counters = {"registered": 0, "challenged": 0, "auth_failed": 0, "banned": 0}
+        self.on_changes: Callable[[Sequence[Change]], None] | None = None  # a cluster's other nodes hear them
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0
         self.apply_config(config)
@@ -132,6 +142,7 @@ class RegistrarService:
         """Take a new (validated) config; bindings of extensions that are gone are dropped."""
         self.config = config
         self.directory = Directory(config)
+        self.edges = tuple(ipaddress.ip_network(n) for n in config.cluster.edges) if config.cluster else ()
         reg = config.registration
         self.table.rules = Rules(reg.default_expires, reg.min_expires, reg.max_expires, reg.max_contacts)
         sec = config.security
@@ -143,17 +154,32 @@ class RegistrarService:
             passwords = self.directory.passwords.get(b.account)
             if passwords is None or b.extension not in passwords:
                 gone += self.table.remove_aor(b.account, b.extension, "extension removed from config")
-        self.writer.enqueue(gone)
+        self._changed(gone)
         return gone
 
     async def start(self) -> None:
         now = self.clock()
-        self.table.load([_binding(row) for row in await self.store.load_bindings(now)], now)
+        self.table.load([binding_of_row(row) for row in await self.store.load_bindings(now)], now)
         self.apply_config(self.config)
         await self.store.purge_expired(now)
         self.writer.start()
         self._arm_expiry()
         log.info("registrar: %d bindings restored", len(self.table))
+
+    def _changed(self, changes: Sequence[Change]) -> None:
+        """Bindings this node changed: to the store (in batches), and to the other nodes."""
+        if changes:
+            self.writer.enqueue(changes)
+            if self.on_changes is not None:
+                self.on_changes(changes)
+
+    def learn(self, saved: Sequence[Binding], removed: Sequence[Binding]) -> None:
+        """Bindings another node of the cluster changed (it stores them itself)."""
+        now = self.clock()
+        for b in removed:
+            self.table.forget(b)
+        self.table.load(list(saved), now)
+        self._arm_expiry()
 
     async def _persist(self, changes: Sequence[Change]) -> None:
         await self.store.apply([_stored(change) for change in changes])
@@ -185,10 +211,11 @@ class RegistrarService:
         if self.authenticate(tx, request, source, account, now, user=extension) is None:
             return
         contacts = [_contact_request(c, source) for c in request.contacts]
+        path = self.path(request, source)
         outcome = self.table.register(
             account.name, extension, contacts, star=request.is_star_contact, expires_header=request.expires,
             call_id=request.call_id, cseq=request.cseq.number, source=source,
-            user_agent=request.get("User-Agent") or "", now=now,
+            user_agent=request.get("User-Agent") or "", now=now, path=path,
         )
         resp = make_response(request, outcome.status, outcome.reason, to_tag=self.tag_factory())
         if outcome.status == 423 and outcome.min_expires is not None:
@@ -196,12 +223,16 @@ class RegistrarService:
         elif outcome.status == 200:
             for b in outcome.bindings:
                 resp.headers.append(Header("Contact", f"{b.contact};expires={b.expires_in(now)}"))
-            if any(c.reg_id is not None for c in contacts) and "outbound" in [s.lower() for s in request.values("Supported")]:
+            supported = [s.lower() for s in request.values("Supported")]
+            if any(c.reg_id is not None for c in contacts) and "outbound" in supported:
                 resp.add("Require", "outbound")
+            if path and "path" in supported:  # RFC 3327 §5.3: the Path kept, echoed to a UA that supports it
+                for hop in path:
+                    resp.add("Path", hop)
             self.counters["registered"] += 1
         self.respond(tx, resp)
         if outcome.changes:
-            self.writer.enqueue(outcome.changes)
+            self._changed(outcome.changes)
             for change in outcome.changes:
                 b = change.binding
                 level = logging.DEBUG if isinstance(change, Saved) and change.refreshed else logging.INFO
@@ -220,6 +251,12 @@ class RegistrarService:
         the request acts for, which must be the authenticated one."""
         credentials, challenge, status = (
             ("Proxy-Authorization", "Proxy-Authenticate", 407) if proxy else ("Authorization", "WWW-Authenticate", 401))
+        client = self.client(request, source)
+        if client is not source:
+            if self.guard.is_banned(client.host):  # banned behind the edge, whose own packets must flow
+                self.respond(tx, make_response(request, 403, to_tag=self.tag_factory()))
+                return None
+            source = client
         offered = request.get_all(credentials)
         if offered:
             self.guard.answered(source.host)
@@ -248,6 +285,32 @@ class RegistrarService:
             self.counters["banned"] += 1
         self.respond(tx, make_response(request, 403, to_tag=self.tag_factory()))
 
+    # --- behind an edge proxy (cluster mode) ------------------------------
+    def is_edge(self, host: str) -> bool:
+        return bool(self.edges) and _in_networks(host, self.edges)
+
+    def path(self, request: Request, source: Target) -> tuple[str, ...]:
+        """The Path (RFC 3327) an edge proxy of the cluster put on a REGISTER, first hop first;
+        from anyone else it is ignored (a phone must not make the switch send its calls elsewhere)."""
+        if not self.is_edge(source.host):
+            return ()
+        return tuple(str(hop) for value in request.get_all("Path") for hop in parse_name_addr_list(value, "Path"))
+
+    def client(self, request: Request, source: Target) -> Target:
+        """Who sent ``request``: its source, or, through an edge proxy, the address the edge saw
+        it come from (``received``/``rport`` of the Via below the edge's, RFC 3581), so that a
+        password guesser behind the edge is counted and banned, not the edge."""
+        if not self.is_edge(source.host):
+            return source
+        vias = request.vias
+        if len(vias) < 2:
+            return source
+        below = vias[1]
+        host = below.param("received") or below.host
+        rport = below.param("rport")
+        port = int(rport) if rport and rport.isdigit() else below.port or 5060
+        return Target(below.transport.upper(), host.strip("[]"), port)
+
     # --- expiry and flows -------------------------------------------------
     def _arm_expiry(self) -> None:
         """One timer for the earliest expiry; moved only when that comes earlier."""
@@ -264,18 +327,18 @@ class RegistrarService:
         gone = self.table.expire(self.clock())
         for change in gone:
             log.info("%s@%s expired %s", change.binding.extension, change.binding.account, change.binding.uri)
-        self.writer.enqueue(gone)
+        self._changed(gone)
         self._arm_expiry()
 
     def flow_closed(self, source: Target) -> None:
         gone = self.table.remove_flow(source, self.clock(), "connection closed")
-        self.writer.enqueue(gone)
+        self._changed(gone)
 
     def flow_dead(self, source: Target) -> None:
         gone = self.table.remove_flow(source, self.clock(), "keep-alive unanswered")
         for change in gone:
             log.info("%s@%s dropped %s: keep-alives unanswered", change.binding.extension, change.binding.account, change.binding.uri)
-        self.writer.enqueue(gone)
+        self._changed(gone)
 
     def keepalive_flows(self) -> dict[Target, Binding]:
         """One binding per flow that wants keep-alives under the configured mode."""
@@ -284,26 +347,26 @@ class RegistrarService:
         if mode == "off":
             return flows
         for b in self.table.all(self.clock()):
-            if mode == "all" or b.nat:
+            if (mode == "all" or b.nat) and not b.path:  # behind an edge proxy, the edge keeps the phone's flow
                 flows.setdefault(b.source, b)
         return flows
 
 
 # The store keeps its own rows (store/records.py): bindings are converted here, at the edge.
-def _row(b: Binding) -> RegistrationRow:
+def row_of_binding(b: Binding) -> RegistrationRow:
     return RegistrationRow(
         b.account, b.extension, b.key, b.contact, b.uri, b.expires_at, b.registered_at, b.call_id, b.cseq,
-        b.source, b.nat, b.instance, b.reg_id, b.q, b.user_agent,
+        b.source, b.nat, b.instance, b.reg_id, b.q, b.user_agent, b.path,
     )
 
 
 def _stored(change: Change) -> RegistrationChange:
-    row = _row(change.binding)
+    row = row_of_binding(change.binding)
     return RegistrationSaved(row) if isinstance(change, Saved) else RegistrationRemoved(row)
 
 
-def _binding(r: RegistrationRow) -> Binding:
+def binding_of_row(r: RegistrationRow) -> Binding:
     return Binding(
         r.account, r.extension, r.key, r.contact, r.uri, r.expires_at, r.registered_at, r.call_id, r.cseq,
-        r.source, r.nat, r.instance, r.reg_id, r.q, r.user_agent,
+        r.source, r.nat, r.instance, r.reg_id, r.q, r.user_agent, r.path,
     )

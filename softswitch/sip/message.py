@@ -437,10 +437,12 @@ KNOWN_METHODS = frozenset({
 
 
 def new_request(method: str, uri: Uri, via: str, from_: str, to: str, call_id: str, extra: Iterable[Header] = (),
-                body: bytes = b"", content_type: str | None = None) -> Request:
+                body: bytes = b"", content_type: str | None = None, route: Iterable[str] = ()) -> Request:
     """A request the switch sends of its own, the first of its Call-ID (CSeq 1): RFC 3261
-    §8.1.1's headers, then ``extra``, then the body's type and length."""
-    headers = [Header("Via", via), Header("Max-Forwards", "70"), Header("From", from_), Header("To", to),
+    §8.1.1's headers (``route``: a preloaded route set, such as a registration's Path), then
+    ``extra``, then the body's type and length."""
+    headers = [Header("Via", via), Header("Max-Forwards", "70"), *[Header("Route", hop) for hop in route],
+               Header("From", from_), Header("To", to),
                Header("Call-ID", call_id), Header("CSeq", f"1 {method}"), *extra]
     if content_type is not None:
         headers.append(Header("Content-Type", content_type))
@@ -448,11 +450,18 @@ def new_request(method: str, uri: Uri, via: str, from_: str, to: str, call_id: s
     return Request(method, uri, headers, body)
 
 
+DIALOG_CREATING = frozenset(("INVITE", "SUBSCRIBE", "REFER", "NOTIFY"))
+
+
 def make_response(request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None) -> Response:
     """A response to ``request`` per RFC 3261 §8.2.6: Via, From, To, Call-ID, CSeq copied,
-    and a To tag added (except to 100) when the request had none."""
+    and a To tag added (except to 100) when the request had none; a response that establishes
+    a dialog copies the request's Record-Route too (§12.1.1), so the phone's requests in that
+    dialog go back through the proxies that asked to stay on its path."""
     headers = [h for h in request.headers if h.key == "via"]
     add_tag = to_tag is not None and status != 100 and request.to.tag is None
+    if 100 < status < 300 and request.method in DIALOG_CREATING and request.to.tag is None:
+        headers += [h for h in request.headers if h.key == "record-route"]
     for key in ("from", "to", "call-id", "cseq"):
         for h in request.headers:
             if h.key == key:

@@ -37,6 +37,7 @@ class RegistrationRow:
     reg_id: int | None = None
     q: str | None = None
     user_agent: str = ""
+    path: tuple[str, ...] = ()  # RFC 3327 Path URIs, first hop first
 
     @property
     def id(self) -> str:

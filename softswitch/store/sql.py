@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, event, select, update
+from sqlalchemy import Connection, bindparam, delete, event, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -17,24 +18,29 @@ from .records import AuditRow, CallRow, MessageRow, ParkedRow, RegistrationChang
 from .tables import audit, calls, messages, parked, registrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x50F75717C4  # a PostgreSQL advisory lock key of our own
 
 
-def _row(b: RegistrationRow) -> dict[str, Any]:
+def registration_values(b: RegistrationRow) -> dict[str, Any]:
     return {
         "id": b.id, "account": b.account, "extension": b.extension, "binding_key": b.key,
         "contact": b.contact, "uri": b.uri, "expires_at": b.expires_at, "registered_at": b.registered_at,
         "call_id": b.call_id, "cseq": b.cseq, "transport": b.source.transport,
         "source_host": b.source.host, "source_port": b.source.port, "nat": b.nat,
         "instance": b.instance, "reg_id": b.reg_id, "q": b.q, "user_agent": b.user_agent[:256],
+        "path": "\n".join(b.path) or None,
     }
 
 
-def _registration(row: Any) -> RegistrationRow:
+def registration_from(row: Any) -> RegistrationRow:
+    """A row as the table (or a mapping of its columns) holds it."""
+    if isinstance(row, dict):
+        row = SimpleNamespace(**row)
     # Connections do not survive the process: a restored stream binding has no connection id.
     return RegistrationRow(
         row.account, row.extension, row.binding_key, row.contact, row.uri, row.expires_at,
         row.registered_at, row.call_id, row.cseq, Target(row.transport, row.source_host, row.source_port),
-        bool(row.nat), row.instance, row.reg_id, row.q, row.user_agent,
+        bool(row.nat), row.instance, row.reg_id, row.q, row.user_agent, tuple(row.path.split("\n")) if row.path else (),
     )
 
 
@@ -75,6 +81,10 @@ class SqlStore:
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:
+            if not self.url.startswith("sqlite"):
+                # Several processes sharing the store may start together: one migrates at a time
+                # (the lock ends with the transaction), the others then find it done.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             await conn.run_sync(upgrade)
 
     async def load_bindings(self, now: float) -> list[RegistrationRow]:
@@ -86,7 +96,7 @@ class SqlStore:
             query = query.where(registrations.c.account == account)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return sorted((_registration(r) for r in rows), key=sort_key)
+        return sorted((registration_from(r) for r in rows), key=sort_key)
 
     async def apply(self, changes: Sequence[RegistrationChange]) -> None:
         if not changes:
@@ -94,7 +104,7 @@ class SqlStore:
         latest: dict[str, RegistrationChange] = {}
         for change in changes:
             latest[change.registration.id] = change
-        saved = [_row(c.registration) for c in latest.values() if isinstance(c, RegistrationSaved)]
+        saved = [registration_values(c.registration) for c in latest.values() if isinstance(c, RegistrationSaved)]
         removed = [{"rid": key} for key, c in latest.items() if not isinstance(c, RegistrationSaved)]
         async with self.engine.begin() as conn:
             if saved:

@@ -27,6 +27,7 @@ registrations = Table(
     Column("reg_id", Integer),
     Column("q", String(8)),
     Column("user_agent", String(256), nullable=False, default=""),
+    Column("path", Text),  # RFC 3327 Path URIs, one per line, first hop first
     Index("ix_registrations_aor", "account", "extension"),
     Index("ix_registrations_expires", "expires_at"),
 )
@@ -122,4 +123,46 @@ messages = Table(
     Column("path", String(512), nullable=False),
     Column("heard", Float),  # NULL: new
     Index("ix_messages_mailbox", "account", "mailbox", "received"),
+)
+
+# Cluster mode (several switch processes on one PostgreSQL store): one row per node, its heartbeat
+# in ``seen_at``; a node silent for the configured time is dead, and its park slots are released.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("address", String(128), nullable=False),  # host:port where the other nodes reach it over SIP
+    Column("started_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Column("draining", Boolean, nullable=False, default=False),
+)
+
+# Values every node must share: the digest nonce secret (a challenge from one node is answered at
+# another), written once by whichever node starts first.
+cluster_values = Table(
+    "cluster_values",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# What routing remembers between calls, shared by the nodes (routing.py ``HuntMemory``): who
+# answered a group last (rrmemory), when an extension's last call ended (leastrecent), whose turn it
+# is among outbound numbers.
+hunt_memory = Table(
+    "hunt_memory",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # answered | idle | rotation
+    Column("name", String(128), primary_key=True),  # the group, or the extension
+    Column("value", String(128), nullable=False),
+)
+
+# Sources banned by any node (guard.py), until a time.
+bans = Table(
+    "bans",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("until", Float, nullable=False),
+    Column("why", String(256), nullable=False),
 )

@@ -38,7 +38,7 @@ async def fresh_postgres(url: str) -> None:
 
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        await conn.execute(text("DROP TABLE IF EXISTS registrations, calls, parked, audit, messages, alembic_version"))
+        await conn.execute(text("DROP TABLE IF EXISTS registrations, calls, parked, audit, messages, nodes, cluster_values, hunt_memory, bans, alembic_version"))
     await engine.dispose()
 
 

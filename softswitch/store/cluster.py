@@ -1,0 +1,155 @@
+"""What the nodes of a cluster share beyond the store's own rows (PostgreSQL only).
+
+Theory of operation
+-------------------
+Every node keeps what it routes with in memory (bindings, routing's memory), as a single
+process does, and tells the others each change it makes: ``publish`` sends it with
+PostgreSQL's ``NOTIFY`` on one channel, and every node ``LISTEN``s there, so a phone that
+registered through node A can be rung from node B a moment later.  Nothing is read back
+per call.  Notifications are not stored: a node that was not listening (starting, or its
+connection lost) re-reads the registrations (``ClusterStore`` via the store's own
+``list_bindings``) and routing's memory (``hunt_memory``) from the tables, which stay the
+truth.  Each node beats in ``nodes``; one whose beat is too old is dead.  The digest nonce
+secret lives in ``cluster_values``, created by the first node to start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from .records import RegistrationChange, RegistrationRow, RegistrationSaved
+from .sql import SqlStore, registration_from, registration_values
+from .tables import cluster_values, hunt_memory, nodes
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "softswitch_cluster"
+MAX_PAYLOAD = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
+
+
+class ClusterStore:
+    def __init__(self, store: SqlStore, node: str) -> None:
+        if not store.url.startswith("postgresql"):
+            raise ValueError("a cluster needs a PostgreSQL store")
+        self.store = store
+        self.node = node
+        self.on_message: Callable[[dict[str, Any]], None] = lambda message: None
+        self._listener: Any = None  # an asyncpg connection, LISTENing
+        self._outbox: list[str] = []
+        self._flush: asyncio.Task[None] | None = None
+        self.counters = {"published": 0, "received": 0, "dropped": 0}
+
+    # --- shared values -----------------------------------------------------------
+    async def nonce_secret(self) -> bytes:
+        """The digest nonce secret of the cluster: made by the first node, read by the others."""
+        async with self.store.engine.begin() as conn:
+            await conn.execute(insert(cluster_values).values(name="nonce_secret", value=secrets.token_hex(32))
+                               .on_conflict_do_nothing(index_elements=["name"]))
+            value = (await conn.execute(select(cluster_values.c.value).where(cluster_values.c.name == "nonce_secret"))).scalar_one()
+        return bytes.fromhex(value)
+
+    # --- nodes -------------------------------------------------------------------
+    async def beat(self, address: str, now: float, *, starting: bool = False, draining: bool = False) -> None:
+        values = {"address": address, "seen_at": now, "draining": draining}
+        async with self.store.engine.begin() as conn:
+            stmt = insert(nodes).values(name=self.node, started_at=now, **values)
+            await conn.execute(stmt.on_conflict_do_update(
+                index_elements=["name"], set_={**values, **({"started_at": now} if starting else {})}))
+
+    async def leave(self) -> None:
+        """This node stops: its beat ends now (the others need not wait to call it dead)."""
+        async with self.store.engine.begin() as conn:
+            await conn.execute(update(nodes).where(nodes.c.name == self.node).values(seen_at=0.0))
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        async with self.store.engine.connect() as conn:
+            rows = (await conn.execute(select(nodes).order_by(nodes.c.name))).all()
+        return [dict(r._mapping) for r in rows]
+
+    # --- routing's memory ----------------------------------------------------------
+    async def load_hunt_memory(self) -> list[tuple[str, str, str, str]]:
+        async with self.store.engine.connect() as conn:
+            rows = (await conn.execute(select(hunt_memory))).all()
+        return [(r.account, r.kind, r.name, r.value) for r in rows]
+
+    async def save_hunt_memory(self, items: list[tuple[str, str, str, str]]) -> None:
+        if not items:
+            return
+        stmt = insert(hunt_memory)
+        async with self.store.engine.begin() as conn:
+            await conn.execute(stmt.on_conflict_do_update(
+                index_elements=["account", "kind", "name"], set_={"value": stmt.excluded.value}),
+                [{"account": a, "kind": k, "name": n, "value": v} for a, k, n, v in items])
+
+    # --- the bus -------------------------------------------------------------------
+    async def listen(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        url = self.store.engine.url
+        self._listener = await asyncpg.connect(
+            host=url.host, port=url.port, user=url.username, password=url.password, database=url.database)
+        await self._listener.add_listener(CHANNEL, self._on_notify)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            self.counters["dropped"] += 1
+            return
+        if not isinstance(message, dict) or message.get("node") == self.node:
+            return
+        self.counters["received"] += 1
+        try:
+            self.on_message(message)
+        except Exception:
+            log.exception("cluster: a message from node %s could not be applied", message.get("node"))
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Send ``message`` to the other nodes (batched with what else this loop turn sends)."""
+        payload = json.dumps({"node": self.node, **message}, separators=(",", ":"))
+        if len(payload.encode()) > MAX_PAYLOAD:
+            self.counters["dropped"] += 1
+            log.warning("cluster: a %s message of %d bytes is too long to send; the others re-read it later",
+                        message.get("kind"), len(payload))
+            return
+        self._outbox.append(payload)
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                async with self.store.engine.begin() as conn:
+                    raw = await conn.get_raw_connection()
+                    driver = raw.driver_connection
+                    assert driver is not None
+                    await driver.executemany("SELECT pg_notify($1, $2)", [(CHANNEL, p) for p in batch])
+                self.counters["published"] += len(batch)
+            except Exception:
+                self.counters["dropped"] += len(batch)
+                log.exception("cluster: %d message(s) to the other nodes lost; they re-read the tables later", len(batch))
+
+    async def close(self) -> None:
+        if self._flush is not None:
+            await asyncio.gather(self._flush, return_exceptions=True)
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+
+
+def binding_message(change: RegistrationChange) -> dict[str, Any]:
+    row = registration_values(change.registration)
+    return {"kind": "bind" if isinstance(change, RegistrationSaved) else "unbind", "row": row}
+
+
+def binding_of(message: dict[str, Any]) -> RegistrationRow:
+    return registration_from(message["row"])

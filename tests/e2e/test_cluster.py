@@ -1,0 +1,180 @@
+"""Two nodes behind the shipped Kamailio edge (deploy/kamailio/kamailio.cfg), one PostgreSQL
+store, started by scripts/cluster's own code: SIPp phones register through the edge, calls
+connect whichever node took each phone's registration, routing's memory is one for both
+nodes, and a node killed outright leaves the phones reachable through the other."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .harness import SCENARIOS, end_processes, free_port, require_tool
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_URL = os.environ.get("SOFTSWITCH_TEST_PG_URL")
+EDGE = "127.0.0.10"
+NODES = {"a": "127.0.0.11", "b": "127.0.0.12"}
+PASSWORDS = {n: f"acme-{n}-secret" for n in ("101", "102", "103", "104")}
+
+
+@dataclass
+class Cluster:
+    workdir: Path
+    port: int
+
+    def script(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "lib" / "cluster.py"), *args, "--dir", str(self.workdir)],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def log(self, node: str) -> str:
+        return (self.workdir / f"node-{node}.log").read_text(errors="replace")
+
+    def node_of(self, extension: str) -> str | None:
+        """The node whose log says it took ``extension``'s latest registration."""
+        latest: tuple[str, str] | None = None
+        for node in NODES:
+            for stamp in re.findall(rf"^(\S+ \S+) INFO \S+ {extension}@acme registered ", self.log(node), re.MULTILINE):
+                if latest is None or stamp > latest[0]:
+                    latest = (stamp, node)
+        return latest[1] if latest else None
+
+    def sipp(self, scenario: str, *args: str, user: str | None = None, to: str | None = None, port: int = 0,
+             timeout: float = 40, background: bool = False) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+        cmd = [require_tool("sipp"), "-sf", str(SCENARIOS / scenario), to or f"{EDGE}:{self.port}", "-i", "127.0.0.1",
+               "-p", str(port), "-t", "u1", "-m", "1", "-nostdin", "-timeout", str(int(timeout)), "-timeout_error",
+               "-key", "domain", "acme.example", "-key", "user_agent", "sipp-cluster", "-d", "0", *args]
+        if user is not None:
+            inf = self.workdir / f"user-{user}-{time.monotonic_ns()}.csv"
+            inf.write_text(f"SEQUENTIAL\n{user};[authentication username={user} password={PASSWORDS[user]}]\n")
+            cmd += ["-inf", str(inf), "-au", user, "-ap", PASSWORDS[user]]
+        if background:
+            return subprocess.Popen(cmd, cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.run(cmd, cwd=self.workdir, capture_output=True, text=True, timeout=timeout + 30)
+
+    def register(self, extension: str, port: int) -> str:
+        done = self.sipp("register_auth.xml", user=extension, port=port)
+        assert done.returncode == 0, done.stdout[-2000:]
+        deadline = time.monotonic() + 5
+        while (node := self.node_of(extension)) is None:
+            assert time.monotonic() < deadline, f"no node logged {extension}'s registration"
+            time.sleep(0.05)
+        return node
+
+    def history(self) -> list[dict[str, str]]:
+        import csv
+        import io
+
+        out = subprocess.run([sys.executable, "-m", "softswitch", "calls", "--config", str(self.workdir / "node-a.yaml"), "--csv"],
+                             capture_output=True, text=True, timeout=60, cwd=self.workdir)
+        assert out.returncode == 0, out.stderr
+        return list(csv.DictReader(io.StringIO(out.stdout)))
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    require_tool("kamailio")
+    if not PG_URL:
+        pytest.skip("!!! SOFTSWITCH_TEST_PG_URL is not set: scripts/test sets up PostgreSQL and sets it")
+    c = Cluster(tmp_path, free_port())
+    c.script("up", "--nodes", "2", "--port", str(c.port), "--probe", "1", "--store", PG_URL, "--fresh")
+    yield c
+    c.script("down")
+
+
+def land_apart(cluster: Cluster, first: str, second: str, ports: dict[str, int]) -> dict[str, str]:
+    """Register ``first``, then ``second`` until the edge's hash puts it on the other node (each
+    REGISTER is a new Call-ID: a coin toss each time)."""
+    where = {first: cluster.register(first, ports[first])}
+    for _ in range(30):
+        where[second] = cluster.register(second, ports[second])
+        if where[second] != where[first]:
+            return where
+    raise AssertionError("30 registrations all landed on one node")
+
+
+def test_phones_registered_on_different_nodes_call_each_other_through_the_edge(cluster: Cluster) -> None:
+    ports = {"101": free_port(), "102": free_port()}
+    where = land_apart(cluster, "101", "102", ports)
+    callee = cluster.sipp("proxied_callee.xml", "-mp", str(free_port()), port=ports["102"], background=True)
+    assert isinstance(callee, subprocess.Popen)
+    try:
+        time.sleep(0.3)
+        caller = cluster.sipp("proxied_caller.xml", "-s", "102", "-mp", str(free_port()), "-d", "6000",
+                              user="101", port=ports["101"])
+        callee_out, _ = callee.communicate(timeout=60)
+    finally:
+        end_processes([callee])
+    assert caller.returncode == 0, caller.stdout[-2500:]
+    assert callee.returncode == 0, callee_out[-2500:]
+    # The call was taken by one node; the other phone was registered through the other one.
+    (row,) = [r for r in cluster.history() if r["callee"] == "102"]
+    taken_by = next(n for n in NODES if f"call {row['id']}" in cluster.log(n))
+    assert {taken_by, where["101"], where["102"]} == set(NODES)
+    assert (row["caller"], row["disposition"], row["hangup_by"], row["answered_by"]) == ("101", "answered", "caller", "102")
+    assert 5 <= int(row["billed_seconds"]) <= 8
+    for leg in ("a", "b"):  # RTP both ways through the node's relay (the pcap is 236 packets each way)
+        assert int(row[f"{leg}_packets_in"]) > 200 and int(row[f"{leg}_packets_out"]) > 200
+    # The phone's requests came through the edge, which the node trusts and names in the Path.
+    log = cluster.log(where["102"])
+    assert f"102@acme registered sip:102@127.0.0.1:{ports['102']};transport=UDP via UDP {EDGE}:{cluster.port}" in log
+
+
+def test_round_robin_memory_continues_on_the_other_node(cluster: Cluster) -> None:
+    """Group 600 (rrmemory: 102, 103): the first call, at node a, is answered by 102; the next,
+    at node b, rings 103 first because node b knows who answered at node a."""
+    ports = {n: free_port() for n in ("101", "102", "103")}
+    for n in ("102", "103"):
+        cluster.register(n, ports[n])
+    for node, expected in (("a", "102"), ("b", "103")):
+        callees = {n: cluster.sipp("proxied_callee.xml", "-mp", str(free_port()), port=ports[n], background=True, timeout=20)
+                   for n in ("102", "103")}
+        try:
+            time.sleep(0.3)
+            caller = cluster.sipp("proxied_caller.xml", "-s", "600", "-mp", str(free_port()), "-d", "1000", user="101",
+                                  port=ports["101"], to=f"{NODES[node]}:{cluster.port}")
+            assert caller.returncode == 0, caller.stdout[-2500:]
+        finally:
+            for proc in callees.values():
+                proc.send_signal(signal.SIGTERM)
+            end_processes(callees.values())
+        rows = [r for r in cluster.history() if r["callee"] == "600"]
+        assert rows[-1]["answered_by"] == expected, rows
+        assert f"call {rows[-1]['id']}" in cluster.log(node)
+
+
+def test_a_killed_node_leaves_every_phone_reachable_through_the_other(cluster: Cluster) -> None:
+    """SIGKILL node a: the edge's probes take it out, new calls connect through node b, and
+    phones that registered through node a are rung without registering again."""
+    ports = {"101": free_port(), "102": free_port()}
+    where = land_apart(cluster, "101", "102", ports)
+    victim = where["102"] if where["102"] == "a" else where["101"]
+    pids = yaml.safe_load((cluster.workdir / "pids.json").read_text())
+    os.kill(pids[f"node-{victim}"], signal.SIGKILL)  # no wait: the edge fails a request over after 2 s unanswered
+    survivor = next(n for n in NODES if n != victim)
+    for attempt in range(3):  # calls with new Call-IDs, each of which the edge hashed to the dead node before
+        callee = cluster.sipp("proxied_callee.xml", "-mp", str(free_port()), port=ports["102"], background=True, timeout=20)
+        assert isinstance(callee, subprocess.Popen)
+        try:
+            time.sleep(0.3)
+            caller = cluster.sipp("proxied_caller.xml", "-s", "102", "-mp", str(free_port()), "-d", "500", user="101",
+                                  port=ports["101"], timeout=20)
+            callee_out, _ = callee.communicate(timeout=40)
+        finally:
+            end_processes([callee])
+        assert caller.returncode == 0, f"call {attempt}: {caller.stdout[-2500:]}"
+        assert callee.returncode == 0, callee_out[-2500:]
+    answered = [r for r in cluster.history() if r["callee"] == "102" and r["disposition"] == "answered"]
+    assert len(answered) == 3
+    assert all(f"call {r['id']}" in cluster.log(survivor) for r in answered)

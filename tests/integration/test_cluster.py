@@ -1,0 +1,138 @@
+"""Two cluster nodes on one PostgreSQL store (scripts/test starts it): the nonce secret is
+shared, a binding registered at one node is known to the other at once (PostgreSQL's
+notifications) and after a restart (the table), routing's memory follows, and a dead node's
+park slots are released after the grace time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from softswitch.b2bua.routing import HuntMemory
+from softswitch.cluster import ClusterNode
+from softswitch.config.schema import Cluster
+from softswitch.registrar.core import Binding, Saved
+from softswitch.registrar.service import row_of_binding
+from softswitch.sip.transaction import Target
+from softswitch.store import open_store
+from softswitch.store.records import ParkedRow, RegistrationSaved
+from softswitch.store.sql import SqlStore
+
+from .test_store_contract import PG_URL, fresh_postgres
+
+PATH = ("<sip:127.0.0.1:5060;lr;received=sip:10.0.0.7:5062>",)
+
+
+class FakeRegistrar:
+    """The registrar's side the node talks to: its table (learn) and its hook (on_changes)."""
+
+    def __init__(self) -> None:
+        self.learned: list[Binding] = []
+        self.forgotten: list[Binding] = []
+        self.on_changes: Callable[..., None] | None = None
+
+    def learn(self, saved: list[Binding], removed: list[Binding]) -> None:
+        self.learned += saved
+        self.forgotten += removed
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not seen in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def stores() -> AsyncIterator[tuple[SqlStore, SqlStore]]:
+    if not PG_URL:
+        pytest.skip("!!! SOFTSWITCH_TEST_PG_URL is not set: scripts/test sets up PostgreSQL and sets it")
+    await fresh_postgres(PG_URL)
+    a, b = await open_store(PG_URL), await open_store(PG_URL)
+    assert isinstance(a, SqlStore) and isinstance(b, SqlStore)
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+def settings(node: str, **more: float) -> Cluster:
+    return Cluster(node=node, edges=["127.0.0.1/32"], **more)
+
+
+async def test_two_nodes_share_the_secret_bindings_and_routing_memory(stores: tuple[SqlStore, SqlStore]) -> None:
+    a = ClusterNode(settings("a"), stores[0], "127.0.0.11:5060")
+    b = ClusterNode(settings("b"), stores[1], "127.0.0.12:5060")
+    secret_a, secret_b = await a.join(), await b.join()
+    assert secret_a == secret_b and len(secret_a) == 32
+    reg_a, reg_b = FakeRegistrar(), FakeRegistrar()
+    memory_a, memory_b = HuntMemory(), HuntMemory()
+    a.attach(reg_a, memory_a)  # type: ignore[arg-type]
+    b.attach(reg_b, memory_b)  # type: ignore[arg-type]
+    await a.start()
+    await b.start()
+    try:
+        phone = Binding("acme", "101", "uri:x", "<sip:101@10.0.0.7:5062>", "sip:101@10.0.0.7:5062", time.time() + 600,
+                        time.time(), "cid", 1, Target("UDP", "127.0.0.1", 5060), True, path=PATH)
+        assert reg_a.on_changes is not None
+        reg_a.on_changes([Saved(phone)])
+        await eventually(lambda: bool(reg_b.learned))
+        (got,) = reg_b.learned
+        assert got == phone and got.path == PATH and got.target == Target("UDP", "127.0.0.1", 5060)
+        assert reg_a.learned == []  # a node does not hear itself
+
+        memory_a.answered("acme", "600", "102")
+        memory_a.idle("acme", {"103"}, 1234.5)
+        await eventually(lambda: memory_b.last_answered.get(("acme", "600")) == "102"
+                         and memory_b.idle_since.get(("acme", "103")) == 1234.5)
+    finally:
+        await a.close()
+        await b.close()
+    # A node started later reads routing's memory from the table.
+    c = ClusterNode(settings("c"), stores[1], "127.0.0.13:5060")
+    await c.join()
+    memory_c = HuntMemory()
+    c.attach(FakeRegistrar(), memory_c)  # type: ignore[arg-type]
+    await c.start()
+    try:
+        assert memory_c.last_answered[("acme", "600")] == "102"
+    finally:
+        await c.close()
+
+
+async def test_a_missed_notification_is_caught_up_from_the_store(stores: tuple[SqlStore, SqlStore]) -> None:
+    """The binding is in the table but its notification never came: the resync finds it."""
+    b = ClusterNode(settings("b", resync=1), stores[1], "127.0.0.12:5060")
+    await b.join()
+    reg_b = FakeRegistrar()
+    reg_b.table = type("T", (), {"all": lambda self, now: [], "lookup": lambda self, *a: []})()  # type: ignore[attr-defined]
+    b.attach(reg_b, HuntMemory())  # type: ignore[arg-type]
+    await b.start()
+    try:
+        phone = Binding("acme", "102", "uri:y", "<sip:102@10.0.0.8>", "sip:102@10.0.0.8", time.time() + 600,
+                        time.time(), "cid2", 1, Target("UDP", "127.0.0.1", 5060), path=PATH)
+        await stores[0].apply([RegistrationSaved(row_of_binding(phone))])
+        await eventually(lambda: phone in reg_b.learned, timeout=5)
+    finally:
+        await b.close()
+
+
+async def test_a_dead_nodes_park_slots_are_released_after_the_grace_time(stores: tuple[SqlStore, SqlStore]) -> None:
+    now = time.time()
+    await stores[0].claim_slot(ParkedRow("acme", 801, "call-1", now, now + 600, "101", "sip:102@x"), "a", now)
+    dead = ClusterNode(settings("a"), stores[0], "127.0.0.11:5060")
+    await dead.join()
+    await dead.shared.beat("127.0.0.11:5060", now - 100)  # its last beat, 100 s ago
+    await dead.shared.close()
+    b = ClusterNode(settings("b", heartbeat=0.2, dead_after=5, park_grace=10), stores[1], "127.0.0.12:5060")
+    await b.join()
+    b.attach(FakeRegistrar(), HuntMemory())  # type: ignore[arg-type]
+    await b.start()
+    try:
+        await eventually(lambda: "a" in b._released)
+        assert await stores[1].list_parked() == []
+        assert {n["name"] for n in await b.shared.nodes()} == {"a", "b"}
+    finally:
+        await b.close()
