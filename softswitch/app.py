@@ -133,14 +133,15 @@ class App:
         await self.calls.start()
         calls = self.calls
         if self.cluster is not None:
-            self.cluster.attach(self.registrar, calls.memory)
+            self.cluster.attach(self.registrar, calls.memory, self.park, self.guard)
+            calls.is_peer = self.cluster.is_peer
             await self.cluster.start()
         self.registrar.admission = calls.admission
         self.endpoint.shed = calls.shed_invite
         endpoint = self.endpoint
         self._load_watch = asyncio.get_running_loop().create_task(
             load.watch(lambda: endpoint.udp.values(), calls.admission, endpoint.counters))
-        self.blf = DialogEventService(cfg, self.registrar, self.endpoint, new_id=new_id, slot_state=self.park.lot.find,
+        self.blf = DialogEventService(cfg, self.registrar, self.endpoint, new_id=new_id, slot_state=self.park.find,
                                       calls=lambda: calls.calls.values(), clock=time.time)
         self.park.on_change = self.blf.slot_changed
         self.calls.on_change = self.blf.extensions_changed

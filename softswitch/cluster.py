@@ -20,10 +20,14 @@ from typing import Any
 
 from .b2bua.routing import HuntMemory
 from .config.schema import Cluster
+from .guard import Guard
+from .park.lot import Parked
+from .park.service import ParkService
 from .registrar.core import Binding, Change, Saved
 from .registrar.service import RegistrarService, binding_of_row, row_of_binding
+from .sip.transaction import Target
 from .store.cluster import ClusterStore, binding_message, binding_of
-from .store.records import RegistrationRemoved, RegistrationSaved
+from .store.records import ParkedRow, RegistrationRemoved, RegistrationSaved
 from .store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -41,10 +45,15 @@ class ClusterNode:
         self.clock = clock
         self.registrar: RegistrarService | None = None
         self.memory: HuntMemory | None = None
+        self.park: ParkService | None = None
+        self.peers: dict[str, Target] = {}  # the other nodes' SIP addresses, by name (from their beats)
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._released: set[str] = set()  # dead nodes whose park slots were released
-        self._memory_out: list[tuple[str, str, str, str]] = []
+        self._memory_out: dict[tuple[str, str, str], str] = {}  # (account, kind, name) -> the latest value
+        self._bans_out: list[tuple[str, float, str]] = []
+        self._lifted_out: list[str] = []
+        self.guard: Guard | None = None
         self.shared.on_message = self._on_message
 
     async def join(self) -> bytes:
@@ -53,16 +62,38 @@ class ClusterNode:
         await self.shared.listen()
         return await self.shared.nonce_secret()
 
-    def attach(self, registrar: RegistrarService, memory: HuntMemory) -> None:
+    def attach(self, registrar: RegistrarService, memory: HuntMemory, park: ParkService | None = None,
+               guard: Guard | None = None) -> None:
         self.registrar = registrar
         self.memory = memory
+        self.park = park
+        self.guard = guard
+        if guard is not None:
+            guard.on_ban = self._banned
+            guard.on_lift = self._lifted
         registrar.on_changes = self._bindings_changed
         memory.on_change = self._memory_changed
+        if park is not None:
+            park.on_local_change = self._park_changed
+
+    def is_peer(self, source: Target) -> bool:
+        """A request from another node of the cluster (trusted as a node: it authenticated the phone)."""
+        return any(source.host == p.host and source.port == p.port for p in self.peers.values())
 
     async def start(self) -> None:
         if self.memory is not None:
             for account, kind, name, value in await self.shared.load_hunt_memory():
                 self.memory.learn(kind, account, name, value)
+        if self.guard is not None:
+            now = self.clock()
+            for source, until, why in await self.shared.load_bans(now):
+                self.guard.learn_ban(source, why, until - now, "(from the store)")
+        await self._read_peers()
+        self.shared.publish({"kind": "hello", "address": self.address})  # whatever this node held before is gone
+        if self.park is not None:
+            for row, node in await self.store.list_parked():
+                if node != self.name and node in self.peers:
+                    self.park.learn(node, self.peers[node], row.account, row.slot, _parked(row))
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._beat()), loop.create_task(self._resync())]
         log.info("cluster: node %s at %s joined", self.name, self.address)
@@ -86,14 +117,32 @@ class ClusterNode:
 
     def _memory_changed(self, kind: str, account: str, name: str, value: str) -> None:
         self.shared.publish({"kind": "hunt", "what": kind, "account": account, "name": name, "value": value})
-        self._memory_out.append((account, kind, name, value))
+        self._memory_out[(account, kind, name)] = value
+
+    def _park_changed(self, account: str, slot: int, entry: Parked | None) -> None:
+        shown = None if entry is None else {"call": entry.call, "parked_at": entry.parked_at, "expires_at": entry.expires_at,
+                                            "parker": entry.parker, "party": entry.party}
+        self.shared.publish({"kind": "park", "address": self.address, "account": account, "slot": slot, "entry": shown})
+
+    def _banned(self, source: str, why: str, seconds: float) -> None:
+        self.shared.publish({"kind": "ban", "source": source, "why": why, "seconds": seconds})
+        self._bans_out.append((source, self.clock() + seconds, why))
+
+    def _lifted(self, source: str) -> None:
+        self.shared.publish({"kind": "lift", "source": source})
+        self._lifted_out.append(source)
 
     async def _save_memory(self) -> None:
-        batch, self._memory_out = self._memory_out, []
+        batch = [(account, kind, name, value) for (account, kind, name), value in self._memory_out.items()]
+        self._memory_out = {}
+        bans, self._bans_out = self._bans_out, []
+        lifted, self._lifted_out = self._lifted_out, []
         try:
             await self.shared.save_hunt_memory(batch)
+            if bans or lifted:
+                await self.shared.save_bans(bans, lifted)
         except Exception:
-            log.exception("cluster: routing's memory (%d changes) not saved", len(batch))
+            log.exception("cluster: routing's memory (%d changes) and bans (%d) not saved", len(batch), len(bans))
 
     # --- what the others change ------------------------------------------------
     def _on_message(self, message: dict[str, Any]) -> None:
@@ -103,6 +152,23 @@ class ClusterNode:
             self.registrar.learn([binding] if kind == "bind" else [], [binding] if kind == "unbind" else [])
         elif kind == "hunt" and self.memory is not None:
             self.memory.learn(str(message["what"]), str(message["account"]), str(message["name"]), str(message["value"]))
+        elif kind == "park" and self.park is not None:
+            node, address = str(message["node"]), _target(str(message["address"]))
+            self.peers[node] = address
+            entry = message.get("entry")
+            account, slot = str(message["account"]), int(message["slot"])
+            parked = None if not isinstance(entry, dict) else Parked(account, slot, str(entry["call"]), float(entry["parked_at"]),
+                                                                    float(entry["expires_at"]), str(entry["parker"]), str(entry["party"]))
+            self.park.learn(node, address, account, slot, parked)
+        elif kind == "ban" and self.guard is not None:
+            self.guard.learn_ban(str(message["source"]), str(message["why"]), float(message["seconds"]), str(message["node"]))
+        elif kind == "lift" and self.guard is not None:
+            self.guard.learn_lift(str(message["source"]), str(message["node"]))
+        elif kind == "hello":
+            node = str(message["node"])
+            self.peers[node] = _target(str(message["address"]))
+            if self.park is not None:
+                self.park.forget_node(node)
 
     # --- heartbeat, dead nodes, resync ------------------------------------------
     async def _beat(self) -> None:
@@ -111,6 +177,7 @@ class ClusterNode:
             try:
                 now = self.clock()
                 await self.shared.beat(self.address, now, draining=self.draining)
+                await self._read_peers()
                 await self._save_memory()
                 await self._release_dead(now)
             except Exception:
@@ -128,6 +195,8 @@ class ClusterNode:
             if name in self._released or silent < self.settings.dead_after + self.settings.park_grace:
                 continue
             self._released.add(name)
+            if self.park is not None:
+                self.park.forget_node(name)
             released = await self.store.clear_node(name)
             log.warning("cluster: node %s silent for %.0f s: dead; %d park slot(s) it held released", name, silent, released)
 
@@ -154,8 +223,20 @@ class ClusterNode:
                 and now - b.registered_at > FRESH]
         registrar.learn([b for b in stored if b != _current(registrar, b, now)], gone)
 
+    async def _read_peers(self) -> None:
+        self.peers = {n["name"]: _target(n["address"]) for n in await self.shared.nodes() if n["name"] != self.name}
+
     def status(self) -> dict[str, object]:
         return {"node": self.name, **self.shared.counters}
+
+
+def _target(address: str) -> Target:
+    host, _, port = address.rpartition(":")
+    return Target("UDP", host.strip("[]"), int(port))
+
+
+def _parked(row: ParkedRow) -> Parked:
+    return Parked(row.account, row.slot, row.call, row.parked_at, row.expires_at, row.parker, row.party)
 
 
 def _current(registrar: RegistrarService, b: Binding, now: float) -> Binding | None:

@@ -38,6 +38,8 @@ class Guard:
         self.wall = wall
         self._trust: tuple[frozenset[str], tuple[Network, ...]] | None = None
         self._tick: asyncio.TimerHandle | None = None
+        self.on_ban: Callable[[str, str, float], None] | None = None  # source, why, seconds: a cluster's nodes hear it
+        self.on_lift: Callable[[str], None] | None = None
         self.apply_config(config)
 
     def apply_config(self, config: Config) -> None:
@@ -141,6 +143,20 @@ class Guard:
             rule = f"more than {limit} {ban.why} in {limits.window:g} s"
         counts = ", ".join(f"{what} {n}" for what, n in ban.counts.items())
         log.warning("banning %s for %.0f s: %s (%s); its messages are dropped unanswered", ban.source, limits.ban_time, rule, counts)
+        if self.on_ban is not None:
+            self.on_ban(ban.source, ban.why, ban.until - ban.since)
+
+    def learn_ban(self, source: str, why: str, seconds: float, node: str) -> None:
+        """Another node banned ``source`` for ``seconds`` more: so does this one."""
+        if seconds <= 0 or self.core.is_trusted(source):
+            return
+        now = self.clock()
+        self.core.impose(source, f"{why} (banned by node {node})", now + seconds, now)
+        log.warning("banning %s for %.0f s: node %s banned it (%s)", source, seconds, node, why)
+
+    def learn_lift(self, source: str, node: str) -> None:
+        if self.core.lift(source) is not None:
+            log.warning("ban on %s lifted by node %s", source, node)
 
     # --- the control socket -----------------------------------------------------------
     def listing(self) -> list[dict[str, Any]]:
@@ -154,6 +170,8 @@ class Guard:
         except ValueError:
             raise ValueError(f"{address[:100]!r} is not an IP address") from None
         ban = self.core.lift(host)
+        if self.on_lift is not None:
+            self.on_lift(host)
         if ban is None:
             return {"lifted": None}
         log.warning("ban on %s (%s) lifted by %s after %.0f s; %d messages dropped",

@@ -276,6 +276,14 @@ class SourceGuard:
             self.counters["bans_lifted"] += 1
         return ban
 
+    def impose(self, host: str, why: str, until: float, now: float) -> Ban:
+        """A ban decided elsewhere (another node of a cluster saw the source misbehave)."""
+        ban = Ban(host, why, now, until, {})
+        self._sources.pop(host, None)
+        self._bans[host] = ban
+        self.counters["bans_shared"] = self.counters.get("bans_shared", 0) + 1
+        return ban
+
     def sweep(self, now: float) -> list[Ban]:
         """Call every second or so: the bans that have ended since the last call, and the
         sources idle long enough that their counts no longer matter let go."""

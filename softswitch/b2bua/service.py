@@ -58,6 +58,7 @@ from .actions import (
     CallEnded,
     Deafen,
     Detach,
+    Device,
     Locality,
     MediaPorts,
     MessageHeard,
@@ -119,6 +120,7 @@ class CallService:
         self.endpoint = endpoint
         self.media = media
         self.browsers = Browsers(media)  # browser phones' WebRTC descriptions, converted at the edge
+        self.is_peer: Callable[[Target], bool] = lambda source: False  # another node of the cluster (trusted)
         self.new_id = new_id
         self.user_agent = user_agent
         self.loop = endpoint.loop
@@ -277,11 +279,15 @@ class CallService:
         if account is None:
             self.endpoint.respond(tx, make_response(request, 403, "Unknown Domain", to_tag=self.new_id()))
             return
-        username = self.registrar.authenticate(tx, request, source, account, wall, proxy=True)
+        if self.is_peer(source):  # a node of the cluster asks for a pick-up here: it authenticated its phone
+            username: str | None = caller_uri.user_unescaped if isinstance(caller_uri, SipUri) else None
+        else:
+            username = self.registrar.authenticate(tx, request, source, account, wall, proxy=True)
         caller = account.extension(username) if username is not None else None
         if caller is None or self._shed(tx, request, self.admission.rate(now)):
             return
         if self._replaces(tx, request, source, account, caller, now) or self._pick_up(tx, request, source, account, caller, now) \
+                or self._pick_up_elsewhere(tx, request, source, account, caller, now) \
                 or self._ringing_pick_up(tx, request, source, account, caller, now) \
                 or self._supervise(tx, request, source, account, caller, now) \
                 or self._listen(tx, request, source, account, caller, now):
@@ -983,6 +989,30 @@ class CallService:
         log.info("call %s: %s@%s picks up %s", call.record.id, caller.number, account.name, dialled)
         tx.user_data = call
         self._run(call, self._parking(call).pick_up(call, request, tx, source, caller.number, now))
+        return True
+
+    def _pick_up_elsewhere(self, tx: ServerTransaction, request: Request, source: Target, account: Account,
+                           caller: Extension, now: float) -> bool:
+        """A phone dialled a slot another node of the cluster holds: this node calls that node,
+        which picks the call up (the phone talks through both nodes' relays)."""
+        dialled = _dialled(request)
+        owner = self.park.owner(account.name, int(dialled[1:])) if dialled[1:].isdigit() and dialled.startswith("*") else None
+        if owner is None or self.is_peer(source):
+            return False
+        node, address = owner
+        record = CallRecord(
+            id=self.new_id(), account=account.name, caller=caller.number, callee=dialled, direction="internal",
+            started=self.wall(), caller_device=request.get("User-Agent") or f"{source.host}:{source.port}",
+            caller_person=caller.person,
+        )
+        call = self._new_call(tx, request, source, record)
+        if call is None:
+            return True
+        call.extensions["a"] = caller.number
+        record.path.append(f"node {node}")
+        device = Device(f"sip:{dialled}@{address.host}:{address.port}", address, f"node {node}")
+        log.info("call %s: %s@%s picks up %s, parked on node %s", record.id, caller.number, account.name, dialled, node)
+        self._run(call, call.start([Stage((device,), self.config.calls.ring_timeout, f"sip:{dialled}@{account.domain}", dialled)], now))
         return True
 
     # --- pick-up of a ringing call ------------------------------------------------------------

@@ -15,7 +15,9 @@ import socket
 from collections.abc import Callable
 
 from ..config.schema import Park
+from ..sip.transaction import Target
 from ..store import ParkedRow, ParkStore
+from ..store.base import STALE_AFTER
 from .lot import Parked, ParkingLot, Refused
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ class ParkService:
         self.node = node
         self.lot = ParkingLot(pick or random.SystemRandom().choice)
         self.on_change: Callable[[str, int, Parked | None], None] = lambda account, slot, entry: None
+        self.on_local_change: Callable[[str, int, Parked | None], None] | None = None  # a cluster's other nodes hear it
+        self.remote: dict[tuple[str, int], tuple[str, Target, Parked]] = {}  # slots other nodes hold: node, its address
         self._writes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -48,7 +52,7 @@ class ParkService:
             return choice
         entry.slot = choice
         self.lot.park(entry)
-        self.on_change(account, choice, entry)
+        self._changed(account, choice, entry)
         return entry
 
     async def record(self, account: str, park: Park, entry: Parked, requested: int | None, now: float) -> Parked | Refused:
@@ -76,10 +80,48 @@ class ParkService:
         entry = self.lot.unpark(account, slot, now, picked_up=picked_up, window=window)
         if entry is None:
             return None
-        self.on_change(account, slot, None)
+        self._changed(account, slot, None)
         if store:
             self._forget_row(account, slot, entry.call)
         return entry
+
+    def _changed(self, account: str, slot: int, entry: Parked | None) -> None:
+        self.on_change(account, slot, entry)
+        if self.on_local_change is not None:
+            self.on_local_change(account, slot, entry)
+
+    # --- slots of other nodes (cluster mode) ------------------------------------------
+    def find(self, account: str, slot: int) -> Parked | None:
+        """The call in a slot, parked here or on another node."""
+        local = self.lot.find(account, slot)
+        if local is not None:
+            return local
+        remote = self.remote.get((account, slot))
+        return remote[2] if remote is not None else None
+
+    def owner(self, account: str, slot: int) -> tuple[str, Target] | None:
+        """The node holding a slot this node does not, and where it is reached."""
+        remote = self.remote.get((account, slot))
+        return (remote[0], remote[1]) if remote is not None and self.lot.find(account, slot) is None else None
+
+    def learn(self, node: str, address: Target, account: str, slot: int, entry: Parked | None) -> None:
+        """Another node parked a call in ``slot`` (``entry``) or its slot emptied (None)."""
+        key = (account, slot)
+        if entry is None:
+            if self.remote.get(key, ("",))[0] != node:
+                return
+            del self.remote[key]
+            self.lot.held_elsewhere.pop(key, None)
+        else:
+            self.remote[key] = (node, address, entry)
+            self.lot.held_by_another(account, slot, entry.expires_at + STALE_AFTER)
+        self.on_change(account, slot, entry)
+
+    def forget_node(self, node: str) -> None:
+        """``node`` stopped or started again: the slots it held are empty."""
+        for (account, slot), (holder, address, _) in list(self.remote.items()):
+            if holder == node:
+                self.learn(node, address, account, slot, None)
 
     def _forget_row(self, account: str, slot: int, call: str) -> None:
         async def run() -> None:

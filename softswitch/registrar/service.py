@@ -327,7 +327,7 @@ class RegistrarService:
         gone = self.table.expire(self.clock())
         for change in gone:
             log.info("%s@%s expired %s", change.binding.extension, change.binding.account, change.binding.uri)
-        self._changed(gone)
+        self.writer.enqueue(gone)  # every node of a cluster expires a binding by itself: nothing to tell
         self._arm_expiry()
 
     def flow_closed(self, source: Target) -> None:

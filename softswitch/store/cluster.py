@@ -22,11 +22,12 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from .records import RegistrationChange, RegistrationRow, RegistrationSaved
 from .sql import SqlStore, registration_from, registration_values
+from .tables import bans as bans_table
 from .tables import cluster_values, hunt_memory, nodes
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,24 @@ class ClusterStore:
             await conn.execute(stmt.on_conflict_do_update(
                 index_elements=["account", "kind", "name"], set_={"value": stmt.excluded.value}),
                 [{"account": a, "kind": k, "name": n, "value": v} for a, k, n, v in items])
+
+    # --- bans -----------------------------------------------------------------------
+    async def save_bans(self, bans: list[tuple[str, float, str]], lifted: list[str]) -> None:
+        """Bans (source, until on the wall clock, why) and lifted sources, in one transaction."""
+        async with self.store.engine.begin() as conn:
+            if bans:
+                stmt = insert(bans_table)
+                await conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["source"], set_={"until": stmt.excluded.until, "why": stmt.excluded.why}),
+                    [{"source": s, "until": u, "why": w[:256]} for s, u, w in bans])
+            if lifted:
+                await conn.execute(delete(bans_table).where(bans_table.c.source.in_(lifted)))
+
+    async def load_bans(self, now: float) -> list[tuple[str, float, str]]:
+        async with self.store.engine.begin() as conn:
+            await conn.execute(delete(bans_table).where(bans_table.c.until <= now))
+            rows = (await conn.execute(select(bans_table))).all()
+        return [(r.source, r.until, r.why) for r in rows]
 
     # --- the bus -------------------------------------------------------------------
     async def listen(self) -> None:

@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from softswitch.admin import query
+
 from .harness import SCENARIOS, end_processes, free_port, require_tool
+from .test_messages import udp_bound
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("SOFTSWITCH_TEST_PG_URL")
@@ -50,10 +53,15 @@ class Cluster:
                     latest = (stamp, node)
         return latest[1] if latest else None
 
+    def at(self, node: str) -> str:
+        """A node's own address, for a phone that talks to it directly rather than through the edge."""
+        return f"{NODES[node]}:{self.port}"
+
     def sipp(self, scenario: str, *args: str, user: str | None = None, to: str | None = None, port: int = 0,
-             timeout: float = 40, background: bool = False) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+             timeout: float = 40, background: bool = False, calls: int = 1,
+             ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
         cmd = [require_tool("sipp"), "-sf", str(SCENARIOS / scenario), to or f"{EDGE}:{self.port}", "-i", "127.0.0.1",
-               "-p", str(port), "-t", "u1", "-m", "1", "-nostdin", "-timeout", str(int(timeout)), "-timeout_error",
+               "-p", str(port), "-t", "u1", "-m", str(calls), "-nostdin", "-timeout", str(int(timeout)), "-timeout_error",
                "-key", "domain", "acme.example", "-key", "user_agent", "sipp-cluster", "-d", "0", *args]
         if user is not None:
             inf = self.workdir / f"user-{user}-{time.monotonic_ns()}.csv"
@@ -63,8 +71,8 @@ class Cluster:
             return subprocess.Popen(cmd, cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return subprocess.run(cmd, cwd=self.workdir, capture_output=True, text=True, timeout=timeout + 30)
 
-    def register(self, extension: str, port: int) -> str:
-        done = self.sipp("register_auth.xml", user=extension, port=port)
+    def register(self, extension: str, port: int, to: str | None = None) -> str:
+        done = self.sipp("register_auth.xml", user=extension, port=port, to=to)
         assert done.returncode == 0, done.stdout[-2000:]
         deadline = time.monotonic() + 5
         while (node := self.node_of(extension)) is None:
@@ -178,3 +186,50 @@ def test_a_killed_node_leaves_every_phone_reachable_through_the_other(cluster: C
     answered = [r for r in cluster.history() if r["callee"] == "102" and r["disposition"] == "answered"]
     assert len(answered) == 3
     assert all(f"call {r['id']}" in cluster.log(survivor) for r in answered)
+
+
+def test_a_call_parked_on_one_node_is_picked_up_at_the_other_and_its_lamp_lights_there(cluster: Cluster) -> None:
+    """102 parks 101's call on node a; a BLF key of 104 subscribed at node b sees the slot taken
+    and freed; 103 dials *801 at node b, which calls node a, which hands the parked call over."""
+    ports = {"102": free_port()}
+    cluster.register("102", ports["102"], to=cluster.at("a"))
+    lamp = cluster.sipp("blf_watch.xml", "-key", "slot", "*801", "-key", "slotdomain", "acme.example", user="104",
+                        to=cluster.at("b"), background=True, timeout=60)
+    assert isinstance(lamp, subprocess.Popen)
+    parker = cluster.sipp("park_callee.xml", "-mp", str(free_port()), "-s", "102", "-key", "park", "*85", "-d", "500",
+                          port=ports["102"], to=cluster.at("a"), background=True, timeout=60, calls=2)
+    assert isinstance(parker, subprocess.Popen)
+    try:
+        deadline = time.monotonic() + 10
+        while not udp_bound(ports["102"]):
+            assert time.monotonic() < deadline and parker.poll() is None, "the parker's SIPp is not listening"
+            time.sleep(0.05)
+        party = cluster.sipp("park_caller.xml", "-s", "102", "-mp", str(free_port()), user="101", to=cluster.at("a"),
+                             background=True, timeout=90)
+        assert isinstance(party, subprocess.Popen)
+        sock = str(cluster.workdir / "node-a.sock")
+        deadline = time.monotonic() + 15
+        while not query(sock, "parked"):
+            assert time.monotonic() < deadline, "no call parked on node a"
+            time.sleep(0.1)
+        out, _ = parker.communicate(timeout=30)
+        assert parker.returncode == 0, out[-2500:]
+        picker = cluster.sipp("call_caller.xml", "-s", "*801", "-mp", str(free_port()), "-d", "6000", user="103",
+                              to=cluster.at("b"), timeout=60)
+        assert picker.returncode == 0, picker.stdout[-2500:]
+        out, _ = party.communicate(timeout=40)
+        assert party.returncode == 0, out[-2500:]
+        out, _ = lamp.communicate(timeout=40)
+        assert lamp.returncode == 0, out[-2500:]
+    finally:
+        end_processes([parker, lamp])
+    rows = cluster.history()
+    (parked,) = [r for r in rows if r["callee"] == "102"]
+    assert (parked["park_slot"], parked["parked_by"], parked["retrieved_by"]) == ("*801", "102", "103")
+    assert f"call {parked['id']}" in cluster.log("a")
+    (via_b,) = [r for r in rows if r["callee"] == "*801" and r["caller"] == "103"]
+    assert (via_b["disposition"], via_b["answered_by"]) == ("answered", "*801")
+    assert "picks up *801, parked on node a" in cluster.log("b")
+    for leg in ("a", "b"):  # the picker talked through node b's relay, then node a's
+        assert int(via_b[f"{leg}_packets_in"]) > 150 and int(via_b[f"{leg}_packets_out"]) > 150
+    assert query(sock, "parked") == []

@@ -136,3 +136,41 @@ async def test_a_dead_nodes_park_slots_are_released_after_the_grace_time(stores:
         assert {n["name"] for n in await b.shared.nodes()} == {"a", "b"}
     finally:
         await b.close()
+
+
+async def test_a_ban_at_one_node_holds_at_every_node_until_lifted(stores: tuple[SqlStore, SqlStore]) -> None:
+    from pathlib import Path
+
+    from softswitch.config import load_config
+    from softswitch.guard import Guard
+
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "example.yaml")
+    guards = [Guard(config), Guard(config)]
+    nodes = [ClusterNode(settings(name, heartbeat=0.2), store, f"127.0.0.{11 + i}:5060")
+             for i, (name, store) in enumerate(zip("ab", stores, strict=True))]
+    for node, guard in zip(nodes, guards, strict=True):
+        await node.join()
+        node.attach(FakeRegistrar(), HuntMemory(), None, guard)  # type: ignore[arg-type]
+        await node.start()
+    try:
+        guesser = "192.0.2.66"
+        while not guards[0].failed(guesser):  # wrong passwords at node a, up to the threshold
+            pass
+        await eventually(lambda: guards[1].is_banned(guesser))
+        assert "banned by node a" in guards[1].listing()[0]["why"]
+        # A node that starts now reads the ban from the store.
+        late = ClusterNode(settings("c"), stores[1], "127.0.0.13:5060")
+        await late.join()
+        late_guard = Guard(config)
+        late.attach(FakeRegistrar(), HuntMemory(), None, late_guard)  # type: ignore[arg-type]
+        await asyncio.sleep(0.5)  # node a's beat writes its bans
+        await late.start()
+        try:
+            assert late_guard.is_banned(guesser)
+        finally:
+            await late.close()
+        guards[1].lift(guesser, by="a test")  # an operator at node b
+        await eventually(lambda: not guards[0].is_banned(guesser))
+    finally:
+        for node in nodes:
+            await node.close()
