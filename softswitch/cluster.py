@@ -111,7 +111,13 @@ class ClusterNode:
 
     # --- what this node changes ------------------------------------------------
     def _bindings_changed(self, changes: Sequence[Change]) -> None:
+        now = self.clock()
         for change in changes:
+            if isinstance(change, Saved) and change.previous_expiry is not None \
+                    and change.previous_expiry - now > self.settings.resync + FRESH:
+                # A refresh that only moved the expiry: the others' copy lasts until the next
+                # resync, which reads the new expiry from the store (most REGISTERs are these).
+                continue
             row = row_of_binding(change.binding)
             self.shared.publish(binding_message(RegistrationSaved(row) if isinstance(change, Saved) else RegistrationRemoved(row)))
 

@@ -24,16 +24,20 @@ registration, and what stopped the climb) and one line with the ratios.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from calls import failure_causes, last_row, stat, watchdog_trips
 from common import (
     LOAD_CPU,
@@ -74,8 +78,15 @@ def write_users(path: Path, password_of: Callable[[int], str]) -> Path:
 
 
 class System(Server):
+    host = "127.0.0.1"  # where SIPp sends
+
     def users(self) -> Path:
         raise NotImplementedError
+
+    def cpu_seconds(self) -> float:
+        """CPU time so far of the system's processes (the daemon and its children)."""
+        assert self.proc is not None
+        return tree_cpu_seconds(self.proc.pid)
 
 
 class Softswitch(System):
@@ -108,6 +119,44 @@ class Kamailio(System):
         self.proc = spawn(["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", "1024", "-M", "16", "-A", "WITH_AUTH"],
                           self.workdir, "kamailio.log")
         still_running(self.proc, self.workdir / "kamailio.log")
+
+
+class Cluster(System):
+    """Two switch nodes behind the Kamailio edge (deploy/kamailio/kamailio.cfg, started by
+    scripts/cluster's code) on one PostgreSQL store; SIPp registers through the edge. Nodes and
+    edge are not pinned (the machine has two cores, SIPp takes one of them); their CPU is the
+    nodes' and the edge's, not PostgreSQL's."""
+
+    name = "cluster of 2"
+    host = "127.0.0.10"
+    store = os.environ.get("SOFTSWITCH_CLUSTER_PG_URL", "")
+
+    def users(self) -> Path:
+        return write_users(self.workdir / "users.csv", lambda u: f"bench-{u}")
+
+    def start(self) -> None:
+        self.port = free_port()
+        config = {
+            "server": {"listen": [{"transport": "udp", "address": "127.0.0.1", "port": self.port}]},
+            "security": {"trusted_networks": ["127.0.0.0/8"]},  # load, not an attack: no per-source limits
+            "accounts": [{"name": "bench", "domain": "bench.example", "default": True,
+                          "extensions": [{"number": str(u), "password": f"bench-{u}"} for u in USERS]}],
+        }
+        (self.workdir / "bench.yaml").write_text(yaml.safe_dump(config))
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "lib" / "cluster.py"), "up", "--dir", str(self.workdir),
+                               "--nodes", "2", "--port", str(self.port), "--config", str(self.workdir / "bench.yaml"),
+                               "--store", self.store, "--fresh", "--trusted", "127.0.0.1/32"],
+                              capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            raise RuntimeError(f"the cluster did not start: {done.stdout}{done.stderr}")
+        self.pids = [int(p) for p in json.loads((self.workdir / "pids.json").read_text()).values()]
+
+    def cpu_seconds(self) -> float:
+        return sum(tree_cpu_seconds(pid) for pid in self.pids)
+
+    def stop(self) -> None:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "lib" / "cluster.py"), "down", "--dir", str(self.workdir)],
+                       capture_output=True, timeout=60)
 
 
 @dataclass
@@ -177,7 +226,6 @@ class RegStep(Step):
 
 def run_step(target: str, rate: int, seconds: int, workdir: Path, inf: Path, system: System, max_p99_ms: float) -> RegStep:
     """One bounded step: ``rate`` registrations/s for ``seconds`` s, SIPp watched while it runs."""
-    assert system.proc is not None
     workdir.mkdir(parents=True, exist_ok=True)
     calls = rate * seconds
     cmd = pinned(LOAD_CPU, [
@@ -187,7 +235,7 @@ def run_step(target: str, rate: int, seconds: int, workdir: Path, inf: Path, sys
         "-trace_logs", "-trace_stat", "-trace_err", "-inf", str(inf), "-key", "domain", "127.0.0.1", "-d", "0",
     ])
     server_drops = udp_drops(port=system.port)
-    cpu_before = tree_cpu_seconds(system.proc.pid)
+    cpu_before = system.cpu_seconds()
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     gen_drops = 0
@@ -204,7 +252,7 @@ def run_step(target: str, rate: int, seconds: int, workdir: Path, inf: Path, sys
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # SIPp is the only child reaped meanwhile
     gen_cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
     time.sleep(DRAIN_S)
-    cpu = tree_cpu_seconds(system.proc.pid) - cpu_before
+    cpu = system.cpu_seconds() - cpu_before
     server_drops = udp_drops(port=system.port) - server_drops
     traced: dict[str, list[float]] = {}
     for logfile in workdir.glob("*_logs.log"):
@@ -251,7 +299,7 @@ def measure(system: System, rates: list[int], seconds: int, max_p99_ms: float) -
         return result
 
     try:
-        target = f"127.0.0.1:{system.port}"
+        target = f"{system.host}:{system.port}"
         warm = run_step(target, 1000, len(USERS) // 1000, system.workdir / "warmup", inf, system, max_p99_ms)
         log(f"  {system.name} warm-up (not judged): {warm.successful}/{warm.calls} registered; {step_detail(warm)}")
         best = climb(system.name, "REGISTER/s", rates, step, lambda s: isinstance(s, RegStep) and not s.problems(),
@@ -293,7 +341,9 @@ def main() -> int:
     parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)))
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--max-p99-ms", type=float, default=MAX_P99_MS, help="a step's response-time bound")
-    parser.add_argument("--only", choices=["softswitch", "kamailio"])
+    parser.add_argument("--only", choices=["softswitch", "kamailio", "cluster"])
+    parser.add_argument("--cluster", action="store_true", help="also two nodes behind the Kamailio edge on PostgreSQL "
+                        "(scripts/bench_register sets SOFTSWITCH_CLUSTER_PG_URL)")
     parser.add_argument("--keep", metavar="DIR", help="copy the systems' logs and the SIPp runs there")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
@@ -305,16 +355,17 @@ def main() -> int:
             f"not {SIPP_BUFFER}; as root: sysctl -w net.core.rmem_max={SIPP_BUFFER}")
     results: dict[str, tuple[RegStep | None, list[RegStep]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-register-") as tmp:
-        for cls in (Softswitch, Kamailio):
-            if args.only and cls.name != args.only:
+        for cls in (Softswitch, Kamailio, Cluster):
+            key = "cluster" if cls is Cluster else cls.name
+            if (args.only and key != args.only) or (cls is Cluster and not (args.cluster or args.only == "cluster")):
                 continue
             log(f"{cls.name}:")
-            workdir = Path(tmp) / cls.name
+            workdir = Path(tmp) / key
             try:
                 results[cls.name] = measure(cls(workdir), rates, args.seconds, args.max_p99_ms)
             finally:
                 if args.keep:
-                    shutil.copytree(workdir, Path(args.keep) / cls.name, dirs_exist_ok=True,
+                    shutil.copytree(workdir, Path(args.keep) / key, dirs_exist_ok=True,
                                     ignore=shutil.ignore_patterns("*.sock", "users.csv"))
     for name, (best, steps) in results.items():
         print(describe(name, best, steps, args.seconds))
@@ -331,6 +382,11 @@ def main() -> int:
         if same is not None and same is not ref:
             line += f"; at {ours.rate}/s both: {same.cpu_us / ours.cpu_us:.3f} ({same.cpu_us:,.0f} vs {ours.cpu_us:,.0f} us)"
         print(line + ")")
+    both = results.get("cluster of 2", (None, []))[0]
+    if ours is not None and both is not None:
+        print(f"bench_register ratio cluster of 2/softswitch: {both.rate / ours.rate:.2f} ({both.rate} vs {ours.rate} REGISTER/s; "
+              f"CPU per registration {both.cpu_us:,.0f} us (two nodes and the edge) vs {ours.cpu_us:,.0f} us; "
+              "two cores shared by the nodes, the edge, PostgreSQL and SIPp)")
     return 0
 
 

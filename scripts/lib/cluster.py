@@ -118,8 +118,8 @@ def up(args: argparse.Namespace) -> None:
     ds_list.write_text("".join(f"1 sip:{node_address(i)}:{args.port}\n" for i in range(args.nodes)))
     log = workdir / "edge.log"
     pid = spawn(["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-l", f"udp:{EDGE}:{args.port}",
-                 "-A", f'DS_LIST="{ds_list}"', "-A", f"DS_PROBE={args.probe}", "-m", "64", "-M", "8",
-                 "-P", str(workdir / "edge.pid")], log, workdir)
+                 "-A", f'DS_LIST="{ds_list}"', "-A", f"DS_PROBE={args.probe}", "-m", "512", "-M", "16",
+                 "-P", str(workdir / "edge.pid"), *(["-A", f'TRUSTED="{args.trusted}"'] if args.trusted else [])], log, workdir)
     pids["edge"] = pid
     wait_for(log, b"Listening on", pid)
     (workdir / "pids.json").write_text(json.dumps(pids))
@@ -167,6 +167,7 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "config" / "example.yaml"))
     parser.add_argument("--store", default=os.environ.get("SOFTSWITCH_CLUSTER_PG_URL"))
     parser.add_argument("--fresh", action="store_true", help="drop every table of the store first")
+    parser.add_argument("--trusted", help="networks the edge's pike never silences (a load generator): 127.0.0.1/32,...")
     args = parser.parse_args()
     if args.action == "up" and not args.store:
         parser.error("--store postgresql+asyncpg://... (or SOFTSWITCH_CLUSTER_PG_URL) is needed")

@@ -106,6 +106,7 @@ class ContactRequest:
 class Saved:
     binding: Binding
     refreshed: bool = False  # the same binding re-registered (only its expiry moved)
+    previous_expiry: float | None = None  # when refreshed: the expiry it had
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +227,8 @@ class BindingTable:
             )
             self._put(binding)
             current[c.key] = binding
-            changes.append(Saved(binding, refreshed=old is not None and old.uri == binding.uri and old.source == source
-                                 and old.path == path))
+            refreshed = old is not None and old.uri == binding.uri and old.source == source and old.path == path
+            changes.append(Saved(binding, refreshed, old.expires_at if refreshed and old is not None else None))
         # Over the limit: the binding refreshed longest ago makes room (never refuse).
         while len(current) > rules.max_contacts:
             oldest = min(current.values(), key=lambda b: (b.registered_at, b.expires_at))

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "softswitch_cluster"
 MAX_PAYLOAD = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
+BATCH_S = 0.05  # changes gathered this long go in one round trip (the others learn them this much later)
 
 
 class ClusterStore:
@@ -119,43 +120,55 @@ class ClusterStore:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
-            message = json.loads(payload)
+            batch = json.loads(payload)
         except ValueError:
             self.counters["dropped"] += 1
             return
-        if not isinstance(message, dict) or message.get("node") == self.node:
+        if not isinstance(batch, dict) or batch.get("node") == self.node or not isinstance(batch.get("messages"), list):
             return
-        self.counters["received"] += 1
-        try:
-            self.on_message(message)
-        except Exception:
-            log.exception("cluster: a message from node %s could not be applied", message.get("node"))
+        node = batch["node"]
+        for message in batch["messages"]:
+            self.counters["received"] += 1
+            try:
+                self.on_message({**message, "node": node})
+            except Exception:
+                log.exception("cluster: a message from node %s could not be applied", node)
 
     def publish(self, message: dict[str, Any]) -> None:
-        """Send ``message`` to the other nodes (batched with what else this loop turn sends)."""
-        payload = json.dumps({"node": self.node, **message}, separators=(",", ":"))
-        if len(payload.encode()) > MAX_PAYLOAD:
+        """Send ``message`` to the other nodes: gathered for ``BATCH_S`` and sent in as few
+        notifications as fit, on the listening connection."""
+        text = json.dumps(message, separators=(",", ":"))
+        if len(text.encode()) > MAX_PAYLOAD - 100:
             self.counters["dropped"] += 1
             log.warning("cluster: a %s message of %d bytes is too long to send; the others re-read it later",
-                        message.get("kind"), len(payload))
+                        message.get("kind"), len(text))
             return
-        self._outbox.append(payload)
+        self._outbox.append(text)
         if self._flush is None or self._flush.done():
             self._flush = asyncio.get_running_loop().create_task(self._send())
 
     async def _send(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
+        await asyncio.sleep(BATCH_S)
+        while self._outbox and self._listener is not None:
+            texts, self._outbox = self._outbox, []
+            payloads: list[list[str]] = []
+            current: list[str] = []
+            size = 0
+            head = json.dumps(self.node)
+            for text in texts:
+                if current and size + len(text) + 1 > MAX_PAYLOAD - len(head) - 32:
+                    payloads.append(current)
+                    current, size = [], 0
+                current.append(text)
+                size += len(text) + 1
+            payloads.append(current)
             try:
-                async with self.store.engine.begin() as conn:
-                    raw = await conn.get_raw_connection()
-                    driver = raw.driver_connection
-                    assert driver is not None
-                    await driver.executemany("SELECT pg_notify($1, $2)", [(CHANNEL, p) for p in batch])
-                self.counters["published"] += len(batch)
+                await self._listener.executemany("SELECT pg_notify($1, $2)", [
+                    (CHANNEL, f'{{"node":{head},"messages":[{",".join(p)}]}}') for p in payloads])
+                self.counters["published"] += len(texts)
             except Exception:
-                self.counters["dropped"] += len(batch)
-                log.exception("cluster: %d message(s) to the other nodes lost; they re-read the tables later", len(batch))
+                self.counters["dropped"] += len(texts)
+                log.exception("cluster: %d message(s) to the other nodes lost; they re-read the tables later", len(texts))
 
     async def close(self) -> None:
         if self._flush is not None:
