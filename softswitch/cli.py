@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import recordings_cli, tls_cli, voicemail_cli
 from .cli_common import from_store, load_or_exit, parse_since, print_table
@@ -143,6 +143,38 @@ def cmd_parked(args: argparse.Namespace) -> int:
         for p, node in rows
     ])
     print(f"{len(rows)} parked call{'s' if len(rows) != 1 else ''}")
+    return 0
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    """The nodes of a cluster, from their beats in the shared store."""
+    config = load_or_exit(args.config)
+    if config.cluster is None:
+        print("this config has no cluster: section (one switch process)", file=sys.stderr)
+        return 1
+    settings = config.cluster
+
+    async def nodes(store: Any) -> list[dict[str, Any]]:
+        from .store.cluster import ClusterStore
+
+        return await ClusterStore(store, settings.node).nodes()
+
+    rows = from_store(config, nodes)
+    now = time.time()
+
+    def state(node: dict[str, Any]) -> str:
+        if node["seen_at"] == 0.0:
+            return "stopped"
+        if now - node["seen_at"] >= settings.dead_after:
+            return "dead"
+        return "draining" if node["draining"] else "up"
+
+    print_table(("NODE", "ADDRESS", "STATE", "STARTED", "LAST BEAT"), [
+        (n["name"], n["address"], state(n), when(n["started_at"]), "-" if n["seen_at"] == 0.0 else f"{now - n['seen_at']:.1f}s ago")
+        for n in rows
+    ])
+    up = sum(state(n) == "up" for n in rows)
+    print(f"{len(rows)} node{'s' if len(rows) != 1 else ''}, {up} up")
     return 0
 
 
@@ -344,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     parked.add_argument("--config", default=DEFAULT_CONFIG)
     parked.add_argument("--account", help="only this account")
     parked.set_defaults(func=cmd_parked)
+
+    nodes = sub.add_parser("nodes", help="the nodes of a cluster and their heartbeats (from the shared store)")
+    nodes.add_argument("--config", default=DEFAULT_CONFIG)
+    nodes.set_defaults(func=cmd_nodes)
 
     trunks = sub.add_parser("trunks", help="trunks and their outbound registration status (asks the running switch)")
     trunks.add_argument("--config", default=DEFAULT_CONFIG)

@@ -43,7 +43,6 @@ from common import (
     Server,
     Step,
     climb,
-    cpu_seconds,
     free_port,
     log,
     percentile,
@@ -52,6 +51,7 @@ from common import (
     start_softswitch,
     still_running,
     stop,
+    tree_cpu_seconds,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -299,13 +299,13 @@ def call_step(system: System, rate: int, seconds: int, name: str) -> CallStep:
     phone_dir = system.workdir / "phone"
     phone_before = phone_counters(phone_dir)
     offset = system.log_offset()
-    cpu_before = cpu_seconds(system.proc.pid)
+    cpu_before = tree_cpu_seconds(system.proc.pid)  # Kamailio works in its children
     workdir = system.workdir / name
     step = run_sipp(CALLER, f"127.0.0.1:{system.port}", rate, seconds, workdir,
                     args=["-s", HOTLINE, "-d", str(HOLD_MS), "-trace_counts", "-trace_stat", "-trace_err", *NO_RTP],
                     local_ip=PROVIDER_IP, tags=("R1",))
     time.sleep(DRAIN_S)  # late retransmissions, history rows; the phone's next statistics
-    cpu = cpu_seconds(system.proc.pid) - cpu_before
+    cpu = tree_cpu_seconds(system.proc.pid) - cpu_before
     phone_after = phone_counters(phone_dir)
     errors, parse = system.log_errors(system.logged_since(offset))
     starts = sorted(step.traced.get("S0", []))

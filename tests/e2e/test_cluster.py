@@ -80,6 +80,13 @@ class Cluster:
             time.sleep(0.05)
         return node
 
+    def nodes(self) -> dict[str, str]:
+        """``softswitch nodes``: each node's state."""
+        out = subprocess.run([sys.executable, "-m", "softswitch", "nodes", "--config", str(self.workdir / "node-a.yaml")],
+                             capture_output=True, text=True, timeout=60, cwd=self.workdir)
+        assert out.returncode == 0, out.stderr
+        return {line.split()[0]: line.split()[2] for line in out.stdout.splitlines()[1:] if line.split()[0] in NODES}
+
     def history(self) -> list[dict[str, str]]:
         import csv
         import io
@@ -113,6 +120,7 @@ def land_apart(cluster: Cluster, first: str, second: str, ports: dict[str, int])
 
 
 def test_phones_registered_on_different_nodes_call_each_other_through_the_edge(cluster: Cluster) -> None:
+    assert cluster.nodes() == {"a": "up", "b": "up"}
     ports = {"101": free_port(), "102": free_port()}
     where = land_apart(cluster, "101", "102", ports)
     callee = cluster.sipp("proxied_callee.xml", "-mp", str(free_port()), port=ports["102"], background=True)
@@ -168,9 +176,15 @@ def test_a_killed_node_leaves_every_phone_reachable_through_the_other(cluster: C
     ports = {"101": free_port(), "102": free_port()}
     where = land_apart(cluster, "101", "102", ports)
     victim = where["102"] if where["102"] == "a" else where["101"]
+    survivor = next(n for n in NODES if n != victim)
+    # The survivor has heard of both registrations (a node killed within the moment it takes to
+    # tell the others, 50 ms, takes its newest registrations with it until the phone refreshes).
+    deadline = time.monotonic() + 10
+    while query(str(cluster.workdir / f"node-{survivor}.sock"), "counters")["registrar"]["bindings"] < 2:
+        assert time.monotonic() < deadline, "the survivor never heard of both phones"
+        time.sleep(0.05)
     pids = yaml.safe_load((cluster.workdir / "pids.json").read_text())
     os.kill(pids[f"node-{victim}"], signal.SIGKILL)  # no wait: the edge fails a request over after 2 s unanswered
-    survivor = next(n for n in NODES if n != victim)
     for attempt in range(3):  # calls with new Call-IDs, each of which the edge hashed to the dead node before
         callee = cluster.sipp("proxied_callee.xml", "-mp", str(free_port()), port=ports["102"], background=True, timeout=20)
         assert isinstance(callee, subprocess.Popen)
@@ -186,6 +200,10 @@ def test_a_killed_node_leaves_every_phone_reachable_through_the_other(cluster: C
     answered = [r for r in cluster.history() if r["callee"] == "102" and r["disposition"] == "answered"]
     assert len(answered) == 3
     assert all(f"call {r['id']}" in cluster.log(survivor) for r in answered)
+    deadline = time.monotonic() + 15  # its beat stops: dead after cluster.dead_after (5 s here)
+    while cluster.nodes() != {victim: "dead", survivor: "up"}:
+        assert time.monotonic() < deadline, cluster.nodes()
+        time.sleep(0.5)
 
 
 def test_a_call_parked_on_one_node_is_picked_up_at_the_other_and_its_lamp_lights_there(cluster: Cluster) -> None:
