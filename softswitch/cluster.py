@@ -55,6 +55,8 @@ class ClusterNode:
         self._lifted_out: list[str] = []
         self.guard: Guard | None = None
         self.shared.on_message = self._on_message
+        self.shared.on_reconnect = self._reconnected
+        self._catching_up: asyncio.Task[None] | None = None
 
     async def join(self) -> bytes:
         """Announce this node, start listening; the cluster's nonce secret."""
@@ -75,6 +77,20 @@ class ClusterNode:
         memory.on_change = self._memory_changed
         if park is not None:
             park.on_local_change = self._park_changed
+
+    def _reconnected(self) -> None:
+        """Back on the notifications after losing them: re-read what went by meanwhile."""
+        async def catch_up() -> None:
+            try:
+                await self._read_peers()
+                if self.memory is not None:
+                    for account, kind, name, value in await self.shared.load_hunt_memory():
+                        self.memory.learn(kind, account, name, value)
+                await self.resync()
+            except Exception:
+                log.exception("cluster: catching up after the connection came back failed")
+
+        self._catching_up = asyncio.get_running_loop().create_task(catch_up())
 
     def is_peer(self, source: Target) -> bool:
         """A request from another node of the cluster (trusted as a node: it authenticated the phone)."""
@@ -209,14 +225,23 @@ class ClusterNode:
     async def _resync(self) -> None:
         while True:
             await asyncio.sleep(self.settings.resync)
-            if self.registrar is None:
-                continue
             try:
-                rows = await self.store.list_bindings(self.clock())
+                await self.resync()
             except Exception:
-                log.exception("cluster: re-reading the registrations failed")
-                continue
-            self._reconcile([binding_of_row(r) for r in rows])
+                log.exception("cluster: re-reading the shared state failed")
+
+    async def resync(self) -> None:
+        """Re-read what notifications may have missed: registrations, park slots."""
+        if self.registrar is not None:
+            self._reconcile([binding_of_row(r) for r in await self.store.list_bindings(self.clock())])
+        if self.park is not None:
+            held = {(row.account, row.slot): (row, node) for row, node in await self.store.list_parked()}
+            for (account, slot), (node, _, _) in list(self.park.remote.items()):
+                if held.get((account, slot), (None, ""))[1] != node:
+                    self.park.learn(node, self.peers.get(node, Target("UDP", "0.0.0.0", 0)), account, slot, None)
+            for (account, slot), (row, node) in held.items():
+                if node != self.name and node in self.peers and (account, slot) not in self.park.remote:
+                    self.park.learn(node, self.peers[node], account, slot, _parked(row))
 
     def _reconcile(self, stored: list[Binding]) -> None:
         """Make the table hold what the store holds (for bindings other nodes made; this
@@ -227,10 +252,18 @@ class ClusterNode:
         keep = {(b.account, b.extension, b.key) for b in stored}
         gone = [b for b in registrar.table.all(now) if (b.account, b.extension, b.key) not in keep
                 and now - b.registered_at > FRESH]
-        registrar.learn([b for b in stored if b != _current(registrar, b, now)], gone)
+        newer = []
+        for b in stored:  # only what is newer than this node's copy (its own writes may still be queued)
+            current = _current(registrar, b, now)
+            if current is None or b.registered_at > current.registered_at:
+                newer.append(b)
+        registrar.learn(newer, gone)
 
     async def _read_peers(self) -> None:
-        self.peers = {n["name"]: _target(n["address"]) for n in await self.shared.nodes() if n["name"] != self.name}
+        """The other nodes alive now (a dead one's address may be anyone's by now)."""
+        now = self.clock()
+        self.peers = {n["name"]: _target(n["address"]) for n in await self.shared.nodes()
+                      if n["name"] != self.name and now - n["seen_at"] < self.settings.dead_after}
 
     def status(self) -> dict[str, object]:
         return {"node": self.name, **self.shared.counters}

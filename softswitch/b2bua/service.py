@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import logging
 import random
 import time
@@ -279,10 +281,10 @@ class CallService:
         if account is None:
             self.endpoint.respond(tx, make_response(request, 403, "Unknown Domain", to_tag=self.new_id()))
             return
-        if self.is_peer(source):  # a node of the cluster asks for a pick-up here: it authenticated its phone
-            username: str | None = caller_uri.user_unescaped if isinstance(caller_uri, SipUri) else None
-        else:
-            username = self.registrar.authenticate(tx, request, source, account, wall, proxy=True)
+        if self.is_peer(source):
+            self._from_peer(tx, request, source, account, now, wall)
+            return
+        username = self.registrar.authenticate(tx, request, source, account, wall, proxy=True)
         caller = account.extension(username) if username is not None else None
         if caller is None or self._shed(tx, request, self.admission.rate(now)):
             return
@@ -997,7 +999,7 @@ class CallService:
         which picks the call up (the phone talks through both nodes' relays)."""
         dialled = _dialled(request)
         owner = self.park.owner(account.name, int(dialled[1:])) if dialled[1:].isdigit() and dialled.startswith("*") else None
-        if owner is None or self.is_peer(source):
+        if owner is None:
             return False
         node, address = owner
         record = CallRecord(
@@ -1010,10 +1012,37 @@ class CallService:
             return True
         call.extensions["a"] = caller.number
         record.path.append(f"node {node}")
-        device = Device(f"sip:{dialled}@{address.host}:{address.port}", address, f"node {node}")
+        stamp = int(self.wall())
+        there = f"{address.host}:{address.port}"
+        signed = f";peer-ts={stamp};peer-sig={peer_signature(self.registrar.secret, account.name, caller.number, dialled, there, stamp)}"
+        device = Device(f"sip:{dialled}@{there}{signed}", address, f"node {node}")
         log.info("call %s: %s@%s picks up %s, parked on node %s", record.id, caller.number, account.name, dialled, node)
         self._run(call, call.start([Stage((device,), self.config.calls.ring_timeout, f"sip:{dialled}@{account.domain}", dialled)], now))
         return True
+
+    def _from_peer(self, tx: ServerTransaction, request: Request, source: Target, account: Account, now: float,
+                   wall: float) -> None:
+        """Another node of the cluster asks this one to hand over a call parked here, for one
+        of its phones: the Request-URI carries a signature with the cluster's secret (an address
+        alone can be forged). Nothing else is taken from a node."""
+        uri, caller_uri = request.uri, request.from_.uri
+        user = caller_uri.user_unescaped if isinstance(caller_uri, SipUri) else None
+        caller = account.extension(user) if user else None
+        dialled = _dialled(request)
+        stamp = uri.param("peer-ts") if isinstance(uri, SipUri) else None
+        signature = uri.param("peer-sig") if isinstance(uri, SipUri) else None
+        here = f"{uri.host}:{uri.port}" if isinstance(uri, SipUri) else ""
+        mine = any(f"{spec.address}:{spec.port}" == here for spec in self.config.server.listen)
+        valid = (caller is not None and mine and stamp is not None and stamp.isdigit() and len(stamp) < 12
+                 and signature is not None and abs(wall - int(stamp)) <= PEER_WINDOW
+                 and hmac.compare_digest(signature, peer_signature(self.registrar.secret, account.name, caller.number,
+                                                                   dialled, here, int(stamp))))
+        if valid and caller is not None and self._pick_up(tx, request, source, account, caller, now):
+            return
+        if not valid:
+            log.warning("a request from node %s:%s for %s with no valid signature refused", source.host, source.port, dialled)
+        self.endpoint.respond(tx, make_response(request, 480 if valid else 403, "Call Not Parked" if valid else "Forbidden",
+                                                to_tag=self.new_id()))
 
     # --- pick-up of a ringing call ------------------------------------------------------------
     def _ringing_pick_up(self, tx: ServerTransaction, request: Request, source: Target, account: Account, caller: Extension,
@@ -1301,6 +1330,16 @@ def _mailbox_directory(account: Account, mailbox: str) -> Path:
 def _shedding(config: Config) -> Shedding:
     o = config.overload
     return Shedding(o.max_call_rate, o.max_delay, o.hold, o.port_reserve, o.retry_after)
+
+
+PEER_WINDOW = 30.0  # seconds a node's signed request stays good (the nodes' clocks agree within this)
+
+
+def peer_signature(secret: bytes, account: str, caller: str, dialled: str, node: str, stamp: int) -> str:
+    """What a node signs a request to another node with: the cluster's secret over who (account,
+    extension) asks which node (its address) for what, when."""
+    text = f"peer|{account}|{caller}|{dialled}|{node}|{stamp}"
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _dialled(request: Request) -> str:

@@ -156,9 +156,10 @@ def takes_messages(contact: str) -> bool:
 
 def recipients(bindings: Sequence[Binding], sender: Target, max_devices: int) -> list[Binding]:
     """The devices a message goes to: those that take messages, never the flow it came
-    from (a phone writing to its own extension does not get its message back), at most
+    from (a phone writing to its own extension does not get its message back; behind an edge
+    proxy, the phone's own address as the edge saw it), at most
     ``max_devices`` of them (the most recently registered first, as ``lookup`` gives them)."""
-    return [b for b in bindings if b.source != sender and takes_messages(b.contact)][:max_devices]
+    return [b for b in bindings if b.client != sender and takes_messages(b.contact)][:max_devices]
 
 
 class Delivery:

@@ -105,8 +105,8 @@ class MessageService:
             log.info("message from %s@%s to %s: no such extension", sender.number, account.name, request.uri)
             self._answer(tx, request, NOT_FOUND)
             return
-        devices = recipients(self.registrar.table.lookup(account.name, target.number, self.registrar.clock()), source,
-                             self.config.calls.max_forks)
+        devices = recipients(self.registrar.table.lookup(account.name, target.number, self.registrar.clock()),
+                             self.registrar.client(request, source), self.config.calls.max_forks)
         if not devices:
             log.info("message from %s@%s to %s: no registered device takes messages", sender.number, account.name,
                      target.number)

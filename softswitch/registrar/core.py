@@ -29,7 +29,7 @@ from typing import Union
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import parse_name_addr
 from ..sip.transaction import Target
-from ..sip.uri import SipUri
+from ..sip.uri import SipUri, parse_uri
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,24 @@ class Binding:
         if not self.path:
             return self.source
         return path_target(self.path[0], self.source)
+
+
+    @property
+    def client(self) -> Target:
+        """Where the phone itself is: its flow, or, behind an edge proxy, the address the edge
+        saw it at (the ``received`` of its Path, RFC 3327 as Kamailio writes it)."""
+        if not self.path:
+            return self.source
+        try:
+            hop = parse_name_addr(self.path[0], "Path").uri
+            received = hop.param("received") if isinstance(hop, SipUri) else None
+            seen = parse_uri(received) if received else None
+        except RemoteProtocolError:
+            return self.source
+        if not isinstance(seen, SipUri):
+            return self.source
+        transport = (seen.param("transport") or self.source.transport).upper()
+        return Target(transport, seen.host.strip("[]"), seen.port or 5060)
 
 
 def path_target(hop: str, fallback: Target) -> Target:

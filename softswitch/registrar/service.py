@@ -29,7 +29,7 @@ from ..sip.transaction import ServerTransaction, Target
 from ..sip.uri import SipUri, Uri
 from ..store import BindingStore, RegistrationChange, RegistrationRemoved, RegistrationRow, RegistrationSaved
 from ..store.writer import BatchWriter
-from .core import Binding, BindingTable, Change, ContactRequest, Removed, Rules, Saved
+from .core import Binding, BindingTable, Change, ContactRequest, Removed, Rules, Saved, path_target
 
 log = logging.getLogger(__name__)
 
@@ -292,9 +292,14 @@ class RegistrarService:
     def path(self, request: Request, source: Target) -> tuple[str, ...]:
         """The Path (RFC 3327) an edge proxy of the cluster put on a REGISTER, first hop first;
         from anyone else it is ignored (a phone must not make the switch send its calls elsewhere)."""
-        if not self.is_edge(source.host):
+        if not self.is_edge(source.host) or request.to.tag is not None:
             return ()
-        return tuple(str(hop) for value in request.get_all("Path") for hop in parse_name_addr_list(value, "Path"))
+        path = tuple(str(hop) for value in request.get_all("Path") for hop in parse_name_addr_list(value, "Path"))
+        if path and not self.is_edge(path_target(path[0], source).host):
+            log.warning("REGISTER through %s:%s names a first hop outside the cluster's edges: %s; Path ignored",
+                        source.host, source.port, path[0][:200])
+            return ()
+        return path
 
     def client(self, request: Request, source: Target) -> Target:
         """Who sent ``request``: its source, or, through an edge proxy, the address the edge saw

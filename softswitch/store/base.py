@@ -18,7 +18,8 @@ class BindingStore(Protocol):
         """Live bindings, optionally of one account, by account/extension."""
 
     async def apply(self, changes: Sequence[RegistrationChange]) -> None:
-        """Persist saved and removed bindings, all in one transaction."""
+        """Persist saved and removed bindings, all in one transaction.  A removal deletes the row
+        only if it is not newer than the binding removed (another process may have refreshed it)."""
 
     async def purge_expired(self, now: float) -> int:
         """Delete expired rows; returns how many."""

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "softswitch_cluster"
 MAX_PAYLOAD = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
+RECONNECT_S = 2.0  # seconds between attempts to listen again
 BATCH_S = 0.05  # changes gathered this long go in one round trip (the others learn them this much later)
 
 
@@ -47,6 +48,9 @@ class ClusterStore:
         self._listener: Any = None  # an asyncpg connection, LISTENing
         self._outbox: list[str] = []
         self._flush: asyncio.Task[None] | None = None
+        self._reconnect: asyncio.Task[None] | None = None
+        self._closing = False
+        self.on_reconnect: Callable[[], None] = lambda: None
         self.counters = {"published": 0, "received": 0, "dropped": 0}
 
     # --- shared values -----------------------------------------------------------
@@ -113,10 +117,32 @@ class ClusterStore:
     async def listen(self) -> None:
         import asyncpg  # type: ignore[import-untyped]
 
-        url = self.store.engine.url
-        self._listener = await asyncpg.connect(
-            host=url.host, port=url.port, user=url.username, password=url.password, database=url.database)
-        await self._listener.add_listener(CHANNEL, self._on_notify)
+        dsn = self.store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        listener = await asyncpg.connect(dsn)  # the URL's own options (ssl=...) included
+        await listener.add_listener(CHANNEL, self._on_notify)
+        listener.add_termination_listener(self._on_lost)
+        self._listener = listener
+
+    def _on_lost(self, _conn: Any) -> None:
+        """The listening connection ended (PostgreSQL restarted, the network failed): connect
+        again every ``RECONNECT_S``; once back, ``on_reconnect`` (the node re-reads what it missed)."""
+        if self._closing:
+            return
+        self._listener = None
+        log.warning("cluster: the connection to the other nodes (PostgreSQL LISTEN) was lost; connecting again")
+        self._reconnect = asyncio.get_running_loop().create_task(self._connect_again())
+
+    async def _connect_again(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(RECONNECT_S)
+            try:
+                await self.listen()
+            except Exception as exc:
+                log.debug("cluster: still no connection: %s", exc)
+                continue
+            log.warning("cluster: connected to the other nodes again")
+            self.on_reconnect()
+            return
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -171,6 +197,9 @@ class ClusterStore:
                 log.exception("cluster: %d message(s) to the other nodes lost; they re-read the tables later", len(texts))
 
     async def close(self) -> None:
+        self._closing = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
         if self._flush is not None:
             await asyncio.gather(self._flush, return_exceptions=True)
         if self._listener is not None:

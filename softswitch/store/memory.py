@@ -33,8 +33,8 @@ class MemoryStore:
             row = change.registration
             if isinstance(change, RegistrationSaved):
                 self._rows[row.id] = row
-            else:
-                self._rows.pop(row.id, None)
+            elif (held := self._rows.get(row.id)) is not None and held.registered_at <= row.registered_at:
+                del self._rows[row.id]  # the row it saw, not a newer one
 
     async def purge_expired(self, now: float) -> int:
         dead = [k for k, b in self._rows.items() if b.expires_at <= now]

@@ -105,12 +105,15 @@ class SqlStore:
         for change in changes:
             latest[change.registration.id] = change
         saved = [registration_values(c.registration) for c in latest.values() if isinstance(c, RegistrationSaved)]
-        removed = [{"rid": key} for key, c in latest.items() if not isinstance(c, RegistrationSaved)]
+        # A removal deletes the row it saw, not one written since (by another node of a cluster).
+        removed = [{"rid": key, "seen": c.registration.registered_at} for key, c in latest.items()
+                   if not isinstance(c, RegistrationSaved)]
         async with self.engine.begin() as conn:
             if saved:
                 await conn.execute(self._upsert, saved)
             if removed:
-                await conn.execute(delete(registrations).where(registrations.c.id == bindparam("rid")), removed)
+                await conn.execute(delete(registrations).where(
+                    registrations.c.id == bindparam("rid"), registrations.c.registered_at <= bindparam("seen")), removed)
 
     async def purge_expired(self, now: float) -> int:
         async with self.engine.begin() as conn:

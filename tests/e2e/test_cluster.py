@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -200,10 +201,30 @@ def test_a_killed_node_leaves_every_phone_reachable_through_the_other(cluster: C
     answered = [r for r in cluster.history() if r["callee"] == "102" and r["disposition"] == "answered"]
     assert len(answered) == 3
     assert all(f"call {r['id']}" in cluster.log(survivor) for r in answered)
+    # The dead node's address is free now: whoever sends from it is no node. An INVITE without the
+    # cluster's signature is refused (403 while the address still counts as a node's, then the
+    # challenge any phone gets), whatever it asks for (a call to a phone, or a slot).
+    for dialled in ("102", "*801"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((NODES[victim], cluster.port))
+            sock.settimeout(5)
+            sock.sendto(forged_invite(dialled, NODES[victim], cluster.port), (NODES[survivor], cluster.port))
+            replies = [sock.recv(65535)]
+            while replies[-1].startswith(b"SIP/2.0 1"):  # a provisional answer first, perhaps
+                replies.append(sock.recv(65535))
+        assert replies[-1].startswith((b"SIP/2.0 403 ", b"SIP/2.0 407 ")), replies
     deadline = time.monotonic() + 15  # its beat stops: dead after cluster.dead_after (5 s here)
     while cluster.nodes() != {victim: "dead", survivor: "up"}:
         assert time.monotonic() < deadline, cluster.nodes()
         time.sleep(0.5)
+
+
+def forged_invite(dialled: str, host: str, port: int) -> bytes:
+    sdp = "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n"
+    return (f"INVITE sip:{dialled}@acme.example SIP/2.0\r\nVia: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{time.monotonic_ns()}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:101@acme.example>;tag=forged\r\nTo: <sip:{dialled}@acme.example>\r\n"
+            f"Call-ID: forged-{time.monotonic_ns()}\r\nCSeq: 1 INVITE\r\nContact: <sip:{host}:{port}>\r\n"
+            f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}").encode()
 
 
 def test_a_call_parked_on_one_node_is_picked_up_at_the_other_and_its_lamp_lights_there(cluster: Cluster) -> None:

@@ -174,3 +174,28 @@ async def test_a_ban_at_one_node_holds_at_every_node_until_lifted(stores: tuple[
     finally:
         for node in nodes:
             await node.close()
+
+
+async def test_a_node_that_loses_its_connection_listens_again_and_catches_up(stores: tuple[SqlStore, SqlStore]) -> None:
+    from sqlalchemy import text
+
+    a = ClusterNode(settings("a", heartbeat=0.2), stores[0], "127.0.0.11:5060")
+    b = ClusterNode(settings("b", heartbeat=0.2), stores[1], "127.0.0.12:5060")
+    memory_a, memory_b = HuntMemory(), HuntMemory()
+    for node, memory in ((a, memory_a), (b, memory_b)):
+        await node.join()
+        node.attach(FakeRegistrar(), memory)  # type: ignore[arg-type]
+        await node.start()
+    try:
+        listener = b.shared._listener
+        assert listener is not None
+        async with stores[0].engine.begin() as conn:  # PostgreSQL restarted, say: b's backend ends
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": listener.get_server_pid()})
+        await eventually(lambda: b.shared._listener is None)
+        memory_a.answered("acme", "600", "103")  # while b hears nothing: b reads it from the table when back
+        await eventually(lambda: memory_b.last_answered.get(("acme", "600")) == "103")
+        memory_a.answered("acme", "600", "102")  # and hears the next ones again
+        await eventually(lambda: memory_b.last_answered.get(("acme", "600")) == "102")
+    finally:
+        await a.close()
+        await b.close()

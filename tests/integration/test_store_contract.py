@@ -280,3 +280,16 @@ async def test_voicemail_messages_are_kept_listed_heard_and_deleted(store: Store
     assert await store.list_messages("acme", "102") == []
     (moved,) = await store.list_messages("acme", "202")
     assert (moved.id, moved.path, moved.caller, moved.heard) == ("m2", "/vm/acme/202/m2.wav", "101", None)
+
+
+async def test_a_removal_does_not_delete_a_row_written_since(store: Store) -> None:
+    """Two processes share the store: one removes (expires) the binding it knew while the other
+    has just refreshed it; the newer row stays."""
+    old = binding(expires_at=100.0)
+    refreshed = RegistrationRow(**{**{f: getattr(old, f) for f in old.__dataclass_fields__}, "registered_at": 50.0,
+                                   "expires_at": 700.0})
+    await store.apply([RegistrationSaved(refreshed)])
+    await store.apply([RegistrationRemoved(old)])
+    assert [b.expires_at for b in await store.list_bindings(0.0)] == [700.0]
+    await store.apply([RegistrationRemoved(refreshed)])
+    assert await store.list_bindings(0.0) == []

@@ -50,6 +50,8 @@ def test_a_phone_with_a_path_is_reached_at_the_paths_first_hop_with_the_path_as_
     assert binding(("<tel:+1555>",)).target == EDGE  # not an address: where the REGISTER came from
     plain = binding(())
     assert plain.target == EDGE and device_of(plain).route == ()
+    assert b.client == Target("UDP", "192.0.2.7", 5062)  # the phone itself, as the edge saw it
+    assert plain.client == EDGE
 
 
 def test_a_new_path_is_a_change_not_a_refresh() -> None:
@@ -87,6 +89,9 @@ def test_the_path_is_kept_only_from_the_clusters_edges() -> None:
     edge = registrar(cluster=True)
     assert edge.path(register, EDGE) == (HOP, "<sip:10.0.0.9;lr>", "<sip:10.0.0.8;lr>")
     assert edge.path(register, Target("UDP", "10.0.0.66", 5060)) == ()  # a phone may not steer its own calls
+    elsewhere = request("REGISTER", extra="Path: <sip:203.0.113.9:5060;lr>\r\n")
+    assert edge.path(elsewhere, EDGE) == ()  # the first hop must be an edge too
+    assert edge.path(request("REGISTER", extra=f"Path: {HOP}\r\n", to_tag="x"), EDGE) == ()  # not a registration
     assert registrar(cluster=False).path(register, EDGE) == ()
     # Passwords guessed behind the edge count against the guesser, as the edge saw it.
     assert edge.client(register, EDGE) == Target("UDP", "192.0.2.7", 5999)
