@@ -27,6 +27,7 @@ from .gcpauses import GcPauses
 from .guard import Guard
 from .media.endpoint import MediaEndpoint
 from .media.ports import PortPool
+from .media.rtpengine import RtpEngine, engine_of
 from .messaging.service import MessageService
 from .park.service import ParkService, node_name
 from .presence.service import DialogEventService
@@ -74,6 +75,7 @@ class App:
         self.endpoint: SipEndpoint | None = None
         self.registrar: RegistrarService | None = None
         self.media: MediaEndpoint | None = None
+        self.engine: RtpEngine | None = None  # media.engine: rtpengine
         self.calls: CallService | None = None
         self.park: ParkService | None = None
         self.blf: DialogEventService | None = None
@@ -131,6 +133,11 @@ class App:
         self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, self.park,
                                  new_id=new_id, user_agent=USER_AGENT)
         await self.calls.start()
+        if media.engine == "rtpengine" and media.rtpengine is not None:
+            self.engine = engine_of(media.rtpengine, media.rtpengine_dtmf, media.inactivity_timeout)
+            await self.engine.start()
+            self.calls.use_engine(self.engine)
+            log.info("media: two-party calls through rtpengine at %s", media.rtpengine)
         calls = self.calls
         if self.cluster is not None:
             self.cluster.attach(self.registrar, calls.memory, self.park, self.guard)
@@ -294,6 +301,8 @@ class App:
             self.messages.close()
         if self.park is not None:
             await self.park.close()
+        if self.engine is not None:
+            await self.engine.stop()
         if self.media is not None:
             self.media.shutdown()
         if self.endpoint is not None:
@@ -328,6 +337,8 @@ class App:
             out["media"] = dict(self.media.counters, sessions=len(self.media.sessions),
                                 ports_allocated=self.media.pool.counters.allocated,
                                 ports_released=self.media.pool.counters.released)
+        if self.engine is not None:
+            out["rtpengine"] = dict(self.engine.counters, calls=len(self.engine.calls), **self.engine.ng.counters)
         return out
 
     def drain(self) -> str:
@@ -386,7 +397,7 @@ class App:
         if new.store != self.config.store:
             log.warning("store changes take effect at the next restart")
         if new.media != self.config.media:
-            log.warning("media address/ports changes take effect at the next restart")
+            log.warning("media changes (address, ports, engine) take effect at the next restart")
         if (new.api is None) != (self.config.api is None) or (new.api and self.config.api and (
                 new.api.address, new.api.port, new.api.tls) != (self.config.api.address, self.config.api.port, self.config.api.tls)):
             log.warning("api address/port/tls changes take effect at the next restart (its tokens apply now)")

@@ -37,6 +37,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from common import (
     LOAD_CPU,
@@ -107,6 +108,7 @@ class Softswitch(System):
         errors += text.count("Traceback (most recent call last)")
         return errors + parse, parse
 
+    media: dict[str, Any] | None = None  # bench_media through rtpengine: its media settings
     agents = 0  # bench_media's mixed step: extensions 300... (each supervised by 201), each on its own hotline
 
     def start(self) -> None:
@@ -127,6 +129,8 @@ class Softswitch(System):
                                *({"number": n, "password": f"bench-{n}", "supervisors": ["201"]} for n in agents)],
             }],
         }
+        if self.media is not None:
+            config["media"] = self.media
         self.proc = start_softswitch(self.workdir, config)
         # Extension 200 (and the agents) register with the answering SIPp's address as their contact.
         users = self.workdir / "users.csv"

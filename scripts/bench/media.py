@@ -117,9 +117,9 @@ class SwitchRelay:
     name = "softswitch"
 
     @property
-    def pid(self) -> int:
+    def pids(self) -> list[int]:
         assert self.switch.proc is not None
-        return self.switch.proc.pid
+        return [self.switch.proc.pid]
 
     def __init__(self, workdir: Path, gen_a: int, gen_b: int, seconds: int, counts: list[int], agents: int = 0) -> None:
         self.workdir = workdir
@@ -211,13 +211,14 @@ class Rtpengine:
     name = "rtpengine"
 
     @property
-    def pid(self) -> int:
+    def pids(self) -> list[int]:
         assert self.proc is not None
-        return self.proc.pid  # taskset execs the daemon: its pid (--foreground: no fork)
+        return [self.proc.pid]  # taskset execs the daemon: its pid (--foreground: no fork)
 
-    def __init__(self, workdir: Path, gen_a: int, gen_b: int) -> None:
+    def __init__(self, workdir: Path, gen_a: int, gen_b: int, ports: tuple[int, int] = (12000, 32000)) -> None:
         self.workdir = workdir
         self.gen_a, self.gen_b = gen_a, gen_b
+        self.ports = ports
         self.ng_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.ng: NgClient | None = None
@@ -229,8 +230,8 @@ class Rtpengine:
             "--interface", "127.0.0.1", "--listen-ng", f"127.0.0.1:{self.ng_port}",
             # Relay ports below the ephemeral range, where rtpgen's own sockets are bound;
             # deleted calls give their ports back at once (not 30 s later).
-            "--port-min", "12000", "--port-max", "32000", "--delete-delay", "0",
-            "--num-threads", "1", "--no-redis-required",
+            "--port-min", str(self.ports[0]), "--port-max", str(self.ports[1]), "--delete-delay", "0",
+            "--num-threads", "1", "--no-redis-required", "--listen-cli", f"127.0.0.1:{free_port()}",
         ], self.workdir, "rtpengine.log")
         self.ng = NgClient(("127.0.0.1", self.ng_port))
         deadline = time.monotonic() + 20
@@ -252,6 +253,32 @@ class Rtpengine:
             self.ng.delete(f"bench-{n}-{i}")
 
 
+class SwitchOnRtpengine(SwitchRelay):
+    """Calls set up through the switch with ``media.engine: rtpengine``: the switch signals,
+    rtpengine relays; the CPU counted is both processes'."""
+
+    name = "softswitch+rtpengine"
+
+    def __init__(self, workdir: Path, gen_a: int, gen_b: int, seconds: int, counts: list[int]) -> None:
+        super().__init__(workdir, gen_a, gen_b, seconds, counts)
+        self.engine = Rtpengine(workdir, gen_a, gen_b, ports=(21000, 32000))  # above the switch's own pool
+
+    @property
+    def pids(self) -> list[int]:
+        return [*super().pids, *self.engine.pids]
+
+    def start(self) -> None:
+        self.engine.start()
+        self.switch.media = {"engine": "rtpengine", "rtpengine": f"udp:127.0.0.1:{self.engine.ng_port}"}
+        super().start()
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            self.engine.stop()
+
+
 def measure(system: SwitchRelay | Rtpengine, binary: Path, counts: list[int], gen_a: int, gen_b: int, seconds: int,
             steps: list[Result]) -> Result | None:
     """The largest passing step; every step run is added to ``steps``."""
@@ -265,9 +292,9 @@ def measure(system: SwitchRelay | Rtpengine, binary: Path, counts: list[int], ge
                 log(f"  {system.name} {n} calls: not set up: {exc}")
                 break
             try:
-                cpu_before = tree_cpu_seconds(system.pid)
+                cpu_before = sum(tree_cpu_seconds(pid) for pid in system.pids)
                 report = rtpgen(binary, system.workdir, ports, gen_a, gen_b, seconds)
-                result = Result(n, report, tree_cpu_seconds(system.pid) - cpu_before)
+                result = Result(n, report, sum(tree_cpu_seconds(pid) for pid in system.pids) - cpu_before)
             finally:
                 system.close(n)
             steps.append(result)
@@ -394,7 +421,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--counts", default=",".join(map(str, DEFAULT_COUNTS)))
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--only", choices=["softswitch", "rtpengine"])
+    parser.add_argument("--only", choices=["softswitch", "rtpengine", "softswitch+rtpengine"])
     parser.add_argument("--keep", metavar="DIR", help="copy the systems' logs and the SIPp runs there")
     parser.add_argument("--mixed", type=int, default=50, help="calls in the step with a supervisor on each (0: no such step)")
     args = parser.parse_args()
@@ -405,14 +432,16 @@ def main() -> int:
     steps: dict[str, list[Result]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-media-") as tmp:
         binary = build_rtpgen(Path(tmp))
-        for name in ("softswitch", "rtpengine"):
+        for name in ("softswitch", "rtpengine", "softswitch+rtpengine"):
             if args.only and name != args.only:
                 continue
             log(f"{name}:")
             gen_a, gen_b = free_port(), free_port()
             workdir = Path(tmp) / name
-            system = (SwitchRelay(workdir, gen_a, gen_b, args.seconds, counts) if name == "softswitch"
-                      else Rtpengine(workdir, gen_a, gen_b))
+            system: SwitchRelay | Rtpengine = (
+                SwitchRelay(workdir, gen_a, gen_b, args.seconds, counts) if name == "softswitch"
+                else Rtpengine(workdir, gen_a, gen_b) if name == "rtpengine"
+                else SwitchOnRtpengine(workdir, gen_a, gen_b, args.seconds, counts))
             steps[name] = []
             try:
                 results[name] = measure(system, binary, counts, gen_a, gen_b, args.seconds, steps[name])
@@ -421,7 +450,7 @@ def main() -> int:
                     shutil.copytree(workdir, Path(args.keep) / name, dirs_exist_ok=True,
                                     ignore=shutil.ignore_patterns("*.sock"))
         mixed_line = None
-        if args.mixed and args.only != "rtpengine":
+        if args.mixed and args.only in (None, "softswitch"):
             log("softswitch with supervisors:")
             workdir = Path(tmp) / "mixed"
             try:

@@ -1,5 +1,6 @@
-"""A small client of rtpengine's ng control protocol (bencoded dictionaries over UDP), enough
-to open a relayed call (``offer`` then ``answer``), close it and ping the daemon."""
+"""A small blocking client of rtpengine's ng control protocol (bencoded dictionaries over UDP,
+the switch's own codec), enough to open a relayed call (``offer`` then ``answer``), close it and
+ping the daemon."""
 
 from __future__ import annotations
 
@@ -8,48 +9,7 @@ import socket
 import uuid
 from typing import Any
 
-Value = bytes | int | list[Any] | dict[bytes, Any]
-
-
-def encode(value: Any) -> bytes:
-    if isinstance(value, str):
-        value = value.encode()
-    if isinstance(value, bytes):
-        return b"%d:%s" % (len(value), value)
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, list):
-        return b"l" + b"".join(encode(v) for v in value) + b"e"
-    if isinstance(value, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
-        return b"d" + b"".join(encode(k) + encode(v) for k, v in items) + b"e"
-    raise TypeError(f"cannot bencode {type(value).__name__}")
-
-
-def decode(data: bytes) -> Value:
-    value, end = _decode(data, 0)
-    if end != len(data):
-        raise ValueError("trailing bytes after the bencoded value")
-    return value
-
-
-def _decode(data: bytes, at: int) -> tuple[Value, int]:
-    kind = data[at:at + 1]
-    if kind == b"i":
-        end = data.index(b"e", at)
-        return int(data[at + 1:end]), end + 1
-    if kind in (b"l", b"d"):
-        items: list[Any] = []
-        at += 1
-        while data[at:at + 1] != b"e":
-            item, at = _decode(data, at)
-            items.append(item)
-        if kind == b"l":
-            return items, at + 1
-        return dict(zip(items[::2], items[1::2], strict=True)), at + 1
-    colon = data.index(b":", at)
-    size = int(data[at:colon])
-    return data[colon + 1:colon + 1 + size], colon + 1 + size
+from softswitch.media.ng import decode, encode
 
 
 def _sdp(address: tuple[str, int], session: int) -> str:

@@ -6,7 +6,7 @@ SIP helpers both halves of a call (``call.py``, ``parking.py``) use.  Pure."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 from ..media.monitor import Mode
@@ -143,10 +143,11 @@ class SetMedia:
     leg: str
     address: tuple[str, int] | None
     events: int | None = None
+    session: SessionDescription | None = field(default=None, compare=False)  # all it said (for rtpengine)
 
     @classmethod
     def of(cls, leg: str, sdp: SessionDescription) -> SetMedia:
-        return cls(leg, stream_address(sdp), event_payload(sdp))
+        return cls(leg, stream_address(sdp), event_payload(sdp), sdp)
 
 
 @dataclass(frozen=True, slots=True)

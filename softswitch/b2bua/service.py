@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -37,12 +37,15 @@ from ..hosts import HostCache
 from ..mailboxes import Mailboxes
 from ..media.audio import Sound, SoundError, load
 from ..media.endpoint import MediaEndpoint
+from ..media.ng import NgError
 from ..media.ports import PortsExhausted
 from ..media.recorder import RecordedFile, digest
+from ..media.rtpengine import LegCounters, RtpEngine
 from ..overload import Admission, Shed, Shedding
 from ..park.lot import Parked, Refused, slot_of
 from ..park.service import ParkService
 from ..registrar.service import RegistrarService
+from ..sdp.offer_answer import relayed_stream
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import parse_replaces
 from ..sip.message import Request, Response, make_response
@@ -84,7 +87,7 @@ from .actions import (
     TransferWanted,
 )
 from .attendant import attendant_of
-from .browsers import Browsers
+from .browsers import Browsers, is_browser
 from .call import Call
 from .confirm import Confirm
 from .handover import voice
@@ -123,6 +126,7 @@ class CallService:
         self.media = media
         self.browsers = Browsers(media)  # browser phones' WebRTC descriptions, converted at the edge
         self.is_peer: Callable[[Target], bool] = lambda source: False  # another node of the cluster (trusted)
+        self.engine: RtpEngine | None = None  # media.engine: rtpengine (``use_engine``)
         self.new_id = new_id
         self.user_agent = user_agent
         self.loop = endpoint.loop
@@ -164,25 +168,98 @@ class CallService:
             Respond: self._respond,
             SendRequest: self._send_request,
             SendRaw: lambda call, a: self.endpoint.send_raw(a.target, a.data),
-            SetMedia: lambda call, a: self.media.set_announced(call.record.id, a.leg, a.address, a.events),
+            SetMedia: self._set_media,
             BindDialog: self._bind,
             CallEnded: lambda call, a: self._finish(call),
             ParkWanted: self._park,
             Play: self._play,
             Announce: self._announce,
-            StopPlaying: lambda call, a: self.media.stop_playing(call.record.id, a.leg),
+            StopPlaying: lambda call, a: self._media_of(call).stop_playing(call.record.id, a.leg),
             ToggleRecording: self._toggle_recording,
             Supervise: self._supervised,
             TakeMessage: self._take_message,
             MessageTaken: lambda call, a: self._keep_message(call, a.kept),
             MessageHeard: self._message_heard,
-            Detach: lambda call, a: self.media.detach(call.record.id, a.leg),
-            Deafen: lambda call, a: self.media.deafen(call.record.id, a.leg, a.deaf),
+            Detach: lambda call, a: self._media_of(call).detach(call.record.id, a.leg),
+            Deafen: lambda call, a: self._media_of(call).deafen(call.record.id, a.leg, a.deaf),
             ParkExpired: lambda call, a: self._park_expired(call),
             Route: self._routed,
             TransferWanted: self._transfer,
             TransferFailed: lambda call, a: self._transfer_failed(call),
         }
+
+    def use_engine(self, engine: RtpEngine) -> None:
+        """Two-party calls' media through rtpengine from now on (``media.engine``)."""
+        self.engine = engine
+        engine.on_dead = self._media_dead
+        engine.on_digit = self._key_pressed
+
+    def _on_engine(self, rid: str) -> RtpEngine | None:
+        """rtpengine, if it carries this call's media."""
+        return self.engine if self.engine is not None and rid in self.engine.calls else None
+
+    def _media_of(self, call: Call) -> MediaEndpoint | RtpEngine:
+        """What carries the call's media: rtpengine, or the switch's own relay."""
+        return self.engine if self.engine is not None and call.record.id in self.engine.calls else self.media
+
+    def _set_media(self, call: Call, action: SetMedia) -> None:
+        rid = call.record.id
+        if self.engine is not None and rid in self.engine.calls:
+            if action.session is not None:
+                self.engine.update(rid, action.leg, action.session)
+            return
+        self.media.set_announced(rid, action.leg, action.address, action.events)
+
+    def _needs_own_media(self, call: Call, account: Account, stages: Sequence[Stage]) -> str | None:
+        """Why a call about to ring stays on the switch's own relay with rtpengine as the media
+        plane (its media must be heard or spoken into by the switch), or None."""
+        offer = call.offer
+        index = relayed_stream(offer) if offer is not None else None
+        if offer is None or index is None:
+            return "no offer to give rtpengine"
+        if offer.media[index].line.proto.upper() != "RTP/AVP" or is_browser(call.source):
+            return "a browser's leg"
+        if call.fallback is not None:
+            return "voicemail if unanswered"
+        if any(is_browser(d.target) for stage in stages for d in stage.devices):
+            return "a browser may answer"
+        recording = account.recording
+        if recording.mode != "never" or any(e.recording not in (None, "never") for e in account.extensions) \
+                or any(g.recording == "always" for g in account.groups):
+            return "the account records calls"
+        return None
+
+    def _ring_through_engine(self, call: Call, account: Account, stages: Sequence[Stage], now: float) -> bool:
+        """Ring ``stages`` once rtpengine has the call's ports (True), or leave the call to the
+        switch's relay (False)."""
+        if self.engine is None:
+            return False
+        self._run(call, call.accept(now))  # 100, its dialog, its offer read (or the call refused)
+        if call.phase is not Phase.RINGING:
+            return True
+        why = self._needs_own_media(call, account, stages)
+        if why is not None:
+            log.info("call %s: media on the switch's relay (%s)", call.record.id, why)
+            return False
+        self._spawn(self._engine_then_ring(call, list(stages)))
+        return True
+
+    async def _engine_then_ring(self, call: Call, stages: list[Stage]) -> None:
+        assert self.engine is not None and call.offer is not None
+        rid = call.record.id
+        try:
+            address, a, b = await self.engine.open(rid, call.offer)
+        except NgError as exc:
+            log.warning("call %s: rtpengine did not take it (%s): media on the switch's relay", rid, exc)
+            address, a, b = None, None, None
+        if rid not in self.calls:  # cancelled meanwhile
+            if address is not None:
+                await self.engine.close(rid)
+            return
+        if address is not None and a is not None and b is not None:
+            self.media.close(rid)  # its own ports, unused: no SDP named them yet
+            call.media = MediaPorts(self.config.media.advertised_address or address, a, b)
+        self._run(call, call.start(stages, self.clock()))
 
     async def start(self) -> None:
         self.writer.start()
@@ -406,19 +483,26 @@ class CallService:
             path.append(f"group {target}" if account.group(target) is not None else target)
             if (owner := account.extension(target)) is not None and self._has_mailbox(account, owner):
                 call.fallback = f"voicemail:{owner.number}"
-            self._run(call, self._ring_for_caller(call, self.router.destination(account, target, self.wall()), now))
+            self._ring(call, account, self.router.destination(account, target, self.wall()), now)
         elif kind == "external" and (group := account.external_group(target)) is not None:
             path.append(f"external {target}")
             stages = self.router.external(account, group, call.record.hotline, call.record.caller, self.wall())
             if any(s.confirm for s in stages) and call.feature(Confirm) is None:
                 call.add(Confirm())
-            self._run(call, self._ring_for_caller(call, stages, now))
+            self._ring(call, account, stages, now)
         else:  # hangup (or a menu removed by a reload)
             path.append("hangup")
             if call.phase is Phase.RINGING:
                 self._run(call, call.reject(480, "Temporarily Unavailable", "no answer", "the scenario hangs up", now))
             else:
                 self._run(call, call.hang_up(now, "switch", "the menu hangs up", disposition="no answer"))
+
+    def _ring(self, call: Call, account: Account, stages: list[Stage], now: float) -> None:
+        """Ring ``stages`` for a caller a scenario or a menu sent there (through rtpengine if it
+        may carry the call)."""
+        if call.phase is Phase.RINGING and self._ring_through_engine(call, account, stages, now):
+            return
+        self._run(call, self._ring_for_caller(call, stages, now))
 
     @staticmethod
     def _ring_for_caller(call: Call, stages: list[Stage], now: float) -> list[Action]:
@@ -451,7 +535,8 @@ class CallService:
                  route.via or ", then ".join(f"{len(s.devices)} x {s.label}" for s in route.stages) or "nobody to ring")
         if mailbox and callee is not None:
             call.fallback = f"voicemail:{callee.number}"
-        self._run(call, call.start(route.stages, now))
+        if not self._ring_through_engine(call, account, route.stages, now):
+            self._run(call, call.start(route.stages, now))
 
     def _routed(self, call: Call, route: Route) -> None:
         """A menu chose (a key, or its fallback)."""
@@ -567,7 +652,7 @@ class CallService:
         if before is after:
             return
         self.phases[rid] = after
-        self.media.activate(rid, after is Phase.ANSWERED)
+        self._media_of(call).activate(rid, after is Phase.ANSWERED)
         if before in (Phase.RINGING, Phase.ATTENDED) and after is Phase.ANSWERED:
             self.counters["answered"] += 1
             taken = next((f for f in call.forks if f.dialog is not None and f.dialog is call.b), None)
@@ -621,6 +706,10 @@ class CallService:
 
     def _start_recording(self, call: Call, account: Account) -> bool:
         rid = call.record.id
+        if self._on_engine(rid) is not None:
+            self.counters["recordings_failed"] += 1
+            log.warning("call %s not recorded: rtpengine carries its media (media.engine)", rid)
+            return False
         directory = (account.recording.directory or Path("recordings") / account.name).absolute()  # the row names it
         path = directory / f"{rid}.wav"
         try:
@@ -696,6 +785,23 @@ class CallService:
                 stats = relay_leg.received
                 media.packets_in, media.packets_out = stats.packets, relay_leg.sent_packets
                 media.lost, media.jitter_ms = stats.lost, round(stats.jitter_ms, 3)
+        if self._on_engine(rid) is not None:  # its counters are rtpengine's: the row waits for them
+            self._spawn(self._close_on_engine(call, started_with, file))
+            return
+        self._close_record(call, started_with, file)
+
+    async def _close_on_engine(self, call: Call, started_with: Config, file: RecordedFile | None) -> None:
+        assert self.engine is not None
+        counters = await self.engine.close(call.record.id)
+        if counters is not None:  # what rtpengine took in from each leg's phone, and so sent to the other's
+            a, b = counters.get("a", LegCounters()), counters.get("b", LegCounters())
+            call.record.media_a.packets_in, call.record.media_a.packets_out = a.packets, b.packets
+            call.record.media_b.packets_in, call.record.media_b.packets_out = b.packets, a.packets
+        self._close_record(call, started_with, file)
+
+    def _close_record(self, call: Call, started_with: Config, file: RecordedFile | None) -> None:
+        """The ended call's history row: who answered, the people's names, usage; written."""
+        rid, record = call.record.id, call.record
         if record.answered_by is not None and record.answered_by not in record.path:
             record.path.append(record.answered_by)
         if record.callee_person is None:
@@ -857,6 +963,9 @@ class CallService:
         park, _ = self._park_settings(call)
         account = self.config.account(call.record.account)
         music = account.sound_file(park.music) if account is not None and park.music else sounds.music_on_hold()
+        if (engine := self._on_engine(call.record.id)) is not None:
+            engine.play(call.record.id, play.leg, music, repeat=True)
+            return
         try:
             self.media.play_music(call.record.id, play.leg, load(music), play.pt)
         except SoundError as exc:
@@ -870,6 +979,14 @@ class CallService:
                 self._run(call, call.announced(leg, self.clock()))
 
         account = self.config.account(call.record.account)
+        if (engine := self._on_engine(rid)) is not None:
+            try:
+                files = [_sound_path(account, name) for name in announce.prompts]
+            except KeyError as exc:
+                log.error("call %s: cannot play prompt: %s", rid, exc)
+                files = []
+            engine.announce(rid, leg, files, done)
+            return
         try:
             prompts = [_sound(account, name) for name in announce.prompts]
         except (SoundError, KeyError) as exc:
@@ -1224,6 +1341,8 @@ class CallService:
         watching = call.feature(Monitor)
         if watching is not None and watching.on:  # one supervisor per call
             return refuse(486, "Call Already Monitored")
+        if self._on_engine(call.record.id) is not None:
+            return refuse(488, "Call Carried By rtpengine")  # the switch hears none of it (README)
         pts = {each: voice(call, each) or 0 for each in ("a", "b")}
         try:
             ports = self.media.monitor(call.record.id, leg, mode, pts)
@@ -1300,6 +1419,8 @@ class CallService:
                 for name, leg in session.relay.legs.items():
                     stats = leg.received
                     legs[name] = f"{stats.packets}/{leg.sent_packets}/{stats.lost}/{stats.jitter_ms:.1f}"
+            elif (engine := self._on_engine(rec.id)) is not None:  # rtpengine's ports (its counters: its query)
+                ports = {name: pair.rtp for name, pair in engine.calls[rec.id].ports.items()}
             out.append({
                 "id": rec.id, "account": rec.account, "caller": rec.caller, "callee": rec.callee,
                 "direction": rec.direction, "started": rec.started, "answered": rec.answered,
@@ -1314,12 +1435,16 @@ def _supervises(account: Account, who: str, agent: Extension) -> bool:
 
 
 def _sound(account: Account | None, name: str) -> Sound:
+    return load(_sound_path(account, name))
+
+
+def _sound_path(account: Account | None, name: str) -> Path:
     """What a prompt name plays: a voicemail message's file (``file:<path>``), the account's
     recording of that name, or the switch's own prompt (``KeyError`` for none of them)."""
     if name.startswith(FILE):
-        return load(Path(name.removeprefix(FILE)))
+        return Path(name.removeprefix(FILE))
     recordings = account.recordings if account is not None else {}
-    return load(recordings.get(name) or sounds.prompt(name))
+    return recordings.get(name) or sounds.prompt(name)
 
 
 def _mailbox_directory(account: Account, mailbox: str) -> Path:

@@ -403,11 +403,21 @@ class Media(Strict):
     port_min: int = Field(10000, ge=1024, le=65534, description="lowest RTP port (RTP even, RTCP the odd one above)")
     port_max: int = Field(20000, ge=1026, le=65535, description="highest RTP port")
     inactivity_timeout: float = Field(60, ge=5, le=3600, description="end a call whose RTP stopped both ways this long")
+    engine: Literal["relay", "rtpengine"] = Field("relay", description="what carries two-party calls' RTP: the switch's "
+                                                 "own relay, or rtpengine (driven over its ng protocol; calls the switch "
+                                                 "must hear or speak into stay on the relay, see README)")
+    rtpengine: str | None = Field(None, description="rtpengine's ng control address, udp:HOST:PORT (its --listen-ng)",
+                                  pattern=r"^udp:[^:]+:[0-9]{1,5}$")
+    rtpengine_dtmf: str | None = Field(None, description="HOST:PORT the switch reads rtpengine's DTMF log on (give "
+                                       "rtpengine --dtmf-log-dest=HOST:PORT): key presses on calls it carries",
+                                       pattern=r"^[^:]+:[0-9]{1,5}$")
 
     @model_validator(mode="after")
     def _range(self) -> Media:
         if self.port_max - self.port_min < 4:
             raise ValueError("need port_min + 4 <= port_max (one call uses two RTP/RTCP pairs)")
+        if self.engine == "rtpengine" and self.rtpengine is None:
+            raise ValueError("engine rtpengine needs rtpengine: udp:HOST:PORT")
         for value in (self.address, self.advertised_address):
             if value is not None:
                 _check_ip(value)

@@ -1,0 +1,343 @@
+"""rtpengine as the media plane (``media.engine: rtpengine``): the switch keeps the
+signalling, rtpengine carries a two-party call's RTP.
+
+One call is one rtpengine call (its call-id the call's record id) with two monologues,
+tagged ``a`` (the caller's leg) and ``b`` (the answering leg), as in the B2BUA.  ``open``
+offers the caller's session and answers it with a placeholder for the other leg: the two
+ports rtpengine returns are the ports each leg's phone sends to, as the in-process relay's
+are, so the call's SDP is written the same way whichever carries the media.  What each
+phone says later (its answer, a re-INVITE, a new phone on the leg after a transfer or a
+pick-up) is an offer (leg a) or an answer (leg b) with ``port-latching``: rtpengine keeps
+the ports and sends to the new address.  Updates of one call go out in order.
+
+A phone that leaves a leg (a parker) is written out the same way: its session, receiving
+nowhere.  Music and prompts are rtpengine's ``play media`` (a WAV file; the answer's duration says
+when a prompt is over); ``stop media`` ends them.  A leg that must not hear the other
+has the other's media blocked.  Key presses come from rtpengine's DTMF log
+(``--dtmf-log-dest``: one JSON datagram per event) read on ``dtmf_listen``.  Calls whose
+media the switch must hear or make (recording, voicemail, supervisors, menus, browsers)
+stay on the in-process relay: the B2BUA decides which before a call rings.
+
+Each answered call is queried every third of ``inactivity_timeout``: a call whose streams
+have all been silent for that long (or that rtpengine no longer knows) is told to
+``on_dead``.  ``close`` queries the call's counters (for the history) and deletes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..sdp.model import SessionDescription, parse_sdp
+from ..sdp.offer_answer import RelayPorts, relay_view, relayed_stream
+from .ng import NgClient, NgError
+from .relay import KEYS
+
+log = logging.getLogger(__name__)
+
+FLAGS = ["port-latching"]
+EVENTS = {str(i): KEYS[i] for i in range(16)} | {k: k for k in KEYS}
+
+
+@dataclass
+class LegCounters:
+    """What rtpengine counted on one leg: packets and bytes received from its phone."""
+
+    packets: int = 0
+    bytes: int = 0
+    errors: int = 0
+
+
+@dataclass
+class EngineCall:
+    id: str
+    address: str
+    ports: dict[str, RelayPorts]
+    active: bool = False
+    sdp: dict[str, SessionDescription] = field(default_factory=dict)  # what each leg's phone said last
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    playing: dict[str, asyncio.TimerHandle] = field(default_factory=dict)  # leg -> a prompt's end
+
+
+class RtpEngine:
+    def __init__(self, host: str, port: int, *, inactivity_timeout: float = 60.0, dtmf: tuple[str, int] | None = None) -> None:
+        self.ng = NgClient(host, port)
+        self.inactivity_timeout, self.dtmf = inactivity_timeout, dtmf
+        self.watch = max(2.0, inactivity_timeout / 3)  # a dead call is ended within 4/3 of the timeout
+        self.calls: dict[str, EngineCall] = {}
+        self.on_dead: Callable[[str], None] = lambda _: None
+        self.on_digit: Callable[[str, str, str], None] = lambda *_: None
+        self.counters = {"opened": 0, "closed": 0, "failed": 0, "packets_in": 0}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._dtmf_transport: asyncio.DatagramTransport | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.ng.start()
+        await self.ng.request("ping")  # rtpengine must be there: say so at start, not at the first call
+        if self.dtmf is not None:
+            loop = asyncio.get_running_loop()
+            self._dtmf_transport, _ = await loop.create_datagram_endpoint(lambda: _DtmfLog(self), local_addr=self.dtmf)
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        for call_id in list(self.calls):
+            await self.close(call_id)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._dtmf_transport is not None:
+            self._dtmf_transport.close()
+        self.ng.close()
+
+    # --- a call ---------------------------------------------------------------------
+    async def open(self, call_id: str, offer: SessionDescription) -> tuple[str, RelayPorts, RelayPorts]:
+        """rtpengine's address and the ports the phones on legs a and b send to; ``NgError``."""
+        index = relayed_stream(offer)
+        if index is None:
+            raise NgError("the offer has no stream to relay")
+        try:
+            offered = await self.ng.request("offer", call_id=call_id, from_tag="a", sdp=bytes(offer), flags=FLAGS)
+            b_address, b_ports = _ports(offered, index)
+            waiting = relay_view(offer, "0.0.0.0", RelayPorts(9, 9))  # the answering phone is not known yet
+            answered = await self.ng.request("answer", call_id=call_id, from_tag="a", to_tag="b", sdp=bytes(waiting),
+                                             flags=FLAGS)
+            _, a_ports = _ports(answered, index)
+        except NgError:
+            self.counters["failed"] += 1
+            self._spawn(self._delete(call_id))
+            raise
+        self.calls[call_id] = EngineCall(call_id, b_address, {"a": a_ports, "b": b_ports})
+        self.counters["opened"] += 1
+        return b_address, a_ports, b_ports
+
+    def update(self, call_id: str, leg: str, sdp: SessionDescription) -> None:
+        """What the phone on ``leg`` said (its address, codecs, direction), in order."""
+        call = self.calls.get(call_id)
+        if call is None or leg not in ("a", "b"):
+            return
+        call.sdp[leg] = sdp
+        if leg == "a":
+            self._in_order(call, "offer", call_id=call_id, from_tag="a", to_tag="b", sdp=bytes(sdp), flags=FLAGS)
+        else:
+            self._in_order(call, "answer", call_id=call_id, from_tag="a", to_tag="b", sdp=bytes(sdp), flags=FLAGS)
+
+    def detach(self, call_id: str, leg: str) -> None:
+        """The phone on ``leg`` left (a parker): rtpengine sends it nothing more (its session
+        now receives nowhere) until another phone's session takes the leg."""
+        call = self.calls.get(call_id)
+        last = call.sdp.get(leg) if call is not None else None
+        if call is not None and last is not None:
+            self.update(call_id, leg, relay_view(last, "0.0.0.0", RelayPorts(9, 9)))
+            call.sdp.pop(leg, None)
+
+    def activate(self, call_id: str, active: bool = True) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.active = active
+
+    def play(self, call_id: str, leg: str, file: Path, *, repeat: bool = False,
+             on_done: Callable[[], None] | None = None) -> None:
+        """``file`` (a WAV) to the phone on ``leg``: looped (music), or once then ``on_done``."""
+        call = self.calls.get(call_id)
+        if call is None:
+            if on_done is not None:
+                on_done()
+            return
+        self._cancel_prompt(call, leg)
+        fields: dict[str, Any] = {"call_id": call_id, "from_tag": leg, "file": str(file)}
+        if repeat:
+            fields["repeat_times"] = 1_000_000
+
+        def played(answer: dict[str, Any] | None) -> None:
+            if on_done is None:
+                return
+            if answer is None or call_id not in self.calls:
+                on_done()
+                return
+            seconds = int(answer.get("duration", 0)) / 1000
+            call.playing[leg] = asyncio.get_running_loop().call_later(seconds, self._prompt_over, call, leg, on_done)
+
+        self._in_order(call, "play media", then=played, **fields)
+
+    def announce(self, call_id: str, leg: str, files: list[Path], on_done: Callable[[], None]) -> None:
+        """``files`` one after the other to the phone on ``leg``, then ``on_done``."""
+        if not files:
+            on_done()
+            return
+        self.play(call_id, leg, files[0], on_done=lambda: self.announce(call_id, leg, files[1:], on_done))
+
+    def _prompt_over(self, call: EngineCall, leg: str, on_done: Callable[[], None]) -> None:
+        call.playing.pop(leg, None)
+        on_done()
+
+    def _cancel_prompt(self, call: EngineCall, leg: str) -> None:
+        handle = call.playing.pop(leg, None)
+        if handle is not None:
+            handle.cancel()
+
+    def stop_playing(self, call_id: str, leg: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            self._cancel_prompt(call, leg)
+            self._in_order(call, "stop media", call_id=call_id, from_tag=leg, quiet=True)
+
+    def deafen(self, call_id: str, leg: str, deaf: bool) -> None:
+        """The phone on ``leg`` hears nothing of the other leg (its media is blocked)."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            other = "b" if leg == "a" else "a"
+            self._in_order(call, "block media" if deaf else "unblock media", call_id=call_id, from_tag=other)
+
+    async def close(self, call_id: str) -> dict[str, LegCounters] | None:
+        """The call's counters per leg (None if rtpengine could not say), and it is deleted."""
+        call = self.calls.pop(call_id, None)
+        if call is None:
+            return None
+        for leg in list(call.playing):
+            self._cancel_prompt(call, leg)
+        async with call.lock:  # after the updates already sent
+            try:
+                counters = _counters(await self.ng.request("query", call_id=call_id))
+            except NgError as exc:
+                log.warning("call %s: rtpengine's counters not read: %s", call_id, exc)
+                counters = None
+            await self._delete(call_id)
+        self.counters["closed"] += 1
+        if counters is not None:
+            self.counters["packets_in"] += sum(c.packets for c in counters.values())
+        return counters
+
+    async def _delete(self, call_id: str) -> None:
+        try:
+            await self.ng.request("delete", call_id=call_id)
+        except NgError as exc:
+            log.warning("call %s: rtpengine did not delete it: %s", call_id, exc)
+
+    # --- the asyncio edge ---------------------------------------------------------
+    def _in_order(self, call: EngineCall, command: str, *, then: Callable[[dict[str, Any] | None], None] | None = None,
+                  quiet: bool = False, **fields: Any) -> None:
+        async def send() -> None:
+            async with call.lock:
+                if call.id not in self.calls:
+                    return
+                try:
+                    answer: dict[str, Any] | None = await self.ng.request(command, **fields)
+                except NgError as exc:
+                    if not quiet:
+                        log.warning("call %s: %s", call.id, exc)
+                    answer = None
+            if then is not None:
+                then(answer)
+
+        self._spawn(send())
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch(self) -> None:
+        """Each answered call queried once per ``watch`` seconds, the queries spread evenly over
+        that time (a thousand calls: a query every 20 ms at the default, not a burst)."""
+        while True:
+            calls = [(call_id, call) for call_id, call in self.calls.items() if call.active]
+            if not calls:
+                await asyncio.sleep(self.watch)
+                continue
+            for call_id, call in calls:
+                await asyncio.sleep(self.watch / len(calls))
+                if not call.active or call_id not in self.calls:
+                    continue
+                try:
+                    answer = await self.ng.request("query", call_id=call_id)
+                except NgError as exc:
+                    if "Unknown call" in str(exc):
+                        log.info("call %s: rtpengine forgot it", call_id)
+                        self.on_dead(call_id)
+                    continue
+                last = _last_packet(answer)
+                if call_id in self.calls and self.calls[call_id].active and time.time() - last > self.inactivity_timeout:
+                    self.on_dead(call_id)
+
+    def heard_key(self, event: dict[str, Any]) -> None:
+        call_id, tag = str(event.get("callid", "")), str(event.get("source_tag", ""))
+        key = EVENTS.get(str(event.get("event", "")))
+        if call_id in self.calls and tag in ("a", "b") and key is not None:
+            self.on_digit(call_id, tag, key)
+
+
+class _DtmfLog(asyncio.DatagramProtocol):
+    """rtpengine's DTMF log: a JSON object per key press."""
+
+    def __init__(self, engine: RtpEngine) -> None:
+        self.engine = engine
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            event = json.loads(data)
+        except ValueError:
+            log.debug("an unreadable DTMF log datagram from %s", addr)
+            return
+        if isinstance(event, dict):
+            self.engine.heard_key(event)
+
+
+def _ports(answer: dict[str, Any], index: int) -> tuple[str, RelayPorts]:
+    """rtpengine's address and ports for stream ``index`` in the SDP it returned."""
+    try:
+        sdp = parse_sdp(str(answer["sdp"]))
+        media = sdp.media[index]
+        connection = sdp.media_connection(media)
+        rtcp = media.first("rtcp")
+        port = media.line.port
+        rtcp_port = int(rtcp.split()[0]) if rtcp else port + 1
+        if connection is None or not port:
+            raise ValueError("no address or port")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise NgError(f"rtpengine's SDP names no port for stream {index}: {exc}") from None
+    return connection.address, RelayPorts(port, port if media.has_attribute("rtcp-mux") else rtcp_port)
+
+
+def _streams(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    tags = answer.get("tags")
+    for tag, monologue in (tags.items() if isinstance(tags, dict) else ()):
+        for media in monologue.get("medias", []) if isinstance(monologue, dict) else ():
+            out.extend((tag, stream) for stream in media.get("streams", []) if isinstance(stream, dict))
+    return out
+
+
+def _counters(answer: dict[str, Any]) -> dict[str, LegCounters]:
+    """A query's counters by leg: what rtpengine received from each leg's phone (RTP and RTCP)."""
+    out: dict[str, LegCounters] = {}
+    for tag, stream in _streams(answer):
+        stats = stream.get("stats", {})
+        counters = out.setdefault(tag, LegCounters())
+        counters.packets += int(stats.get("packets", 0))
+        counters.bytes += int(stats.get("bytes", 0))
+        counters.errors += int(stats.get("errors", 0))
+    return out
+
+
+def _last_packet(answer: dict[str, Any]) -> float:
+    """When rtpengine last received a packet on any stream of the call (its wall clock)."""
+    times = [int(stream.get("last packet", 0)) for _, stream in _streams(answer) if "RTP" in stream.get("flags", [])]
+    return max(times, default=int(answer.get("created", 0)))
+
+
+def engine_of(control: str, dtmf: str | None, inactivity_timeout: float) -> RtpEngine:
+    """The engine the config names: ``udp:HOST:PORT`` and the DTMF log's ``HOST:PORT``."""
+    _, host, port = control.split(":")
+    listen = None
+    if dtmf is not None:
+        dtmf_host, dtmf_port = dtmf.rsplit(":", 1)
+        listen = (dtmf_host, int(dtmf_port))
+    return RtpEngine(host, int(port), inactivity_timeout=inactivity_timeout, dtmf=listen)

@@ -1,0 +1,86 @@
+"""rtpengine's ng protocol: bencode both ways (BEP 3) and what the switch reads from answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from softswitch.media.ng import decode, encode, text
+from softswitch.media.rtpengine import EngineCall, RtpEngine, _counters, _last_packet, _ports
+from softswitch.sdp.offer_answer import RelayPorts
+
+values = st.recursive(
+    st.integers(-(2**63), 2**63) | st.binary(max_size=40),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.binary(max_size=10), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@given(values)
+def test_what_is_encoded_decodes_to_itself(value: Any) -> None:
+    assert decode(encode(value)) == value
+
+
+def test_an_offer_is_encoded_as_rtpengine_reads_it() -> None:
+    # BEP 3: dictionary keys sorted as raw strings; strings length-prefixed; integers i...e
+    assert encode({"sdp": "v=0", "command": "offer", "flags": ["port-latching"], "n": -3}) == \
+        b"d7:command5:offer5:flagsl13:port-latchinge1:ni-3e3:sdp3:v=0e"
+
+
+@pytest.mark.parametrize("data", [b"", b"i", b"i-0e", b"i03e", b"ie", b"i1x2e", b"3:ab", b"03:abc", b"l", b"d1:ae",
+                                  b"di1e1:ae", b"x", b"i1ei2e", b"l" * 70 + b"e" * 70])
+def test_malformed_bencode_is_refused(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode(data)
+
+
+def test_answers_read_as_text() -> None:
+    assert text(decode(b"d6:result2:ok6:totalsd3:RTPd7:packetsi5eeee")) == {"result": "ok", "totals": {"RTP": {"packets": 5}}}
+
+
+SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\n"
+       "m=video 0 RTP/AVP 96\r\nm=audio 40056 RTP/AVP 0 101\r\na=rtcp:40057\r\n")
+
+
+def test_the_ports_of_the_relayed_stream_come_from_rtpengine_s_sdp() -> None:
+    assert _ports({"sdp": SDP}, 1) == ("127.0.0.9", RelayPorts(40056, 40057))
+    muxed = SDP.replace("a=rtcp:40057\r\n", "a=rtcp-mux\r\n")
+    assert _ports({"sdp": muxed}, 1) == ("127.0.0.9", RelayPorts(40056, 40056))
+
+
+QUERY = {
+    "created": 1000,
+    "tags": {
+        "a": {"medias": [{"streams": [
+            {"local port": 40034, "flags": ["RTP"], "last packet": 1010, "stats": {"packets": 236, "bytes": 40592, "errors": 0}},
+            {"local port": 40035, "flags": ["RTCP"], "last packet": 1030, "stats": {"packets": 2, "bytes": 100, "errors": 0}},
+        ]}]},
+        "b": {"medias": [{"streams": [
+            {"local port": 40056, "flags": ["RTP"], "last packet": 1012, "stats": {"packets": 230, "bytes": 39560, "errors": 1}},
+        ]}]},
+    },
+}
+
+
+def test_a_query_gives_each_leg_s_counters_and_its_last_packet() -> None:
+    counters = _counters(QUERY)
+    assert (counters["a"].packets, counters["a"].bytes) == (238, 40692)
+    assert (counters["b"].packets, counters["b"].errors) == (230, 1)
+    assert _last_packet(QUERY) == 1012  # RTP only: RTCP keeps coming from a phone that went quiet
+    assert _last_packet({"created": 1000, "tags": {}}) == 1000
+
+
+def test_a_key_from_rtpengine_s_dtmf_log_reaches_its_call_and_leg() -> None:
+    engine = RtpEngine("127.0.0.1", 9)
+    engine.calls["c1"] = EngineCall("c1", "127.0.0.1", {"a": RelayPorts(1, 2), "b": RelayPorts(3, 4)})
+    heard: list[tuple[str, str, str]] = []
+    engine.on_digit = lambda *key: heard.append(key)
+    engine.heard_key({"callid": "c1", "source_tag": "b", "event": 10})
+    engine.heard_key({"callid": "c1", "source_tag": "a", "event": 5})
+    engine.heard_key({"callid": "other", "source_tag": "a", "event": 5})  # not a call it carries for the switch
+    engine.heard_key({"callid": "c1", "source_tag": "x", "event": 5})
+    engine.heard_key({"callid": "c1", "source_tag": "a", "event": 99})
+    assert heard == [("c1", "b", "*"), ("c1", "a", "5")]
