@@ -219,19 +219,20 @@ class Rtpengine:
         self.workdir = workdir
         self.gen_a, self.gen_b = gen_a, gen_b
         self.ports = ports
-        self.ng_port = free_port()
+        self.ng_port, self.dtmf_port = free_port(), free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.ng: NgClient | None = None
 
     def start(self) -> None:
         log_path = self.workdir / "rtpengine.log"
         self.proc = spawn([
-            "rtpengine", "--foreground", "--log-stderr", "--log-level", "5", "--table", "-1",
+            "rtpengine", "--config-file", "none", "--foreground", "--log-stderr", "--log-level", "5", "--table", "-1",
             "--interface", "127.0.0.1", "--listen-ng", f"127.0.0.1:{self.ng_port}",
             # Relay ports below the ephemeral range, where rtpgen's own sockets are bound;
             # deleted calls give their ports back at once (not 30 s later).
             "--port-min", str(self.ports[0]), "--port-max", str(self.ports[1]), "--delete-delay", "0",
             "--num-threads", "1", "--no-redis-required", "--listen-cli", f"127.0.0.1:{free_port()}",
+            "--dtmf-log-dest", f"127.0.0.1:{self.dtmf_port}",
         ], self.workdir, "rtpengine.log")
         self.ng = NgClient(("127.0.0.1", self.ng_port))
         deadline = time.monotonic() + 20
@@ -269,7 +270,8 @@ class SwitchOnRtpengine(SwitchRelay):
 
     def start(self) -> None:
         self.engine.start()
-        self.switch.media = {"engine": "rtpengine", "rtpengine": f"udp:127.0.0.1:{self.engine.ng_port}"}
+        self.switch.media = {"engine": "rtpengine", "rtpengine": f"udp:127.0.0.1:{self.engine.ng_port}",
+                             "rtpengine_dtmf": f"127.0.0.1:{self.engine.dtmf_port}"}
         super().start()
 
     def stop(self) -> None:

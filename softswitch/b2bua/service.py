@@ -37,7 +37,6 @@ from ..hosts import HostCache
 from ..mailboxes import Mailboxes
 from ..media.audio import Sound, SoundError, load
 from ..media.endpoint import MediaEndpoint
-from ..media.ng import NgError
 from ..media.ports import PortsExhausted
 from ..media.recorder import RecordedFile, digest
 from ..media.rtpengine import LegCounters, RtpEngine
@@ -45,7 +44,7 @@ from ..overload import Admission, Shed, Shedding
 from ..park.lot import Parked, Refused, slot_of
 from ..park.service import ParkService
 from ..registrar.service import RegistrarService
-from ..sdp.offer_answer import relayed_stream
+from ..sdp.offer_answer import event_payload, relay_view, relayed_stream, stream_address
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import parse_replaces
 from ..sip.message import Request, Response, make_response
@@ -127,6 +126,7 @@ class CallService:
         self.browsers = Browsers(media)  # browser phones' WebRTC descriptions, converted at the edge
         self.is_peer: Callable[[Target], bool] = lambda source: False  # another node of the cluster (trusted)
         self.engine: RtpEngine | None = None  # media.engine: rtpengine (``use_engine``)
+        self._engine_down_until = 0.0  # rtpengine failed a call: the relay takes new calls until then
         self.new_id = new_id
         self.user_agent = user_agent
         self.loop = endpoint.loop
@@ -195,18 +195,53 @@ class CallService:
         engine.on_digit = self._key_pressed
 
     def _on_engine(self, rid: str) -> RtpEngine | None:
-        """rtpengine, if it carries this call's media."""
-        return self.engine if self.engine is not None and rid in self.engine.calls else None
+        """rtpengine, if it carries this call's media (and not only passes it to the relay)."""
+        if self.engine is None:
+            return None
+        call = self.engine.calls.get(rid)
+        return self.engine if call is not None and not call.chained else None
+
+    def _media_home(self, call: Call) -> None:
+        """The caller of a call rtpengine took, not answered by anyone, now needs the switch's
+        own media (its fallback mailbox, a menu): the relay's ports replace rtpengine's when the
+        caller was shown none of them yet; else (early media) rtpengine passes the caller's
+        media to and from the relay's leg a, where the switch speaks and listens."""
+        rid = call.record.id
+        engine = self._on_engine(rid)
+        if engine is None or call.offer is None:
+            return
+        try:
+            session = self.media.open(rid)
+        except PortsExhausted as exc:
+            log.error("call %s: its caller's media stays with rtpengine: %s", rid, exc)
+            return
+        address = self.config.media.advertised_address or self.media.address
+        if "a" not in call.sdp_sent:
+            call.media = MediaPorts(address, session.relay_ports("a"), session.relay_ports("b"))
+            self.media.set_announced(rid, "a", stream_address(call.offer), event_payload(call.offer))
+            engine.calls[rid].chained = True  # the relay's from now on; rtpengine forgets it
+            self._spawn(self._let_engine_go(rid))
+            log.info("call %s: its media moves to the switch's relay", rid)
+            return
+        own = session.relay_ports("a")
+        engine_call = engine.calls[rid]
+        engine.chain(rid, relay_view(call.offer, self.media.address, own))
+        self.media.set_announced(rid, "a", (engine_call.address, engine_call.ports["b"].rtp), event_payload(call.offer))
+        log.info("call %s: rtpengine passes its caller's media to the switch's relay", rid)
+
+    async def _let_engine_go(self, rid: str) -> None:
+        if self.engine is not None:
+            await self.engine.close(rid)
 
     def _media_of(self, call: Call) -> MediaEndpoint | RtpEngine:
         """What carries the call's media: rtpengine, or the switch's own relay."""
-        return self.engine if self.engine is not None and call.record.id in self.engine.calls else self.media
+        return self._on_engine(call.record.id) or self.media
 
     def _set_media(self, call: Call, action: SetMedia) -> None:
         rid = call.record.id
-        if self.engine is not None and rid in self.engine.calls:
+        if (engine := self._on_engine(rid)) is not None:
             if action.session is not None:
-                self.engine.update(rid, action.leg, action.session)
+                engine.update(rid, action.leg, action.session)
             return
         self.media.set_announced(rid, action.leg, action.address, action.events)
 
@@ -219,20 +254,23 @@ class CallService:
             return "no offer to give rtpengine"
         if offer.media[index].line.proto.upper() != "RTP/AVP" or is_browser(call.source):
             return "a browser's leg"
-        if call.fallback is not None:
-            return "voicemail if unanswered"
-        if any(is_browser(d.target) for stage in stages for d in stage.devices):
-            return "a browser may answer"
+        if not any(stage.devices for stage in stages):
+            return "nobody to ring"
+        if any(stage.confirm for stage in stages):
+            return "a member confirms with a key and a prompt"
+        if any(spec.transport in ("ws", "wss") for spec in self.config.server.listen):
+            return "browser phones may take a leg (the switch listens on WebSocket)"
         recording = account.recording
         if recording.mode != "never" or any(e.recording not in (None, "never") for e in account.extensions) \
-                or any(g.recording == "always" for g in account.groups):
+                or any(g.recording == "always" for g in account.groups) \
+                or any(h.recording == "always" for h in account.hotlines):
             return "the account records calls"
         return None
 
     def _ring_through_engine(self, call: Call, account: Account, stages: Sequence[Stage], now: float) -> bool:
         """Ring ``stages`` once rtpengine has the call's ports (True), or leave the call to the
         switch's relay (False)."""
-        if self.engine is None:
+        if self.engine is None or now < self._engine_down_until:
             return False
         self._run(call, call.accept(now))  # 100, its dialog, its offer read (or the call refused)
         if call.phase is not Phase.RINGING:
@@ -249,8 +287,10 @@ class CallService:
         rid = call.record.id
         try:
             address, a, b = await self.engine.open(rid, call.offer)
-        except NgError as exc:
-            log.warning("call %s: rtpengine did not take it (%s): media on the switch's relay", rid, exc)
+        except Exception as exc:  # NgError, or anything else: the call still rings
+            log.warning("call %s: rtpengine did not take it (%s): its media, and that of new calls for %g s, on the "
+                        "switch's relay", rid, exc, ENGINE_BACKOFF)
+            self._engine_down_until = self.clock() + ENGINE_BACKOFF  # no call waits on a silent rtpengine meanwhile
             address, a, b = None, None, None
         if rid not in self.calls:  # cancelled meanwhile
             if address is not None:
@@ -258,7 +298,7 @@ class CallService:
             return
         if address is not None and a is not None and b is not None:
             self.media.close(rid)  # its own ports, unused: no SDP named them yet
-            call.media = MediaPorts(self.config.media.advertised_address or address, a, b)
+            call.media = MediaPorts(address, a, b)  # rtpengine's own (its --interface says what it advertises)
         self._run(call, call.start(stages, self.clock()))
 
     async def start(self) -> None:
@@ -274,9 +314,9 @@ class CallService:
     async def close(self) -> None:
         for call in list(self.calls.values()):
             self._run(call, call.hang_up(self.clock(), "switch", "switch shutting down"))
-        await self.writer.close()
-        if self._tasks:  # the last calls' texts and claims: a little time to finish
+        if self._tasks:  # the last calls' texts, claims and rows waiting on a digest or rtpengine's counters
             await asyncio.wait(self._tasks, timeout=5)
+        await self.writer.close()
         if self.sms is not None:
             await self.sms.close()
         await self.hosts.close()
@@ -465,6 +505,8 @@ class CallService:
         and note the step in the call's path."""
         kind, target = parse_destination(destination)
         path = call.record.path
+        if kind in ("menu", "announcement", "voicemail"):
+            self._media_home(call)
         if kind == "menu" and (menu := account.menu(target)) is not None:
             path.append(f"menu {target}")
             numbers = [e.number for e in account.extensions]
@@ -788,16 +830,20 @@ class CallService:
         if self._on_engine(rid) is not None:  # its counters are rtpengine's: the row waits for them
             self._spawn(self._close_on_engine(call, started_with, file))
             return
+        if self.engine is not None and rid in self.engine.calls:  # it only passed the caller's media on
+            self._spawn(self._let_engine_go(rid))
         self._close_record(call, started_with, file)
 
     async def _close_on_engine(self, call: Call, started_with: Config, file: RecordedFile | None) -> None:
         assert self.engine is not None
-        counters = await self.engine.close(call.record.id)
-        if counters is not None:  # what rtpengine took in from each leg's phone, and so sent to the other's
-            a, b = counters.get("a", LegCounters()), counters.get("b", LegCounters())
-            call.record.media_a.packets_in, call.record.media_a.packets_out = a.packets, b.packets
-            call.record.media_b.packets_in, call.record.media_b.packets_out = b.packets, a.packets
-        self._close_record(call, started_with, file)
+        try:
+            counters = await self.engine.close(call.record.id)
+            if counters is not None:  # what rtpengine took in from each leg's phone, and so sent to the other's
+                a, b = counters.get("a", LegCounters()), counters.get("b", LegCounters())
+                call.record.media_a.packets_in, call.record.media_a.packets_out = a.packets, b.packets
+                call.record.media_b.packets_in, call.record.media_b.packets_out = b.packets, a.packets
+        finally:
+            self._close_record(call, started_with, file)
 
     def _close_record(self, call: Call, started_with: Config, file: RecordedFile | None) -> None:
         """The ended call's history row: who answered, the people's names, usage; written."""
@@ -1456,6 +1502,8 @@ def _shedding(config: Config) -> Shedding:
     o = config.overload
     return Shedding(o.max_call_rate, o.max_delay, o.hold, o.port_reserve, o.retry_after)
 
+
+ENGINE_BACKOFF = 10.0  # seconds new calls go to the relay after rtpengine failed one
 
 PEER_WINDOW = 30.0  # seconds a node's signed request stays good (the nodes' clocks agree within this)
 

@@ -416,8 +416,9 @@ class Media(Strict):
     def _range(self) -> Media:
         if self.port_max - self.port_min < 4:
             raise ValueError("need port_min + 4 <= port_max (one call uses two RTP/RTCP pairs)")
-        if self.engine == "rtpengine" and self.rtpengine is None:
-            raise ValueError("engine rtpengine needs rtpengine: udp:HOST:PORT")
+        if self.engine == "rtpengine" and (self.rtpengine is None or self.rtpengine_dtmf is None):
+            raise ValueError("engine rtpengine needs rtpengine: udp:HOST:PORT (its --listen-ng) and rtpengine_dtmf: "
+                             "HOST:PORT (its --dtmf-log-dest: the keys phones press)")
         for value in (self.address, self.advertised_address):
             if value is not None:
                 _check_ip(value)

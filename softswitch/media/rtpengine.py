@@ -18,9 +18,9 @@ has the other's media blocked.  Key presses come from rtpengine's DTMF log
 media the switch must hear or make (recording, voicemail, supervisors, menus, browsers)
 stay on the in-process relay: the B2BUA decides which before a call rings.
 
-Each answered call is queried every third of ``inactivity_timeout``: a call whose streams
-have all been silent for that long (or that rtpengine no longer knows) is told to
-``on_dead``.  ``close`` queries the call's counters (for the history) and deletes it.
+Each answered call is queried every third of ``inactivity_timeout``: a call whose RTP
+packet count has not grown for that long on the switch's clock (or that rtpengine no
+longer knows) is told to ``on_dead``.  ``close`` queries the call's counters (for the history) and deletes it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +35,14 @@ from typing import Any
 
 from ..sdp.model import SessionDescription, parse_sdp
 from ..sdp.offer_answer import RelayPorts, relay_view, relayed_stream
+from ..sip.errors import RemoteProtocolError
 from .ng import NgClient, NgError
 from .relay import KEYS
 
 log = logging.getLogger(__name__)
 
 FLAGS = ["port-latching"]
+PROMPT_FAILED = 1.0  # seconds a prompt rtpengine did not play is taken to last
 EVENTS = {str(i): KEYS[i] for i in range(16)} | {k: k for k in KEYS}
 
 
@@ -63,6 +64,10 @@ class EngineCall:
     sdp: dict[str, SessionDescription] = field(default_factory=dict)  # what each leg's phone said last
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     playing: dict[str, asyncio.TimerHandle] = field(default_factory=dict)  # leg -> a prompt's end
+    sounds: dict[str, int] = field(default_factory=dict)  # leg -> how many plays and stops it was sent
+    packets: int = 0  # RTP packets rtpengine had received at the last query ...
+    moved: float = 0.0  # ... and when (the switch's clock) that count last changed, or the call was answered
+    chained: bool = False  # the switch's relay carries its media (rtpengine at most passes the caller's on)
 
 
 class RtpEngine:
@@ -83,7 +88,8 @@ class RtpEngine:
         await self.ng.request("ping")  # rtpengine must be there: say so at start, not at the first call
         if self.dtmf is not None:
             loop = asyncio.get_running_loop()
-            self._dtmf_transport, _ = await loop.create_datagram_endpoint(lambda: _DtmfLog(self), local_addr=self.dtmf)
+            self._dtmf_transport, _ = await loop.create_datagram_endpoint(lambda: _DtmfLog(self, self.ng.address[0]),
+                                                                          local_addr=self.dtmf)
         self._watcher = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
@@ -110,11 +116,13 @@ class RtpEngine:
             answered = await self.ng.request("answer", call_id=call_id, from_tag="a", to_tag="b", sdp=bytes(waiting),
                                              flags=FLAGS)
             _, a_ports = _ports(answered, index)
-        except NgError:
+        except Exception as exc:  # refused, silent, or an answer that makes no sense
             self.counters["failed"] += 1
             self._spawn(self._delete(call_id))
-            raise
-        self.calls[call_id] = EngineCall(call_id, b_address, {"a": a_ports, "b": b_ports})
+            if isinstance(exc, NgError):
+                raise
+            raise NgError(f"rtpengine's answer unusable: {exc!r}") from exc
+        self.calls[call_id] = EngineCall(call_id, b_address, {"a": a_ports, "b": b_ports}, sdp={"a": offer})
         self.counters["opened"] += 1
         return b_address, a_ports, b_ports
 
@@ -129,6 +137,15 @@ class RtpEngine:
         else:
             self._in_order(call, "answer", call_id=call_id, from_tag="a", to_tag="b", sdp=bytes(sdp), flags=FLAGS)
 
+    def chain(self, call_id: str, relay: SessionDescription) -> None:
+        """From now on rtpengine passes the caller's media to the switch's relay (``relay``: the
+        caller's session as the relay's port receives it) and the relay's to the caller: its
+        leg b is the relay.  The relay carries the call's media; rtpengine is not watched."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            self.update(call_id, "b", relay)
+            call.chained, call.active = True, False
+
     def detach(self, call_id: str, leg: str) -> None:
         """The phone on ``leg`` left (a parker): rtpengine sends it nothing more (its session
         now receives nowhere) until another phone's session takes the leg."""
@@ -140,8 +157,9 @@ class RtpEngine:
 
     def activate(self, call_id: str, active: bool = True) -> None:
         call = self.calls.get(call_id)
-        if call is not None:
+        if call is not None and call.active != active:
             call.active = active
+            call.moved = asyncio.get_running_loop().time()  # silence counts from the answer (or the pick-up)
 
     def play(self, call_id: str, leg: str, file: Path, *, repeat: bool = False,
              on_done: Callable[[], None] | None = None) -> None:
@@ -152,17 +170,18 @@ class RtpEngine:
                 on_done()
             return
         self._cancel_prompt(call, leg)
+        sound = call.sounds[leg] = call.sounds.get(leg, 0) + 1
         fields: dict[str, Any] = {"call_id": call_id, "from_tag": leg, "file": str(file)}
         if repeat:
             fields["repeat_times"] = 1_000_000
 
         def played(answer: dict[str, Any] | None) -> None:
-            if on_done is None:
+            if on_done is None or call.sounds.get(leg) != sound:  # stopped, or another sound since
                 return
+            duration = answer.get("duration") if answer is not None else None
+            seconds = duration / 1000 if isinstance(duration, int) and 0 <= duration < 3_600_000 else 0.0
             if answer is None or call_id not in self.calls:
-                on_done()
-                return
-            seconds = int(answer.get("duration", 0)) / 1000
+                seconds = PROMPT_FAILED  # not played: the caller still waits a moment, not a tight loop
             call.playing[leg] = asyncio.get_running_loop().call_later(seconds, self._prompt_over, call, leg, on_done)
 
         self._in_order(call, "play media", then=played, **fields)
@@ -170,7 +189,7 @@ class RtpEngine:
     def announce(self, call_id: str, leg: str, files: list[Path], on_done: Callable[[], None]) -> None:
         """``files`` one after the other to the phone on ``leg``, then ``on_done``."""
         if not files:
-            on_done()
+            asyncio.get_running_loop().call_soon(on_done)  # as the relay's player: never within the caller's turn
             return
         self.play(call_id, leg, files[0], on_done=lambda: self.announce(call_id, leg, files[1:], on_done))
 
@@ -187,6 +206,7 @@ class RtpEngine:
         call = self.calls.get(call_id)
         if call is not None:
             self._cancel_prompt(call, leg)
+            call.sounds[leg] = call.sounds.get(leg, 0) + 1
             self._in_order(call, "stop media", call_id=call_id, from_tag=leg, quiet=True)
 
     def deafen(self, call_id: str, leg: str, deaf: bool) -> None:
@@ -206,10 +226,11 @@ class RtpEngine:
         async with call.lock:  # after the updates already sent
             try:
                 counters = _counters(await self.ng.request("query", call_id=call_id))
-            except NgError as exc:
-                log.warning("call %s: rtpengine's counters not read: %s", call_id, exc)
+            except Exception as exc:  # refused, silent, or nonsense: the call's row goes without them
+                log.warning("call %s: rtpengine's counters not read: %r", call_id, exc)
                 counters = None
-            await self._delete(call_id)
+            finally:
+                await self._delete(call_id)
         self.counters["closed"] += 1
         if counters is not None:
             self.counters["packets_in"] += sum(c.packets for c in counters.values())
@@ -257,15 +278,22 @@ class RtpEngine:
                 if not call.active or call_id not in self.calls:
                     continue
                 try:
-                    answer = await self.ng.request("query", call_id=call_id)
+                    self._check(call, await self.ng.request("query", call_id=call_id))
                 except NgError as exc:
-                    if "Unknown call" in str(exc):
+                    if "Unknown call" in str(exc) and call_id in self.calls:
                         log.info("call %s: rtpengine forgot it", call_id)
                         self.on_dead(call_id)
-                    continue
-                last = _last_packet(answer)
-                if call_id in self.calls and self.calls[call_id].active and time.time() - last > self.inactivity_timeout:
-                    self.on_dead(call_id)
+                except Exception:  # a nonsense answer, or the B2BUA's hang-up failing: the others are still watched
+                    log.exception("call %s: its silence check failed", call_id)
+
+    def _check(self, call: EngineCall, answer: dict[str, Any]) -> None:
+        """Dead when the RTP packets rtpengine received stopped growing ``inactivity_timeout``
+        ago (the switch's clock: rtpengine's may be another host's)."""
+        now, packets = asyncio.get_running_loop().time(), _rtp_packets(answer)
+        if packets != call.packets:
+            call.packets, call.moved = packets, max(call.moved, now)
+        elif call.active and call.id in self.calls and now - call.moved > self.inactivity_timeout:
+            self.on_dead(call.id)
 
     def heard_key(self, event: dict[str, Any]) -> None:
         call_id, tag = str(event.get("callid", "")), str(event.get("source_tag", ""))
@@ -277,10 +305,12 @@ class RtpEngine:
 class _DtmfLog(asyncio.DatagramProtocol):
     """rtpengine's DTMF log: a JSON object per key press."""
 
-    def __init__(self, engine: RtpEngine) -> None:
-        self.engine = engine
+    def __init__(self, engine: RtpEngine, host: str) -> None:
+        self.engine, self.host = engine, host
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        if addr[0] != self.host:  # only rtpengine tells of keys pressed
+            return
         try:
             event = json.loads(data)
         except ValueError:
@@ -301,36 +331,48 @@ def _ports(answer: dict[str, Any], index: int) -> tuple[str, RelayPorts]:
         rtcp_port = int(rtcp.split()[0]) if rtcp else port + 1
         if connection is None or not port:
             raise ValueError("no address or port")
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, RemoteProtocolError) as exc:
         raise NgError(f"rtpengine's SDP names no port for stream {index}: {exc}") from None
     return connection.address, RelayPorts(port, port if media.has_attribute("rtcp-mux") else rtcp_port)
 
 
 def _streams(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(tag, stream) for every stream of a query's answer; what is not shaped so is skipped."""
     out: list[tuple[str, dict[str, Any]]] = []
     tags = answer.get("tags")
     for tag, monologue in (tags.items() if isinstance(tags, dict) else ()):
-        for media in monologue.get("medias", []) if isinstance(monologue, dict) else ():
-            out.extend((tag, stream) for stream in media.get("streams", []) if isinstance(stream, dict))
+        medias = monologue.get("medias") if isinstance(monologue, dict) else None
+        for media in medias if isinstance(medias, list) else ():
+            streams = media.get("streams") if isinstance(media, dict) else None
+            out.extend((tag, stream) for stream in (streams if isinstance(streams, list) else ()) if isinstance(stream, dict))
     return out
+
+
+def _rtp_streams(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(tag, stream) for tag, stream in _streams(answer)
+            if isinstance(stream.get("flags"), list) and "RTP" in stream["flags"]]
+
+
+def _number(stats: Any, key: str) -> int:
+    value = stats.get(key) if isinstance(stats, dict) else None
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _counters(answer: dict[str, Any]) -> dict[str, LegCounters]:
-    """A query's counters by leg: what rtpengine received from each leg's phone (RTP and RTCP)."""
+    """A query's counters by leg: the RTP rtpengine received from each leg's phone (RTCP
+    apart, as the switch's relay counts)."""
     out: dict[str, LegCounters] = {}
-    for tag, stream in _streams(answer):
-        stats = stream.get("stats", {})
-        counters = out.setdefault(tag, LegCounters())
-        counters.packets += int(stats.get("packets", 0))
-        counters.bytes += int(stats.get("bytes", 0))
-        counters.errors += int(stats.get("errors", 0))
+    for tag, stream in _rtp_streams(answer):
+        stats, counters = stream.get("stats"), out.setdefault(tag, LegCounters())
+        counters.packets += _number(stats, "packets")
+        counters.bytes += _number(stats, "bytes")
+        counters.errors += _number(stats, "errors")
     return out
 
 
-def _last_packet(answer: dict[str, Any]) -> float:
-    """When rtpengine last received a packet on any stream of the call (its wall clock)."""
-    times = [int(stream.get("last packet", 0)) for _, stream in _streams(answer) if "RTP" in stream.get("flags", [])]
-    return max(times, default=int(answer.get("created", 0)))
+def _rtp_packets(answer: dict[str, Any]) -> int:
+    """RTP packets rtpengine received on the call so far, both legs."""
+    return sum(_number(stream.get("stats"), "packets") for _, stream in _rtp_streams(answer))
 
 
 def engine_of(control: str, dtmf: str | None, inactivity_timeout: float) -> RtpEngine:

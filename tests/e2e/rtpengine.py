@@ -29,7 +29,7 @@ class Rtpengine:
         binary = require_tool("rtpengine")
         log = (self.workdir / "rtpengine.log").open("wb")
         self.proc = subprocess.Popen(
-            [binary, "--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1",
+            [binary, "--config-file=none", "--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1",
              f"--listen-ng=127.0.0.1:{self.control}", f"--port-min={PORT_MIN}", f"--port-max={PORT_MAX}",
              f"--dtmf-log-dest=127.0.0.1:{self.dtmf}", f"--listen-cli=127.0.0.1:{self.cli}", "--log-level=6",
              "--delete-delay=0"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,5 +149,77 @@ def test_a_call_silent_both_ways_in_rtpengine_is_torn_down(tmp_path: Path, rtpen
         (row,) = switch.wait_for(lambda: calls(switch), what="the call history row")
         assert (row["disposition"], row["hangup_by"], row["cause"]) == ("answered", "switch", "no RTP for 5 s")
         switch.wait_for(lambda: rtpengine.request("list")["calls"] == [], what="rtpengine to delete the call")
+    finally:
+        switch.stop()
+
+
+def test_calls_fall_back_to_the_switch_s_relay_while_rtpengine_is_gone(tmp_path: Path, rtpengine: Rtpengine) -> None:
+    """rtpengine stops answering: the next call waits for its offer to time out, then rings with
+    the switch's own relay; the call after it does not wait at all."""
+    switch = Switch(tmp_path / "sw")
+    switch.workdir.mkdir()
+    switch.overrides = {"media": rtpengine.media}
+    switch.start()
+    try:
+        callee_sip = free_port()
+        register(switch, "102", "acme-102-secret", callee_sip)
+        rtpengine.stop()
+        callee = switch.sipp("call_callee.xml", "-mp", str(free_port()), "-m", "2", domain="acme.example",
+                             local_port=callee_sip, background=True, timeout=40)
+        assert isinstance(callee, subprocess.Popen)
+        time.sleep(0.3)
+        for _ in range(2):
+            started = time.monotonic()
+            caller = switch.sipp("call_caller.xml", "-d", "500", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
+                                 "-mp", str(free_port()), users=[("101", "-")], domain="acme.example", timeout=40)
+            assert caller.returncode == 0, caller.stdout[-2500:]
+        assert time.monotonic() - started < 2.5  # the second: no wait on rtpengine (the first waited ~3 s)
+        out, _ = callee.communicate(timeout=60)
+        assert callee.returncode == 0, out[-2500:]
+        rows = switch.wait_for(lambda: (lambda r: r if len(r) == 2 else None)(calls(switch)), what="two history rows")
+        assert all(r["disposition"] == "answered" and int(r["a_packets_in"]) > 0 for r in rows), rows  # the relay's
+        assert "rtpengine did not take it" in switch.log()
+        counters = admin(switch, "counters")
+        assert counters["rtpengine"]["failed"] == 1 and counters["rtpengine"]["opened"] == 0
+    finally:
+        switch.stop()
+
+
+@pytest.mark.parametrize(("scenario", "args", "moved"), [
+    ("callee_ring_until_cancel.xml", (), "its media moves to the switch's relay"),
+    ("callee_early_media_busy.xml", ("-d", "1000"), "rtpengine passes its caller's media to the switch's relay"),
+], ids=["ringing", "early-media-then-busy"])
+def test_an_unanswered_call_rtpengine_took_goes_to_the_mailbox_on_the_switch_s_relay(
+        tmp_path: Path, rtpengine: Rtpengine, scenario: str, args: tuple[str, ...], moved: str) -> None:
+    """102 has a mailbox and does not answer: the call rings through rtpengine, then the switch's
+    relay greets and records the caller.  Shown none of rtpengine's ports yet, the caller's media
+    moves to the relay; shown them (early media, then busy), rtpengine passes it on to the relay."""
+    accounts = base_config(0, Path("unused.db"))["accounts"]
+    accounts[0]["voicemail"] = {"email": False}
+    switch = Switch(tmp_path / "sw")
+    switch.workdir.mkdir()
+    switch.overrides = {"media": rtpengine.media, "accounts": accounts, "calls": {"ring_timeout": 2}}
+    switch.start()
+    try:
+        callee_sip = free_port()
+        register(switch, "102", "acme-102-secret", callee_sip)
+        ringing = switch.sipp(scenario, "-mp", str(free_port()), *args, domain="acme.example", local_port=callee_sip,
+                              background=True, timeout=40)
+        assert isinstance(ringing, subprocess.Popen)
+        time.sleep(0.3)
+        caller = switch.sipp("call_caller.xml", "-d", "10000", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
+                             "-mp", str(free_port()), users=[("101", "-")], domain="acme.example", timeout=40)
+        assert caller.returncode == 0, caller.stdout[-2500:]
+        out, _ = ringing.communicate(timeout=30)
+        assert ringing.returncode == 0, out[-2500:]
+        (row,) = switch.wait_for(lambda: calls(switch), what="the call history row")
+        assert (row["disposition"], row["cause"]) == ("voicemail", "message left"), row
+        assert moved in switch.log()
+        message = switch.workdir / "voicemail" / "acme" / "102" / f"{row['id']}.wav"
+        with wave.open(str(message), "rb") as w:
+            assert w.getnframes() / w.getframerate() >= 1.5  # the caller's voice, through the relay
+        switch.wait_for(lambda: rtpengine.request("list")["calls"] == [], what="rtpengine to let the call go")
+        counters = admin(switch, "counters")["rtpengine"]
+        assert counters["opened"] == counters["closed"] == 1 and counters["calls"] == 0
     finally:
         switch.stop()

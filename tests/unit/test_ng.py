@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from softswitch.media.ng import decode, encode, text
-from softswitch.media.rtpengine import EngineCall, RtpEngine, _counters, _last_packet, _ports
+from softswitch.media.ng import NgError, decode, encode, text
+from softswitch.media.rtpengine import EngineCall, RtpEngine, _counters, _ports, _rtp_packets
 from softswitch.sdp.offer_answer import RelayPorts
 
 values = st.recursive(
@@ -65,12 +65,43 @@ QUERY = {
 }
 
 
-def test_a_query_gives_each_leg_s_counters_and_its_last_packet() -> None:
+def test_a_query_gives_each_leg_s_rtp_counters() -> None:
     counters = _counters(QUERY)
-    assert (counters["a"].packets, counters["a"].bytes) == (238, 40692)
+    assert (counters["a"].packets, counters["a"].bytes) == (236, 40592)  # RTCP apart, as the relay counts
     assert (counters["b"].packets, counters["b"].errors) == (230, 1)
-    assert _last_packet(QUERY) == 1012  # RTP only: RTCP keeps coming from a phone that went quiet
-    assert _last_packet({"created": 1000, "tags": {}}) == 1000
+    assert _rtp_packets(QUERY) == 466
+
+
+@pytest.mark.parametrize("answer", [
+    {}, {"tags": 5}, {"tags": {"a": "x"}}, {"tags": {"a": {"medias": "xx"}}}, {"tags": {"a": {"medias": [{"streams": 5}]}}},
+    {"tags": {"a": {"medias": [{"streams": [{"flags": 5, "stats": "x"}]}]}}},
+    {"tags": {"a": {"medias": [{"streams": [{"flags": ["RTP"], "stats": {"packets": "n/a", "bytes": -4}}]}]}}},
+])
+def test_a_nonsense_query_answer_counts_nothing_and_raises_nothing(answer: dict[str, Any]) -> None:
+    assert sum(c.packets + c.bytes for c in _counters(answer).values()) == 0
+    assert _rtp_packets(answer) == 0
+
+
+def test_rtpengine_s_sdp_that_makes_no_sense_is_its_error() -> None:
+    for answer in ({"sdp": "nonsense"}, {}, {"sdp": SDP.replace("40056", "0")}):
+        with pytest.raises(NgError):
+            _ports(answer, 1)
+
+
+async def test_an_answered_call_whose_packet_count_stops_growing_is_dead() -> None:
+    engine = RtpEngine("127.0.0.1", 9, inactivity_timeout=5)
+    call = engine.calls["c1"] = EngineCall("c1", "127.0.0.1", {"a": RelayPorts(1, 2), "b": RelayPorts(3, 4)})
+    dead: list[str] = []
+    engine.on_dead = dead.append
+    engine.activate("c1")
+    answered = call.moved
+    engine._check(call, QUERY)  # packets: the count moved
+    call.moved = answered - 4  # as if 4 s had passed since
+    engine._check(call, QUERY)
+    assert dead == []
+    call.moved = answered - 6  # the same count, 6 s on: silent longer than the timeout
+    engine._check(call, QUERY)
+    assert dead == ["c1"]
 
 
 def test_a_key_from_rtpengine_s_dtmf_log_reaches_its_call_and_leg() -> None:
