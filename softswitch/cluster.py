@@ -236,9 +236,9 @@ class ClusterNode:
             self._reconcile([binding_of_row(r) for r in await self.store.list_bindings(self.clock())])
         if self.park is not None:
             held = {(row.account, row.slot): (row, node) for row, node in await self.store.list_parked()}
-            for (account, slot), (node, _, _) in list(self.park.remote.items()):
+            for (account, slot), (node, address, _) in list(self.park.remote.items()):
                 if held.get((account, slot), (None, ""))[1] != node:
-                    self.park.learn(node, self.peers.get(node, Target("UDP", "0.0.0.0", 0)), account, slot, None)
+                    self.park.learn(node, address, account, slot, None)
             for (account, slot), (row, node) in held.items():
                 if node != self.name and node in self.peers and (account, slot) not in self.park.remote:
                     self.park.learn(node, self.peers[node], account, slot, _parked(row))
@@ -252,12 +252,9 @@ class ClusterNode:
         keep = {(b.account, b.extension, b.key) for b in stored}
         gone = [b for b in registrar.table.all(now) if (b.account, b.extension, b.key) not in keep
                 and now - b.registered_at > FRESH]
-        newer = []
-        for b in stored:  # only what is newer than this node's copy (its own writes may still be queued)
-            current = _current(registrar, b, now)
-            if current is None or b.registered_at > current.registered_at:
-                newer.append(b)
-        registrar.learn(newer, gone)
+        # only what is newer than this node's copy (its own writes may still be queued)
+        registrar.learn([b for b in stored if (current := _current(registrar, b, now)) is None
+                         or b.registered_at > current.registered_at], gone)
 
     async def _read_peers(self) -> None:
         """The other nodes alive now (a dead one's address may be anyone's by now)."""

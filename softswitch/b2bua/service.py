@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import hashlib
-import hmac
 import logging
 import random
 import time
@@ -44,7 +42,7 @@ from ..overload import Admission, Shed, Shedding
 from ..park.lot import Parked, Refused, slot_of
 from ..park.service import ParkService
 from ..registrar.service import RegistrarService
-from ..sdp.offer_answer import event_payload, relay_view, relayed_stream, stream_address
+from ..sdp.offer_answer import event_payload, relay_view, stream_address
 from ..sip.errors import RemoteProtocolError
 from ..sip.headers import parse_replaces
 from ..sip.message import Request, Response, make_response
@@ -54,7 +52,7 @@ from ..sip.uri import SipUri
 from ..store import Store
 from ..store.records import MessageRow, RecordingRow
 from ..store.writer import BatchWriter
-from . import monitor, pickup
+from . import monitor, peers, pickup
 from .actions import (
     Action,
     Announce,
@@ -90,6 +88,7 @@ from .browsers import Browsers, is_browser
 from .call import Call
 from .confirm import Confirm
 from .handover import voice
+from .media_plane import stays_on_relay
 from .monitor import Monitor
 from .parking import CallPark
 from .record import CallRecord
@@ -219,8 +218,7 @@ class CallService:
         if "a" not in call.sdp_sent:
             call.media = MediaPorts(address, session.relay_ports("a"), session.relay_ports("b"))
             self.media.set_announced(rid, "a", stream_address(call.offer), event_payload(call.offer))
-            engine.calls[rid].chained = True  # the relay's from now on; rtpengine forgets it
-            self._spawn(self._let_engine_go(rid))
+            engine.let_go(rid)
             log.info("call %s: its media moves to the switch's relay", rid)
             return
         own = session.relay_ports("a")
@@ -228,10 +226,6 @@ class CallService:
         engine.chain(rid, relay_view(call.offer, self.media.address, own))
         self.media.set_announced(rid, "a", (engine_call.address, engine_call.ports["b"].rtp), event_payload(call.offer))
         log.info("call %s: rtpengine passes its caller's media to the switch's relay", rid)
-
-    async def _let_engine_go(self, rid: str) -> None:
-        if self.engine is not None:
-            await self.engine.close(rid)
 
     def _media_of(self, call: Call) -> MediaEndpoint | RtpEngine:
         """What carries the call's media: rtpengine, or the switch's own relay."""
@@ -245,27 +239,12 @@ class CallService:
             return
         self.media.set_announced(rid, action.leg, action.address, action.events)
 
-    def _needs_own_media(self, call: Call, account: Account, stages: Sequence[Stage]) -> str | None:
-        """Why a call about to ring stays on the switch's own relay with rtpengine as the media
-        plane (its media must be heard or spoken into by the switch), or None."""
-        offer = call.offer
-        index = relayed_stream(offer) if offer is not None else None
-        if offer is None or index is None:
-            return "no offer to give rtpengine"
-        if offer.media[index].line.proto.upper() != "RTP/AVP" or is_browser(call.source):
-            return "a browser's leg"
-        if not any(stage.devices for stage in stages):
-            return "nobody to ring"
-        if any(stage.confirm for stage in stages):
-            return "a member confirms with a key and a prompt"
-        if any(spec.transport in ("ws", "wss") for spec in self.config.server.listen):
-            return "browser phones may take a leg (the switch listens on WebSocket)"
-        recording = account.recording
-        if recording.mode != "never" or any(e.recording not in (None, "never") for e in account.extensions) \
-                or any(g.recording == "always" for g in account.groups) \
-                or any(h.recording == "always" for h in account.hotlines):
-            return "the account records calls"
-        return None
+    def _records(self, account: Account) -> bool:
+        """Whether any call of ``account`` may be recorded (by its mode, or an extension's,
+        a group's or a hotline's)."""
+        return (account.recording.mode != "never" or any(e.recording not in (None, "never") for e in account.extensions)
+                or any(g.recording == "always" for g in account.groups)
+                or any(h.recording == "always" for h in account.hotlines))
 
     def _ring_through_engine(self, call: Call, account: Account, stages: Sequence[Stage], now: float) -> bool:
         """Ring ``stages`` once rtpengine has the call's ports (True), or leave the call to the
@@ -275,7 +254,8 @@ class CallService:
         self._run(call, call.accept(now))  # 100, its dialog, its offer read (or the call refused)
         if call.phase is not Phase.RINGING:
             return True
-        why = self._needs_own_media(call, account, stages)
+        why = stays_on_relay(call.offer, stages, browser_caller=is_browser(call.source), records=self._records(account),
+                             websocket=any(spec.transport in ("ws", "wss") for spec in self.config.server.listen))
         if why is not None:
             log.info("call %s: media on the switch's relay (%s)", call.record.id, why)
             return False
@@ -830,8 +810,8 @@ class CallService:
         if self._on_engine(rid) is not None:  # its counters are rtpengine's: the row waits for them
             self._spawn(self._close_on_engine(call, started_with, file))
             return
-        if self.engine is not None and rid in self.engine.calls:  # it only passed the caller's media on
-            self._spawn(self._let_engine_go(rid))
+        if self.engine is not None:  # it may have passed the caller's media on to the relay
+            self.engine.let_go(rid)
         self._close_record(call, started_with, file)
 
     async def _close_on_engine(self, call: Call, started_with: Config, file: RecordedFile | None) -> None:
@@ -1175,10 +1155,9 @@ class CallService:
             return True
         call.extensions["a"] = caller.number
         record.path.append(f"node {node}")
-        stamp = int(self.wall())
         there = f"{address.host}:{address.port}"
-        signed = f";peer-ts={stamp};peer-sig={peer_signature(self.registrar.secret, account.name, caller.number, dialled, there, stamp)}"
-        device = Device(f"sip:{dialled}@{there}{signed}", address, f"node {node}")
+        signature = peers.signed(self.registrar.secret, account.name, caller.number, dialled, there, self.wall())
+        device = Device(f"sip:{dialled}@{there}{signature}", address, f"node {node}")
         log.info("call %s: %s@%s picks up %s, parked on node %s", record.id, caller.number, account.name, dialled, node)
         self._run(call, call.start([Stage((device,), self.config.calls.ring_timeout, f"sip:{dialled}@{account.domain}", dialled)], now))
         return True
@@ -1188,18 +1167,13 @@ class CallService:
         """Another node of the cluster asks this one to hand over a call parked here, for one
         of its phones: the Request-URI carries a signature with the cluster's secret (an address
         alone can be forged). Nothing else is taken from a node."""
-        uri, caller_uri = request.uri, request.from_.uri
+        caller_uri = request.from_.uri
         user = caller_uri.user_unescaped if isinstance(caller_uri, SipUri) else None
         caller = account.extension(user) if user else None
         dialled = _dialled(request)
-        stamp = uri.param("peer-ts") if isinstance(uri, SipUri) else None
-        signature = uri.param("peer-sig") if isinstance(uri, SipUri) else None
-        here = f"{uri.host}:{uri.port}" if isinstance(uri, SipUri) else ""
-        mine = any(f"{spec.address}:{spec.port}" == here for spec in self.config.server.listen)
-        valid = (caller is not None and mine and stamp is not None and stamp.isdigit() and len(stamp) < 12
-                 and signature is not None and abs(wall - int(stamp)) <= PEER_WINDOW
-                 and hmac.compare_digest(signature, peer_signature(self.registrar.secret, account.name, caller.number,
-                                                                   dialled, here, int(stamp))))
+        listens = (f"{spec.address}:{spec.port}" for spec in self.config.server.listen)
+        valid = caller is not None and peers.verified(self.registrar.secret, request.uri, account.name, caller.number,
+                                                      dialled, listens, wall)
         if valid and caller is not None and self._pick_up(tx, request, source, account, caller, now):
             return
         if not valid:
@@ -1504,15 +1478,6 @@ def _shedding(config: Config) -> Shedding:
 
 
 ENGINE_BACKOFF = 10.0  # seconds new calls go to the relay after rtpengine failed one
-
-PEER_WINDOW = 30.0  # seconds a node's signed request stays good (the nodes' clocks agree within this)
-
-
-def peer_signature(secret: bytes, account: str, caller: str, dialled: str, node: str, stamp: int) -> str:
-    """What a node signs a request to another node with: the cluster's secret over who (account,
-    extension) asks which node (its address) for what, when."""
-    text = f"peer|{account}|{caller}|{dialled}|{node}|{stamp}"
-    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _dialled(request: Request) -> str:

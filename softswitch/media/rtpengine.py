@@ -97,6 +97,8 @@ class RtpEngine:
             self._watcher.cancel()
         for call_id in list(self.calls):
             await self.close(call_id)
+        if self._tasks:  # the calls being let go, and their last updates
+            await asyncio.wait(self._tasks, timeout=5)
         for task in list(self._tasks):
             task.cancel()
         if self._dtmf_transport is not None:
@@ -112,8 +114,7 @@ class RtpEngine:
         try:
             offered = await self.ng.request("offer", call_id=call_id, from_tag="a", sdp=bytes(offer), flags=FLAGS)
             b_address, b_ports = _ports(offered, index)
-            waiting = relay_view(offer, "0.0.0.0", RelayPorts(9, 9))  # the answering phone is not known yet
-            answered = await self.ng.request("answer", call_id=call_id, from_tag="a", to_tag="b", sdp=bytes(waiting),
+            answered = await self.ng.request("answer", call_id=call_id, from_tag="a", to_tag="b", sdp=bytes(_nowhere(offer)),
                                              flags=FLAGS)
             _, a_ports = _ports(answered, index)
         except Exception as exc:  # refused, silent, or an answer that makes no sense
@@ -146,13 +147,21 @@ class RtpEngine:
             self.update(call_id, "b", relay)
             call.chained, call.active = True, False
 
+    def let_go(self, call_id: str) -> None:
+        """The switch's relay carries the call from now on: rtpengine's call is deleted (its
+        counters are not the call's)."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.chained = True
+            self._spawn(self.close(call_id))
+
     def detach(self, call_id: str, leg: str) -> None:
         """The phone on ``leg`` left (a parker): rtpengine sends it nothing more (its session
         now receives nowhere) until another phone's session takes the leg."""
         call = self.calls.get(call_id)
         last = call.sdp.get(leg) if call is not None else None
         if call is not None and last is not None:
-            self.update(call_id, leg, relay_view(last, "0.0.0.0", RelayPorts(9, 9)))
+            self.update(call_id, leg, _nowhere(last))
             call.sdp.pop(leg, None)
 
     def activate(self, call_id: str, active: bool = True) -> None:
@@ -373,6 +382,11 @@ def _counters(answer: dict[str, Any]) -> dict[str, LegCounters]:
 def _rtp_packets(answer: dict[str, Any]) -> int:
     """RTP packets rtpengine received on the call so far, both legs."""
     return sum(_number(stream.get("stats"), "packets") for _, stream in _rtp_streams(answer))
+
+
+def _nowhere(sdp: SessionDescription) -> SessionDescription:
+    """``sdp`` receiving nowhere: a leg whose phone is not known yet, or has left."""
+    return relay_view(sdp, "0.0.0.0", RelayPorts(9, 9))
 
 
 def engine_of(control: str, dtmf: str | None, inactivity_timeout: float) -> RtpEngine:

@@ -75,7 +75,6 @@ class Binding:
             return self.source
         return path_target(self.path[0], self.source)
 
-
     @property
     def client(self) -> Target:
         """Where the phone itself is: its flow, or, behind an edge proxy, the address the edge

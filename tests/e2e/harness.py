@@ -214,6 +214,20 @@ class Switch:
         return subprocess.run(cmd, cwd=self.workdir, capture_output=True, text=True, timeout=timeout + 30)
 
 
+def sipp_call(sw: Switch, callee_sip: int, callee_media: int, caller_media: int, *, talk_ms: int = 8500,
+              ) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+    """101 calls 102 (registered from ``callee_sip``), both SIPp, each sending the G.711 pcap
+    from its media port, for ``talk_ms`` after the answer: (callee, caller), both running."""
+    callee = sw.sipp("call_callee.xml", "-mp", str(callee_media), domain="acme.example", local_port=callee_sip,
+                     background=True, timeout=40)
+    assert isinstance(callee, subprocess.Popen)
+    time.sleep(0.3)
+    caller = sw.sipp("call_caller.xml", "-d", str(talk_ms), "-s", "102", "-au", "101", "-ap", "acme-101-secret",
+                     "-mp", str(caller_media), users=[("101", "-")], domain="acme.example", timeout=40, background=True)
+    assert isinstance(caller, subprocess.Popen)
+    return callee, caller
+
+
 def relayed(sw: Switch, leg: str, *, sent: bool = False) -> int:
     """Packets the relay took in from the phone on ``leg`` of the one live call (``sent``: sent
     to it); 0 before the call has media, or once it is gone."""

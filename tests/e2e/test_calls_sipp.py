@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from .capture import Capture
-from .harness import Switch, admin, calls, free_port, register
+from .harness import Switch, admin, calls, free_port, register, sipp_call
 
 PCAP_PACKETS = 236  # /usr/share/sip-tester/g711a.pcap: 236 PCMA packets, 30 ms each
 
@@ -15,14 +15,7 @@ def test_sipp_call_relays_every_rtp_packet_both_ways(switch: Switch) -> None:
     callee_sip, callee_media, caller_media = free_port(), free_port(), free_port()
     register(switch, "102", "acme-102-secret", callee_sip)
     with Capture(switch.workdir / "rtp.pcap", [callee_media, caller_media]) as cap:
-        callee = switch.sipp("call_callee.xml", "-mp", str(callee_media), domain="acme.example",
-                             local_port=callee_sip, background=True, timeout=40)
-        assert isinstance(callee, subprocess.Popen)
-        time.sleep(0.3)
-        caller = switch.sipp("call_caller.xml", "-d", "8500", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
-                             "-mp", str(caller_media), users=[("101", "-")], domain="acme.example", timeout=40,
-                             background=True)
-        assert isinstance(caller, subprocess.Popen)
+        callee, caller = sipp_call(switch, callee_sip, callee_media, caller_media)
         # While it talks, the live view shows the call with both legs' counters moving.
         (live_call,) = switch.wait_for(lambda: [c for c in admin(switch, "calls") if c["state"] == "answered"],
                                        what="an answered call")
