@@ -29,9 +29,14 @@ follow, the three end packets included, are the same key.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 Address = tuple[str, int]
+_SEQ_TS = struct.Struct("!HI")  # an RTP header's sequence number and timestamp, from its third octet
+_VOICE = (-2, False)  # what ``_receive`` says of a voice packet (its payload type is not a key's: no matter which)
+_RTCP = (-1, False)
+_NOT_RTP = (72, False)
 KEYS = "0123456789*#ABCD"  # RFC 4733 §3.2: DTMF events 0-15
 
 
@@ -197,24 +202,28 @@ class RelaySession:
 
     def on_packet(self, leg: str, source: Address, data: bytes, now: float, *, rtcp: bool = False) -> Address | None:
         """A packet arrived on ``leg``'s port from ``source``: where to forward it, or None."""
-        me = self.legs[leg]
+        legs = self.legs
+        me = legs[leg]
         got = self._receive(me, source, data, now, rtcp)
         if got is None:
             return None
         self.last_packet = now
-        pt, key_tail = got
-        peer = self.other(leg)
-        if key_tail and me.event_dropped:  # a key is passed on whole or not at all
-            peer.muted += 1
-            return None
-        if peer.playing or peer.deaf or peer.mixed:
-            peer.muted += 1
-            if pt in me.events:
-                me.event_dropped = True
-            return None
-        if pt in me.events and not key_tail:
-            me.event_dropped = False
-        destination = peer.target(rtcp)
+        peer = legs["b" if leg == "a" else "a"]
+        if got is _VOICE and not (peer.playing or peer.deaf or peer.mixed):  # nearly every packet
+            destination = (peer.latched or peer.announced) if not rtcp else peer.target(True)
+        else:
+            pt, key_tail = got
+            if key_tail and me.event_dropped:  # a key is passed on whole or not at all
+                peer.muted += 1
+                return None
+            if peer.playing or peer.deaf or peer.mixed:
+                peer.muted += 1
+                if pt in me.events:
+                    me.event_dropped = True
+                return None
+            if pt in me.events and not key_tail:
+                me.event_dropped = False
+            destination = peer.target(rtcp)
         if destination is None:
             me.undeliverable += 1
             return None
@@ -229,9 +238,10 @@ class RelaySession:
 
     def _receive(self, me: Leg, source: Address, data: bytes, now: float, rtcp: bool) -> tuple[int, bool] | None:
         """Latch, count and read keys: (payload type, whether it is the rest of a key), or
-        None for a packet from nobody the leg listens to."""
-        pt, key_tail = -1, False  # RTCP: neither voice nor a key
-        if me.detached or me.left_lately(source, now, rtcp, self.relatch_after):
+        None for a packet from nobody the leg listens to.  A voice packet (no key) from
+        the latched phone, on its RTP port, is ``_VOICE``: the hot path."""
+        if me.detached or ((me.departed_rtcp if rtcp else me.departed) is not None
+                           and me.left_lately(source, now, rtcp, self.relatch_after)):
             me.strays += 1  # for nobody, or late from the phone that left this leg
             return None
         if rtcp:
@@ -241,26 +251,31 @@ class RelaySession:
                 me.strays += 1
                 return None
             me.rtcp_packets += 1
-        else:
-            if me.latched is None or (me.latched != source and self._may_relatch(me, now)):
-                if me.latched != source:
-                    me.received.new_source()
+            me.last_seen = now
+            return _RTCP
+        latched = me.latched
+        if latched != source:
+            if latched is None or self._may_relatch(me, now):
+                me.received.new_source()
                 me.latched = source
-            elif me.latched != source:
+            else:
                 me.strays += 1
                 return None
-            pt = data[1] & 0x7F if len(data) >= 12 and data[0] >> 6 == 2 else 72
-            if not 72 <= pt <= 76:
-                seq = int.from_bytes(data[2:4], "big")
-                timestamp = int.from_bytes(data[4:8], "big")
-                me.received.update(seq, timestamp, now, len(data))
-                if pt in me.events:
-                    key_tail = not self._key(me, data, timestamp)
-            else:
-                me.received.packets += 1
-                me.received.bytes += len(data)
         me.last_seen = now
-        return pt, key_tail
+        if len(data) < 12 or data[0] >> 6 != 2:
+            me.received.packets += 1
+            me.received.bytes += len(data)
+            return _NOT_RTP
+        pt = data[1] & 0x7F
+        if 72 <= pt <= 76:  # RTCP sent to the RTP port (rtcp-mux, RFC 5761 §4)
+            me.received.packets += 1
+            me.received.bytes += len(data)
+            return pt, False
+        seq, timestamp = _SEQ_TS.unpack_from(data, 2)
+        me.received.update(seq, timestamp, now, len(data))
+        if pt in me.events:
+            return pt, not self._key(me, data, timestamp)
+        return _VOICE
 
     def _key(self, me: Leg, data: bytes, timestamp: int) -> bool:
         """Note a new key (True), or see the rest of the last one (False)."""

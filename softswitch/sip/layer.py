@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
@@ -117,6 +118,15 @@ class TransactionLayer:
         self._failed: dict[tuple[str, str, str, int], InviteServerTransaction] = {}
         self._failed_by_caller: dict[tuple[str, str], InviteServerTransaction] = {}
         self.retransmissions = 0  # requests taken as retransmissions: the transaction answers again, or not
+
+    def states(self) -> dict[str, int]:
+        """Live transactions by kind, method and state (``softswitch counters``): what a count
+        that does not come back down after a load is made of."""
+        found: Counter[str] = Counter()
+        for table, side in ((self.server, "server"), (self.client, "client")):
+            for tx in table.values():
+                found[f"{side} {tx.method} {tx.state.value}"] += 1
+        return dict(sorted(found.items()))
 
     # --- timers -----------------------------------------------------------
     def get_timer(self) -> float | None:
