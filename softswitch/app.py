@@ -320,7 +320,8 @@ class App:
         if self.endpoint is not None:
             layer = self.endpoint.layer
             out["sip"] = dict(self.endpoint.counters, transactions=len(layer.server) + len(layer.client),
-                              retransmissions=layer.retransmissions, transaction_states=layer.states())
+                              retransmissions=layer.retransmissions)
+            out["transactions"] = layer.states()
         if self.registrar is not None:
             out["registrar"] = dict(self.registrar.counters, bindings=len(self.registrar.table))
         if self.calls is not None:

@@ -154,7 +154,7 @@ def main() -> int:
     ports_back = (media_a["ports_allocated"] - media_a["ports_released"]) == (media_b["ports_allocated"] - media_b["ports_released"])
     tx_back = after["sip"].get("transactions", 0) <= before["sip"].get("transactions", 0) + 2
     if not tx_back:  # what the ones left are: side, method, state
-        log(f"transactions left {SETTLE_S} s after the flood: {after['sip'].get('transaction_states')}")
+        log(f"transactions left {SETTLE_S} s after the flood: {after.get('transactions')}")
     idle = after["calls"]["active"] == 0 and media_a["sessions"] == 0
     exceptions = log_text.count("Traceback")
     p99 = percentile(options_ms, 0.99)

@@ -125,7 +125,7 @@ class TransactionLayer:
         found: Counter[str] = Counter()
         for table, side in ((self.server, "server"), (self.client, "client")):
             for tx in table.values():
-                found[f"{side} {tx.method} {tx.state.value}"] += 1
+                found[f"{side}.{tx.method}.{tx.state.value}"] += 1
         return dict(sorted(found.items()))
 
     # --- timers -----------------------------------------------------------

@@ -59,6 +59,7 @@ def test_calls_short_of_relay_ports_are_refused_statelessly(make_switch: object)
     sip, calls = counters["sip"], counters["calls"]
     assert calls["shed_ports"] == sip["stateless_responses"] >= 20, (calls, sip)  # a retransmission is refused again
     assert sip["stateless_acks"] == 20 and sip["transactions"] == 0, sip
+    assert counters["transactions"] == {}  # by side, method and state: none, as the refusals made none
     assert calls["active"] == 0 and calls["shed_delay"] == 0
     register(switch, "103", "acme-103-secret", free_port())  # REGISTERs are not calls: never shed
     assert "overload: new calls shed with 503 (ports: 1 so far" in switch.log()

@@ -215,8 +215,8 @@ def test_states_count_live_transactions_by_side_method_and_state() -> None:
     invite = request(method="INVITE", branch="z9hG4bK-invite-1")
     new_server(layer, invite)
     layer.send_request(request(method="OPTIONS", branch=layer.new_branch()), UDP, 0.0)
-    assert layer.states() == {"client OPTIONS trying": 1, "server INVITE proceeding": 1, "server REGISTER trying": 1}
+    assert layer.states() == {"client.OPTIONS.trying": 1, "server.INVITE.proceeding": 1, "server.REGISTER.trying": 1}
     layer.respond(tx, response_to(register, 200), 0.1)
-    assert layer.states()["server REGISTER completed"] == 1
+    assert layer.states()["server.REGISTER.completed"] == 1
     layer.handle_timer(0.1 + 64 * T.t1)  # Timer J ends the REGISTER's; the OPTIONS times out (Timer F)
-    assert layer.states() == {"server INVITE proceeding": 1}
+    assert layer.states() == {"server.INVITE.proceeding": 1}
