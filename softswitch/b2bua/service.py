@@ -237,6 +237,13 @@ class CallService:
             if action.session is not None:
                 engine.update(rid, action.leg, action.session)
             return
+        if action.leg == "a" and self.engine is not None and rid in self.engine.calls:
+            # Chained: rtpengine passes the caller's media to the relay's leg a.  A new session
+            # of the caller's is rtpengine's to follow; the relay keeps receiving from rtpengine.
+            if action.session is not None:
+                self.engine.update(rid, "a", action.session)
+            self.media.set_announced(rid, "a", None, action.events)
+            return
         self.media.set_announced(rid, action.leg, action.address, action.events)
 
     def _records(self, account: Account) -> bool:
@@ -295,7 +302,11 @@ class CallService:
         for call in list(self.calls.values()):
             self._run(call, call.hang_up(self.clock(), "switch", "switch shutting down"))
         if self._tasks:  # the last calls' texts, claims and rows waiting on a digest or rtpengine's counters
-            await asyncio.wait(self._tasks, timeout=5)
+            await asyncio.wait(self._tasks, timeout=max(5.0, self.engine.close_time + 1 if self.engine else 0.0))
+            late = [task for task in self._tasks if not task.done()]
+            for task in late:  # a row still waiting is written without what it waited for (its ``finally``)
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await self.writer.close()
         if self.sms is not None:
             await self.sms.close()

@@ -88,9 +88,17 @@ class RtpEngine:
         await self.ng.request("ping")  # rtpengine must be there: say so at start, not at the first call
         if self.dtmf is not None:
             loop = asyncio.get_running_loop()
-            self._dtmf_transport, _ = await loop.create_datagram_endpoint(lambda: _DtmfLog(self, self.ng.address[0]),
+            peer = self.ng.transport.get_extra_info("peername") if self.ng.transport is not None else None
+            host = str(peer[0]) if peer else self.ng.address[0]  # rtpengine's address, resolved (a name is allowed)
+            self._dtmf_transport, _ = await loop.create_datagram_endpoint(lambda: _DtmfLog(self, host),
                                                                           local_addr=self.dtmf)
         self._watcher = asyncio.create_task(self._watch())
+
+    @property
+    def close_time(self) -> float:
+        """The longest ``close`` may take (seconds): an update in flight, then the query,
+        each retried until the client gives up."""
+        return 2 * self.ng.timeout * self.ng.attempts
 
     async def stop(self) -> None:
         if self._watcher is not None:
@@ -117,10 +125,10 @@ class RtpEngine:
             answered = await self.ng.request("answer", call_id=call_id, from_tag="a", to_tag="b", sdp=bytes(_nowhere(offer)),
                                              flags=FLAGS)
             _, a_ports = _ports(answered, index)
-        except Exception as exc:  # refused, silent, or an answer that makes no sense
+        except BaseException as exc:  # refused, silent, an answer that makes no sense, or the switch stopping
             self.counters["failed"] += 1
             self._spawn(self._delete(call_id))
-            if isinstance(exc, NgError):
+            if isinstance(exc, (NgError, asyncio.CancelledError)) or not isinstance(exc, Exception):
                 raise
             raise NgError(f"rtpengine's answer unusable: {exc!r}") from exc
         self.calls[call_id] = EngineCall(call_id, b_address, {"a": a_ports, "b": b_ports}, sdp={"a": offer})
@@ -150,10 +158,10 @@ class RtpEngine:
     def let_go(self, call_id: str) -> None:
         """The switch's relay carries the call from now on: rtpengine's call is deleted (its
         counters are not the call's)."""
-        call = self.calls.get(call_id)
+        call = self.calls.pop(call_id, None)  # at once: nothing more is sent or heard for it
         if call is not None:
             call.chained = True
-            self._spawn(self.close(call_id))
+            self._spawn(self._close(call))
 
     def detach(self, call_id: str, leg: str) -> None:
         """The phone on ``leg`` left (a parker): rtpengine sends it nothing more (its session
@@ -180,7 +188,8 @@ class RtpEngine:
             return
         self._cancel_prompt(call, leg)
         sound = call.sounds[leg] = call.sounds.get(leg, 0) + 1
-        fields: dict[str, Any] = {"call_id": call_id, "from_tag": leg, "file": str(file)}
+        fields: dict[str, Any] = {"call_id": call_id, "from_tag": leg, "file": str(file.absolute())}  # rtpengine's
+        # working directory is not the switch's
         if repeat:
             fields["repeat_times"] = 1_000_000
 
@@ -228,8 +237,10 @@ class RtpEngine:
     async def close(self, call_id: str) -> dict[str, LegCounters] | None:
         """The call's counters per leg (None if rtpengine could not say), and it is deleted."""
         call = self.calls.pop(call_id, None)
-        if call is None:
-            return None
+        return await self._close(call) if call is not None else None
+
+    async def _close(self, call: EngineCall) -> dict[str, LegCounters] | None:
+        call_id = call.id
         for leg in list(call.playing):
             self._cancel_prompt(call, leg)
         async with call.lock:  # after the updates already sent
@@ -239,7 +250,7 @@ class RtpEngine:
                 log.warning("call %s: rtpengine's counters not read: %r", call_id, exc)
                 counters = None
             finally:
-                await self._delete(call_id)
+                self._spawn(self._delete(call_id))  # the row waits for the counters, not for this
         self.counters["closed"] += 1
         if counters is not None:
             self.counters["packets_in"] += sum(c.packets for c in counters.values())
@@ -287,28 +298,45 @@ class RtpEngine:
                 if not call.active or call_id not in self.calls:
                     continue
                 try:
-                    self._check(call, await self.ng.request("query", call_id=call_id))
-                except NgError as exc:
-                    if "Unknown call" in str(exc) and call_id in self.calls:
-                        log.info("call %s: rtpengine forgot it", call_id)
+                    if await self._query(call):
                         self.on_dead(call_id)
                 except Exception:  # a nonsense answer, or the B2BUA's hang-up failing: the others are still watched
                     log.exception("call %s: its silence check failed", call_id)
 
-    def _check(self, call: EngineCall, answer: dict[str, Any]) -> None:
+    async def _query(self, call: EngineCall) -> bool:
+        """Whether the call is dead: rtpengine forgot it, its packets stopped growing
+        ``inactivity_timeout`` ago, or rtpengine has not answered since then (a call whose
+        media nobody carries any more is not kept up, billed, until its people hang up)."""
+        try:
+            answer = await self.ng.request("query", call_id=call.id)
+        except NgError as exc:
+            if call.id not in self.calls or not call.active:
+                return False
+            if "Unknown call" in str(exc):
+                log.info("call %s: rtpengine forgot it", call.id)
+                return True
+            if asyncio.get_running_loop().time() - call.moved > self.inactivity_timeout:
+                log.warning("call %s: rtpengine has not said for %g s whether its media flows: %s", call.id,
+                            self.inactivity_timeout, exc)
+                return True
+            return False
+        return self._check(call, answer)
+
+    def _check(self, call: EngineCall, answer: dict[str, Any]) -> bool:
         """Dead when the RTP packets rtpengine received stopped growing ``inactivity_timeout``
         ago (the switch's clock: rtpengine's may be another host's)."""
         now, packets = asyncio.get_running_loop().time(), _rtp_packets(answer)
         if packets != call.packets:
             call.packets, call.moved = packets, max(call.moved, now)
-        elif call.active and call.id in self.calls and now - call.moved > self.inactivity_timeout:
-            self.on_dead(call.id)
+            return False
+        return call.active and call.id in self.calls and now - call.moved > self.inactivity_timeout
 
     def heard_key(self, event: dict[str, Any]) -> None:
         call_id, tag = str(event.get("callid", "")), str(event.get("source_tag", ""))
         key = EVENTS.get(str(event.get("event", "")))
-        if call_id in self.calls and tag in ("a", "b") and key is not None:
-            self.on_digit(call_id, tag, key)
+        call = self.calls.get(call_id)
+        if call is not None and not call.chained and tag in ("a", "b") and key is not None:  # chained: the relay
+            self.on_digit(call_id, tag, key)  # hears the keys rtpengine passes on, and tells them itself
 
 
 class _DtmfLog(asyncio.DatagramProtocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from softswitch.media.ng import NgError, decode, encode, text
 from softswitch.media.rtpengine import EngineCall, RtpEngine, _counters, _ports, _rtp_packets
+from softswitch.sdp.model import parse_sdp
 from softswitch.sdp.offer_answer import RelayPorts
 
 values = st.recursive(
@@ -95,13 +97,71 @@ async def test_an_answered_call_whose_packet_count_stops_growing_is_dead() -> No
     engine.on_dead = dead.append
     engine.activate("c1")
     answered = call.moved
-    engine._check(call, QUERY)  # packets: the count moved
+    assert not engine._check(call, QUERY)  # packets: the count moved
     call.moved = answered - 4  # as if 4 s had passed since
-    engine._check(call, QUERY)
-    assert dead == []
+    assert not engine._check(call, QUERY)
     call.moved = answered - 6  # the same count, 6 s on: silent longer than the timeout
-    engine._check(call, QUERY)
-    assert dead == ["c1"]
+    assert engine._check(call, QUERY)
+
+
+class SilentNg:
+    """An ng client whose commands (those named in ``silent``) never get an answer; the
+    others get ``answers[command]``, or a refusal."""
+
+    timeout, attempts = 1.0, 3
+
+    def __init__(self, answers: dict[str, Any], silent: tuple[str, ...] = (), refusal: str = "") -> None:
+        self.answers, self.silent, self.refusal = answers, silent, refusal
+        self.sent: list[str] = []
+
+    async def request(self, command: str, **fields: Any) -> dict[str, Any]:
+        self.sent.append(command)
+        if command in self.silent:
+            await asyncio.sleep(3600)
+        if command in self.answers:
+            return self.answers[command]
+        raise NgError(self.refusal or f"{command}: no answer from rtpengine (timeout)")
+
+
+def watched(ng: SilentNg, timeout: float = 5.0) -> tuple[RtpEngine, EngineCall]:
+    engine = RtpEngine("127.0.0.1", 9, inactivity_timeout=timeout)
+    engine.ng = ng  # type: ignore[assignment]
+    call = engine.calls["c1"] = EngineCall("c1", "127.0.0.1", {"a": RelayPorts(1, 2), "b": RelayPorts(3, 4)})
+    engine.activate("c1")
+    return engine, call
+
+
+async def test_a_call_rtpengine_no_longer_answers_for_is_dead_after_the_silence_timeout() -> None:
+    engine, call = watched(SilentNg({}))
+    assert not await engine._query(call)  # no answer yet: rtpengine may be restarting
+    call.moved -= 6  # no answer for longer than the timeout: nobody carries its media
+    assert await engine._query(call)
+    engine.activate("c1", False)  # not answered (or parked on hold by the switch): not judged
+    assert not await engine._query(call)
+
+
+async def test_a_call_rtpengine_forgot_is_dead_at_once() -> None:
+    engine, call = watched(SilentNg({}, refusal="Unknown call-id"))
+    assert await engine._query(call)
+
+
+async def test_closing_gives_the_counters_without_waiting_for_the_delete() -> None:
+    engine, _ = watched(SilentNg({"query": QUERY}, silent=("delete",)))
+    counters = await asyncio.wait_for(engine.close("c1"), 1.0)  # rtpengine deletes it whenever it answers
+    assert counters is not None and counters["a"].packets == 236
+    assert "c1" not in engine.calls and engine.ng.sent == ["query", "delete"]  # type: ignore[attr-defined]
+    for task in list(engine._tasks):
+        task.cancel()
+    assert engine.close_time == 6.0  # what the service waits at most for a row's counters
+
+
+def test_a_chained_call_s_keys_are_the_relay_s_to_tell() -> None:
+    engine = RtpEngine("127.0.0.1", 9)
+    engine.calls["c1"] = EngineCall("c1", "127.0.0.1", {"a": RelayPorts(1, 2), "b": RelayPorts(3, 4)}, chained=True)
+    heard: list[tuple[str, str, str]] = []
+    engine.on_digit = lambda *key: heard.append(key)
+    engine.heard_key({"callid": "c1", "source_tag": "a", "event": 5})  # the relay hears it too, passed on
+    assert heard == []
 
 
 def test_a_key_from_rtpengine_s_dtmf_log_reaches_its_call_and_leg() -> None:
@@ -115,3 +175,18 @@ def test_a_key_from_rtpengine_s_dtmf_log_reaches_its_call_and_leg() -> None:
     engine.heard_key({"callid": "c1", "source_tag": "x", "event": 5})
     engine.heard_key({"callid": "c1", "source_tag": "a", "event": 99})
     assert heard == [("c1", "b", "*"), ("c1", "a", "5")]
+
+
+async def test_a_call_whose_opening_is_cancelled_midway_is_deleted_from_rtpengine() -> None:
+    engine = RtpEngine("127.0.0.1", 9)
+    engine.ng = SilentNg({"offer": {"result": "ok", "sdp": SDP}}, silent=("answer",))  # type: ignore[assignment]
+    opening = asyncio.ensure_future(engine.open("c1", parse_sdp(SDP)))
+    while engine.ng.sent != ["offer", "answer"]:  # type: ignore[attr-defined]
+        await asyncio.sleep(0)
+    opening.cancel()  # the switch stopping (or the caller gone) between offer and answer
+    try:
+        await opening
+    except asyncio.CancelledError:
+        pass
+    await asyncio.wait(engine._tasks, timeout=1)
+    assert engine.ng.sent == ["offer", "answer", "delete"] and "c1" not in engine.calls  # type: ignore[attr-defined]
