@@ -68,6 +68,7 @@ class EngineCall:
     packets: int = 0  # RTP packets rtpengine had received at the last query ...
     moved: float = 0.0  # ... and when (the switch's clock) that count last changed, or the call was answered
     chained: bool = False  # the switch's relay carries its media (rtpengine at most passes the caller's on)
+    answered: bool = False  # once answered: ringing no more (a ringing call is kept alive in rtpengine)
 
 
 class RtpEngine:
@@ -176,6 +177,7 @@ class RtpEngine:
         call = self.calls.get(call_id)
         if call is not None and call.active != active:
             call.active = active
+            call.answered = call.answered or active
             call.moved = asyncio.get_running_loop().time()  # silence counts from the answer (or the pick-up)
 
     def play(self, call_id: str, leg: str, file: Path, *, repeat: bool = False,
@@ -286,22 +288,38 @@ class RtpEngine:
         task.add_done_callback(self._tasks.discard)
 
     async def _watch(self) -> None:
-        """Each answered call queried once per ``watch`` seconds, the queries spread evenly over
-        that time (a thousand calls: a query every 20 ms at the default, not a burst)."""
+        """Each call looked at once per ``watch`` seconds, spread evenly over that time (a
+        thousand calls: one every 20 ms at the default, not a burst): an answered one is
+        queried (is its media still flowing?), a ringing one kept alive."""
         while True:
-            calls = [(call_id, call) for call_id, call in self.calls.items() if call.active]
+            calls = [(call_id, call) for call_id, call in self.calls.items() if not call.chained]
             if not calls:
                 await asyncio.sleep(self.watch)
                 continue
             for call_id, call in calls:
                 await asyncio.sleep(self.watch / len(calls))
-                if not call.active or call_id not in self.calls:
+                if call_id not in self.calls or call.chained:
+                    continue
+                if not call.active:
+                    if not call.answered and not call.playing:
+                        self._keep_alive(call)
                     continue
                 try:
                     if await self._query(call):
                         self.on_dead(call_id)
                 except Exception:  # a nonsense answer, or the B2BUA's hang-up failing: the others are still watched
                     log.exception("call %s: its silence check failed", call_id)
+
+    def _keep_alive(self, call: EngineCall) -> None:
+        """rtpengine deletes a call that received no RTP for its ``--timeout`` (60 s unless
+        told), and a caller rarely sends any while it rings: a ringing call's leg b is said
+        again as it was (its session, or the placeholder), which rtpengine counts as
+        signalling.  Not while a prompt plays to it (a new answer may restart rtpengine's
+        codec handling under the player)."""
+        last = call.sdp.get("b") or (_nowhere(call.sdp["a"]) if "a" in call.sdp else None)
+        if last is not None:
+            self._in_order(call, "answer", call_id=call.id, from_tag="a", to_tag="b", sdp=bytes(last), flags=FLAGS,
+                           quiet=True)
 
     async def _query(self, call: EngineCall) -> bool:
         """Whether the call is dead: rtpengine forgot it, its packets stopped growing

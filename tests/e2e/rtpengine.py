@@ -23,6 +23,7 @@ class Rtpengine:
     control: int = field(default_factory=free_port)
     dtmf: int = field(default_factory=free_port)  # where it logs key presses (the switch reads them)
     cli: int = field(default_factory=free_port)  # its command line's TCP port (2224 unless told)
+    options: tuple[str, ...] = ()  # more of its command line (``--timeout=4``)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Rtpengine:
@@ -32,7 +33,7 @@ class Rtpengine:
             [binary, "--config-file=none", "--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1",
              f"--listen-ng=127.0.0.1:{self.control}", f"--port-min={PORT_MIN}", f"--port-max={PORT_MAX}",
              f"--dtmf-log-dest=127.0.0.1:{self.dtmf}", f"--listen-cli=127.0.0.1:{self.cli}", "--log-level=6",
-             "--delete-delay=0"],
+             "--delete-delay=0", *self.options],
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -8,6 +8,7 @@ import subprocess
 import time
 import wave
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,40 @@ def test_an_unanswered_call_rtpengine_took_goes_to_the_mailbox_on_the_switch_s_r
     switch.wait_for(lambda: rtpengine.request("list")["calls"] == [], what="rtpengine to let the call go")
     counters = admin(switch, "counters")["rtpengine"]
     assert counters["opened"] == counters["closed"] == 1 and counters["calls"] == 0
+
+
+def test_a_call_ringing_longer_than_rtpengine_s_timeout_still_talks_through_it(tmp_path: Path,
+                                                                               make_switch: object) -> None:
+    """rtpengine deletes a call that received no RTP for its ``--timeout``, or ``--silent-timeout``
+    for a leg that receives nowhere yet (6 s here; 60 s and an hour unless told), and a caller
+    sends none while it rings.  The switch says a ringing call's leg b again every ``watch`` (2 s
+    with ``inactivity_timeout`` 5; the first within two of them): answered after 13 s of ringing,
+    the call talks through rtpengine and ends when the caller hangs up, not when rtpengine forgot it."""
+    engine = Rtpengine(tmp_path / "rtpengine", options=("--timeout=6", "--silent-timeout=6"))
+    (tmp_path / "rtpengine").mkdir()
+    engine.start()
+    try:
+        switch: Switch = make_switch(media={**engine.media, "inactivity_timeout": 5})  # type: ignore[operator]
+        callee_sip, callee_media, caller_media = free_port(), free_port(), free_port()
+        register(switch, "102", "acme-102-secret", callee_sip)
+        callee = switch.sipp("call_callee_late.xml", "-d", "13000", "-mp", str(callee_media), domain="acme.example",
+                             local_port=callee_sip, background=True, timeout=60)
+        assert isinstance(callee, subprocess.Popen)
+        time.sleep(0.3)
+        caller = switch.sipp("call_caller.xml", "-d", "3000", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
+                             "-mp", str(caller_media), users=[("101", "-")], domain="acme.example", timeout=60,
+                             background=True)
+        assert isinstance(caller, subprocess.Popen)
+        caller_out, _ = caller.communicate(timeout=90)
+        callee_out, _ = callee.communicate(timeout=90)
+        assert caller.returncode == 0, caller_out[-2500:]
+        assert callee.returncode == 0, callee_out[-2500:]
+        (row,) = switch.wait_for(lambda: calls(switch), what="the call history row")
+        assert (row["disposition"], row["hangup_by"]) == ("answered", "caller"), row
+        rang = datetime.fromisoformat(row["answered"]) - datetime.fromisoformat(row["started"])
+        assert rang.total_seconds() >= 12  # past rtpengine's timeout, twice over (the row keeps whole seconds)
+        for leg in ("a", "b"):  # rtpengine's counts: it carried the talk, after the long ring
+            assert int(row[f"{leg}_packets_in"]) > 50, row
+        assert "Unknown call-id" not in engine.log()
+    finally:
+        engine.stop()
