@@ -301,7 +301,7 @@ class RtpEngine:
                 if call_id not in self.calls or call.chained:
                     continue
                 if not call.active:
-                    if not call.answered and not call.playing:
+                    if ringing(call):
                         self._keep_alive(call)
                     continue
                 try:
@@ -373,6 +373,11 @@ class _DtmfLog(asyncio.DatagramProtocol):
             return
         if isinstance(event, dict):
             self.engine.heard_key(event)
+
+
+def ringing(call: EngineCall) -> bool:
+    """A call not answered yet, nothing being played to it: rtpengine hears nothing of it."""
+    return not call.answered and not call.active and not call.chained and not call.playing
 
 
 def _ports(answer: dict[str, Any], index: int) -> tuple[str, RelayPorts]:

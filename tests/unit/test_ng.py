@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from softswitch.media.ng import NgError, decode, encode, text
-from softswitch.media.rtpengine import EngineCall, RtpEngine, _counters, _ports, _rtp_packets
+from softswitch.media.rtpengine import EngineCall, RtpEngine, _counters, _ports, _rtp_packets, ringing
 from softswitch.sdp.model import parse_sdp
 from softswitch.sdp.offer_answer import RelayPorts
 
@@ -190,3 +190,18 @@ async def test_a_call_whose_opening_is_cancelled_midway_is_deleted_from_rtpengin
         pass
     await asyncio.wait(engine._tasks, timeout=1)
     assert engine.ng.sent == ["offer", "answer", "delete"] and "c1" not in engine.calls  # type: ignore[attr-defined]
+
+
+async def test_a_ringing_call_is_said_again_to_rtpengine_as_it_was_and_an_answered_one_not() -> None:
+    engine = RtpEngine("127.0.0.1", 9)
+    engine.ng = SilentNg({"answer": {"result": "ok"}})  # type: ignore[assignment]
+    call = engine.calls["c1"] = EngineCall("c1", "127.0.0.1", {"a": RelayPorts(1, 2), "b": RelayPorts(3, 4)},
+                                           sdp={"a": parse_sdp(SDP)})
+    assert ringing(call)
+    engine._keep_alive(call)
+    await asyncio.wait(engine._tasks, timeout=1)
+    assert engine.ng.sent == ["answer"]  # type: ignore[attr-defined]
+    assert "b" not in call.sdp  # the placeholder was said, not kept as b's session
+    engine.activate("c1")
+    engine.activate("c1", False)  # answered, then parked: its party's RTP keeps rtpengine's call
+    assert not ringing(call)
