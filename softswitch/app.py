@@ -431,7 +431,8 @@ class App:
             self.endpoint.respond(tx, early)
             return
         method = request.method
-        if self.draining and method in ("INVITE", "OPTIONS") and request.to.tag is None:
+        peer_pickup = method == "INVITE" and self.calls.is_peer(source)  # of a call parked here: it goes on
+        if self.draining and method in ("INVITE", "OPTIONS") and request.to.tag is None and not peer_pickup:
             refused = make_response(request, 503, "Draining", to_tag=new_id())
             refused.add("Retry-After", str(random.randint(30, 60)))  # noqa: S311 (spreading retries, not a secret)
             self.endpoint.respond(tx, refused)

@@ -227,9 +227,12 @@ def forged_invite(dialled: str, host: str, port: int) -> bytes:
             f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}").encode()
 
 
-def test_a_call_parked_on_one_node_is_picked_up_at_the_other_and_its_lamp_lights_there(cluster: Cluster) -> None:
+@pytest.mark.parametrize("drained", [False, True], ids=["", "node-a-draining"])
+def test_a_call_parked_on_one_node_is_picked_up_at_the_other_and_its_lamp_lights_there(cluster: Cluster,
+                                                                                        drained: bool) -> None:
     """102 parks 101's call on node a; a BLF key of 104 subscribed at node b sees the slot taken
-    and freed; 103 dials *801 at node b, which calls node a, which hands the parked call over."""
+    and freed; 103 dials *801 at node b, which calls node a, which hands the parked call over.
+    Also while node a drains (an upgrade): its parked call is one of the calls that go on."""
     ports = {"102": free_port()}
     cluster.register("102", ports["102"], to=cluster.at("a"))
     lamp = cluster.sipp("blf_watch.xml", "-key", "slot", "*801", "-key", "slotdomain", "acme.example", user="104",
@@ -253,6 +256,10 @@ def test_a_call_parked_on_one_node_is_picked_up_at_the_other_and_its_lamp_lights
             time.sleep(0.1)
         out, _ = parker.communicate(timeout=30)
         assert parker.returncode == 0, out[-2500:]
+        if drained:
+            drain = subprocess.run([sys.executable, "-m", "softswitch", "drain", "--config",
+                                    str(cluster.workdir / "node-a.yaml")], capture_output=True, text=True, timeout=30)
+            assert drain.returncode == 0, drain.stdout + drain.stderr
         picker = cluster.sipp("call_caller.xml", "-s", "*801", "-mp", str(free_port()), "-d", "6000", user="103",
                               to=cluster.at("b"), timeout=60)
         assert picker.returncode == 0, picker.stdout[-2500:]
@@ -271,4 +278,10 @@ def test_a_call_parked_on_one_node_is_picked_up_at_the_other_and_its_lamp_lights
     assert "picks up *801, parked on node a" in cluster.log("b")
     for leg in ("a", "b"):  # the picker talked through node b's relay, then node a's
         assert int(via_b[f"{leg}_packets_in"]) > 150 and int(via_b[f"{leg}_packets_out"]) > 150
+    if drained:  # its last call over, node a stopped
+        deadline = time.monotonic() + 30
+        while "drained: no call left, stopping" not in cluster.log("a"):
+            assert time.monotonic() < deadline, cluster.log("a")[-3000:]
+            time.sleep(0.2)
+        return
     assert query(sock, "parked") == []
