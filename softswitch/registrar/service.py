@@ -14,6 +14,7 @@ import functools
 import hashlib
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +97,10 @@ def _uri_key(text: str, uri: Uri) -> str:
 _URI_KEYS: dict[str, str] = {}
 
 
+QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 3261 §25.1 qvalue
+MAX_CONTACT, MAX_KEY, MAX_INSTANCE, MAX_CALL_ID = 1024, 512, 256, 256  # the registrations table's columns
+
+
 def _contact_request(c: NameAddr, source: Target) -> ContactRequest:
     expires_text = c.param("expires")
     expires: int | None = None
@@ -114,7 +119,14 @@ def _contact_request(c: NameAddr, source: Target) -> ContactRequest:
         port = c.uri.port or (5061 if c.uri.scheme.lower() == "sips" or source.transport == "TLS" else 5060)
         nat = (c.uri.host.strip("[]").lower(), port) != (source.host.lower(), source.port)
     key = contact_key(c.uri, instance, reg_id)
-    return ContactRequest(key, shown, uri_text, expires, nat, instance, reg_id, c.param("q"))
+    q = c.param("q")
+    if q is not None and not QVALUE.fullmatch(q):
+        raise RemoteProtocolError(f"Contact: bad q parameter {q[:20]!r}")
+    for what, text, most in (("Contact", shown, MAX_CONTACT), ("Contact URI", uri_text, MAX_CONTACT),
+                             ("binding", key, MAX_KEY), ("+sip.instance", instance or "", MAX_INSTANCE)):
+        if len(text) > most:  # kept in the store, whose columns have these lengths
+            raise RemoteProtocolError(f"{what} longer than {most} characters")
+    return ContactRequest(key, shown, uri_text, expires, nat, instance, reg_id, q)
 
 
 class RegistrarService:
@@ -174,11 +186,20 @@ class RegistrarService:
                 self.on_changes(changes)
 
     def learn(self, saved: Sequence[Binding], removed: Sequence[Binding]) -> None:
-        """Bindings another node of the cluster changed (it stores them itself)."""
+        """Bindings another node of the cluster changed (it stores them itself).  Notices of
+        two nodes may cross: a phone's un-REGISTER handled by one node and its new REGISTER by
+        another.  So a removal takes out only a binding no newer than the one removed, and a
+        binding learnt never replaces a newer one of the same key."""
         now = self.clock()
+
+        def newer_held(b: Binding) -> bool:
+            held = next((c for c in self.table.lookup(b.account, b.extension, now) if c.key == b.key), None)
+            return held is not None and held.registered_at > b.registered_at
+
         for b in removed:
-            self.table.forget(b)
-        self.table.load(list(saved), now)
+            if not newer_held(b):
+                self.table.forget(b)
+        self.table.load([b for b in saved if not newer_held(b)], now)
         self._arm_expiry()
 
     async def _persist(self, changes: Sequence[Change]) -> None:
@@ -210,6 +231,8 @@ class RegistrarService:
                 return
         if self.authenticate(tx, request, source, account, now, user=extension) is None:
             return
+        if len(request.call_id) > MAX_CALL_ID:
+            raise RemoteProtocolError(f"Call-ID longer than {MAX_CALL_ID} characters (a registration keeps it)")
         contacts = [_contact_request(c, source) for c in request.contacts]
         path = self.path(request, source)
         outcome = self.table.register(

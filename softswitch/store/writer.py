@@ -27,6 +27,7 @@ class BatchWriter(Generic[T]):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.written = 0
+        self.dropped = 0  # items the store refused on their own (see ``_one_by_one``)
 
     @property
     def pending(self) -> int:
@@ -57,8 +58,30 @@ class BatchWriter(Generic[T]):
             self.written += len(batch)
         except Exception:
             log.exception("store write of %d %s failed; will retry", len(batch), self.what)
-            self._pending = batch + self._pending
-            self._wake.set()
+            self._pending = await self._one_by_one(batch) + self._pending
+            if self._pending:
+                self._wake.set()
+
+    async def _one_by_one(self, batch: list[T]) -> list[T]:
+        """After a failed batch: each item alone.  When some go in and others do not, those
+        are refused for what they hold (a value the database does not take) and dropped, each
+        logged, so that one bad item does not keep every later one out for ever.  When none
+        goes in the store is unreachable: all of them are kept for the next try."""
+        if len(batch) == 1:
+            return batch
+        failed: list[tuple[T, Exception]] = []
+        for item in batch:
+            try:
+                await self.write([item])
+                self.written += 1
+            except Exception as exc:
+                failed.append((item, exc))
+        if len(failed) == len(batch):
+            return batch
+        for item, error in failed:
+            self.dropped += 1
+            log.error("store refused one of the %s, dropped: %r (%s)", self.what, item, error)
+        return []
 
     async def close(self) -> None:
         if self._task is not None:

@@ -103,3 +103,37 @@ def test_a_cluster_needs_postgresql() -> None:
     with pytest.raises(ConfigError) as raised:
         load_config_text(EXAMPLE.read_text() + "cluster: {node: a, edges: [10.0.0.10/32]}\n", "example.yaml")
     assert "example.yaml" in str(raised.value) and "cluster: a cluster needs a shared PostgreSQL store" in str(raised.value)
+
+
+async def test_crossed_notices_of_two_nodes_never_take_out_a_newer_binding() -> None:
+    """A phone's un-REGISTER handled by node a and its new REGISTER by node b: node b's notice of
+    the new binding may come before node a's of the removal, at this node or at node b."""
+    node = registrar(cluster=True)
+    node.clock = lambda: 1000.0
+    old = Binding("acme", "101", "uri:x", "<sip:101@192.168.1.7:5062>", "sip:101@192.168.1.7:5062", 1600.0, 990.0,
+                  "call-x", 1, EDGE, True, path=(HOP,))
+    new = Binding("acme", "101", "uri:x", "<sip:101@192.168.1.7:5062>", "sip:101@192.168.1.7:5062", 1600.0, 999.0,
+                  "call-y", 1, EDGE, True, path=(HOP,))
+    node.learn([new], [])
+    node.learn([], [old])  # the removal of the older one, late: the new binding stays
+    assert [b.call_id for b in node.table.lookup("acme", "101", 1000.0)] == ["call-y"]
+    node.learn([old], [])  # nor does an older one come back over it
+    assert [b.call_id for b in node.table.lookup("acme", "101", 1000.0)] == ["call-y"]
+    node.learn([], [new])  # its own removal takes it out
+    assert node.table.lookup("acme", "101", 1000.0) == []
+
+
+@pytest.mark.parametrize("contact", [
+    "<sip:101@192.0.2.7>;q=0.1234567", "<sip:101@192.0.2.7>;q=1.5", "<sip:101@192.0.2.7>;q=x",
+    "<sip:101@192.0.2.7;x=" + "a" * 1100 + ">", '<sip:101@192.0.2.7>;+sip.instance="<urn:uuid:' + "1" * 300 + '>"',
+])
+def test_a_contact_the_store_could_not_keep_is_a_bad_request(contact: str) -> None:
+    """RFC 3261 §25.1's qvalue, and lengths the registrations table holds: a binding that the
+    store (PostgreSQL) would refuse is refused with 400 before it is made, on every node alike."""
+    from softswitch.registrar.service import _contact_request
+    from softswitch.sip.errors import RemoteProtocolError
+    from softswitch.sip.headers import parse_name_addr
+
+    with pytest.raises(RemoteProtocolError):
+        _contact_request(parse_name_addr(contact, "Contact"), EDGE)
+    assert _contact_request(parse_name_addr("<sip:101@192.0.2.7>;q=0.5", "Contact"), EDGE).q == "0.5"
