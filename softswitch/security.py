@@ -247,7 +247,10 @@ class SourceGuard:
     def failed(self, host: str, now: float) -> Ban | None:
         """A failed authentication from ``host``; the ban it starts, if any."""
         limit = self.limits.failures
-        if not limit:
+        if not limit or host.strip("[]").lower() in self.trusted_hosts:
+            # A trunk is trusted by its address and never gives a password: failures "from" it
+            # can only be spoofed datagrams, which must not ban the provider's calls.  (A guesser
+            # inside a trusted network is still cut off.)
             return None
         src = self._touch(host, now)
         if src.failures is None:

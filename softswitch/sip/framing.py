@@ -49,6 +49,11 @@ class StreamFramer:
     def __init__(self, max_size: int = 65535) -> None:
         self.max_size = max_size
         self._buf = bytearray()
+        # The message being received: its size once its header section is in (read once, not
+        # at every segment of its body), and how far its header was searched for its end: a
+        # peer sending a long header, or a body, a few octets at a time costs little each time.
+        self._total: int | None = None
+        self._searched = 0
 
     @property
     def pending(self) -> bool:
@@ -60,26 +65,30 @@ class StreamFramer:
         out: list[StreamEvent] = []
         buf = self._buf
         while buf:
-            if buf.startswith(b"\r\n\r\n"):
-                del buf[:4]
-                out.append(Ping())
-                continue
-            if buf.startswith(b"\r\n"):
-                if len(buf) < 4 and b"\r\n\r\n".startswith(bytes(buf)):
-                    break  # maybe the start of a ping
-                del buf[:2]
-                continue
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > self.max_size:
-                    raise RemoteProtocolError(f"header section longer than {self.max_size} octets")
-                break
-            length = _content_length(bytes(buf[:end]))
-            total = end + 4 + length
-            if total > self.max_size:
-                raise RemoteProtocolError(f"message of {total} octets exceeds the {self.max_size}-octet limit")
+            total = self._total
+            if total is None:
+                if not self._searched and buf.startswith(b"\r\n\r\n"):
+                    del buf[:4]
+                    out.append(Ping())
+                    continue
+                if not self._searched and buf.startswith(b"\r\n"):
+                    if len(buf) < 4 and b"\r\n\r\n".startswith(bytes(buf)):
+                        break  # maybe the start of a ping
+                    del buf[:2]
+                    continue
+                end = buf.find(b"\r\n\r\n", max(0, self._searched - 3))
+                if end < 0:
+                    if len(buf) > self.max_size:
+                        raise RemoteProtocolError(f"header section longer than {self.max_size} octets")
+                    self._searched = len(buf)
+                    break
+                total = end + 4 + _content_length(bytes(buf[:end]))
+                if total > self.max_size:
+                    raise RemoteProtocolError(f"message of {total} octets exceeds the {self.max_size}-octet limit")
+                self._total = total
             if len(buf) < total:
                 break
             out.append(Frame(bytes(buf[:total])))
             del buf[:total]
+            self._total, self._searched = None, 0
         return out

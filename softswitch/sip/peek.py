@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import RemoteProtocolError
-from .headers import Via, parse_via_list
+from .headers import MAX_CSEQ, Via, parse_via_list
 from .layer import has_cookie
 
 _COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id"}
@@ -69,9 +69,10 @@ def peek_invite(data: bytes) -> Peek | None:
     call_id_line, call_id = found["call-id"]
     cseq_line, cseq_text = found["cseq"]
     number, _, method = cseq_text.partition(" ")
-    if "," in via_text or "tag" in to_text.lower() or method != "INVITE" \
-            or not number.isdigit() or len(number) > 10 or not call_id or " " in call_id or "\t" in call_id:
-        return None
+    if "," in via_text or "tag" in to_text.lower() or method != "INVITE" or not number.isascii() \
+            or not number.isdigit() or len(number) > 10 or int(number) > MAX_CSEQ or not call_id or " " in call_id \
+            or "\t" in call_id:
+        return None  # (``isdigit`` alone takes "²" and "١": the parser decides those)
     try:
         vias = parse_via_list(via_text)
     except RemoteProtocolError:

@@ -70,6 +70,9 @@ def test_anything_else_is_left_to_the_parser() -> None:
         (b"branch=z9hG4bK-1234-1-0", b"branch=1234"),  # RFC 2543: matched by the whole request
         (b"CSeq: 1 INVITE", b"CSeq: 1 ACK"),
         (b"CSeq: 1 INVITE", b"CSeq: 99999999999 INVITE"),
+        (b"CSeq: 1 INVITE", b"CSeq: 2147483648 INVITE"),  # past 2**31-1: the parser's 400
+        (b"CSeq: 1 INVITE", "CSeq: ² INVITE".encode()),  # digits to str.isdigit, not to int() nor to SIP
+        (b"CSeq: 1 INVITE", "CSeq: ١ INVITE".encode()),
         (b"Call-ID: 1-1234@127.0.0.1\r\n", b""),
         (b"Call-ID: 1-1234@127.0.0.1\r\n", b"Call-ID: 1-1234@127.0.0.1\r\ni: again\r\n"),
         (b"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1234-1-0",

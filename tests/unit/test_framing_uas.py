@@ -50,6 +50,24 @@ def test_framer_requires_content_length_and_caps_size() -> None:
         StreamFramer(max_size=2000).feed(b"X" * 3000)
 
 
+def test_a_message_trickling_in_is_sized_once_and_searched_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long header then a body a few octets at a time (a peer keeping the switch busy): the
+    header is read for its Content-Length once, and searched for its end from where the last
+    search stopped, not from the start at every segment."""
+    import softswitch.sip.framing as framing
+
+    sized: list[int] = []
+    real = framing._content_length
+    monkeypatch.setattr(framing, "_content_length", lambda head: sized.append(len(head)) or real(head))
+    header = bytes(request()).replace(b"Content-Length: 0\r\n\r\n", b"Content-Length: 600\r\n" + b"a:b\r\n" * 3000 + b"\r\n")
+    data = header + b"x" * 600 + bytes(request())
+    framer, frames = StreamFramer(), []
+    for i in range(0, len(data), 3):
+        frames += framer.feed(data[i : i + 3])
+    assert frames == [Frame(header + b"x" * 600), Frame(bytes(request()))]
+    assert len(sized) == 2  # once per message
+
+
 def test_framer_waits_for_the_rest_of_the_body() -> None:
     data = bytes(request()).replace(b"Content-Length: 0", b"Content-Length: 9999")
     framer = StreamFramer()
@@ -76,3 +94,33 @@ def test_stamp_via_rport() -> None:
     top = req.vias[0]
     assert top.param("received") == "192.0.2.9" and top.param("rport") == "40000"
     assert parse_message(bytes(req)).vias[0].param("rport") == "40000"
+
+
+def test_a_busy_connection_read_mid_message_every_time_is_not_closed_as_stuck() -> None:
+    """A trunk's connection while the switch is behind: every read takes what is queued, the end
+    of one message and the start of the next.  Whole messages keep coming, so the part waiting
+    is never the 32 s "incomplete message" that closes a connection; a part that stays is."""
+    from types import SimpleNamespace
+
+    from softswitch.sip.transport.stream import ConnectionPool, StreamConnection
+
+    clock = [1000.0]
+    got: list[bytes] = []
+    pool = ConnectionPool(SimpleNamespace(time=lambda: clock[0]), lambda data, conn: got.append(data),  # type: ignore[arg-type]
+                          lambda conn: None, idle_timeout=900, max_message_size=65535, incomplete_timeout=32)
+    conn = StreamConnection("TCP", pool)
+    closed: list[bool] = []
+    conn.connection_made(SimpleNamespace(get_extra_info=lambda name: ("192.0.2.9", 5060), close=lambda: closed.append(True),
+                                         is_closing=lambda: False, write=lambda data: None))  # type: ignore[arg-type]
+    one = bytes(request())
+    stream = one * 60
+    for i, start in enumerate(range(0, len(stream), len(one) + 11)):  # a second apart, each mid-message
+        clock[0] = 1000.0 + i
+        conn.data_received(stream[start : start + len(one) + 11])
+        pool.sweep()
+    assert len(got) == 60 and not closed
+    clock[0] += 1
+    conn.data_received(one[:20])  # the start of one more, and nothing after it: stuck after 32 s
+    clock[0] += 33
+    pool.sweep()
+    assert closed

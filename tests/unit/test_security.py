@@ -127,8 +127,12 @@ def test_trunks_and_trusted_networks_are_exempt_from_request_and_challenge_limit
         assert all(guard.challenged(host, T0) is None for _ in range(50))
     assert guard.tracked == 0
     assert flood(guard, "10.2.0.1", Kind.OTHER, 1000, 10) == 5  # outside the network
-    # A password guesser inside a trusted network is still cut off.
+    # A password guesser inside a trusted network is still cut off ...
     assert [guard.failed("10.1.200.3", T0 + i) for i in range(3)][-1] is not None
+    # ... but a trunk, trusted by its address, never gives a password: failures "from" it are
+    # spoofed datagrams, and must not ban the provider's calls.
+    assert all(guard.failed(host, T0 + i) is None for host in ("203.0.113.10", "[2001:db8::1]") for i in range(10))
+    assert not guard.is_banned("203.0.113.10", T0 + 10)
     # The allow-list can change (a reload, a trunk's name resolved): it is looked at afresh.
     guard.trust([], [])
     assert flood(guard, "203.0.113.10", Kind.OTHER, 1000, 10, start=T0 + 100) == 5

@@ -58,7 +58,9 @@ class StreamConnection(asyncio.Protocol):
                 self.write(b"\r\n")
             elif isinstance(event, Frame):
                 self.pool.on_message(event.data, self)
-        self.pending_since = (self.pending_since or now) if self.framer.pending else None
+        # A part of a message waiting counts from when the last whole one came out: a busy
+        # connection read mid-message every time is not stuck.
+        self.pending_since = ((now if events else self.pending_since or now) if self.framer.pending else None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pool.remove(self)
