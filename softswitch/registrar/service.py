@@ -141,6 +141,9 @@ class RegistrarService:
         self.clock = wall_clock
         self.secret = secret
         self.table = BindingTable()
+        # Bindings another node of the cluster made, by (account, extension, key): that node
+        # keeps their flows alive (from here the phone's NAT would not answer).
+        self.learned: set[tuple[str, str, str]] = set()
         self.writer: BatchWriter[Change] = BatchWriter(self._persist, config.store.flush_interval, "bindings")
         self.guard = guard  # per-source limits: the challenges sent and answered and the failures count there
         self.admission: Admission | None = None  # load shedding (the call service's): a storm of new registrations
@@ -182,6 +185,9 @@ class RegistrarService:
         """Bindings this node changed: to the store (in batches), and to the other nodes."""
         if changes:
             self.writer.enqueue(changes)
+            for change in changes:
+                if isinstance(change, Saved):
+                    self.learned.discard((change.binding.account, change.binding.extension, change.binding.key))
             if self.on_changes is not None:
                 self.on_changes(changes)
 
@@ -199,7 +205,10 @@ class RegistrarService:
         for b in removed:
             if not newer_held(b):
                 self.table.forget(b)
-        self.table.load([b for b in saved if not newer_held(b)], now)
+                self.learned.discard((b.account, b.extension, b.key))
+        taken = [b for b in saved if not newer_held(b)]
+        self.table.load(taken, now)
+        self.learned.update((b.account, b.extension, b.key) for b in taken)
         self._arm_expiry()
 
     async def _persist(self, changes: Sequence[Change]) -> None:
@@ -374,9 +383,11 @@ class RegistrarService:
         flows: dict[Target, Binding] = {}
         if mode == "off":
             return flows
-        for b in self.table.all(self.clock()):
-            if (mode == "all" or b.nat) and not b.path:  # behind an edge proxy, the edge keeps the phone's flow
-                flows.setdefault(b.source, b)
+        held = self.table.all(self.clock())
+        self.learned &= {(b.account, b.extension, b.key) for b in held}  # forget the ones expired meanwhile
+        for b in held:
+            if (mode == "all" or b.nat) and not b.path and (b.account, b.extension, b.key) not in self.learned:
+                flows.setdefault(b.source, b)  # (behind an edge proxy, the edge keeps the phone's flow)
         return flows
 
 

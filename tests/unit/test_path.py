@@ -137,3 +137,25 @@ def test_a_contact_the_store_could_not_keep_is_a_bad_request(contact: str) -> No
     with pytest.raises(RemoteProtocolError):
         _contact_request(parse_name_addr(contact, "Contact"), EDGE)
     assert _contact_request(parse_name_addr("<sip:101@192.0.2.7>;q=0.5", "Contact"), EDGE).q == "0.5"
+
+
+async def test_a_node_keeps_alive_only_the_flows_of_phones_it_registered_itself() -> None:
+    """A phone registered at a node directly (no edge, no Path) is behind its own NAT: only that
+    node's keep-alives reach it.  Another node, which learnt the binding, must not ping it, nor
+    drop it cluster-wide when its pings go unanswered."""
+    from softswitch.registrar.core import Saved
+
+    node = registrar(cluster=True)
+    node.clock = lambda: 1000.0
+    phone = Target("UDP", "198.51.100.7", 40000)
+    theirs = Binding("acme", "101", "uri:x", "<sip:101@192.168.1.7>", "sip:101@192.168.1.7", 1600.0, 999.0, "c", 1,
+                     phone, True)
+    node.learn([theirs], [])
+    assert node.keepalive_flows() == {}
+    mine = Binding("acme", "102", "uri:y", "<sip:102@192.168.1.8>", "sip:102@192.168.1.8", 1600.0, 999.0, "d", 1,
+                   Target("UDP", "198.51.100.8", 40000), True)
+    node.table.load([mine], 1000.0)
+    node._changed([Saved(mine)])
+    assert list(node.keepalive_flows().values()) == [mine]
+    node._changed([Saved(theirs)])  # the phone registered here since: this node keeps it now
+    assert set(node.keepalive_flows()) == {phone, mine.source}
