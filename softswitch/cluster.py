@@ -110,7 +110,10 @@ class ClusterNode:
             for row, node in await self.store.list_parked():
                 if node != self.name and node in self.peers:
                     self.park.learn(node, self.peers[node], row.account, row.slot, _parked(row))
-        await self.resync()  # what the others stored between this node's first read and its listening
+        try:  # what the others stored between this node's first read and its listening
+            await self.resync()
+        except Exception:  # the periodic resync tries again
+            log.exception("cluster: the first resync failed")
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._beat()), loop.create_task(self._resync())]
         log.info("cluster: node %s at %s joined", self.name, self.address)

@@ -36,6 +36,8 @@ CHANNEL = "softswitch_cluster"
 MAX_PAYLOAD = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
 RECONNECT_S = 2.0  # seconds between attempts to listen again
 BATCH_S = 0.05  # changes gathered this long go in one round trip (the others learn them this much later)
+SEND_S = 5.0  # a send to the other nodes taking longer: the connection is taken for lost (half-open)
+MAX_OUTBOX = 10_000  # messages waiting for the connection; beyond, the oldest go (the others re-read the tables)
 
 
 class ClusterStore:
@@ -126,8 +128,8 @@ class ClusterStore:
     def _on_lost(self, _conn: Any) -> None:
         """The listening connection ended (PostgreSQL restarted, the network failed): connect
         again every ``RECONNECT_S``; once back, ``on_reconnect`` (the node re-reads what it missed)."""
-        if self._closing:
-            return
+        if self._closing or (self._reconnect is not None and not self._reconnect.done()):
+            return  # (already connecting again)
         self._listener = None
         log.warning("cluster: the connection to the other nodes (PostgreSQL LISTEN) was lost; connecting again")
         self._reconnect = asyncio.get_running_loop().create_task(self._connect_again())
@@ -142,6 +144,7 @@ class ClusterStore:
                 continue
             log.warning("cluster: connected to the other nodes again")
             self.on_reconnect()
+            self._send_soon()  # what was published meanwhile
             return
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -170,7 +173,14 @@ class ClusterStore:
                         message.get("kind"), len(text))
             return
         self._outbox.append(text)
-        if self._flush is None or self._flush.done():
+        if len(self._outbox) > MAX_OUTBOX:  # the connection is down: what it cannot carry, the resync does
+            dropped = len(self._outbox) - MAX_OUTBOX
+            del self._outbox[:dropped]
+            self.counters["dropped"] += dropped
+        self._send_soon()
+
+    def _send_soon(self) -> None:
+        if self._outbox and (self._flush is None or self._flush.done()):
             self._flush = asyncio.get_running_loop().create_task(self._send())
 
     async def _send(self) -> None:
@@ -188,13 +198,18 @@ class ClusterStore:
                 current.append(text)
                 size += len(text) + 1
             payloads.append(current)
+            listener = self._listener
             try:
-                await self._listener.executemany("SELECT pg_notify($1, $2)", [
-                    (CHANNEL, f'{{"node":{head},"messages":[{",".join(p)}]}}') for p in payloads])
+                await asyncio.wait_for(listener.executemany("SELECT pg_notify($1, $2)", [
+                    (CHANNEL, f'{{"node":{head},"messages":[{",".join(p)}]}}') for p in payloads]), SEND_S)
                 self.counters["published"] += len(texts)
-            except Exception:
+            except Exception as exc:
                 self.counters["dropped"] += len(texts)
-                log.exception("cluster: %d message(s) to the other nodes lost; they re-read the tables later", len(texts))
+                log.error("cluster: %d message(s) to the other nodes lost (%r); they re-read the tables later",
+                          len(texts), exc)
+                if isinstance(exc, TimeoutError) and self._listener is listener:  # half-open: connect again
+                    listener.terminate()
+                    self._on_lost(listener)
 
     async def close(self) -> None:
         self._closing = True

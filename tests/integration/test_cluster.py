@@ -196,6 +196,15 @@ async def test_a_node_that_loses_its_connection_listens_again_and_catches_up(sto
         await eventually(lambda: memory_b.last_answered.get(("acme", "600")) == "103")
         memory_a.answered("acme", "600", "102")  # and hears the next ones again
         await eventually(lambda: memory_b.last_answered.get(("acme", "600")) == "102")
+        # What b had to tell while cut off goes out once it is back, not at its next change.
+        listener = b.shared._listener
+        assert listener is not None
+        async with stores[0].engine.begin() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": listener.get_server_pid()})
+        await eventually(lambda: b.shared._listener is None)
+        memory_b.answered("acme", "601", "104")
+        await eventually(lambda: b.shared._listener is not None)
+        await eventually(lambda: memory_a.last_answered.get(("acme", "601")) == "104", timeout=3)
     finally:
         await a.close()
         await b.close()
