@@ -52,7 +52,7 @@ class ParkService:
             return choice
         entry.slot = choice
         self.lot.park(entry)
-        self._changed(account, choice, entry)
+        self._changed(account, choice, entry, tell_others=False)  # once the store's claim is won (``record``)
         return entry
 
     async def record(self, account: str, park: Park, entry: Parked, requested: int | None, now: float) -> Parked | Refused:
@@ -63,8 +63,12 @@ class ParkService:
                 held_until = await self.store.claim_slot(_row(entry), self.node, now)
             except Exception:
                 log.exception("park: recording slot %s of %s failed; kept in this process only", entry.code, account)
-                return entry
+                held_until = None
             if held_until is None:
+                # Only now do the other nodes hear of it: two nodes taking the same slot at once
+                # must not both announce it, the loser's "empty" then wiping the winner's.
+                if self.on_local_change is not None and self.lot.find(account, entry.slot) is entry:
+                    self.on_local_change(account, entry.slot, entry)
                 return entry
             log.info("park: slot %s of %s is held by another switch process", entry.code, account)
             self.release(account, entry.slot, now, store=False)
@@ -77,17 +81,19 @@ class ParkService:
 
     def release(self, account: str, slot: int, now: float, *, picked_up: bool = False, window: float = 0.0,
                 store: bool = True) -> Parked | None:
+        """``store``: False for a slot whose claim another node won: it was never this node's
+        (not in the store, not told to the other nodes)."""
         entry = self.lot.unpark(account, slot, now, picked_up=picked_up, window=window)
         if entry is None:
             return None
-        self._changed(account, slot, None)
+        self._changed(account, slot, None, tell_others=store)
         if store:
             self._forget_row(account, slot, entry.call)
         return entry
 
-    def _changed(self, account: str, slot: int, entry: Parked | None) -> None:
+    def _changed(self, account: str, slot: int, entry: Parked | None, *, tell_others: bool = True) -> None:
         self.on_change(account, slot, entry)
-        if self.on_local_change is not None:
+        if tell_others and self.on_local_change is not None:
             self.on_local_change(account, slot, entry)
 
     # --- slots of other nodes (cluster mode) ------------------------------------------
