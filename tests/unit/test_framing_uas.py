@@ -124,3 +124,18 @@ def test_a_busy_connection_read_mid_message_every_time_is_not_closed_as_stuck() 
     clock[0] += 33
     pool.sweep()
     assert closed
+
+
+def test_a_banned_source_s_new_connection_is_closed_at_once() -> None:
+    from types import SimpleNamespace
+
+    from softswitch.sip.transport.stream import ConnectionPool, StreamConnection
+
+    pool = ConnectionPool(SimpleNamespace(time=lambda: 1000.0), lambda data, conn: None, lambda conn: None,  # type: ignore[arg-type]
+                          idle_timeout=900, max_message_size=65535, refuse=lambda host: host == "203.0.113.66")
+    for host in ("203.0.113.66", "192.0.2.9"):
+        closed: list[bool] = []
+        StreamConnection("TCP", pool).connection_made(SimpleNamespace(  # type: ignore[arg-type]
+            get_extra_info=lambda name, host=host: (host, 5060), close=lambda closed=closed: closed.append(True)))
+        assert closed == ([True] if host == "203.0.113.66" else [])
+    assert len(pool.connections) == 1 and pool.counters["refused"] == 1

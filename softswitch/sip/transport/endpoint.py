@@ -128,6 +128,7 @@ class SipEndpoint:
         self.pool = ConnectionPool(
             self.loop, self._on_stream_message, self._on_stream_closed,
             idle_timeout=tcp_idle_timeout, max_message_size=max_message_size,
+            refuse=lambda host: self.is_banned(host),  # a banned source's new connections are closed at once
         )
         self.local: dict[str, tuple[str, int]] = {}  # transport -> an address we listen on
         self.counters: Counter[str] = Counter()

@@ -41,6 +41,10 @@ class StreamConnection(asyncio.Protocol):
         peer: Any = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
         self.last_activity = self.pool.loop.time()
+        if self.pool.refuse(self.peer[0]):  # banned: not a descriptor, nor a byte framed, for it
+            self.pool.counters["refused"] += 1
+            transport.close()
+            return
         self.pool.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -80,16 +84,17 @@ class ConnectionPool:
     def __init__(
         self, loop: asyncio.AbstractEventLoop, on_message: Callable[[bytes, StreamConnection], None],
         on_closed: Callable[[StreamConnection], None], *, idle_timeout: float, max_message_size: int,
-        incomplete_timeout: float = 32.0,
+        incomplete_timeout: float = 32.0, refuse: Callable[[str], bool] = lambda host: False,
     ) -> None:
         self.loop = loop
+        self.refuse = refuse
         self.on_message = on_message
         self.on_closed = on_closed
         self.idle_timeout = idle_timeout
         self.incomplete_timeout = incomplete_timeout
         self.max_message_size = max_message_size
         self.connections: dict[int, StreamConnection] = {}
-        self.counters = {"framing_errors": 0, "idle_closed": 0, "opened": 0}
+        self.counters = {"framing_errors": 0, "idle_closed": 0, "opened": 0, "refused": 0}
 
     def add(self, conn: StreamConnection) -> None:
         self.connections[conn.conn_id] = conn
