@@ -1059,6 +1059,13 @@ class Cluster(Strict):
 
     _networks = field_validator("edges")(staticmethod(_check_networks))
 
+    @model_validator(mode="after")
+    def _death(self) -> Cluster:
+        if self.dead_after < 3 * self.heartbeat:  # one late beat (a slow store) must not make a live node dead
+            raise ValueError(f"dead_after ({self.dead_after:g} s) must be at least 3 heartbeats "
+                             f"({3 * self.heartbeat:g} s): a node one late beat behind is not dead")
+        return self
+
 
 class Admin(Strict):
     socket: str = Field("softswitch.sock", description="Unix control socket the command line asks for live state")

@@ -159,3 +159,11 @@ async def test_a_node_keeps_alive_only_the_flows_of_phones_it_registered_itself(
     assert list(node.keepalive_flows().values()) == [mine]
     node._changed([Saved(theirs)])  # the phone registered here since: this node keeps it now
     assert set(node.keepalive_flows()) == {phone, mine.source}
+
+
+def test_a_node_is_not_taken_for_dead_on_one_late_heartbeat() -> None:
+    text = EXAMPLE.read_text().replace("store:\n  url: sqlite+aiosqlite:///softswitch.db",
+                                       "store:\n  url: postgresql+asyncpg://u:p@127.0.0.1/db")
+    with pytest.raises(ConfigError) as raised:
+        load_config_text(text + "cluster: {node: a, edges: [10.0.0.10/32], heartbeat: 60, dead_after: 1}\n", "example.yaml")
+    assert "example.yaml" in str(raised.value) and "dead_after (1 s) must be at least 3 heartbeats (180 s)" in str(raised.value)
