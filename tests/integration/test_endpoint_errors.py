@@ -177,7 +177,7 @@ async def test_a_failing_datagram_handler_is_counted_and_the_socket_keeps_readin
 
 async def test_a_failing_stream_handler_keeps_the_connection(stack: Stack) -> None:
     ep, _, _, _ = stack
-    failures = iter([True])
+    failures = iter([False, True])  # the connection screened, then its first message's handling fails
 
     def is_banned(host: str) -> bool:
         if next(failures, False):
@@ -193,6 +193,26 @@ async def test_a_failing_stream_handler_keeps_the_connection(stack: Stack) -> No
             head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"SIP/2.0 200") and b"err-2@test" in head  # the second, same connection
         assert ep.counters["internal_errors_stream"] == 1
+    finally:
+        writer.close()
+
+
+async def test_a_failing_connection_screen_takes_the_connection(stack: Stack) -> None:
+    ep, _, _, _ = stack
+    failures = iter([True])
+
+    def is_banned(host: str) -> bool:
+        if next(failures, False):
+            raise KeyError(host)
+        return False
+
+    ep.is_banned = is_banned
+    reader, writer = await asyncio.open_connection(*ep.local["TCP"])
+    try:
+        writer.write(options(writer.get_extra_info("sockname")[1], 1, transport="TCP"))
+        async with asyncio.timeout(WAIT):
+            head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"SIP/2.0 200") and ep.counters["internal_errors_accept"] == 1
     finally:
         writer.close()
 

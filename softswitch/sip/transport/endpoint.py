@@ -128,7 +128,7 @@ class SipEndpoint:
         self.pool = ConnectionPool(
             self.loop, self._on_stream_message, self._on_stream_closed,
             idle_timeout=tcp_idle_timeout, max_message_size=max_message_size,
-            refuse=lambda host: self.is_banned(host),  # a banned source's new connections are closed at once
+            refuse=self._refuse,  # a banned source's new connections are closed at once
         )
         self.local: dict[str, tuple[str, int]] = {}  # transport -> an address we listen on
         self.counters: Counter[str] = Counter()
@@ -221,6 +221,13 @@ class SipEndpoint:
                 self._udp_flows.clear()
             source = self._udp_flows[key] = Target("UDP", addr[0], addr[1], listener_id)
         self.receive(data, source, stream=False)
+
+    def _refuse(self, host: str) -> bool:
+        try:
+            return self.is_banned(host)
+        except Exception:  # a bug in the screen: the connection is taken, as if not banned
+            self._internal_error("accept", "screening a connection from %s", host)
+            return False
 
     def _on_stream_message(self, data: bytes, conn: StreamConnection) -> None:
         # Caught here, not in asyncio: an exception out of data_received closes the connection.
