@@ -129,7 +129,7 @@ class RtpEngine:
         except BaseException as exc:  # refused, silent, an answer that makes no sense, or the switch stopping
             self.counters["failed"] += 1
             self._spawn(self._delete(call_id))
-            if isinstance(exc, (NgError, asyncio.CancelledError)) or not isinstance(exc, Exception):
+            if isinstance(exc, NgError) or not isinstance(exc, Exception):  # not isinstance: cancelled
                 raise
             raise NgError(f"rtpengine's answer unusable: {exc!r}") from exc
         self.calls[call_id] = EngineCall(call_id, b_address, {"a": a_ports, "b": b_ports}, sdp={"a": offer})
@@ -298,11 +298,11 @@ class RtpEngine:
                 continue
             for call_id, call in calls:
                 await asyncio.sleep(self.watch / len(calls))
-                if call_id not in self.calls or call.chained:
+                if call_id not in self.calls:
                     continue
-                if not call.active:
-                    if ringing(call):
-                        self._keep_alive(call)
+                if ringing(call):
+                    self._keep_alive(call)
+                if not call.active:  # ringing, parked, or handed to the relay: nothing to query
                     continue
                 try:
                     if await self._query(call):

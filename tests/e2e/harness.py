@@ -215,10 +215,12 @@ class Switch:
 
 
 def sipp_call(sw: Switch, callee_sip: int, callee_media: int, caller_media: int, *, talk_ms: int = 8500,
-              ) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+              ring_ms: int = 0) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
     """101 calls 102 (registered from ``callee_sip``), both SIPp, each sending the G.711 pcap
-    from its media port, for ``talk_ms`` after the answer: (callee, caller), both running."""
-    callee = sw.sipp("call_callee.xml", "-mp", str(callee_media), domain="acme.example", local_port=callee_sip,
+    from its media port, for ``talk_ms`` after the answer (given after ``ring_ms`` of ringing):
+    (callee, caller), both running."""
+    ringing = ("call_callee_late.xml", "-d", str(ring_ms)) if ring_ms else ("call_callee.xml",)
+    callee = sw.sipp(*ringing, "-mp", str(callee_media), domain="acme.example", local_port=callee_sip,
                      background=True, timeout=40)
     assert isinstance(callee, subprocess.Popen)
     time.sleep(0.3)

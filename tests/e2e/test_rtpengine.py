@@ -109,19 +109,11 @@ def test_park_by_keys_on_a_call_rtpengine_carries(rtpengine: Rtpengine, make_swi
 def test_a_call_silent_both_ways_in_rtpengine_is_torn_down(rtpengine: Rtpengine, make_switch: object) -> None:
     """No RTP either way through rtpengine for ``inactivity_timeout`` (5 s): rtpengine's query
     says so and the switch hangs up both legs, as its own relay would."""
-    from .test_calls_routing import callee, dial, finish
+    from .test_calls_routing import silent_call
 
     switch: Switch = make_switch(media={**rtpengine.media, "inactivity_timeout": 5})  # type: ignore[operator]
-    port = free_port()
-    register(switch, "102", "acme-102-secret", port)
-    silent_callee = callee(switch, "callee_answer_after.xml", port, "-d", "0")
-    time.sleep(0.3)
-    started = time.monotonic()
-    result, messages = dial(switch, "caller_silent.xml", "102")
-    assert result.returncode == 0, result.stdout[-2500:]
-    assert 5 <= time.monotonic() - started <= 12
-    finish(silent_callee)
-    assert "Reason: SIP;cause=200;text=\"no RTP for 5 s\"" in messages
+    messages, took = silent_call(switch)
+    assert 5 <= took <= 12
     own, *seen = [int(p) for p in re.findall(r"m=audio (\d+) ", messages)]  # its offers, then the answer
     assert PORT_MIN <= seen[-1] <= PORT_MAX and all(p == own or PORT_MIN <= p <= PORT_MAX for p in seen)
     (row,) = switch.wait_for(lambda: calls(switch), what="the call history row")
@@ -196,21 +188,12 @@ def test_a_call_ringing_longer_than_rtpengine_s_timeout_still_talks_through_it(t
     sends none while it rings.  The switch says a ringing call's leg b again every ``watch`` (2 s
     with ``inactivity_timeout`` 5; the first within two of them): answered after 13 s of ringing,
     the call talks through rtpengine and ends when the caller hangs up, not when rtpengine forgot it."""
-    engine = Rtpengine(tmp_path / "rtpengine", options=("--timeout=6", "--silent-timeout=6"))
-    (tmp_path / "rtpengine").mkdir()
-    engine.start()
+    engine = Rtpengine(tmp_path, options=("--timeout=6", "--silent-timeout=6")).start()
     try:
         switch: Switch = make_switch(media={**engine.media, "inactivity_timeout": 5})  # type: ignore[operator]
         callee_sip, callee_media, caller_media = free_port(), free_port(), free_port()
         register(switch, "102", "acme-102-secret", callee_sip)
-        callee = switch.sipp("call_callee_late.xml", "-d", "13000", "-mp", str(callee_media), domain="acme.example",
-                             local_port=callee_sip, background=True, timeout=60)
-        assert isinstance(callee, subprocess.Popen)
-        time.sleep(0.3)
-        caller = switch.sipp("call_caller.xml", "-d", "3000", "-s", "102", "-au", "101", "-ap", "acme-101-secret",
-                             "-mp", str(caller_media), users=[("101", "-")], domain="acme.example", timeout=60,
-                             background=True)
-        assert isinstance(caller, subprocess.Popen)
+        callee, caller = sipp_call(switch, callee_sip, callee_media, caller_media, talk_ms=3000, ring_ms=13000)
         caller_out, _ = caller.communicate(timeout=90)
         callee_out, _ = callee.communicate(timeout=90)
         assert caller.returncode == 0, caller_out[-2500:]

@@ -175,16 +175,21 @@ async def test_a_failing_datagram_handler_is_counted_and_the_socket_keeps_readin
     assert "2 more like it" in last.getMessage()
 
 
-async def test_a_failing_stream_handler_keeps_the_connection(stack: Stack) -> None:
-    ep, _, _, _ = stack
-    failures = iter([False, True])  # the connection screened, then its first message's handling fails
+def failing_screen(*fails: bool) -> Callable[[str], bool]:
+    """An ``is_banned`` that raises on the calls ``fails`` says (then bans nobody)."""
+    failures = iter(fails)
 
     def is_banned(host: str) -> bool:
         if next(failures, False):
             raise KeyError(host)
         return False
 
-    ep.is_banned = is_banned
+    return is_banned
+
+
+async def test_a_failing_stream_handler_keeps_the_connection(stack: Stack) -> None:
+    ep, _, _, _ = stack
+    ep.is_banned = failing_screen(False, True)  # the connection screened, then its first message's handling fails
     reader, writer = await asyncio.open_connection(*ep.local["TCP"])
     try:
         local_port = writer.get_extra_info("sockname")[1]
@@ -199,14 +204,7 @@ async def test_a_failing_stream_handler_keeps_the_connection(stack: Stack) -> No
 
 async def test_a_failing_connection_screen_takes_the_connection(stack: Stack) -> None:
     ep, _, _, _ = stack
-    failures = iter([True])
-
-    def is_banned(host: str) -> bool:
-        if next(failures, False):
-            raise KeyError(host)
-        return False
-
-    ep.is_banned = is_banned
+    ep.is_banned = failing_screen(True)  # the connection's screen fails
     reader, writer = await asyncio.open_connection(*ep.local["TCP"])
     try:
         writer.write(options(writer.get_extra_info("sockname")[1], 1, transport="TCP"))
