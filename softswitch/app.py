@@ -145,6 +145,7 @@ class App:
             await self.cluster.start()
         self.registrar.admission = calls.admission
         self.endpoint.shed = calls.shed_invite
+        self.endpoint.challenge = self.registrar.challenge
         endpoint = self.endpoint
         self._load_watch = asyncio.get_running_loop().create_task(
             load.watch(lambda: endpoint.udp.values(), calls.admission, endpoint.counters))

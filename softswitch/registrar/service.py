@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 
 from ..config import Account, Config
 from ..guard import Guard
-from ..overload import Admission
+from ..overload import Admission, Shed
 from ..sip.auth import DigestAuthenticator, Verdict
 from ..sip.errors import RemoteProtocolError
-from ..sip.headers import NameAddr, parse_name_addr_list
+from ..sip.headers import NameAddr, parse_name_addr, parse_name_addr_list
 from ..sip.message import Header, Request, Response, make_response
+from ..sip.peek import Peek
 from ..sip.transaction import ServerTransaction, Target
+from ..sip.transport.endpoint import StatelessRefusal
 from ..sip.uri import SipUri, Uri
 from ..store import BindingStore, RegistrationChange, RegistrationRemoved, RegistrationRow, RegistrationSaved
 from ..store.writer import BatchWriter
@@ -230,14 +232,12 @@ class RegistrarService:
             self.respond(tx, make_response(request, 404, "Domain Not Served Here", to_tag=self.tag_factory()))
             return
         extension = to_uri.user_unescaped or ""
-        if self.admission is not None and self.admission.overloaded and request.get("Authorization") is None \
-                and not any(b.call_id == request.call_id for b in self.table.lookup(account.name, extension, now)):
-            shed = self.admission.registration()
-            if shed is not None:
-                resp = make_response(request, 503, shed.reason, to_tag=self.tag_factory())
-                resp.add("Retry-After", str(shed.retry_after))
-                self.respond(tx, resp)
-                return
+        shed = self._storm(account, extension, request.call_id, now) if request.get("Authorization") is None else None
+        if shed is not None:
+            resp = make_response(request, 503, shed.reason, to_tag=self.tag_factory())
+            resp.add("Retry-After", str(shed.retry_after))
+            self.respond(tx, resp)
+            return
         if self.authenticate(tx, request, source, account, now, user=extension) is None:
             return
         if len(request.call_id) > MAX_CALL_ID:
@@ -272,6 +272,45 @@ class RegistrarService:
                 log.log(level, "%s@%s %s %s via %s %s:%s", b.extension, account.name, verb, b.uri, b.source.transport, b.source.host, b.source.port)
             self._arm_expiry()
 
+    def challenge(self, peek: Peek, source: Target) -> StatelessRefusal | None:
+        """The endpoint's ``challenge`` hook: a new REGISTER with neither credentials nor
+        ``Require``, read from a glance (sip/peek.py), answered statelessly (RFC 3261 §8.2.7)
+        as ``on_register`` answers it once parsed: a challenge, or the ``503`` of a storm.
+        Half of a registrar's requests are these, and neither a full parse nor a transaction
+        (kept 32 s) is needed to answer them.  None leaves the request to the full path: from
+        an edge proxy of the cluster (its Vias say who sent it), or a Request-URI that is not
+        sip: or sips:, or a To that is not the sip: address of a served domain."""
+        if self.is_edge(source.host) or not peek.uri.lower().startswith(("sip:", "sips:")):
+            return None
+        try:
+            to_uri = parse_name_addr(peek.to_value, "To").uri
+        except RemoteProtocolError:
+            return None
+        account = self.directory.account_for_host(to_uri.host) if isinstance(to_uri, SipUri) else None
+        if account is None or not isinstance(to_uri, SipUri):
+            return None
+        now = self.clock()
+        shed = self._storm(account, to_uri.user_unescaped or "", peek.call_id, now)
+        if shed is not None:
+            return StatelessRefusal(503, shed.reason, (("Retry-After", str(shed.retry_after)),))
+        return StatelessRefusal(401, "Unauthorized", tuple(("WWW-Authenticate", value) for value in
+                                                           self._challenged(source, account, now, stale=False)))
+
+    def _storm(self, account: Account, extension: str, call_id: str, now: float) -> Shed | None:
+        """A REGISTER without credentials shed while the switch is behind, unless it refreshes a
+        binding (its Call-ID's)."""
+        if self.admission is None or not self.admission.overloaded \
+                or any(b.call_id == call_id for b in self.table.lookup(account.name, extension, now)):
+            return None
+        return self.admission.registration()
+
+    def _challenged(self, source: Target, account: Account, now: float, *, stale: bool) -> list[str]:
+        """The challenge's ``*-Authenticate`` values, counted (per source, for the guard's limit
+        on unanswered challenges)."""
+        self.counters["challenged"] += 1
+        self.guard.challenged(source.host)
+        return self.auth.challenges(account.domain, now, stale=stale)
+
     def authenticate(
         self, tx: ServerTransaction, request: Request, source: Target, account: Account, now: float,
         *, proxy: bool = False, user: str | None = None,
@@ -294,10 +333,8 @@ class RegistrarService:
             self.guard.answered(source.host)
         result = self.auth.verify(request.method, offered, account.domain, self.directory.passwords[account.name], now)
         if result.verdict is Verdict.MISSING or result.verdict is Verdict.STALE:
-            self.counters["challenged"] += 1
-            self.guard.challenged(source.host)
             resp = make_response(request, status, to_tag=self.tag_factory())
-            for value in self.auth.challenges(account.domain, now, stale=result.verdict is Verdict.STALE):
+            for value in self._challenged(source, account, now, stale=result.verdict is Verdict.STALE):
                 resp.add(challenge, value)
             self.respond(tx, resp)
             return None

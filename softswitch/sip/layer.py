@@ -218,10 +218,10 @@ class TransactionLayer:
         """Whether ``request`` belongs to a server transaction (a retransmission)."""
         return server_key(request) in self.server
 
-    def knows_invite(self, via: Via) -> bool:
-        """Whether an INVITE whose top Via is ``via`` (with a magic-cookie branch: a glance,
-        peek.py, reads no other) belongs to a server transaction."""
-        return cookie_key(via, "INVITE") in self.server
+    def knows_new(self, via: Via, method: str) -> bool:
+        """Whether a ``method`` request whose top Via is ``via`` (with a magic-cookie branch: a
+        glance, peek.py, reads no other) belongs to a server transaction."""
+        return cookie_key(via, method) in self.server
 
     def respond(self, tx: ServerTransaction, response: Response, now: float) -> list[LayerOutput]:
         was = tx.state

@@ -1,7 +1,7 @@
-"""Stateless answers to new INVITEs (RFC 3261 §8.2.7), the endpoint's ``shed`` hook: the
-overloaded switch refuses a call without making a transaction for it, and for an INVITE in
-the plain shape without parsing it (peek.py).  Real sockets on 127.0.0.1, port 0; the hooks
-are the test's."""
+"""Stateless answers to new INVITEs and REGISTERs (RFC 3261 §8.2.7), the endpoint's ``shed``
+and ``challenge`` hooks: the overloaded switch refuses a call, and the registrar challenges a
+REGISTER, without making a transaction for it, and for a request in the plain shape without
+parsing it (peek.py).  Real sockets on 127.0.0.1, port 0; the hooks are the test's."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from softswitch.sip.message import Request, Response, parse_message
+from softswitch.sip.peek import Peek
 from softswitch.sip.transaction import Target, TimerConfig
 from softswitch.sip.transport.endpoint import ListenSpec, SipEndpoint, StatelessRefusal
 
@@ -25,6 +26,13 @@ class Hooks:
     admitted: int = 0  # times ``admit`` (the parsed message's) was called
     new: list[str] | None = None  # the methods ``admit_new`` was called with
     allow_new: bool = True
+    challenge_asked: list[Peek] | None = None  # the glances ``challenge`` was given
+    challenging: bool = True
+
+    def challenge(self, peek: Peek, source: Target) -> StatelessRefusal | None:
+        self.challenge_asked = [*(self.challenge_asked or []), peek]
+        return StatelessRefusal(401, "Unauthorized", (("WWW-Authenticate", 'Digest realm="t", nonce="n1"'),)) \
+            if self.challenging else None
 
     def shed(self, source: Target) -> StatelessRefusal | None:
         self.asked += 1
@@ -47,7 +55,7 @@ async def stack() -> AsyncIterator[Stack]:
     tu = Tu()
     hooks = Hooks()
     ep = SipEndpoint(tu, timers=TimerConfig(t1=0.05, t2=0.4, t4=0.5), shed=hooks.shed, admit=hooks.admit,
-                     admit_new=hooks.admit_new)
+                     admit_new=hooks.admit_new, challenge=hooks.challenge)
     tu.endpoint = ep
     await ep.listen([ListenSpec("udp", "127.0.0.1", 0)])
     _, peer = await asyncio.get_running_loop().create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
@@ -122,6 +130,48 @@ async def test_only_new_invites_reach_the_hook_once(stack: Stack, shape: str) ->
         assert hooks.new is None and hooks.admitted == 4
 
 
+def register(port: int, call: str, extra: str = "", branch: str = "r1") -> bytes:
+    return options(port, 0, "REGISTER", via=f"SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{branch};rport") \
+        .replace(b"err-0@test", call.encode()).replace(b"Content-Length: 0\r\n", f"{extra}Content-Length: 0\r\n".encode())
+
+
+async def test_a_new_register_is_challenged_without_a_transaction(stack: Stack) -> None:
+    ep, _, peer, port, hooks = stack
+    peer.send(register(peer.port, "reg-1"), port)
+    first = response(await peer.next())
+    assert (first.status, first.reason, first.get("WWW-Authenticate")) == (401, "Unauthorized", 'Digest realm="t", nonce="n1"')
+    assert first.call_id == "reg-1" and first.cseq.method == "REGISTER" and first.get("Content-Length") == "0"
+    assert first.to.tag is not None and first.to.tag.startswith("sl")
+    assert (first.vias[0].param("received"), first.vias[0].param("rport")) == ("127.0.0.1", str(peer.port))
+    assert not ep.layer.server and ep.layer.get_timer() is None  # nothing kept: Timer J holds nothing for it
+    (glance,) = hooks.challenge_asked or []
+    assert (glance.uri, glance.to_value, glance.call_id, glance.noted) == (
+        "sip:switch@127.0.0.1", "<sip:switch@127.0.0.1>", "reg-1", frozenset())
+    assert hooks.new == ["REGISTER"] and hooks.admitted == 0 and hooks.asked == 0  # not the INVITE's hook
+    assert ep.requests_in["REGISTER"] == 1 and ep.responses_out[401] == 1 and ep.counters["stateless_responses"] == 1
+
+
+@pytest.mark.parametrize("extra", ["Authorization: Digest username=\"1\"\r\n", "Require: path\r\n", "folded"])
+async def test_a_register_with_credentials_or_requirements_takes_the_full_path(stack: Stack, extra: str) -> None:
+    ep, _, peer, port, hooks = stack
+    data = folded(register(peer.port, "reg-2")) if extra == "folded" else register(peer.port, "reg-2", extra)
+    peer.send(data, port)
+    assert response(await peer.next()).status == 200  # the TU's answer
+    assert hooks.challenge_asked is None and ep.counters["stateless_responses"] == 0
+    assert hooks.admitted == 1 and hooks.new is None and ep.requests_in["REGISTER"] == 1
+
+
+async def test_a_register_the_hook_leaves_is_parsed_once_and_its_retransmission_is_its_transactions(stack: Stack) -> None:
+    ep, _, peer, port, hooks = stack
+    hooks.challenging = False  # e.g. for a domain the registrar does not serve
+    peer.send(register(peer.port, "reg-3"), port)
+    assert response(await peer.next()).status == 200
+    peer.send(register(peer.port, "reg-3"), port)  # its retransmission: the transaction's answer, not the hook's
+    assert response(await peer.next()).status == 200
+    assert len(hooks.challenge_asked or []) == 1 and hooks.new == ["REGISTER"] and hooks.admitted == 1
+    assert ep.requests_in["REGISTER"] == 2 and ep.counters["stateless_responses"] == 0
+
+
 async def test_a_source_over_its_limit_is_dropped_before_the_hook(stack: Stack) -> None:
     ep, _, peer, port, hooks = stack
     hooks.refuse, hooks.allow_new = True, False
@@ -129,6 +179,10 @@ async def test_a_source_over_its_limit_is_dropped_before_the_hook(stack: Stack) 
     peer.send(options(peer.port, 6), port)
     assert response(await peer.next()).call_id == "err-6@test"  # the INVITE went unanswered
     assert ep.counters["dropped_limited"] == 1 and hooks.asked == 0 and hooks.new == ["INVITE"]
+    peer.send(register(peer.port, "reg-4"), port)
+    peer.send(options(peer.port, 7), port)
+    assert response(await peer.next()).call_id == "err-7@test"  # the REGISTER went unanswered too
+    assert ep.counters["dropped_limited"] == 2 and hooks.challenge_asked is None and hooks.new == ["INVITE", "REGISTER"]
 
 
 async def test_the_stateless_tag_is_the_requests_own() -> None:

@@ -49,7 +49,7 @@ from ..errors import RemoteProtocolError
 from ..headers import Via, contact_value
 from ..layer import AckReceived, CancelReceived, LayerOutput, RequestReceived, StrayResponse, TransactionLayer
 from ..message import REASONS, MessageError, Request, Response, make_error_response, make_response, parse_message
-from ..peek import peek_invite, stateless_answer
+from ..peek import Peek, peek_new, stateless_answer
 from ..transaction import (
     ClientTransaction,
     ResponseReceived,
@@ -109,6 +109,7 @@ class SipEndpoint:
         admit: Callable[[Request | Response | None, Target], bool] = lambda _m, _s: True,
         admit_new: Callable[[str, Target], bool] = lambda _m, _s: True,
         shed: Callable[[Target], StatelessRefusal | None] = lambda _s: None,
+        challenge: Callable[[Peek, Target], StatelessRefusal | None] = lambda _p, _s: None,
         branch_factory: Callable[[], str] | None = None, advertised_address: str | None = None,
     ) -> None:
         self.tu = tu
@@ -120,6 +121,9 @@ class SipEndpoint:
         self.admit = admit  # after parsing (None: unparseable), before any transaction: False drops it unanswered
         self.admit_new = admit_new  # the same for a new request (no To tag) of a method, read from a glance
         self.shed = shed  # a new INVITE from there, before its transaction: a refusal to send statelessly, or None
+        # A new REGISTER without credentials, from a glance: its challenge (or refusal) to send
+        # statelessly, or None for the full path (the registrar's hook).
+        self.challenge = challenge
         self._stateless = "sl" + secrets.token_hex(4)  # how the To tags of stateless answers begin
         self._stateless_ack = f"tag={self._stateless}".encode()
         self.loop = asyncio.get_running_loop()
@@ -253,19 +257,27 @@ class SipEndpoint:
         if data.startswith(b"ACK ") and self._stateless_ack in data:
             self.counters["stateless_acks"] += 1  # for a stateless answer: nothing to match (§8.2.7)
             return
-        admitted = False  # a new INVITE counted, and let through by ``shed``, from its glance
+        admitted = False  # a new INVITE or REGISTER counted, and not answered, from its glance
         if data.startswith(b"INVITE ") and len(data) <= self.max_message_size:
-            peek = peek_invite(data)
-            if peek is not None and not self.layer.knows_invite(peek.via):
+            peek = peek_new(data, "INVITE")
+            if peek is not None and not self.layer.knows_new(peek.via, "INVITE"):
                 if not self.admit_new("INVITE", source):
                     self.counters["dropped_limited"] += 1
                     return
                 self.requests_in["INVITE"] += 1
-                refusal = self.shed(source)
-                if refusal is not None:
-                    tag = self._stateless_tag(peek.call_id, peek.from_value, peek.via.branch, peek.cseq)
-                    self._send_stateless(source, refusal.status, stateless_answer(
-                        peek, refusal.status, refusal.reason, tag, refusal.headers, source.host, source.port))
+                if self._answered_glanced(peek, source, self.shed(source)):
+                    return
+                admitted = True
+        elif data.startswith(b"REGISTER ") and len(data) <= self.max_message_size and b"uthorization" not in data:
+            # (the authenticated half of a registration is not glanced at in vain; credentials
+            # spelt in another case are noted by the glance and take the full path all the same)
+            peek = peek_new(data, "REGISTER")
+            if peek is not None and not peek.noted and not self.layer.knows_new(peek.via, "REGISTER"):
+                if not self.admit_new("REGISTER", source):
+                    self.counters["dropped_limited"] += 1
+                    return
+                self.requests_in["REGISTER"] += 1
+                if self._answered_glanced(peek, source, self.challenge(peek, source)):
                     return
                 admitted = True
         try:
@@ -314,6 +326,14 @@ class SipEndpoint:
             response.add(name, value)
         response.set("Content-Length", "0")
         self._send_stateless(source, refusal.status, bytes(response))
+        return True
+
+    def _answered_glanced(self, peek: Peek, source: Target, answer: StatelessRefusal | None) -> bool:
+        if answer is None:
+            return False
+        tag = self._stateless_tag(peek.call_id, peek.from_value, peek.via.branch, peek.cseq)
+        self._send_stateless(source, answer.status, stateless_answer(
+            peek, answer.status, answer.reason, tag, answer.headers, source.host, source.port))
         return True
 
     def _send_stateless(self, source: Target, status: int, data: bytes) -> None:
