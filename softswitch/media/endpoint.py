@@ -16,7 +16,8 @@ latches it and reads its keys but forwards nothing from it; what it sends is hea
 the mixes the ``Mixer`` (mixer.py) sends.
 
 A party's RTP socket is *connected* (connect(2)) to the phone its leg latched, once that
-phone has been sending from there: the kernel then delivers that phone's packets alone and
+phone has been sending from there (when the media address is one IP address: on the
+wildcard, connect would also pin the socket's local address): the kernel then delivers that phone's packets alone and
 the relay reads them with ``recv`` and sends to it with ``send`` (no address to build or to
 parse, and the kernel keeps its route), about a tenth less CPU per packet.  The relay's
 decisions stay the same: a socket is connected only to the address the relay latched, at
@@ -38,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import errno
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable
@@ -99,6 +101,10 @@ class MediaEndpoint:
     ) -> None:
         self.address = address
         self.family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        # connect(2) on a socket bound to the wildcard address would also fix its local address
+        # to the route's choice, which need not be the one the SDP gave: such sockets stay as
+        # they are.
+        self.connects = _specific(address)
         self.pool = pool
         self.inactivity_timeout = inactivity_timeout
         self.on_dead = on_dead
@@ -143,7 +149,7 @@ class MediaEndpoint:
             self.loop.add_reader(sock.fileno(), self._readable_webrtc, browser, session.out(other, False),
                                  session.out(other, True), session.relay, leg, session.id, tap)
             return
-        out_peer = None if rtcp else session.connected.get(other)  # where ``out`` sends with a plain send
+        out_peer = None if rtcp or other in session.webrtc else session.connected.get(other)  # where ``out`` sends with send
         if not rtcp and leg in session.trusted:
             self.loop.add_reader(sock.fileno(), self._readable_connected, sock, session.out(other, False), session.relay,
                                  leg, session.connected[leg], out_peer, session.id, tap)
@@ -475,7 +481,7 @@ class MediaEndpoint:
         relay = session.relay
         for leg in ("a", "b"):
             party, connected = relay.legs[leg], session.connected.get(leg)
-            heard = party.latched is not None and party.last_seen is not None \
+            heard = self.connects and party.latched is not None and party.last_seen is not None \
                 and now - party.last_seen < relay.relatch_after and leg not in session.webrtc
             if connected is not None:
                 if not heard or connected != party.latched:
@@ -533,6 +539,14 @@ class MediaEndpoint:
             except Exception:
                 log.exception("hang-up of media-dead session %s failed", session_id)
         self._sweeper = self.loop.call_later(1.0, self._sweep)
+
+
+def _specific(address: str) -> bool:
+    """Whether ``address`` is one IP address (not the wildcard, not a name)."""
+    try:
+        return not ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False
 
 
 def _receive_failed(sock: socket.socket, exc: OSError) -> None:

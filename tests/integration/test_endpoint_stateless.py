@@ -151,6 +151,20 @@ async def test_a_new_register_is_challenged_without_a_transaction(stack: Stack) 
     assert ep.requests_in["REGISTER"] == 1 and ep.responses_out[401] == 1 and ep.counters["stateless_responses"] == 1
 
 
+async def test_a_retransmitted_register_gets_the_same_challenge_counted_once(stack: Stack) -> None:
+    """Over UDP a phone repeats its REGISTER until an answer comes (0.5, 1.5, 3.5 s...): each
+    copy is not another unanswered challenge against its address (the guard's limit)."""
+    ep, _, peer, port, hooks = stack
+    peer.send(register(peer.port, "reg-5"), port)
+    first = await peer.next()
+    peer.send(register(peer.port, "reg-5"), port)
+    assert await peer.next() == first
+    assert len(hooks.challenge_asked or []) == 1 and ep.counters["retransmissions"] == 1
+    peer.send(register(peer.port, "reg-5", branch="r2"), port)  # a new transaction (its retry): asked again
+    assert response(await peer.next()).status == 401 and len(hooks.challenge_asked or []) == 2
+    assert ep.requests_in["REGISTER"] == 3 and ep.responses_out[401] == 2
+
+
 @pytest.mark.parametrize("extra", ["Authorization: Digest username=\"1\"\r\n", "Require: path\r\n", "folded"])
 async def test_a_register_with_credentials_or_requirements_takes_the_full_path(stack: Stack, extra: str) -> None:
     ep, _, peer, port, hooks = stack

@@ -135,3 +135,21 @@ async def test_a_browser_on_the_leg_releases_it(call: tuple[MediaEndpoint, Media
     assert "a" not in session.connected
     media._settle(session, loop.time())
     assert "a" not in session.connected  # a browser's leg stays unconnected: ICE may move it
+
+
+async def test_sockets_on_the_wildcard_address_are_never_connected() -> None:
+    """connect(2) would pin such a socket's local address to the route's choice, perhaps not
+    the address the SDP gave: it keeps hearing every address it is bound to."""
+    media = MediaEndpoint("0.0.0.0", PortPool(31100, 31200))
+    a, b = phone(), phone()
+    try:
+        session = media.open("call")
+        media.set_announced("call", "a", a.getsockname())
+        media.set_announced("call", "b", b.getsockname())
+        assert await relays(a, session.ports["a"], b, b"A", 1) and await relays(b, session.ports["b"], a, b"B", 1)
+        media._settle(session, asyncio.get_running_loop().time())
+        assert session.connected == {} and await relays(a, session.ports["a"], b, b"C", 2)
+    finally:
+        media.shutdown()
+        a.close()
+        b.close()

@@ -74,6 +74,10 @@ trace = logging.getLogger("softswitch.sip.trace")
 TIMER_SLACK = 0.01  # seconds
 MAX_DATAGRAM = 65507  # bytes of UDP payload over IPv4 (65535 less the IP and UDP headers)
 ERROR_LOG_INTERVAL = 10.0  # seconds between tracebacks of one kind of internal error
+# A challenged REGISTER's answer kept for its retransmissions (which come 0.5, 1.5 and 3.5 s
+# after it over UDP, RFC 3261 §17.1.2.2), so that they are not counted as new challenges.
+CHALLENGE_MEMORY = 4.0  # seconds
+CHALLENGES_KEPT = 8192  # answers (~4 MB at most)
 
 
 class TransactionUser(Protocol):
@@ -124,6 +128,7 @@ class SipEndpoint:
         # A new REGISTER without credentials, from a glance: its challenge (or refusal) to send
         # statelessly, or None for the full path (the registrar's hook).
         self.challenge = challenge
+        self._challenged: dict[tuple[object, ...], tuple[float, bytes]] = {}  # glanced REGISTERs: (until, answer)
         self._stateless = "sl" + secrets.token_hex(4)  # how the To tags of stateless answers begin
         self._stateless_ack = f"tag={self._stateless}".encode()
         self.loop = asyncio.get_running_loop()
@@ -265,7 +270,9 @@ class SipEndpoint:
                     self.counters["dropped_limited"] += 1
                     return
                 self.requests_in["INVITE"] += 1
-                if self._answered_glanced(peek, source, self.shed(source)):
+                refusal = self.shed(source)
+                if refusal is not None:
+                    self._answered_glanced(peek, source, refusal)
                     return
                 admitted = True
         elif data.startswith(b"REGISTER ") and len(data) <= self.max_message_size and b"uthorization" not in data:
@@ -277,7 +284,17 @@ class SipEndpoint:
                     self.counters["dropped_limited"] += 1
                     return
                 self.requests_in["REGISTER"] += 1
-                if self._answered_glanced(peek, source, self.challenge(peek, source)):
+                key = (source.host, source.port, peek.via.branch, peek.via.sent_by)
+                again = self._challenged.get(key)
+                if again is not None and again[0] > self.loop.time():
+                    # A retransmission of a REGISTER challenged lately (its answer was lost, or
+                    # is on its way): the same answer again, not another challenge to count.
+                    self.counters["retransmissions"] += 1
+                    self._send(source, again[1])
+                    return
+                answer = self.challenge(peek, source)
+                if answer is not None:
+                    self._remember_challenge(key, self._answered_glanced(peek, source, answer))
                     return
                 admitted = True
         try:
@@ -328,13 +345,20 @@ class SipEndpoint:
         self._send_stateless(source, refusal.status, bytes(response))
         return True
 
-    def _answered_glanced(self, peek: Peek, source: Target, answer: StatelessRefusal | None) -> bool:
-        if answer is None:
-            return False
+    def _answered_glanced(self, peek: Peek, source: Target, answer: StatelessRefusal) -> bytes:
         tag = self._stateless_tag(peek.call_id, peek.from_value, peek.via.branch, peek.cseq)
-        self._send_stateless(source, answer.status, stateless_answer(
-            peek, answer.status, answer.reason, tag, answer.headers, source.host, source.port))
-        return True
+        data = stateless_answer(peek, answer.status, answer.reason, tag, answer.headers, source.host, source.port)
+        self._send_stateless(source, answer.status, data)
+        return data
+
+    def _remember_challenge(self, key: tuple[object, ...], data: bytes) -> None:
+        """Keep a glanced REGISTER's answer for ``CHALLENGE_MEMORY`` seconds, the newest
+        ``CHALLENGES_KEPT`` at most (a flood cannot grow it): what its retransmissions get."""
+        challenged = self._challenged
+        challenged.pop(key, None)  # (an expired one: the newest go last)
+        challenged[key] = (self.loop.time() + CHALLENGE_MEMORY, data)
+        if len(challenged) > CHALLENGES_KEPT:
+            del challenged[next(iter(challenged))]
 
     def _send_stateless(self, source: Target, status: int, data: bytes) -> None:
         self.counters["stateless_responses"] += 1
