@@ -149,13 +149,10 @@ class MediaEndpoint:
             self.loop.add_reader(sock.fileno(), self._readable_webrtc, browser, session.out(other, False),
                                  session.out(other, True), session.relay, leg, session.id, tap)
             return
-        out_peer = None if rtcp or other in session.webrtc else session.connected.get(other)  # where ``out`` sends with send
-        if not rtcp and leg in session.trusted:
-            self.loop.add_reader(sock.fileno(), self._readable_connected, sock, session.out(other, False), session.relay,
-                                 leg, session.connected[leg], out_peer, session.id, tap)
-            return
+        out_peer = None if rtcp or other in session.webrtc else session.connected.get(other)
+        peer = session.connected[leg] if not rtcp and leg in session.trusted else None
         self.loop.add_reader(sock.fileno(), self._readable, sock, session.out(other, rtcp), session.relay, leg, rtcp,
-                             session.id, tap, out_peer)
+                             session.id, tap, out_peer, peer)
 
     def _retap(self, session: MediaSession, *, rtcp: bool = False) -> None:
         """Watch the parties' RTP sockets with the session's taps (none: the plain path);
@@ -246,9 +243,8 @@ class MediaEndpoint:
 
     def detach(self, session_id: str, leg: str) -> None:
         session = self.sessions.get(session_id)
-        relay_leg = session.relay.legs.get(leg) if session is not None else None
-        if relay_leg is not None and session is not None:  # a supervisor's leg may be gone already
-            relay_leg.detach(self.loop.time())
+        if session is not None and leg in session.relay.legs:  # a supervisor's leg may be gone already
+            session.relay.legs[leg].detach(self.loop.time())
             self._follow(session)
 
     # --- sounds ----------------------------------------------------------------------
@@ -372,50 +368,32 @@ class MediaEndpoint:
 
     # --- the hot path -----------------------------------------------------------
     def _readable(self, sock: socket.socket, out: Sends, relay: RelaySession, leg: str, rtcp: bool,
-                  session_id: str, tap: Callable[[str, bytes], None] | None, out_peer: Address | None) -> None:
+                  session_id: str, tap: Tap | None, out_peer: Address | None, peer: Address | None) -> None:
+        """A datagram on a party's socket, relayed.  ``peer``: the socket is connected to that
+        phone and nothing else is queued (read without an address); ``out_peer``: where ``out``
+        is connected (sent to without one)."""
         # One datagram per wake-up: a phone sends one packet per 20 ms, so a second read would
         # almost always fail (and a failed non-blocking read costs an exception).  The loop's
         # poll is level-triggered: a socket with more waiting is simply ready again next turn.
         # (uvloop's datagram transports were tried instead: twice the CPU per packet.)
         try:
-            data, source = sock.recvfrom(2048)
+            if peer is None:
+                data, source = sock.recvfrom(2048)
+                source = source[:2]
+            else:
+                data, source = sock.recv(2048), peer
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             _receive_failed(sock, exc)
             return
-        destination = relay.on_packet(leg, source[:2], data, self.loop.time(), rtcp=rtcp)
-        if tap is not None and relay.legs[leg].latched == source[:2]:  # the leg's phone, not a stray
+        destination = relay.on_packet(leg, source, data, self.loop.time(), rtcp=rtcp)
+        if tap is not None and relay.legs[leg].latched == source:  # the leg's phone, not a stray
             tap(leg, data)
         if destination is not None:
             try:
                 if destination == out_peer:
                     out.send(data)  # type: ignore[attr-defined]  # a socket: only a party's plain socket is connected
-                else:
-                    out.sendto(data, destination)
-            except OSError:
-                self.counters["send_failed"] += 1
-        if relay.digits:
-            self._keys(relay, session_id)
-
-    def _readable_connected(self, sock: socket.socket, out: Sends, relay: RelaySession, leg: str, peer: Address,
-                            out_peer: Address | None, session_id: str, tap: Tap | None) -> None:
-        """``_readable`` for a party's RTP socket connected to its latched phone: whatever is
-        read came from ``peer``."""
-        try:
-            data = sock.recv(2048)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            _receive_failed(sock, exc)
-            return
-        destination = relay.on_packet(leg, peer, data, self.loop.time())
-        if tap is not None:
-            tap(leg, data)
-        if destination is not None:
-            try:
-                if destination == out_peer:
-                    out.send(data)  # type: ignore[attr-defined]
                 else:
                     out.sendto(data, destination)
             except OSError:
@@ -481,21 +459,21 @@ class MediaEndpoint:
         relay = session.relay
         for leg in ("a", "b"):
             party, connected = relay.legs[leg], session.connected.get(leg)
-            heard = self.connects and party.latched is not None and party.last_seen is not None \
-                and now - party.last_seen < relay.relatch_after and leg not in session.webrtc
+            heard = party.last_seen is not None and now - party.last_seen < relay.relatch_after
+            latched = party.latched if self.connects and heard and leg not in session.webrtc else None  # to connect to
             if connected is not None:
-                if not heard or connected != party.latched:
+                if connected != latched:
                     changed |= self._unconnect(session, leg)
                 elif leg not in session.trusted:
                     session.trusted.add(leg)
                     changed = True
-            elif heard and party.latched is not None:
+            elif latched is not None:
                 try:
-                    session.sockets[(leg, False)].connect(party.latched)
+                    session.sockets[(leg, False)].connect(latched)
                 except OSError as exc:
-                    log.debug("RTP socket of %s leg %s not connected to %s: %s", session.id, leg, party.latched, exc)
+                    log.debug("RTP socket of %s leg %s not connected to %s: %s", session.id, leg, latched, exc)
                     continue
-                session.connected[leg] = party.latched
+                session.connected[leg] = latched
                 changed = True
         if changed:
             self._retap(session)

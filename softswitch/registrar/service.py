@@ -286,8 +286,10 @@ class RegistrarService:
             to_uri = parse_name_addr(peek.to_value, "To").uri
         except RemoteProtocolError:
             return None
-        account = self.directory.account_for_host(to_uri.host) if isinstance(to_uri, SipUri) else None
-        if account is None or not isinstance(to_uri, SipUri):
+        if not isinstance(to_uri, SipUri):
+            return None
+        account = self.directory.account_for_host(to_uri.host)
+        if account is None:
             return None
         now = self.clock()
         shed = self._storm(account, to_uri.user_unescaped or "", peek.call_id, now)

@@ -45,13 +45,9 @@ class Peek:
     call_id: str
     cseq_line: str
     cseq: int
-    uri: str = ""  # the Request-URI, as received
-    to_value: str = ""
-    noted: frozenset[str] = frozenset()  # which of Authorization, Proxy-Authorization, Require, Proxy-Require it has (lower case)
-
-
-def peek_invite(data: bytes) -> Peek | None:
-    return peek_new(data, "INVITE")
+    uri: str  # the Request-URI, as received
+    to_value: str
+    noted: frozenset[str]  # which of Authorization, Proxy-Authorization, Require, Proxy-Require it has (lower case)
 
 
 def peek_new(data: bytes, method: str) -> Peek | None:
