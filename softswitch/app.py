@@ -29,6 +29,7 @@ from .media.endpoint import MediaEndpoint
 from .media.ports import PortPool
 from .media.rtpengine import RtpEngine, engine_of
 from .messaging.service import MessageService
+from .openfiles import FilePlan, raise_open_files
 from .park.service import ParkService, node_name
 from .presence.service import DialogEventService
 from .provisioning import plug_and_play
@@ -94,6 +95,7 @@ class App:
         self._load_watch: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self.gc_pauses = GcPauses()
+        self.files: FilePlan | None = None  # the open files the process may have, and what fits in them
 
     # --- lifecycle --------------------------------------------------------
     async def start(self) -> None:
@@ -108,6 +110,10 @@ class App:
             assert isinstance(self.store, SqlStore)  # the config rules ask for PostgreSQL
             self.cluster = ClusterNode(cfg.cluster, self.store, f"{first.address}:{first.port}")
             secret = await self.cluster.join()  # one nonce secret: a challenge from one node is answered at another
+        media = cfg.media
+        ports = PortPool(media.port_min, media.port_max)
+        self.files = raise_open_files(ports.size, cfg.transport.max_connections)
+        ports.size = self.files.pairs
         self.endpoint = SipEndpoint(
             self, timers=_timers(cfg), max_message_size=cfg.transport.max_message_size,
             tcp_idle_timeout=cfg.transport.tcp_idle_timeout,
@@ -121,13 +127,11 @@ class App:
         await self.registrar.start()
         self.messages = MessageService(cfg, self.registrar, self.endpoint, new_id=new_id, user_agent=USER_AGENT)
         tls = make_tls_context(str(cfg.server.tls.certificate), str(cfg.server.tls.private_key)) if cfg.server.tls else None
+        self._limit_connections(cfg)
         await self.endpoint.listen([ListenSpec(spec.transport, spec.address, spec.port) for spec in cfg.server.listen], tls)
         self._size_buffers(cfg)
-        media = cfg.media
-        self.media = MediaEndpoint(
-            media.address or cfg.server.listen[0].address, PortPool(media.port_min, media.port_max),
-            inactivity_timeout=media.inactivity_timeout,
-        )
+        self.media = MediaEndpoint(media.address or cfg.server.listen[0].address, ports,
+                                   inactivity_timeout=media.inactivity_timeout)
         self.park = ParkService(self.store, cfg.cluster.node if cfg.cluster else node_name((first.address, first.port)))
         await self.park.start()
         self.calls = CallService(cfg, self.registrar, self.endpoint, self.media, self.store, self.park,
@@ -241,6 +245,10 @@ class App:
         counters = self.endpoint.counters
         snap.dropped = {"banned": counters["dropped_banned"], "limited": counters["dropped_limited"],
                         "malformed": counters["dropped_malformed"], "kernel_buffer_full": counters["udp_dropped"]}
+        pool = self.endpoint.pool
+        snap.connections = len(pool.connections)
+        snap.connections_refused = {"banned": pool.counters["refused"], "full": pool.counters["refused_full"],
+                                    "per_source": pool.counters["refused_per_source"]}
         live_in = live_out = 0
         jitter = 0.0
         for session in self.media.sessions.values():
@@ -264,6 +272,17 @@ class App:
         snap.store_pending = {"bindings": self.registrar.writer.pending, "calls": self.calls.writer.pending}
         snap.delay_seconds = self.calls.admission.delay
         return snap
+
+    def _limit_connections(self, cfg: Config, *, reloaded: bool = False) -> None:
+        """The stream connections' caps; no more at once than the open files were sized for at start."""
+        total = cfg.transport.max_connections
+        if self.files is not None and total > self.files.connections:
+            if reloaded:  # (at start, a shortfall was told with the open files)
+                log.warning("transport.max_connections: %d at most until a restart (the open files are sized at start)",
+                            self.files.connections)
+            total = self.files.connections
+        if self.endpoint is not None:
+            self.endpoint.pool.set_limits(total, cfg.transport.max_connections_per_source, self.guard.core.is_trusted)
 
     def _size_buffers(self, cfg: Config) -> None:
         if self.endpoint is not None:
@@ -323,6 +342,8 @@ class App:
             out["sip"] = dict(self.endpoint.counters, transactions=len(layer.server) + len(layer.client),
                               retransmissions=layer.retransmissions)
             out["transactions"] = layer.states()
+            pool = self.endpoint.pool
+            out["connections"] = dict(pool.counters, open=len(pool.connections), sources=len(pool.per_source))
         if self.registrar is not None:
             out["registrar"] = dict(self.registrar.counters, bindings=len(self.registrar.table))
         if self.calls is not None:
@@ -337,7 +358,7 @@ class App:
         out["gc"] = self.gc_pauses.counters()
         if self.media is not None:
             out["media"] = dict(self.media.counters, sessions=len(self.media.sessions),
-                                ports_allocated=self.media.pool.counters.allocated,
+                                ports_pairs=self.media.pool.size, ports_allocated=self.media.pool.counters.allocated,
                                 ports_released=self.media.pool.counters.released)
         if self.engine is not None:
             out["rtpengine"] = dict(self.engine.counters, calls=len(self.engine.calls), **self.engine.ng.counters)
@@ -411,6 +432,7 @@ class App:
         gone = self.registrar.apply_config(new)
         ended = self.calls.apply_config(new, moves)
         self._size_buffers(new)
+        self._limit_connections(new, reloaded=True)
         if self.blf is not None:
             self.blf.apply_config(new, moves)
         if self.messages is not None:

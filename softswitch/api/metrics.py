@@ -24,6 +24,8 @@ class Snapshot:
     requests_received: dict[str, int] = field(default_factory=dict)  # method -> requests
     responses_sent: dict[str, int] = field(default_factory=dict)  # status code -> responses
     dropped: dict[str, int] = field(default_factory=dict)  # why -> messages dropped unanswered
+    connections: int = 0  # TCP, TLS and WebSocket connections open
+    connections_refused: dict[str, int] = field(default_factory=dict)  # why -> connections closed at once
     relay_packets: dict[str, int] = field(default_factory=dict)  # "in" | "out" -> RTP packets relayed
     relay_lost: int = 0  # packets lost on the way to the relay (RTP sequence), of ended calls
     relay_jitter_ms: dict[str, float] = field(default_factory=dict)  # "max" of calls in progress
@@ -69,6 +71,10 @@ class SwitchCollector(Collector):
         yield counter("sip_responses_sent", "SIP responses sent by the switch's transactions (retransmissions not counted)",
                       ["status"], {(c,): n for c, n in s.responses_sent.items()})
         yield counter("sip_dropped", "SIP messages dropped unanswered", ["why"], {(w,): n for w, n in s.dropped.items()})
+        yield gauge("sip_connections", "TCP, TLS and WebSocket connections open", [], {(): s.connections})
+        yield counter("sip_connections_refused", "Connections closed as soon as accepted: a banned source, or a cap "
+                      "(transport.max_connections, max_connections_per_source) reached", ["why"],
+                      {(w,): n for w, n in s.connections_refused.items()})
         yield counter("relay_packets", "RTP packets relayed", ["direction"], {(d,): n for d, n in s.relay_packets.items()})
         yield counter("relay_lost_packets", "RTP packets lost before the relay (by sequence number), of ended calls", [],
                       {(): s.relay_lost})

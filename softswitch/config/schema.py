@@ -175,6 +175,12 @@ class Transport(Strict):
                                     "of small requests waits there; new calls are shed before it fills with INVITEs "
                                     "(overload.max_delay); beyond it the kernel drops, counted as udp_dropped")
     max_message_size: int = Field(65535, ge=1500, le=1048576)
+    max_connections: int = Field(4096, ge=16, le=1_000_000, description="TCP, TLS and WebSocket connections open at "
+                                 "once; a new one past it is closed at once and counted (the process's open files are "
+                                 "raised to fit it and the relay's ports, or these are shrunk to fit them)")
+    max_connections_per_source: int = Field(100, ge=1, le=1_000_000, description="connections one address may hold "
+                                            "open at once (trunks and security.trusted_networks are exempt: put an office "
+                                            "behind one NAT address there)")
 
 
 class Store(Strict):

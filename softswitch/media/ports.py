@@ -34,16 +34,18 @@ class PortPool:
         self._free: deque[int] = deque(range(first, high - 1, 2))
         self._busy: set[int] = set()
         self.counters = PortCounters()
+        # Pairs that may be in use at once: the range's, or fewer when the open files the process
+        # may have allow fewer (openfiles.py; set by the switch at start).
         self.size = len(self._free)
 
     @property
     def free(self) -> int:
         """Port pairs ready to hand out."""
-        return len(self._free)
+        return self.size - len(self._busy)
 
     def allocate(self) -> int:
         """An even RTP port (its RTCP port is the one above)."""
-        if not self._free:
+        if len(self._busy) >= self.size:
             raise PortsExhausted(f"all {self.size} RTP port pairs are in use")
         port = self._free.popleft()
         self._busy.add(port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -111,6 +112,7 @@ class Switch:
     proc: subprocess.Popen[bytes] | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     clock: str | None = None  # "2026-11-23 03:00:00" (UTC): the switch's wall clock starts there (libfaketime)
+    open_files: tuple[int, int] | None = None  # (soft, hard) RLIMIT_NOFILE the switch starts with
 
     @property
     def config_path(self) -> Path:
@@ -135,7 +137,10 @@ class Switch:
             env = {**os.environ, "LD_PRELOAD": str(lib), "FAKETIME": f"@{self.clock}", "TZ": "UTC", "DONT_FAKE_MONOTONIC": "1"}
         before = self.log_path.read_bytes().count(b" ready") if self.log_path.exists() else 0  # a restart's old line
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
+            limits = self.open_files
+            self.proc = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         preexec_fn=None if limits is None else
+                                         lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -37,6 +37,18 @@ def test_pool_gives_even_ports_and_does_not_reuse_at_once() -> None:
         PortPool(80, 90)
 
 
+def test_pool_holds_no_more_pairs_in_use_than_its_size() -> None:
+    pool = PortPool(10000, 10020)  # ten pairs in the range
+    pool.size = 3  # what the open files allow (openfiles.py)
+    ports = [pool.allocate() for _ in range(3)]
+    assert pool.free == 0
+    with pytest.raises(PortsExhausted, match="all 3 RTP port pairs"):
+        pool.allocate()
+    pool.release(ports[1])
+    assert pool.free == 1
+    assert pool.allocate() not in ports  # a port not used lately, not the one just released
+
+
 def test_latching_learns_the_nat_address() -> None:
     s = session()
     # B speaks first: A has not latched, so its SDP address is all we know.

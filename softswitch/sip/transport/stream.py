@@ -21,6 +21,7 @@ from ..framing import Frame, Ping, StreamFramer
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1_000_000)  # UDP listeners use small ids; connections start above
+REFUSALS_LOGGED = 60.0  # seconds between log lines about connections refused for a cap
 
 
 class StreamConnection(asyncio.Protocol):
@@ -43,6 +44,9 @@ class StreamConnection(asyncio.Protocol):
         self.last_activity = self.pool.loop.time()
         if self.pool.refuse(self.peer[0]):  # banned: not a descriptor, nor a byte framed, for it
             self.pool.counters["refused"] += 1
+            transport.close()
+            return
+        if not self.pool.has_room(self.peer[0]):
             transport.close()
             return
         self.pool.add(self)
@@ -94,14 +98,55 @@ class ConnectionPool:
         self.incomplete_timeout = incomplete_timeout
         self.max_message_size = max_message_size
         self.connections: dict[int, StreamConnection] = {}
-        self.counters = {"framing_errors": 0, "idle_closed": 0, "opened": 0, "refused": 0}
+        self.per_source: dict[str, int] = {}  # address -> its connections open
+        self.max_connections = 4096
+        self.max_per_source = 100
+        self.exempt: Callable[[str], bool] = lambda host: False  # trusted: no per-source cap
+        self.counters = {"framing_errors": 0, "idle_closed": 0, "opened": 0, "refused": 0, "refused_full": 0,
+                         "refused_per_source": 0}
+        self._told: dict[str, tuple[float, int]] = {}  # counter -> when its refusals were last logged, how many since
+
+    def set_limits(self, total: int, per_source: int, exempt: Callable[[str], bool]) -> None:
+        """At most ``total`` connections open, ``per_source`` from one address unless ``exempt``."""
+        self.max_connections, self.max_per_source, self.exempt = total, per_source, exempt
+
+    def has_room(self, host: str) -> bool:
+        """Whether a new connection from ``host`` fits under the caps; a refusal is counted, and
+        logged at most once a minute for each cap (with how many were refused since)."""
+        if len(self.connections) >= self.max_connections:
+            self._refused("refused_full", f"{self.max_connections} connections are open (transport.max_connections)", host)
+            return False
+        if self.per_source.get(host, 0) >= self.max_per_source and not self.exempt(host):
+            self._refused("refused_per_source", f"{self.max_per_source} connections from one address are open "
+                          "(transport.max_connections_per_source)", host)
+            return False
+        return True
+
+    def _refused(self, counter: str, why: str, host: str) -> None:
+        self.counters[counter] += 1
+        now = self.loop.time()
+        last, since = self._told.get(counter, (-REFUSALS_LOGGED, 0))
+        if now - last < REFUSALS_LOGGED:
+            self._told[counter] = (last, since + 1)
+            return
+        self._told[counter] = (now, 0)
+        more = f"; {since} more refused since the last such line" if since else ""
+        log.warning("x connection from %s closed at once: %s%s", host, why, more)
 
     def add(self, conn: StreamConnection) -> None:
         self.connections[conn.conn_id] = conn
+        host = conn.peer[0]
+        self.per_source[host] = self.per_source.get(host, 0) + 1
         self.counters["opened"] += 1
 
     def remove(self, conn: StreamConnection) -> None:
         if self.connections.pop(conn.conn_id, None) is not None:
+            host = conn.peer[0]
+            left = self.per_source.get(host, 1) - 1
+            if left > 0:
+                self.per_source[host] = left
+            else:
+                self.per_source.pop(host, None)
             self.on_closed(conn)
 
     def get(self, conn_id: int | None) -> StreamConnection | None:

@@ -1,0 +1,118 @@
+"""The switch's open files (openfiles.py) and its caps on TCP connections, on a running switch
+started as a login shell would start it (a soft limit of 1,024 open files)."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .harness import Switch, admin
+from .test_streams import register_over
+
+
+def limits_of(sw: Switch) -> tuple[int, int]:
+    """The switch process's (soft, hard) open-file limits, from /proc."""
+    assert sw.proc is not None
+    for line in Path(f"/proc/{sw.proc.pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no open-files line in /proc/PID/limits")
+
+
+def test_a_login_shells_limit_is_raised_to_what_the_relay_needs(tmp_path: Path) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"this machine's hard limit ({hard}) leaves nothing to raise")
+    sw = Switch(tmp_path, open_files=(1024, hard)).start()
+    try:
+        soft, _ = limits_of(sw)
+        counters = admin(sw, "counters")
+        pairs = counters["media"]["ports_pairs"]
+        assert "open files: limit raised from 1024" in sw.log()
+        # The example's range (5,000 pairs: 10,000 sockets, and a recording each) and 4,096 connections,
+        # or as much as the hard limit allows (and a warning).
+        if pairs == 5000:
+            assert soft >= 3 * 5000 + 4096
+        else:
+            assert soft == hard and 3 * pairs < soft and "open files: at most" in sw.log()
+    finally:
+        sw.stop()
+
+
+@contextlib.contextmanager
+def connections(port: int, source: str, count: int) -> Iterator[list[socket.socket]]:
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.settimeout(5)
+            sock.bind((source, 0))
+            sock.connect(("127.0.0.1", port))
+            socks.append(sock)
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def closed_at_once(sock: socket.socket) -> bool:
+    """The switch closed the connection without reading from it (EOF or a reset)."""
+    try:
+        return sock.recv(1) == b""
+    except (ConnectionResetError, TimeoutError):
+        return False
+
+
+def test_a_hard_limit_too_low_shrinks_the_port_pool_and_connection_cap_and_says_so(tmp_path: Path) -> None:
+    sw = Switch(tmp_path, open_files=(400, 400)).start()
+    try:
+        log = sw.log()
+        assert "open files: at most 400" in log, log
+        counters = admin(sw, "counters")
+        # 400 files: 256 kept aside, a quarter of the rest (36) for connections, 3 a port pair for the rest.
+        assert counters["media"]["ports_pairs"] == 36
+        assert limits_of(sw) == (400, 400)
+        with connections(sw.port, "127.0.0.2", 36) as socks:
+            sw.wait_for(lambda: admin(sw, "counters")["connections"]["open"] == 36, what="36 connections open")
+            with connections(sw.port, "127.0.0.3", 1) as (extra,):
+                assert closed_at_once(extra)
+            assert admin(sw, "counters")["connections"]["refused_full"] == 1
+            socks[0].close()
+            sw.wait_for(lambda: admin(sw, "counters")["connections"]["open"] == 35, what="a connection gone")
+            with connections(sw.port, "127.0.0.3", 1) as (extra,):  # room again
+                assert register_over(extra, "TCP", "102", "acme-102-secret").startswith(b"SIP/2.0 200 ")
+        assert "closed at once: 36 connections are open (transport.max_connections)" in sw.log()
+    finally:
+        sw.stop()
+
+
+def test_one_address_holds_at_most_its_share_of_connections_unless_trusted(tmp_path: Path) -> None:
+    sw = Switch(tmp_path, overrides={"transport": {"max_connections_per_source": 3}}).start()
+    try:
+        with connections(sw.port, "127.0.0.2", 3) as socks:
+            sw.wait_for(lambda: admin(sw, "counters")["connections"]["open"] == 3, what="three connections open")
+            with connections(sw.port, "127.0.0.2", 1) as (fourth,):
+                assert closed_at_once(fourth)
+            with connections(sw.port, "127.0.0.3", 1) as (other,):  # another address has its own share
+                assert register_over(other, "TCP", "103", "acme-103-secret").startswith(b"SIP/2.0 200 ")
+            with connections(sw.port, "127.0.0.1", 5) as trusted:  # security.trusted_networks: no share
+                assert register_over(trusted[-1], "TCP", "104", "acme-104-secret").startswith(b"SIP/2.0 200 ")
+            assert register_over(socks[0], "TCP", "102", "acme-102-secret").startswith(b"SIP/2.0 200 ")  # unharmed
+            counters = admin(sw, "counters")["connections"]
+            assert counters["refused_per_source"] == 1 and counters["refused_full"] == 0
+        assert "closed at once: 3 connections from one address are open" in sw.log()
+        sw.write_config(transport={"max_connections_per_source": 5})  # a reload applies a new share at once
+        sw.signal(signal.SIGHUP)
+        sw.wait_for(lambda: "config reloaded" in sw.log(), what="the reload")
+        with connections(sw.port, "127.0.0.2", 5) as socks:
+            assert register_over(socks[-1], "TCP", "102", "acme-102-secret").startswith(b"SIP/2.0 200 ")
+        assert admin(sw, "counters")["connections"]["refused_per_source"] == 1
+    finally:
+        sw.stop()
