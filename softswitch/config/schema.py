@@ -171,7 +171,7 @@ class Overload(Strict):
 class Transport(Strict):
     tcp_idle_timeout: float = Field(900, ge=10, le=86400, description="close idle TCP/TLS connections after this")
     udp_receive_buffer: int = Field(4194304, ge=65536, le=268435456, description="bytes of datagrams the kernel may "
-                                    "queue for the switch (it doubles this, up to net.core.rmem_max): a burst of thousands "
+                                    "queue for the switch (it doubles this; past net.core.rmem_max only with CAP_NET_ADMIN): a burst of thousands "
                                     "of small requests waits there; new calls are shed before it fills with INVITEs "
                                     "(overload.max_delay); beyond it the kernel drops, counted as udp_dropped")
     max_message_size: int = Field(65535, ge=1500, le=1048576)

@@ -113,6 +113,7 @@ class Switch:
     overrides: dict[str, Any] = field(default_factory=dict)
     clock: str | None = None  # "2026-11-23 03:00:00" (UTC): the switch's wall clock starts there (libfaketime)
     open_files: tuple[int, int] | None = None  # (soft, hard) RLIMIT_NOFILE the switch starts with
+    prefix: tuple[str, ...] = ()  # a command the switch is started through (setpriv ...)
 
     @property
     def config_path(self) -> Path:
@@ -129,7 +130,7 @@ class Switch:
     def start(self) -> Switch:
         if not self.config_path.exists():
             self.write_config()
-        command = [sys.executable, "-m", "softswitch", "serve", "--config", str(self.config_path)]
+        command = [*self.prefix, sys.executable, "-m", "softswitch", "serve", "--config", str(self.config_path)]
         env = None
         if self.clock is not None:  # only the wall clock moves: timers keep the real monotonic one
             require_tool("faketime")

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 # before the queue makes every request wait: an answer seconds late is worse than a 503 now.
 SOCKET_BUFFER = 4 * 1024 * 1024
 SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)  # Linux: rmem_alloc, rcvbuf, ..., drops (u32 each)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux: past net.core.rmem_max, with CAP_NET_ADMIN
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 SIOCGSTAMP = 0x8906  # Linux: when the datagram last read reached the socket (a struct timeval, wall clock)
 _TIMEVAL = struct.Struct("@ll")
 _NO_TIMEVAL = bytes(_TIMEVAL.size)
@@ -35,6 +37,7 @@ class UdpListener(asyncio.DatagramProtocol):
         self.received_bytes = 0  # handed to the switch so far: the drain rate of the queue
         self.waited = 0.0  # the longest a datagram read since ``take_waited`` had waited in the kernel (seconds)
         self._fd = -1  # for the kernel's arrival stamps; -1: not available
+        self._short_told = 0  # the receive buffer size last found short of what was asked, and told
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
@@ -42,20 +45,28 @@ class UdpListener(asyncio.DatagramProtocol):
         self.local = (sockname[0], sockname[1])
         sock = transport.get_extra_info("socket")
         self._fd = sock.fileno()
-        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
-            except OSError as exc:  # pragma: no cover - not seen on Linux
-                log.warning("udp %s: cannot enlarge socket buffer: %s", self.local, exc)
+        try:
+            _set_buffer(sock, socket.SO_SNDBUF, SO_SNDBUFFORCE, SOCKET_BUFFER)
+        except OSError as exc:  # pragma: no cover - not seen on Linux
+            log.warning("udp %s: cannot enlarge the send buffer: %s", self.local, exc)
 
     def size_receive_buffer(self, size: int) -> None:
-        """Bound the kernel's queue of datagrams not yet read (the kernel doubles ``size``)."""
+        """Bound the kernel's queue of datagrams not yet read (the kernel doubles ``size``).
+        Past net.core.rmem_max (212,992 on a fresh Debian) only with CAP_NET_ADMIN (root):
+        without it the kernel gives at most twice rmem_max, and that is told once per size."""
         sock = self.transport.get_extra_info("socket") if self.transport is not None else None
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-            except OSError as exc:  # pragma: no cover - not seen on Linux
-                log.warning("udp %s: cannot size the receive buffer: %s", self.local, exc)
+        if sock is None:
+            return
+        try:
+            got = _set_buffer(sock, socket.SO_RCVBUF, SO_RCVBUFFORCE, size)
+        except OSError as exc:  # pragma: no cover - not seen on Linux
+            log.warning("udp %s: cannot size the receive buffer: %s", self.local, exc)
+            return
+        if got < 2 * size and self._short_told != size:
+            self._short_told = size
+            log.warning("udp %s:%d: the kernel's receive buffer is %d bytes, not the %d transport.udp_receive_buffer "
+                        "asks (doubled): net.core.rmem_max is %s; raise it (sysctl -w net.core.rmem_max=%d) or give "
+                        "the switch CAP_NET_ADMIN", *self.local, got, 2 * size, _rmem_max(), size)
 
     def backlog(self) -> tuple[int, int]:
         """Bytes waiting in the kernel to be read, and datagrams the kernel dropped because the
@@ -95,3 +106,21 @@ class UdpListener(asyncio.DatagramProtocol):
     def send(self, data: bytes, host: str, port: int) -> None:
         if self.transport is not None:
             self.transport.sendto(data, (host, port))
+
+
+def _set_buffer(sock: socket.socket, option: int, force: int, size: int) -> int:
+    """Ask for a socket buffer of ``size`` bytes: past the kernel's cap where the process may
+    (``force``), else up to it.  What the kernel gave (twice what it granted)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force, size)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, option, size)
+    return int(sock.getsockopt(socket.SOL_SOCKET, option))
+
+
+def _rmem_max() -> str:
+    try:
+        with open("/proc/sys/net/core/rmem_max") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"

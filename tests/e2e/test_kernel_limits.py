@@ -1,18 +1,22 @@
-"""The switch's open files (openfiles.py) and its caps on TCP connections, on a running switch
-started as a login shell would start it (a soft limit of 1,024 open files)."""
+"""What the switch asks of the kernel at start, on a running switch: its open files (openfiles.py:
+started as a login shell would start it, with a soft limit of 1,024) and the caps on TCP
+connections that follow; its UDP receive buffer past net.core.rmem_max."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import resource
 import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .harness import Switch, admin
+from .harness import Switch, admin, options, require_tool
 from .test_streams import register_over
 
 
@@ -114,5 +118,48 @@ def test_one_address_holds_at_most_its_share_of_connections_unless_trusted(tmp_p
         with connections(sw.port, "127.0.0.2", 5) as socks:
             assert register_over(socks[-1], "TCP", "102", "acme-102-secret").startswith(b"SIP/2.0 200 ")
         assert admin(sw, "counters")["connections"]["refused_per_source"] == 1
+    finally:
+        sw.stop()
+
+
+def receive_buffer(port: int) -> int:
+    """The kernel's receive buffer of the switch's UDP socket on ``port`` (ss's skmem rb)."""
+    out = subprocess.run(["ss", "-u", "-a", "-n", "-m", "sport", "=", f":{port}"], capture_output=True, text=True,
+                         check=True).stdout
+    found = re.search(r"skmem:\(r\d+,rb(\d+),", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def test_the_udp_receive_buffer_is_what_the_config_asks_past_the_kernels_cap(tmp_path: Path) -> None:
+    require_tool("ss")
+    cap = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    asked = 4 * cap  # past net.core.rmem_max, whatever this machine's is
+    if asked > 268435456 or os.geteuid() != 0:
+        pytest.skip("needs root (CAP_NET_ADMIN) and a net.core.rmem_max under 64 MiB")
+    sw = Switch(tmp_path, overrides={"transport": {"udp_receive_buffer": asked}}).start()
+    try:
+        assert receive_buffer(sw.port) == 2 * asked  # SO_RCVBUFFORCE: root may go past the cap
+        assert "receive buffer is" not in sw.log()
+    finally:
+        sw.stop()
+
+
+def test_a_receive_buffer_the_kernel_caps_is_told_with_what_to_raise(tmp_path: Path) -> None:
+    require_tool("ss")
+    setpriv = require_tool("setpriv")
+    cap = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    asked = 4 * cap
+    if asked > 268435456:
+        pytest.skip("net.core.rmem_max is over 64 MiB here")
+    # Without CAP_NET_ADMIN, as a switch run by a plain user is.
+    sw = Switch(tmp_path, overrides={"transport": {"udp_receive_buffer": asked}},
+                prefix=(setpriv, "--inh-caps=-all", "--bounding-set=-net_admin")).start()
+    try:
+        assert receive_buffer(sw.port) == 2 * cap
+        line = next(line for line in sw.log().splitlines() if "receive buffer is" in line)
+        assert f"the kernel's receive buffer is {2 * cap} bytes, not the {2 * asked}" in line
+        assert f"net.core.rmem_max is {cap}; raise it (sysctl -w net.core.rmem_max={asked})" in line
+        assert options(sw.port) == 200  # and it serves all the same
     finally:
         sw.stop()
