@@ -125,6 +125,7 @@ class App:
             guard=self.guard,
         )
         await self.registrar.start()
+        self.registrar.on_authenticated = lambda flow: self.endpoint.pool.vouch(flow.conn_id) if self.endpoint else None
         self.messages = MessageService(cfg, self.registrar, self.endpoint, new_id=new_id, user_agent=USER_AGENT)
         tls = make_tls_context(str(cfg.server.tls.certificate), str(cfg.server.tls.private_key)) if cfg.server.tls else None
         self._limit_connections(cfg)
@@ -282,7 +283,8 @@ class App:
                             self.files.connections)
             total = self.files.connections
         if self.endpoint is not None:
-            self.endpoint.pool.set_limits(total, cfg.transport.max_connections_per_source, self.guard.core.is_trusted)
+            self.endpoint.pool.set_limits(total, cfg.transport.max_connections_per_source, self.guard.core.is_trusted,
+                                          cfg.transport.tcp_auth_timeout)
 
     def _size_buffers(self, cfg: Config) -> None:
         if self.endpoint is not None:

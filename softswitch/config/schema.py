@@ -178,6 +178,9 @@ class Transport(Strict):
     max_connections: int = Field(4096, ge=16, le=1_000_000, description="TCP, TLS and WebSocket connections open at "
                                  "once; a new one past it is closed at once and counted (the process's open files are "
                                  "raised to fit it and the relay's ports, or these are shrunk to fit them)")
+    tcp_auth_timeout: float = Field(30, ge=5, le=86400, description="close a TCP, TLS or WebSocket connection that "
+                                    "has carried no authenticated request (a registration, a call, a subscription) this "
+                                    "many seconds after it opened (trunks and security.trusted_networks are exempt)")
     max_connections_per_source: int = Field(100, ge=1, le=1_000_000, description="connections one address may hold "
                                             "open at once (trunks and security.trusted_networks are exempt: put an office "
                                             "behind one NAT address there)")

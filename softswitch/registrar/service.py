@@ -148,6 +148,7 @@ class RegistrarService:
         self.learned: set[tuple[str, str, str]] = set()
         self.writer: BatchWriter[Change] = BatchWriter(self._persist, config.store.flush_interval, "bindings")
         self.guard = guard  # per-source limits: the challenges sent and answered and the failures count there
+        self.on_authenticated: Callable[[Target], None] = lambda flow: None  # a request on that flow passed digest
         self.admission: Admission | None = None  # load shedding (the call service's): a storm of new registrations
         self.counters = {"registered": 0, "challenged": 0, "auth_failed": 0, "banned": 0}
         self.on_changes: Callable[[Sequence[Change]], None] | None = None  # a cluster's other nodes hear them
@@ -324,7 +325,7 @@ class RegistrarService:
         the request acts for, which must be the authenticated one."""
         credentials, challenge, status = (
             ("Proxy-Authorization", "Proxy-Authenticate", 407) if proxy else ("Authorization", "WWW-Authenticate", 401))
-        client = self.client(request, source)
+        client, flow = self.client(request, source), source
         if client is not source:
             if self.guard.is_banned(client.host):  # banned behind the edge, whose own packets must flow
                 self.respond(tx, make_response(request, 403, to_tag=self.tag_factory()))
@@ -346,6 +347,7 @@ class RegistrarService:
             self._auth_failed(tx, request, source, account, result.username, result.reason)
             return None
         self.guard.succeeded(source.host)
+        self.on_authenticated(flow)
         return result.username
 
     def _auth_failed(self, tx: ServerTransaction, request: Request, source: Target, account: Account, user: str | None, why: str) -> None:

@@ -92,3 +92,26 @@ def test_idle_tcp_connection_is_closed(make_switch) -> None:  # type: ignore[no-
         waited = time.monotonic() - started
     assert 10 <= waited < 20, waited
     assert "closed: idle" in sw.log()
+
+
+def test_a_connection_that_authenticates_nothing_is_closed_after_tcp_auth_timeout(make_switch) -> None:  # type: ignore[no-untyped-def]
+    """As Asterisk's tcpauthtimeout: a connection from an untrusted address that carried no
+    authenticated request is let go (a connection flood cannot hold the switch's files for the
+    idle timeout); one that registered stays, and so do trusted addresses'."""
+    sw: Switch = make_switch(transport={"tcp_auth_timeout": 5})
+    with socket.socket() as silent, socket.socket() as registered, socket.socket() as trusted:
+        for sock, source in ((silent, "127.0.0.2"), (registered, "127.0.0.3"), (trusted, "127.0.0.1")):
+            sock.settimeout(30)
+            sock.bind((source, 0))
+            sock.connect(("127.0.0.1", sw.port))
+        opened = time.monotonic()
+        assert register_over(registered, "TCP", "102", "acme-102-secret").startswith(b"SIP/2.0 200 ")
+        silent.sendall(b"\r\n\r\n")  # keep-alives are not authentication
+        assert silent.recv(16) == b"\r\n"
+        assert silent.recv(16) == b""  # closed by the switch
+        waited = time.monotonic() - opened
+        assert 5 <= waited < 25, waited  # at the first sweep past 5 s (every 5 s)
+        for sock in (registered, trusted):
+            sock.sendall(b"\r\n\r\n")
+            assert sock.recv(16) == b"\r\n"
+    assert "closed: no authenticated request in 5 s" in sw.log()

@@ -515,7 +515,7 @@ class SipEndpoint:
     async def _connect_and_send(self, target: Target, data: bytes) -> None:
         try:
             _, conn = await self.loop.create_connection(
-                lambda: StreamConnection("TCP", self.pool), target.host, target.port
+                lambda: StreamConnection("TCP", self.pool, outbound=True), target.host, target.port
             )
             conn.write(data)
         except OSError as exc:

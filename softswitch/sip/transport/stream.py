@@ -4,7 +4,10 @@ Each connection frames its bytes with ``StreamFramer`` and hands whole
 messages to the endpoint.  A framing error closes the connection (the stream
 cannot be resynchronised); a double-CRLF ping is answered with a CRLF pong.
 Connections that stay idle, or that hold part of a message for too long, are
-closed by ``sweep``.
+closed by ``sweep``; so is one that has carried no authenticated request (a registration, a
+call, a subscription: the registrar ``vouch``es for it) some time after it opened, unless its
+address is trusted or the switch opened it.  A new connection past the caps (in all, and per
+address unless trusted) is closed as soon as it is accepted.
 """
 
 from __future__ import annotations
@@ -27,28 +30,32 @@ REFUSALS_LOGGED = 60.0  # seconds between log lines about connections refused fo
 class StreamConnection(asyncio.Protocol):
     message_framed = False  # each message arrives whole (WebSocket), not cut from a byte stream
 
-    def __init__(self, transport_name: str, pool: ConnectionPool) -> None:
+    def __init__(self, transport_name: str, pool: ConnectionPool, *, outbound: bool = False) -> None:
         self.name = transport_name
         self.pool = pool
         self.conn_id = next(_ids)
         self.framer = StreamFramer(pool.max_message_size)
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
-        self.last_activity = 0.0
+        self.opened = self.last_activity = 0.0
         self.pending_since: float | None = None
+        self.outbound = outbound  # the switch opened it (to a trunk): not screened, not capped
+        self.vouched = outbound  # it carried an authenticated request (or needs none): kept past auth_timeout
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer: Any = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
-        self.last_activity = self.pool.loop.time()
-        if self.pool.refuse(self.peer[0]):  # banned: not a descriptor, nor a byte framed, for it
-            self.pool.counters["refused"] += 1
-            transport.close()
-            return
-        if not self.pool.has_room(self.peer[0]):
-            transport.close()
-            return
+        self.opened = self.last_activity = self.pool.loop.time()
+        if not self.outbound:
+            if self.pool.refuse(self.peer[0]):  # banned: not a descriptor, nor a byte framed, for it
+                self.pool.counters["refused"] += 1
+                transport.close()
+                return
+            if not self.pool.has_room(self.peer[0]):
+                transport.close()
+                return
+            self.vouched = self.pool.exempt(self.peer[0])
         self.pool.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -101,14 +108,24 @@ class ConnectionPool:
         self.per_source: dict[str, int] = {}  # address -> its connections open
         self.max_connections = 4096
         self.max_per_source = 100
-        self.exempt: Callable[[str], bool] = lambda host: False  # trusted: no per-source cap
+        self.auth_timeout: float | None = None  # seconds a connection has to carry an authenticated request
+        self.exempt: Callable[[str], bool] = lambda host: False  # trusted: no per-source cap, no auth_timeout
         self.counters = {"framing_errors": 0, "idle_closed": 0, "opened": 0, "refused": 0, "refused_full": 0,
-                         "refused_per_source": 0}
+                         "refused_per_source": 0, "unauthenticated_closed": 0}
         self._told: dict[str, tuple[float, int]] = {}  # counter -> when its refusals were last logged, how many since
 
-    def set_limits(self, total: int, per_source: int, exempt: Callable[[str], bool]) -> None:
-        """At most ``total`` connections open, ``per_source`` from one address unless ``exempt``."""
+    def set_limits(self, total: int, per_source: int, exempt: Callable[[str], bool], auth_timeout: float | None) -> None:
+        """At most ``total`` connections open, ``per_source`` from one address unless ``exempt``;
+        one that has carried no authenticated request ``auth_timeout`` seconds after it opened is
+        closed at the next sweep (None: never), unless ``exempt``."""
         self.max_connections, self.max_per_source, self.exempt = total, per_source, exempt
+        self.auth_timeout = auth_timeout
+
+    def vouch(self, conn_id: int | None) -> None:
+        """A request on this connection was authenticated: it stays as long as it is used."""
+        conn = self.get(conn_id)
+        if conn is not None:
+            conn.vouched = True
 
     def has_room(self, host: str) -> bool:
         """Whether a new connection from ``host`` fits under the caps; a refusal is counted, and
@@ -159,6 +176,11 @@ class ConnectionPool:
             if stuck or now - conn.last_activity > self.idle_timeout:
                 log.info("x %s %s:%s closed: %s", conn.name, *conn.peer, "incomplete message" if stuck else "idle")
                 self.counters["idle_closed"] += 1
+                conn.close()
+            elif not conn.vouched and self.auth_timeout is not None and now - conn.opened > self.auth_timeout:
+                self.counters["unauthenticated_closed"] += 1
+                log.info("x %s %s:%s closed: no authenticated request in %g s (transport.tcp_auth_timeout)",
+                         conn.name, *conn.peer, self.auth_timeout)
                 conn.close()
 
     def close_all(self) -> None:
