@@ -112,7 +112,7 @@ class App:
             secret = await self.cluster.join()  # one nonce secret: a challenge from one node is answered at another
         media = cfg.media
         ports = PortPool(media.port_min, media.port_max)
-        self.files = raise_open_files(ports.size, cfg.transport.max_connections)
+        self.files = raise_open_files(ports.size, cfg.transport.max_connections, cfg.overload.port_reserve)
         ports.size = self.files.pairs
         self.endpoint = SipEndpoint(
             self, timers=_timers(cfg), max_message_size=cfg.transport.max_message_size,
@@ -274,13 +274,14 @@ class App:
         snap.delay_seconds = self.calls.admission.delay
         return snap
 
-    def _limit_connections(self, cfg: Config, *, reloaded: bool = False) -> None:
-        """The stream connections' caps; no more at once than the open files were sized for at start."""
+    def _limit_connections(self, cfg: Config, *, before: Config | None = None) -> None:
+        """The stream connections' caps; no more at once than the open files were sized for at
+        start (``before``: the config a reload replaces)."""
         total = cfg.transport.max_connections
         if self.files is not None and total > self.files.connections:
-            if reloaded:  # (at start, a shortfall was told with the open files)
-                log.warning("transport.max_connections: %d at most until a restart (the open files are sized at start)",
-                            self.files.connections)
+            if before is not None and total != before.transport.max_connections:  # (at start: told with the files)
+                log.warning("transport.max_connections: %d at most, what the open files were sized for at start "
+                            "(a higher open-file limit and a restart give more)", self.files.connections)
             total = self.files.connections
         if self.endpoint is not None:
             self.endpoint.pool.set_limits(total, cfg.transport.max_connections_per_source, self.guard.core.is_trusted,
@@ -428,13 +429,13 @@ class App:
             log.warning("api address/port/tls changes take effect at the next restart (its tokens apply now)")
         moves = extension_moves(self.config, new, renumbered)
         resync = changed_devices(self.config, new, time.time()) if self.provisioner is not None else []
-        self.config = new
+        old, self.config = self.config, new
         assert self.registrar is not None and self.calls is not None
         self.guard.apply_config(new)
         gone = self.registrar.apply_config(new)
         ended = self.calls.apply_config(new, moves)
         self._size_buffers(new)
-        self._limit_connections(new, reloaded=True)
+        self._limit_connections(new, before=old)
         if self.blf is not None:
             self.blf.apply_config(new, moves)
         if self.messages is not None:

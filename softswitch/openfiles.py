@@ -47,21 +47,24 @@ def plan(soft: int, hard: int, pairs: int, connections: int) -> FilePlan:
     return FilePlan(limit, min(pairs, (room - shared_connections) // PER_PAIR), shared_connections, short=True)
 
 
-def raise_open_files(pairs: int, connections: int) -> FilePlan:
-    """Raise the soft limit to what ``plan`` says, and log what it is (a warning if short)."""
+def raise_open_files(pairs: int, connections: int, reserve: int = 0) -> FilePlan:
+    """Raise the soft limit to what ``plan`` says, and log what it is (a warning if short;
+    ``reserve``: the pairs the load shedding keeps for calls already up, ``overload.port_reserve``)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    chosen = plan(soft, hard, pairs, connections)
+    chosen, which = plan(soft, hard, pairs, connections), "the hard limit"
     if chosen.limit != soft:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (chosen.limit, hard))
         except (ValueError, OSError) as exc:  # not allowed after all: share out what there is
             log.warning("open files: the limit of %d could not be raised to %d: %s", soft, chosen.limit, exc)
-            chosen = plan(soft, soft, pairs, connections)
+            chosen, which = plan(soft, soft, pairs, connections), "the soft limit, which could not be raised"
     if chosen.short:
-        log.warning("open files: at most %d (the hard limit; raise it with LimitNOFILE= in the systemd unit or "
-                    "ulimit -Hn): room for %d of the %d RTP port pairs (%d calls at once) and %d of the %d connections "
-                    "(transport.max_connections); calls past that get 503", chosen.limit, chosen.pairs, pairs,
-                    chosen.pairs // 2, chosen.connections, connections)
+        calls = max(0, chosen.pairs - reserve) // 2
+        log.log(logging.ERROR if calls == 0 else logging.WARNING,
+                "open files: at most %d (%s; raise it with LimitNOFILE= in the systemd unit or ulimit -n): room for "
+                "%d of the %d RTP port pairs (%d calls at once, overload.port_reserve kept) and %d of the %d "
+                "connections (transport.max_connections); calls past that get 503", chosen.limit, which, chosen.pairs,
+                pairs, calls, chosen.connections, connections)
     elif chosen.limit != soft:
         log.info("open files: limit raised from %d to %d", soft, chosen.limit)
     return chosen

@@ -74,6 +74,14 @@ def test_tls_listener_registers_over_its_connection(make_switch, tmp_path: Path)
         assert row["TRANSPORT"] == "TLS" and row["SOURCE"] == f"127.0.0.1:{tls.getsockname()[1]}"
     # The connection is gone: so is the binding that could only be reached through it.
     sw.wait_for(lambda: sw.registrations("acme") == [], what="TLS binding dropped")
+    # A client that never starts its handshake holds no descriptor for long (TLS_HANDSHAKE_TIMEOUT).
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=30) as silent:
+        opened = time.monotonic()
+        try:
+            assert silent.recv(16) == b""
+        except ConnectionResetError:
+            pass
+        assert 9 <= time.monotonic() - opened < 25
 
 
 def test_tcp_crlf_ping_is_answered_with_pong(switch: Switch) -> None:

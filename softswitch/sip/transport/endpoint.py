@@ -76,6 +76,8 @@ MAX_DATAGRAM = 65507  # bytes of UDP payload over IPv4 (65535 less the IP and UD
 ERROR_LOG_INTERVAL = 10.0  # seconds between tracebacks of one kind of internal error
 # A challenged REGISTER's answer kept for its retransmissions (which come 0.5, 1.5 and 3.5 s
 # after it over UDP, RFC 3261 §17.1.2.2), so that they are not counted as new challenges.
+TLS_HANDSHAKE_TIMEOUT = 10.0  # seconds a TLS client has to finish its handshake (asyncio's default: 60): a
+# connection counts against the caps only once it is done
 CHALLENGE_MEMORY = 4.0  # seconds
 CHALLENGES_KEPT = 8192  # answers (~4 MB at most)
 
@@ -167,6 +169,7 @@ class SipEndpoint:
                 server = await self.loop.create_server(
                     lambda name=name, kind=kind: kind(name, self.pool),
                     spec.address, spec.port, ssl=tls if secure else None, reuse_address=True,
+                    ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if secure else None,
                 )
                 self.servers.append(server)
                 sock = server.sockets[0].getsockname()

@@ -130,8 +130,11 @@ class ConnectionPool:
     def has_room(self, host: str) -> bool:
         """Whether a new connection from ``host`` fits under the caps; a refusal is counted, and
         logged at most once a minute for each cap (with how many were refused since)."""
-        if len(self.connections) >= self.max_connections:
-            self._refused("refused_full", f"{self.max_connections} connections are open (transport.max_connections)", host)
+        if len(self.connections) >= self.max_connections - (0 if self.exempt(host) else self.max_connections // 10):
+            # (the last tenth is kept for trusted addresses and trunks: a flood from many
+            # addresses does not shut an office or a provider out)
+            self._refused("refused_full", f"{len(self.connections)} connections are open (transport.max_connections "
+                          f"{self.max_connections}, the last tenth for trusted addresses)", host)
             return False
         if self.per_source.get(host, 0) >= self.max_per_source and not self.exempt(host):
             self._refused("refused_per_source", f"{self.max_per_source} connections from one address are open "

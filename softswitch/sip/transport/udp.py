@@ -113,7 +113,7 @@ def _set_buffer(sock: socket.socket, option: int, force: int, size: int) -> int:
     (``force``), else up to it.  What the kernel gave (twice what it granted)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, force, size)
-    except PermissionError:
+    except OSError:  # not allowed (no CAP_NET_ADMIN), or not known to this kernel
         sock.setsockopt(socket.SOL_SOCKET, option, size)
     return int(sock.getsockopt(socket.SOL_SOCKET, option))
 
