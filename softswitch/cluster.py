@@ -254,8 +254,12 @@ class ClusterNode:
         registrar = self.registrar
         now = self.clock()
         keep = {(b.account, b.extension, b.key) for b in stored}
+        # A binding of this node's is in the store once its write went through: one registered
+        # after the oldest write still queued (a slow or unreachable store) may not be there yet.
+        unwritten = registrar.writer.unwritten_since
+        written_before = now - FRESH if unwritten is None else min(now - FRESH, unwritten)
         gone = [b for b in registrar.table.all(now) if (b.account, b.extension, b.key) not in keep
-                and now - b.registered_at > FRESH]
+                and b.registered_at < written_before]
         # only what is newer than this node's copy (its own writes may still be queued)
         registrar.learn([b for b in stored if (current := _current(registrar, b, now)) is None
                          or b.registered_at > current.registered_at], gone)

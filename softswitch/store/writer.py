@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -19,10 +20,15 @@ T = TypeVar("T")
 
 
 class BatchWriter(Generic[T]):
-    def __init__(self, write: Callable[[Sequence[T]], Awaitable[None]], interval: float, what: str) -> None:
+    def __init__(self, write: Callable[[Sequence[T]], Awaitable[None]], interval: float, what: str,
+                 *, clock: Callable[[], float] = time.time) -> None:
         self.write = write
         self.interval = interval
         self.what = what
+        self.clock = clock
+        # When (``clock``) the oldest item not yet in the store was queued, None when all are: what
+        # was queued before it is in the store (or refused), what came after may not be.
+        self.unwritten_since: float | None = None
         self._pending: list[T] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -39,6 +45,8 @@ class BatchWriter(Generic[T]):
 
     def enqueue(self, items: Sequence[T]) -> None:
         if items:
+            if self.unwritten_since is None:
+                self.unwritten_since = self.clock()
             self._pending.extend(items)
             self._wake.set()
 
@@ -53,14 +61,18 @@ class BatchWriter(Generic[T]):
         batch, self._pending = self._pending, []
         if not batch:
             return
+        started = self.clock()  # what is queued while the batch is written came after this
         try:
             await self.write(batch)
             self.written += len(batch)
         except Exception:
             log.exception("store write of %d %s failed; will retry", len(batch), self.what)
-            self._pending = await self._one_by_one(batch) + self._pending
-            if self._pending:
+            kept = await self._one_by_one(batch)
+            self._pending = kept + self._pending
+            if kept:  # the store is unreachable: the oldest is still unwritten
                 self._wake.set()
+                return
+        self.unwritten_since = started if self._pending else None
 
     async def _one_by_one(self, batch: list[T]) -> list[T]:
         """After a failed batch: each item alone.  When some go in and others do not, those

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 
 import pytest
 
@@ -33,6 +34,7 @@ class FakeRegistrar:
         self.learned: list[Binding] = []
         self.forgotten: list[Binding] = []
         self.on_changes: Callable[..., None] | None = None
+        self.writer = SimpleNamespace(unwritten_since=None)  # its write-behind: all written
 
     def learn(self, saved: list[Binding], removed: list[Binding]) -> None:
         self.learned += saved
@@ -117,6 +119,31 @@ async def test_a_missed_notification_is_caught_up_from_the_store(stores: tuple[S
         await eventually(lambda: phone in reg_b.learned, timeout=5)
     finally:
         await b.close()
+
+
+async def test_a_resync_keeps_this_nodes_bindings_its_store_writes_have_not_reached_yet(
+        stores: tuple[SqlStore, SqlStore]) -> None:
+    """The store is slow or unreachable: this node's write-behind still holds writes queued 20 s
+    ago.  A binding registered since (older than the resync's 5 s margin all the same) is not in
+    the store yet, and a resync must not take it for one another node removed."""
+    b = ClusterNode(settings("b"), stores[1], "127.0.0.12:5060")
+    now = time.time()
+
+    def binding(ext: str, registered_at: float) -> Binding:
+        return Binding("acme", ext, f"uri:{ext}", f"<sip:{ext}@10.0.0.8>", f"sip:{ext}@10.0.0.8", now + 600,
+                       registered_at, f"cid{ext}", 1, Target("UDP", "127.0.0.1", 5060))
+
+    queued, before = binding("102", now - 15), binding("103", now - 40)
+    reg = FakeRegistrar()
+    reg.table = SimpleNamespace(all=lambda now: [queued, before], lookup=lambda *a: [])  # type: ignore[attr-defined]
+    reg.writer.unwritten_since = now - 20  # type: ignore[assignment]
+    b.attach(reg, HuntMemory())  # type: ignore[arg-type]
+    b._reconcile([])  # the store holds neither
+    assert reg.forgotten == [before]  # written long ago, and gone from the store since: removed elsewhere
+    reg.forgotten.clear()
+    reg.writer.unwritten_since = None  # every write went through, and the store still does not hold it
+    b._reconcile([])
+    assert reg.forgotten == [queued, before]
 
 
 async def test_a_dead_nodes_park_slots_are_released_after_the_grace_time(stores: tuple[SqlStore, SqlStore]) -> None:

@@ -41,3 +41,18 @@ async def test_a_store_that_is_down_keeps_every_item_for_the_next_try() -> None:
     store.up = True
     await writer.flush()
     assert store.rows == ["a", "b"] and writer.pending == 0
+
+
+async def test_it_tells_since_when_something_it_holds_is_not_in_the_store() -> None:
+    store, clock = Store(), iter(range(100, 200))
+    writer = BatchWriter(store.write, 0.01, "bindings", clock=lambda: float(next(clock)))
+    assert writer.unwritten_since is None
+    writer.enqueue(["a"])
+    writer.enqueue(["b"])
+    assert writer.unwritten_since == 100.0  # the oldest waiting
+    store.up = False
+    await writer.flush()
+    assert writer.unwritten_since == 100.0  # still not written
+    store.up = True
+    await writer.flush()
+    assert writer.unwritten_since is None and store.rows == ["a", "b"]
