@@ -92,6 +92,13 @@ class ClusterNode:
 
         self._catching_up = asyncio.get_running_loop().create_task(catch_up())
 
+    async def _load_bans(self) -> None:
+        """The bans the store holds (at start, and at each resync: a notification missed)."""
+        if self.guard is not None:
+            now = self.clock()
+            for source, until, why in await self.shared.load_bans(now):
+                self.guard.learn_ban(source, why, until - now, "(from the store)", stored=True)
+
     def is_peer(self, source: Target) -> bool:
         """A request from another node of the cluster (trusted as a node: it authenticated the phone)."""
         return any(source.host == p.host and source.port == p.port for p in self.peers.values())
@@ -100,10 +107,7 @@ class ClusterNode:
         if self.memory is not None:
             for account, kind, name, value in await self.shared.load_hunt_memory():
                 self.memory.learn(kind, account, name, value)
-        if self.guard is not None:
-            now = self.clock()
-            for source, until, why in await self.shared.load_bans(now):
-                self.guard.learn_ban(source, why, until - now, "(from the store)")
+        await self._load_bans()
         await self._read_peers()
         self.shared.publish({"kind": "hello", "address": self.address})  # whatever this node held before is gone
         if self.park is not None:
@@ -235,7 +239,8 @@ class ClusterNode:
                 log.exception("cluster: re-reading the shared state failed")
 
     async def resync(self) -> None:
-        """Re-read what notifications may have missed: registrations, park slots."""
+        """Re-read what notifications may have missed: registrations, park slots, bans."""
+        await self._load_bans()
         if self.registrar is not None:
             self._reconcile([binding_of_row(r) for r in await self.store.list_bindings(self.clock())])
         if self.park is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ from .sip.transaction import Target
 log = logging.getLogger(__name__)
 
 TICK = 1.0  # seconds between sweeps: ended bans reported, idle sources let go, trunks re-resolved
+LIFT_MEMORY = 120.0  # seconds a lifted ban read back from a cluster's store is not imposed again (beats <= 60 s)
 
 
 class Guard:
@@ -40,6 +42,7 @@ class Guard:
         self._tick: asyncio.TimerHandle | None = None
         self.on_ban: Callable[[str, str, float], None] | None = None  # source, why, seconds: a cluster's nodes hear it
         self.on_lift: Callable[[str], None] | None = None
+        self._lifted: dict[str, float] = {}  # source -> when its ban was lifted (here or at another node), lately
         self.apply_config(config)
 
     def apply_config(self, config: Config) -> None:
@@ -146,15 +149,28 @@ class Guard:
         if self.on_ban is not None:
             self.on_ban(ban.source, ban.why, ban.until - ban.since)
 
-    def learn_ban(self, source: str, why: str, seconds: float, node: str) -> None:
-        """Another node banned ``source`` for ``seconds`` more: so does this one."""
-        if seconds <= 0 or self.core.is_trusted(source):
-            return
+    def learn_ban(self, source: str, why: str, seconds: float, node: str, *, stored: bool = False) -> None:
+        """Another node banned ``source`` for ``seconds`` more: so does this one (unless it
+        already bans it that long: a ban read again is not imposed again).  ``stored``: read
+        from the store, where a ban lifted lately may still be (its row goes at the lifting
+        node's next beat): not imposed again."""
         now = self.clock()
+        until = self.core.banned_until(source)
+        if seconds <= 0 or self.core.is_trusted(source) or (until is not None and until >= now + seconds - 1):
+            return
+        if stored and now - self._lifted.get(source, -math.inf) < LIFT_MEMORY:
+            return
         self.core.impose(source, f"{why} (banned by node {node})", now + seconds, now)
         log.warning("banning %s for %.0f s: node %s banned it (%s)", source, seconds, node, why)
 
+    def _remember_lift(self, source: str) -> None:
+        self._lifted.pop(source, None)
+        self._lifted[source] = self.clock()
+        if len(self._lifted) > 1024:
+            del self._lifted[next(iter(self._lifted))]
+
     def learn_lift(self, source: str, node: str) -> None:
+        self._remember_lift(source)
         if self.core.lift(source) is not None:
             log.warning("ban on %s lifted by node %s", source, node)
 
@@ -170,6 +186,7 @@ class Guard:
         except ValueError:
             raise ValueError(f"{address[:100]!r} is not an IP address") from None
         ban = self.core.lift(host)
+        self._remember_lift(host)
         if self.on_lift is not None:
             self.on_lift(host)
         if ban is None:

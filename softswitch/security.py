@@ -268,6 +268,11 @@ class SourceGuard:
             src.failures = None
 
     # --- bans ---------------------------------------------------------------------
+    def banned_until(self, host: str) -> float | None:
+        """When ``host``'s ban ends (None: not banned); nothing is counted."""
+        ban = self._bans.get(host)
+        return None if ban is None else ban.until
+
     def bans(self, now: float) -> list[Ban]:
         return sorted((b for b in self._bans.values() if now < b.until), key=lambda b: b.since)
 
