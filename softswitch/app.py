@@ -285,7 +285,7 @@ class App:
             total = self.files.connections
         if self.endpoint is not None:
             self.endpoint.pool.set_limits(total, cfg.transport.max_connections_per_source, self.guard.core.is_trusted,
-                                          cfg.transport.tcp_auth_timeout)
+                                          cfg.transport.tcp_auth_timeout, self.guard.source_of)
 
     def _size_buffers(self, cfg: Config) -> None:
         if self.endpoint is not None:

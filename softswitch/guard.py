@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Config
-from .security import CHALLENGES, FAILURES, Ban, Kind, Limits, Network, SourceGuard, classify
+from .security import CHALLENGES, FAILURES, Ban, Kind, Limits, Network, SourceGuard, classify, source_key
 from .sip.errors import RemoteProtocolError
 from .sip.message import Request, Response
 from .sip.transaction import Target
@@ -43,6 +43,7 @@ class Guard:
         self.on_ban: Callable[[str, str, float], None] | None = None  # source, why, seconds: a cluster's nodes hear it
         self.on_lift: Callable[[str], None] | None = None
         self._lifted: dict[str, float] = {}  # source -> when its ban was lifted (here or at another node), lately
+        self._keys: dict[str, str] = {}  # IPv6 address -> the source it counts as (source_of)
         self.apply_config(config)
 
     def apply_config(self, config: Config) -> None:
@@ -55,6 +56,7 @@ class Guard:
             ban_time=sec.ban_time, max_sources=sec.max_sources,
         )
         self.config = config
+        self._keys.clear()  # (the prefix may have changed)
         self._refresh_trust()
 
     def _refresh_trust(self) -> None:
@@ -67,6 +69,21 @@ class Guard:
         if trust != self._trust:
             self._trust = trust
             self.core.trust(*trust)
+            self._keys.clear()
+
+    def source_of(self, host: str) -> str:
+        """What ``host`` is counted and banned as: itself, or for an IPv6 address its network
+        (``security.ipv6_prefix``) unless the address is trusted (a trunk's address is exempt,
+        not its neighbours)."""
+        if ":" not in host:
+            return host
+        key = self._keys.get(host)
+        if key is None:
+            if len(self._keys) >= 65536:
+                self._keys.clear()
+            trusted = self.core.is_trusted(host)
+            key = self._keys[host] = host if trusted else source_key(host, self.config.security.ipv6_prefix)
+        return key
 
     # --- the periodic sweep -------------------------------------------------------
     def start(self) -> None:
@@ -93,7 +110,7 @@ class Guard:
 
     # --- the endpoint's hooks ---------------------------------------------------------
     def is_banned(self, host: str) -> bool:
-        return self.core.is_banned(host, self.clock())
+        return self.core.is_banned(host if ":" not in host else self.source_of(host), self.clock())
 
     def admit(self, msg: Request | Response | None, source: Target) -> bool:
         """Count one message (None: one that did not parse); False: it starts a ban and is dropped."""
@@ -110,7 +127,7 @@ class Guard:
         return self._count(source, classify(method, method in ("ACK", "CANCEL")))
 
     def _count(self, source: Target, kind: Kind) -> bool:
-        ban = self.core.count(source.host, kind, self.clock())
+        ban = self.core.count(self.source_of(source.host), kind, self.clock())
         if ban is None:
             return True
         self._started(ban)
@@ -118,22 +135,22 @@ class Guard:
 
     # --- the registrar's hooks --------------------------------------------------------
     def challenged(self, host: str) -> None:
-        ban = self.core.challenged(host, self.clock())
+        ban = self.core.challenged(self.source_of(host), self.clock())
         if ban is not None:
             self._started(ban)
 
     def answered(self, host: str) -> None:
-        self.core.answered(host, self.clock())
+        self.core.answered(self.source_of(host), self.clock())
 
     def failed(self, host: str) -> bool:
         """A failed authentication; True when it starts a ban."""
-        ban = self.core.failed(host, self.clock())
+        ban = self.core.failed(self.source_of(host), self.clock())
         if ban is not None:
             self._started(ban)
         return ban is not None
 
     def succeeded(self, host: str) -> None:
-        self.core.succeeded(host)
+        self.core.succeeded(self.source_of(host))
 
     def _started(self, ban: Ban) -> None:
         limits = self.core.limits
@@ -181,10 +198,14 @@ class Guard:
                  "left": round(b.until - now, 1), "dropped": b.dropped, "counts": b.counts} for b in self.core.bans(now)]
 
     def lift(self, address: str, by: str = "the control socket") -> dict[str, Any]:
+        """End the ban on ``address`` (an IPv6 address's: its network's, as ``bans`` lists it)."""
         try:
-            host = str(ipaddress.ip_address(address.strip("[]")))
+            if "/" in address:  # an IPv6 source as listed
+                host = str(ipaddress.ip_network(address.strip(), strict=True))
+            else:
+                host = self.source_of(str(ipaddress.ip_address(address.strip("[]"))))
         except ValueError:
-            raise ValueError(f"{address[:100]!r} is not an IP address") from None
+            raise ValueError(f"{address[:100]!r} is not an IP address or an IPv6 source as bans lists it") from None
         ban = self.core.lift(host)
         self._remember_lift(host)
         if self.on_lift is not None:

@@ -1,6 +1,7 @@
 """Per-source limits and bans, pike-like (SPEC: What bad input gets; issue 13 item 1).
 
-Theory of operation.  A source is an IP address.  ``SourceGuard`` counts, per source:
+Theory of operation.  A source is an IPv4 address, or an IPv6 network of one subscriber
+(``source_key``: a /64 unless configured).  ``SourceGuard`` counts, per source:
 
 - requests in classes (``Kind``) over a sliding window of ``Limits.window`` seconds:
   registrations, calls (INVITE), subscriptions and other out-of-dialog requests (OPTIONS,
@@ -345,6 +346,24 @@ class SourceGuard:
         horizon = now - self.limits.memory
         for host in [h for h, s in self._sources.items() if s.seen < horizon]:
             del self._sources[host]
+
+
+def source_key(host: str, ipv6_prefix: int = 64) -> str:
+    """What ``host`` is counted and banned as: an IPv4 address itself; an IPv6 address as its
+    network of ``ipv6_prefix`` bits (``2001:db8:1:2::/64``), since one subscriber holds a whole
+    /64 or more (RFC 6177) and may send from any of its 2^64 addresses; an IPv4-mapped IPv6
+    address as the IPv4 address.  Anything else as it is."""
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host.strip("[]"))
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if ipv6_prefix >= 128:
+        return str(address)
+    return str(ipaddress.IPv6Network((int(address) >> (128 - ipv6_prefix) << (128 - ipv6_prefix), ipv6_prefix)))
 
 
 def _trusted(host: str, hosts: frozenset[str], networks: tuple[Network, ...]) -> bool:

@@ -139,6 +139,9 @@ class Security(Strict):
     trusted_networks: list[str] = Field(
         default_factory=list, description="networks (CIDR) exempt from the request and challenge limits, such as an "
         "office behind one NAT address; failed authentications still count. Trunks' addresses are always exempt")
+    ipv6_prefix: int = Field(64, ge=32, le=128, description="an IPv6 source is counted and banned by its network of "
+                             "this many bits (a subscriber holds a /64 or more and may send from any address in it); "
+                             "128: each address alone")
     max_sources: int = Field(50000, ge=100, le=10_000_000, description="sources counted at once: beyond it the least "
                              "recently seen are forgotten, so a flood from spoofed addresses cannot grow memory")
 

@@ -37,6 +37,7 @@ class StreamConnection(asyncio.Protocol):
         self.framer = StreamFramer(pool.max_message_size)
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
+        self.source = ""  # what its address counts as for the per-source cap (ConnectionPool.source_of)
         self.opened = self.last_activity = 0.0
         self.pending_since: float | None = None
         self.outbound = outbound  # the switch opened it (to a trunk): not screened, not capped
@@ -110,16 +111,19 @@ class ConnectionPool:
         self.max_per_source = 100
         self.auth_timeout: float | None = None  # seconds a connection has to carry an authenticated request
         self.exempt: Callable[[str], bool] = lambda host: False  # trusted: no per-source cap, no auth_timeout
+        self.source_of: Callable[[str], str] = lambda host: host  # what an address counts as (an IPv6 one: its network)
         self.counters = {"framing_errors": 0, "idle_closed": 0, "opened": 0, "refused": 0, "refused_full": 0,
                          "refused_per_source": 0, "unauthenticated_closed": 0}
         self._told: dict[str, tuple[float, int]] = {}  # counter -> when its refusals were last logged, how many since
 
-    def set_limits(self, total: int, per_source: int, exempt: Callable[[str], bool], auth_timeout: float | None) -> None:
-        """At most ``total`` connections open, ``per_source`` from one address unless ``exempt``;
-        one that has carried no authenticated request ``auth_timeout`` seconds after it opened is
-        closed at the next sweep (None: never), unless ``exempt``."""
+    def set_limits(self, total: int, per_source: int, exempt: Callable[[str], bool], auth_timeout: float | None,
+                   source_of: Callable[[str], str] = lambda host: host) -> None:
+        """At most ``total`` connections open, ``per_source`` from one source (``source_of`` an
+        address: an IPv6 address's network) unless ``exempt``; one that has carried no
+        authenticated request ``auth_timeout`` seconds after it opened is closed at the next
+        sweep (None: never), unless ``exempt``."""
         self.max_connections, self.max_per_source, self.exempt = total, per_source, exempt
-        self.auth_timeout = auth_timeout
+        self.auth_timeout, self.source_of = auth_timeout, source_of
 
     def vouch(self, conn_id: int | None) -> None:
         """A request on this connection was authenticated: it stays as long as it is used."""
@@ -136,7 +140,7 @@ class ConnectionPool:
             self._refused("refused_full", f"{len(self.connections)} connections are open (transport.max_connections "
                           f"{self.max_connections}, the last tenth for trusted addresses)", host)
             return False
-        if self.per_source.get(host, 0) >= self.max_per_source and not self.exempt(host):
+        if self.per_source.get(self.source_of(host), 0) >= self.max_per_source and not self.exempt(host):
             self._refused("refused_per_source", f"{self.max_per_source} connections from one address are open "
                           "(transport.max_connections_per_source)", host)
             return False
@@ -155,18 +159,18 @@ class ConnectionPool:
 
     def add(self, conn: StreamConnection) -> None:
         self.connections[conn.conn_id] = conn
-        host = conn.peer[0]
-        self.per_source[host] = self.per_source.get(host, 0) + 1
+        source = conn.source = self.source_of(conn.peer[0])
+        self.per_source[source] = self.per_source.get(source, 0) + 1
         self.counters["opened"] += 1
 
     def remove(self, conn: StreamConnection) -> None:
         if self.connections.pop(conn.conn_id, None) is not None:
-            host = conn.peer[0]
-            left = self.per_source.get(host, 1) - 1
+            source = conn.source  # (as counted when it opened, whatever a reload changed since)
+            left = self.per_source.get(source, 1) - 1
             if left > 0:
-                self.per_source[host] = left
+                self.per_source[source] = left
             else:
-                self.per_source.pop(host, None)
+                self.per_source.pop(source, None)
             self.on_closed(conn)
 
     def get(self, conn_id: int | None) -> StreamConnection | None:
