@@ -5,7 +5,8 @@ Content-Length octets (required on streams).  A double CRLF between messages
 is a keep-alive ping and is reported so the connection can answer with a
 single CRLF pong; a lone CRLF is a pong and is skipped.  A missing, negative,
 non-numeric, conflicting or oversized Content-Length, or a header section
-longer than the size cap, is unrecoverable: the connection must be closed.
+longer than the size cap, is unrecoverable: the connection must be closed (after a
+``513`` to a request whose Content-Length alone was too large: ``TooLarge``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ class Ping:
 
 
 StreamEvent = Union[Frame, Ping]
+
+
+class TooLarge(RemoteProtocolError):
+    """A message whose Content-Length takes it past the size cap: its header section came
+    whole (``head``), so a request can still be answered ``513`` before the connection closes."""
+
+    def __init__(self, reason: str, head: bytes, size: int) -> None:
+        super().__init__(reason, 513)
+        self.head, self.size = head, size
 
 
 def _content_length(head: bytes) -> int:
@@ -84,7 +94,8 @@ class StreamFramer:
                     break
                 total = end + 4 + _content_length(bytes(buf[:end]))
                 if total > self.max_size:
-                    raise RemoteProtocolError(f"message of {total} octets exceeds the {self.max_size}-octet limit")
+                    raise TooLarge(f"message of {total} octets exceeds the {self.max_size}-octet limit",
+                                   bytes(buf[:end + 4]), total)
                 self._total = total
             if len(buf) < total:
                 break

@@ -325,7 +325,7 @@ def parse_message(data: bytes, *, stream: bool = False, max_size: int = MAX_MESS
     """Parse one message.  Over a datagram, octets beyond Content-Length are ignored
     (RFC 3261 §18.3); over a stream, ``data`` must be exactly one framed message."""
     if len(data) > max_size:
-        raise MessageError(f"message of {len(data)} octets exceeds the {max_size}-octet limit", 513)
+        raise too_large(data, len(data), max_size)
     offset = 0
     while data.startswith(b"\r\n", offset):  # RFC 3261 §7.5: CRLFs before the start line
         offset += 2
@@ -367,6 +367,24 @@ def parse_message(data: bytes, *, stream: bool = False, max_size: int = MAX_MESS
             raise
         raise MessageError(exc.reason, exc.status_hint, is_request=is_request, headers=headers) from None
     return msg
+
+
+def too_large(data: bytes, size: int, max_size: int) -> MessageError:
+    """A message of ``size`` octets, over ``max_size``: ``513 Message Too Large`` (RFC 3261
+    §21.5.14) for a request whose header section fits in the limit (its Via and the rest are
+    read from there, so that the answer can be sent); nothing to answer otherwise.  ``data``:
+    the message, or its beginning up to the end of its header section at least."""
+    why = f"message of {size} octets exceeds the {max_size}-octet limit"
+    is_request = not data.startswith(b"SIP/")
+    end = data.find(b"\r\n\r\n", 0, max_size)
+    if end < 0:
+        return MessageError(why, 513, is_request=is_request)
+    _, _, rest = data[:end].decode("utf-8", "surrogateescape").partition("\r\n")
+    try:
+        headers = _split_headers(rest, is_request)
+    except MessageError as exc:
+        headers = exc.headers
+    return MessageError(why, 513, is_request=is_request, headers=headers)
 
 
 def _parse_request_line(start: str, headers: list[Header]) -> Request:

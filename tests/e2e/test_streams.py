@@ -123,3 +123,29 @@ def test_a_connection_that_authenticates_nothing_is_closed_after_tcp_auth_timeou
             sock.sendall(b"\r\n\r\n")
             assert sock.recv(16) == b"\r\n"
     assert "closed: no authenticated request in 5 s" in sw.log()
+
+
+def test_a_request_over_the_size_cap_gets_513_over_udp_and_tcp(make_switch) -> None:  # type: ignore[no-untyped-def]
+    """RFC 3261 §21.5.14: 513 Message Too Large, not silence; on TCP the connection then closes
+    (the rest of the stream cannot be followed)."""
+    sw: Switch = make_switch(transport={"max_message_size": 1500})
+
+    def message(transport: str, local: tuple[str, int], length: int) -> bytes:
+        return (f"MESSAGE sip:101@acme.example SIP/2.0\r\nVia: SIP/2.0/{transport} {local[0]}:{local[1]};branch=z9hG4bKbig{length}\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:102@acme.example>;tag=b1\r\nTo: <sip:101@acme.example>\r\n"
+                f"Call-ID: big-{transport}@test\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: {length}\r\n\r\n").encode() + b"x" * length
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(5)
+        udp.sendto(message("UDP", udp.getsockname(), 3000), ("127.0.0.1", sw.port))
+        answer = udp.recv(65535)
+    assert answer.startswith(b"SIP/2.0 513 Message Too Large\r\n") and b"branch=z9hG4bKbig3000" in answer
+    with socket.create_connection(("127.0.0.1", sw.port), timeout=5) as tcp:
+        tcp.sendall(message("TCP", tcp.getsockname(), 3000)[:600])  # its head: the length says enough
+        answer = read_response(tcp)
+        assert answer.startswith(b"SIP/2.0 513 Message Too Large\r\n"), answer[:100]
+        assert tcp.recv(16) == b""  # and closed
+    with socket.create_connection(("127.0.0.1", sw.port), timeout=5) as again:  # and the switch goes on
+        assert register_over(again, "TCP", "102", "acme-102-secret").startswith(b"SIP/2.0 200 ")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from softswitch.sip.errors import RemoteProtocolError
-from softswitch.sip.framing import Frame, Ping, StreamFramer
-from softswitch.sip.message import Request, parse_message
+from softswitch.sip.framing import Frame, Ping, StreamFramer, TooLarge
+from softswitch.sip.message import MessageError, Request, parse_message, too_large
 from softswitch.sip.uas import check_request, stamp_via
 
 from .sipmsg import request
@@ -48,6 +48,25 @@ def test_framer_requires_content_length_and_caps_size() -> None:
         StreamFramer().feed(data)
     with pytest.raises(RemoteProtocolError):
         StreamFramer(max_size=2000).feed(b"X" * 3000)
+
+
+def test_a_request_too_large_keeps_its_head_for_a_513() -> None:
+    """RFC 3261 §21.5.14: over the size cap, a request whose header section came whole is still
+    answered (513 Message Too Large), on a stream (before its body) and in a datagram."""
+    head = bytes(request("MESSAGE")).replace(b"Content-Length: 0", b"Content-Length: 5000")
+    with pytest.raises(TooLarge) as caught:
+        StreamFramer(max_size=2000).feed(head + b"x" * 100)
+    assert caught.value.head == head and caught.value.size == len(head) + 5000
+    answer = too_large(caught.value.head, caught.value.size, 2000)
+    assert answer.status_hint == 513 and answer.is_request
+    assert [h.name for h in answer.headers][:2] == ["Via", "Max-Forwards"]
+    datagram = head.replace(b"Content-Length: 5000", b"Content-Length: 3000") + b"x" * 3000
+    with pytest.raises(MessageError) as refused:
+        parse_message(datagram, max_size=2000)
+    assert refused.value.status_hint == 513 and any(h.name == "Via" for h in refused.value.headers)
+    with pytest.raises(MessageError) as headless:  # no end of the header section within the cap: nothing to answer
+        parse_message(b"MESSAGE sip:a@b SIP/2.0\r\nVia: " + b"x" * 3000, max_size=2000)
+    assert headless.value.status_hint == 513 and headless.value.headers == []
 
 
 def test_a_message_trickling_in_is_sized_once_and_searched_once(monkeypatch: pytest.MonkeyPatch) -> None:

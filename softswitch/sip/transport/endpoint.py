@@ -48,7 +48,16 @@ from typing import Protocol
 from ..errors import RemoteProtocolError
 from ..headers import Via, contact_value
 from ..layer import AckReceived, CancelReceived, LayerOutput, RequestReceived, StrayResponse, TransactionLayer
-from ..message import REASONS, MessageError, Request, Response, make_error_response, make_response, parse_message
+from ..message import (
+    REASONS,
+    MessageError,
+    Request,
+    Response,
+    make_error_response,
+    make_response,
+    parse_message,
+    too_large,
+)
 from ..peek import Peek, peek_new, stateless_answer
 from ..transaction import (
     ClientTransaction,
@@ -141,6 +150,7 @@ class SipEndpoint:
             idle_timeout=tcp_idle_timeout, max_message_size=max_message_size,
             refuse=self._refuse,  # a banned source's new connections are closed at once
         )
+        self.pool.on_too_large = self._on_stream_too_large
         self.local: dict[str, tuple[str, int]] = {}  # transport -> an address we listen on
         self.counters: Counter[str] = Counter()
         self.requests_in: Counter[str] = Counter()  # by method (METHODS, else "other": labels stay few)
@@ -248,6 +258,14 @@ class SipEndpoint:
             self.receive(data, Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id), stream=not conn.message_framed)
         except Exception:
             self._internal_error("stream", "handling a message from %s %s:%s", conn.name, *conn.peer)
+
+    def _on_stream_too_large(self, head: bytes, size: int, conn: StreamConnection) -> None:
+        """A message over the size cap on a stream, before its body: a request gets ``513``,
+        then the connection closes (its bytes cannot be followed further)."""
+        try:
+            self._reject(too_large(head, size, self.max_message_size), Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id))
+        except Exception:
+            self._internal_error("stream", "answering a message too large from %s %s:%s", conn.name, *conn.peer)
 
     def _on_stream_closed(self, conn: StreamConnection) -> None:
         try:

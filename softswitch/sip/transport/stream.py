@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import RemoteProtocolError
-from ..framing import Frame, Ping, StreamFramer
+from ..framing import Frame, Ping, StreamFramer, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class StreamConnection(asyncio.Protocol):
         except RemoteProtocolError as exc:
             log.info("x %s %s:%s framing error, closing: %s", self.name, *self.peer, exc.reason)
             self.pool.counters["framing_errors"] += 1
+            if isinstance(exc, TooLarge):
+                self.pool.on_too_large(exc.head, exc.size, self)
             self.close()
             return
         for event in events:
@@ -102,6 +104,7 @@ class ConnectionPool:
         self.refuse = refuse
         self.on_message = on_message
         self.on_closed = on_closed
+        self.on_too_large: Callable[[bytes, int, StreamConnection], None] = lambda head, size, conn: None
         self.idle_timeout = idle_timeout
         self.incomplete_timeout = incomplete_timeout
         self.max_message_size = max_message_size
