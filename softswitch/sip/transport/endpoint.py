@@ -518,7 +518,7 @@ class SipEndpoint:
             return
         conn = self.pool.get(target.conn_id)
         if conn is None:
-            conn = self._find_connection(target)
+            conn = self.pool.by_peer.get((target.transport, target.host, target.port))
         if conn is not None:
             conn.write(data)
         elif target.transport == "TCP":
@@ -526,12 +526,6 @@ class SipEndpoint:
         else:
             self.counters["send_failed"] += 1
             log.info("x no %s connection to %s:%s", target.transport, target.host, target.port)
-
-    def _find_connection(self, target: Target) -> StreamConnection | None:
-        for conn in self.pool.connections.values():
-            if conn.name == target.transport and conn.peer == (target.host, target.port):
-                return conn
-        return None
 
     async def _connect_and_send(self, target: Target, data: bytes) -> None:
         try:

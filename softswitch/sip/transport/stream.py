@@ -110,6 +110,7 @@ class ConnectionPool:
         self.max_message_size = max_message_size
         self.connections: dict[int, StreamConnection] = {}
         self.per_source: dict[str, int] = {}  # address -> its connections open
+        self.by_peer: dict[tuple[str, str, int], StreamConnection] = {}  # (transport, host, port) -> a connection
         self.max_connections = 4096
         self.max_per_source = 100
         self.auth_timeout: float | None = None  # seconds a connection has to carry an authenticated request
@@ -162,12 +163,15 @@ class ConnectionPool:
 
     def add(self, conn: StreamConnection) -> None:
         self.connections[conn.conn_id] = conn
+        self.by_peer[(conn.name, *conn.peer)] = conn  # (the newest, if a peer reused its address and port)
         source = conn.source = self.source_of(conn.peer[0])
         self.per_source[source] = self.per_source.get(source, 0) + 1
         self.counters["opened"] += 1
 
     def remove(self, conn: StreamConnection) -> None:
         if self.connections.pop(conn.conn_id, None) is not None:
+            if self.by_peer.get(key := (conn.name, *conn.peer)) is conn:
+                del self.by_peer[key]
             source = conn.source  # (as counted when it opened, whatever a reload changed since)
             left = self.per_source.get(source, 1) - 1
             if left > 0:
