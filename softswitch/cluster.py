@@ -33,6 +33,7 @@ from .store.sql import SqlStore
 log = logging.getLogger(__name__)
 
 FRESH = 5.0  # seconds: a binding this young may not be in the store yet (written in batches)
+QUEUED_WITHIN = 1.0  # seconds between a binding's registration time and its write's queueing, at most
 
 
 class ClusterNode:
@@ -161,6 +162,11 @@ class ClusterNode:
     def _lifted(self, source: str) -> None:
         self.shared.publish({"kind": "lift", "source": source})
         self._lifted_out.append(source)
+        self._forget_ban(source)
+
+    def _forget_ban(self, source: str) -> None:
+        """A ban lifted: not to be written to the store after the lift's delete."""
+        self._bans_out = [ban for ban in self._bans_out if ban[0] != source]
 
     async def _save_memory(self) -> None:
         batch = [(account, kind, name, value) for (account, kind, name), value in self._memory_out.items()]
@@ -171,8 +177,13 @@ class ClusterNode:
             await self.shared.save_hunt_memory(batch)
             if bans or lifted:
                 await self.shared.save_bans(bans, lifted)
-        except Exception:
-            log.exception("cluster: routing's memory (%d changes) and bans (%d) not saved", len(batch), len(bans))
+        except Exception:  # kept for the next beat: a lift lost here would bring its ban back at every resync
+            log.exception("cluster: routing's memory (%d changes) and bans (%d) not saved; trying again at the next beat",
+                          len(batch), len(bans))
+            for account, kind, name, value in batch:
+                self._memory_out.setdefault((account, kind, name), value)
+            self._bans_out[:0] = [ban for ban in bans if ban[0] not in self._lifted_out]
+            self._lifted_out[:0] = lifted
 
     # --- what the others change ------------------------------------------------
     def _on_message(self, message: dict[str, Any]) -> None:
@@ -194,6 +205,7 @@ class ClusterNode:
             self.guard.learn_ban(str(message["source"]), str(message["why"]), float(message["seconds"]), str(message["node"]))
         elif kind == "lift" and self.guard is not None:
             self.guard.learn_lift(str(message["source"]), str(message["node"]))
+            self._forget_ban(str(message["source"]))
         elif kind == "hello":
             node = str(message["node"])
             self.peers[node] = _target(str(message["address"]))
@@ -240,9 +252,14 @@ class ClusterNode:
 
     async def resync(self) -> None:
         """Re-read what notifications may have missed: registrations, park slots, bans."""
-        await self._load_bans()
+        try:
+            await self._load_bans()
+        except Exception:  # the rest is re-read all the same
+            log.exception("cluster: re-reading the bans failed")
         if self.registrar is not None:
-            self._reconcile([binding_of_row(r) for r in await self.store.list_bindings(self.clock())])
+            writer = self.registrar.writer  # what it had not written when the store was read, at the latest:
+            before = self.clock() if writer.unwritten_since is None else writer.unwritten_since
+            self._reconcile([binding_of_row(r) for r in await self.store.list_bindings(self.clock())], before)
         if self.park is not None:
             held = {(row.account, row.slot): (row, node) for row, node in await self.store.list_parked()}
             for (account, slot), (node, address, _) in list(self.park.remote.items()):
@@ -252,17 +269,19 @@ class ClusterNode:
                 if node != self.name and node in self.peers and (account, slot) not in self.park.remote:
                     self.park.learn(node, self.peers[node], account, slot, _parked(row))
 
-    def _reconcile(self, stored: list[Binding]) -> None:
-        """Make the table hold what the store holds (for bindings other nodes made; this
-        node's own writes may still be on their way to the store, so its own are kept)."""
+    def _reconcile(self, stored: list[Binding], unwritten_at_read: float | None = None) -> None:
+        """Make the table hold what ``stored`` (read from the store) holds: bindings other nodes
+        made or removed.  This node's own writes may not have reached the store yet: a binding
+        registered after the oldest write its write-behind held when the store was read
+        (``unwritten_at_read``; the read's own time if none) or holds now is kept."""
         assert self.registrar is not None
         registrar = self.registrar
         now = self.clock()
         keep = {(b.account, b.extension, b.key) for b in stored}
-        # A binding of this node's is in the store once its write went through: one registered
-        # after the oldest write still queued (a slow or unreachable store) may not be there yet.
         unwritten = registrar.writer.unwritten_since
-        written_before = now - FRESH if unwritten is None else min(now - FRESH, unwritten)
+        marks = [m for m in (unwritten_at_read, unwritten) if m is not None]
+        # (a binding is made a moment before its write is queued: a second's margin)
+        written_before = min([now - FRESH, *(m - QUEUED_WITHIN for m in marks)])
         gone = [b for b in registrar.table.all(now) if (b.account, b.extension, b.key) not in keep
                 and b.registered_at < written_before]
         # only what is newer than this node's copy (its own writes may still be queued)

@@ -200,8 +200,10 @@ class Guard:
     def lift(self, address: str, by: str = "the control socket") -> dict[str, Any]:
         """End the ban on ``address`` (an IPv6 address's: its network's, as ``bans`` lists it)."""
         try:
-            if "/" in address:  # an IPv6 source as listed
-                host = str(ipaddress.ip_network(address.strip(), strict=True))
+            if "/" in address:  # an IPv6 source as listed (or one address written as a network)
+                network = ipaddress.ip_network(address.strip(), strict=True)
+                single = network.prefixlen == network.max_prefixlen
+                host = self.source_of(str(network.network_address)) if single else str(network)
             else:
                 host = self.source_of(str(ipaddress.ip_address(address.strip("[]"))))
         except ValueError:

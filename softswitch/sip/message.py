@@ -375,11 +375,14 @@ def too_large(data: bytes, size: int, max_size: int) -> MessageError:
     read from there, so that the answer can be sent); nothing to answer otherwise.  ``data``:
     the message, or its beginning up to the end of its header section at least."""
     why = f"message of {size} octets exceeds the {max_size}-octet limit"
-    is_request = not data.startswith(b"SIP/")
-    end = data.find(b"\r\n\r\n", 0, max_size)
+    offset = 0
+    while data.startswith(b"\r\n", offset):  # as parse_message: CRLFs before the start line
+        offset += 2
+    is_request = not data.startswith(b"SIP/", offset)
+    end = data.find(b"\r\n\r\n", offset, max_size)
     if end < 0:
         return MessageError(why, 513, is_request=is_request)
-    _, _, rest = data[:end].decode("utf-8", "surrogateescape").partition("\r\n")
+    _, _, rest = data[offset:end].decode("utf-8", "surrogateescape").partition("\r\n")
     try:
         headers = _split_headers(rest, is_request)
     except MessageError as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from softswitch.sip.auth import digest_response
 
-from .harness import Switch, free_port, require_tool
+from .harness import Switch, free_port, require_tool, udp_exchange
 
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
@@ -142,6 +142,8 @@ def test_a_request_over_the_size_cap_gets_513_over_udp_and_tcp(make_switch) -> N
         udp.sendto(message("UDP", udp.getsockname(), 3000), ("127.0.0.1", sw.port))
         answer = udp.recv(65535)
     assert answer.startswith(b"SIP/2.0 513 Message Too Large\r\n") and b"branch=z9hG4bKbig3000" in answer
+    ack = message("UDP", ("127.0.0.1", 5999), 3000).replace(b"MESSAGE", b"ACK")  # an ACK is never answered
+    assert udp_exchange(sw.port, b"\r\n" + ack, wait=1.0) == []
     with socket.create_connection(("127.0.0.1", sw.port), timeout=5) as tcp:
         tcp.sendall(message("TCP", tcp.getsockname(), 3000)[:600])  # its head: the length says enough
         answer = read_response(tcp)

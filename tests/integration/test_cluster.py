@@ -136,13 +136,16 @@ async def test_a_resync_keeps_this_nodes_bindings_its_store_writes_have_not_reac
     queued, before = binding("102", now - 15), binding("103", now - 40)
     reg = FakeRegistrar()
     reg.table = SimpleNamespace(all=lambda now: [queued, before], lookup=lambda *a: [])  # type: ignore[attr-defined]
-    reg.writer.unwritten_since = now - 20  # type: ignore[assignment]
+    reg.writer.unwritten_since = now - 15 + 0.00002  # type: ignore[assignment]  # its write, queued just after it was made
     b.attach(reg, HuntMemory())  # type: ignore[arg-type]
     b._reconcile([])  # the store holds neither
     assert reg.forgotten == [before]  # written long ago, and gone from the store since: removed elsewhere
     reg.forgotten.clear()
-    reg.writer.unwritten_since = None  # every write went through, and the store still does not hold it
-    b._reconcile([])
+    reg.writer.unwritten_since = None  # written now, but perhaps after the store was read:
+    b._reconcile([], unwritten_at_read=now - 15 + 0.00002)
+    assert reg.forgotten == [before]
+    reg.forgotten.clear()
+    b._reconcile([], unwritten_at_read=now - 1)  # written before the read, and the store does not hold it
     assert reg.forgotten == [queued, before]
 
 
@@ -173,9 +176,9 @@ async def test_a_ban_at_one_node_holds_at_every_node_until_lifted(stores: tuple[
 
     config = load_config(Path(__file__).resolve().parents[2] / "config" / "example.yaml")
     guards = [Guard(config), Guard(config)]
-    # (node b beats seldom: a ban lifted there stays in the store a while after, to be read at a's resyncs)
-    nodes = [ClusterNode(settings(name, heartbeat=beat, resync=1), store, f"127.0.0.{11 + i}:5060")
-             for i, (name, store, beat) in enumerate(zip("ab", stores, (0.2, 3), strict=True))]
+    # (node b beats once a minute: a ban lifted there stays in the store until then, read at a's resyncs)
+    nodes = [ClusterNode(settings(name, heartbeat=beat, dead_after=3 * beat + 10, resync=1), store, f"127.0.0.{11 + i}:5060")
+             for i, (name, store, beat) in enumerate(zip("ab", stores, (0.2, 60), strict=True))]
     for node, guard in zip(nodes, guards, strict=True):
         await node.join()
         node.attach(FakeRegistrar(), HuntMemory(), None, guard)  # type: ignore[arg-type]
@@ -199,7 +202,8 @@ async def test_a_ban_at_one_node_holds_at_every_node_until_lifted(stores: tuple[
             await late.close()
         guards[1].lift(guesser, by="a test")  # an operator at node b
         await eventually(lambda: not guards[0].is_banned(guesser))
-        await asyncio.sleep(2)  # node a resyncs while the lifted ban is still in the store:
+        await asyncio.sleep(2.5)  # node a resyncs (twice at least) while the lifted ban is still in the store:
+        assert guesser in [source for source, _, _ in await nodes[0].shared.load_bans(time.time())]
         assert not guards[0].is_banned(guesser)  # not imposed again
         # Node b misses the notifications for a while (PostgreSQL restarted, say): a ban node a
         # imposed meanwhile is read from the store at b's next resync.

@@ -130,7 +130,8 @@ def test_a_busy_connection_read_mid_message_every_time_is_not_closed_as_stuck() 
     conn = StreamConnection("TCP", pool)
     closed: list[bool] = []
     conn.connection_made(SimpleNamespace(get_extra_info=lambda name: ("192.0.2.9", 5060), close=lambda: closed.append(True),
-                                         is_closing=lambda: False, write=lambda data: None))  # type: ignore[arg-type]
+                                         abort=lambda: closed.append(True), is_closing=lambda: False,
+                                         write=lambda data: None))  # type: ignore[arg-type]
     one = bytes(request())
     stream = one * 60
     for i, start in enumerate(range(0, len(stream), len(one) + 11)):  # a second apart, each mid-message
@@ -158,3 +159,22 @@ def test_a_banned_source_s_new_connection_is_closed_at_once() -> None:
             get_extra_info=lambda name, host=host: (host, 5060), close=lambda closed=closed: closed.append(True)))
         assert closed == ([True] if host == "203.0.113.66" else [])
     assert len(pool.connections) == 1 and pool.counters["refused"] == 1
+
+
+def test_connections_to_one_peer_are_found_while_any_is_open() -> None:
+    """Two connections with the same peer (one per listener of a transport, or a port reused):
+    closing the newer leaves the older to be found, and closing both leaves nothing behind."""
+    from types import SimpleNamespace
+
+    from softswitch.sip.transport.stream import ConnectionPool, StreamConnection
+
+    pool = ConnectionPool(SimpleNamespace(time=lambda: 1000.0), lambda data, conn: None, lambda conn: None,  # type: ignore[arg-type]
+                          idle_timeout=900, max_message_size=65535)
+    older, newer = StreamConnection("TCP", pool), StreamConnection("TCP", pool)
+    for conn in (older, newer):
+        conn.connection_made(SimpleNamespace(get_extra_info=lambda name: ("192.0.2.9", 5060)))  # type: ignore[arg-type]
+    assert pool.to_peer("TCP", "192.0.2.9", 5060) is newer and pool.per_source == {"192.0.2.9": 2}
+    newer.connection_lost(None)
+    assert pool.to_peer("TCP", "192.0.2.9", 5060) is older and pool.to_peer("TLS", "192.0.2.9", 5060) is None
+    older.connection_lost(None)
+    assert pool.by_peer == {} and pool.per_source == {} and pool.connections == {}

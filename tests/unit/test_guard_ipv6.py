@@ -74,6 +74,16 @@ def test_failed_passwords_from_one_64_add_up() -> None:
     assert guard.is_banned("2001:db8:5:6::99")
 
 
+def test_one_address_written_as_a_network_is_lifted_as_that_address() -> None:
+    guard = Guard(config(ban_threshold=10), clock=lambda: 1000.0)
+    while not guard.failed("192.0.2.7"):
+        pass
+    assert guard.lift("192.0.2.7/32")["lifted"] == "192.0.2.7"
+    while not guard.failed("2001:db8:5:6::1"):
+        pass
+    assert guard.lift("2001:db8:5:6::9/128")["lifted"] == "2001:db8:5:6::/64"
+
+
 def test_a_bad_address_to_lift_is_refused() -> None:
     guard = Guard(config(), clock=lambda: 1000.0)
     with pytest.raises(ValueError, match="not an IP address"):

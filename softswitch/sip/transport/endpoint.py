@@ -262,8 +262,10 @@ class SipEndpoint:
     def _on_stream_too_large(self, head: bytes, size: int, conn: StreamConnection) -> None:
         """A message over the size cap on a stream, before its body: a request gets ``513``,
         then the connection closes (its bytes cannot be followed further)."""
+        source = Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id)
         try:
-            self._reject(too_large(head, size, self.max_message_size), Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id))
+            if self.admit(None, source):  # counted as any message that did not parse
+                self._reject(too_large(head, size, self.max_message_size), source)
         except Exception:
             self._internal_error("stream", "answering a message too large from %s %s:%s", conn.name, *conn.peer)
 
@@ -397,7 +399,8 @@ class SipEndpoint:
 
     def _reject(self, exc: MessageError, source: Target) -> None:
         has_via = any(h.name.lower() in ("via", "v") for h in exc.headers)
-        if exc.is_request and has_via:
+        is_ack = any(h.key == "cseq" and h.value.split()[-1:] == ["ACK"] for h in exc.headers)  # never answered
+        if exc.is_request and has_via and not is_ack:
             self.counters["rejected"] += 1
             resp = make_error_response(exc.headers, exc.status_hint, _reason(exc))
             self._send(source, bytes(resp))
@@ -518,7 +521,7 @@ class SipEndpoint:
             return
         conn = self.pool.get(target.conn_id)
         if conn is None:
-            conn = self.pool.by_peer.get((target.transport, target.host, target.port))
+            conn = self.pool.to_peer(target.transport, target.host, target.port)
         if conn is not None:
             conn.write(data)
         elif target.transport == "TCP":

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _ids = itertools.count(1_000_000)  # UDP listeners use small ids; connections start above
 REFUSALS_LOGGED = 60.0  # seconds between log lines about connections refused for a cap
+LINGER = 2.0  # seconds a connection answered 513 stays open, reading nothing, before it is closed
 
 
 class StreamConnection(asyncio.Protocol):
@@ -42,6 +43,7 @@ class StreamConnection(asyncio.Protocol):
         self.pending_since: float | None = None
         self.outbound = outbound  # the switch opened it (to a trunk): not screened, not capped
         self.vouched = outbound  # it carried an authenticated request (or needs none): kept past auth_timeout
+        self.draining = False  # answered 513: what still arrives is dropped until it is closed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -56,10 +58,11 @@ class StreamConnection(asyncio.Protocol):
             if not self.pool.has_room(self.peer[0]):
                 transport.close()
                 return
-            self.vouched = self.pool.exempt(self.peer[0])
         self.pool.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.draining:
+            return
         now = self.pool.loop.time()
         self.last_activity = now
         try:
@@ -67,8 +70,12 @@ class StreamConnection(asyncio.Protocol):
         except RemoteProtocolError as exc:
             log.info("x %s %s:%s framing error, closing: %s", self.name, *self.peer, exc.reason)
             self.pool.counters["framing_errors"] += 1
-            if isinstance(exc, TooLarge):
+            if isinstance(exc, TooLarge):  # answered; what follows is read and dropped for a moment, so that
+                # the close does not reset the connection under the answer (unread bytes make a RST)
                 self.pool.on_too_large(exc.head, exc.size, self)
+                self.draining = True
+                self.pool.loop.call_later(LINGER, self.abort)
+                return
             self.close()
             return
         for event in events:
@@ -91,6 +98,10 @@ class StreamConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
 
 class ConnectionPool:
     """Live connections by id, for sending later requests over a client's own connection."""
@@ -110,7 +121,7 @@ class ConnectionPool:
         self.max_message_size = max_message_size
         self.connections: dict[int, StreamConnection] = {}
         self.per_source: dict[str, int] = {}  # address -> its connections open
-        self.by_peer: dict[tuple[str, str, int], StreamConnection] = {}  # (transport, host, port) -> a connection
+        self.by_peer: dict[tuple[str, str, int], list[StreamConnection]] = {}  # (transport, host, port) -> its connections
         self.max_connections = 4096
         self.max_per_source = 100
         self.auth_timeout: float | None = None  # seconds a connection has to carry an authenticated request
@@ -163,15 +174,18 @@ class ConnectionPool:
 
     def add(self, conn: StreamConnection) -> None:
         self.connections[conn.conn_id] = conn
-        self.by_peer[(conn.name, *conn.peer)] = conn  # (the newest, if a peer reused its address and port)
+        self.by_peer.setdefault((conn.name, *conn.peer), []).append(conn)
         source = conn.source = self.source_of(conn.peer[0])
         self.per_source[source] = self.per_source.get(source, 0) + 1
         self.counters["opened"] += 1
 
     def remove(self, conn: StreamConnection) -> None:
         if self.connections.pop(conn.conn_id, None) is not None:
-            if self.by_peer.get(key := (conn.name, *conn.peer)) is conn:
-                del self.by_peer[key]
+            same = self.by_peer.get(key := (conn.name, *conn.peer), [])
+            if conn in same:
+                same.remove(conn)
+            if not same:
+                self.by_peer.pop(key, None)
             source = conn.source  # (as counted when it opened, whatever a reload changed since)
             left = self.per_source.get(source, 1) - 1
             if left > 0:
@@ -183,19 +197,27 @@ class ConnectionPool:
     def get(self, conn_id: int | None) -> StreamConnection | None:
         return None if conn_id is None else self.connections.get(conn_id)
 
+    def to_peer(self, transport: str, host: str, port: int) -> StreamConnection | None:
+        """The newest connection open with that peer on that transport."""
+        same = self.by_peer.get((transport, host, port))
+        return same[-1] if same else None
+
     def sweep(self) -> None:
         now = self.loop.time()
         for conn in list(self.connections.values()):
             stuck = conn.pending_since is not None and now - conn.pending_since > self.incomplete_timeout
+            # (aborted, not closed: a close waits for what is queued to the peer to be sent, for
+            # ever if the peer does not read, and the connection would hold its place meanwhile)
             if stuck or now - conn.last_activity > self.idle_timeout:
                 log.info("x %s %s:%s closed: %s", conn.name, *conn.peer, "incomplete message" if stuck else "idle")
                 self.counters["idle_closed"] += 1
-                conn.close()
-            elif not conn.vouched and self.auth_timeout is not None and now - conn.opened > self.auth_timeout:
+                conn.abort()
+            elif not conn.vouched and self.auth_timeout is not None and now - conn.opened > self.auth_timeout \
+                    and not self.exempt(conn.peer[0]):  # (trust now: a trunk's name may resolve later, a reload add a network)
                 self.counters["unauthenticated_closed"] += 1
                 log.info("x %s %s:%s closed: no authenticated request in %g s (transport.tcp_auth_timeout)",
                          conn.name, *conn.peer, self.auth_timeout)
-                conn.close()
+                conn.abort()
 
     def close_all(self) -> None:
         for conn in list(self.connections.values()):
