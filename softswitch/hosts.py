@@ -53,7 +53,10 @@ class HostCache:
     async def _refresh(self) -> None:
         while True:
             await asyncio.sleep(self.ttl)
-            await self._resolve_all()
+            try:
+                await self._resolve_all()
+            except Exception:  # the next round tries again: this task must not end
+                log.exception("refreshing the trunks' addresses failed")
 
     async def _resolve_all(self) -> None:
         hosts = sorted(self._hosts)
@@ -65,7 +68,7 @@ class HostCache:
     async def _resolve(self, host: str) -> str | None:
         try:
             infos = await self.loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # (UnicodeError: a name with an empty label, "sip..example.com")
             log.error("cannot resolve trunk host %s: %s (keeping %s)", host, exc, self._addresses.get(host, "the name"))
             return None
         return str(infos[0][4][0]) if infos else None

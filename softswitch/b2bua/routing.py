@@ -27,7 +27,7 @@ shuffle for ``random`` groups is injected), DNS (trunk hosts come resolved throu
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
@@ -62,7 +62,7 @@ class HuntMemory:
         if self.on_change is not None:
             self.on_change("answered", account, group, member)
 
-    def idle(self, account: str, numbers: set[str], now: float) -> None:
+    def idle(self, account: str, numbers: Iterable[str], now: float) -> None:
         """These extensions' calls ended at ``now`` (leastrecent rings the longest idle first)."""
         for number in numbers:
             self.idle_since[(account, number)] = now
@@ -316,3 +316,11 @@ def count_usage(usage: Usage, config: Config, rows: Sequence[Any]) -> None:
         number_class = classify(normalise(row.callee, config.numbering), config.numbering)
         if number_class is not None:
             usage.add(row.caller_person, month_of(account, row.started), number_class, row.billed_seconds)
+
+
+def remembered(account: Account, numbers: Iterable[str | None]) -> set[str]:
+    """Of the numbers a call reached, those routing's memory keeps (leastrecent): the account's
+    extensions and its external groups' outside numbers, not any number dialled out (which would
+    grow the memory, and a cluster's store, without end)."""
+    ringable = {m for group in account.external_groups for m in group.members}
+    return {n for n in numbers if n is not None and (n in ringable or account.extension(n) is not None)}

@@ -93,7 +93,7 @@ from .monitor import Monitor
 from .parking import CallPark
 from .record import CallRecord
 from .recording import RecordingKey, mode_of, recorded
-from .routing import HuntMemory, Refusal, Router, count_usage
+from .routing import HuntMemory, Refusal, Router, count_usage, remembered
 from .transfer import Transfer
 from .voicemail import FILE, Listening, Mailbox, greeting
 
@@ -359,7 +359,13 @@ class CallService:
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(job)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        """A spawned job ended: one that failed is logged (its exception would be lost)."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a call's background job failed: %r", task.exception(), exc_info=task.exception())
 
     def _locality(self) -> Locality:
         return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
@@ -805,8 +811,13 @@ class CallService:
         started_with = self.started_with.pop(rid, self.config)
         self.park.call_ended(rid, self.wall())
         self.browsers.forget(rid)
-        idle = {str(n) for n in (*call.extensions.values(), call.record.answered_by) if n is not None}
-        self.memory.idle(call.record.account, idle, self.wall())  # leastrecent: idle from now
+        timer = self.timers.pop(rid, None)  # (a session timer, a ring timeout: the call is gone)
+        if timer is not None:
+            timer.cancel()
+        account = self.config.account(call.record.account)
+        if account is not None:  # leastrecent: idle from now
+            self.memory.idle(account.name, remembered(account, (*call.extensions.values(), call.record.answered_by)),
+                             self.wall())
         self._let_go(call)
         self._keep_message(call)  # a voicemail message is the mailbox's, not the call's recording
         file = self.media.stop_recording(rid)
@@ -1268,7 +1279,10 @@ class CallService:
         if file.seconds < MIN_MESSAGE or not file.voiced:
             log.info("call %s: %.1f s%s for %s is no message; not kept", rid, file.seconds,
                      "" if file.voiced else " of silence", mailbox)
-            file.path.unlink(missing_ok=True)
+            try:
+                file.path.unlink(missing_ok=True)
+            except OSError as exc:  # (the call is ended all the same: its ports, its row)
+                log.error("call %s: %s not removed: %s", rid, file.path, exc)
             return
         owner = self.config.account(call.record.account)
         extension = owner.extension(mailbox) if owner is not None else None

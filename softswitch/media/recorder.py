@@ -93,13 +93,22 @@ class Recorders:
 
     def _tick(self) -> None:
         self._timer = None
-        now = self.loop.time()
+        try:
+            self._write_all(self.loop.time())
+        finally:  # (a failure in one call's hook must not stop every recording)
+            if self.active and self._timer is None:
+                self._timer = self.loop.call_later(WRITE_EVERY, self._tick)
+
+    def _write_all(self, now: float) -> None:
         for session_id, recorder in list(self.active.items()):
             if not self._write(session_id, recorder, now):
                 continue
             if recorder.silence is not None and recorder.recording.quiet_seconds >= recorder.silence:
                 recorder.silence = None  # told once
-                self.on_silence(session_id)  # which may stop it
+                try:
+                    self.on_silence(session_id)  # which may stop it
+                except Exception:
+                    log.exception("call %s: acting on its caller's silence failed", session_id)
                 if self.active.get(session_id) is not recorder:
                     continue
             if now - recorder.flushed_at >= FLUSH_EVERY:
@@ -108,8 +117,6 @@ class Recorders:
                     recorder.flushed_at = now
                 except OSError as exc:
                     self._failed(session_id, recorder, exc)
-        if self.active:
-            self._timer = self.loop.call_later(WRITE_EVERY, self._tick)
 
     def _write(self, session_id: str, recorder: _Recorder, now: float) -> bool:
         try:

@@ -43,7 +43,10 @@ class KeepaliveService:
 
     def send_round(self) -> int:
         sent = 0
-        for flow, binding in self.registrar.keepalive_flows().items():
+        flows = self.registrar.keepalive_flows()
+        for gone in [flow for flow in self._failures if flow not in flows]:  # (a phone that moved: its count goes)
+            del self._failures[gone]
+        for flow, binding in flows.items():
             if flow.transport != "UDP":
                 self.endpoint.send_raw(flow, b"\r\n\r\n")
             elif flow not in self._in_flight:

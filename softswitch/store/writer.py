@@ -2,8 +2,10 @@
 
 A request is never kept waiting on the database: the registrar answers a REGISTER
 and the B2BUA ends a call from memory, and what must be kept follows within
-``interval`` seconds, many items per transaction.  A failed write is retried with
-the next batch; ``close`` flushes what is left.
+``interval`` seconds, many items per transaction.  A write the store fails for its own
+sake (unreachable, disk full) is kept and tried again, less and less often, told once and
+then once a minute; an item the store refuses for what it holds is dropped (logged);
+``close`` flushes what is left.
 """
 
 from __future__ import annotations
@@ -14,9 +16,24 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+FAILURE_TOLD_EVERY = 60.0  # seconds between log lines while the store keeps failing
+MAX_RETRY = 30.0  # seconds between tries at most while it does
+
+
+def refused(exc: Exception) -> bool:
+    """Whether the store refused a write for what it holds (a value too long, a broken
+    constraint, a value of the wrong kind), not for its own sake (unreachable, disk full)."""
+    if isinstance(exc, (DataError, IntegrityError)):
+        return True
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):  # (a value not bound)
+        return True
+    return isinstance(exc, (ValueError, TypeError))
 
 
 class BatchWriter(Generic[T]):
@@ -30,6 +47,9 @@ class BatchWriter(Generic[T]):
         # was queued before it is in the store (or refused), what came after may not be.
         self.unwritten_since: float | None = None
         self._pending: list[T] = []
+        self._failing_since: float | None = None  # when writes began to fail for the store's sake
+        self._told_at = 0.0
+        self._retry_in = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.written = 0
@@ -53,7 +73,7 @@ class BatchWriter(Generic[T]):
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(self.interval if self._failing_since is None else self._retry_in)
             self._wake.clear()
             await self.flush()
 
@@ -65,34 +85,47 @@ class BatchWriter(Generic[T]):
         try:
             await self.write(batch)
             self.written += len(batch)
-        except Exception:
-            log.exception("store write of %d %s failed; will retry", len(batch), self.what)
-            kept = await self._one_by_one(batch)
+        except Exception as exc:
+            kept = await self._one_by_one(batch) if refused(exc) else batch
             self._pending = kept + self._pending
-            if kept:  # the store is unreachable: the oldest is still unwritten
+            if kept:  # the store is unreachable (or full): the oldest is still unwritten
+                self._failed(exc)
                 self._wake.set()
                 return
+        if self._failing_since is not None:
+            log.warning("store writes of %s work again after %.0f s", self.what, self.clock() - self._failing_since)
+            self._failing_since, self._retry_in = None, self.interval
         self.unwritten_since = started if self._pending else None
 
+    def _failed(self, exc: Exception) -> None:
+        """A write that failed for the store's sake: told at once (with its traceback), then
+        once a minute while it lasts; tried again less and less often, up to every
+        ``MAX_RETRY`` seconds (a full disk or a database gone is not hammered)."""
+        now = self.clock()
+        if self._failing_since is None:
+            self._failing_since = self._told_at = now
+            log.error("store write of %d %s failed; kept, tried again: %r", len(self._pending), self.what, exc,
+                      exc_info=exc)
+        elif now - self._told_at >= FAILURE_TOLD_EVERY:
+            self._told_at = now
+            log.error("store writes of %s failing for %.0f s (%d waiting): %r", self.what, now - self._failing_since,
+                      len(self._pending), exc)
+        self._retry_in = min(MAX_RETRY, max(self.interval, self._retry_in * 2))
+
     async def _one_by_one(self, batch: list[T]) -> list[T]:
-        """After a failed batch: each item alone.  When some go in and others do not, those
-        are refused for what they hold (a value the database does not take) and dropped, each
-        logged, so that one bad item does not keep every later one out for ever.  When none
-        goes in the store is unreachable: all of them are kept for the next try."""
-        if len(batch) == 1:
-            return batch
-        failed: list[tuple[T, Exception]] = []
-        for item in batch:
+        """After a batch the store refused for what it holds: each item alone.  Those it
+        refuses alone are dropped, each logged, so that one bad item does not keep every later
+        one out for ever; an item that fails for the store's sake (unreachable, full) is kept,
+        and so are the rest after it."""
+        for i, item in enumerate(batch):
             try:
                 await self.write([item])
                 self.written += 1
             except Exception as exc:
-                failed.append((item, exc))
-        if len(failed) == len(batch):
-            return batch
-        for item, error in failed:
-            self.dropped += 1
-            log.error("store refused one of the %s, dropped: %r (%s)", self.what, item, error)
+                if not refused(exc):
+                    return batch[i:]
+                self.dropped += 1
+                log.error("store refused one of the %s, dropped: %r (%s)", self.what, item, exc)
         return []
 
     async def close(self) -> None:

@@ -67,3 +67,22 @@ def test_a_message_of_silence_is_said_so_and_a_call_recording_is_not_cut(tmp_pat
     recorders_._tick()
     file = recorders_.stop("c2")
     assert told == [] and file is not None and file.voiced and file.seconds == pytest.approx(3.0)
+
+
+def test_a_failing_silence_hook_stops_no_recording(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock, recorders_, _ = recorders()
+    armed: list[float] = []
+    clock.call_later = lambda delay, callback: armed.append(delay) or clock  # type: ignore[method-assign]
+
+    def broken(session_id: str) -> None:
+        raise RuntimeError("injected: the B2BUA failed on a message's silence")
+
+    recorders_.on_silence = broken
+    recorders_.start("c1", tmp_path / "m.wav", mono=True, silence=0.5)
+    recorders_.start("c2", tmp_path / "call.wav")
+    for step in range(1, 11):
+        clock.now = step / 10
+        recorders_._tick()
+    assert len(armed) == 11  # armed at the start and again after every tick, the failing one too
+    assert any("acting on its caller's silence failed" in r.getMessage() for r in caplog.records)
+    assert recorders_.stop("c1") is not None and recorders_.stop("c2") is not None

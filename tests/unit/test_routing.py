@@ -184,3 +184,15 @@ def test_a_hotline_follows_its_time_rules_and_external_groups_show_the_hotline()
     (device,) = first.devices
     assert device.member == "0909000001" and device.caller_id == "sip:02873001234@sip.carrier.example"
     assert device.diversion == "<sip:02873001234@sip.carrier.example>;reason=unconditional;counter=1"
+
+
+def test_routing_memory_keeps_extensions_and_external_groups_numbers_not_any_number_dialled() -> None:
+    from pathlib import Path
+
+    from softswitch.b2bua.routing import remembered
+    from softswitch.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "example.yaml")
+    acme = config.account("acme")
+    assert acme is not None
+    assert remembered(acme, ["101", "0909000001", "02838221234", "999", None]) == {"101", "0909000001"}

@@ -34,9 +34,11 @@ per place and exception type so a storm of one bug cannot flood the log.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 import secrets
+import socket
 import ssl
 import sys
 import zlib
@@ -85,6 +87,7 @@ MAX_DATAGRAM = 65507  # bytes of UDP payload over IPv4 (65535 less the IP and UD
 ERROR_LOG_INTERVAL = 10.0  # seconds between tracebacks of one kind of internal error
 # A challenged REGISTER's answer kept for its retransmissions (which come 0.5, 1.5 and 3.5 s
 # after it over UDP, RFC 3261 §17.1.2.2), so that they are not counted as new challenges.
+NAME_TTL = 60.0  # seconds a host name's address, looked up to send a datagram, is used before it is looked up again
 TLS_HANDSHAKE_TIMEOUT = 10.0  # seconds a TLS client has to finish its handshake (asyncio's default: 60): a
 # connection counts against the caps only once it is done
 CHALLENGE_MEMORY = 4.0  # seconds
@@ -160,6 +163,9 @@ class SipEndpoint:
         self._timer_at: float | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._errors_logged: dict[tuple[str, str], tuple[float, int]] = {}  # last logged, suppressed since
+        self._literals: set[str] = set()  # hosts sent to that are IP addresses
+        self._names: dict[str, tuple[str, float]] = {}  # host name -> (its address, until when it is kept)
+        self._resolving: dict[str, list[tuple[UdpListener, int, bytes]]] = {}  # name being looked up -> datagrams for it
 
     # --- lifecycle --------------------------------------------------------
     async def listen(self, specs: list[ListenSpec], tls: ssl.SSLContext | None = None) -> None:
@@ -517,6 +523,9 @@ class SipEndpoint:
                 self.counters["send_failed_too_large"] += 1
                 log.info("x %d bytes for %s:%s do not fit a UDP datagram: not sent", len(data), target.host, target.port)
                 return
+            if target.host not in self._literals and not self._literal(target.host):
+                self._send_to_name(listener, target, data)
+                return
             listener.send(data, target.host, target.port)
             return
         conn = self.pool.get(target.conn_id)
@@ -529,6 +538,51 @@ class SipEndpoint:
         else:
             self.counters["send_failed"] += 1
             log.info("x no %s connection to %s:%s", target.transport, target.host, target.port)
+
+    def _literal(self, host: str) -> bool:
+        """Whether ``host`` is an IP address (remembered: the answer is asked for every datagram)."""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if len(self._literals) >= 65536:
+            self._literals.clear()
+        self._literals.add(host)
+        return True
+
+    def _send_to_name(self, listener: UdpListener, target: Target, data: bytes) -> None:
+        """A datagram for a host name (a trunk whose name was not resolved yet, say): the name is
+        looked up off the loop (``sendto`` with a name would look it up on the loop and stall
+        every call for as long as the resolver takes), the address kept ``NAME_TTL`` seconds;
+        datagrams for a name being looked up wait for it."""
+        found = self._names.get(target.host)
+        if found is not None and found[1] > self.loop.time():
+            listener.send(data, found[0], target.port)
+            return
+        waiting = self._resolving.get(target.host)
+        if waiting is not None:
+            if len(waiting) < 64:
+                waiting.append((listener, target.port, data))
+            else:
+                self.counters["send_failed"] += 1
+            return
+        self._resolving[target.host] = [(listener, target.port, data)]
+        self.loop.create_task(self._resolve_and_send(target.host, socket.AF_INET6 if ":" in listener.local[0] else socket.AF_INET))
+
+    async def _resolve_and_send(self, name: str, family: int) -> None:
+        try:
+            infos = await self.loop.getaddrinfo(name, None, family=family, type=socket.SOCK_DGRAM)
+            address = str(infos[0][4][0])
+        except Exception as exc:  # not found, no resolver, a name that is not one (UnicodeError)
+            waiting = self._resolving.pop(name, [])
+            self.counters["send_failed"] += len(waiting)
+            log.info("x %s cannot be resolved (%s): %d datagrams not sent", name, exc, len(waiting))
+            return
+        if len(self._names) >= 4096:
+            self._names.clear()
+        self._names[name] = (address, self.loop.time() + NAME_TTL)
+        for listener, port, data in self._resolving.pop(name, []):
+            listener.send(data, address, port)
 
     async def _connect_and_send(self, target: Target, data: bytes) -> None:
         try:
