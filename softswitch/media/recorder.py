@@ -129,12 +129,16 @@ class Recorders:
     def _failed(self, session_id: str, recorder: _Recorder, exc: OSError) -> None:
         self.active.pop(session_id, None)
         self.counters["recordings_failed"] += 1
-        log.error("recording of call %s to %s stopped: %s (the call goes on)", session_id, recorder.writer.path,
-                  exc.strerror or exc)
+        log.error("recording of call %s to %s stopped and removed: %s (the call goes on)", session_id,
+                  recorder.writer.path, exc.strerror or exc)
         try:
             recorder.writer.close()
         except OSError:
             pass
+        try:  # no call row names it: kept, it would be a file no retention ever removes
+            recorder.writer.path.unlink(missing_ok=True)
+        except OSError as error:
+            log.error("recording of call %s: %s not removed: %s", session_id, recorder.writer.path, error)
 
     def shutdown(self) -> None:
         for session_id in list(self.active):

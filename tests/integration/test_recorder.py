@@ -80,6 +80,7 @@ async def test_a_full_disk_stops_the_recording_and_not_the_call(tmp_path: Path, 
         errors = [r for r in caplog.records if "recording of call call-2" in r.getMessage()]
         assert len(errors) == 1 and "No space left on device" in errors[0].getMessage()
         assert media.stop_recording("call-2") is None
+        assert not (tmp_path / "call-2.wav").exists()  # no call row names it: not left behind for ever
         assert session.relay.legs["a"].sent_packets >= 60 and "call-2" in media.sessions  # the call went on
     finally:
         media.shutdown()
