@@ -68,7 +68,7 @@ class HostCache:
     async def _resolve(self, host: str) -> str | None:
         try:
             infos = await self.loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-        except (OSError, UnicodeError) as exc:  # (UnicodeError: a name with an empty label, "sip..example.com")
+        except Exception as exc:  # (not only OSError: UnicodeError for a name with an empty label, "sip..x.com")
             log.error("cannot resolve trunk host %s: %s (keeping %s)", host, exc, self._addresses.get(host, "the name"))
             return None
         return str(infos[0][4][0]) if infos else None

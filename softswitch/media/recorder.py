@@ -85,8 +85,8 @@ class Recorders:
                 quiet = max(0.0, recording.quiet_seconds - KEEP_QUIET)
                 writer.cut(writer.data_bytes - 2 * round(quiet * writer.rate))
             writer.close()
-        except OSError as exc:
-            self._failed(session_id, recorder, exc)
+        except OSError as exc:  # its sound is all there: kept where it is, though no row names it
+            self._failed(session_id, recorder, exc, remove=False)
             return None
         self.counters["recordings_written"] += 1
         return RecordedFile(writer.path, round(writer.seconds, 3), 44 + writer.data_bytes, recording.voiced or not recording.mono)
@@ -121,24 +121,28 @@ class Recorders:
     def _write(self, session_id: str, recorder: _Recorder, now: float) -> bool:
         try:
             recorder.writer.write(recorder.recording.due(now))
-        except OSError as exc:
+        except Exception as exc:  # (OSError: a full disk; anything else is a bug, which ends this recording only)
             self._failed(session_id, recorder, exc)
             return False
         return True
 
-    def _failed(self, session_id: str, recorder: _Recorder, exc: OSError) -> None:
+    def _failed(self, session_id: str, recorder: _Recorder, exc: Exception, *, remove: bool = True) -> None:
+        """The recording ends here, the call goes on; its file is ``remove``d (no call row names
+        a recording that failed: kept, it would be a file no retention ever removes)."""
         self.active.pop(session_id, None)
         self.counters["recordings_failed"] += 1
-        log.error("recording of call %s to %s stopped and removed: %s (the call goes on)", session_id,
-                  recorder.writer.path, exc.strerror or exc)
+        log.error("recording of call %s to %s stopped%s: %s (the call goes on)", session_id, recorder.writer.path,
+                  " and removed" if remove else ", the file kept", getattr(exc, "strerror", None) or exc,
+                  exc_info=exc if not isinstance(exc, OSError) else None)
         try:
             recorder.writer.close()
         except OSError:
             pass
-        try:  # no call row names it: kept, it would be a file no retention ever removes
-            recorder.writer.path.unlink(missing_ok=True)
-        except OSError as error:
-            log.error("recording of call %s: %s not removed: %s", session_id, recorder.writer.path, error)
+        if remove:
+            try:
+                recorder.writer.path.unlink(missing_ok=True)
+            except OSError as error:
+                log.error("recording of call %s: %s not removed: %s", session_id, recorder.writer.path, error)
 
     def shutdown(self) -> None:
         for session_id in list(self.active):

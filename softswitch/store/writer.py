@@ -27,11 +27,20 @@ MAX_RETRY = 30.0  # seconds between tries at most while it does
 
 
 def refused(exc: Exception) -> bool:
-    """Whether the store refused a write for what it holds (a value too long, a broken
-    constraint, a value of the wrong kind), not for its own sake (unreachable, disk full)."""
+    """Whether the store refused a write for what it holds (a value too long, a character the
+    database does not take, a broken constraint, a value of the wrong kind), not for its own
+    sake (unreachable, disk full).  PostgreSQL says which by its SQLSTATE class (22: data
+    exception, 23: integrity constraint violation), which SQLAlchemy's asyncpg adapter wraps in
+    a plain ``DBAPIError``; asyncpg's own check of an argument is a ``DataError`` of its own."""
     if isinstance(exc, (DataError, IntegrityError)):
         return True
-    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):  # (a value not bound)
+    if isinstance(exc, DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(state, str) and state[:2] in ("22", "23"):
+            return True
+        cause = getattr(exc.orig, "__cause__", None)
+        return type(cause).__name__ == "DataError" and type(cause).__module__.startswith("asyncpg")
+    if isinstance(exc, StatementError):  # (a value that could not be bound)
         return True
     return isinstance(exc, (ValueError, TypeError))
 
@@ -85,7 +94,10 @@ class BatchWriter(Generic[T]):
         try:
             await self.write(batch)
             self.written += len(batch)
-        except Exception as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # cancelled mid-write (the switch stopping): kept for close's flush
+                self._pending = batch + self._pending
+                raise
             kept = await self._one_by_one(batch) if refused(exc) else batch
             self._pending = kept + self._pending
             if kept:  # the store is unreachable (or full): the oldest is still unwritten
@@ -136,3 +148,6 @@ class BatchWriter(Generic[T]):
             except asyncio.CancelledError:
                 pass
         await self.flush()
+        if self._pending:
+            log.error("%d %s not written: the store failed until the switch stopped (see the errors above)",
+                      len(self._pending), self.what)

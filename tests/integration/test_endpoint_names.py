@@ -58,3 +58,48 @@ async def test_a_name_that_does_not_resolve_is_a_counted_failure(stack: Stack, m
         while ep.counters["send_failed"] < before + 2:
             await asyncio.sleep(0.01)
     assert not ep._resolving
+
+
+async def test_an_old_address_is_used_while_the_name_is_looked_up_again_and_kept_if_that_fails(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    from softswitch.sip.transport import endpoint as endpoint_module
+
+    ep, _, peer, _ = stack
+    loop = asyncio.get_running_loop()
+    real, asked = loop.getaddrinfo, []
+
+    async def resolver(host: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        if len(asked) > 1:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return await real("127.0.0.1", *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", resolver)
+    monkeypatch.setattr(endpoint_module, "NAME_TTL", 0.0)  # old at once
+    target = Target("UDP", "trunk.example.net", peer.port)
+    ep._send(target, b"one")
+    async with asyncio.timeout(WAIT):
+        assert await peer.queue.get() == b"one"
+    ep._send(target, b"two")  # sent to the last address found, looked up again behind it
+    async with asyncio.timeout(WAIT):
+        assert await peer.queue.get() == b"two"
+        while ep._resolving:
+            await asyncio.sleep(0.01)
+    ep._send(target, b"three")  # the look-up failed: the address found before still serves
+    async with asyncio.timeout(WAIT):
+        assert await peer.queue.get() == b"three"
+    assert len(asked) >= 2
+
+
+async def test_an_address_in_brackets_is_sent_to_without_a_look_up(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """As a URI writes an IPv6 address (``[2001:db8::1]``): the brackets are no part of it."""
+    ep, _, peer, _ = stack
+
+    async def no_lookup(host: str, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"looked up {host}")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_lookup)
+    ep._send(Target("UDP", "[127.0.0.1]", peer.port), b"bracketed")
+    async with asyncio.timeout(WAIT):
+        assert await peer.queue.get() == b"bracketed"
+    assert ep._literal("2001:db8::1") and not ep._literal("trunk.example.net")

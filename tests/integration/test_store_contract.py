@@ -114,6 +114,22 @@ async def test_call_history_round_trip_and_filters(store: Store) -> None:
     assert [r.id for r in await store.list_calls(limit=2)] == ["c3", "c2"]
 
 
+async def test_a_row_the_store_refuses_is_dropped_by_the_write_behind_and_the_others_written(store: Store) -> None:
+    """A callee typed by a phone (``sip:1%0002@…``) holds a NUL, which PostgreSQL refuses in text
+    (SQLSTATE 22021, wrapped by SQLAlchemy's asyncpg adapter as a plain DBAPIError): that row is
+    dropped and logged, not the batch kept and retried for ever behind it."""
+    from softswitch.store.writer import BatchWriter
+
+    writer = BatchWriter(lambda records: store.add_calls([r.row() for r in records]), 0.01, "call records")
+    odd = record("c-odd", 101.0, ended=102.0)
+    odd.callee = "1\x0002"
+    writer.enqueue([record("c-one", 100.0, ended=101.0), odd, record("c-two", 102.0, ended=103.0)])
+    await writer.flush()
+    ids = {r.id for r in await store.list_calls(account="acme")}
+    assert writer.pending == 0 and {"c-one", "c-two"} <= ids
+    assert ("c-odd" in ids) == (writer.dropped == 0)  # PostgreSQL drops it; SQLite and memory keep it
+
+
 async def test_call_history_keeps_the_parties_in_order(store: Store) -> None:
     """One row per call across a blind transfer and a park: its parties in the order they
     joined, who brought each in, and the seconds each is billed."""

@@ -523,10 +523,13 @@ class SipEndpoint:
                 self.counters["send_failed_too_large"] += 1
                 log.info("x %d bytes for %s:%s do not fit a UDP datagram: not sent", len(data), target.host, target.port)
                 return
-            if target.host not in self._literals and not self._literal(target.host):
-                self._send_to_name(listener, target, data)
-                return
-            listener.send(data, target.host, target.port)
+            host = target.host
+            if host not in self._literals:
+                host = host.strip("[]")  # (an IPv6 address as a URI writes it)
+                if not self._literal(host):
+                    self._send_to_name(listener, target, data)
+                    return
+            listener.send(data, host, target.port)
             return
         conn = self.pool.get(target.conn_id)
         if conn is None:
@@ -553,21 +556,27 @@ class SipEndpoint:
     def _send_to_name(self, listener: UdpListener, target: Target, data: bytes) -> None:
         """A datagram for a host name (a trunk whose name was not resolved yet, say): the name is
         looked up off the loop (``sendto`` with a name would look it up on the loop and stall
-        every call for as long as the resolver takes), the address kept ``NAME_TTL`` seconds;
-        datagrams for a name being looked up wait for it."""
-        found = self._names.get(target.host)
-        if found is not None and found[1] > self.loop.time():
+        every call for as long as the resolver takes); datagrams for a name never found wait
+        for its look-up (64 at most).  The address found is used from then on, looked up again
+        in the background after ``NAME_TTL`` seconds, and kept if that fails."""
+        name = target.host
+        family = socket.AF_INET6 if ":" in listener.local[0] else socket.AF_INET
+        found = self._names.get(name)
+        if found is not None:  # the last address found, looked up again in the background when old
             listener.send(data, found[0], target.port)
+            if found[1] <= self.loop.time() and name not in self._resolving:
+                self._resolving[name] = []
+                self.loop.create_task(self._resolve_and_send(name, family))
             return
-        waiting = self._resolving.get(target.host)
+        waiting = self._resolving.get(name)
         if waiting is not None:
             if len(waiting) < 64:
                 waiting.append((listener, target.port, data))
             else:
                 self.counters["send_failed"] += 1
             return
-        self._resolving[target.host] = [(listener, target.port, data)]
-        self.loop.create_task(self._resolve_and_send(target.host, socket.AF_INET6 if ":" in listener.local[0] else socket.AF_INET))
+        self._resolving[name] = [(listener, target.port, data)]
+        self.loop.create_task(self._resolve_and_send(name, family))
 
     async def _resolve_and_send(self, name: str, family: int) -> None:
         try:
@@ -576,7 +585,9 @@ class SipEndpoint:
         except Exception as exc:  # not found, no resolver, a name that is not one (UnicodeError)
             waiting = self._resolving.pop(name, [])
             self.counters["send_failed"] += len(waiting)
-            log.info("x %s cannot be resolved (%s): %d datagrams not sent", name, exc, len(waiting))
+            kept = self._names.get(name)
+            log.warning("x %s cannot be resolved (%s): %s", name, exc,
+                        f"{len(waiting)} datagrams not sent" if kept is None else f"still sending to {kept[0]}")
             return
         if len(self._names) >= 4096:
             self._names.clear()
