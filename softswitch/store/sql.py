@@ -45,10 +45,17 @@ def registration_from(row: Any) -> RegistrationRow:
 
 
 def _call_row(record: CallRow) -> dict[str, Any]:
+    """A call's row as its columns take it: what a phone typed (a number dialled, a device's
+    name) cut to the column's size, and a NUL (which PostgreSQL's text refuses) made U+FFFD,
+    so that the call's row is kept whatever was dialled."""
     row = record.as_row()
-    for key, size in (("cause", 256), ("caller_device", 256), ("callee_device", 256), ("path", 512), ("recording_path", 512)):
+    for key, size in (("caller", 64), ("callee", 64), ("hotline", 32), ("cause", 256), ("caller_device", 256),
+                      ("callee_device", 256), ("path", 512), ("recording_path", 512)):
         if row[key] is not None:
             row[key] = str(row[key])[:size]
+    for key, value in row.items():
+        if isinstance(value, str) and "\x00" in value:
+            row[key] = value.replace("\x00", "\ufffd")
     return row
 
 
