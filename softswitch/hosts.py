@@ -16,10 +16,11 @@ period.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 from collections.abc import Iterable
+
+from .sip.uri import is_ip_literal
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class HostCache:
 
     async def use(self, hosts: Iterable[str]) -> None:
         """Resolve ``hosts`` now (the ones in use from here on) and keep them fresh."""
-        self._hosts = {h for h in hosts if not _is_ip(h)}
+        self._hosts = {h for h in hosts if not is_ip_literal(h)}
         await self._resolve_all()
         if self._task is None and self._hosts:
             self._task = self.loop.create_task(self._refresh())
@@ -78,14 +79,6 @@ class HostCache:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

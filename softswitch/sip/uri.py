@@ -29,6 +29,16 @@ _OPAQUE_FORBIDDEN = frozenset(" \t\r\n<>\"")
 _HEX = frozenset(string.hexdigits)
 
 
+def is_ip_literal(host: str) -> bool:
+    """Whether ``host`` is an IP address (an IPv6 one with or without the brackets a URI puts
+    round it), not a name to look up."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def unescape(text: str) -> str:
     """Replace each ``%HH`` by its octet (decoded as UTF-8, leniently); one pass only."""
     if "%" not in text:

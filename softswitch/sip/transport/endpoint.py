@@ -34,7 +34,6 @@ per place and exception type so a storm of one bug cannot flood the log.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import math
 import secrets
@@ -71,6 +70,7 @@ from ..transaction import (
     Transmit,
 )
 from ..uas import stamp_via
+from ..uri import is_ip_literal
 from .stream import ConnectionPool, StreamConnection
 from .udp import UdpListener
 from .ws import WsConnection
@@ -544,9 +544,7 @@ class SipEndpoint:
 
     def _literal(self, host: str) -> bool:
         """Whether ``host`` is an IP address (remembered: the answer is asked for every datagram)."""
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
+        if not is_ip_literal(host):
             return False
         if len(self._literals) >= 65536:
             self._literals.clear()

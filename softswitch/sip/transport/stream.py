@@ -132,7 +132,7 @@ class ConnectionPool:
         self._told: dict[str, tuple[float, int]] = {}  # counter -> when its refusals were last logged, how many since
 
     def set_limits(self, total: int, per_source: int, exempt: Callable[[str], bool], auth_timeout: float | None,
-                   source_of: Callable[[str], str] = lambda host: host) -> None:
+                   source_of: Callable[[str], str]) -> None:
         """At most ``total`` connections open, ``per_source`` from one source (``source_of`` an
         address: an IPv6 address's network) unless ``exempt``; one that has carried no
         authenticated request ``auth_timeout`` seconds after it opened is closed at the next
@@ -149,13 +149,14 @@ class ConnectionPool:
     def has_room(self, host: str) -> bool:
         """Whether a new connection from ``host`` fits under the caps; a refusal is counted, and
         logged at most once a minute for each cap (with how many were refused since)."""
-        if len(self.connections) >= self.max_connections - (0 if self.exempt(host) else self.max_connections // 10):
+        exempt = self.exempt(host)
+        if len(self.connections) >= self.max_connections - (0 if exempt else self.max_connections // 10):
             # (the last tenth is kept for trusted addresses and trunks: a flood from many
             # addresses does not shut an office or a provider out)
             self._refused("refused_full", f"{len(self.connections)} connections are open (transport.max_connections "
                           f"{self.max_connections}, the last tenth for trusted addresses)", host)
             return False
-        if self.per_source.get(self.source_of(host), 0) >= self.max_per_source and not self.exempt(host):
+        if not exempt and self.per_source.get(self.source_of(host), 0) >= self.max_per_source:
             self._refused("refused_per_source", f"{self.max_per_source} connections from one address are open "
                           "(transport.max_connections_per_source)", host)
             return False
