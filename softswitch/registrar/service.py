@@ -128,6 +128,8 @@ def _contact_request(c: NameAddr, source: Target) -> ContactRequest:
                              ("binding", key, MAX_KEY), ("+sip.instance", instance or "", MAX_INSTANCE)):
         if len(text) > most:  # kept in the store, whose columns have these lengths
             raise RemoteProtocolError(f"{what} longer than {most} characters")
+    if "\x00" in shown:  # an escaped NUL in a quoted string: PostgreSQL's text refuses it
+        raise RemoteProtocolError("Contact: a NUL character cannot be kept in a registration")
     return ContactRequest(key, shown, uri_text, expires, nat, instance, reg_id, q)
 
 
@@ -245,6 +247,8 @@ class RegistrarService:
             raise RemoteProtocolError(f"Call-ID longer than {MAX_CALL_ID} characters (a registration keeps it)")
         contacts = [_contact_request(c, source) for c in request.contacts]
         path = self.path(request, source)
+        if "\x00" in request.call_id or any("\x00" in hop for hop in path):
+            raise RemoteProtocolError("a NUL character in the Call-ID or Path cannot be kept in a registration")
         outcome = self.table.register(
             account.name, extension, contacts, star=request.is_star_contact, expires_header=request.expires,
             call_id=request.call_id, cseq=request.cseq.number, source=source,

@@ -27,7 +27,8 @@ def registration_values(b: RegistrationRow) -> dict[str, Any]:
         "contact": b.contact, "uri": b.uri, "expires_at": b.expires_at, "registered_at": b.registered_at,
         "call_id": b.call_id, "cseq": b.cseq, "transport": b.source.transport,
         "source_host": b.source.host, "source_port": b.source.port, "nat": b.nat,
-        "instance": b.instance, "reg_id": b.reg_id, "q": b.q, "user_agent": b.user_agent[:256],
+        "instance": b.instance, "reg_id": b.reg_id, "q": b.q,
+        "user_agent": b.user_agent[:256].replace("\x00", "\ufffd"),  # shown only; PostgreSQL's text refuses a NUL
         "path": "\n".join(b.path) or None,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import AsyncIterator
@@ -324,3 +325,11 @@ async def test_a_removal_does_not_delete_a_row_written_since(store: Store) -> No
     assert [b.expires_at for b in await store.list_bindings(0.0)] == [700.0]
     await store.apply([RegistrationRemoved(refreshed)])
     assert await store.list_bindings(0.0) == []
+
+
+
+async def test_a_bindings_user_agent_is_kept_whatever_it_holds(store: Store) -> None:
+    """A NUL (which PostgreSQL's text refuses) in what a phone calls itself: the binding is kept."""
+    await store.apply([RegistrationSaved(dataclasses.replace(binding(), user_agent="Phone\x00X"))])
+    (got,) = await store.list_bindings(0.0)
+    assert got.user_agent in ("Phone\x00X", "Phone\ufffdX")

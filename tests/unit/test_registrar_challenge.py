@@ -88,3 +88,36 @@ def test_a_storm_of_new_registrations_is_shed_but_not_a_refresh() -> None:
     refresh = service.challenge(glance(), PHONE)  # its Call-ID's binding: a refresh, challenged
     assert refresh is not None and refresh.status == 401
     assert service.challenge(glance(call_id="other@test"), PHONE).status == 503  # type: ignore[union-attr]
+
+
+async def test_a_registration_holding_a_nul_the_store_could_not_keep_is_refused_before_it_is_made() -> None:
+    """PostgreSQL's text refuses a NUL: a REGISTER that would make a binding the store drops
+    (lost at a restart, unseen by a cluster's other nodes) is a 400, on every store alike; a
+    NUL in the User-Agent (only shown) is kept as U+FFFD by the store instead."""
+    import pytest
+
+    from softswitch.sip.errors import RemoteProtocolError
+    from softswitch.sip.message import Request, parse_message
+
+    service = registrar()
+    challenge = service.challenge(glance(), PHONE)
+    assert challenge is not None
+    def register(call_id: str = "reg-1@test", contact: str = "<sip:101@192.0.2.7:5062>", cseq: int = 2) -> Request:
+        credentials = authorization(challenge.headers[0][1], "REGISTER", "sip:acme.example", "101", "acme-101-secret",
+                                    "c1", nc=cseq)
+        data = ("REGISTER sip:acme.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bK-2;rport\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:101@acme.example>;tag=f1\r\nTo: <sip:101@acme.example>\r\n"
+                f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nAuthorization: {credentials}\r\n"
+                "User-Agent: Phone\x00X\r\nContent-Length: 0\r\n\r\n").encode()
+        request = parse_message(data)
+        assert isinstance(request, Request)
+        return request
+
+    for bad in (register(call_id="reg\x00-1@test", cseq=2), register(contact='"Al\\\x00ice" <sip:101@192.0.2.7:5062>', cseq=3),
+                register(contact='<sip:101@192.0.2.7:5062>;+sip.instance="<urn:uuid:1\x002>"', cseq=4)):
+        with pytest.raises(RemoteProtocolError, match="NUL"):
+            service.on_register(None, bad, PHONE)  # type: ignore[arg-type]
+        assert service.table.lookup("acme", "101", 1000.0) == []
+    service.on_register(None, register(cseq=5), PHONE)  # type: ignore[arg-type]
+    (binding,) = service.table.lookup("acme", "101", 1000.0)
+    assert binding.user_agent == "Phone\x00X"
