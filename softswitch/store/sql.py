@@ -21,6 +21,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x50F75717C4  # a PostgreSQL advisory lock key of our own
 
 
+def kept(text: str, size: int | None = None) -> str:
+    """Text a phone or an operator typed, as a text column takes it: cut to the column's size,
+    and a NUL (which a quoted string may carry, RFC 3261 §25.1, and PostgreSQL's text refuses)
+    made U+FFFD, so that the row is kept whatever it holds."""
+    text = text if size is None else text[:size]
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def registration_values(b: RegistrationRow) -> dict[str, Any]:
     return {
         "id": b.id, "account": b.account, "extension": b.extension, "binding_key": b.key,
@@ -28,7 +36,7 @@ def registration_values(b: RegistrationRow) -> dict[str, Any]:
         "call_id": b.call_id, "cseq": b.cseq, "transport": b.source.transport,
         "source_host": b.source.host, "source_port": b.source.port, "nat": b.nat,
         "instance": b.instance, "reg_id": b.reg_id, "q": b.q,
-        "user_agent": b.user_agent[:256].replace("\x00", "\ufffd"),  # shown only; PostgreSQL's text refuses a NUL
+        "user_agent": kept(b.user_agent, 256),
         "path": "\n".join(b.path) or None,
     }
 
@@ -46,17 +54,13 @@ def registration_from(row: Any) -> RegistrationRow:
 
 
 def _call_row(record: CallRow) -> dict[str, Any]:
-    """A call's row as its columns take it: what a phone typed (a number dialled, a device's
-    name) cut to the column's size, and a NUL (which PostgreSQL's text refuses) made U+FFFD,
-    so that the call's row is kept whatever was dialled."""
+    """A call's row as its columns take it (``kept``): whatever was dialled, the call is kept."""
     row = record.as_row()
-    for key, size in (("caller", 64), ("callee", 64), ("hotline", 32), ("cause", 256), ("caller_device", 256),
-                      ("callee_device", 256), ("path", 512), ("recording_path", 512)):
-        if row[key] is not None:
-            row[key] = str(row[key])[:size]
+    sizes = {"caller": 64, "callee": 64, "hotline": 32, "cause": 256, "caller_device": 256, "callee_device": 256,
+             "path": 512, "recording_path": 512}
     for key, value in row.items():
-        if isinstance(value, str) and "\x00" in value:
-            row[key] = value.replace("\x00", "\ufffd")
+        if isinstance(value, str) or key in sizes and value is not None:
+            row[key] = kept(str(value), sizes.get(key))
     return row
 
 
@@ -177,8 +181,9 @@ class SqlStore:
         if rows:
             async with self.engine.begin() as conn:
                 await conn.execute(audit.insert(), [{
-                    "at": r.at, "actor": r.actor[:128], "account": r.account[:64], "action": r.action[:32],
-                    "subject": r.subject[:128], "person": r.person, "before": r.before, "after": r.after,
+                    "at": r.at, "actor": kept(r.actor, 128), "account": r.account[:64], "action": r.action[:32],
+                    "subject": kept(r.subject, 128), "person": r.person,
+                    "before": None if r.before is None else kept(r.before), "after": None if r.after is None else kept(r.after),
                     "version": r.version} for r in rows])
 
     async def list_audit(self, account: str | None = None, since: float | None = None, limit: int | None = None) -> list[AuditRow]:
@@ -198,7 +203,7 @@ class SqlStore:
     async def claim_slot(self, entry: ParkedRow, node: str, now: float) -> float | None:
         key = (parked.c.account == entry.account) & (parked.c.slot == entry.slot)
         row = {"account": entry.account, "slot": entry.slot, "call": entry.call, "parked_at": entry.parked_at,
-               "expires_at": entry.expires_at, "parker": entry.parker[:64], "party": entry.party[:256], "node": node[:128]}
+               "expires_at": entry.expires_at, "parker": kept(entry.parker, 64), "party": kept(entry.party, 256), "node": node[:128]}
         try:
             async with self.engine.begin() as conn:
                 held = (await conn.execute(select(parked.c.call, parked.c.expires_at).where(key))).first()
@@ -230,7 +235,7 @@ class SqlStore:
 
     async def add_message(self, row: MessageRow) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(messages.insert(), [row.as_row()])
+            await conn.execute(messages.insert(), [{**row.as_row(), "caller": kept(row.caller, 128)}])
 
     async def list_messages(self, account: str | None = None, mailbox: str | None = None) -> list[MessageRow]:
         query = select(messages)

@@ -328,8 +328,26 @@ async def test_a_removal_does_not_delete_a_row_written_since(store: Store) -> No
 
 
 
-async def test_a_bindings_user_agent_is_kept_whatever_it_holds(store: Store) -> None:
-    """A NUL (which PostgreSQL's text refuses) in what a phone calls itself: the binding is kept."""
+
+async def test_what_a_phone_or_an_operator_typed_is_kept_whatever_it_holds(store: Store) -> None:
+    """A NUL (which PostgreSQL's text refuses; a quoted string may carry it, RFC 3261 §25.1) in
+    what a phone calls itself, who is parked, who left a message, what an operator typed: the
+    row is kept, the NUL shown as U+FFFD where the store cannot hold it."""
+    from softswitch.store.records import MessageRow
+
+    def kept(text: str | None, sent: str) -> bool:
+        return text in (sent, sent.replace("\x00", "\ufffd"))
+
     await store.apply([RegistrationSaved(dataclasses.replace(binding(), user_agent="Phone\x00X"))])
     (got,) = await store.list_bindings(0.0)
-    assert got.user_agent in ("Phone\x00X", "Phone\ufffdX")
+    assert kept(got.user_agent, "Phone\x00X")
+    party = '"Al\\\x00ice" <sip:101@acme.example>'
+    assert await store.claim_slot(dataclasses.replace(parked_entry(801, "c1"), party=party), "node-a", 100.0) is None
+    ((entry, _),) = await store.list_parked("acme")
+    assert kept(entry.party, party)
+    await store.add_message(MessageRow("m1", "acme", "102", None, "Al\x00ice", 100.0, 1.0, "/vm/m1.wav"))
+    (message,) = await store.list_messages("acme")
+    assert kept(message.caller, "Al\x00ice")
+    await store.add_audit([AuditRow(1.0, "admin\x00", "acme", "update", "extension 1\x00", None, "{}", '{"name": "A\x00"}', "v1")])
+    (row,) = await store.list_audit("acme")
+    assert kept(row.actor, "admin\x00") and kept(row.subject, "extension 1\x00") and kept(row.after, '{"name": "A\x00"}')
