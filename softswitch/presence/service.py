@@ -69,6 +69,7 @@ CONTENT_TYPE = "application/dialog-info+xml"
 DEFAULT_EXPIRES = 3600
 MIN_EXPIRES = 60
 MAX_EXPIRES = 3600
+TELL_EVERY = 600  # seconds between two warnings of one subscriber's subscriptions replaced
 
 
 class Owned(Protocol):
@@ -120,8 +121,11 @@ class DialogEventService:
         self.clock = clock
         self.subscriptions: dict[tuple[str, str], Subscription] = {}  # (Call-ID, our tag)
         self.watchers: dict[tuple[str, str], list[Subscription]] = {}  # (account, extension) -> its subscriptions
+        # (account, subscriber) -> its subscriptions, oldest first: at most security.max_subscriptions each
+        self.held: dict[tuple[str, str], dict[tuple[str, str], Subscription]] = {}
+        self._told: dict[tuple[str, str], float] = {}  # when a subscriber's replaced subscriptions were logged
         self._changed: dict[str, set[str]] = {}  # account -> extensions to look at again, this turn of the loop
-        self.counters = {"subscribed": 0, "notified": 0, "refused": 0}
+        self.counters = {"subscribed": 0, "notified": 0, "refused": 0, "replaced": 0}
         self.mailbox_counts: Callable[[str, str], tuple[int, int]] = lambda account, mailbox: (0, 0)  # new, old
 
     def apply_config(self, config: Config, moves: Moves | None = None) -> None:
@@ -134,7 +138,9 @@ class DialogEventService:
         for sub in list(self.subscriptions.values()):
             account = config.account(sub.account)
             if sub.subscriber is not None:
+                self._release(sub)
                 sub.subscriber = moves.moved.get((sub.account, sub.subscriber), sub.subscriber)
+                self.held.setdefault((sub.account, sub.subscriber), {})[sub.dialog.key] = sub
             if account is None or (sub.subscriber is not None and account.extension(sub.subscriber) is None):
                 self._end(sub, "terminated;reason=rejected")
             elif sub.mailbox is not None and account.extension(sub.mailbox) is None:
@@ -198,11 +204,40 @@ class DialogEventService:
         if expires == 0:  # a fetch: one NOTIFY, no subscription (RFC 6665 §4.4.3)
             self._notify(sub, "terminated;reason=timeout")
             return
+        self._make_room(sub)
         self.subscriptions[dialog.key] = sub
         if extension is not None:
             self.watchers.setdefault((account.name, extension), []).append(sub)
         self._notify(sub, f"active;expires={expires}")
         self._arm(sub)
+
+    def _make_room(self, sub: Subscription) -> None:
+        """Hold ``sub`` among its subscriber's subscriptions; past ``security.max_subscriptions``
+        the oldest ends (``rejected``: not to be tried again, RFC 6665 §4.1.3), as the oldest
+        binding does past ``max_contacts``.  A phone that reboots leaves its old subscriptions
+        behind until they expire (up to an hour), and one that subscribes again and again (a bug,
+        or a stolen password) would hold memory, and NOTIFYs on every change, without bound."""
+        assert sub.subscriber is not None
+        held = self.held.setdefault((sub.account, sub.subscriber), {})
+        most = self.config.security.max_subscriptions
+        while len(held) >= most:
+            oldest = next(iter(held.values()))
+            self.counters["replaced"] += 1
+            now = self.clock()
+            if now - self._told.get((sub.account, sub.subscriber), -TELL_EVERY) >= TELL_EVERY:
+                self._told[(sub.account, sub.subscriber)] = now
+                log.warning("%s@%s holds %d subscriptions (security.max_subscriptions): the oldest are ended to make "
+                            "room (first: to %s; told once per %d s)", sub.subscriber, sub.account, len(held),
+                            oldest.watched, TELL_EVERY)
+            self._end(oldest, "terminated;reason=rejected")
+        held[sub.dialog.key] = sub
+
+    def _release(self, sub: Subscription) -> None:
+        if sub.subscriber is not None:
+            key = (sub.account, sub.subscriber)
+            held = self.held.get(key)
+            if held is not None and held.pop(sub.dialog.key, None) is not None and not held:
+                del self.held[key]
 
     def _own_mailbox(self, account: Account, request: Request, username: str) -> str | None:
         """The subscriber's mailbox, when the Request-URI names the subscriber (its number or
@@ -420,6 +455,7 @@ class DialogEventService:
             sub.timer.cancel()
             sub.timer = None
         self.subscriptions.pop(sub.dialog.key, None)
+        self._release(sub)
         self._unwatch(sub)
 
     def _unwatch(self, sub: Subscription) -> None:

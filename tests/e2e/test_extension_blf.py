@@ -146,3 +146,66 @@ def test_blf_keys_follow_a_renumbered_extension_and_end_when_it_or_their_phone_i
     finish(on_101)
     assert "Subscription-State: terminated;reason=rejected" in log_101.read_text(errors="replace")
     assert admin(switch, "subscriptions") == []
+
+
+def test_a_phone_holds_at_most_max_subscriptions_and_its_oldest_makes_room(make_switch) -> None:  # type: ignore[no-untyped-def]
+    """A phone that subscribes again and again (rebooting, a bug, a stolen password) holds at most
+    ``security.max_subscriptions``: the oldest is ended with a NOTIFY (``terminated;reason=rejected``,
+    RFC 6665 §4.1.3), as the oldest binding is past ``max_contacts``."""
+    import socket
+
+    from softswitch.sip.auth import authorization
+
+    sw = make_switch(security={"max_subscriptions": 2})
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
+        phone.bind(("127.0.0.1", 0))
+        phone.settimeout(5)
+        port = phone.getsockname()[1]
+
+        def subscribe(n: int, cseq: int, auth: str = "") -> bytes:
+            return (f"SUBSCRIBE sip:102@acme.example SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKcap{n}-{cseq};rport\r\n"
+                    f"Max-Forwards: 70\r\nFrom: <sip:103@acme.example>;tag=cap{n}\r\nTo: <sip:102@acme.example>\r\n"
+                    f"Call-ID: cap-{n}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:103@127.0.0.1:{port}>\r\n"
+                    f"Event: dialog\r\nAccept: application/dialog-info+xml\r\nExpires: 600\r\n{auth}"
+                    "Content-Length: 0\r\n\r\n").encode()
+
+        notifies: list[str] = []
+
+        def receive(status: int) -> str:
+            """Read until the response ``status``; NOTIFYs met on the way are answered and kept."""
+            while True:
+                text = phone.recv(65535).decode()
+                if text.startswith("NOTIFY "):
+                    notifies.append(text)
+                    head = [line for line in text.split("\r\n") if line.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")]
+                    phone.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(head) + "\r\nContent-Length: 0\r\n\r\n").encode(),
+                                 ("127.0.0.1", sw.port))
+                elif text.startswith(f"SIP/2.0 {status} "):
+                    return text
+
+        for n in range(3):
+            phone.sendto(subscribe(n, 1), ("127.0.0.1", sw.port))
+            challenge = receive(401)
+            offer = next(line.split(":", 1)[1].strip() for line in challenge.split("\r\n")
+                         if line.lower().startswith("www-authenticate:"))
+            credentials = authorization(offer, "SUBSCRIBE", "sip:102@acme.example", "103", "acme-103-secret", "c1")
+            phone.sendto(subscribe(n, 2, f"Authorization: {credentials}\r\n"), ("127.0.0.1", sw.port))
+            receive(200)
+        held = sw.wait_for(lambda: (subs := admin(sw, "subscriptions")) and len(subs) == 2 and subs, what="two held")
+        assert {s["watched"] for s in held} == {"102"}
+
+        def ended_first() -> bool:
+            try:
+                receive(999)  # none comes: NOTIFYs are read on the way
+            except TimeoutError:
+                pass
+            return ("cap-0", "terminated;reason=rejected") in states()
+
+        def states() -> list[tuple[str, str]]:
+            def header(text: str, name: str) -> str:
+                return next(line.split(":", 1)[1].strip() for line in text.split("\r\n") if line.lower().startswith(name))
+            return [(header(text, "call-id:"), header(text, "subscription-state:")) for text in notifies]
+
+        sw.wait_for(ended_first, what="the oldest subscription's final NOTIFY")
+        assert [call for call, state in states() if state.startswith("terminated")] == ["cap-0"]
+        assert {call for call, _ in states()} == {"cap-0", "cap-1", "cap-2"}
