@@ -54,8 +54,10 @@ async def watch(listeners: Callable[[], Iterable[UdpListener]], admission: Admis
         admission.observe(max(waited, queued_for), now)
         if admission.overloaded and not was:
             log.warning("overload: behind by %.0f ms (smoothed; now: requests waited up to %.0f ms, the SIP queue "
-                        "holds %.0f ms, the loop's timers ran %.0f ms late): new calls limited to %.0f/s",
-                        admission.delay * 1000, waited * 1000, queued_for * 1000, lag * 1000, admission.ceiling or 0.0)
+                        "holds %.0f ms, the loop's timers ran %.0f ms late): new calls over UDP that waited more "
+                        "than %.0f ms are refused, others limited to %.0f/s, new registrations shed",
+                        admission.delay * 1000, waited * 1000, queued_for * 1000, lag * 1000,
+                        admission.settings.max_delay * 1000, admission.ceiling or 0.0)
 
 
 __all__ = ["watch"]

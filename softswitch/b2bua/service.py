@@ -371,12 +371,13 @@ class CallService:
         return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
 
     # --- a new INVITE -----------------------------------------------------------
-    def shed_invite(self, source: Target) -> StatelessRefusal | None:
+    def shed_invite(self, source: Target, waited: float | None = None) -> StatelessRefusal | None:
         """The endpoint's ``shed`` hook, for every new INVITE before its transaction (and so
         before authentication, routing or relay ports, and for most before it is even
         parsed: refusing costs the least): the stateless ``503`` for a call refused because
-        the switch is behind or short of relay ports, or None."""
-        shed = self.admission.pressure(self.clock(), self.media.pool.free)
+        the switch is behind (``waited``: how long the INVITE waited in the kernel, None when
+        not known) or short of relay ports, or None."""
+        shed = self.admission.pressure(self.clock(), self.media.pool.free, waited)
         if shed is None:
             return None
         self._log_shed(shed)

@@ -34,7 +34,7 @@ class Hooks:
         return StatelessRefusal(401, "Unauthorized", (("WWW-Authenticate", 'Digest realm="t", nonce="n1"'),)) \
             if self.challenging else None
 
-    def shed(self, source: Target) -> StatelessRefusal | None:
+    def shed(self, source: Target, waited: float | None) -> StatelessRefusal | None:
         self.asked += 1
         return StatelessRefusal(503, "Overloaded", (("Retry-After", "7"),)) if self.refuse else None
 

@@ -1,5 +1,6 @@
 """The UDP listener measures how long each datagram waited in the kernel before the switch read
-it (the kernel's arrival stamp, SIOCGSTAMP): what the load shedding decides from.  A real
+it (the kernel's arrival stamp, SIOCGSTAMP): what the load shedding decides from, over an
+interval and for each datagram (a new INVITE is refused when it waited too long).  A real
 socket on 127.0.0.1; the loop is stalled on purpose while a datagram arrives."""
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from softswitch.sip.transport.udp import UdpListener
 async def test_a_datagram_that_arrived_during_a_stall_is_measured_as_waiting() -> None:
     loop = asyncio.get_running_loop()
     got = asyncio.Event()
+    waits: list[float | None] = []
+
+    def received(_data: bytes, _addr: tuple[str, int], _listener: int, waited: float | None) -> None:
+        waits.append(waited)
+        got.set()
+
     transport, listener = await loop.create_datagram_endpoint(
-        lambda: UdpListener(0, lambda _d, _a, _i: got.set()), local_addr=("127.0.0.1", 0))
+        lambda: UdpListener(0, received), local_addr=("127.0.0.1", 0))
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
             # The kernel turns arrival stamping on in deferred work (net_enable_timestamp) when the
@@ -44,6 +51,7 @@ async def test_a_datagram_that_arrived_during_a_stall_is_measured_as_waiting() -
             stalled = listener.take_waited()
         assert 0.0 <= quick < 0.25, quick  # bounded by the busiest machine's scheduling, not by the stall
         assert 0.3 <= stalled < 5.0, stalled
+        assert waits[-2:] == [quick, stalled]  # each datagram's own wait, handed over with it
         assert listener.take_waited() == 0.0  # taken: the next interval starts from nothing
     finally:
         transport.close()

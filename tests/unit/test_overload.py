@@ -4,7 +4,7 @@ of Retry-After, and the queue delay estimate."""
 
 from __future__ import annotations
 
-from softswitch.overload import CUT, Admission, Shed, Shedding, queue_delay
+from softswitch.overload import CUT, MIN_RATE, Admission, Shed, Shedding, queue_delay
 
 
 def fixed(low: int, high: int) -> int:
@@ -70,6 +70,32 @@ def test_a_long_delay_sets_a_ceiling_under_the_rate_admitted_that_settles_and_li
     # ... and is lifted once nothing was shed for `hold` seconds.
     admission.observe(0.01, now + 3.5)
     assert not admission.overloaded and admission.pressure(now + 3.6, 500) is None
+
+
+def test_an_invite_that_waited_past_max_delay_is_refused_and_its_wait_overrides_the_ceiling() -> None:
+    """Over UDP each new INVITE is judged by how long it waited in the kernel: past
+    ``max_delay`` it is refused whatever the ceiling while the switch is behind (not for one
+    stall; MIN_RATE calls/s always get through), under it admitted whatever the ceiling (the
+    wait is what the ceiling estimates); an INVITE whose wait is not known meets the ceiling."""
+    admission = Admission(Shedding(max_delay=0.25, hold=2.0), fixed)
+    now = 1000.0
+    admission.observe(0.4, now)  # one stall: nothing refused for it
+    assert admission.delay < 0.125 and all(admission.pressure(now, 500, waited=0.4) is None for _ in range(10))
+    for tick in range(1, 5):  # behind
+        admission.observe(0.3, now + tick * 0.05)
+    now += 0.2
+    assert admission.delay > 0.125
+    passed = [admission.pressure(now + i / 100, 500, waited=0.26) is None for i in range(100)]
+    assert 1 <= sum(passed) <= 1 + MIN_RATE  # a second's worth: MIN_RATE calls/s get through whatever they waited
+    shed = admission.pressure(now + 1.0, 500, waited=0.26)
+    assert shed is not None and (shed.why, shed.reason) == ("delay", "Overloaded")
+    assert admission.shed["delay"] == 101 - sum(passed)
+    assert admission.pressure(now, 500, waited=0.25) is None and admission.pressure(now, 500, waited=0.0) is None
+    admission.ceiling = 5.0  # behind, by the smoothed delay
+    assert sum(admission.pressure(now + i / 1000, 500, waited=0.1) is None for i in range(100)) == 100
+    assert sum(admission.pressure(now + i / 1000, 500) is None for i in range(100)) <= 2  # wait not known
+    assert admission.pressure(now + 1.01, 500, waited=0.3) is not None
+    assert admission.pressure(now, 10, waited=0.1) is not None  # the port reserve holds either way
 
 
 def test_some_calls_always_get_through() -> None:

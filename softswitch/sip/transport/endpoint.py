@@ -126,7 +126,7 @@ class SipEndpoint:
         tcp_idle_timeout: float = 900.0, is_banned: Callable[[str], bool] = lambda _: False,
         admit: Callable[[Request | Response | None, Target], bool] = lambda _m, _s: True,
         admit_new: Callable[[str, Target], bool] = lambda _m, _s: True,
-        shed: Callable[[Target], StatelessRefusal | None] = lambda _s: None,
+        shed: Callable[[Target, float | None], StatelessRefusal | None] = lambda _s, _w: None,
         challenge: Callable[[Peek, Target], StatelessRefusal | None] = lambda _p, _s: None,
         branch_factory: Callable[[], str] | None = None, advertised_address: str | None = None,
     ) -> None:
@@ -138,7 +138,10 @@ class SipEndpoint:
         self.is_banned = is_banned  # before parsing: a banned source costs a dictionary look-up
         self.admit = admit  # after parsing (None: unparseable), before any transaction: False drops it unanswered
         self.admit_new = admit_new  # the same for a new request (no To tag) of a method, read from a glance
-        self.shed = shed  # a new INVITE from there, before its transaction: a refusal to send statelessly, or None
+        # A new INVITE from there, which waited that long in the kernel (seconds; None: not known),
+        # before its transaction: a refusal to send statelessly, or None.
+        self.shed = shed
+        self._waited: float | None = None  # how long the datagram being handled waited in the kernel
         # A new REGISTER without credentials, from a glance: its challenge (or refusal) to send
         # statelessly, or None for the full path (the registrar's hook).
         self.challenge = challenge
@@ -232,7 +235,8 @@ class SipEndpoint:
         log.error("internal error (%s) " + what + "%s", where, *args, more, exc_info=exc)
 
     # --- receiving --------------------------------------------------------
-    def _on_datagram(self, data: bytes, addr: tuple[str, int], listener_id: int) -> None:
+    def _on_datagram(self, data: bytes, addr: tuple[str, int], listener_id: int, waited: float | None = None) -> None:
+        self._waited = waited
         try:
             self._datagram(data, addr, listener_id)
         except Exception:
@@ -259,6 +263,7 @@ class SipEndpoint:
 
     def _on_stream_message(self, data: bytes, conn: StreamConnection) -> None:
         # Caught here, not in asyncio: an exception out of data_received closes the connection.
+        self._waited = None
         try:
             # A WebSocket message is one SIP message, Content-Length or not (RFC 7118 §5.1): parsed as a datagram is.
             self.receive(data, Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id), stream=not conn.message_framed)
@@ -299,7 +304,7 @@ class SipEndpoint:
                     self.counters["dropped_limited"] += 1
                     return
                 self.requests_in["INVITE"] += 1
-                refusal = self.shed(source)
+                refusal = self.shed(source, self._waited)
                 if refusal is not None:
                     self._answered_glanced(peek, source, refusal)
                     return
@@ -364,7 +369,7 @@ class SipEndpoint:
         """A new INVITE (not a retransmission, not inside a dialog) that ``shed`` answers."""
         if request.to.tag is not None or self.layer.knows(request):
             return False
-        refusal = self.shed(source)
+        refusal = self.shed(source, self._waited)
         if refusal is None:
             return False
         response = make_response(request, refusal.status, refusal.reason, to_tag=self.stateless_tag(request))

@@ -29,7 +29,7 @@ _NO_TIMEVAL = bytes(_TIMEVAL.size)
 
 
 class UdpListener(asyncio.DatagramProtocol):
-    def __init__(self, listener_id: int, on_datagram: Callable[[bytes, tuple[str, int], int], None]) -> None:
+    def __init__(self, listener_id: int, on_datagram: Callable[[bytes, tuple[str, int], int, float | None], None]) -> None:
         self.listener_id = listener_id
         self._on_datagram = on_datagram
         self.transport: asyncio.DatagramTransport | None = None
@@ -88,6 +88,7 @@ class UdpListener(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.received_bytes += len(data)
+        waited: float | None = None  # not known
         if self._fd >= 0:  # how long it waited: what a request arriving now would wait, measured
             try:
                 sec, usec = _TIMEVAL.unpack(ioctl(self._fd, SIOCGSTAMP, _NO_TIMEVAL))
@@ -95,10 +96,10 @@ class UdpListener(asyncio.DatagramProtocol):
                 if exc.errno != errno.ENOENT:
                     self._fd = -1
             else:
-                waited = time.time() - sec - usec * 1e-6
+                waited = max(0.0, time.time() - sec - usec * 1e-6)
                 if waited > self.waited:
                     self.waited = waited
-        self._on_datagram(data, (addr[0], addr[1]), self.listener_id)
+        self._on_datagram(data, (addr[0], addr[1]), self.listener_id, waited)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp %s: %s", self.local, exc)
