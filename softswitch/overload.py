@@ -120,6 +120,7 @@ class Admission:
     _now: float = 0.0
     _adaptive: Bucket = field(default_factory=Bucket)
     _floor: Bucket = field(default_factory=Bucket)  # the calls that get through whatever they waited
+    _gated: int = 0  # INVITEs refused for their own wait since the last observation
     _configured: Bucket = field(default_factory=Bucket)
 
     @property
@@ -135,10 +136,13 @@ class Admission:
         self.delay += (delay - self.delay) * SMOOTHING
         delay = self.delay
         limit, hold = self.settings.max_delay, self.settings.hold
+        gated, self._gated = self._gated, 0
         if delay > limit:
             if self.ceiling is None or self._cut is None:
                 self.ceiling, self._cut, self._cut_delay = max(MIN_RATE, self.admitting * START), now, delay
-            elif now - self._cut >= hold / 4 and delay >= self._cut_delay:
+            elif not gated and now - self._cut >= hold / 4 and delay >= self._cut_delay:
+                # (While INVITEs are refused for their own wait, that holds the delay near
+                # max_delay, not the ceiling: cutting it would only starve the calls it governs.)
                 self.ceiling, self._cut, self._cut_delay = max(MIN_RATE, self.ceiling * CUT), now, delay
         elif self.ceiling is not None:
             if delay < limit / 2:
@@ -158,6 +162,7 @@ class Admission:
             # while the smoothed delay says the switch is behind; and MIN_RATE calls/s get through.
             if waited > self.settings.max_delay and self.delay > self.settings.max_delay / 2 \
                     and not self._floor.take(now, MIN_RATE, 1.0):
+                self._gated += 1
                 return self._shed("delay", "Overloaded")
         elif self.ceiling is not None and not self._adaptive.take(now, self.ceiling, max(1.0, self.ceiling / 10)):
             return self._shed("delay", "Overloaded")

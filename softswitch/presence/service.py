@@ -213,8 +213,8 @@ class DialogEventService:
 
     def _make_room(self, sub: Subscription) -> None:
         """Hold ``sub`` among its subscriber's subscriptions; past ``security.max_subscriptions``
-        the oldest ends (``rejected``: not to be tried again, RFC 6665 §4.1.3), as the oldest
-        binding does past ``max_contacts``.  A phone that reboots leaves its old subscriptions
+        the one refreshed longest ago ends (``rejected``: not to be tried again, RFC 6665
+        §4.1.3), as the binding refreshed longest ago does past ``max_contacts``.  A phone that reboots leaves its old subscriptions
         behind until they expire (up to an hour), and one that subscribes again and again (a bug,
         or a stolen password) would hold memory, and NOTIFYs on every change, without bound."""
         assert sub.subscriber is not None
@@ -315,6 +315,9 @@ class DialogEventService:
         if expires == 0:
             self._end(sub, "terminated;reason=timeout")
             return
+        held = self.held.get((sub.account, sub.subscriber or ""))
+        if held is not None and held.pop(sub.dialog.key, None) is not None:
+            held[sub.dialog.key] = sub  # refreshed: the last to make room
         sub.expires_at = now + expires
         self._notify(sub, f"active;expires={expires}")
         self._arm(sub)

@@ -148,10 +148,11 @@ def test_blf_keys_follow_a_renumbered_extension_and_end_when_it_or_their_phone_i
     assert admin(switch, "subscriptions") == []
 
 
-def test_a_phone_holds_at_most_max_subscriptions_and_its_oldest_makes_room(make_switch) -> None:  # type: ignore[no-untyped-def]
+def test_a_phone_holds_at_most_max_subscriptions_and_the_one_refreshed_longest_ago_makes_room(make_switch) -> None:  # type: ignore[no-untyped-def]
     """A phone that subscribes again and again (rebooting, a bug, a stolen password) holds at most
-    ``security.max_subscriptions``: the oldest is ended with a NOTIFY (``terminated;reason=rejected``,
-    RFC 6665 §4.1.3), as the oldest binding is past ``max_contacts``."""
+    ``security.max_subscriptions``: the one refreshed longest ago is ended with a NOTIFY
+    (``terminated;reason=rejected``, RFC 6665 §4.1.3), as the binding refreshed longest ago is
+    past ``max_contacts``; one just refreshed stays."""
     import socket
 
     from softswitch.sip.auth import authorization
@@ -159,53 +160,61 @@ def test_a_phone_holds_at_most_max_subscriptions_and_its_oldest_makes_room(make_
     sw = make_switch(security={"max_subscriptions": 2})
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
         phone.bind(("127.0.0.1", 0))
-        phone.settimeout(5)
         port = phone.getsockname()[1]
 
-        def subscribe(n: int, cseq: int, auth: str = "") -> bytes:
-            return (f"SUBSCRIBE sip:102@acme.example SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKcap{n}-{cseq};rport\r\n"
-                    f"Max-Forwards: 70\r\nFrom: <sip:103@acme.example>;tag=cap{n}\r\nTo: <sip:102@acme.example>\r\n"
+        def subscribe(n: int, cseq: int, extra: str = "", uri: str = "sip:102@acme.example") -> bytes:
+            return (f"SUBSCRIBE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKcap{n}-{cseq};rport\r\n"
+                    f"Max-Forwards: 70\r\nFrom: <sip:103@acme.example>;tag=cap{n}\r\n"
                     f"Call-ID: cap-{n}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:103@127.0.0.1:{port}>\r\n"
-                    f"Event: dialog\r\nAccept: application/dialog-info+xml\r\nExpires: 600\r\n{auth}"
+                    f"Event: dialog\r\nAccept: application/dialog-info+xml\r\nExpires: 600\r\n{extra}"
                     "Content-Length: 0\r\n\r\n").encode()
 
-        notifies: list[str] = []
+        def header(text: str, name: str) -> str:
+            return next(line.split(":", 1)[1].strip() for line in text.split("\r\n") if line.lower().startswith(name + ":"))
 
-        def receive(status: int) -> str:
+        notifies: dict[tuple[str, str], str] = {}  # (Call-ID, CSeq) -> Subscription-State: a retransmission is one
+
+        def receive(status: int, wait: float = 5.0) -> str:
             """Read until the response ``status``; NOTIFYs met on the way are answered and kept."""
+            phone.settimeout(wait)
             while True:
                 text = phone.recv(65535).decode()
                 if text.startswith("NOTIFY "):
-                    notifies.append(text)
+                    notifies[(header(text, "call-id"), header(text, "cseq"))] = header(text, "subscription-state")
                     head = [line for line in text.split("\r\n") if line.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")]
                     phone.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(head) + "\r\nContent-Length: 0\r\n\r\n").encode(),
                                  ("127.0.0.1", sw.port))
                 elif text.startswith(f"SIP/2.0 {status} "):
                     return text
 
-        for n in range(3):
-            phone.sendto(subscribe(n, 1), ("127.0.0.1", sw.port))
+        def ended() -> list[str]:
+            return sorted(call for (call, _), state in notifies.items() if state.startswith("terminated"))
+
+        accepted: dict[int, str] = {}
+        for n in (0, 1, 2):
+            if n == 2:  # 0 is refreshed (in its dialog): 1 is now the one refreshed longest ago
+                ok = accepted[0]
+                contact = header(ok, "contact").strip("<>")
+                phone.sendto(subscribe(0, 3, f"To: {header(ok, 'to')}\r\n", uri=contact), ("127.0.0.1", sw.port))
+                receive(200)
+            phone.sendto(subscribe(n, 1, "To: <sip:102@acme.example>\r\n"), ("127.0.0.1", sw.port))
             challenge = receive(401)
-            offer = next(line.split(":", 1)[1].strip() for line in challenge.split("\r\n")
-                         if line.lower().startswith("www-authenticate:"))
-            credentials = authorization(offer, "SUBSCRIBE", "sip:102@acme.example", "103", "acme-103-secret", "c1")
-            phone.sendto(subscribe(n, 2, f"Authorization: {credentials}\r\n"), ("127.0.0.1", sw.port))
-            receive(200)
+            credentials = authorization(header(challenge, "www-authenticate"), "SUBSCRIBE", "sip:102@acme.example", "103",
+                                        "acme-103-secret", "c1")
+            phone.sendto(subscribe(n, 2, f"To: <sip:102@acme.example>\r\nAuthorization: {credentials}\r\n"),
+                         ("127.0.0.1", sw.port))
+            accepted[n] = receive(200)
         held = sw.wait_for(lambda: (subs := admin(sw, "subscriptions")) and len(subs) == 2 and subs, what="two held")
         assert {s["watched"] for s in held} == {"102"}
 
-        def ended_first() -> bool:
+        def one_ended() -> bool:
             try:
-                receive(999)  # none comes: NOTIFYs are read on the way
+                receive(999, wait=0.5)  # none comes: the NOTIFYs are read on the way
             except TimeoutError:
                 pass
-            return ("cap-0", "terminated;reason=rejected") in states()
+            return bool(ended())
 
-        def states() -> list[tuple[str, str]]:
-            def header(text: str, name: str) -> str:
-                return next(line.split(":", 1)[1].strip() for line in text.split("\r\n") if line.lower().startswith(name))
-            return [(header(text, "call-id:"), header(text, "subscription-state:")) for text in notifies]
-
-        sw.wait_for(ended_first, what="the oldest subscription's final NOTIFY")
-        assert [call for call, state in states() if state.startswith("terminated")] == ["cap-0"]
-        assert {call for call, _ in states()} == {"cap-0", "cap-1", "cap-2"}
+        sw.wait_for(one_ended, what="the final NOTIFY of the subscription refreshed longest ago")
+        assert ended() == ["cap-1"]
+        assert notifies[("cap-1", max((cseq for call, cseq in notifies if call == "cap-1"), key=lambda c: int(c.split()[0])))] == "terminated;reason=rejected"
+        assert {call for call, _ in notifies} == {"cap-0", "cap-1", "cap-2"}

@@ -98,6 +98,28 @@ def test_an_invite_that_waited_past_max_delay_is_refused_and_its_wait_overrides_
     assert admission.pressure(now, 10, waited=0.1) is not None  # the port reserve holds either way
 
 
+def test_while_invites_are_refused_for_their_wait_the_ceiling_is_not_cut() -> None:
+    """The UDP INVITEs' own waits hold the delay near max_delay during a flood: the ceiling,
+    which governs only INVITEs whose wait is not known (TCP, TLS, WebSocket), must not be cut
+    for a delay that cutting it cannot lower (it would starve those calls to MIN_RATE)."""
+    admission = Admission(Shedding(max_delay=0.25, hold=2.0), fixed)
+    now = 1000.0
+    for tick in range(1, 30):  # 100 calls/s admitted, then behind
+        assert all(admission.pressure(now + tick * 0.05 + i / 1000, 500, waited=0.01) is None for i in range(5))
+        admission.observe(0.3 if tick > 4 else 0.01, now + tick * 0.05)
+        if admission.ceiling is not None:
+            break
+    assert admission.ceiling is not None
+    start, now = admission.ceiling, now + tick * 0.05
+    refused = 0
+    for tick in range(1, 41):  # two seconds at the limit, 100 UDP INVITEs/s refused for their wait meanwhile
+        refused += sum(admission.pressure(now + tick * 0.05 - 0.01 * i, 500, waited=0.3) is not None for i in range(1, 6))
+        admission.observe(0.3 + tick * 0.001, now + tick * 0.05)
+    assert refused >= 200 - 1 - 2 * MIN_RATE and admission.ceiling == start and admission.overloaded
+    admission.observe(0.35, now + 2.1)  # behind with no INVITE refused for its wait: the ceiling's own cut
+    assert admission.ceiling == start * CUT
+
+
 def test_some_calls_always_get_through() -> None:
     admission = Admission(Shedding(max_delay=0.2, hold=2.0), fixed)
     for step in range(100):  # behind for 50 s, nothing admitted

@@ -241,6 +241,8 @@ class SipEndpoint:
             self._datagram(data, addr, listener_id)
         except Exception:
             self._internal_error("datagram", "handling a datagram from %s:%s", addr[0], addr[1])
+        finally:
+            self._waited = None
 
     def _datagram(self, data: bytes, addr: tuple[str, int], listener_id: int) -> None:
         if not data.strip(b"\r\n\x00 "):
@@ -263,7 +265,6 @@ class SipEndpoint:
 
     def _on_stream_message(self, data: bytes, conn: StreamConnection) -> None:
         # Caught here, not in asyncio: an exception out of data_received closes the connection.
-        self._waited = None
         try:
             # A WebSocket message is one SIP message, Content-Length or not (RFC 7118 §5.1): parsed as a datagram is.
             self.receive(data, Target(conn.name, conn.peer[0], conn.peer[1], conn.conn_id), stream=not conn.message_framed)
