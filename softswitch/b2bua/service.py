@@ -371,7 +371,7 @@ class CallService:
         return Locality({t: self.endpoint.via_address(t) for t in self.endpoint.local}, self.user_agent)
 
     # --- a new INVITE -----------------------------------------------------------
-    def shed_invite(self, source: Target, waited: float | None = None) -> StatelessRefusal | None:
+    def shed_invite(self, source: Target, waited: float | None) -> StatelessRefusal | None:
         """The endpoint's ``shed`` hook, for every new INVITE before its transaction (and so
         before authentication, routing or relay ports, and for most before it is even
         parsed: refusing costs the least): the stateless ``503`` for a call refused because

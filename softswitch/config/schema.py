@@ -145,7 +145,7 @@ class Security(Strict):
     max_subscriptions: int = Field(
         500, ge=1, le=100_000, description="subscriptions (BLF keys, message waiting) one extension holds at once, its "
         "phones together (a phone with expansion modules watches up to ~200 keys, and a reboot leaves the old ones "
-        "until they expire); past it the oldest is ended")
+        "until they expire); past it the one refreshed longest ago is ended")
     max_sources: int = Field(50000, ge=100, le=10_000_000, description="sources counted at once: beyond it the least "
                              "recently seen are forgotten, so a flood from spoofed addresses cannot grow memory")
 

@@ -121,7 +121,7 @@ class DialogEventService:
         self.clock = clock
         self.subscriptions: dict[tuple[str, str], Subscription] = {}  # (Call-ID, our tag)
         self.watchers: dict[tuple[str, str], list[Subscription]] = {}  # (account, extension) -> its subscriptions
-        # (account, subscriber) -> its subscriptions, oldest first: at most security.max_subscriptions each
+        # (account, subscriber) -> its subscriptions, refreshed longest ago first: at most security.max_subscriptions
         self.held: dict[tuple[str, str], dict[tuple[str, str], Subscription]] = {}
         self._told: dict[tuple[str, str], float] = {}  # when a subscriber's replaced subscriptions were logged
         self._changed: dict[str, set[str]] = {}  # account -> extensions to look at again, this turn of the loop
@@ -137,10 +137,11 @@ class DialogEventService:
         self.config = config
         for sub in list(self.subscriptions.values()):
             account = config.account(sub.account)
-            if sub.subscriber is not None:
+            moved = moves.moved.get((sub.account, sub.subscriber)) if sub.subscriber is not None else None
+            if moved is not None:
                 self._release(sub)
-                sub.subscriber = moves.moved.get((sub.account, sub.subscriber), sub.subscriber)
-                self.held.setdefault((sub.account, sub.subscriber), {})[sub.dialog.key] = sub
+                sub.subscriber = moved
+                self._hold(sub)
             if account is None or (sub.subscriber is not None and account.extension(sub.subscriber) is None):
                 self._end(sub, "terminated;reason=rejected")
             elif sub.mailbox is not None and account.extension(sub.mailbox) is None:
@@ -212,13 +213,14 @@ class DialogEventService:
         self._arm(sub)
 
     def _make_room(self, sub: Subscription) -> None:
-        """Hold ``sub`` among its subscriber's subscriptions; past ``security.max_subscriptions``
-        the one refreshed longest ago ends (``rejected``: not to be tried again, RFC 6665
-        §4.1.3), as the binding refreshed longest ago does past ``max_contacts``.  A phone that reboots leaves its old subscriptions
-        behind until they expire (up to an hour), and one that subscribes again and again (a bug,
-        or a stolen password) would hold memory, and NOTIFYs on every change, without bound."""
+        """Hold a new ``sub`` among its subscriber's subscriptions; past
+        ``security.max_subscriptions`` the one refreshed longest ago ends (``rejected``: not to
+        be tried again, RFC 6665 §4.1.3), as the binding refreshed longest ago does past
+        ``max_contacts``.  A phone that reboots leaves its old subscriptions behind until they
+        expire (up to an hour), and one that subscribes again and again (a bug, or a stolen
+        password) would hold memory, and NOTIFYs on every change, without bound."""
         assert sub.subscriber is not None
-        held = self.held.setdefault((sub.account, sub.subscriber), {})
+        held = self.held.get((sub.account, sub.subscriber), {})
         most = self.config.security.max_subscriptions
         while len(held) >= most:
             oldest = next(iter(held.values()))
@@ -230,7 +232,14 @@ class DialogEventService:
                             "room (first: to %s; told once per %d s)", sub.subscriber, sub.account, len(held),
                             oldest.watched, TELL_EVERY)
             self._end(oldest, "terminated;reason=rejected")
-        held[sub.dialog.key] = sub
+        self._hold(sub)
+
+    def _hold(self, sub: Subscription) -> None:
+        """``sub`` as its subscriber's subscription refreshed last (added, or moved to the end)."""
+        if sub.subscriber is not None:
+            held = self.held.setdefault((sub.account, sub.subscriber), {})
+            held.pop(sub.dialog.key, None)
+            held[sub.dialog.key] = sub
 
     def _release(self, sub: Subscription) -> None:
         if sub.subscriber is not None:
@@ -315,9 +324,7 @@ class DialogEventService:
         if expires == 0:
             self._end(sub, "terminated;reason=timeout")
             return
-        held = self.held.get((sub.account, sub.subscriber or ""))
-        if held is not None and held.pop(sub.dialog.key, None) is not None:
-            held[sub.dialog.key] = sub  # refreshed: the last to make room
+        self._hold(sub)  # refreshed: the last to make room
         sub.expires_at = now + expires
         self._notify(sub, f"active;expires={expires}")
         self._arm(sub)

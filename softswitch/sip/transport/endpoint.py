@@ -235,7 +235,7 @@ class SipEndpoint:
         log.error("internal error (%s) " + what + "%s", where, *args, more, exc_info=exc)
 
     # --- receiving --------------------------------------------------------
-    def _on_datagram(self, data: bytes, addr: tuple[str, int], listener_id: int, waited: float | None = None) -> None:
+    def _on_datagram(self, data: bytes, addr: tuple[str, int], listener_id: int, waited: float | None) -> None:
         self._waited = waited
         try:
             self._datagram(data, addr, listener_id)
